@@ -1,0 +1,27 @@
+{
+  "targets": [
+    {
+      "target_name": "stackshot",
+      "sources": [
+        "native/binding/addon.cc",
+        "native/binding/capture_binding.cc",
+        "native/binding/demangle_binding.cc",
+        "native/capture/arena.cc",
+        "native/capture/capture.cc",
+        "native/capture/proc_maps.cc",
+        "native/capture/stack_reader.cc",
+        "native/capture/task_list.cc",
+        "native/capture/tracee.cc",
+        "native/unwind/fp_walker.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-Wall", "-Wextra", "-fno-omit-frame-pointer"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "conditions": [
+        ["target_arch=='x64'", { "sources": ["native/arch/x86_64/registers.cc"] }],
+        ["target_arch=='arm64'", { "sources": ["native/arch/aarch64/registers.cc"] }]
+      ]
+    }
+  ]
+}

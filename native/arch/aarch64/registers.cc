@@ -1,0 +1,32 @@
+// aarch64: user_pt_regs (x0..x30, sp, pc, pstate) from NT_PRSTATUS; the frame pointer is x29
+// and the return address of the innermost frame lives in x30 (lr) until the callee saves it.
+#include "arch/registers.h"
+
+#include <asm/ptrace.h>
+#include <elf.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace stackshot {
+
+static_assert(sizeof(user_pt_regs) / sizeof(uint64_t) <= kMaxRawRegisters, "raw too small");
+
+int read_registers(pid_t tid, RegisterSet* out) {
+  user_pt_regs regs;
+  iovec iov{&regs, sizeof(regs)};
+  if (ptrace(PTRACE_GETREGSET, tid, reinterpret_cast<void*>(NT_PRSTATUS), &iov) == -1) return errno;
+  out->pc = regs.pc;
+  out->sp = regs.sp;
+  out->fp = regs.regs[29];
+  out->lr = regs.regs[30];
+  out->raw_count = iov.iov_len / sizeof(uint64_t);
+  std::memcpy(out->raw, &regs, out->raw_count * sizeof(uint64_t));
+  return 0;
+}
+
+const char* arch_name() { return "arm64"; }
+
+}  // namespace stackshot

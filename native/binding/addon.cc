@@ -1,0 +1,20 @@
+// Module entry: what the addon exports. Types of every export are declared in src/addon.ts.
+#include <napi.h>
+
+#include "arch/registers.h"
+#include "binding/exports.h"
+
+namespace stackshot {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("captureSync", Napi::Function::New(env, CaptureSync, "captureSync"));
+  exports.Set("capture", Napi::Function::New(env, CaptureAsync, "capture"));
+  exports.Set("demangle", Napi::Function::New(env, Demangle, "demangle"));
+  exports.Set("arch", Napi::String::New(env, arch_name()));
+  return exports;
+}
+
+}  // namespace stackshot
+
+static Napi::Object InitStackshot(Napi::Env env, Napi::Object exports) { return stackshot::Init(env, exports); }
+NODE_API_MODULE(stackshot, InitStackshot)

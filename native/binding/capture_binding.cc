@@ -1,0 +1,165 @@
+// JavaScript <-> native for capture(): option parsing, result conversion, errors shaped like
+// Node's SystemError, and the async variant that runs off the JS thread.
+#include <cstring>
+#include <string>
+
+#include "binding/exports.h"
+#include "capture/capture.h"
+
+namespace stackshot {
+
+namespace {
+
+std::string errno_name(int err) {
+  const char* name = strerrorname_np(err);
+  return name != nullptr ? name : "E" + std::to_string(err);
+}
+
+int64_t number_option(const Napi::Object& o, const char* key, int64_t fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : fallback;
+}
+
+CaptureOptions parse_options(const Napi::Value& value) {
+  CaptureOptions options;
+  if (!value.IsObject()) return options;
+  Napi::Object o = value.As<Napi::Object>();
+  Napi::Value tids = o.Get("tids");
+  if (tids.IsArray()) {
+    Napi::Array a = tids.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) options.tids.push_back(a.Get(i).As<Napi::Number>().Int32Value());
+  }
+  options.consistent = o.Get("consistent").ToBoolean();
+  options.force_proc_mem = o.Get("forceProcMem").ToBoolean();
+  options.max_frames = static_cast<size_t>(number_option(o, "maxFrames", 1024));
+  options.stack_bytes = static_cast<size_t>(number_option(o, "stackBytes", 512 * 1024));
+  options.stop_timeout_ns = number_option(o, "stopTimeoutMs", 1000) * 1000000;
+  return options;
+}
+
+const char* status_name(ThreadStatus s) {
+  switch (s) {
+    case ThreadStatus::kCaptured: return "captured";
+    case ThreadStatus::kExited: return "exited";
+    case ThreadStatus::kTimedOut: return "timeout";
+    case ThreadStatus::kFailed: return "failed";
+  }
+  return "failed";
+}
+
+Napi::Object thread_to_js(Napi::Env env, const ThreadCapture& t) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("tid", t.tid);
+  o.Set("name", t.name);
+  o.Set("state", std::string(1, t.state));
+  o.Set("status", status_name(t.status));
+  o.Set("errno", t.err);
+  o.Set("syscall", t.syscall);
+  o.Set("reinjectedSignal", t.reinjected_signal);
+  o.Set("pauseNs", Napi::Number::New(env, static_cast<double>(t.pause_ns)));
+  o.Set("sp", Napi::BigInt::New(env, t.regs.sp));
+  o.Set("stackBytes", Napi::Number::New(env, static_cast<double>(t.stack_size)));
+  const size_t n = t.walk.pcs.size();
+  auto pcs = Napi::TypedArrayOf<uint64_t>::New(env, n);
+  if (n > 0) std::memcpy(pcs.Data(), t.walk.pcs.data(), n * sizeof(uint64_t));
+  auto methods = Napi::Uint8Array::New(env, n);
+  if (n > 0) std::memcpy(methods.Data(), t.walk.methods.data(), n);
+  o.Set("pcs", pcs);
+  o.Set("methods", methods);
+  o.Set("end", end_reason_name(t.walk.end));
+  return o;
+}
+
+Napi::Object result_to_js(Napi::Env env, const CaptureResult& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("pid", r.pid);
+  o.Set("maps", r.maps);
+  Napi::Array threads = Napi::Array::New(env, r.threads.size());
+  for (size_t i = 0; i < r.threads.size(); ++i) threads.Set(static_cast<uint32_t>(i), thread_to_js(env, r.threads[i]));
+  o.Set("threads", threads);
+  o.Set("captureNs", Napi::Number::New(env, static_cast<double>(r.capture_ns)));
+  o.Set("walkNs", Napi::Number::New(env, static_cast<double>(r.walk_ns)));
+  o.Set("totalNs", Napi::Number::New(env, static_cast<double>(r.total_ns)));
+  o.Set("bytesCopied", Napi::Number::New(env, static_cast<double>(r.bytes_copied)));
+  return o;
+}
+
+Napi::Error error_to_js(Napi::Env env, const CaptureError& e) {
+  Napi::Error err = Napi::Error::New(env, e.what());
+  err.Set("errno", Napi::Number::New(env, e.err));
+  err.Set("code", errno_name(e.err));
+  err.Set("syscall", e.syscall);
+  return err;
+}
+
+bool parse_pid(const Napi::CallbackInfo& info, pid_t* pid) {
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(info.Env(), "capture(pid: number, options)").ThrowAsJavaScriptException();
+    return false;
+  }
+  *pid = info[0].As<Napi::Number>().Int32Value();
+  return true;
+}
+
+class CaptureWorker : public Napi::AsyncWorker {
+ public:
+  CaptureWorker(Napi::Env env, pid_t pid, CaptureOptions options)
+      : Napi::AsyncWorker(env, "stackshot.capture"), deferred_(Napi::Promise::Deferred::New(env)), pid_(pid), options_(std::move(options)) {}
+
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      result_ = capture_process(pid_, options_);
+    } catch (const CaptureError& e) {
+      error_ = std::make_unique<CaptureError>(e);
+    } catch (const std::exception& e) {
+      error_ = std::make_unique<CaptureError>(EIO, "capture", e.what());
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    if (error_) {
+      deferred_.Reject(error_to_js(env, *error_).Value());
+    } else {
+      deferred_.Resolve(result_to_js(env, result_));
+    }
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  pid_t pid_;
+  CaptureOptions options_;
+  CaptureResult result_;
+  std::unique_ptr<CaptureError> error_;
+};
+
+}  // namespace
+
+Napi::Value CaptureSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  pid_t pid;
+  if (!parse_pid(info, &pid)) return env.Null();
+  try {
+    return result_to_js(env, capture_process(pid, parse_options(info[1])));
+  } catch (const CaptureError& e) {
+    error_to_js(env, e).ThrowAsJavaScriptException();
+  } catch (const std::exception& e) {
+    error_to_js(env, CaptureError(EIO, "capture", e.what())).ThrowAsJavaScriptException();
+  }
+  return env.Null();
+}
+
+Napi::Value CaptureAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  pid_t pid;
+  if (!parse_pid(info, &pid)) return env.Null();
+  auto* worker = new CaptureWorker(env, pid, parse_options(info[1]));
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
+  return promise;
+}
+
+}  // namespace stackshot

@@ -1,0 +1,11 @@
+// The functions the addon exports to JavaScript.
+#pragma once
+#include <napi.h>
+
+namespace stackshot {
+
+Napi::Value CaptureSync(const Napi::CallbackInfo& info);
+Napi::Value CaptureAsync(const Napi::CallbackInfo& info);
+Napi::Value Demangle(const Napi::CallbackInfo& info);
+
+}  // namespace stackshot

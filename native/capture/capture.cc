@@ -1,0 +1,280 @@
+#include "capture/capture.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <set>
+#include <thread>
+
+#include "capture/arena.h"
+#include "capture/clock.h"
+#include "capture/pid_lock.h"
+#include "capture/proc_maps.h"
+#include "capture/stack_reader.h"
+#include "capture/task_list.h"
+#include "capture/tracee.h"
+#include "unwind/fp_walker.h"
+
+namespace stackshot {
+
+namespace {
+
+// Threads can be born faster than we list them; after this many rounds we stop chasing them.
+constexpr int kMaxListingRounds = 16;
+
+class Capturer {
+ public:
+  Capturer(pid_t pid, const CaptureOptions& options)
+      : pid_(pid), options_(options), reader_(pid, options.force_proc_mem) {}
+
+  CaptureResult run() {
+    const int64_t t0 = now_ns();
+    // Everything that costs time is done before the first stop: maps, buffers, /proc/<pid>/mem.
+    int err = maps_.read(pid_);
+    if (err != 0) throw CaptureError(err == ENOENT ? ESRCH : err, "open", "cannot read /proc/" + std::to_string(pid_) + "/maps");
+
+    const int64_t first_stop = now_ns();
+    for (int round = 0; round < kMaxListingRounds; ++round) {
+      std::vector<pid_t> fresh = next_threads(round);
+      if (fresh.empty()) break;
+      if (options_.consistent) {
+        capture_together(fresh);
+      } else {
+        for (pid_t tid : fresh) capture_alone(tid);
+      }
+      if (!options_.tids.empty()) break;  // an explicit list is captured once
+    }
+    result_.capture_ns = now_ns() - first_stop;
+    fail_if_nothing_attached();
+
+    const int64_t walk_start = now_ns();
+    refresh_maps_if_stale();
+    for (ThreadCapture& t : result_.threads) {
+      if (t.status == ThreadStatus::kCaptured) walk(t);
+    }
+    result_.walk_ns = now_ns() - walk_start;
+
+    result_.pid = pid_;
+    result_.maps = maps_.text();
+    result_.total_ns = now_ns() - t0;
+    return std::move(result_);
+  }
+
+ private:
+  // Threads not seen yet: the explicit list, or /proc/<pid>/task listed again.
+  std::vector<pid_t> next_threads(int round) {
+    std::vector<pid_t> listed;
+    if (!options_.tids.empty()) {
+      listed = options_.tids;
+    } else {
+      int err = list_tasks(pid_, &listed);
+      if (err != 0) {
+        if (round == 0) throw CaptureError(err == ENOENT ? ESRCH : err, "open", "cannot list threads of pid " + std::to_string(pid_));
+        return {};  // the process ended during the capture: what we have is the result
+      }
+    }
+    std::vector<pid_t> fresh;
+    for (pid_t tid : listed) {
+      if (seen_.insert(tid).second) fresh.push_back(tid);
+    }
+    return fresh;
+  }
+
+  ThreadCapture& add_thread(pid_t tid) {
+    result_.threads.emplace_back();
+    ThreadCapture& t = result_.threads.back();
+    t.tid = tid;
+    TaskStat stat;
+    if (read_task_stat(pid_, tid, &stat) == 0) {
+      t.name = std::move(stat.name);
+      t.state = stat.state;
+    } else {
+      t.status = ThreadStatus::kExited;  // gone before we got to it
+    }
+    // A zombie (e.g. a leader that called pthread_exit) has no stack and cannot be seized.
+    if (t.state == 'Z' || t.state == 'X') t.status = ThreadStatus::kExited;
+    return t;
+  }
+
+  bool thread_gone(pid_t tid) const {
+    TaskStat stat;
+    return read_task_stat(pid_, tid, &stat) != 0 || stat.state == 'Z' || stat.state == 'X';
+  }
+
+  static void mark_failed(ThreadCapture& t, int err, const char* syscall) {
+    if (err == ESRCH) {
+      t.status = ThreadStatus::kExited;
+    } else {
+      t.status = ThreadStatus::kFailed;
+      t.err = err;
+      t.syscall = syscall;
+    }
+  }
+
+  // Seize + interrupt. Returns false (and records why) if the thread cannot be stopped.
+  bool begin_stop(Tracee& tracee, ThreadCapture& t) {
+    int err = tracee.seize();
+    // The kernel refuses to attach to a thread that is already exiting with EPERM, not ESRCH:
+    // a thread that vanished since we listed it is exited, not a permission problem.
+    if (err == EPERM && thread_gone(t.tid)) err = ESRCH;
+    if (err == 0) err = tracee.interrupt();
+    if (err != 0) mark_failed(t, err, "ptrace");
+    return err == 0;
+  }
+
+  bool finish_stop(Tracee& tracee, ThreadCapture& t) {
+    switch (tracee.wait_stop(now_ns() + options_.stop_timeout_ns)) {
+      case StopOutcome::kStopped: return true;
+      case StopOutcome::kExited: t.status = ThreadStatus::kExited; return false;
+      case StopOutcome::kTimedOut: t.status = ThreadStatus::kTimedOut; return false;
+      case StopOutcome::kFailed: mark_failed(t, tracee.last_errno(), "waitpid"); return false;
+    }
+    return false;
+  }
+
+  // Registers and one copy of the stack, from sp to the end of its mapping (capped).
+  void copy_state(Tracee& tracee, ThreadCapture& t) {
+    int err = read_registers(tracee.tid(), &t.regs);
+    if (err != 0) {
+      mark_failed(t, err, "ptrace");
+      return;
+    }
+    size_t len = options_.stack_bytes;
+    if (const Region* r = maps_.find(t.regs.sp)) len = std::min<uint64_t>(len, r->end - t.regs.sp);
+    t.stack_offset = arena_->take(len);
+    ssize_t n = reader_.read(t.regs.sp, arena_->at(t.stack_offset), len);
+    t.stack_size = n > 0 ? static_cast<size_t>(n) : 0;
+    arena_->give_back(len - t.stack_size);
+    result_.bytes_copied += t.stack_size;
+  }
+
+  void end_stop(Tracee& tracee, ThreadCapture& t) {
+    tracee.detach();
+    t.reinjected_signal = tracee.pending_signal();
+  }
+
+  void capture_alone(pid_t tid) {
+    ThreadCapture& t = add_thread(tid);
+    arena_->reserve_more(options_.stack_bytes);  // page faults now, not inside the pause
+    if (t.status == ThreadStatus::kExited) return;
+    Tracee tracee(tid);
+    const int64_t start = now_ns();
+    if (begin_stop(tracee, t) && finish_stop(tracee, t)) {
+      copy_state(tracee, t);
+      end_stop(tracee, t);
+    }
+    t.pause_ns = now_ns() - start;
+  }
+
+  void capture_together(std::vector<pid_t> fresh) {
+    std::vector<std::unique_ptr<Tracee>> tracees;
+    std::vector<size_t> index;  // tracees[i] belongs to result_.threads[index[i]]
+    std::vector<int64_t> started;
+    // Stop every thread; threads that appear meanwhile are stopped too until the list is stable
+    // (a stopped thread cannot create new ones).
+    for (int round = 0; !fresh.empty() && round < kMaxListingRounds; ++round) {
+      arena_->reserve_more(fresh.size() * options_.stack_bytes);
+      const size_t first = tracees.size();
+      for (pid_t tid : fresh) {
+        index.push_back(result_.threads.size());
+        ThreadCapture& t = add_thread(tid);
+        started.push_back(now_ns());
+        tracees.push_back(t.status == ThreadStatus::kExited ? nullptr : std::make_unique<Tracee>(tid));
+        if (tracees.back() && !begin_stop(*tracees.back(), t)) tracees.back().reset();
+      }
+      for (size_t i = first; i < tracees.size(); ++i) {
+        if (tracees[i] && !finish_stop(*tracees[i], result_.threads[index[i]])) tracees[i].reset();
+      }
+      fresh = options_.tids.empty() ? next_threads(1) : std::vector<pid_t>{};
+    }
+    for (size_t i = 0; i < tracees.size(); ++i) {
+      if (tracees[i]) copy_state(*tracees[i], result_.threads[index[i]]);
+    }
+    for (size_t i = 0; i < tracees.size(); ++i) {
+      if (!tracees[i]) continue;  // never stopped: no pause to report
+      ThreadCapture& t = result_.threads[index[i]];
+      end_stop(*tracees[i], t);
+      t.pause_ns = now_ns() - started[i];
+    }
+  }
+
+  // If no thread could be attached for the same reason (EPERM for all), the capture failed.
+  void fail_if_nothing_attached() {
+    int common = -1;
+    for (const ThreadCapture& t : result_.threads) {
+      if (t.status == ThreadStatus::kCaptured) return;
+      if (t.status != ThreadStatus::kFailed) return;
+      if (common == -1) common = t.err;
+      if (common != t.err) return;
+    }
+    if (common > 0) throw CaptureError(common, "ptrace", std::string("cannot attach to pid ") + std::to_string(pid_) + ": " + strerror(common));
+    if (result_.threads.empty()) throw CaptureError(ESRCH, "ptrace", "pid " + std::to_string(pid_) + " has no threads left");
+  }
+
+  // Stacks and code mapped after our read of the maps (a new thread, freshly JIT-ed code) would
+  // fail validation: read the maps again, now that every thread runs, if anything is unknown.
+  void refresh_maps_if_stale() {
+    for (const ThreadCapture& t : result_.threads) {
+      if (t.status != ThreadStatus::kCaptured) continue;
+      if (maps_.find(t.regs.sp) == nullptr || !maps_.is_executable(t.regs.pc)) {
+        ProcMaps fresh;
+        if (fresh.read(pid_) == 0) maps_ = std::move(fresh);
+        return;
+      }
+    }
+  }
+
+  void walk(ThreadCapture& t) {
+    StackView view;
+    view.base = t.regs.sp;
+    view.bytes = arena_->at(t.stack_offset);
+    view.size = t.stack_size;
+    if (const Region* r = maps_.find(t.regs.sp)) {
+      view.mapping_start = r->start;
+      view.mapping_end = r->end;
+    } else {
+      view.mapping_start = view.base;
+      view.mapping_end = view.base + view.size;
+    }
+    UnwindRegs regs{t.regs.pc, t.regs.sp, t.regs.fp, t.regs.lr};
+    t.walk = walk_frame_pointers(regs, view, [this](uint64_t a) { return maps_.is_executable(a); }, options_.max_frames);
+  }
+
+  pid_t pid_;
+  const CaptureOptions& options_;
+  ProcMaps maps_;
+  StackReader reader_;
+  ArenaLease arena_;
+  std::set<pid_t> seen_;
+  CaptureResult result_;
+};
+
+}  // namespace
+
+CaptureResult capture_process(pid_t pid, const CaptureOptions& options) {
+  PidLock lock(pid);
+  CaptureResult result;
+  std::exception_ptr failure;
+  std::thread tracer([&] {
+    // Every stop of a tracee sends SIGCHLD to this process; with signals blocked here, no
+    // handler (libuv installs one) runs on the tracer thread in the middle of a pause.
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    try {
+      result = Capturer(pid, options).run();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  });
+  tracer.join();
+  if (failure) std::rethrow_exception(failure);
+  return result;
+}
+
+}  // namespace stackshot

@@ -1,0 +1,67 @@
+// A whole-process capture: every requested thread stopped, its registers and stack copied,
+// resumed; then the copies are walked. The two schedules trade pause for consistency:
+//   rolling    - one thread stopped at a time (smallest pause per thread)
+//   consistent - every thread stopped together (one cut across all threads)
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "arch/registers.h"
+#include "unwind/walk_result.h"
+
+namespace stackshot {
+
+struct CaptureOptions {
+  std::vector<pid_t> tids;  // empty: every thread, listed again until no new one appears
+  bool consistent = false;
+  size_t max_frames = 1024;
+  size_t stack_bytes = 512 * 1024;
+  int64_t stop_timeout_ns = 1000000000;
+  bool force_proc_mem = false;  // read stacks through /proc/<pid>/mem (tests the fallback)
+};
+
+enum class ThreadStatus { kCaptured, kExited, kTimedOut, kFailed };
+
+struct ThreadCapture {
+  pid_t tid = 0;
+  std::string name;
+  char state = '?';
+  ThreadStatus status = ThreadStatus::kCaptured;
+  int err = 0;                // for kFailed
+  const char* syscall = "";   // for kFailed
+  int reinjected_signal = 0;
+  int64_t pause_ns = 0;
+  RegisterSet regs;
+  size_t stack_offset = 0;  // into the capture's arena
+  size_t stack_size = 0;
+  WalkResult walk;
+};
+
+struct CaptureResult {
+  pid_t pid = 0;
+  std::string maps;
+  std::vector<ThreadCapture> threads;
+  int64_t capture_ns = 0;
+  int64_t walk_ns = 0;
+  int64_t total_ns = 0;
+  uint64_t bytes_copied = 0;
+};
+
+// A failure of the whole capture (no such process, permission refused for every thread).
+struct CaptureError : std::runtime_error {
+  CaptureError(int err, const char* syscall, const std::string& message)
+      : std::runtime_error(message), err(err), syscall(syscall) {}
+  int err;
+  const char* syscall;
+};
+
+// Runs the capture on a dedicated OS thread and waits for it. Every ptrace call happens on that
+// thread, and its exit makes the kernel release any tracee still attached, whatever happened.
+// Captures of the same pid are serialised. Throws CaptureError.
+CaptureResult capture_process(pid_t pid, const CaptureOptions& options);
+
+}  // namespace stackshot

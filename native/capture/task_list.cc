@@ -1,0 +1,50 @@
+#include "capture/task_list.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+namespace stackshot {
+
+int list_tasks(pid_t pid, std::vector<pid_t>* out) {
+  out->clear();
+  std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return errno;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    out->push_back(static_cast<pid_t>(strtol(e->d_name, nullptr, 10)));
+  }
+  closedir(d);
+  std::sort(out->begin(), out->end());
+  return 0;
+}
+
+int read_task_stat(pid_t pid, pid_t tid, TaskStat* out) {
+  std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/stat";
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd == -1) return errno;
+  char buf[512];
+  ssize_t n;
+  do {
+    n = read(fd, buf, sizeof(buf) - 1);
+  } while (n == -1 && errno == EINTR);
+  int err = n == -1 ? errno : 0;
+  close(fd);
+  if (err != 0) return err;
+  buf[n] = '\0';
+  // "tid (comm) S ...": comm may itself hold ')' or spaces, so take the LAST ')'.
+  char* open_paren = strchr(buf, '(');
+  char* close_paren = strrchr(buf, ')');
+  if (open_paren == nullptr || close_paren == nullptr || close_paren < open_paren) return EIO;
+  out->name.assign(open_paren + 1, close_paren);
+  out->state = close_paren[1] == ' ' && close_paren[2] != '\0' ? close_paren[2] : '?';
+  return 0;
+}
+
+}  // namespace stackshot

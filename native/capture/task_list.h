@@ -1,0 +1,22 @@
+// The threads of a process, from /proc/<pid>/task. Listed again until stable during a capture,
+// so threads born while we work are not missed.
+#pragma once
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace stackshot {
+
+// Thread ids of pid, ascending. Returns 0 or an errno value (ENOENT: no such process).
+int list_tasks(pid_t pid, std::vector<pid_t>* out);
+
+struct TaskStat {
+  std::string name;  // comm
+  char state = '?';  // R, S, D, T, t, Z, ...
+};
+
+// Name and scheduler state of one thread from /proc/<pid>/task/<tid>/stat. Returns 0 or errno.
+int read_task_stat(pid_t pid, pid_t tid, TaskStat* out);
+
+}  // namespace stackshot

@@ -1,0 +1,34 @@
+// What a walk produces: frame addresses innermost first, how each was found, why it ended.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace stackshot {
+
+// Numbering shared with src/addon.ts (RAW_METHOD).
+enum class FrameMethod : uint8_t { kRegs = 0, kFramePointer = 1, kCfi = 2, kSignal = 3, kLinkRegister = 4 };
+
+enum class EndReason {
+  kEndOfChain,       // frame pointer or return address of 0: where the ABI says a chain ends
+  kFpNotIncreasing,  // the next frame is not above this one (a loop, or %rbp used as data)
+  kFpMisaligned,
+  kFpOutsideStack,
+  kRaNotExecutable,  // the return address is in no executable mapping
+  kMaxFrames,
+  kCopyExhausted,  // the chain leads past the bytes copied (raise stackBytes)
+};
+
+const char* end_reason_name(EndReason reason);
+
+struct WalkResult {
+  std::vector<uint64_t> pcs;
+  std::vector<uint8_t> methods;
+  EndReason end = EndReason::kEndOfChain;
+
+  void push(uint64_t pc, FrameMethod how) {
+    pcs.push_back(pc);
+    methods.push_back(static_cast<uint8_t>(how));
+  }
+};
+
+}  // namespace stackshot

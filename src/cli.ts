@@ -1,0 +1,166 @@
+#!/usr/bin/env node
+// The `stackshot` command.
+//
+//   stackshot <pid> [--json] [--schedule rolling|consistent] [--threads 1,2] [--max-frames n]
+//                   [--stack-bytes 512k] [--no-symbolize]
+//   stackshot demo  [same options]
+//
+// Exit codes: 0 success, 1 the snapshot failed (message + hint on stderr), 2 usage error.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { snapshot } from './index';
+import { StackshotError } from './errors';
+import { formatSnapshotText } from './output/text';
+import { withDemo } from './demo/run-demo';
+import {
+  parseByteSize,
+  parsePositiveInt,
+  parseTidList,
+  toSnapshotOptions,
+  type SnapshotCliOptions,
+} from './cli/options';
+import type { Snapshot } from './types';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+function addSnapshotOptions(cmd: Command): Command {
+  return cmd
+    .option('--json', 'print the snapshot as JSON (the Snapshot type) instead of text')
+    .addOption(
+      new Option('--schedule <schedule>', 'rolling: one thread stopped at a time; consistent: all threads stopped together')
+        .choices(['rolling', 'consistent']),
+    )
+    .option('--threads <tids>', 'only these thread ids, comma-separated', parseTidList)
+    .option('--max-frames <n>', 'most frames per thread (default 1024)', parsePositiveInt)
+    .option('--stack-bytes <size>', 'most stack bytes copied per thread, e.g. 512k, 1m (default 512k)', parseByteSize)
+    .option('--stop-timeout <ms>', 'how long to wait for one thread to stop (default 1000)', parsePositiveInt)
+    .option('--no-symbolize', 'print raw addresses, do not name frames')
+    .option('--no-color', 'no ANSI colors in the text output (default: colors on a terminal)');
+}
+
+function useColor(o: SnapshotCliOptions): boolean {
+  if (o.color === false || process.env.NO_COLOR !== undefined) return false;
+  return process.stdout.isTTY === true;
+}
+
+function render(snap: Snapshot, o: SnapshotCliOptions): string {
+  if (o.json) return JSON.stringify(snap, null, 2) + '\n';
+  return formatSnapshotText(snap, { color: useColor(o) });
+}
+
+/** The API's bad-argument error (Node's ERR_INVALID_ARG_VALUE): a usage error here. */
+function isInvalidOption(err: unknown): err is Error {
+  return err instanceof Error && (err as NodeJS.ErrnoException).code === 'ERR_INVALID_ARG_VALUE';
+}
+
+const FLAG_OF: Record<string, string> = {
+  threads: '--threads',
+  maxFrames: '--max-frames',
+  stackBytes: '--stack-bytes',
+  stopTimeoutMs: '--stop-timeout',
+  schedule: '--schedule',
+};
+
+/** "options.threads: 9 is not a thread of pid 1" → "--threads: 9 is not a thread of pid 1". */
+function cliOptionNames(message: string): string {
+  return message.replace(/\boptions\.(\w+)/g, (m, name: string) => FLAG_OF[name] ?? m);
+}
+
+/** Print an error the stackshot way: "stackshot: <message>" and "hint: <hint>" on stderr. */
+export function reportError(err: unknown, write: (s: string) => void = (s) => process.stderr.write(s)): number {
+  if (err instanceof StackshotError) {
+    write(`stackshot: ${err.message} [${err.code}]\n`);
+    if (err.hint) write(`hint: ${err.hint}\n`);
+    return EXIT_FAILURE;
+  }
+  if (isInvalidOption(err)) {
+    write(`stackshot: ${cliOptionNames(err.message)}\n`);
+    write('hint: see `stackshot --help`\n');
+    return EXIT_USAGE;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  write(`stackshot: ${message}\n`);
+  if (process.env.STACKSHOT_DEBUG && err instanceof Error && err.stack) write(`${err.stack}\n`);
+  else write('hint: this was unexpected; run again with STACKSHOT_DEBUG=1 for details and report it\n');
+  return EXIT_FAILURE;
+}
+
+export function buildProgram(out: (s: string) => void): Command {
+  const program = new Command('stackshot');
+  program
+    .description('Print the call stack of every thread of a running Linux process (native and JIT frames, symbolized).')
+    .version(packageVersion(), '-V, --version')
+    .enablePositionalOptions()
+    .exitOverride()
+    .configureOutput({
+      outputError: (str, write) => write(`stackshot: ${str.replace(/^error: /, '')}`),
+    })
+    .showSuggestionAfterError(true)
+    .argument('<pid>', 'process id to inspect (a thread id selects its process)');
+  addSnapshotOptions(program).action(async (pid: string, o: SnapshotCliOptions) => {
+    const snap = await snapshot(pid as unknown as number, toSnapshotOptions(o));
+    out(render(snap, o));
+  });
+
+  addSnapshotOptions(
+    program
+      .command('demo')
+      .description('start a small Node program (a worker spinning in JS, a worker in Atomics.wait, an idle main thread) and print its snapshot'),
+  ).action(async (o: SnapshotCliOptions) => {
+    await withDemo(async (demo) => {
+      const snap = await snapshot(demo.pid, toSnapshotOptions(o));
+      out(render(snap, o));
+    });
+  });
+
+  program.addHelpText(
+    'after',
+    `
+Examples:
+  stackshot 1234                         all threads of pid 1234, as text
+  stackshot 1234 --json > shot.json      the same as JSON
+  stackshot 1234 --schedule consistent   stop all threads together (consistent cut)
+  stackshot demo                         try it on a bundled Node program
+
+Node targets need --perf-basic-prof (and --interpreted-frames-native-stack) for JS names.`,
+  );
+  return program;
+}
+
+export async function main(argv: string[] = process.argv): Promise<number> {
+  const program = buildProgram((s) => process.stdout.write(s));
+  try {
+    await program.parseAsync(argv);
+    return EXIT_OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return EXIT_OK; // --help, --version
+      process.stderr.write('hint: see `stackshot --help`\n');
+      return EXIT_USAGE;
+    }
+    return reportError(err);
+  }
+}
+
+if (require.main === module) {
+  // `stackshot 1234 | head`: a closed pipe is not an error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(EXIT_OK);
+  });
+  void main().then((code) => {
+    // stdout and stderr are synchronous for files, pipes and terminals on Linux.
+    process.exit(code);
+  });
+}

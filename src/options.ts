@@ -1,0 +1,55 @@
+// SnapshotOptions: defaults, validation, and the exact form the native capture takes.
+import type { RawCaptureOptions } from './addon';
+import type { Schedule, SnapshotOptions } from './types';
+
+export const DEFAULTS = {
+  schedule: 'rolling' as Schedule,
+  maxFrames: 1024,
+  stackBytes: 512 * 1024,
+  stopTimeoutMs: 1000,
+};
+
+/** Node's own shape for a bad argument: code ERR_INVALID_ARG_VALUE. */
+export class InvalidOptionError extends RangeError {
+  readonly code = 'ERR_INVALID_ARG_VALUE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'RangeError';
+  }
+}
+
+function positiveInt(name: string, value: unknown, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0 || value > max) {
+    throw new InvalidOptionError(`options.${name} must be an integer from 1 to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+export interface ResolvedOptions {
+  raw: RawCaptureOptions;
+  schedule: Schedule;
+  symbolize: boolean;
+}
+
+export function resolveOptions(options: SnapshotOptions = {}): ResolvedOptions {
+  const schedule = options.schedule ?? DEFAULTS.schedule;
+  if (schedule !== 'rolling' && schedule !== 'consistent') {
+    throw new InvalidOptionError(`options.schedule must be 'rolling' or 'consistent', got ${String(schedule)}`);
+  }
+  const tids = options.threads ?? [];
+  if (!Array.isArray(tids) || tids.some((t) => !Number.isInteger(t) || t <= 0)) {
+    throw new InvalidOptionError('options.threads must be an array of thread ids (positive integers)');
+  }
+  return {
+    schedule,
+    symbolize: options.symbolize ?? true,
+    raw: {
+      tids: [...new Set(tids)],
+      consistent: schedule === 'consistent',
+      maxFrames: positiveInt('maxFrames', options.maxFrames, DEFAULTS.maxFrames, 1 << 20),
+      stackBytes: positiveInt('stackBytes', options.stackBytes, DEFAULTS.stackBytes, 64 << 20),
+      stopTimeoutMs: positiveInt('stopTimeoutMs', options.stopTimeoutMs, DEFAULTS.stopTimeoutMs, 60_000),
+    },
+  };
+}

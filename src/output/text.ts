@@ -1,0 +1,150 @@
+// Human-readable snapshot, in the spirit of eu-stack / gstack. Pure: no I/O, no clock.
+//
+//   PID 1234 (node) — 7 threads, rolling, 0.41 ms (max pause 23 µs)
+//
+//   TID 1234 "node" S — complete (thread-entry), 12 frames
+//   #0  0x00007f3a1c2e1c6a  epoll_wait+0x1a  (/usr/lib/x86_64-linux-gnu/libc.so.6)
+//   #1  0x0000558e4a1b2c3d  ??  (/usr/bin/node+0x1b2c3d)
+import type { EndReason, Frame, Snapshot, ThreadStack } from '../types';
+
+export interface TextOptions {
+  /** ANSI colors (default false). */
+  color?: boolean;
+}
+
+/** What each end reason means, for the headers of incomplete stacks. */
+export const END_REASON_TEXT: Record<EndReason, string> = {
+  'thread-entry': 'reached the thread entry',
+  'end-of-chain': 'frame chain ended before the thread entry',
+  'fp-not-increasing': 'frame pointer did not move up the stack',
+  'fp-misaligned': 'misaligned frame pointer',
+  'fp-outside-stack': 'frame pointer left the stack',
+  'ra-not-executable': 'return address outside executable code',
+  'max-frames': 'frame limit reached (raise --max-frames)',
+  'copy-exhausted': 'ran past the copied stack bytes (raise --stack-bytes)',
+  'not-captured': 'not captured',
+};
+
+const FAILURE_TEXT: Record<string, string> = {
+  exited: 'exited during the snapshot',
+  timeout: 'did not stop in time',
+  failed: 'could not be stopped',
+};
+
+/** A nanosecond duration as "830 ns", "23 µs" (below 0.1 ms), "0.41 ms", "1.25 s". */
+export function formatDuration(ns: number): string {
+  if (!Number.isFinite(ns) || ns < 0) return '? ms';
+  if (ns < 1_000) return `${Math.round(ns)} ns`;
+  if (ns < 100_000) return `${Math.round(ns / 1_000)} µs`;
+  if (ns < 1_000_000_000) return `${(ns / 1_000_000).toFixed(2)} ms`;
+  return `${(ns / 1_000_000_000).toFixed(2)} s`;
+}
+
+/** A byte count as "512 B", "12.0 KiB", "1.5 MiB". */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
+/** "0x7f3a…" → "0x00007f3a1c2e1c6a" (16 hex digits); other strings unchanged. */
+export function padAddress(pc: string): string {
+  const m = /^0x([0-9a-fA-F]+)$/.exec(pc);
+  if (!m) return pc;
+  const hex = m[1]!.toLowerCase().replace(/^0+(?=.)/, '');
+  return '0x' + hex.padStart(16, '0');
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+interface Painter {
+  bold(s: string): string;
+  dim(s: string): string;
+  red(s: string): string;
+  yellow(s: string): string;
+  green(s: string): string;
+  cyan(s: string): string;
+}
+
+function painter(color: boolean): Painter {
+  const wrap = (open: number, close: number) => (s: string) => (color ? `\x1b[${open}m${s}\x1b[${close}m` : s);
+  return {
+    bold: wrap(1, 22),
+    dim: wrap(2, 22),
+    red: wrap(31, 39),
+    yellow: wrap(33, 39),
+    green: wrap(32, 39),
+    cyan: wrap(36, 39),
+  };
+}
+
+/** The symbol part of a frame: "name+0x1a", or "??" when unknown (JSON keeps null). */
+export function frameSymbolText(frame: Frame): string {
+  if (frame.symbol === null || frame.symbol === '') return '??';
+  const off = frame.symbolOffset;
+  return off === null ? frame.symbol : `${frame.symbol}+0x${off.toString(16)}`;
+}
+
+/** The module part of a frame: "(/lib/libc.so.6)", "(/lib/libfoo.so+0x1234)" when the symbol is unknown, or "". */
+export function frameModuleText(frame: Frame): string {
+  if (frame.module === null) return '';
+  if (frame.symbol === null && frame.moduleOffset !== null) return `(${frame.module}+${frame.moduleOffset})`;
+  return `(${frame.module})`;
+}
+
+function formatFrame(frame: Frame, index: number, indexWidth: number, p: Painter): string {
+  const idx = `#${index}`.padEnd(indexWidth);
+  const sym = frameSymbolText(frame);
+  const mod = frameModuleText(frame);
+  let line = `${idx}  ${p.dim(padAddress(frame.pc))}  ${sym === '??' ? p.yellow(sym) : p.cyan(sym)}`;
+  if (mod !== '') line += `  ${p.dim(mod)}`;
+  if (frame.method === 'signal') line += `  ${p.dim('<signal frame>')}`;
+  return line;
+}
+
+function threadHeader(t: ThreadStack, p: Painter): string {
+  const head = `TID ${t.tid} ${JSON.stringify(t.name)} ${t.state}`;
+  if (t.failure !== undefined) {
+    const why = FAILURE_TEXT[t.failure] ?? t.failure;
+    const code = t.failureCode ? ` (${t.failureCode})` : '';
+    return `${p.bold(head)} — ${p.red(`not captured: ${why}${code}`)}`;
+  }
+  const frames = plural(t.frames.length, 'frame');
+  if (t.complete) return `${p.bold(head)} — ${p.green(`complete (${t.end})`)}, ${frames}`;
+  const why = END_REASON_TEXT[t.end] ?? t.end;
+  return `${p.bold(head)} — ${p.yellow(`incomplete (${t.end}: ${why})`)}, ${frames}`;
+}
+
+/** The snapshot's first line: process, thread count, schedule, cost. */
+export function formatSnapshotHeader(snap: Snapshot, opts: TextOptions = {}): string {
+  const p = painter(opts.color === true);
+  const n = snap.threads.length;
+  const notes: string[] = [];
+  const failed = snap.threads.filter((t) => t.failure !== undefined).length;
+  const incomplete = snap.threads.filter((t) => t.failure === undefined && !t.complete).length;
+  if (incomplete > 0) notes.push(`${incomplete} incomplete`);
+  if (failed > 0) notes.push(`${failed} not captured`);
+  const counts = plural(n, 'thread') + (notes.length > 0 ? ` (${notes.join(', ')})` : '');
+  return (
+    p.bold(`PID ${snap.pid} (${snap.command})`) +
+    ` — ${counts}, ${snap.schedule}, ${formatDuration(snap.cost.totalNs)} (max pause ${formatDuration(snap.cost.pauseNsMax)})`
+  );
+}
+
+/** One thread: header line, then one line per frame. */
+export function formatThreadText(t: ThreadStack, opts: TextOptions = {}): string {
+  const p = painter(opts.color === true);
+  const lines = [threadHeader(t, p)];
+  const width = String(Math.max(0, t.frames.length - 1)).length + 1;
+  t.frames.forEach((f, i) => lines.push(formatFrame(f, i, width, p)));
+  return lines.join('\n');
+}
+
+/** The whole snapshot as text, ending with a newline. */
+export function formatSnapshotText(snap: Snapshot, opts: TextOptions = {}): string {
+  const parts = [formatSnapshotHeader(snap, opts)];
+  for (const t of snap.threads) parts.push(formatThreadText(t, opts));
+  return parts.join('\n\n') + '\n';
+}

@@ -1,0 +1,216 @@
+// Fast checks of a target before any ptrace call: only /proc reads, well under a millisecond.
+// Each refusal is a StackshotError with a reason and a hint, so that the common mistakes
+// (typo in the pid, our own pid, a kernel thread, a zombie) never reach the native side.
+import * as fs from 'node:fs';
+import { StackshotError } from '../errors';
+import { parseProcStatus, type ProcStatus } from './permissions';
+
+/** PF_KTHREAD in the flags field of /proc/<pid>/stat (include/linux/sched.h). */
+export const PF_KTHREAD = 0x00200000;
+
+/** The fields of /proc/<pid>/stat that stackshot uses. */
+export interface ProcStat {
+  pid: number;
+  /** comm, without the parentheses (it may itself contain spaces and parentheses). */
+  comm: string;
+  state: string;
+  ppid: number;
+  /** Field 9: the task's PF_* flags. */
+  flags: number;
+}
+
+/** Parse the text of /proc/<pid>/stat. The comm is everything between the first '(' and the LAST ')'. */
+export function parseProcStat(text: string): ProcStat {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) throw new Error('/proc stat: no comm field');
+  const rest = text.slice(close + 2).trim().split(/\s+/);
+  // rest[0] is field 3 (state), so field n is rest[n - 3].
+  const pid = Number(text.slice(0, open).trim());
+  const state = rest[0] ?? '';
+  const ppid = Number(rest[1]);
+  const flags = Number(rest[6]);
+  if (!Number.isInteger(pid) || state === '' || !Number.isInteger(ppid) || !Number.isInteger(flags)) {
+    throw new Error('/proc stat: malformed');
+  }
+  return { pid, comm: text.slice(open + 1, close), state, ppid, flags };
+}
+
+/** True when the stat flags mark a kernel thread. */
+export function isKernelThreadFlags(flags: number): boolean {
+  return (flags & PF_KTHREAD) !== 0;
+}
+
+function noSuchProcess(pid: number): StackshotError {
+  return new StackshotError({
+    code: 'ESRCH',
+    syscall: 'open',
+    reason: 'no-such-process',
+    message: `no process with pid ${pid}`,
+    hint: 'check the pid with `ps -e` (or `pgrep <name>`); the process may have exited',
+    pid,
+  });
+}
+
+/** Read a /proc file of pid; ENOENT/ESRCH (the process is gone) become ESRCH 'no-such-process'. */
+function readProcFile(pid: number, file: string): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ESRCH' || code === 'ENOTDIR') throw noSuchProcess(pid);
+    throw new StackshotError({
+      code: code ?? 'EIO',
+      syscall: 'open',
+      reason: 'unknown',
+      message: `cannot read /proc/${pid}/${file}: ${(e as Error).message}`,
+      hint: 'stackshot needs a mounted /proc (Linux only); in a container, share the pid namespace with the target',
+      pid,
+      cause: e,
+    });
+  }
+}
+
+/** Thread ids of our own process (a tracer cannot trace its own thread group). */
+function ownThreadIds(): Set<number> {
+  const ids = new Set<number>([process.pid]);
+  try {
+    for (const t of fs.readdirSync('/proc/self/task')) ids.add(Number(t));
+  } catch {
+    // /proc/self/task unreadable: process.pid alone
+  }
+  return ids;
+}
+
+/** True when every thread of the process is a zombie (or dead), i.e. the process has exited. */
+function allThreadsZombie(pid: number): boolean {
+  let tids: string[];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return true;
+  }
+  for (const tid of tids) {
+    try {
+      const st = parseProcStat(fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
+      if (st.state !== 'Z' && st.state !== 'X') return false;
+    } catch {
+      // thread gone: it does not keep the process alive
+    }
+  }
+  return true;
+}
+
+/**
+ * Check that pid names a live user-space process that we could trace, and return its pid.
+ *
+ * - `pid` must be a positive integer (a number, or a string of decimal digits); else EINVAL
+ *   'not-integer'.
+ * - A thread id of a non-leader thread is accepted and resolved to its process (the Tgid:
+ *   line of /proc/<tid>/status): the returned number is then the process id, not `pid`.
+ *   The snapshot covers every thread of that process; use options.threads to pick one.
+ * - Our own process (process.pid or any of our thread ids) → EINVAL 'own-pid'.
+ * - No such process → ESRCH 'no-such-process'.
+ * - A kernel thread (PF_KTHREAD, or no memory map) → EINVAL 'kernel-thread'.
+ * - A zombie (every thread in state Z) → ESRCH 'zombie'.
+ *
+ * It does not check permissions (uid, Yama, tracer present): the kernel decides those at
+ * attach time, and a refusal is explained by diagnosePermission().
+ */
+export function checkTarget(pid: unknown): number {
+  let n: number;
+  if (typeof pid === 'number') n = pid;
+  else if (typeof pid === 'string' && /^\s*\d+\s*$/.test(pid)) n = Number(pid);
+  else if (typeof pid === 'bigint') n = Number(pid);
+  else n = NaN;
+  if (!Number.isSafeInteger(n) || n <= 0) {
+    const shown = typeof pid === 'string' ? JSON.stringify(pid) : String(pid);
+    throw new StackshotError({
+      code: 'EINVAL',
+      syscall: 'ptrace',
+      reason: 'not-integer',
+      message: `invalid pid ${shown}: a pid is a positive integer`,
+      hint: 'pass the numeric process id, e.g. `stackshot 1234` (find it with `pgrep <name>` or `ps -e`)',
+    });
+  }
+
+  const own = ownThreadIds();
+  const ownPidError = (): StackshotError =>
+    new StackshotError({
+      code: 'EINVAL',
+      syscall: 'ptrace',
+      reason: 'own-pid',
+      message: `pid ${n} is this process (stackshot itself): a process cannot trace its own threads`,
+      hint: 'run stackshot from another process (e.g. `npx stackshot <pid>` in another terminal, or a child_process from your app)',
+      pid: n,
+    });
+  if (own.has(n)) throw ownPidError();
+
+  // Pids above pid_max (at most 2^22) cannot exist; anything else is looked up in /proc.
+  let status: ProcStatus;
+  try {
+    status = parseProcStatus(readProcFile(n, 'status'));
+  } catch (e) {
+    if (e instanceof StackshotError) throw e;
+    throw noSuchProcess(n); // the process vanished between reads, or status is cut short
+  }
+
+  // A thread id: work on its thread group leader.
+  const tgid = status.tgid;
+  if (tgid !== n) {
+    if (own.has(tgid)) throw ownPidError();
+    try {
+      status = parseProcStatus(readProcFile(tgid, 'status'));
+    } catch (e) {
+      if (e instanceof StackshotError) throw e;
+      throw noSuchProcess(n);
+    }
+  }
+
+  const stat = parseProcStat(readProcFile(tgid, 'stat'));
+  const kthread =
+    isKernelThreadFlags(stat.flags) ||
+    status.kthread === true ||
+    (stat.state !== 'Z' && stat.state !== 'X' && hasNoUserMemory(tgid));
+  if (kthread) {
+    throw new StackshotError({
+      code: 'EINVAL',
+      syscall: 'ptrace',
+      reason: 'kernel-thread',
+      message: `pid ${tgid} (${stat.comm}) is a kernel thread: it has no user-space stack`,
+      hint: 'pick a user-space process (kernel threads show in brackets in `ps -e`); for kernel stacks read /proc/<pid>/stack as root',
+      pid: tgid,
+    });
+  }
+
+  if ((stat.state === 'Z' || stat.state === 'X') && allThreadsZombie(tgid)) {
+    throw new StackshotError({
+      code: 'ESRCH',
+      syscall: 'ptrace',
+      reason: 'zombie',
+      message: `pid ${tgid} (${stat.comm}) is a zombie: it has exited and waits for its parent (pid ${stat.ppid}) to reap it`,
+      hint: `a zombie has no threads left to inspect; its parent (pid ${stat.ppid}) must wait() for it`,
+      pid: tgid,
+    });
+  }
+  return tgid;
+}
+
+/**
+ * True when the process demonstrably has no user memory: no executable (readlink of exe fails
+ * with ENOENT, cheap) and an empty maps file that we could read. Unreadable files (EACCES
+ * without ptrace-read access) are not evidence of anything.
+ */
+function hasNoUserMemory(pid: number): boolean {
+  try {
+    fs.readlinkSync(`/proc/${pid}/exe`);
+    return false;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return false;
+  }
+  try {
+    return fs.readFileSync(`/proc/${pid}/maps`, 'utf8').length === 0;
+  } catch {
+    return false;
+  }
+}

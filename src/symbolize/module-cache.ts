@@ -1,0 +1,92 @@
+// A module is what symbolization needs from one mapped file: its PT_LOAD segments (to turn
+// file offsets into link-time addresses) and its function symbols (from the file and, when
+// installed, its separate debug file). Parsing one is the expensive step, so modules are
+// kept in a small LRU cache keyed by the caller (file identity, mapping identity).
+import * as fs from 'node:fs';
+import { findDebugFile } from '../elf/build-id';
+import { ByteSource, ElfFile, LoadSegment } from '../elf/elf-file';
+import { SymbolSource, symbolSources, SymbolTable } from '../elf/symbols';
+
+export interface Module {
+  /** PT_LOAD segments of the mapped file (never of the debug file: it is the mapped one). */
+  loads: LoadSegment[];
+  /** Null when the file could not be read or parsed; `reason` says why. */
+  symbols: SymbolTable | null;
+  reason?: string;
+  /** The separate debug file whose .symtab was merged in, if any. */
+  debugFile?: string;
+}
+
+/** A module that names nothing, remembering why (unreadable file, not ELF, ...). */
+export function failedModule(reason: string): Module {
+  return { loads: [], symbols: null, reason };
+}
+
+/**
+ * Parses the ELF in `source` (the file mapped at `modulePath` in the target) into a module.
+ * `debugRoots` are path prefixes under which /usr/lib/debug is searched; [] disables the
+ * search (e.g. for the vdso). Never throws: a corrupt file yields a failed module.
+ */
+export function loadElfModule(source: ByteSource, modulePath: string, debugRoots: string[]): Module {
+  let elf: ElfFile;
+  try {
+    elf = new ElfFile(source);
+  } catch (e) {
+    return failedModule(`ELF: ${(e as Error).message}`);
+  }
+  const sources: SymbolSource[] = symbolSources(elf);
+  let debugFile: string | undefined;
+  let debugFd: number | undefined;
+  // Only look for a debug file when the binary itself lacks .symtab: that is what stripping
+  // removes, and a binary that kept .symtab has nothing more to gain.
+  if (debugRoots.length > 0 && !sources.some((s) => s.symtab.name === '.symtab')) {
+    try {
+      const dbg = findDebugFile(elf, modulePath, debugRoots);
+      if (dbg !== null) {
+        debugFile = dbg.path;
+        debugFd = dbg.fd;
+        // Debug .symtab first: equal-rank duplicates keep the earlier source.
+        sources.unshift(...symbolSources(dbg.elf).filter((s) => s.symtab.name === '.symtab'));
+      }
+    } catch {
+      // A debug file that cannot be used leaves the binary's own symbols.
+    }
+  }
+  try {
+    const symbols = new SymbolTable(sources);
+    return { loads: elf.loads, symbols, debugFile };
+  } catch (e) {
+    return { loads: elf.loads, symbols: null, reason: `symbols: ${(e as Error).message}`, debugFile };
+  } finally {
+    if (debugFd !== undefined) fs.closeSync(debugFd);
+  }
+}
+
+/** Least-recently-used map with a fixed entry cap (modules can hold megabytes of strings). */
+export class LruCache<K, V> {
+  private readonly map = new Map<K, V>();
+  constructor(readonly capacity: number) {}
+
+  get(key: K): V | undefined {
+    const v = this.map.get(key);
+    if (v !== undefined) {
+      // Map iterates in insertion order: re-inserting moves the key to the young end.
+      this.map.delete(key);
+      this.map.set(key, v);
+    }
+    return v;
+  }
+
+  set(key: K, value: V): void {
+    this.map.delete(key);
+    this.map.set(key, value);
+    while (this.map.size > this.capacity) {
+      const oldest = this.map.keys().next().value as K;
+      this.map.delete(oldest);
+    }
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+}

@@ -1,0 +1,208 @@
+// Names for JIT code from /tmp/perf-<pid>.map, the file V8 (--perf-basic-prof), the JVM
+// agents, LuaJIT, etc. append to: one `START SIZE name` line per code object, hex numbers.
+// The file is append-only and code addresses get reused, so the newest line covering an
+// address wins. Lines are resolved into disjoint segments once, then looked up by binary
+// search. Addresses are Numbers here: JIT code lives in user space, below 2^53 on every
+// 64-bit Linux (lines that are not are skipped as malformed).
+import * as fs from 'node:fs';
+import { LruCache } from './module-cache';
+
+const HEX = /^(?:0x)?[0-9a-fA-F]+$/;
+
+export interface PerfMapHit {
+  name: string;
+  /** address − entry start */
+  offset: number;
+}
+
+/** Raw entries in file order (the order decides who wins an overlap). */
+class Entries {
+  start: number[] = [];
+  end: number[] = [];
+  name: string[] = [];
+
+  /** Parses complete lines of text; malformed ones are skipped. */
+  add(text: string): void {
+    for (const line of text.split('\n')) {
+      const a = line.indexOf(' ');
+      if (a <= 0) continue;
+      const b = line.indexOf(' ', a + 1);
+      if (b <= a + 1) continue;
+      const startHex = line.slice(0, a);
+      const sizeHex = line.slice(a + 1, b);
+      if (!HEX.test(startHex) || !HEX.test(sizeHex)) continue;
+      const start = parseInt(startHex, 16);
+      const size = parseInt(sizeHex, 16);
+      const end = start + size;
+      if (size === 0 || !Number.isSafeInteger(end)) continue;
+      let name = line.slice(b + 1);
+      if (name.endsWith('\r')) name = name.slice(0, -1);
+      this.start.push(start);
+      this.end.push(end);
+      this.name.push(name);
+    }
+  }
+}
+
+export class PerfMap {
+  private readonly segStart: Float64Array;
+  private readonly segEnd: Float64Array;
+  /** Entry index owning each segment; the entry's own start gives the symbol offset. */
+  private readonly segOwner: Uint32Array;
+
+  constructor(private readonly entries: Entries) {
+    const n = entries.start.length;
+    // Sweep over all boundaries with a max-heap of active entries by line number: the
+    // segment between two boundaries belongs to the newest entry covering it.
+    const byStart = Array.from({ length: n }, (_, i) => i).sort((a, b) => entries.start[a] - entries.start[b]);
+    const points = Array.from(new Set([...entries.start, ...entries.end])).sort((a, b) => a - b);
+    const heap: number[] = [];
+    const starts: number[] = [];
+    const ends: number[] = [];
+    const owners: number[] = [];
+    let next = 0;
+    for (let p = 0; p < points.length - 1; p++) {
+      const at = points[p];
+      while (next < n && entries.start[byStart[next]] === at) heapPush(heap, byStart[next++]);
+      // Expired entries leave lazily, when they surface.
+      while (heap.length > 0 && entries.end[heap[0]] <= at) heapPop(heap);
+      if (heap.length === 0) continue;
+      const owner = heap[0];
+      const to = points[p + 1];
+      if (owners.length > 0 && owners[owners.length - 1] === owner && ends[ends.length - 1] === at) {
+        ends[ends.length - 1] = to;
+      } else {
+        starts.push(at);
+        ends.push(to);
+        owners.push(owner);
+      }
+    }
+    this.segStart = Float64Array.from(starts);
+    this.segEnd = Float64Array.from(ends);
+    this.segOwner = Uint32Array.from(owners);
+  }
+
+  static parse(text: string): PerfMap {
+    const e = new Entries();
+    e.add(text);
+    return new PerfMap(e);
+  }
+
+  /** Number of entries (lines) parsed. */
+  get entryCount(): number {
+    return this.entries.start.length;
+  }
+
+  lookup(addr: bigint): PerfMapHit | undefined {
+    if (addr > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
+    const a = Number(addr);
+    const s = this.segStart;
+    let l = 0;
+    let r = s.length - 1;
+    let k = -1;
+    while (l <= r) {
+      const mid = (l + r) >>> 1;
+      if (s[mid] <= a) {
+        k = mid;
+        l = mid + 1;
+      } else {
+        r = mid - 1;
+      }
+    }
+    if (k < 0 || a >= this.segEnd[k]) return undefined;
+    const owner = this.segOwner[k];
+    return { name: this.entries.name[owner], offset: a - this.entries.start[owner] };
+  }
+
+  /** A new map with the complete lines of `text` appended (for a file that grew). */
+  extend(text: string): PerfMap {
+    const e = new Entries();
+    e.start = this.entries.start.slice();
+    e.end = this.entries.end.slice();
+    e.name = this.entries.name.slice();
+    e.add(text);
+    return new PerfMap(e);
+  }
+}
+
+function heapPush(h: number[], v: number): void {
+  h.push(v);
+  let i = h.length - 1;
+  while (i > 0) {
+    const p = (i - 1) >> 1;
+    if (h[p] >= v) break;
+    h[i] = h[p];
+    i = p;
+  }
+  h[i] = v;
+}
+
+function heapPop(h: number[]): void {
+  const last = h.pop() as number;
+  if (h.length === 0) return;
+  let i = 0;
+  for (;;) {
+    const l = 2 * i + 1;
+    if (l >= h.length) break;
+    const c = l + 1 < h.length && h[l + 1] > h[l] ? l + 1 : l;
+    if (h[c] <= last) break;
+    h[i] = h[c];
+    i = c;
+  }
+  h[i] = last;
+}
+
+interface CachedPerfMap {
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  /** Bytes up to and including the last newline: a partly written last line is re-read later. */
+  parsedBytes: number;
+  map: PerfMap;
+}
+
+/** Parsed perf maps by pid, re-read only when the file changed (and then only what was appended). */
+export class PerfMapCache {
+  private readonly byPid = new LruCache<number, CachedPerfMap>(64);
+  parses = 0;
+
+  static pathFor(pid: number): string {
+    return `/tmp/perf-${pid}.map`;
+  }
+
+  get(pid: number): PerfMap | null {
+    const file = PerfMapCache.pathFor(pid);
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch {
+      return null;
+    }
+    try {
+      const st = fs.fstatSync(fd);
+      const old = this.byPid.get(pid);
+      if (old !== undefined && old.ino === st.ino && old.size === st.size && old.mtimeMs === st.mtimeMs) return old.map;
+      // Same file, longer: the writer appended; parse only the new complete lines.
+      const append = old !== undefined && old.ino === st.ino && st.size > old.size;
+      const from = append ? old.parsedBytes : 0;
+      const buf = Buffer.allocUnsafe(Math.max(0, st.size - from));
+      let got = 0;
+      while (got < buf.length) {
+        const n = fs.readSync(fd, buf, got, buf.length - got, from + got);
+        if (n === 0) break;
+        got += n;
+      }
+      const lastNl = buf.subarray(0, got).lastIndexOf(0x0a);
+      const complete = lastNl < 0 ? 0 : lastNl + 1;
+      const text = buf.toString('utf8', 0, complete);
+      this.parses++;
+      const map = append ? old.map.extend(text) : PerfMap.parse(text);
+      this.byPid.set(pid, { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, parsedBytes: from + complete, map });
+      return map;
+    } catch {
+      return null;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}

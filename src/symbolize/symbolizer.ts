@@ -1,0 +1,232 @@
+// Turns captured pcs into `symbol+offset (module)`, synchronously (snapshotSync needs it).
+// Per pc: find the mapping in the maps text captured with the stacks, turn the address into
+// a file offset, then into the module's link-time address through its PT_LOADs, then look
+// the symbol up. Files are parsed once and cached by file identity; each process's mappings
+// are remembered too, so a repeated call on an unchanged process touches no file at all.
+import * as fs from 'node:fs';
+import { BufferSource, fileOffsetToVaddr, FdSource } from '../elf/elf-file';
+import { SymbolHit } from '../elf/symbols';
+import { findMapping, MapEntry, parseMaps } from '../procfs/maps';
+import { failedModule, loadElfModule, LruCache, Module } from './module-cache';
+import { PerfMap, PerfMapCache } from './perf-map';
+
+export interface PcToName {
+  pc: bigint;
+  /** Return addresses are looked up at pc − 1: the call may be a function's last instruction. */
+  isReturnAddress: boolean;
+}
+
+export interface NamedPc {
+  /** Mapping path ('[vdso]', '[anon]' for anonymous memory, or the file path); null if the pc is in no mapping. */
+  module: string | null;
+  /** File offset: pc − map.start + map.offset. */
+  moduleOffset: bigint | null;
+  /** Demangled; null when unknown (never '??'). */
+  symbol: string | null;
+  /** pc − symbol start, with the original pc (not pc − 1). */
+  symbolOffset: number | null;
+}
+
+export interface SymbolizerOptions {
+  /** Itanium demangler (the addon's __cxa_demangle wrapper); null means "not mangled". */
+  demangle?: (mangled: string) => string | null;
+}
+
+/** Most files kept parsed; each can hold megabytes of symbol strings. */
+const MODULE_CAP = 256;
+/** Processes whose mapping→module table is remembered. */
+const PROCESS_CAP = 32;
+const DEMANGLE_CAP = 65536;
+/** The vdso is one or two pages; anything far larger in that slot is not a vdso. */
+const VDSO_MAX = 1 << 20;
+
+/** What we know about one process: its last maps text and the module of each mapping. */
+interface ProcessView {
+  mapsText: string;
+  entries: MapEntry[];
+  modules: Map<string, Module>;
+  /** The same, by entry object: the warm path, without building a key string per pc. */
+  byEntry: Map<MapEntry, Module>;
+  /** The previous view's table, consulted for mappings that survived a maps change. */
+  previous?: Map<string, Module>;
+  /** Path prefixes under which debug files are searched for this process. */
+  debugRoots: string[];
+}
+
+const NO_NAME: NamedPc = { module: null, moduleOffset: null, symbol: null, symbolOffset: null };
+
+function mappingKey(m: MapEntry): string {
+  return `${m.start.toString(16)}-${m.end.toString(16)} ${m.offset.toString(16)} ${m.dev} ${m.inode} ${m.path}`;
+}
+
+/** The kernel's `major:minor` (as maps prints it) of a userspace st_dev. */
+function devString(dev: number): string {
+  const major = (Math.floor(dev / 256) & 0xfff) | (Math.floor(dev / 4294967296) & ~0xfff);
+  const minor = (dev & 0xff) | (Math.floor(dev / 4096) & 0xfff00);
+  return `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}`;
+}
+
+export class Symbolizer {
+  readonly stats = { modulesParsed: 0, cacheHits: 0 };
+  private readonly demangler?: (mangled: string) => string | null;
+  /** Parsed modules by file identity: dev, inode, size, mtime of the opened file. */
+  private readonly files = new LruCache<string, Module>(MODULE_CAP);
+  private readonly processes = new LruCache<number, ProcessView>(PROCESS_CAP);
+  private readonly perfMaps = new PerfMapCache();
+  private readonly demangled = new Map<string, string>();
+  private readonly hit: SymbolHit = { index: 0, offset: 0 };
+
+  constructor(options: SymbolizerOptions = {}) {
+    this.demangler = options.demangle;
+  }
+
+  symbolize(pid: number, maps: string, pcs: PcToName[]): NamedPc[] {
+    const view = this.view(pid, maps);
+    let perfMap: PerfMap | null | undefined; // read at most once per call, and only if needed
+    const out: NamedPc[] = new Array(pcs.length);
+    for (let i = 0; i < pcs.length; i++) {
+      const { pc, isReturnAddress } = pcs[i];
+      const delta = isReturnAddress && pc > 0n ? 1 : 0;
+      const at = delta === 1 ? pc - 1n : pc;
+      const m = findMapping(view.entries, at);
+      if (m === undefined) {
+        out[i] = NO_NAME;
+        continue;
+      }
+      const moduleOffset = pc - m.start + m.offset;
+      if (m.path.startsWith('/') || m.path === '[vdso]') {
+        const mod = this.moduleFor(pid, view, m);
+        const vaddr = mod.symbols === null ? undefined : fileOffsetToVaddr(mod.loads, at - m.start + m.offset);
+        if (vaddr !== undefined && mod.symbols !== null && mod.symbols.lookup(vaddr, this.hit)) {
+          out[i] = { module: m.path, moduleOffset, symbol: this.nameOf(mod.symbols.name(this.hit.index)), symbolOffset: this.hit.offset + delta };
+        } else {
+          out[i] = { module: m.path, moduleOffset, symbol: null, symbolOffset: null };
+        }
+        continue;
+      }
+      // Anonymous or special memory: JIT code, named by the process's perf map if it has one.
+      const module = m.path === '' ? '[anon]' : m.path;
+      if (perfMap === undefined) perfMap = this.perfMaps.get(pid);
+      const jit = perfMap?.lookup(at);
+      out[i] =
+        jit === undefined
+          ? { module, moduleOffset, symbol: null, symbolOffset: null }
+          : { module, moduleOffset, symbol: jit.name, symbolOffset: jit.offset + delta };
+    }
+    return out;
+  }
+
+  /** The process's view for this maps text, re-parsed only when the text changed. */
+  private view(pid: number, maps: string): ProcessView {
+    const old = this.processes.get(pid);
+    if (old !== undefined && old.mapsText === maps) return old;
+    let debugRoots = [''];
+    try {
+      // A target in another mount namespace has its debug files under its own root.
+      if (fs.readlinkSync(`/proc/${pid}/root`) !== '/') debugRoots = [`/proc/${pid}/root`, ''];
+    } catch {
+      // No access to its root: this machine's debug files only.
+    }
+    const view: ProcessView = { mapsText: maps, entries: parseMaps(maps), modules: new Map(), byEntry: new Map(), previous: old?.modules, debugRoots };
+    this.processes.set(pid, view);
+    return view;
+  }
+
+  private moduleFor(pid: number, view: ProcessView, m: MapEntry): Module {
+    const known = view.byEntry.get(m);
+    if (known !== undefined) {
+      this.stats.cacheHits++;
+      return known;
+    }
+    const key = mappingKey(m);
+    let mod = view.modules.get(key) ?? view.previous?.get(key);
+    if (mod !== undefined) {
+      this.stats.cacheHits++;
+    } else {
+      mod = m.path === '[vdso]' ? this.loadVdso(pid, m) : this.loadFile(pid, view, m);
+    }
+    view.modules.set(key, mod);
+    view.byEntry.set(m, mod);
+    return mod;
+  }
+
+  /** Opens the mapped file the surest way first, then parses it unless its identity is cached. */
+  private loadFile(pid: number, view: ProcessView, m: MapEntry): Module {
+    // map_files is the very object mapped (even if deleted or replaced since); the paths
+    // are fallbacks when it is not accessible. map_files names are unpadded hex.
+    const candidates = [`/proc/${pid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}`];
+    if (!m.deleted) candidates.push(`/proc/${pid}/root${m.path}`, m.path);
+    for (let c = 0; c < candidates.length; c++) {
+      let fd: number;
+      try {
+        // Opening a device node or FIFO (a mapped /dev/… file) can block or have side
+        // effects: only regular files are opened, and without waiting.
+        if (!fs.statSync(candidates[c]).isFile()) return failedModule('not a regular file');
+        fd = fs.openSync(candidates[c], fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      } catch {
+        continue;
+      }
+      try {
+        const st = fs.fstatSync(fd);
+        // Through a path, the file may have been replaced since it was mapped; when the device
+        // matches, the inode tells. (Across overlayfs the devices differ; then trust the path.)
+        if (c > 0 && m.inode !== 0 && devString(st.dev) === m.dev && st.ino !== m.inode) continue;
+        if (!st.isFile()) return failedModule('not a regular file');
+        const fileKey = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+        const cached = this.files.get(fileKey);
+        if (cached !== undefined) {
+          this.stats.cacheHits++;
+          return cached;
+        }
+        this.stats.modulesParsed++;
+        const mod = loadElfModule(new FdSource(fd, st.size), m.path, view.debugRoots);
+        this.files.set(fileKey, mod);
+        return mod;
+      } catch (e) {
+        return failedModule(`read: ${(e as Error).message}`);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    return failedModule('cannot open the mapped file');
+  }
+
+  /** The vdso exists only in memory: read its image from the target (root or ptrace access). */
+  private loadVdso(pid: number, m: MapEntry): Module {
+    const size = Number(m.end - m.start);
+    if (size <= 0 || size > VDSO_MAX) return failedModule('implausible vdso size');
+    let fd: number;
+    try {
+      fd = fs.openSync(`/proc/${pid}/mem`, 'r');
+    } catch (e) {
+      return failedModule(`vdso: ${(e as Error).message}`);
+    }
+    try {
+      const buf = Buffer.alloc(size);
+      const n = fs.readSync(fd, buf, 0, size, m.start);
+      this.stats.modulesParsed++;
+      return loadElfModule(new BufferSource(buf.subarray(0, n)), m.path, []);
+    } catch (e) {
+      return failedModule(`vdso: ${(e as Error).message}`);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  private nameOf(raw: string): string {
+    if (this.demangler === undefined || !raw.startsWith('_Z')) return raw;
+    let s = this.demangled.get(raw);
+    if (s === undefined) {
+      let d: string | null = null;
+      try {
+        d = this.demangler(raw);
+      } catch {
+        // A demangler failure must not lose the frame: keep the raw name.
+      }
+      s = d ?? raw;
+      if (this.demangled.size >= DEMANGLE_CAP) this.demangled.clear();
+      this.demangled.set(raw, s);
+    }
+    return s;
+  }
+}

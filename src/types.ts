@@ -1,0 +1,95 @@
+// The public shape of a snapshot: the JSON contract that `stackshot <pid> --json` prints and
+// `snapshot()` resolves to. Keys may be added; none of these may be renamed.
+
+/** How a frame's pc was found. */
+export type FrameMethod = 'regs' | 'fp' | 'cfi' | 'signal' | 'lr';
+
+/** Why a thread's walk stopped. `thread-entry` is the only reason that makes a stack complete. */
+export type EndReason =
+  | 'thread-entry' // the last frame is the thread's real entry (_start, clone3, start_thread, ...)
+  | 'end-of-chain' // the frame-pointer chain ended (fp or return address of 0) before an entry
+  | 'fp-not-increasing'
+  | 'fp-misaligned'
+  | 'fp-outside-stack'
+  | 'ra-not-executable'
+  | 'max-frames'
+  | 'copy-exhausted' // the chain points past the bytes we copied (raise stackBytes)
+  | 'not-captured'; // the thread exited or could not be stopped; no frames
+
+export type Schedule = 'rolling' | 'consistent';
+
+/** Why a thread has no stack (absent when it was captured). */
+export type ThreadFailure = 'exited' | 'timeout' | 'failed';
+
+export interface Frame {
+  /** Program counter as "0x…" (the return address for frames above the first). */
+  pc: string;
+  method: FrameMethod;
+  /** Path of the mapped file (or "[vdso]", "[anon]", ...); null if the pc is in no mapping. */
+  module: string | null;
+  /** Offset of the pc in the module's file, "0x…"; null when module is null. */
+  moduleOffset: string | null;
+  /** Demangled symbol name, or null when unknown (never "??"). */
+  symbol: string | null;
+  /** pc minus the symbol's start, in bytes; null when symbol is null. */
+  symbolOffset: number | null;
+}
+
+export interface ThreadStack {
+  tid: number;
+  /** Thread name from /proc/<pid>/task/<tid>/comm. */
+  name: string;
+  /** Scheduler state letter before the stop (R, S, D, T, t, Z, ...). */
+  state: string;
+  frames: Frame[];
+  end: EndReason;
+  /** True only when the walk reached the thread's real entry. */
+  complete: boolean;
+  /** How long this thread was stopped, in nanoseconds. */
+  pauseNs: number;
+  /** Stack bytes copied for this thread. */
+  stackBytes: number;
+  /** Present when the thread has no stack: exited during capture, would not stop in time, or a ptrace call failed. */
+  failure?: ThreadFailure;
+  /** errno name of the failing call when failure is 'failed'. */
+  failureCode?: string;
+}
+
+export interface SnapshotCost {
+  /** Wall time of the whole snapshot() call. */
+  totalNs: number;
+  /** Longest pause of any one thread. */
+  pauseNsMax: number;
+  /** Time spent walking the copied stacks (native, after the threads ran again). */
+  walkNs: number;
+  /** Time spent naming frames. */
+  symbolizeNs: number;
+  /** Stack bytes copied out of the target, all threads. */
+  bytesCopied: number;
+}
+
+export interface Snapshot {
+  pid: number;
+  /** Process name (/proc/<pid>/comm). */
+  command: string;
+  schedule: Schedule;
+  /** ISO 8601 time of the capture. */
+  takenAt: string;
+  threads: ThreadStack[];
+  cost: SnapshotCost;
+}
+
+export interface SnapshotOptions {
+  /** Only these thread ids (default: all threads of the process). */
+  threads?: number[];
+  /** 'rolling' (default): one thread stopped at a time. 'consistent': all threads stopped together. */
+  schedule?: Schedule;
+  /** Most frames per thread (default 1024). */
+  maxFrames?: number;
+  /** Most stack bytes copied per thread, from sp upward (default 512 KiB). */
+  stackBytes?: number;
+  /** Name the frames (default true). With false, frames carry pc and method only. */
+  symbolize?: boolean;
+  /** How long to wait for one thread to stop, in milliseconds (default 1000). */
+  stopTimeoutMs?: number;
+}

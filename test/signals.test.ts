@@ -1,0 +1,44 @@
+// 1,000 consecutive snapshots while real-time signals rain on the target: afterwards it runs,
+// every thread is in its expected state, and it received every signal sent to it.
+import { afterEach, expect, it } from 'vitest';
+
+import { snapshot } from '../src/index';
+import { assertDetached, findThreadByName, threadStates } from './helpers/proc';
+import { SIGRTMIN, queryRtCount, startFixture, stopAllTargets } from './helpers/target';
+
+afterEach(async () => {
+  await stopAllTargets();
+});
+
+it('1,000 snapshots lose no signal and leave every thread as it was', async () => {
+  const target = await startFixture('threads', 'fp');
+  const before = threadStates(target.pid);
+  const spin = findThreadByName(target.pid, 'spin');
+  expect(before.get(spin)).toBe('R');
+
+  // Signals are sent from the JS thread while the captures run on native threads, so many of
+  // them arrive while some thread of the target is stopped.
+  let sent = 0;
+  let sending = true;
+  const sender = (async () => {
+    while (sending) {
+      for (let i = 0; i < 5; i++) {
+        process.kill(target.pid, SIGRTMIN);
+        sent++;
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+  })();
+  for (let i = 0; i < 1000; i++) {
+    const shot = await snapshot(target.pid, { schedule: i % 4 === 3 ? 'consistent' : 'rolling' });
+    expect(shot.threads.every((t) => t.failure === undefined)).toBe(true);
+  }
+  sending = false;
+  await sender;
+
+  expect(await queryRtCount(target)).toBe(sent);
+  expect(sent).toBeGreaterThan(1000);
+  assertDetached(target.pid);
+  expect(threadStates(target.pid)).toEqual(before);
+  expect(target.running).toBe(true);
+}, 180_000);

@@ -1,0 +1,230 @@
+// snapshot() / snapshotSync() on real processes: exact stacks through frame-pointer code, both
+// schedules, end reasons, the /proc/<pid>/mem fallback, and the target left as it was.
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { binding } from '../src/addon';
+import { snapshot, snapshotSync, type Snapshot, type ThreadStack } from '../src/index';
+import { EXPECTED_STACKS, SPIN_DEPTH_FRAMES, matchFrames } from './helpers/fixtures';
+import { assertDetached, findThreadByName, threadStates } from './helpers/proc';
+import { startFixture, startNode, stopAllTargets } from './helpers/target';
+
+afterEach(async () => {
+  await stopAllTargets();
+});
+
+const SPIN_FP_STACK = ['spin_leaf', ...SPIN_DEPTH_FRAMES, 'spin_thread_main', 'start_thread'];
+
+function thread(shot: Snapshot, tid: number): ThreadStack {
+  const t = shot.threads.find((x) => x.tid === tid);
+  if (!t) throw new Error(`thread ${tid} missing from snapshot: ${shot.threads.map((x) => x.tid).join(',')}`);
+  return t;
+}
+const names = (t: ThreadStack) => t.frames.map((f) => f.symbol ?? '??');
+
+describe('a thread spinning 20 frames deep in frame-pointer code', () => {
+  for (const schedule of ['rolling', 'consistent'] as const) {
+    it(`equals the expected sequence exactly (${schedule}, sync and async)`, async () => {
+      const target = await startFixture('threads', 'fp', ['--only', 'spin']);
+      const tid = findThreadByName(target.pid, 'spin');
+      for (const shot of [snapshotSync(target.pid, { schedule }), await snapshot(target.pid, { schedule })]) {
+        const spin = thread(shot, tid);
+        expect(names(spin)).toEqual(SPIN_FP_STACK);
+        expect(spin.end).toBe('thread-entry');
+        expect(spin.complete).toBe(true);
+        expect(spin.frames[0].method).toBe('regs');
+        expect(spin.frames.slice(1).every((f) => f.method === 'fp')).toBe(true);
+        expect(spin.name).toBe('spin');
+        expect(spin.state).toBe('R');
+        expect(spin.pauseNs).toBeGreaterThan(0);
+        expect(spin.stackBytes).toBeGreaterThan(0);
+        expect(shot.schedule).toBe(schedule);
+        expect(shot.pid).toBe(target.pid);
+        expect(shot.command).toBe('threads');
+        // Frames carry their module and the return-address arithmetic: offsets inside the symbol.
+        for (const f of spin.frames.slice(0, -1)) {
+          expect(f.module).toMatch(/\/threads$/);
+          expect(f.pc).toMatch(/^0x[0-9a-f]+$/);
+          expect(f.symbolOffset).toBeGreaterThan(0);
+        }
+        assertDetached(target.pid);
+      }
+    });
+  }
+
+  it('is the same through the CLI with --json', async () => {
+    const target = await startFixture('threads', 'fp', ['--only', 'spin']);
+    const tid = findThreadByName(target.pid, 'spin');
+    for (const schedule of ['rolling', 'consistent']) {
+      const cli = path.join(__dirname, '..', 'dist', 'cli.js');
+      const out = execFileSync(process.execPath, [cli, String(target.pid), '--json', '--schedule', schedule], { encoding: 'utf8' });
+      const shot = JSON.parse(out) as Snapshot;
+      expect(names(thread(shot, tid))).toEqual(SPIN_FP_STACK);
+      expect(shot.schedule).toBe(schedule);
+    }
+    assertDetached(target.pid);
+  });
+});
+
+describe('every thread of the fixture', () => {
+  it('is captured with its innermost frame named, and left running in its state', async () => {
+    const target = await startFixture('threads', 'fp');
+    const before = threadStates(target.pid);
+    const shot = snapshotSync(target.pid);
+    expect(shot.threads.map((t) => t.tid).sort((a, b) => a - b)).toEqual([...before.keys()].sort((a, b) => a - b));
+    for (const t of shot.threads) {
+      const expected = EXPECTED_STACKS[t.tid === target.pid ? 'main' : t.name];
+      expect(expected, `no expectation for thread ${t.name}`).toBeDefined();
+      expect(t.failure).toBeUndefined();
+      // Frame 0 comes from the registers: it is exact whatever the unwinder does next.
+      expect(matchFrames(names(t).slice(0, 1), expected.slice(0, 1))).toBeNull();
+      expect(t.state).toBe(before.get(t.tid));
+      if (!t.complete) expect(t.end).not.toBe('thread-entry');
+    }
+    assertDetached(target.pid);
+    expect(threadStates(target.pid)).toEqual(before);
+  });
+
+  it('is walked without crossing bad frames in code built without frame pointers', async () => {
+    const target = await startFixture('threads', 'nofp');
+    const shot = snapshotSync(target.pid);
+    const spin = thread(shot, findThreadByName(target.pid, 'spin'));
+    // Frame 0 is exact; past it %rbp is a general register here, so the walk must end with a
+    // named reason rather than invent frames (complete stacks here are the CFI unwinder's job).
+    expect(spin.frames[0].symbol).toBe('spin_leaf');
+    expect(spin.end).toMatch(/^(end-of-chain|fp-not-increasing|fp-misaligned|fp-outside-stack|ra-not-executable|copy-exhausted|thread-entry)$/);
+    for (const t of shot.threads) expect(t.frames.length).toBeGreaterThanOrEqual(1);
+    assertDetached(target.pid);
+  });
+});
+
+describe('walk limits end with a named reason', () => {
+  it('max-frames and copy-exhausted', async () => {
+    const target = await startFixture('threads', 'fp', ['--only', 'spin']);
+    const tid = findThreadByName(target.pid, 'spin');
+    const capped = thread(snapshotSync(target.pid, { maxFrames: 5 }), tid);
+    expect(names(capped)).toEqual(SPIN_FP_STACK.slice(0, 5));
+    expect(capped.end).toBe('max-frames');
+    expect(capped.complete).toBe(false);
+
+    const short = thread(snapshotSync(target.pid, { stackBytes: 256 }), tid);
+    expect(short.stackBytes).toBeLessThanOrEqual(256);
+    expect(short.end).toBe('copy-exhausted');
+    expect(short.frames.length).toBeLessThan(SPIN_FP_STACK.length);
+    expect(names(short)).toEqual(SPIN_FP_STACK.slice(0, short.frames.length));
+  });
+
+  it('symbolize: false gives addresses only', async () => {
+    const target = await startFixture('threads', 'fp', ['--only', 'spin']);
+    const spin = thread(snapshotSync(target.pid, { symbolize: false }), findThreadByName(target.pid, 'spin'));
+    expect(spin.frames.length).toBeGreaterThanOrEqual(SPIN_FP_STACK.length);
+    expect(spin.frames.every((f) => f.symbol === null && f.module === null)).toBe(true);
+    expect(spin.complete).toBe(false);
+  });
+});
+
+describe('capture mechanics', () => {
+  it('reads stacks through /proc/<pid>/mem when asked, with the same frames', async () => {
+    const target = await startFixture('threads', 'fp', ['--only', 'spin']);
+    const tid = findThreadByName(target.pid, 'spin');
+    const opts = { tids: [tid], consistent: false, maxFrames: 64, stackBytes: 512 * 1024, stopTimeoutMs: 1000 };
+    const viaVm = binding.captureSync(target.pid, opts);
+    const viaMem = binding.captureSync(target.pid, { ...opts, forceProcMem: true });
+    expect(viaMem.threads[0].status).toBe('captured');
+    // The spinning leaf's pc moves; every frame above it is the same return address.
+    expect([...viaMem.threads[0].pcs].slice(1)).toEqual([...viaVm.threads[0].pcs].slice(1));
+    expect(viaMem.threads[0].stackBytes).toBeGreaterThan(0);
+  });
+
+  it('captures only the threads asked for, and rejects threads of other processes', async () => {
+    const target = await startFixture('threads', 'fp');
+    const spin = findThreadByName(target.pid, 'spin');
+    const sleeper = findThreadByName(target.pid, 'sleeper');
+    const shot = snapshotSync(target.pid, { threads: [spin, sleeper] });
+    expect(shot.threads.map((t) => t.tid).sort()).toEqual([spin, sleeper].sort());
+    expect(() => snapshotSync(target.pid, { threads: [process.pid] })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => snapshotSync(target.pid, { schedule: 'sideways' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => snapshotSync(target.pid, { maxFrames: 0 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+  });
+
+  it('leaves a process stopped by the user stopped, and a running one running', async () => {
+    const target = await startFixture('threads', 'fp', ['--only', 'spin']);
+    process.kill(target.pid, 'SIGSTOP');
+    await waitFor(() => [...threadStates(target.pid).values()].every((s) => s === 'T'));
+    for (const schedule of ['rolling', 'consistent'] as const) {
+      const shot = snapshotSync(target.pid, { schedule });
+      expect(shot.threads.every((t) => t.failure === undefined)).toBe(true);
+      await sleep(50);
+      expect([...threadStates(target.pid).values()].every((s) => s === 'T')).toBe(true);
+    }
+    process.kill(target.pid, 'SIGCONT');
+    await waitFor(() => threadStates(target.pid).get(findThreadByName(target.pid, 'spin')) === 'R');
+    assertDetached(target.pid);
+  });
+
+  it('reports the cost of each snapshot', async () => {
+    const target = await startFixture('threads', 'fp');
+    const shot = await snapshot(target.pid);
+    const c = shot.cost;
+    expect(c.totalNs).toBeGreaterThan(0);
+    expect(c.pauseNsMax).toBe(Math.max(...shot.threads.map((t) => t.pauseNs)));
+    expect(c.bytesCopied).toBe(shot.threads.reduce((s, t) => s + t.stackBytes, 0));
+    expect(c.walkNs).toBeGreaterThan(0);
+    expect(c.symbolizeNs).toBeGreaterThan(0);
+    expect(c.totalNs).toBeGreaterThan(c.symbolizeNs);
+    expect(Date.parse(shot.takenAt)).toBeGreaterThan(Date.now() - 60_000);
+  });
+
+  it('reports threads that exit mid-capture as exited, never failing the snapshot', async () => {
+    const target = await startFixture('exits', 'fp', ['--parallel', '4']);
+    let exited = 0;
+    for (let i = 0; i < 100; i++) {
+      const shot = await snapshot(target.pid, { schedule: i % 2 ? 'consistent' : 'rolling' });
+      expect(shot.threads.find((t) => t.tid === target.pid)?.failure).toBeUndefined();
+      for (const t of shot.threads) {
+        expect([undefined, 'exited']).toContain(t.failure);
+        if (t.failure === 'exited') {
+          exited++;
+          expect(t.end).toBe('not-captured');
+          expect(t.frames).toEqual([]);
+        }
+      }
+    }
+    await sleep(20);
+    assertDetached(target.pid, 200);
+    expect(target.running).toBe(true);
+    // Threads live for microseconds: some must have vanished between listing and stopping.
+    expect(exited).toBeGreaterThan(0);
+  });
+});
+
+describe('a live node process', () => {
+  it('is captured on every thread and keeps running', async () => {
+    // ready only once startup work is done, and the main thread asleep in its event loop.
+    const target = await startNode("setInterval(() => {}, 1000); setTimeout(() => console.log('ready'), 300);", [], { mainBlocked: true });
+    const shot = await snapshot(target.pid);
+    expect(shot.command).toBe('node');
+    expect(shot.threads.length).toBeGreaterThanOrEqual(5);
+    for (const t of shot.threads) {
+      expect(t.failure).toBeUndefined();
+      expect(t.frames.length).toBeGreaterThanOrEqual(1);
+      expect(t.frames[0].module).not.toBeNull();
+    }
+    const main = thread(shot, target.pid);
+    expect(main.frames[0].symbol).toMatch(/epoll_p?wait/);
+    assertDetached(target.pid);
+    expect(target.running).toBe(true);
+  });
+});
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
