@@ -12,6 +12,7 @@
         "native/capture/stack_reader.cc",
         "native/capture/task_list.cc",
         "native/capture/tracee.cc",
+        "native/capture/tracer_thread.cc",
         "native/unwind/fp_walker.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],

@@ -378,7 +378,7 @@ describe.skipIf(!ADDON_BUILT)('stackshot <pid>: snapshots', () => {
   it.skipIf(!HAVE_SETPRIV)('as another user: other-uid', async () => {
     const t = await grandchild(['sleep', '60']); // runs as root
     const r = await cli([String(t.pid)], NOBODY);
-    const line = expectErrorLines(r, 'E(PERM|ACCES)');
+    const line = expectErrorLines(r, 'EPERM');
     expect(line).toContain(`cannot attach to pid ${t.pid}: it runs as uid 0 (root), we run as uid 65534`);
     expect(r.stderr).toContain('hint: run stackshot as root (sudo)');
   });
@@ -386,7 +386,7 @@ describe.skipIf(!ADDON_BUILT)('stackshot <pid>: snapshots', () => {
   it.skipIf(!HAVE_SETPRIV)('as root without CAP_SYS_PTRACE: no-capability', async () => {
     const t = await grandchild(['sleep', '60'], NOBODY);
     const r = await cli([String(t.pid)], ['setpriv', '--bounding-set=-sys_ptrace', '--inh-caps=-sys_ptrace']);
-    const line = expectErrorLines(r, 'E(PERM|ACCES)');
+    const line = expectErrorLines(r, 'EPERM');
     expect(line).toContain('we are root without CAP_SYS_PTRACE');
     expect(r.stderr).toContain('--cap-add SYS_PTRACE');
   });
@@ -395,7 +395,7 @@ describe.skipIf(!ADDON_BUILT)('stackshot <pid>: snapshots', () => {
     const t = await grandchild([compile('nodump', NODUMP_C)], NOBODY);
     await t.line(/^ready$/);
     const r = await cli([String(t.pid)], NOBODY);
-    const line = expectErrorLines(r, 'E(PERM|ACCES)');
+    const line = expectErrorLines(r, 'EPERM');
     expect(line).toContain('it is not dumpable');
   });
 
@@ -403,7 +403,7 @@ describe.skipIf(!ADDON_BUILT)('stackshot <pid>: snapshots', () => {
     'Yama ptrace_scope >= 1, a non-descendant of the same user: yama',
     async () => {
       const t = await grandchild(['sleep', '60'], NOBODY);
-      const line = expectErrorLines(await cli([String(t.pid)], NOBODY), 'E(PERM|ACCES)');
+      const line = expectErrorLines(await cli([String(t.pid)], NOBODY), 'EPERM');
       expect(line).toContain('kernel.yama.ptrace_scope is');
     },
   );

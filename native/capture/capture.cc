@@ -1,15 +1,11 @@
 #include "capture/capture.h"
 
-#include <pthread.h>
-#include <signal.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <exception>
 #include <memory>
 #include <set>
-#include <thread>
 
 #include "capture/arena.h"
 #include "capture/clock.h"
@@ -18,6 +14,7 @@
 #include "capture/stack_reader.h"
 #include "capture/task_list.h"
 #include "capture/tracee.h"
+#include "capture/tracer_thread.h"
 #include "unwind/fp_walker.h"
 
 namespace stackshot {
@@ -36,6 +33,9 @@ class Capturer {
     const int64_t t0 = now_ns();
     // Everything that costs time is done before the first stop: maps, buffers, /proc/<pid>/mem.
     int err = maps_.read(pid_);
+    // Reading another process's maps passes the same ptrace access check as attaching, so a
+    // refusal here is the EPERM that PTRACE_SEIZE would have returned.
+    if (err == EACCES || err == EPERM) throw CaptureError(EPERM, "ptrace", "cannot attach to pid " + std::to_string(pid_) + ": permission denied");
     if (err != 0) throw CaptureError(err == ENOENT ? ESRCH : err, "open", "cannot read /proc/" + std::to_string(pid_) + "/maps");
 
     const int64_t first_stop = now_ns();
@@ -260,19 +260,13 @@ CaptureResult capture_process(pid_t pid, const CaptureOptions& options) {
   PidLock lock(pid);
   CaptureResult result;
   std::exception_ptr failure;
-  std::thread tracer([&] {
-    // Every stop of a tracee sends SIGCHLD to this process; with signals blocked here, no
-    // handler (libuv installs one) runs on the tracer thread in the middle of a pause.
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  run_on_tracer_thread([&] {
     try {
       result = Capturer(pid, options).run();
     } catch (...) {
       failure = std::current_exception();
     }
   });
-  tracer.join();
   if (failure) std::rethrow_exception(failure);
   return result;
 }

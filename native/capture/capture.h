@@ -59,9 +59,8 @@ struct CaptureError : std::runtime_error {
   const char* syscall;
 };
 
-// Runs the capture on a dedicated OS thread and waits for it. Every ptrace call happens on that
-// thread, and its exit makes the kernel release any tracee still attached, whatever happened.
-// Captures of the same pid are serialised. Throws CaptureError.
+// Runs the capture on the tracer thread (capture/tracer_thread.h) and waits for it. Captures
+// of the same pid are serialised. Throws CaptureError.
 CaptureResult capture_process(pid_t pid, const CaptureOptions& options);
 
 }  // namespace stackshot

@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "capture/clock.h"
+#include "capture/tracer_thread.h"
 
 namespace stackshot {
 
@@ -74,7 +75,10 @@ int Tracee::detach() {
   // Detach works only on a stopped tracee. One that never stopped stays attached here; the
   // capture thread exits right after, and the kernel releases every tracee of an exiting
   // tracer thread (exit_ptrace), clearing the pending interrupt.
-  if (!stopped_) return last_errno_ = ESRCH;
+  if (!stopped_) {
+    note_undetached_tracee();
+    return last_errno_ = ESRCH;
+  }
   long r = ptrace(PTRACE_DETACH, tid_, nullptr, reinterpret_cast<void*>(static_cast<long>(pending_signal_)));
   attached_ = false;
   stopped_ = false;

@@ -103,6 +103,7 @@ if (isMainThread) {
   });
 } else if (workerData === 'primes') {
   nameThisThread('js-primes');
+  computePrimes(20_000); // compiled and on its way: from now on it is always on the stack
   parentPort.postMessage('running');
   spinForever();
 } else if (workerData === 'waiter') {

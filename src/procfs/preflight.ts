@@ -71,17 +71,6 @@ function readProcFile(pid: number, file: string): string {
   }
 }
 
-/** Thread ids of our own process (a tracer cannot trace its own thread group). */
-function ownThreadIds(): Set<number> {
-  const ids = new Set<number>([process.pid]);
-  try {
-    for (const t of fs.readdirSync('/proc/self/task')) ids.add(Number(t));
-  } catch {
-    // /proc/self/task unreadable: process.pid alone
-  }
-  return ids;
-}
-
 /** True when every thread of the process is a zombie (or dead), i.e. the process has exited. */
 function allThreadsZombie(pid: number): boolean {
   let tids: string[];
@@ -134,7 +123,6 @@ export function checkTarget(pid: unknown): number {
     });
   }
 
-  const own = ownThreadIds();
   const ownPidError = (): StackshotError =>
     new StackshotError({
       code: 'EINVAL',
@@ -144,7 +132,7 @@ export function checkTarget(pid: unknown): number {
       hint: 'run stackshot from another process (e.g. `npx stackshot <pid>` in another terminal, or a child_process from your app)',
       pid: n,
     });
-  if (own.has(n)) throw ownPidError();
+  if (n === process.pid) throw ownPidError();
 
   // Pids above pid_max (at most 2^22) cannot exist; anything else is looked up in /proc.
   let status: ProcStatus;
@@ -155,10 +143,10 @@ export function checkTarget(pid: unknown): number {
     throw noSuchProcess(n); // the process vanished between reads, or status is cut short
   }
 
-  // A thread id: work on its thread group leader.
+  // A thread id: work on its thread group leader. (One of our own threads has our Tgid.)
   const tgid = status.tgid;
+  if (tgid === process.pid) throw ownPidError();
   if (tgid !== n) {
-    if (own.has(tgid)) throw ownPidError();
     try {
       status = parseProcStatus(readProcFile(tgid, 'status'));
     } catch (e) {

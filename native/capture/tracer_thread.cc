@@ -1,0 +1,71 @@
+#include "capture/tracer_thread.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+namespace stackshot {
+
+namespace {
+
+thread_local bool tls_holds_tracee = false;
+
+// State shared by callers and one tracer thread; the thread keeps it alive while it runs.
+struct Mailbox {
+  std::mutex mutex;
+  std::condition_variable cv;
+  const std::function<void()>* job = nullptr;
+  bool done = false;
+  bool retired = false;
+};
+
+void tracer_main(std::shared_ptr<Mailbox> box) {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  std::unique_lock<std::mutex> lock(box->mutex);
+  for (;;) {
+    box->cv.wait(lock, [&] { return box->job != nullptr; });
+    const std::function<void()>* job = box->job;
+    lock.unlock();
+    (*job)();  // the job catches its own exceptions
+    lock.lock();
+    box->job = nullptr;
+    box->done = true;
+    box->retired = tls_holds_tracee;
+    box->cv.notify_all();
+    if (box->retired) return;  // thread exit: the kernel detaches whatever we still hold
+  }
+}
+
+std::mutex& call_mutex() {
+  static auto* m = new std::mutex();
+  return *m;
+}
+
+}  // namespace
+
+void note_undetached_tracee() { tls_holds_tracee = true; }
+
+void run_on_tracer_thread(const std::function<void()>& job) {
+  std::lock_guard<std::mutex> one_at_a_time(call_mutex());
+  // Leaked on purpose: the thread is detached and may outlive static destruction at exit.
+  static std::shared_ptr<Mailbox>* current = new std::shared_ptr<Mailbox>();
+  if (!*current) {
+    *current = std::make_shared<Mailbox>();
+    std::thread(tracer_main, *current).detach();
+  }
+  std::shared_ptr<Mailbox> box = *current;
+  std::unique_lock<std::mutex> lock(box->mutex);
+  box->done = false;
+  box->job = &job;
+  box->cv.notify_all();
+  box->cv.wait(lock, [&] { return box->done; });
+  if (box->retired) current->reset();  // the next capture starts a fresh tracer thread
+}
+
+}  // namespace stackshot
