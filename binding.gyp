@@ -20,8 +20,8 @@
       "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-Wall", "-Wextra", "-fno-omit-frame-pointer"],
       "cflags_cc!": ["-fno-exceptions"],
       "conditions": [
-        ["target_arch=='x64'", { "sources": ["native/arch/x86_64/registers.cc"] }],
-        ["target_arch=='arm64'", { "sources": ["native/arch/aarch64/registers.cc"] }]
+        ["target_arch=='x64'", { "sources": ["native/arch/x86_64/registers.cc", "native/arch/x86_64/first_frame.cc"] }],
+        ["target_arch=='arm64'", { "sources": ["native/arch/aarch64/registers.cc", "native/arch/aarch64/first_frame.cc"] }]
       ]
     }
   ]

@@ -15,7 +15,7 @@ export interface RawCaptureOptions {
 }
 
 /** Frame methods as the native walker numbers them. */
-export const RAW_METHOD = ['regs', 'fp', 'cfi', 'signal', 'lr'] as const;
+export const RAW_METHOD = ['regs', 'fp', 'cfi', 'signal', 'lr', 'sp'] as const;
 
 export interface RawThreadCapture {
   tid: number;

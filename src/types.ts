@@ -2,7 +2,7 @@
 // `snapshot()` resolves to. Keys may be added; none of these may be renamed.
 
 /** How a frame's pc was found. */
-export type FrameMethod = 'regs' | 'fp' | 'cfi' | 'signal' | 'lr';
+export type FrameMethod = 'regs' | 'fp' | 'cfi' | 'signal' | 'lr' | 'sp';
 
 /** Why a thread's walk stopped. `thread-entry` is the only reason that makes a stack complete. */
 export type EndReason =

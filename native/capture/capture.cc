@@ -242,7 +242,13 @@ class Capturer {
       view.mapping_end = view.base + view.size;
     }
     UnwindRegs regs{t.regs.pc, t.regs.sp, t.regs.fp, t.regs.lr};
-    t.walk = walk_frame_pointers(regs, view, [this](uint64_t a) { return maps_.is_executable(a); }, options_.max_frames);
+    auto is_executable = [this](uint64_t a) { return maps_.is_executable(a); };
+    // Code is read after the thread runs again: code pages do not change under a stopped pc.
+    auto read_code = [this](uint64_t addr, uint8_t* out, size_t n) -> size_t {
+      ssize_t got = reader_.read(addr, out, n);
+      return got > 0 ? static_cast<size_t>(got) : 0;
+    };
+    t.walk = walk_frame_pointers(regs, view, is_executable, read_code, options_.max_frames);
   }
 
   pid_t pid_;

@@ -6,7 +6,14 @@
 namespace stackshot {
 
 // Numbering shared with src/addon.ts (RAW_METHOD).
-enum class FrameMethod : uint8_t { kRegs = 0, kFramePointer = 1, kCfi = 2, kSignal = 3, kLinkRegister = 4 };
+enum class FrameMethod : uint8_t {
+  kRegs = 0,          // frame 0: the pc register
+  kFramePointer = 1,  // a frame record at the frame pointer
+  kCfi = 2,
+  kSignal = 3,
+  kLinkRegister = 4,  // aarch64: the caller of a function that has not saved x30 yet
+  kStackPointer = 5,  // the caller of a function stopped in its prologue or at its return
+};
 
 enum class EndReason {
   kEndOfChain,       // frame pointer or return address of 0: where the ABI says a chain ends

@@ -1,0 +1,39 @@
+// The innermost frame may not have a frame record of its own yet (stopped in its prologue) or
+// any more (at its return): then the frame pointer still belongs to the caller, and a plain
+// frame-pointer walk would skip the caller. Each architecture reads the code at the pc to
+// decide where the caller's return address is.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace stackshot {
+
+enum class FirstFrameKind : uint8_t {
+  kFrameRecord,       // the function has its frame record: walk from the frame pointer
+  kAtSp,              // the return address is at [sp + sp_offset]; fp is still the caller's
+  kAtSpIfCall,        // as kAtSp, but only if that word is a return address (follows a call)
+  kLinkRegister,      // the return address is still in the link register (aarch64)
+};
+
+struct FirstFrameRule {
+  FirstFrameKind kind = FirstFrameKind::kFrameRecord;
+  uint32_t sp_offset = 0;
+};
+
+// Code around the innermost pc: bytes [pc - before, pc + after) at `at_pc - before`.
+struct CodeWindow {
+  const uint8_t* at_pc;
+  size_t before;
+  size_t after;
+};
+
+// How many code bytes the analyses want before and after the pc.
+constexpr size_t kCodeBefore = 8;
+constexpr size_t kCodeAfter = 32;
+
+FirstFrameRule analyze_first_frame(const CodeWindow& code);
+
+// True if the instruction just before `ra` (code.at_pc == ra) is a call: ra is a return address.
+bool follows_call(const CodeWindow& code);
+
+}  // namespace stackshot
