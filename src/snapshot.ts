@@ -20,11 +20,14 @@ function hex(n: bigint): string {
   return `0x${n.toString(16)}`;
 }
 
+/** The process name is its main thread's name, which the capture read already. */
 function processName(pid: number, raw: RawCapture): string {
+  const main = raw.threads.find((t) => t.tid === pid);
+  if (main !== undefined && main.name !== '') return main.name;
   try {
     return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trimEnd();
   } catch {
-    return raw.threads.find((t) => t.tid === pid)?.name ?? '';
+    return '';
   }
 }
 

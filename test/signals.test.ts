@@ -39,6 +39,11 @@ it('1,000 snapshots lose no signal and leave every thread as it was', async () =
   expect(await queryRtCount(target)).toBe(sent);
   expect(sent).toBeGreaterThan(1000);
   assertDetached(target.pid);
+  // A thread resumed a moment ago is runnable until it is back in its blocking call.
+  const settled = Date.now() + 2000;
+  while (JSON.stringify([...threadStates(target.pid)]) !== JSON.stringify([...before]) && Date.now() < settled) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
   expect(threadStates(target.pid)).toEqual(before);
   expect(target.running).toBe(true);
 }, 180_000);

@@ -9,7 +9,6 @@
 
 #include "capture/arena.h"
 #include "capture/clock.h"
-#include "capture/pid_lock.h"
 #include "capture/proc_maps.h"
 #include "capture/stack_reader.h"
 #include "capture/task_list.h"
@@ -263,7 +262,6 @@ class Capturer {
 }  // namespace
 
 CaptureResult capture_process(pid_t pid, const CaptureOptions& options) {
-  PidLock lock(pid);
   CaptureResult result;
   std::exception_ptr failure;
   run_on_tracer_thread([&] {

@@ -60,7 +60,8 @@ struct CaptureError : std::runtime_error {
 };
 
 // Runs the capture on the tracer thread (capture/tracer_thread.h) and waits for it. Captures
-// of the same pid are serialised. Throws CaptureError.
+// run one at a time, so two snapshots of one pid never compete for its threads (a second
+// PTRACE_SEIZE would fail with EPERM). Throws CaptureError.
 CaptureResult capture_process(pid_t pid, const CaptureOptions& options);
 
 }  // namespace stackshot

@@ -17,6 +17,8 @@ export interface ProcStat {
   ppid: number;
   /** Field 9: the task's PF_* flags. */
   flags: number;
+  /** Field 22: start time in clock ticks since boot; with the pid, it names one process. */
+  startTime: string;
 }
 
 /** Parse the text of /proc/<pid>/stat. The comm is everything between the first '(' and the LAST ')'. */
@@ -30,10 +32,11 @@ export function parseProcStat(text: string): ProcStat {
   const state = rest[0] ?? '';
   const ppid = Number(rest[1]);
   const flags = Number(rest[6]);
+  const startTime = rest[19] ?? '';
   if (!Number.isInteger(pid) || state === '' || !Number.isInteger(ppid) || !Number.isInteger(flags)) {
     throw new Error('/proc stat: malformed');
   }
-  return { pid, comm: text.slice(open + 1, close), state, ppid, flags };
+  return { pid, comm: text.slice(open + 1, close), state, ppid, flags, startTime };
 }
 
 /** True when the stat flags mark a kernel thread. */
@@ -106,6 +109,11 @@ function allThreadsZombie(pid: number): boolean {
  * It does not check permissions (uid, Yama, tracer present): the kernel decides those at
  * attach time, and a refusal is explained by diagnosePermission().
  */
+// Targets already checked, by pid, with the start time that makes the pid unambiguous (a reused
+// pid has another start time). Repeated snapshots of one process then read one /proc file.
+const checked = new Map<number, { startTime: string; tgid: number }>();
+const CHECKED_MAX = 1024;
+
 export function checkTarget(pid: unknown): number {
   let n: number;
   if (typeof pid === 'number') n = pid;
@@ -133,6 +141,13 @@ export function checkTarget(pid: unknown): number {
       pid: n,
     });
   if (n === process.pid) throw ownPidError();
+
+  const known = checked.get(n);
+  if (known !== undefined) {
+    const now = parseProcStat(readProcFile(n, 'stat'));
+    if (now.startTime === known.startTime && now.state !== 'Z' && now.state !== 'X') return known.tgid;
+    checked.delete(n);
+  }
 
   // Pids above pid_max (at most 2^22) cannot exist; anything else is looked up in /proc.
   let status: ProcStatus;
@@ -181,6 +196,9 @@ export function checkTarget(pid: unknown): number {
       pid: tgid,
     });
   }
+  const own = n === tgid ? stat : parseProcStat(readProcFile(n, 'stat'));
+  if (checked.size >= CHECKED_MAX) checked.clear();
+  checked.set(n, { startTime: own.startTime, tgid });
   return tgid;
 }
 
