@@ -147,6 +147,8 @@ class Machine {
   }
 
   CfaStatus execute(uint64_t begin, uint64_t end) {
+    // Ranges come from the parser; clamp anyway so a caller's hand-made CieInfo cannot overrun.
+    if (end > section_.size()) end = section_.size();
     ByteCursor c(section_.data(), end, begin);
     const int64_t daf = cie_.data_align;
     while (!c.at_end()) {

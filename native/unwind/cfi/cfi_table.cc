@@ -151,7 +151,7 @@ CfiLookup CfiTable::lookup_in(bool debug, uint64_t vaddr) {
     if (rows_.size() + scratch_.size() > kMaxCachedRows) evict();
     slot.first = static_cast<uint32_t>(rows_.size());
     slot.count = count;
-    slot.program_error = error;
+    slot.program_error = error ? 1 : 0;
     slots[at.index] = slot;
     rows_.insert(rows_.end(), scratch_.begin(), scratch_.end());
     cached_fdes_++;
@@ -168,12 +168,12 @@ CfiLookup CfiTable::lookup_in(bool debug, uint64_t vaddr) {
   // the section searched first answered.
   memo_.valid = !debug || eh_.empty();
   memo_.debug = debug;
-  memo_.program_error = slot.program_error;
+  memo_.program_error = slot.program_error != 0;
   memo_.first = slot.first;
   memo_.count = slot.count;
   memo_.begin = rows[0].pc;
   memo_.end = rows[slot.count].pc;
-  return answer(rows, slot.count, slot.program_error, vaddr, debug);
+  return answer(rows, slot.count, slot.program_error != 0, vaddr, debug);
 }
 
 CfiLookup CfiTable::lookup(uint64_t vaddr) {
@@ -202,8 +202,11 @@ CfiLookup CfiTable::lookup(uint64_t vaddr) {
     if (out.status == CfiLookupStatus::kNoFde && !debug_.empty()) out = lookup_in(true, vaddr);
   }
   if (out.status == CfiLookupStatus::kFound) {
-    slot.begin = out.row_begin;
-    slot.end = out.row_end;
+    // A .debug_frame row may span addresses that .eh_frame covers (and answers first): cache
+    // such an answer for this pc only.
+    const bool exact = out.from_debug_frame && !eh_.empty();
+    slot.begin = exact ? vaddr : out.row_begin;
+    slot.end = exact ? vaddr + 1 : out.row_end;
     slot.rule = out.rule;
     slot.fde_begin = out.fde_begin;
     slot.fde_end = out.fde_end;
@@ -233,6 +236,8 @@ void CfiTable::clear_cache() {
   const uint64_t evictions = stats_.evictions;
   evict();
   stats_.evictions = evictions;
+  pc_cache_.clear();
+  pc_cache_.shrink_to_fit();
 }
 
 }  // namespace stackshot

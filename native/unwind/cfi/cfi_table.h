@@ -10,15 +10,16 @@
 // table from one thread at a time; unwinding several stacks in parallel needs one table each or
 // external locking.
 //
-// Memory: a 4096-entry pc cache (256 KiB, on first lookup), 12 bytes of cache slot per FDE, plus compiled rows (32 bytes each, one more per FDE
-// for its end) up to kMaxCachedRows; past that the cache is emptied and refilled. The scan
-// indexes take 24 bytes per FDE and are built on first need (or by prepare()).
+// Memory: with the table, a bucket index over .eh_frame_hdr (~4 bytes per FDE). From the first
+// lookup on: a 1024-entry pc cache (56 KiB), 8 bytes of cache slot per FDE, and compiled rows
+// (32 bytes each, plus one per FDE for its end) up to kMaxCachedRows, past which the row cache
+// is emptied and refilled. Only without a usable .eh_frame_hdr (and always for .debug_frame):
+// a scan index of ~28 bytes per FDE, built on first need or by prepare().
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <unordered_map>
 #include <vector>
 
 #include "unwind/cfi/cfa_program.h"
@@ -40,7 +41,9 @@ struct CfiSections {
   CfiSection eh_frame;      // .eh_frame (may extend past the section; parsing stops at errors)
   CfiSection eh_frame_hdr;  // optional; without a usable one, .eh_frame is scanned once
   CfiSection debug_frame;   // optional (e.g. from the separate debug file); vaddr unused
-  // Bases for the rare DW_EH_PE_textrel / DW_EH_PE_datarel pointers in .eh_frame.
+  // Bases for DW_EH_PE_textrel / DW_EH_PE_datarel pointers in .eh_frame. x86-64 and aarch64
+  // toolchains do not emit them (libgcc would resolve them against 0 there; i386 uses the GOT):
+  // leave these unset and such FDEs are reported as kBadEntry instead of being guessed at.
   uint64_t text_vaddr = 0;
   uint64_t got_vaddr = 0;
   bool has_text_vaddr = false;
@@ -123,8 +126,9 @@ class CfiTable {
   // rows_[first, first + count), followed by a sentinel row whose pc is the FDE's end.
   struct Slot {
     uint32_t first = kNotCompiled;
-    uint32_t count = 0;
-    bool program_error = false;
+    uint32_t count : 31;
+    uint32_t program_error : 1;
+    Slot() : count(0), program_error(0) {}
   };
   static constexpr uint32_t kNotCompiled = UINT32_MAX;
   static constexpr uint32_t kBadFde = UINT32_MAX - 1;
@@ -174,7 +178,7 @@ class CfiTable {
     uint64_t fde_begin = 0;
     uint64_t fde_end = 0;
   };
-  static constexpr unsigned kPcCacheBits = 12;
+  static constexpr unsigned kPcCacheBits = 10;
   std::vector<PcEntry> pc_cache_;
   mutable CfiTableStats stats_;
 };

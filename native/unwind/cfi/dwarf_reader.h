@@ -95,7 +95,10 @@ class ByteCursor {
 
   // A NUL-terminated string inside the span; returns its start and moves past the NUL.
   const char* cstring(size_t* length) {
-    if (!ok_) return nullptr;
+    if (!ok_ || remaining() == 0) {
+      fail();
+      return nullptr;
+    }
     const void* nul = std::memchr(data_ + pos_, 0, remaining());
     if (nul == nullptr) {
       fail();

@@ -1,7 +1,5 @@
 #include "unwind/cfi/eh_frame.h"
 
-#include <cstring>
-
 namespace stackshot {
 
 const char* cfi_error_name(CfiError error) {
@@ -59,19 +57,18 @@ CfiError FrameSection::read_entry(uint64_t offset, FrameEntry* out) const {
     if (id == 0) {
       out->kind = FrameEntry::Kind::kCie;
     } else {
-      // The CIE pointer counts back from its own position.
-      if (id > id_pos) return CfiError::kNotCie;
+      // The CIE pointer counts back from its own position. A bad one spoils this FDE only:
+      // the length is still good for finding the next entry.
       out->kind = FrameEntry::Kind::kFde;
-      out->cie_offset = id_pos - id;
+      out->cie_offset = id <= id_pos ? id_pos - id : kNoCie;
     }
   } else {
     const uint64_t cie_id = wide_id ? ~uint64_t{0} : 0xffffffffu;
     if (id == cie_id) {
       out->kind = FrameEntry::Kind::kCie;
     } else {
-      if (id >= size_) return CfiError::kNotCie;
       out->kind = FrameEntry::Kind::kFde;
-      out->cie_offset = id;
+      out->cie_offset = id < size_ ? id : kNoCie;
     }
   }
   return CfiError::kOk;
@@ -119,20 +116,22 @@ CfiError FrameSection::parse_cie(uint64_t offset, CieInfo* out) const {
     if (!c.ok() || data_len > c.remaining()) return CfiError::kTruncated;
     const uint64_t data_end = c.pos() + data_len;
     ByteCursor a(data_, data_end, c.pos());
-    PointerBases bases = bases_;
     for (size_t i = 1; i < aug_len; i++) {
       switch (aug[i]) {
         case 'L': cie.lsda_encoding = a.u8(); break;
         case 'R': cie.fde_encoding = a.u8(); break;
         case 'P': {
+          // Only skipped (the personality routine does not matter for unwinding), but its size
+          // must be known to find what follows.
           const uint8_t enc = a.u8();
+          const uint8_t fmt = enc & dw::kPeFormatMask;
           if (!a.ok()) return CfiError::kTruncated;
-          // Only skipped: the personality routine does not matter for unwinding.
-          const EncodedPointer p = read_encoded_pointer(a, enc, bases, cie.address_size);
-          if (p.status == PointerStatus::kTruncated) return CfiError::kTruncated;
-          if (p.status == PointerStatus::kUnsupported && encoded_pointer_size(enc, cie.address_size) == 0 &&
-              (enc & dw::kPeFormatMask) != dw::kPeUleb128 && (enc & dw::kPeFormatMask) != dw::kPeSleb128) {
-            return CfiError::kBadEncoding;  // could not even tell its size
+          if (enc != dw::kPeOmit && encoded_pointer_size(enc, cie.address_size) == 0 && fmt != dw::kPeUleb128 &&
+              fmt != dw::kPeSleb128) {
+            return CfiError::kBadEncoding;
+          }
+          if (read_encoded_pointer(a, enc, bases_, cie.address_size).status == PointerStatus::kTruncated) {
+            return CfiError::kTruncated;
           }
           break;
         }

@@ -38,8 +38,10 @@ struct FrameEntry {
   uint64_t offset = 0;      // of the length field
   uint64_t body = 0;        // first byte after the CIE id / CIE pointer
   uint64_t end = 0;         // first byte after the entry (where the next one starts)
-  uint64_t cie_offset = 0;  // FDE only: section offset of its CIE
+  uint64_t cie_offset = 0;  // FDE only: section offset of its CIE, or kNoCie if it points outside
 };
+
+constexpr uint64_t kNoCie = ~uint64_t{0};
 
 struct CieInfo {
   uint64_t offset = 0;
@@ -103,7 +105,8 @@ class FrameSection {
   bool empty() const { return size_ == 0; }
 
   // Frames the entry at `offset`. kEnd at the end of the section; a zero length yields a
-  // kTerminator entry 4 bytes long (readers may continue past it, as readelf does).
+  // kTerminator entry 4 bytes long (readers may continue past it, as readelf does). An error
+  // means the length itself is unusable, so nothing after this entry can be framed.
   CfiError read_entry(uint64_t offset, FrameEntry* out) const;
   CfiError parse_cie(uint64_t offset, CieInfo* out) const;
   // Parses the FDE at `offset` and its CIE (from `cies`, which it fills on a miss).

@@ -52,6 +52,7 @@ bool EhFrameHdr::init(const uint8_t* data, size_t size, uint64_t vaddr) {
   table_enc_ = table_enc;
   value_size_ = value_size;
   fast_ = table_enc == kDatarelSdata4;
+  buckets_.build(count_, [this](size_t i) { return location_at(i); });
   return true;
 }
 
@@ -91,7 +92,9 @@ bool EhFrameHdr::find(uint64_t pc, size_t* index, uint64_t* initial_loc, uint64_
   // Greatest index whose location is <= pc. The table is sorted by the linker; a hostile,
   // unsorted table only yields a wrong FDE, which the caller's range check rejects.
   size_t lo = 0;
-  size_t n = count_;
+  size_t hi = count_;
+  if (buckets_.built() && !buckets_.range(pc, &lo, &hi)) return false;
+  size_t n = hi - lo;
   while (n > 1) {
     const size_t half = n / 2;
     if (location_at(lo + half) <= pc) lo += half;

@@ -7,12 +7,15 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "unwind/cfi/pc_buckets.h"
+
 namespace stackshot {
 
 class EhFrameHdr {
  public:
-  // Validates the header against the section bytes. Returns false (and stays unusable) for an
-  // unknown version, a table encoding that is not fixed-size, or a table that does not fit.
+  // Validates the header against the section bytes and builds the bucket index (one pass over
+  // the table). Returns false (and stays unusable) for an unknown version, a table encoding
+  // that is not fixed-size, or a table that does not fit.
   bool init(const uint8_t* data, size_t size, uint64_t vaddr);
 
   bool usable() const { return count_ > 0; }
@@ -36,6 +39,7 @@ class EhFrameHdr {
   uint8_t table_enc_ = 0;
   unsigned value_size_ = 0;  // bytes per encoded value (an entry is two)
   bool fast_ = false;        // datarel|sdata4: decode without the generic path
+  PcBuckets buckets_;
 };
 
 }  // namespace stackshot

@@ -50,11 +50,17 @@ void FdeIndex::build(const FrameSection& section, CieCache* cies) {
     return a.pc_begin != b.pc_begin ? a.pc_begin < b.pc_begin : a.fde_offset < b.fde_offset;
   });
   entries_.shrink_to_fit();
+  buckets_.build(entries_.size(), [this](size_t i) { return entries_[i].pc_begin; });
 }
 
 const FdeIndexEntry* FdeIndex::find(uint64_t pc) const {
-  auto it = std::upper_bound(entries_.begin(), entries_.end(), pc,
+  size_t lo = 0;
+  size_t hi = entries_.size();
+  if (buckets_.built() && !buckets_.range(pc, &lo, &hi)) return nullptr;
+  const auto first = entries_.begin() + static_cast<std::ptrdiff_t>(lo);
+  auto it = std::upper_bound(first, entries_.begin() + static_cast<std::ptrdiff_t>(hi), pc,
                              [](uint64_t value, const FdeIndexEntry& e) { return value < e.pc_begin; });
+  // Overlap probing may look before the bucket's range.
   for (size_t probe = 0; probe < kMaxOverlapProbe && it != entries_.begin(); probe++) {
     --it;
     if (pc < it->pc_end) return &*it;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "unwind/cfi/eh_frame.h"
+#include "unwind/cfi/pc_buckets.h"
 
 namespace stackshot {
 
@@ -33,6 +34,7 @@ class FdeIndex {
 
  private:
   std::vector<FdeIndexEntry> entries_;
+  PcBuckets buckets_;
   size_t bad_ = 0;
   bool built_ = false;
 };
