@@ -7,14 +7,13 @@ export interface RawCaptureOptions {
   /** Thread ids to capture; empty means every thread of the process. */
   tids: number[];
   consistent: boolean;
-  maxFrames: number;
   stackBytes: number;
   stopTimeoutMs: number;
   /** Read stacks through /proc/<pid>/mem instead of process_vm_readv (tests the fallback). */
   forceProcMem?: boolean;
 }
 
-/** Frame methods as the native walker numbers them. */
+/** Frame methods as the native unwinder numbers them (unwind/walk_result.h). */
 export const RAW_METHOD = ['regs', 'fp', 'cfi', 'signal', 'lr', 'sp'] as const;
 
 export interface RawThreadCapture {
@@ -30,14 +29,16 @@ export interface RawThreadCapture {
   /** Signal that arrived while the thread was stopped and was handed back on detach (0 if none). */
   reinjectedSignal: number;
   pauseNs: number;
-  /** Stack pointer at the stop and the number of bytes copied from it upward. */
+  /** The registers the unwinder starts from (lr is 0 on x86-64). */
+  pc: bigint;
   sp: bigint;
+  fp: bigint;
+  lr: bigint;
+  /** Every general register, in the kernel's NT_PRSTATUS layout for the addon's arch. */
+  regs: BigUint64Array;
+  /** The stack bytes copied from sp upward. */
   stackBytes: number;
-  /** Frame addresses, innermost first, and how each was found (index into RAW_METHOD). */
-  pcs: BigUint64Array;
-  methods: Uint8Array;
-  /** Why the walk stopped (an EndReason other than 'thread-entry'). */
-  end: string;
+  stack: Buffer;
 }
 
 export interface RawCapture {
@@ -45,9 +46,8 @@ export interface RawCapture {
   /** The text of /proc/<pid>/maps the walk validated against (re-read after the stops if it changed). */
   maps: string;
   threads: RawThreadCapture[];
-  /** Time from the first stop to the last resume, the walk, and the whole native call. */
+  /** Time from the first stop to the last resume, and the whole native call. */
   captureNs: number;
-  walkNs: number;
   totalNs: number;
   bytesCopied: number;
 }
@@ -59,11 +59,52 @@ export interface RawSystemError extends Error {
   syscall: string;
 }
 
+/** A module's unwind sections, at their link-time addresses. */
+export interface CfiSections {
+  arch: string;
+  ehFrame?: Buffer;
+  ehFrameVaddr?: bigint;
+  ehFrameHdr?: Buffer;
+  ehFrameHdrVaddr?: bigint;
+  debugFrame?: Buffer;
+}
+
+/** One thread to unwind: its registers and copied stack. */
+export interface RawUnwindThread {
+  pc: bigint;
+  sp: bigint;
+  fp: bigint;
+  lr: bigint;
+  stack: Buffer;
+}
+
+export interface RawUnwindInput {
+  arch: string;
+  /** The live target, for reading code at the innermost pc; 0 when unwinding offline. */
+  pid: number;
+  maxFrames: number;
+  /** Every mapping: [start, end, bias, (cfiId << 1) | executable], with vaddr = address − bias. */
+  mappings: BigUint64Array;
+  threads: RawUnwindThread[];
+}
+
+export interface RawUnwound {
+  /** Frame addresses, innermost first, and how each was found (index into RAW_METHOD). */
+  pcs: BigUint64Array;
+  methods: Uint8Array;
+  /** Why the walk stopped (an EndReason other than 'thread-entry'). */
+  end: string;
+}
+
 export interface Binding {
   /** Capture every requested thread of pid; runs on a dedicated native thread, blocks the caller. */
   captureSync(pid: number, options: RawCaptureOptions): RawCapture;
   /** The same, off the JS thread. */
   capture(pid: number, options: RawCaptureOptions): Promise<RawCapture>;
+  /** Registers a module's unwind tables; returns its id (0 when there is nothing to register). */
+  loadCfi(sections: CfiSections): number;
+  /** Walks copied stacks (CFI where a module has it, frame pointers elsewhere). */
+  unwind(input: RawUnwindInput): RawUnwound[];
   /** Itanium C++ demangling via abi::__cxa_demangle; null when name is not a mangled name. */
   demangle(name: string): string | null;
   /** 'x64' or 'arm64': the architecture the addon was built for. */

@@ -30,12 +30,18 @@ export interface ResolvedOptions {
   raw: RawCaptureOptions;
   schedule: Schedule;
   symbolize: boolean;
+  maxFrames: number;
+  framePointersOnly: boolean;
 }
 
 export function resolveOptions(options: SnapshotOptions = {}): ResolvedOptions {
   const schedule = options.schedule ?? DEFAULTS.schedule;
   if (schedule !== 'rolling' && schedule !== 'consistent') {
     throw new InvalidOptionError(`options.schedule must be 'rolling' or 'consistent', got ${String(schedule)}`);
+  }
+  const unwind = options.unwind ?? 'hybrid';
+  if (unwind !== 'hybrid' && unwind !== 'fp') {
+    throw new InvalidOptionError(`options.unwind must be 'hybrid' or 'fp', got ${String(unwind)}`);
   }
   const tids = options.threads ?? [];
   if (!Array.isArray(tids) || tids.some((t) => !Number.isInteger(t) || t <= 0)) {
@@ -44,10 +50,11 @@ export function resolveOptions(options: SnapshotOptions = {}): ResolvedOptions {
   return {
     schedule,
     symbolize: options.symbolize ?? true,
+    maxFrames: positiveInt('maxFrames', options.maxFrames, DEFAULTS.maxFrames, 1 << 20),
+    framePointersOnly: unwind === 'fp',
     raw: {
       tids: [...new Set(tids)],
       consistent: schedule === 'consistent',
-      maxFrames: positiveInt('maxFrames', options.maxFrames, DEFAULTS.maxFrames, 1 << 20),
       stackBytes: positiveInt('stackBytes', options.stackBytes, DEFAULTS.stackBytes, 64 << 20),
       stopTimeoutMs: positiveInt('stopTimeoutMs', options.stopTimeoutMs, DEFAULTS.stopTimeoutMs, 60_000),
     },

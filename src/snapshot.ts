@@ -1,7 +1,8 @@
-// snapshot(pid): capture every thread natively, then name the frames and decide completeness.
+// snapshot(pid): capture every thread natively, unwind the copies, name the frames, and
+// decide completeness.
 import * as fs from 'node:fs';
 
-import { binding, RAW_METHOD, type RawCapture, type RawThreadCapture } from './addon';
+import { binding, RAW_METHOD, type RawCapture, type RawThreadCapture, type RawUnwound } from './addon';
 import { errnoName, toStackshotError } from './errors';
 import { resolveOptions, InvalidOptionError, type ResolvedOptions } from './options';
 import { checkTarget } from './procfs/preflight';
@@ -55,22 +56,48 @@ const FAILURES: Record<RawThreadCapture['status'], ThreadFailure | undefined> = 
   failed: 'failed',
 };
 
-function rawFrames(t: RawThreadCapture): Frame[] {
+const NOT_UNWOUND: RawUnwound = { pcs: new BigUint64Array(0), methods: new Uint8Array(0), end: 'not-captured' };
+
+/**
+ * Walks every captured stack natively: CFI where the module has .eh_frame, frame pointers
+ * elsewhere. The modules' unwind tables come from the same module cache as the names.
+ */
+function unwindAll(raw: RawCapture, opts: ResolvedOptions): RawUnwound[] {
+  const captured = raw.threads.filter((t) => t.status === 'captured');
+  let mappings = symbolizer().unwindMappings(raw.pid, raw.maps);
+  if (opts.framePointersOnly) mappings = withoutCfi(mappings);
+  const unwound = binding.unwind({ arch: binding.arch, pid: raw.pid, maxFrames: opts.maxFrames, mappings, threads: captured });
+  const byThread = new Map<RawThreadCapture, RawUnwound>();
+  captured.forEach((t, i) => byThread.set(t, unwound[i]));
+  return raw.threads.map((t) => byThread.get(t) ?? NOT_UNWOUND);
+}
+
+/** The same mappings with no unwind tables: the unwinder then follows frame pointers only. */
+function withoutCfi(mappings: BigUint64Array): BigUint64Array {
+  const copy = mappings.slice();
+  for (let i = 3; i < copy.length; i += 4) copy[i] &= 1n;
+  return copy;
+}
+
+function rawFrames(u: RawUnwound): Frame[] {
   const frames: Frame[] = [];
-  for (let i = 0; i < t.pcs.length; i++) {
-    frames.push({ pc: hex(t.pcs[i]), method: RAW_METHOD[t.methods[i]] ?? 'fp', module: null, moduleOffset: null, symbol: null, symbolOffset: null });
+  for (let i = 0; i < u.pcs.length; i++) {
+    frames.push({ pc: hex(u.pcs[i]), method: RAW_METHOD[u.methods[i]] ?? 'fp', module: null, moduleOffset: null, symbol: null, symbolOffset: null });
   }
   return frames;
 }
 
 /** Names every frame of every thread in one pass over the symbolizer. */
-function nameFrames(raw: RawCapture, perThread: Frame[][]): void {
+function nameFrames(raw: RawCapture, unwound: RawUnwound[], perThread: Frame[][]): void {
   const pcs: PcToName[] = [];
-  raw.threads.forEach((t, ti) => {
-    perThread[ti].forEach((f, i) => {
+  unwound.forEach((u, ti) => {
+    const frames = perThread[ti];
+    frames.forEach((f, i) => {
       // Return addresses point after the call: look them up at pc - 1 so a call that ends a
-      // function is not named after the next one. Frame 0 and signal frames hold exact pcs.
-      pcs.push({ pc: t.pcs[i], isReturnAddress: i > 0 && f.method !== 'signal' });
+      // function is not named after the next one. Exact pcs: frame 0, a frame restored from a
+      // signal frame, and the signal trampoline itself (the handler "returns" to its first byte).
+      const exact = i === 0 || f.method === 'signal' || frames[i + 1]?.method === 'signal';
+      pcs.push({ pc: u.pcs[i], isReturnAddress: !exact });
     });
   });
   const named = symbolizer().symbolize(raw.pid, raw.maps, pcs);
@@ -87,9 +114,12 @@ function nameFrames(raw: RawCapture, perThread: Frame[][]): void {
 }
 
 function buildSnapshot(raw: RawCapture, opts: ResolvedOptions, started: bigint, takenAt: string): Snapshot {
-  const perThread = raw.threads.map(rawFrames);
+  const walkStart = process.hrtime.bigint();
+  const unwound = unwindAll(raw, opts);
+  const walkNs = Number(process.hrtime.bigint() - walkStart);
+  const perThread = unwound.map(rawFrames);
   const symStart = process.hrtime.bigint();
-  if (opts.symbolize) nameFrames(raw, perThread);
+  if (opts.symbolize) nameFrames(raw, unwound, perThread);
   const symbolizeNs = Number(process.hrtime.bigint() - symStart);
 
   const threads: ThreadStack[] = raw.threads.map((t, i) => {
@@ -100,7 +130,8 @@ function buildSnapshot(raw: RawCapture, opts: ResolvedOptions, started: bigint, 
       if (failure === 'failed') failed.failureCode = errnoName(t.errno) ?? `errno ${t.errno}`;
       return failed;
     }
-    const finished = opts.symbolize ? finishStack(perThread[i], t.end as EndReason) : { frames: perThread[i], end: t.end as EndReason, complete: false };
+    const end = unwound[i].end as EndReason;
+    const finished = opts.symbolize ? finishStack(perThread[i], end) : { frames: perThread[i], end, complete: false };
     return { ...base, ...finished };
   });
 
@@ -113,7 +144,7 @@ function buildSnapshot(raw: RawCapture, opts: ResolvedOptions, started: bigint, 
     cost: {
       totalNs: Number(process.hrtime.bigint() - started),
       pauseNsMax: threads.reduce((m, t) => Math.max(m, t.pauseNs), 0),
-      walkNs: raw.walkNs,
+      walkNs,
       symbolizeNs,
       bytesCopied: raw.bytesCopied,
     },

@@ -14,6 +14,7 @@ export type EndReason =
   | 'ra-not-executable'
   | 'max-frames'
   | 'copy-exhausted' // the chain points past the bytes we copied (raise stackBytes)
+  | 'cfa-not-increasing' // a CFI or signal-frame step would move down the stack: not a real frame
   | 'not-captured'; // the thread exited or could not be stopped; no frames
 
 export type Schedule = 'rolling' | 'consistent';
@@ -60,7 +61,8 @@ export interface SnapshotCost {
   totalNs: number;
   /** Longest pause of any one thread. */
   pauseNsMax: number;
-  /** Time spent walking the copied stacks (native, after the threads ran again). */
+  /** Time spent unwinding the copied stacks (native, after the threads ran again; includes
+   *  loading the unwind tables of modules seen for the first time). */
   walkNs: number;
   /** Time spent naming frames. */
   symbolizeNs: number;
@@ -92,4 +94,10 @@ export interface SnapshotOptions {
   symbolize?: boolean;
   /** How long to wait for one thread to stop, in milliseconds (default 1000). */
   stopTimeoutMs?: number;
+  /**
+   * 'hybrid' (default): CFI (.eh_frame) where a module has it, frame pointers elsewhere.
+   * 'fp': frame pointers only, as `perf --call-graph fp` would walk (to compare, or to see
+   * where frame-pointer chains break).
+   */
+  unwind?: 'hybrid' | 'fp';
 }

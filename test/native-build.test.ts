@@ -11,14 +11,15 @@ const run = promisify(execFile);
 const root = path.join(__dirname, '..');
 const napiInclude = require('node-addon-api').include_dir as string;
 
-function sources(skipArch: string): string[] {
+/** Every source, but the other architecture's ptrace register access (the one part built per arch). */
+function sources(otherArch: string): string[] {
   const out: string[] = [];
+  const skip = path.join(root, 'native', 'arch', otherArch, 'registers.cc');
   const walk = (dir: string) => {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
       const p = path.join(dir, e.name);
-      if (e.isDirectory()) {
-        if (e.name !== skipArch) walk(p);
-      } else if (p.endsWith('.cc')) out.push(p);
+      if (e.isDirectory()) walk(p);
+      else if (p.endsWith('.cc') && p !== skip) out.push(p);
     }
   };
   walk(path.join(root, 'native'));

@@ -4,7 +4,8 @@ import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { binding } from '../src/addon';
+import { binding, type RawCapture } from '../src/addon';
+import { Symbolizer } from '../src/symbolize/symbolizer';
 import { snapshot, snapshotSync, type Snapshot, type ThreadStack } from '../src/index';
 import { EXPECTED_STACKS, SPIN_DEPTH_FRAMES, matchFrames } from './helpers/fixtures';
 import { assertDetached, findThreadByName, threadStates } from './helpers/proc';
@@ -14,7 +15,10 @@ afterEach(async () => {
   await stopAllTargets();
 });
 
+// Frame pointers alone end at start_thread (glibc has no frame pointers; start_thread is the
+// thread's entry); the CFI unwinder goes on to clone3, as eu-stack does.
 const SPIN_FP_STACK = ['spin_leaf', ...SPIN_DEPTH_FRAMES, 'spin_thread_main', 'start_thread'];
+const SPIN_STACK = [...SPIN_FP_STACK, 'clone3'];
 
 function thread(shot: Snapshot, tid: number): ThreadStack {
   const t = shot.threads.find((x) => x.tid === tid);
@@ -25,30 +29,34 @@ const names = (t: ThreadStack) => t.frames.map((f) => f.symbol ?? '??');
 
 describe('a thread spinning 20 frames deep in frame-pointer code', () => {
   for (const schedule of ['rolling', 'consistent'] as const) {
-    it(`equals the expected sequence exactly (${schedule}, sync and async)`, async () => {
+    it(`equals the expected sequence exactly (${schedule}, sync and async, both unwinders)`, async () => {
       const target = await startFixture('threads', 'fp', ['--only', 'spin']);
       const tid = findThreadByName(target.pid, 'spin');
-      for (const shot of [snapshotSync(target.pid, { schedule }), await snapshot(target.pid, { schedule })]) {
-        const spin = thread(shot, tid);
-        expect(names(spin)).toEqual(SPIN_FP_STACK);
-        expect(spin.end).toBe('thread-entry');
-        expect(spin.complete).toBe(true);
-        expect(spin.frames[0].method).toBe('regs');
-        expect(spin.frames.slice(1).every((f) => f.method === 'fp')).toBe(true);
-        expect(spin.name).toBe('spin');
-        expect(spin.state).toBe('R');
-        expect(spin.pauseNs).toBeGreaterThan(0);
-        expect(spin.stackBytes).toBeGreaterThan(0);
-        expect(shot.schedule).toBe(schedule);
-        expect(shot.pid).toBe(target.pid);
-        expect(shot.command).toBe('threads');
-        // Frames carry their module and the return-address arithmetic: offsets inside the symbol.
-        for (const f of spin.frames.slice(0, -1)) {
-          expect(f.module).toMatch(/\/threads$/);
-          expect(f.pc).toMatch(/^0x[0-9a-f]+$/);
-          expect(f.symbolOffset).toBeGreaterThan(0);
+      for (const unwind of ['fp', 'hybrid'] as const) {
+        for (const shot of [snapshotSync(target.pid, { schedule, unwind }), await snapshot(target.pid, { schedule, unwind })]) {
+          const spin = thread(shot, tid);
+          expect(names(spin)).toEqual(unwind === 'fp' ? SPIN_FP_STACK : SPIN_STACK);
+          expect(spin.end).toBe('thread-entry');
+          expect(spin.complete).toBe(true);
+          expect(spin.frames[0].method).toBe('regs');
+          // Frame pointers only: every caller from a frame record. Hybrid: the fixture has
+          // .eh_frame, so CFI everywhere.
+          expect(spin.frames.slice(1).every((f) => f.method === (unwind === 'fp' ? 'fp' : 'cfi'))).toBe(true);
+          expect(spin.name).toBe('spin');
+          expect(spin.state).toBe('R');
+          expect(spin.pauseNs).toBeGreaterThan(0);
+          expect(spin.stackBytes).toBeGreaterThan(0);
+          expect(shot.schedule).toBe(schedule);
+          expect(shot.pid).toBe(target.pid);
+          expect(shot.command).toBe('threads');
+          // Frames carry their module and the return-address arithmetic: offsets inside the symbol.
+          for (const f of spin.frames.slice(0, 22)) {
+            expect(f.module).toMatch(/\/threads$/);
+            expect(f.pc).toMatch(/^0x[0-9a-f]+$/);
+            expect(f.symbolOffset).toBeGreaterThan(0);
+          }
+          assertDetached(target.pid);
         }
-        assertDetached(target.pid);
       }
     });
   }
@@ -60,7 +68,7 @@ describe('a thread spinning 20 frames deep in frame-pointer code', () => {
       const cli = path.join(__dirname, '..', 'dist', 'cli.js');
       const out = execFileSync(process.execPath, [cli, String(target.pid), '--json', '--schedule', schedule], { encoding: 'utf8' });
       const shot = JSON.parse(out) as Snapshot;
-      expect(names(thread(shot, tid))).toEqual(SPIN_FP_STACK);
+      expect(names(thread(shot, tid))).toEqual(SPIN_STACK);
       expect(shot.schedule).toBe(schedule);
     }
     assertDetached(target.pid);
@@ -87,14 +95,15 @@ describe('every thread of the fixture', () => {
     await waitFor(() => JSON.stringify([...threadStates(target.pid)]) === JSON.stringify([...before]), 2000);
   });
 
-  it('is walked without crossing bad frames in code built without frame pointers', async () => {
+  it('is walked without inventing frames when frame pointers alone cannot follow it', async () => {
     const target = await startFixture('threads', 'nofp');
-    const shot = snapshotSync(target.pid);
+    const shot = snapshotSync(target.pid, { unwind: 'fp' });
     const spin = thread(shot, findThreadByName(target.pid, 'spin'));
-    // Frame 0 is exact; past it %rbp is a general register here, so the walk must end with a
-    // named reason rather than invent frames (complete stacks here are the CFI unwinder's job).
+    // Frame 0 is exact; past it %rbp is a general register here, so a frame-pointer walk must
+    // end with a named reason rather than invent frames (the CFI unwinder completes these).
     expect(spin.frames[0].symbol).toBe('spin_leaf');
-    expect(spin.end).toMatch(/^(end-of-chain|fp-not-increasing|fp-misaligned|fp-outside-stack|ra-not-executable|copy-exhausted|thread-entry)$/);
+    expect(spin.complete).toBe(false);
+    expect(spin.end).toMatch(/^(end-of-chain|fp-not-increasing|fp-misaligned|fp-outside-stack|ra-not-executable|copy-exhausted)$/);
     for (const t of shot.threads) expect(t.frames.length).toBeGreaterThanOrEqual(1);
     assertDetached(target.pid);
   });
@@ -105,7 +114,7 @@ describe('walk limits end with a named reason', () => {
     const target = await startFixture('threads', 'fp', ['--only', 'spin']);
     const tid = findThreadByName(target.pid, 'spin');
     const capped = thread(snapshotSync(target.pid, { maxFrames: 5 }), tid);
-    expect(names(capped)).toEqual(SPIN_FP_STACK.slice(0, 5));
+    expect(names(capped)).toEqual(SPIN_STACK.slice(0, 5));
     expect(capped.end).toBe('max-frames');
     expect(capped.complete).toBe(false);
 
@@ -113,13 +122,13 @@ describe('walk limits end with a named reason', () => {
     expect(short.stackBytes).toBeLessThanOrEqual(256);
     expect(short.end).toBe('copy-exhausted');
     expect(short.frames.length).toBeLessThan(SPIN_FP_STACK.length);
-    expect(names(short)).toEqual(SPIN_FP_STACK.slice(0, short.frames.length));
+    expect(names(short)).toEqual(SPIN_STACK.slice(0, short.frames.length));
   });
 
   it('symbolize: false gives addresses only', async () => {
     const target = await startFixture('threads', 'fp', ['--only', 'spin']);
     const spin = thread(snapshotSync(target.pid, { symbolize: false }), findThreadByName(target.pid, 'spin'));
-    expect(spin.frames.length).toBeGreaterThanOrEqual(SPIN_FP_STACK.length);
+    expect(spin.frames.length).toBe(SPIN_STACK.length);
     expect(spin.frames.every((f) => f.symbol === null && f.module === null)).toBe(true);
     expect(spin.complete).toBe(false);
   });
@@ -129,13 +138,17 @@ describe('capture mechanics', () => {
   it('reads stacks through /proc/<pid>/mem when asked, with the same frames', async () => {
     const target = await startFixture('threads', 'fp', ['--only', 'spin']);
     const tid = findThreadByName(target.pid, 'spin');
-    const opts = { tids: [tid], consistent: false, maxFrames: 64, stackBytes: 512 * 1024, stopTimeoutMs: 1000 };
-    const viaVm = binding.captureSync(target.pid, opts);
-    const viaMem = binding.captureSync(target.pid, { ...opts, forceProcMem: true });
-    expect(viaMem.threads[0].status).toBe('captured');
+    const opts = { tids: [tid], consistent: false, stackBytes: 512 * 1024, stopTimeoutMs: 1000 };
+    const unwound = (raw: RawCapture) =>
+      binding.unwind({ arch: binding.arch, pid: raw.pid, maxFrames: 64, mappings: new Symbolizer().unwindMappings(raw.pid, raw.maps), threads: raw.threads })[0];
+    const viaVm = unwound(binding.captureSync(target.pid, opts));
+    const viaMemRaw = binding.captureSync(target.pid, { ...opts, forceProcMem: true });
+    expect(viaMemRaw.threads[0].status).toBe('captured');
+    expect(viaMemRaw.threads[0].stackBytes).toBeGreaterThan(0);
+    const viaMem = unwound(viaMemRaw);
     // The spinning leaf's pc moves; every frame above it is the same return address.
-    expect([...viaMem.threads[0].pcs].slice(1)).toEqual([...viaVm.threads[0].pcs].slice(1));
-    expect(viaMem.threads[0].stackBytes).toBeGreaterThan(0);
+    expect([...viaMem.pcs].slice(1)).toEqual([...viaVm.pcs].slice(1));
+    expect(viaMem.pcs.length).toBe(SPIN_STACK.length);
   });
 
   it('captures only the threads asked for, and rejects threads of other processes', async () => {
@@ -168,7 +181,7 @@ describe('capture mechanics', () => {
     const target = await startFixture('threads', 'fp', ['--only', 'spin']);
     const tid = findThreadByName(target.pid, 'spin');
     const shots = await Promise.all(Array.from({ length: 6 }, (_, i) => snapshot(target.pid, { schedule: i % 2 ? 'consistent' : 'rolling' })));
-    for (const shot of shots) expect(names(thread(shot, tid))).toEqual(SPIN_FP_STACK);
+    for (const shot of shots) expect(names(thread(shot, tid))).toEqual(SPIN_STACK);
     assertDetached(target.pid);
   });
 

@@ -31,9 +31,17 @@ struct CodeWindow {
 constexpr size_t kCodeBefore = 8;
 constexpr size_t kCodeAfter = 32;
 
+// Both architectures are compiled into every build: a capture taken on one machine may be
+// unwound on another (offline unwinding, tests on captured aarch64 data).
+namespace x86_64 {
 FirstFrameRule analyze_first_frame(const CodeWindow& code);
-
 // True if the instruction just before `ra` (code.at_pc == ra) is a call: ra is a return address.
 bool follows_call(const CodeWindow& code);
+}  // namespace x86_64
+
+namespace aarch64 {
+FirstFrameRule analyze_first_frame(const CodeWindow& code);
+bool follows_call(const CodeWindow& code);
+}  // namespace aarch64
 
 }  // namespace stackshot

@@ -10,6 +10,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("captureSync", Napi::Function::New(env, CaptureSync, "captureSync"));
   exports.Set("capture", Napi::Function::New(env, CaptureAsync, "capture"));
   exports.Set("demangle", Napi::Function::New(env, Demangle, "demangle"));
+  exports.Set("loadCfi", Napi::Function::New(env, LoadCfi, "loadCfi"));
+  exports.Set("unwind", Napi::Function::New(env, UnwindThreads, "unwind"));
   exports.Set("arch", Napi::String::New(env, arch_name()));
   return exports;
 }

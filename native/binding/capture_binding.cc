@@ -4,21 +4,13 @@
 #include <string>
 
 #include "binding/exports.h"
+#include "binding/convert.h"
 #include "capture/capture.h"
 
 namespace stackshot {
 
 namespace {
 
-std::string errno_name(int err) {
-  const char* name = strerrorname_np(err);
-  return name != nullptr ? name : "E" + std::to_string(err);
-}
-
-int64_t number_option(const Napi::Object& o, const char* key, int64_t fallback) {
-  Napi::Value v = o.Get(key);
-  return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : fallback;
-}
 
 CaptureOptions parse_options(const Napi::Value& value) {
   CaptureOptions options;
@@ -31,7 +23,6 @@ CaptureOptions parse_options(const Napi::Value& value) {
   }
   options.consistent = o.Get("consistent").ToBoolean();
   options.force_proc_mem = o.Get("forceProcMem").ToBoolean();
-  options.max_frames = static_cast<size_t>(number_option(o, "maxFrames", 1024));
   options.stack_bytes = static_cast<size_t>(number_option(o, "stackBytes", 512 * 1024));
   options.stop_timeout_ns = number_option(o, "stopTimeoutMs", 1000) * 1000000;
   return options;
@@ -47,7 +38,7 @@ const char* status_name(ThreadStatus s) {
   return "failed";
 }
 
-Napi::Object thread_to_js(Napi::Env env, const ThreadCapture& t) {
+Napi::Object thread_to_js(Napi::Env env, const ThreadCapture& t, const std::shared_ptr<ArenaLease>& arena) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("tid", t.tid);
   o.Set("name", t.name);
@@ -57,16 +48,15 @@ Napi::Object thread_to_js(Napi::Env env, const ThreadCapture& t) {
   o.Set("syscall", t.syscall);
   o.Set("reinjectedSignal", t.reinjected_signal);
   o.Set("pauseNs", Napi::Number::New(env, static_cast<double>(t.pause_ns)));
+  o.Set("pc", Napi::BigInt::New(env, t.regs.pc));
   o.Set("sp", Napi::BigInt::New(env, t.regs.sp));
+  o.Set("fp", Napi::BigInt::New(env, t.regs.fp));
+  o.Set("lr", Napi::BigInt::New(env, t.regs.lr));
+  auto regs = Napi::TypedArrayOf<uint64_t>::New(env, t.regs.raw_count);
+  if (t.regs.raw_count > 0) std::memcpy(regs.Data(), t.regs.raw, t.regs.raw_count * sizeof(uint64_t));
+  o.Set("regs", regs);
   o.Set("stackBytes", Napi::Number::New(env, static_cast<double>(t.stack_size)));
-  const size_t n = t.walk.pcs.size();
-  auto pcs = Napi::TypedArrayOf<uint64_t>::New(env, n);
-  if (n > 0) std::memcpy(pcs.Data(), t.walk.pcs.data(), n * sizeof(uint64_t));
-  auto methods = Napi::Uint8Array::New(env, n);
-  if (n > 0) std::memcpy(methods.Data(), t.walk.methods.data(), n);
-  o.Set("pcs", pcs);
-  o.Set("methods", methods);
-  o.Set("end", end_reason_name(t.walk.end));
+  o.Set("stack", Napi::Buffer<uint8_t>::Copy(env, t.stack_size > 0 ? (*arena)->at(t.stack_offset) : nullptr, t.stack_size));
   return o;
 }
 
@@ -75,10 +65,9 @@ Napi::Object result_to_js(Napi::Env env, const CaptureResult& r) {
   o.Set("pid", r.pid);
   o.Set("maps", r.maps);
   Napi::Array threads = Napi::Array::New(env, r.threads.size());
-  for (size_t i = 0; i < r.threads.size(); ++i) threads.Set(static_cast<uint32_t>(i), thread_to_js(env, r.threads[i]));
+  for (size_t i = 0; i < r.threads.size(); ++i) threads.Set(static_cast<uint32_t>(i), thread_to_js(env, r.threads[i], r.arena));
   o.Set("threads", threads);
   o.Set("captureNs", Napi::Number::New(env, static_cast<double>(r.capture_ns)));
-  o.Set("walkNs", Napi::Number::New(env, static_cast<double>(r.walk_ns)));
   o.Set("totalNs", Napi::Number::New(env, static_cast<double>(r.total_ns)));
   o.Set("bytesCopied", Napi::Number::New(env, static_cast<double>(r.bytes_copied)));
   return o;

@@ -7,5 +7,7 @@ namespace stackshot {
 Napi::Value CaptureSync(const Napi::CallbackInfo& info);
 Napi::Value CaptureAsync(const Napi::CallbackInfo& info);
 Napi::Value Demangle(const Napi::CallbackInfo& info);
+Napi::Value LoadCfi(const Napi::CallbackInfo& info);
+Napi::Value UnwindThreads(const Napi::CallbackInfo& info);
 
 }  // namespace stackshot

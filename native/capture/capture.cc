@@ -14,7 +14,6 @@
 #include "capture/task_list.h"
 #include "capture/tracee.h"
 #include "capture/tracer_thread.h"
-#include "unwind/fp_walker.h"
 
 namespace stackshot {
 
@@ -51,15 +50,10 @@ class Capturer {
     result_.capture_ns = now_ns() - first_stop;
     fail_if_nothing_attached();
 
-    const int64_t walk_start = now_ns();
     refresh_maps_if_stale();
-    for (ThreadCapture& t : result_.threads) {
-      if (t.status == ThreadStatus::kCaptured) walk(t);
-    }
-    result_.walk_ns = now_ns() - walk_start;
-
     result_.pid = pid_;
     result_.maps = maps_.text();
+    result_.arena = arena_;
     result_.total_ns = now_ns() - t0;
     return std::move(result_);
   }
@@ -145,10 +139,10 @@ class Capturer {
     }
     size_t len = options_.stack_bytes;
     if (const Region* r = maps_.find(t.regs.sp)) len = std::min<uint64_t>(len, r->end - t.regs.sp);
-    t.stack_offset = arena_->take(len);
-    ssize_t n = reader_.read(t.regs.sp, arena_->at(t.stack_offset), len);
+    t.stack_offset = (*arena_)->take(len);
+    ssize_t n = reader_.read(t.regs.sp, (*arena_)->at(t.stack_offset), len);
     t.stack_size = n > 0 ? static_cast<size_t>(n) : 0;
-    arena_->give_back(len - t.stack_size);
+    (*arena_)->give_back(len - t.stack_size);
     result_.bytes_copied += t.stack_size;
   }
 
@@ -159,7 +153,7 @@ class Capturer {
 
   void capture_alone(pid_t tid) {
     ThreadCapture& t = add_thread(tid);
-    arena_->reserve_more(options_.stack_bytes);  // page faults now, not inside the pause
+    (*arena_)->reserve_more(options_.stack_bytes);  // page faults now, not inside the pause
     if (t.status == ThreadStatus::kExited) return;
     Tracee tracee(tid);
     const int64_t start = now_ns();
@@ -177,7 +171,7 @@ class Capturer {
     // Stop every thread; threads that appear meanwhile are stopped too until the list is stable
     // (a stopped thread cannot create new ones).
     for (int round = 0; !fresh.empty() && round < kMaxListingRounds; ++round) {
-      arena_->reserve_more(fresh.size() * options_.stack_bytes);
+      (*arena_)->reserve_more(fresh.size() * options_.stack_bytes);
       const size_t first = tracees.size();
       for (pid_t tid : fresh) {
         index.push_back(result_.threads.size());
@@ -216,7 +210,8 @@ class Capturer {
   }
 
   // Stacks and code mapped after our read of the maps (a new thread, freshly JIT-ed code) would
-  // fail validation: read the maps again, now that every thread runs, if anything is unknown.
+  // fail the unwinder's checks: read the maps again, now that every thread runs, if anything
+  // is unknown.
   void refresh_maps_if_stale() {
     for (const ThreadCapture& t : result_.threads) {
       if (t.status != ThreadStatus::kCaptured) continue;
@@ -228,33 +223,11 @@ class Capturer {
     }
   }
 
-  void walk(ThreadCapture& t) {
-    StackView view;
-    view.base = t.regs.sp;
-    view.bytes = arena_->at(t.stack_offset);
-    view.size = t.stack_size;
-    if (const Region* r = maps_.find(t.regs.sp)) {
-      view.mapping_start = r->start;
-      view.mapping_end = r->end;
-    } else {
-      view.mapping_start = view.base;
-      view.mapping_end = view.base + view.size;
-    }
-    UnwindRegs regs{t.regs.pc, t.regs.sp, t.regs.fp, t.regs.lr};
-    auto is_executable = [this](uint64_t a) { return maps_.is_executable(a); };
-    // Code is read after the thread runs again: code pages do not change under a stopped pc.
-    auto read_code = [this](uint64_t addr, uint8_t* out, size_t n) -> size_t {
-      ssize_t got = reader_.read(addr, out, n);
-      return got > 0 ? static_cast<size_t>(got) : 0;
-    };
-    t.walk = walk_frame_pointers(regs, view, is_executable, read_code, options_.max_frames);
-  }
-
   pid_t pid_;
   const CaptureOptions& options_;
   ProcMaps maps_;
   StackReader reader_;
-  ArenaLease arena_;
+  std::shared_ptr<ArenaLease> arena_ = std::make_shared<ArenaLease>();
   std::set<pid_t> seen_;
   CaptureResult result_;
 };

@@ -1,5 +1,6 @@
 // A whole-process capture: every requested thread stopped, its registers and stack copied,
-// resumed; then the copies are walked. The two schedules trade pause for consistency:
+// resumed. (The copies are unwound afterwards: unwind/unwinder.h.) The two schedules trade
+// pause for consistency:
 //   rolling    - one thread stopped at a time (smallest pause per thread)
 //   consistent - every thread stopped together (one cut across all threads)
 #pragma once
@@ -11,14 +12,13 @@
 #include <vector>
 
 #include "arch/registers.h"
-#include "unwind/walk_result.h"
+#include "capture/arena.h"
 
 namespace stackshot {
 
 struct CaptureOptions {
   std::vector<pid_t> tids;  // empty: every thread, listed again until no new one appears
   bool consistent = false;
-  size_t max_frames = 1024;
   size_t stack_bytes = 512 * 1024;
   int64_t stop_timeout_ns = 1000000000;
   bool force_proc_mem = false;  // read stacks through /proc/<pid>/mem (tests the fallback)
@@ -38,15 +38,14 @@ struct ThreadCapture {
   RegisterSet regs;
   size_t stack_offset = 0;  // into the capture's arena
   size_t stack_size = 0;
-  WalkResult walk;
 };
 
 struct CaptureResult {
   pid_t pid = 0;
   std::string maps;
   std::vector<ThreadCapture> threads;
+  std::shared_ptr<ArenaLease> arena;  // holds the copied stacks
   int64_t capture_ns = 0;
-  int64_t walk_ns = 0;
   int64_t total_ns = 0;
   uint64_t bytes_copied = 0;
 };

@@ -22,7 +22,8 @@ enum class EndReason {
   kFpOutsideStack,
   kRaNotExecutable,  // the return address is in no executable mapping
   kMaxFrames,
-  kCopyExhausted,  // the chain leads past the bytes copied (raise stackBytes)
+  kCopyExhausted,     // the chain leads past the bytes copied (raise stackBytes)
+  kCfaNotIncreasing,  // a CFI or signal step would move down the stack: the data is not a frame
 };
 
 const char* end_reason_name(EndReason reason);

@@ -92,6 +92,25 @@ export function startDemo(options: StartDemoOptions = {}): Promise<DemoProcess> 
 
   const perfMap = (): string => path.join(os.tmpdir(), `perf-${workloadPid}.map`);
 
+  /**
+   * SIGKILL takes effect when the target next leaves the kernel: a workload inside the open()
+   * that creates its perf map finishes that call first. Wait (briefly, synchronously) until it
+   * is gone or a zombie, so the map is removed after the last moment it could be created.
+   */
+  const waitDead = (pid: number, ms: number): void => {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      let state = '';
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      } catch {
+        return; // gone
+      }
+      if (state === 'Z' || state === 'X') return;
+    }
+  };
+
   /** Synchronous: usable from signal and exit handlers. */
   const killNow = (): void => {
     // While the shell is alive, it has not reaped the workload, so the pid cannot have been
@@ -99,6 +118,7 @@ export function startDemo(options: StartDemoOptions = {}): Promise<DemoProcess> 
     if (workloadPid > 0 && !shellExited) {
       try {
         process.kill(workloadPid, 'SIGKILL');
+        waitDead(workloadPid, 500);
       } catch {
         // already gone
       }

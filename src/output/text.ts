@@ -22,6 +22,7 @@ export const END_REASON_TEXT: Record<EndReason, string> = {
   'ra-not-executable': 'return address outside executable code',
   'max-frames': 'frame limit reached (raise --max-frames)',
   'copy-exhausted': 'ran past the copied stack bytes (raise --stack-bytes)',
+  'cfa-not-increasing': 'unwind rule pointed down the stack',
   'not-captured': 'not captured',
 };
 

@@ -1,8 +1,10 @@
-// A module is what symbolization needs from one mapped file: its PT_LOAD segments (to turn
-// file offsets into link-time addresses) and its function symbols (from the file and, when
-// installed, its separate debug file). Parsing one is the expensive step, so modules are
-// kept in a small LRU cache keyed by the caller (file identity, mapping identity).
+// A module is what stackshot needs from one mapped file: its PT_LOAD segments (to turn file
+// offsets into link-time addresses), its function symbols (from the file and, when installed,
+// its separate debug file), and its unwind table (.eh_frame, handed to the native unwinder).
+// Parsing one is the expensive step, so modules are kept in a small LRU cache keyed by the
+// caller (file identity, mapping identity).
 import * as fs from 'node:fs';
+import { loadUnwindTable } from '../unwind/unwind-table';
 import { findDebugFile } from '../elf/build-id';
 import { ByteSource, ElfFile, LoadSegment } from '../elf/elf-file';
 import { SymbolSource, symbolSources, SymbolTable } from '../elf/symbols';
@@ -15,11 +17,13 @@ export interface Module {
   reason?: string;
   /** The separate debug file whose .symtab was merged in, if any. */
   debugFile?: string;
+  /** The native unwind table's id; 0 when the file has no usable .eh_frame. */
+  cfi: number;
 }
 
 /** A module that names nothing, remembering why (unreadable file, not ELF, ...). */
 export function failedModule(reason: string): Module {
-  return { loads: [], symbols: null, reason };
+  return { loads: [], symbols: null, reason, cfi: 0 };
 }
 
 /**
@@ -34,6 +38,7 @@ export function loadElfModule(source: ByteSource, modulePath: string, debugRoots
   } catch (e) {
     return failedModule(`ELF: ${(e as Error).message}`);
   }
+  const cfi = loadUnwindTable(elf);
   const sources: SymbolSource[] = symbolSources(elf);
   let debugFile: string | undefined;
   let debugFd: number | undefined;
@@ -54,9 +59,9 @@ export function loadElfModule(source: ByteSource, modulePath: string, debugRoots
   }
   try {
     const symbols = new SymbolTable(sources);
-    return { loads: elf.loads, symbols, debugFile };
+    return { loads: elf.loads, symbols, debugFile, cfi };
   } catch (e) {
-    return { loads: elf.loads, symbols: null, reason: `symbols: ${(e as Error).message}`, debugFile };
+    return { loads: elf.loads, symbols: null, reason: `symbols: ${(e as Error).message}`, debugFile, cfi };
   } finally {
     if (debugFd !== undefined) fs.closeSync(debugFd);
   }

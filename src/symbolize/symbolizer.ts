@@ -4,7 +4,7 @@
 // the symbol up. Files are parsed once and cached by file identity; each process's mappings
 // are remembered too, so a repeated call on an unchanged process touches no file at all.
 import * as fs from 'node:fs';
-import { BufferSource, fileOffsetToVaddr, FdSource } from '../elf/elf-file';
+import { BufferSource, fileOffsetToVaddr, FdSource, type LoadSegment } from '../elf/elf-file';
 import { SymbolHit } from '../elf/symbols';
 import { findMapping, MapEntry, parseMaps } from '../procfs/maps';
 import { failedModule, loadElfModule, LruCache, Module } from './module-cache';
@@ -51,6 +51,8 @@ interface ProcessView {
   previous?: Map<string, Module>;
   /** Path prefixes under which debug files are searched for this process. */
   debugRoots: string[];
+  /** What the native unwinder needs of these mappings, built on first use. */
+  unwindMappings?: BigUint64Array;
 }
 
 const NO_NAME: NamedPc = { module: null, moduleOffset: null, symbol: null, symbolOffset: null };
@@ -64,6 +66,12 @@ function devString(dev: number): string {
   const major = (Math.floor(dev / 256) & 0xfff) | (Math.floor(dev / 4294967296) & ~0xfff);
   const minor = (dev & 0xff) | (Math.floor(dev / 4096) & 0xfff00);
   return `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}`;
+}
+
+/** The PT_LOAD segment a mapping shows: the one its file range overlaps. */
+function loadOfMapping(loads: LoadSegment[], m: MapEntry): LoadSegment | undefined {
+  const size = m.end - m.start;
+  return loads.find((l) => l.offset < m.offset + size && l.offset + l.filesz > m.offset);
 }
 
 export class Symbolizer {
@@ -113,6 +121,37 @@ export class Symbolizer {
           ? { module, moduleOffset, symbol: null, symbolOffset: null }
           : { module, moduleOffset, symbol: jit.name, symbolOffset: jit.offset + delta };
     }
+    return out;
+  }
+
+  /**
+   * Every mapping as the unwinder takes it: [start, end, bias, (cfi << 1) | executable], where
+   * an address's link-time address in its module is address − bias. Executable file mappings
+   * load their module (the same one that names the frames) for its unwind table.
+   */
+  unwindMappings(pid: number, maps: string): BigUint64Array {
+    const view = this.view(pid, maps);
+    if (view.unwindMappings !== undefined) return view.unwindMappings;
+    const out = new BigUint64Array(view.entries.length * 4);
+    view.entries.forEach((m, i) => {
+      const executable = m.perms[2] === 'x';
+      let bias = 0n;
+      let cfi = 0;
+      if (executable && (m.path.startsWith('/') || m.path === '[vdso]')) {
+        const mod = this.moduleFor(pid, view, m);
+        const load = loadOfMapping(mod.loads, m);
+        if (load !== undefined && mod.cfi !== 0) {
+          // vaddr = (address − m.start + m.offset) − p_offset + p_vaddr
+          bias = BigInt.asUintN(64, m.start - m.offset + load.offset - load.vaddr);
+          cfi = mod.cfi;
+        }
+      }
+      out[i * 4] = m.start;
+      out[i * 4 + 1] = m.end;
+      out[i * 4 + 2] = bias;
+      out[i * 4 + 3] = BigInt(cfi * 2 + (executable ? 1 : 0));
+    });
+    view.unwindMappings = out;
     return out;
   }
 

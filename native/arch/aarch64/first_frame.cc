@@ -6,6 +6,7 @@
 #include "arch/first_frame.h"
 
 namespace stackshot {
+namespace aarch64 {
 
 namespace {
 
@@ -43,4 +44,5 @@ bool follows_call(const CodeWindow& c) {
          || (insn & 0xfffff800) == 0xd63f0800; // BLRAA/BLRAB family (pointer authentication)
 }
 
+}  // namespace aarch64
 }  // namespace stackshot

@@ -8,6 +8,7 @@
 #include "arch/first_frame.h"
 
 namespace stackshot {
+namespace x86_64 {
 
 namespace {
 
@@ -64,4 +65,5 @@ bool follows_call(const CodeWindow& c) {
   return false;
 }
 
+}  // namespace x86_64
 }  // namespace stackshot

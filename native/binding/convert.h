@@ -1,0 +1,27 @@
+// Small conversions shared by the bindings.
+#pragma once
+#include <napi.h>
+
+#include <cstring>
+#include <string>
+
+namespace stackshot {
+
+inline std::string errno_name(int err) {
+  const char* name = strerrorname_np(err);
+  return name != nullptr ? name : "E" + std::to_string(err);
+}
+
+inline int64_t number_option(const Napi::Object& o, const char* key, int64_t fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : fallback;
+}
+
+inline uint64_t bigint_option(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsBigInt()) return 0;
+  bool lossless = true;
+  return v.As<Napi::BigInt>().Uint64Value(&lossless);
+}
+
+}  // namespace stackshot

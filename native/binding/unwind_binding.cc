@@ -1,0 +1,114 @@
+// JavaScript <-> native for unwinding: loadCfi() registers a module's unwind sections once;
+// unwind() walks copied stacks against the target's mappings.
+#include <cstring>
+#include <vector>
+
+#include "binding/convert.h"
+#include "binding/exports.h"
+#include "capture/clock.h"
+#include "capture/stack_reader.h"
+#include "unwind/unwinder.h"
+
+namespace stackshot {
+
+namespace {
+
+CfiArch parse_arch(const Napi::Value& v) {
+  return v.IsString() && v.As<Napi::String>().Utf8Value() == "arm64" ? CfiArch::kAarch64 : CfiArch::kX86_64;
+}
+
+std::vector<uint8_t> bytes_option(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsBuffer()) return {};
+  auto b = v.As<Napi::Buffer<uint8_t>>();
+  return std::vector<uint8_t>(b.Data(), b.Data() + b.Length());
+}
+
+// Mappings arrive flat: [start, end, bias, (cfi << 1) | executable] per mapping.
+std::vector<Mapping> parse_mappings(const Napi::Value& v) {
+  std::vector<Mapping> out;
+  if (!v.IsTypedArray()) return out;
+  auto a = v.As<Napi::TypedArrayOf<uint64_t>>();
+  const uint64_t* w = a.Data();
+  for (size_t i = 0; i + 3 < a.ElementLength(); i += 4) {
+    out.push_back(Mapping{w[i], w[i + 1], w[i + 2], static_cast<int32_t>(w[i + 3] >> 1), (w[i + 3] & 1) != 0});
+  }
+  return out;
+}
+
+}  // namespace
+
+Napi::Value LoadCfi(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    Napi::TypeError::New(env, "loadCfi(sections)").ThrowAsJavaScriptException();
+    return env.Null();
+  }
+  Napi::Object o = info[0].As<Napi::Object>();
+  CfiBytes bytes;
+  bytes.eh_frame = bytes_option(o, "ehFrame");
+  bytes.eh_frame_vaddr = bigint_option(o, "ehFrameVaddr");
+  bytes.eh_frame_hdr = bytes_option(o, "ehFrameHdr");
+  bytes.eh_frame_hdr_vaddr = bigint_option(o, "ehFrameHdrVaddr");
+  bytes.debug_frame = bytes_option(o, "debugFrame");
+  if (bytes.eh_frame.empty() && bytes.debug_frame.empty()) return Napi::Number::New(env, 0);
+  return Napi::Number::New(env, CfiRegistry::instance().add(parse_arch(o.Get("arch")), std::move(bytes)));
+}
+
+Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    Napi::TypeError::New(env, "unwind(input)").ThrowAsJavaScriptException();
+    return env.Null();
+  }
+  Napi::Object in = info[0].As<Napi::Object>();
+  const CfiArch arch = parse_arch(in.Get("arch"));
+  const size_t max_frames = static_cast<size_t>(number_option(in, "maxFrames", 1024));
+  const pid_t pid = static_cast<pid_t>(number_option(in, "pid", 0));
+  const AddressSpace space(parse_mappings(in.Get("mappings")));
+
+  // Code is read from the live target (it does not change under a stopped pc); offline, none.
+  std::unique_ptr<StackReader> reader = pid > 0 ? std::make_unique<StackReader>(pid, false) : nullptr;
+  ReadCode read_code = [&](uint64_t addr, uint8_t* out, size_t n) -> size_t {
+    if (!reader) return 0;
+    ssize_t got = reader->read(addr, out, n);
+    return got > 0 ? static_cast<size_t>(got) : 0;
+  };
+
+  Napi::Array threads = in.Get("threads").As<Napi::Array>();
+  Napi::Array results = Napi::Array::New(env, threads.Length());
+  CfiRegistry& cfi = CfiRegistry::instance();
+  auto lock = cfi.lock();
+  for (uint32_t i = 0; i < threads.Length(); ++i) {
+    Napi::Object t = threads.Get(i).As<Napi::Object>();
+    UnwindInput input{arch, {bigint_option(t, "pc"), bigint_option(t, "sp"), bigint_option(t, "fp"), bigint_option(t, "lr")}, {}};
+    Napi::Value stack = t.Get("stack");
+    input.stack.base = input.regs.sp;
+    if (stack.IsBuffer()) {
+      auto b = stack.As<Napi::Buffer<uint8_t>>();
+      input.stack.bytes = b.Data();
+      input.stack.size = b.Length();
+    }
+    if (const Mapping* m = space.find(input.regs.sp)) {
+      input.stack.mapping_start = m->start;
+      input.stack.mapping_end = m->end;
+    } else {
+      input.stack.mapping_start = input.stack.base;
+      input.stack.mapping_end = input.stack.base + input.stack.size;
+    }
+    WalkResult walk = unwind_thread(input, space, cfi, read_code, max_frames);
+    Napi::Object r = Napi::Object::New(env);
+    const size_t n = walk.pcs.size();
+    auto pcs = Napi::TypedArrayOf<uint64_t>::New(env, n);
+    if (n > 0) std::memcpy(pcs.Data(), walk.pcs.data(), n * sizeof(uint64_t));
+    auto methods = Napi::Uint8Array::New(env, n);
+    if (n > 0) std::memcpy(methods.Data(), walk.methods.data(), n);
+    r.Set("pcs", pcs);
+    r.Set("methods", methods);
+    r.Set("end", end_reason_name(walk.end));
+    results.Set(i, r);
+  }
+  return results;
+}
+
+}  // namespace stackshot

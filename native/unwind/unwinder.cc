@@ -1,0 +1,236 @@
+#include "unwind/unwinder.h"
+
+#include "arch/first_frame.h"
+#include "arch/signal_frame.h"
+
+namespace stackshot {
+
+namespace {
+
+// Where a frame stands: its pc and the registers the next step needs. The pc of every frame
+// but the innermost (and those interrupted by a signal) is a return address, looked up at
+// pc - 1 so a call that ends a function finds that function's rule.
+struct FrameState {
+  uint64_t pc;
+  uint64_t sp;
+  uint64_t fp;
+  uint64_t lr;
+  bool exact_pc;  // not a return address: the innermost frame, or one interrupted by a signal
+};
+
+struct Step {
+  bool ended;
+  EndReason reason;
+  FrameState next;
+  FrameMethod method;
+};
+
+Step ended(EndReason reason) { return Step{true, reason, {}, FrameMethod::kRegs}; }
+Step to(const FrameState& next, FrameMethod method) { return Step{false, EndReason::kEndOfChain, next, method}; }
+
+// Code bytes around addr, as far as they can be read.
+struct CodeBytes {
+  uint8_t bytes[kCodeBefore + kCodeAfter];
+  CodeWindow window{nullptr, 0, 0};
+  CodeBytes(uint64_t addr, const ReadCode& read_code) {
+    const size_t before = addr >= kCodeBefore ? kCodeBefore : 0;
+    size_t got = read_code(addr - before, bytes, before + kCodeAfter);
+    if (got < before) {  // the bytes before addr are in another (unreadable) page: retry from addr
+      got = read_code(addr, bytes + before, kCodeAfter);
+      if (got > 0) window = CodeWindow{bytes + before, 0, got};
+      return;
+    }
+    window = CodeWindow{bytes + before, before, got - before};
+  }
+};
+
+// aarch64 return addresses may carry pointer-authentication bits above the virtual address.
+uint64_t strip_pointer_auth(CfiArch arch, uint64_t ra) {
+  return arch == CfiArch::kAarch64 ? ra & ((uint64_t{1} << 48) - 1) : ra;
+}
+
+class Unwinder {
+ public:
+  Unwinder(const UnwindInput& in, const AddressSpace& space, CfiRegistry& cfi, const ReadCode& read_code)
+      : in_(in), stack_(in.stack), space_(space), cfi_(cfi), read_code_(read_code) {}
+
+  WalkResult run(size_t max_frames) {
+    WalkResult out;
+    if (max_frames == 0) {
+      out.end = EndReason::kMaxFrames;
+      return out;
+    }
+    out.pcs.reserve(64);
+    out.methods.reserve(64);
+    FrameState f{in_.regs.pc, in_.regs.sp, in_.regs.fp, in_.regs.lr, true};
+    out.push(f.pc, FrameMethod::kRegs);
+    for (bool innermost = true;; innermost = false) {
+      if (out.pcs.size() >= max_frames) {
+        out.end = EndReason::kMaxFrames;
+        return out;
+      }
+      Step s = step(f, innermost || f.exact_pc);
+      if (s.ended) {
+        out.end = s.reason;
+        return out;
+      }
+      out.push(s.next.pc, s.method);
+      f = s.next;
+    }
+  }
+
+ private:
+  // One frame outward from f. `first` marks a frame whose registers are all live (the innermost,
+  // or one restored from a signal frame): only there may its caller be in lr or at sp.
+  Step step(const FrameState& f, bool first) {
+    const uint64_t lookup = f.exact_pc ? f.pc : f.pc - 1;
+    const Mapping* m = space_.find(lookup);
+    if (m != nullptr && m->cfi != 0) {
+      if (CfiTable* table = cfi_.get(m->cfi)) {
+        CfiLookup hit = table->lookup(lookup - m->bias);
+        if (hit.status == CfiLookupStatus::kFound) {
+          if (hit.rule.signal_frame) {
+            Step s = signal_step(f);
+            if (!s.ended || s.reason != EndReason::kEndOfChain) return s;
+          }
+          if (usable(hit.rule, first)) return cfi_step(f, hit.rule);
+        }
+      }
+    }
+    if (first) {
+      Step s = first_frame_step(f);
+      if (!s.ended) return s;
+    }
+    return frame_pointer_step(f);
+  }
+
+  bool usable(const UnwindRule& r, bool first) const {
+    if (r.cfa_kind == CfaKind::kUnsupported) return false;
+    if (r.ra_kind == RegRuleKind::kAtCfaOffset || r.ra_kind == RegRuleKind::kUndefined) return true;
+    // aarch64 leaf code: the return address is still in x30, known only in a live frame.
+    return in_.arch == CfiArch::kAarch64 && r.ra_kind == RegRuleKind::kUnchanged && first;
+  }
+
+  Step cfi_step(const FrameState& f, const UnwindRule& r) {
+    // The CFI says this is the outermost frame (_start, the clone3 child): the stack ends here.
+    if (r.ra_kind == RegRuleKind::kUndefined) return ended(EndReason::kEndOfChain);
+    uint64_t cfa;
+    switch (r.cfa_kind) {
+      case CfaKind::kSpOffset: cfa = f.sp + static_cast<int64_t>(r.cfa_offset); break;
+      case CfaKind::kFpOffset: cfa = f.fp + static_cast<int64_t>(r.cfa_offset); break;
+      case CfaKind::kPltExpression:
+        cfa = f.sp + static_cast<int64_t>(r.cfa_offset) + ((f.pc & 15) >= r.plt_threshold ? 8 : 0);
+        break;
+      default: return ended(EndReason::kEndOfChain);
+    }
+    const bool ra_in_lr = r.ra_kind == RegRuleKind::kUnchanged;
+    // Each caller's frame lies above its callee's: a CFA below the stack pointer is garbage.
+    if (cfa < f.sp || (cfa == f.sp && !ra_in_lr)) return ended(EndReason::kCfaNotIncreasing);
+    if (!stack_.in_mapping(cfa - 1)) return ended(EndReason::kFpOutsideStack);
+    uint64_t ra = f.lr;
+    if (!ra_in_lr) {
+      const uint64_t slot = cfa + static_cast<int64_t>(r.ra_offset);
+      if (!stack_.copied(slot, 8)) return ended(EndReason::kCopyExhausted);
+      ra = stack_.word(slot);
+    }
+    uint64_t fp = f.fp;
+    if (r.fp_kind == RegRuleKind::kAtCfaOffset) {
+      const uint64_t slot = cfa + static_cast<int64_t>(r.fp_offset);
+      if (!stack_.copied(slot, 8)) return ended(EndReason::kCopyExhausted);
+      fp = stack_.word(slot);
+    }
+    ra = strip_pointer_auth(in_.arch, ra);
+    if (ra == 0) return ended(EndReason::kEndOfChain);
+    if (!space_.is_executable(ra)) return ended(EndReason::kRaNotExecutable);
+    return to(FrameState{ra, cfa, fp, 0, false}, FrameMethod::kCfi);
+  }
+
+  // The signal trampoline: continue from the registers saved in the ucontext on the stack.
+  Step signal_step(const FrameState& f) {
+    if (in_.arch != CfiArch::kX86_64) return ended(EndReason::kEndOfChain);  // not yet: aarch64
+    CodeBytes code(f.pc, read_code_);
+    if (code.window.at_pc == nullptr || !x86_64::is_sigreturn_trampoline(code.window.at_pc, code.window.after)) {
+      return ended(EndReason::kEndOfChain);
+    }
+    SignalContext ctx;
+    if (!x86_64::read_signal_context(stack_, f.sp, &ctx)) return ended(EndReason::kCopyExhausted);
+    if (ctx.sp <= f.sp) return ended(EndReason::kCfaNotIncreasing);  // e.g. a handler on sigaltstack
+    if (!space_.is_executable(ctx.pc)) return ended(EndReason::kRaNotExecutable);
+    return to(FrameState{ctx.pc, ctx.sp, ctx.fp, ctx.lr, true}, FrameMethod::kSignal);
+  }
+
+  // A live frame without CFI may have no frame record of its own yet (prologue) or any more
+  // (epilogue): the code at the pc says where its caller's return address is.
+  Step first_frame_step(const FrameState& f) {
+    CodeBytes code(f.pc, read_code_);
+    if (code.window.at_pc == nullptr) return ended(EndReason::kEndOfChain);
+    const bool x86 = in_.arch == CfiArch::kX86_64;
+    const FirstFrameRule rule = x86 ? x86_64::analyze_first_frame(code.window) : aarch64::analyze_first_frame(code.window);
+    switch (rule.kind) {
+      case FirstFrameKind::kFrameRecord: return ended(EndReason::kEndOfChain);
+      case FirstFrameKind::kLinkRegister: {
+        const uint64_t ra = strip_pointer_auth(in_.arch, f.lr);
+        if (ra == 0 || !space_.is_executable(ra)) return ended(EndReason::kEndOfChain);
+        return to(FrameState{ra, f.sp, f.fp, 0, false}, FrameMethod::kLinkRegister);
+      }
+      case FirstFrameKind::kAtSp:
+      case FirstFrameKind::kAtSpIfCall: {
+        const uint64_t slot = f.sp + rule.sp_offset;
+        if (!stack_.copied(slot, 8)) return ended(EndReason::kEndOfChain);
+        const uint64_t ra = stack_.word(slot);
+        if (!space_.is_executable(ra)) return ended(EndReason::kEndOfChain);
+        if (rule.kind == FirstFrameKind::kAtSpIfCall) {
+          CodeBytes at_ra(ra, read_code_);
+          const bool call = x86 ? x86_64::follows_call(at_ra.window) : aarch64::follows_call(at_ra.window);
+          if (at_ra.window.at_pc == nullptr || !call) return ended(EndReason::kEndOfChain);
+        }
+        // The frame pointer still holds the caller's value: the caller's record is at fp.
+        return to(FrameState{ra, slot + 8, f.fp, 0, false}, FrameMethod::kStackPointer);
+      }
+    }
+    return ended(EndReason::kEndOfChain);
+  }
+
+  // A frame record at fp: [fp] = the caller's frame pointer, [fp + 8] = the return address.
+  Step frame_pointer_step(const FrameState& f) {
+    const uint64_t fp = f.fp;
+    if (fp == 0) return ended(EndReason::kEndOfChain);
+    if (fp % 8 != 0) return ended(EndReason::kFpMisaligned);
+    if (!stack_.in_mapping(fp) || !stack_.in_mapping(fp + 15)) return ended(EndReason::kFpOutsideStack);
+    if (fp < f.sp) return ended(EndReason::kFpNotIncreasing);  // a record cannot be below the stack pointer
+    if (!stack_.copied(fp, 16)) return ended(EndReason::kCopyExhausted);
+    const uint64_t ra = strip_pointer_auth(in_.arch, stack_.word(fp + 8));
+    if (ra == 0) return ended(EndReason::kEndOfChain);
+    if (!space_.is_executable(ra)) return ended(EndReason::kRaNotExecutable);
+    return to(FrameState{ra, fp + 16, stack_.word(fp), 0, false}, FrameMethod::kFramePointer);
+  }
+
+  const UnwindInput& in_;
+  const StackView& stack_;
+  const AddressSpace& space_;
+  CfiRegistry& cfi_;
+  const ReadCode& read_code_;
+};
+
+}  // namespace
+
+const char* end_reason_name(EndReason reason) {
+  switch (reason) {
+    case EndReason::kEndOfChain: return "end-of-chain";
+    case EndReason::kFpNotIncreasing: return "fp-not-increasing";
+    case EndReason::kFpMisaligned: return "fp-misaligned";
+    case EndReason::kFpOutsideStack: return "fp-outside-stack";
+    case EndReason::kRaNotExecutable: return "ra-not-executable";
+    case EndReason::kMaxFrames: return "max-frames";
+    case EndReason::kCopyExhausted: return "copy-exhausted";
+    case EndReason::kCfaNotIncreasing: return "cfa-not-increasing";
+  }
+  return "end-of-chain";
+}
+
+WalkResult unwind_thread(const UnwindInput& input, const AddressSpace& space, CfiRegistry& cfi,
+                         const ReadCode& read_code, size_t max_frames) {
+  return Unwinder(input, space, cfi, read_code).run(max_frames);
+}
+
+}  // namespace stackshot

@@ -1,0 +1,39 @@
+// The hybrid unwinder: walks a copied stack frame by frame, with the CFI rule of the module
+// that holds the pc where it has one (.eh_frame: complete through code built without frame
+// pointers, such as glibc), and the frame-pointer rule where it has not (JIT code, modules
+// without unwind tables). Runs on copies, after the thread was resumed: it costs the target
+// nothing.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+
+#include "unwind/address_space.h"
+#include "unwind/cfi/unwind_rule.h"
+#include "unwind/cfi_registry.h"
+#include "unwind/stack_view.h"
+#include "unwind/walk_result.h"
+
+namespace stackshot {
+
+struct UnwindRegs {
+  uint64_t pc;
+  uint64_t sp;
+  uint64_t fp;
+  uint64_t lr;  // aarch64 x30; 0 on x86-64
+};
+
+// Reads target code: copies up to n bytes at addr, returns the count (0 when unavailable).
+using ReadCode = std::function<size_t(uint64_t addr, uint8_t* out, size_t n)>;
+
+struct UnwindInput {
+  CfiArch arch;
+  UnwindRegs regs;
+  StackView stack;
+};
+
+// Walks one thread. The caller holds CfiRegistry::lock() for the duration.
+WalkResult unwind_thread(const UnwindInput& input, const AddressSpace& space, CfiRegistry& cfi,
+                         const ReadCode& read_code, size_t max_frames);
+
+}  // namespace stackshot
