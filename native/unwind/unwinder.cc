@@ -142,7 +142,8 @@ class Unwinder {
     ra = strip_pointer_auth(in_.arch, ra);
     if (ra == 0) return ended(EndReason::kEndOfChain);
     if (!space_.is_executable(ra)) return ended(EndReason::kRaNotExecutable);
-    return to(FrameState{ra, cfa, fp, 0, false}, FrameMethod::kCfi);
+    // Where the CFI says the return address is still in the link register, say so.
+    return to(FrameState{ra, cfa, fp, 0, false}, ra_in_lr ? FrameMethod::kLinkRegister : FrameMethod::kCfi);
   }
 
   // The signal trampoline: continue from the registers saved in the ucontext on the stack.

@@ -1,0 +1,134 @@
+// A capture saved to a file and unwound later: `stackshot <pid> --save FILE`, then
+// `stackshot unwind FILE`. The file holds what the stop produced (registers, stack bytes, the
+// maps text) and nothing derived, so a newer unwinder gives a better answer from an old file.
+// Module files are found again by their paths (the process may be long gone), which is why a
+// capture unwinds fully only where those files still exist (the same machine or image).
+import * as fs from 'node:fs';
+
+import type { RawCapture, RawThreadCapture } from './addon';
+import { resolveOptions } from './options';
+import { buildSnapshot, capture, OFFLINE, type Origin } from './snapshot';
+import type { Schedule, Snapshot, SnapshotOptions } from './types';
+
+export const CAPTURE_FORMAT = 'stackshot-capture';
+const VERSION = 1;
+
+interface SavedThread {
+  tid: number;
+  name: string;
+  state: string;
+  status: RawThreadCapture['status'];
+  errno: number;
+  syscall: string;
+  pauseNs: number;
+  /** Registers as hex strings: pc, sp, fp, lr, and every register in NT_PRSTATUS order. */
+  pc: string;
+  sp: string;
+  fp: string;
+  lr: string;
+  regs: string[];
+  /** Stack bytes from sp upward, base64. */
+  stack: string;
+}
+
+export interface SavedCapture {
+  format: typeof CAPTURE_FORMAT;
+  version: number;
+  /** 'x64' or 'arm64': the machine the capture was taken on. */
+  arch: string;
+  pid: number;
+  command: string;
+  schedule: Schedule;
+  takenAt: string;
+  maps: string;
+  captureNs: number;
+  bytesCopied: number;
+  threads: SavedThread[];
+}
+
+const hex = (n: bigint) => `0x${n.toString(16)}`;
+
+function toSaved(raw: RawCapture, origin: Origin, command: string): SavedCapture {
+  return {
+    format: CAPTURE_FORMAT,
+    version: VERSION,
+    arch: origin.arch,
+    pid: raw.pid,
+    command,
+    schedule: origin.schedule,
+    takenAt: origin.takenAt,
+    maps: raw.maps,
+    captureNs: raw.captureNs,
+    bytesCopied: raw.bytesCopied,
+    threads: raw.threads.map((t) => ({
+      tid: t.tid,
+      name: t.name,
+      state: t.state,
+      status: t.status,
+      errno: t.errno,
+      syscall: t.syscall,
+      pauseNs: t.pauseNs,
+      pc: hex(t.pc),
+      sp: hex(t.sp),
+      fp: hex(t.fp),
+      lr: hex(t.lr),
+      regs: [...t.regs].map(hex),
+      stack: t.stack.toString('base64'),
+    })),
+  };
+}
+
+function fromSaved(saved: SavedCapture): RawCapture {
+  return {
+    pid: saved.pid,
+    maps: saved.maps,
+    captureNs: saved.captureNs,
+    totalNs: saved.captureNs,
+    bytesCopied: saved.bytesCopied,
+    threads: saved.threads.map((t) => {
+      const stack = Buffer.from(t.stack, 'base64');
+      return {
+        tid: t.tid,
+        name: t.name,
+        state: t.state,
+        status: t.status,
+        errno: t.errno,
+        syscall: t.syscall,
+        reinjectedSignal: 0,
+        pauseNs: t.pauseNs,
+        pc: BigInt(t.pc),
+        sp: BigInt(t.sp),
+        fp: BigInt(t.fp),
+        lr: BigInt(t.lr),
+        regs: BigUint64Array.from(t.regs.map((r) => BigInt(r))),
+        stackBytes: stack.length,
+        stack,
+      };
+    }),
+  };
+}
+
+/** Reads and checks a capture file. Throws an Error naming what is wrong with it. */
+export function readCaptureFile(file: string): SavedCapture {
+  const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as SavedCapture;
+  if (saved?.format !== CAPTURE_FORMAT) throw new Error(`${file} is not a stackshot capture (no "format": "${CAPTURE_FORMAT}")`);
+  if (saved.version !== VERSION) throw new Error(`${file} is capture format version ${String(saved.version)}; this stackshot reads version ${VERSION}`);
+  if (!Array.isArray(saved.threads) || typeof saved.maps !== 'string') throw new Error(`${file}: threads or maps missing`);
+  return saved;
+}
+
+/** Captures pid, writes the capture to file, and returns the snapshot built from that same capture. */
+export async function captureToFile(pid: number, file: string, options?: SnapshotOptions): Promise<Snapshot> {
+  const c = await capture(pid, options);
+  const shot = buildSnapshot(c.raw, c.opts, c.started, c.origin);
+  fs.writeFileSync(file, JSON.stringify(toSaved(c.raw, c.origin, shot.command)));
+  return shot;
+}
+
+/** Unwinds and names a saved capture (no live process needed: modules are opened by path). */
+export function snapshotFromFile(file: string, options?: SnapshotOptions): Snapshot {
+  const started = process.hrtime.bigint();
+  const saved = readCaptureFile(file);
+  const origin: Origin = { arch: saved.arch, filesOf: OFFLINE, codeOf: 0, command: saved.command, schedule: saved.schedule, takenAt: saved.takenAt };
+  return buildSnapshot(fromSaved(saved), resolveOptions(options), started, origin);
+}
