@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import { loadUnwindTable } from '../unwind/unwind-table';
 import { findDebugFile } from '../elf/build-id';
+import { pltStubs, type PltStub } from '../elf/plt';
 import { ByteSource, ElfFile, LoadSegment } from '../elf/elf-file';
 import { SymbolSource, symbolSources, SymbolTable } from '../elf/symbols';
 
@@ -19,11 +20,13 @@ export interface Module {
   debugFile?: string;
   /** The native unwind table's id; 0 when the file has no usable .eh_frame. */
   cfi: number;
+  /** PLT stubs, named `name@plt` (they have no symbols of their own). */
+  plt: PltStub[];
 }
 
 /** A module that names nothing, remembering why (unreadable file, not ELF, ...). */
 export function failedModule(reason: string): Module {
-  return { loads: [], symbols: null, reason, cfi: 0 };
+  return { loads: [], symbols: null, reason, cfi: 0, plt: [] };
 }
 
 /**
@@ -39,6 +42,7 @@ export function loadElfModule(source: ByteSource, modulePath: string, debugRoots
     return failedModule(`ELF: ${(e as Error).message}`);
   }
   const cfi = loadUnwindTable(elf);
+  const plt = pltStubs(elf);
   const sources: SymbolSource[] = symbolSources(elf);
   let debugFile: string | undefined;
   let debugFd: number | undefined;
@@ -59,9 +63,9 @@ export function loadElfModule(source: ByteSource, modulePath: string, debugRoots
   }
   try {
     const symbols = new SymbolTable(sources);
-    return { loads: elf.loads, symbols, debugFile, cfi };
+    return { loads: elf.loads, symbols, debugFile, cfi, plt };
   } catch (e) {
-    return { loads: elf.loads, symbols: null, reason: `symbols: ${(e as Error).message}`, debugFile, cfi };
+    return { loads: elf.loads, symbols: null, reason: `symbols: ${(e as Error).message}`, debugFile, cfi, plt };
   } finally {
     if (debugFd !== undefined) fs.closeSync(debugFd);
   }

@@ -5,6 +5,7 @@
 // are remembered too, so a repeated call on an unchanged process touches no file at all.
 import * as fs from 'node:fs';
 import { BufferSource, fileOffsetToVaddr, FdSource, type LoadSegment } from '../elf/elf-file';
+import { findPltStub } from '../elf/plt';
 import { SymbolHit } from '../elf/symbols';
 import { findMapping, MapEntry, parseMaps } from '../procfs/maps';
 import { failedModule, loadElfModule, LruCache, Module } from './module-cache';
@@ -104,9 +105,12 @@ export class Symbolizer {
       const moduleOffset = pc - m.start + m.offset;
       if (m.path.startsWith('/') || m.path === '[vdso]') {
         const mod = this.moduleFor(pid, view, m);
-        const vaddr = mod.symbols === null ? undefined : fileOffsetToVaddr(mod.loads, at - m.start + m.offset);
+        const vaddr = fileOffsetToVaddr(mod.loads, at - m.start + m.offset);
+        const stub = vaddr === undefined || mod.plt.length === 0 ? undefined : findPltStub(mod.plt, vaddr);
         if (vaddr !== undefined && mod.symbols !== null && mod.symbols.lookup(vaddr, this.hit)) {
           out[i] = { module: m.path, moduleOffset, symbol: this.nameOf(mod.symbols.name(this.hit.index)), symbolOffset: this.hit.offset + delta };
+        } else if (vaddr !== undefined && stub !== undefined) {
+          out[i] = { module: m.path, moduleOffset, symbol: stub.name, symbolOffset: Number(vaddr - stub.vaddr) + delta };
         } else {
           out[i] = { module: m.path, moduleOffset, symbol: null, symbolOffset: null };
         }

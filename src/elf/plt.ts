@@ -1,0 +1,110 @@
+// PLT stubs have no symbols; debuggers name them `name@plt` after the function they jump to.
+// x86-64: each stub (in .plt, .plt.sec or .plt.got) jumps through a GOT slot with
+// `jmp *disp32(%rip)`; the relocation that fills that slot (.rela.plt JUMP_SLOT, .rela.dyn
+// GLOB_DAT) names the function. aarch64: .plt is a 32-byte header, then one 16-byte stub per
+// .rela.plt entry, in order.
+import { cString, type ElfFile, type SectionHeader } from './elf-file';
+
+const EM_X86_64 = 62;
+const EM_AARCH64 = 183;
+const RELA_SIZE = 24;
+const SYM_SIZE = 24;
+const R_X86_64_IRELATIVE = 37;
+const R_AARCH64_IRELATIVE = 1032;
+
+export interface PltStub {
+  vaddr: bigint;
+  size: number;
+  name: string;
+}
+
+/** The name of the symbol each relocated slot is filled with: r_offset → name. */
+function relocatedSlots(elf: ElfFile, rela: SectionHeader | undefined): Map<bigint, string> {
+  const out = new Map<bigint, string>();
+  if (rela === undefined) return out;
+  const dynsym = elf.sections[rela.link];
+  const strtab = dynsym === undefined ? undefined : elf.sections[dynsym.link];
+  if (dynsym === undefined || strtab === undefined) return out;
+  const relocs = elf.sectionData(rela);
+  const syms = elf.sectionData(dynsym);
+  const strs = elf.sectionData(strtab);
+  for (let o = 0; o + RELA_SIZE <= relocs.length; o += RELA_SIZE) {
+    const info = relocs.readBigUInt64LE(o + 8);
+    const sym = Number(info >> 32n);
+    const type = Number(info & 0xffffffffn);
+    if (sym === 0) {
+      // An ifunc slot (IRELATIVE) has no symbol, only its resolver's address: objdump and gdb
+      // call the stub `*ABS*+0x<resolver>@plt`.
+      if (type === R_X86_64_IRELATIVE || type === R_AARCH64_IRELATIVE) out.set(relocs.readBigUInt64LE(o), `*ABS*+0x${relocs.readBigInt64LE(o + 16).toString(16)}`);
+      continue;
+    }
+    if ((sym + 1) * SYM_SIZE > syms.length) continue;
+    const name = cString(strs, syms.readUInt32LE(sym * SYM_SIZE));
+    if (name !== '') out.set(relocs.readBigUInt64LE(o), name);
+  }
+  return out;
+}
+
+/** The `jmp *disp32(%rip)` in an x86-64 stub (after an optional endbr64 / bnd prefix): its GOT slot. */
+function x86GotSlot(code: Buffer, at: number, end: number, vaddr: bigint): bigint | undefined {
+  for (let i = at; i + 6 <= end; i++) {
+    if (code[i] === 0xff && code[i + 1] === 0x25) return vaddr + BigInt(i - at + 6 + code.readInt32LE(i + 2));
+  }
+  return undefined;
+}
+
+function x86Stubs(elf: ElfFile): PltStub[] {
+  const slots = relocatedSlots(elf, elf.section('.rela.plt'));
+  for (const [k, v] of relocatedSlots(elf, elf.section('.rela.dyn'))) slots.set(k, v);
+  const out: PltStub[] = [];
+  for (const name of ['.plt', '.plt.sec', '.plt.got']) {
+    const s = elf.section(name);
+    if (s === undefined || s.size === 0) continue;
+    const entry = s.entsize > 0 ? s.entsize : 16;
+    const code = elf.sectionData(s);
+    for (let o = 0; o + entry <= code.length; o += entry) {
+      const vaddr = s.addr + BigInt(o);
+      const slot = x86GotSlot(code, o, o + entry, vaddr);
+      const target = slot === undefined ? undefined : slots.get(slot);
+      if (target !== undefined) out.push({ vaddr, size: entry, name: `${target}@plt` });
+    }
+  }
+  return out;
+}
+
+function aarch64Stubs(elf: ElfFile): PltStub[] {
+  const plt = elf.section('.plt');
+  const rela = elf.section('.rela.plt');
+  if (plt === undefined || rela === undefined) return [];
+  const names = [...relocatedSlots(elf, rela).values()];
+  const out: PltStub[] = [];
+  names.forEach((name, i) => {
+    const o = 32 + 16 * i;
+    if (o + 16 <= plt.size) out.push({ vaddr: plt.addr + BigInt(o), size: 16, name: `${name}@plt` });
+  });
+  return out;
+}
+
+/** Every PLT stub of the file with its `name@plt`, sorted by address. Never throws. */
+export function pltStubs(elf: ElfFile): PltStub[] {
+  try {
+    const stubs = elf.machine === EM_X86_64 ? x86Stubs(elf) : elf.machine === EM_AARCH64 ? aarch64Stubs(elf) : [];
+    return stubs.sort((a, b) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0));
+  } catch {
+    return []; // malformed relocation or PLT sections: the stubs stay unnamed
+  }
+}
+
+/** The stub containing vaddr, by binary search. */
+export function findPltStub(stubs: PltStub[], vaddr: bigint): PltStub | undefined {
+  let l = 0;
+  let r = stubs.length - 1;
+  while (l <= r) {
+    const m = (l + r) >>> 1;
+    const s = stubs[m];
+    if (vaddr < s.vaddr) r = m - 1;
+    else if (vaddr >= s.vaddr + BigInt(s.size)) l = m + 1;
+    else return s;
+  }
+  return undefined;
+}
