@@ -65,6 +65,12 @@ export const SHT_NOTE = 7;
 export const SHT_NOBITS = 8;
 export const SHT_DYNSYM = 11;
 export const SHF_EXECINSTR = 0x4;
+/** e_machine values of the architectures stackshot unwinds. */
+export const EM_X86_64 = 62;
+export const EM_AARCH64 = 183;
+/** Sizes of an Elf64_Sym and an Elf64_Rela. */
+export const SYM_SIZE = 24;
+export const RELA_SIZE = 24;
 const SHN_XINDEX = 0xffff;
 const EHDR_SIZE = 64;
 const PHDR_SIZE = 56;

@@ -3,12 +3,8 @@
 // `jmp *disp32(%rip)`; the relocation that fills that slot (.rela.plt JUMP_SLOT, .rela.dyn
 // GLOB_DAT) names the function. aarch64: .plt is a 32-byte header, then one 16-byte stub per
 // .rela.plt entry, in order.
-import { cString, type ElfFile, type SectionHeader } from './elf-file';
+import { cString, EM_AARCH64, EM_X86_64, RELA_SIZE, SYM_SIZE, type ElfFile, type SectionHeader } from './elf-file';
 
-const EM_X86_64 = 62;
-const EM_AARCH64 = 183;
-const RELA_SIZE = 24;
-const SYM_SIZE = 24;
 const R_X86_64_IRELATIVE = 37;
 const R_AARCH64_IRELATIVE = 1032;
 

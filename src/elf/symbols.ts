@@ -3,9 +3,8 @@
 // a binary-search lookup. Addresses are kept as two 32-bit halves in typed arrays so that a
 // warm lookup compares plain Numbers (no BigInt allocation per probe) yet stays exact for the
 // full 64-bit range. Names stay in their string tables and are decoded only when asked for.
-import { cString, ElfFile, SectionHeader, SHF_EXECINSTR, SHT_DYNSYM, SHT_STRTAB, SHT_SYMTAB } from './elf-file';
+import { cString, ElfFile, SectionHeader, SHF_EXECINSTR, SHT_DYNSYM, SHT_STRTAB, SHT_SYMTAB, SYM_SIZE } from './elf-file';
 
-const SYM_SIZE = 24;
 const STT_NOTYPE = 0;
 const STT_FUNC = 2;
 const STT_GNU_IFUNC = 10;

@@ -1,10 +1,7 @@
 // A module's unwind table: its .eh_frame and .eh_frame_hdr handed to the native unwinder once,
 // when the module is parsed (the bytes are copied there; afterwards only the id travels).
 import { binding } from '../addon';
-import type { ElfFile } from '../elf/elf-file';
-
-const EM_X86_64 = 62;
-const EM_AARCH64 = 183;
+import { EM_AARCH64, EM_X86_64, type ElfFile } from '../elf/elf-file';
 
 /** Registers the ELF's unwind sections natively; returns the table id, 0 if it has none. */
 export function loadUnwindTable(elf: ElfFile): number {
