@@ -312,6 +312,22 @@ describe('Symbolizer caching', () => {
     expect(s.stats.modulesParsed).toBe(3);
   });
 
+  it('remembered lookups keep each pc its own offsets (exact and return address at one lookup address)', () => {
+    const pcs: PcToName[] = [
+      exact(pie.addr.leaf_alpha + 4n),
+      { pc: pie.addr.leaf_alpha + 5n, isReturnAddress: true }, // looked up at leaf_alpha + 4 too
+      { pc: pie.addr.main + 9n, isReturnAddress: true },
+    ];
+    const fresh = new Symbolizer().symbolize(pie.pid, mapsOf(pie.pid), pcs);
+    const s = new Symbolizer();
+    s.symbolize(pie.pid, mapsOf(pie.pid), pcs);
+    expect(s.symbolize(pie.pid, mapsOf(pie.pid), pcs)).toEqual(fresh);
+    expect(s.symbolize(pie.pid, mapsOf(pie.pid), [...pcs].reverse())).toEqual([...fresh].reverse());
+    expect(fresh[0].symbolOffset).toBe(4);
+    expect(fresh[1].symbolOffset).toBe(5);
+    expect(fresh[1].moduleOffset! - fresh[0].moduleOffset!).toBe(1n);
+  });
+
   it('looks up warm pcs fast', () => {
     const s = new Symbolizer();
     const maps = mapsOf(process.pid);

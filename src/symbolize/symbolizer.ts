@@ -38,6 +38,8 @@ const MODULE_CAP = 256;
 /** Processes whose mapping→module table is remembered. */
 const PROCESS_CAP = 32;
 const DEMANGLE_CAP = 65536;
+/** Looked-up pcs remembered per process. */
+const MEMO_CAP = 65536;
 /** The vdso is one or two pages; anything far larger in that slot is not a vdso. */
 const VDSO_MAX = 1 << 20;
 
@@ -54,6 +56,12 @@ interface ProcessView {
   debugRoots: string[];
   /** What the native unwinder needs of these mappings, built on first use. */
   unwindMappings?: BigUint64Array;
+  /**
+   * Names of file-backed pcs already looked up, by lookup address (pc − 1 for return
+   * addresses): repeated snapshots meet the same return addresses again and again. JIT code is
+   * not memoised: its perf map may name an address anew.
+   */
+  memo: Map<bigint, NamedPc>;
 }
 
 const NO_NAME: NamedPc = { module: null, moduleOffset: null, symbol: null, symbolOffset: null };
@@ -97,6 +105,12 @@ export class Symbolizer {
       const { pc, isReturnAddress } = pcs[i];
       const delta = isReturnAddress && pc > 0n ? 1 : 0;
       const at = delta === 1 ? pc - 1n : pc;
+      const known = view.memo.get(at);
+      if (known !== undefined) {
+        this.stats.cacheHits++;
+        out[i] = known.symbolOffset === null ? known : { ...known, moduleOffset: known.moduleOffset === null ? null : known.moduleOffset + BigInt(delta), symbolOffset: known.symbolOffset + delta };
+        continue;
+      }
       const m = findMapping(view.entries, at);
       if (m === undefined) {
         out[i] = NO_NAME;
@@ -114,6 +128,7 @@ export class Symbolizer {
         } else {
           out[i] = { module: m.path, moduleOffset, symbol: null, symbolOffset: null };
         }
+        this.remember(view, at, out[i], delta);
         continue;
       }
       // Anonymous or special memory: JIT code, named by the process's perf map if it has one.
@@ -159,6 +174,17 @@ export class Symbolizer {
     return out;
   }
 
+  /** Stores a file-backed result by lookup address, with the offsets of `at` itself. */
+  private remember(view: ProcessView, at: bigint, named: NamedPc, delta: number): void {
+    if (view.memo.size >= MEMO_CAP) view.memo.clear();
+    view.memo.set(at, {
+      module: named.module,
+      moduleOffset: named.moduleOffset === null ? null : named.moduleOffset - BigInt(delta),
+      symbol: named.symbol,
+      symbolOffset: named.symbolOffset === null ? null : named.symbolOffset - delta,
+    });
+  }
+
   /** The process's view for this maps text, re-parsed only when the text changed. */
   private view(pid: number, maps: string): ProcessView {
     const old = this.processes.get(pid);
@@ -170,7 +196,7 @@ export class Symbolizer {
     } catch {
       // No access to its root: this machine's debug files only.
     }
-    const view: ProcessView = { mapsText: maps, entries: parseMaps(maps), modules: new Map(), byEntry: new Map(), previous: old?.modules, debugRoots };
+    const view: ProcessView = { mapsText: maps, entries: parseMaps(maps), modules: new Map(), byEntry: new Map(), previous: old?.modules, debugRoots, memo: new Map() };
     this.processes.set(pid, view);
     return view;
   }
