@@ -164,20 +164,44 @@ interface CachedPerfMap {
 /** Parsed perf maps by pid, re-read only when the file changed (and then only what was appended). */
 export class PerfMapCache {
   private readonly byPid = new LruCache<number, CachedPerfMap>(64);
+  private readonly paths = new LruCache<number, string[]>(64);
   parses = 0;
 
   static pathFor(pid: number): string {
     return `/tmp/perf-${pid}.map`;
   }
 
-  get(pid: number): PerfMap | null {
-    const file = PerfMapCache.pathFor(pid);
-    let fd: number;
+  /**
+   * Where the process's perf map is. A JIT writes /tmp/perf-<its pid>.map as it sees them: in
+   * a container that is its pid in its own namespace (the last NSpid field), under its own
+   * root. Through /proc/<pid>/root both cases are one path; the plain /tmp path is the fallback
+   * when the root is not accessible.
+   */
+  static candidatesFor(pid: number): string[] {
+    let nspid = pid;
     try {
-      fd = fs.openSync(file, 'r');
+      const line = /^NSpid:\s*(.*)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+      const inner = line?.[1].trim().split(/\s+/).pop();
+      if (inner !== undefined && /^\d+$/.test(inner)) nspid = Number(inner);
     } catch {
-      return null;
+      // no status (gone, or offline): the pid as given
     }
+    return [`/proc/${pid}/root/tmp/perf-${nspid}.map`, PerfMapCache.pathFor(pid)];
+  }
+
+  get(pid: number): PerfMap | null {
+    let fd = -1;
+    let candidates = this.paths.get(pid);
+    if (candidates === undefined) this.paths.set(pid, (candidates = PerfMapCache.candidatesFor(pid)));
+    for (const file of candidates) {
+      try {
+        fd = fs.openSync(file, 'r');
+        break;
+      } catch {
+        // next candidate
+      }
+    }
+    if (fd === -1) return null;
     try {
       const st = fs.fstatSync(fd);
       const old = this.byPid.get(pid);

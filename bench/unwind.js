@@ -1,0 +1,92 @@
+// The unwinder's own figures: frames per second on copied stacks (CFI and frame-pointer
+// frames separately, one core), and whether unwinding with CFI costs the target anything
+// (it must not: the capture is the same, the unwind runs after the threads resumed).
+'use strict';
+const { execFileSync, spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const { binding } = require('../dist/addon.js');
+const { snapshotSync } = require('../dist/index.js');
+const { captureSync } = require('../dist/snapshot.js');
+const { Symbolizer } = require('../dist/symbolize/symbolizer.js');
+
+const FLAGS = ['-O1', '-g', '-fno-omit-frame-pointer', '-mno-omit-leaf-frame-pointer', '-fno-optimize-sibling-calls', '-pthread'];
+
+function buildThreadsFixture() {
+  const out = path.join(os.tmpdir(), 'stackshot-bench', 'threads-unwind');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  execFileSync('gcc', [...FLAGS, path.join(__dirname, '..', 'test', 'fixtures', 'threads.c'), '-o', out]);
+  return out;
+}
+
+/** Starts the fixture as a grandchild; resolves { pid, stop } once it prints `ready`. */
+function start(binary, args) {
+  const sh = spawn('sh', ['-c', '"$0" "$@" & echo "pid=$!"; wait', binary, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`target did not get ready: ${out}`)), 10_000);
+    sh.stdout.on('data', (chunk) => {
+      out += chunk;
+      const m = /pid=(\d+)/.exec(out);
+      if (m && /^ready$/m.test(out)) {
+        clearTimeout(timer);
+        const pid = Number(m[1]);
+        resolve({ pid, stop: () => { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } sh.kill('SIGKILL'); } });
+      }
+    });
+  });
+}
+
+const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+
+/** Frames per second of binding.unwind over the same copied stacks, for ~1 s. */
+function throughput(raw, mappings, live) {
+  const threads = raw.threads.filter((t) => t.status === 'captured');
+  const input = { arch: binding.arch, pid: live ? raw.pid : 0, maxFrames: 4096, mappings, threads };
+  let frames = 0;
+  const t0 = process.hrtime.bigint();
+  while (process.hrtime.bigint() - t0 < 1_000_000_000n) {
+    for (const u of binding.unwind(input)) frames += u.pcs.length;
+  }
+  return frames / (Number(process.hrtime.bigint() - t0) / 1e9);
+}
+
+/** Rows for the markdown table: [measure, median, detail, target]. */
+async function measureUnwinder(rounds = 200) {
+  const target = await start(buildThreadsFixture(), ['--workers', '4', '--depth', '1000', '--worker-leaf', 'sleep']);
+  try {
+    const { raw } = captureSync(target.pid);
+    const mappings = new Symbolizer().unwindMappings(raw.pid, raw.maps);
+    const fpOnly = mappings.slice();
+    for (let i = 3; i < fpOnly.length; i += 4) fpOnly[i] &= 1n;
+    const cfi = throughput(raw, mappings, false);
+    const fp = throughput(raw, fpOnly, false);
+
+    // The pause with each unwinder, interleaved on the same target.
+    const pause = { hybrid: [], fp: [] };
+    for (let i = 0; i < rounds; i++) {
+      for (const unwind of ['hybrid', 'fp']) {
+        for (const t of snapshotSync(target.pid, { unwind, symbolize: false }).threads) pause[unwind].push(t.pauseNs);
+      }
+    }
+    const ratio = median(pause.hybrid) / median(pause.fp);
+    return [
+      ['unwind throughput, CFI frames (one core, 4 threads × 1000 frames)', `${(cfi / 1e6).toFixed(1)} M frames/s`, '', '≥ 5 M frames/s'],
+      ['unwind throughput, frame-pointer frames (same stacks)', `${(fp / 1e6).toFixed(1)} M frames/s`, '', ''],
+      ['per-thread pause, rolling: hybrid unwinder / frame pointers only', ratio.toFixed(2), `${(median(pause.hybrid) / 1000).toFixed(1)} µs vs ${(median(pause.fp) / 1000).toFixed(1)} µs`, 'within 10 % (0.90–1.10)'],
+    ];
+  } finally {
+    target.stop();
+  }
+}
+
+module.exports = { measureUnwinder };
+
+if (require.main === module) {
+  measureUnwinder().then((rows) => {
+    console.log('| measure | median | detail | target |\n| --- | --- | --- | --- |');
+    for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+  });
+}
