@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 
 import type { RawCapture, RawThreadCapture } from './addon';
+import { StackshotError } from './errors';
 import { resolveOptions } from './options';
 import { buildSnapshot, capture, OFFLINE, type Origin } from './snapshot';
 import type { Schedule, Snapshot, SnapshotOptions } from './types';
@@ -108,12 +109,34 @@ function fromSaved(saved: SavedCapture): RawCapture {
   };
 }
 
-/** Reads and checks a capture file. Throws an Error naming what is wrong with it. */
+function badFile(file: string, what: string, code = 'EINVAL', cause?: unknown): StackshotError {
+  return new StackshotError({
+    code,
+    syscall: 'open',
+    reason: 'bad-capture-file',
+    message: `${file}: ${what}`,
+    hint: 'give a file written by `stackshot <pid> --save <file>`',
+    cause,
+  });
+}
+
+/** Reads and checks a capture file. Throws a StackshotError (reason 'bad-capture-file') naming what is wrong. */
 export function readCaptureFile(file: string): SavedCapture {
-  const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as SavedCapture;
-  if (saved?.format !== CAPTURE_FORMAT) throw new Error(`${file} is not a stackshot capture (no "format": "${CAPTURE_FORMAT}")`);
-  if (saved.version !== VERSION) throw new Error(`${file} is capture format version ${String(saved.version)}; this stackshot reads version ${VERSION}`);
-  if (!Array.isArray(saved.threads) || typeof saved.maps !== 'string') throw new Error(`${file}: threads or maps missing`);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw badFile(file, (e as Error).message, (e as NodeJS.ErrnoException).code ?? 'EIO', e);
+  }
+  let saved: SavedCapture;
+  try {
+    saved = JSON.parse(text) as SavedCapture;
+  } catch (e) {
+    throw badFile(file, `not JSON (${(e as Error).message})`, 'EINVAL', e);
+  }
+  if (saved?.format !== CAPTURE_FORMAT) throw badFile(file, `not a stackshot capture (no "format": "${CAPTURE_FORMAT}")`);
+  if (saved.version !== VERSION) throw badFile(file, `capture format version ${String(saved.version)}; this stackshot reads version ${VERSION}`);
+  if (!Array.isArray(saved.threads) || typeof saved.maps !== 'string') throw badFile(file, 'threads or maps missing');
   return saved;
 }
 

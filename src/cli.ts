@@ -4,6 +4,7 @@
 //   stackshot <pid> [--json] [--schedule rolling|consistent] [--threads 1,2] [--max-frames n]
 //                   [--stack-bytes 512k] [--no-symbolize]
 //   stackshot demo  [same options]
+//   stackshot unwind <file>  (a capture saved with --save)
 //
 // Exit codes: 0 success, 1 the snapshot failed (message + hint on stderr), 2 usage error.
 import * as fs from 'node:fs';
@@ -13,6 +14,10 @@ import { snapshot } from './index';
 import { StackshotError } from './errors';
 import { formatSnapshotText } from './output/text';
 import { withDemo } from './demo/run-demo';
+import { registerRecordCommand } from './cli/record-command';
+import { captureToFile, snapshotFromFile } from './capture-file';
+import { registerAuditCommand } from './cli/audit-command';
+import { runExplain } from './cli/explain';
 import {
   parseByteSize,
   parsePositiveInt,
@@ -47,6 +52,9 @@ function addSnapshotOptions(cmd: Command): Command {
     .option('--stack-bytes <size>', 'most stack bytes copied per thread, e.g. 512k, 1m (default 512k)', parseByteSize)
     .option('--stop-timeout <ms>', 'how long to wait for one thread to stop (default 1000)', parsePositiveInt)
     .option('--no-symbolize', 'print raw addresses, do not name frames')
+    .addOption(
+      new Option('--unwind <mode>', 'hybrid: .eh_frame where a module has it, frame pointers elsewhere; fp: frame pointers only').choices(['hybrid', 'fp']),
+    )
     .option('--no-color', 'no ANSI colors in the text output (default: colors on a terminal)');
 }
 
@@ -109,9 +117,23 @@ export function buildProgram(out: (s: string) => void): Command {
     })
     .showSuggestionAfterError(true)
     .argument('<pid>', 'process id to inspect (a thread id selects its process)');
-  addSnapshotOptions(program).action(async (pid: string, o: SnapshotCliOptions) => {
-    const snap = await snapshot(pid as unknown as number, toSnapshotOptions(o));
-    out(render(snap, o));
+  addSnapshotOptions(program)
+    .option('--save <file>', 'also save the capture (registers, stacks, maps) to unwind later with `stackshot unwind <file>`')
+    .option('--explain', "where a frame-pointer-only profiler (perf --call-graph fp) would lose each thread's stack, and whether CFI recovered it")
+    .action(async (pid: string, o: SnapshotCliOptions & { explain?: boolean }) => {
+      if (o.explain) {
+        await runExplain(pid, o, out);
+        return;
+      }
+      const opts = toSnapshotOptions(o);
+      const snap = o.save !== undefined ? await captureToFile(pid as unknown as number, o.save, opts) : await snapshot(pid as unknown as number, opts);
+      out(render(snap, o));
+    });
+
+  addSnapshotOptions(
+    program.command('unwind').argument('<file>', 'a capture saved with --save').description('unwind and name a capture saved with --save (the process may be gone)'),
+  ).action((file: string, o: SnapshotCliOptions) => {
+    out(render(snapshotFromFile(file, toSnapshotOptions(o)), o));
   });
 
   addSnapshotOptions(
@@ -125,6 +147,9 @@ export function buildProgram(out: (s: string) => void): Command {
     });
   });
 
+  registerRecordCommand(program, out);
+  registerAuditCommand(program, out);
+
   program.addHelpText(
     'after',
     `
@@ -133,6 +158,11 @@ Examples:
   stackshot 1234 --json > shot.json      the same as JSON
   stackshot 1234 --schedule consistent   stop all threads together (consistent cut)
   stackshot demo                         try it on a bundled Node program
+  stackshot 1234 --save shot.json        snapshot, and keep the capture to unwind again later
+  stackshot unwind shot.json             unwind a saved capture (the process may be gone)
+  stackshot 1234 --explain               which threads a frame-pointer-only profiler would cut short, and why
+  stackshot audit 1234                   which modules of pid 1234 have frame pointers, CFI, symbols
+  stackshot record 1234 -o profile.svg   sample for 10 s at 99 Hz, write a flame graph
 
 Node targets need --perf-basic-prof (and --interpreted-frames-native-stack) for JS names.`,
   );

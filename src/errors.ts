@@ -17,6 +17,7 @@ export type ErrorReason =
   | 'other-uid' // the target runs as another user and we lack CAP_SYS_PTRACE
   | 'already-traced' // another tracer (debugger, strace, profiler) is attached
   | 'not-dumpable' // the target made itself non-dumpable (setuid, prctl(PR_SET_DUMPABLE, 0))
+  | 'bad-capture-file' // a file given to `stackshot unwind` that is missing or not a capture
   | 'unknown';
 
 export interface StackshotErrorInit {

@@ -1,7 +1,31 @@
 // stackshot: the call stack of every thread of a running Linux process.
 export { snapshot, snapshotSync } from './snapshot';
+export { captureToFile, snapshotFromFile, readCaptureFile, type SavedCapture } from './capture-file';
 export { StackshotError, type ErrorReason } from './errors';
 export { InvalidOptionError } from './options';
+export { record, Recording, type RecordOptions, type RecordStats, type RecordEnd } from './record';
+export { toFolded, parseFolded, type FoldedOptions } from './output/folded';
+export { toSpeedscope, SPEEDSCOPE_SCHEMA, type SpeedscopeFile, type SpeedscopeOptions } from './output/speedscope';
+export { toPprof, toPprofProfile, decodePprof, type PprofOptions } from './output/pprof';
+export { toFlameGraph, type FlameGraphOptions } from './output/flamegraph-svg';
+export { ProfileBuilder, frameName, sanitizeName, type ProfileInput, type ProfileOptions, type StateFilter } from './output/profile';
+export { formatFromPath, type RecordFormat } from './output/formats';
+export { audit, auditFiles, auditProcess } from './audit/audit';
+export { explain, type ExplainOptions } from './audit/explain';
+export { FP_WALKABLE_SHARE } from './audit/types';
+export type {
+  AuditOptions,
+  AuditReport,
+  CompilerInfo,
+  ExplainFrame,
+  ExplainReport,
+  ExplainThread,
+  FramePointerStats,
+  ModuleAudit,
+  NodeRuntime,
+  PythonRuntime,
+  Verdict,
+} from './audit/types';
 export type {
   EndReason,
   Frame,

@@ -46,6 +46,9 @@ export interface SnapshotCliOptions {
   stopTimeout?: number;
   /** false with --no-symbolize. */
   symbolize?: boolean;
+  unwind?: 'hybrid' | 'fp';
+  /** --save FILE: also write the capture, to unwind later with `stackshot unwind FILE`. */
+  save?: string;
 }
 
 /** SnapshotOptions holding only what was given on the command line. */
@@ -57,5 +60,6 @@ export function toSnapshotOptions(o: SnapshotCliOptions): SnapshotOptions {
   if (o.stackBytes !== undefined) opts.stackBytes = o.stackBytes;
   if (o.stopTimeout !== undefined) opts.stopTimeoutMs = o.stopTimeout;
   if (o.symbolize === false) opts.symbolize = false;
+  if (o.unwind !== undefined) opts.unwind = o.unwind;
   return opts;
 }

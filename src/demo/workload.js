@@ -83,6 +83,16 @@ async function main() {
 
   setInterval(() => {}, 1000); // keeps the main thread idle in the event loop
 
+  // The perf map V8 writes is ours to remove when we leave (stackshot demo removes it too, but
+  // it may not know our pid yet when it is interrupted).
+  process.on('exit', () => {
+    try {
+      fs.rmSync(`/tmp/perf-${process.pid}.map`, { force: true });
+    } catch {
+      // nothing to remove
+    }
+  });
+
   // When started through a pipe (as `stackshot demo` does), leave as soon as the other end
   // goes away, whatever happened to it. And never run for more than 10 minutes.
   const stdin = fs.fstatSync(0);

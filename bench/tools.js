@@ -1,0 +1,101 @@
+// Running the tools compared in the bench (eu-stack, gdb, the stackshot CLI, a fresh-process
+// stackshot for cold symbolization) and reading their stacks back: frames per thread and
+// whether each stack reaches the thread's real entry.
+'use strict';
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const ROOT = path.join(__dirname, '..');
+const CLI = path.join(ROOT, 'dist', 'cli.js');
+const COLD = path.join(__dirname, 'cold.js');
+// Names of a thread's real entry, as each tool prints them.
+const ENTRY = /^(_start|start_thread|clone3?|__clone3?|__GI___clone3?|thread_start)$/;
+const TOOL_ENV = { ...process.env, DEBUGINFOD_URLS: '', LC_ALL: 'C' };
+
+/**
+ * A stack is complete (by names) when one of its two outermost frames is a thread entry. gdb
+ * stops the main thread's backtrace at `main` by default (`set backtrace past-main off`), so
+ * for gdb (stopsAtMain) a main thread that reaches `main` counts as complete.
+ */
+function completeByNames(names, stopsAtMain = false) {
+  const outer = names.slice(-2);
+  return outer.some((n) => n !== null && (ENTRY.test(n) || (stopsAtMain && n === 'main')));
+}
+
+/** eu-stack output: `TID n:` then `#k  0xADDR name` lines. */
+function parseEuStack(text) {
+  const threads = new Map();
+  let cur = null;
+  for (const line of text.split('\n')) {
+    let m = /^TID (\d+):/.exec(line);
+    if (m) { cur = []; threads.set(Number(m[1]), cur); continue; }
+    m = /^#(\d+)\s+0x[0-9a-f]+\s*(\S*)/.exec(line);
+    if (m && cur) cur.push(m[2] === '' ? null : m[2].replace(/@.*$/, ''));
+  }
+  return threads;
+}
+
+/** gdb `thread apply all bt`: `Thread N (Thread 0x… (LWP tid) "name"):` then `#k  0x… in f (…)` or `#k  f (…)`. */
+function parseGdb(text) {
+  const threads = new Map();
+  let cur = null;
+  for (const line of text.split('\n')) {
+    let m = /^Thread \d+ \(.*?LWP (\d+)/.exec(line);
+    if (m) { cur = []; threads.set(Number(m[1]), cur); continue; }
+    m = /^#(\d+)\s+(?:0x[0-9a-f]+ in )?(\S+)/.exec(line);
+    if (m && cur) cur.push(m[2] === '??' ? null : m[2]);
+  }
+  return threads;
+}
+
+function run(cmd, args, opts = {}) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 << 20, env: TOOL_ENV, ...opts });
+  const wallNs = Number(process.hrtime.bigint() - t0);
+  return { wallNs, status: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? '', error: r.error };
+}
+
+/** `eu-stack -p pid` (with -n when deeper stacks than its default of 256 frames are expected). */
+function euStack(pid, maxFrames) {
+  const args = maxFrames ? ['-n', String(maxFrames), '-p', String(pid)] : ['-p', String(pid)];
+  const r = run('eu-stack', args);
+  return { ...r, threads: parseEuStack(r.stdout), ok: r.stdout.includes('TID ') };
+}
+
+/** `gdb -batch -ex 'thread apply all bt' -p pid` (-nx: no init files; debuginfod off: no network). */
+function gdb(pid, timeoutMs = 60_000) {
+  const r = run('gdb', ['-batch', '-nx', '-ex', 'set debuginfod enabled off', '-ex', 'thread apply all bt', '-p', String(pid)], { timeout: Math.round(timeoutMs), killSignal: 'SIGKILL' });
+  if (r.signal) r.stderr += `\ngdb killed after ${timeoutMs} ms`;
+  return { ...r, threads: parseGdb(r.stdout), ok: !r.signal && /^Thread \d+ /m.test(r.stdout) };
+}
+
+let devNull;
+/** `node dist/cli.js <pid> --json > /dev/null`; retried if the addon is being rebuilt. */
+function stackshotCli(pid, extra = []) {
+  devNull ??= fs.openSync('/dev/null', 'w');
+  for (let attempt = 0; ; attempt++) {
+    const r = run(process.execPath, [CLI, String(pid), '--json', ...extra], { stdio: ['ignore', devNull, 'pipe'] });
+    if (r.status === 0 || attempt >= 3) return { ...r, ok: r.status === 0 };
+    spawnSync('sleep', ['3']);
+  }
+}
+
+/** A fresh node process that requires dist/ and takes ONE snapshot: cold caches. */
+function stackshotCold(pid, schedule = 'rolling') {
+  for (let attempt = 0; ; attempt++) {
+    const r = run(process.execPath, [COLD, String(pid), schedule]);
+    if (r.status === 0) {
+      try { return { ...r, ok: true, result: JSON.parse(r.stdout) }; } catch { /* fall through */ }
+    }
+    if (attempt >= 3) return { ...r, ok: false };
+    spawnSync('sleep', ['3']);
+  }
+}
+
+function toolVersion(cmd) {
+  const r = spawnSync(cmd, ['--version'], { encoding: 'utf8' });
+  return (r.stdout ?? '').split('\n')[0].trim() || 'unavailable';
+}
+
+module.exports = { euStack, gdb, stackshotCli, stackshotCold, completeByNames, toolVersion, parseEuStack, parseGdb };

@@ -1,0 +1,150 @@
+// pprof (github.com/google/pprof, profile.proto), gzipped, encoded with the `pprof-format` package.
+// Read it with `go tool pprof`, Grafana Pyroscope, Datadog, speedscope, ...
+//
+//   sample types  samples/count and wall/nanoseconds (wall only when the interval is known)
+//   samples       one per thread per snapshot; labels "thread id", "thread name", "thread state"
+//                 and "timestamp_ns" (the capture time, nanoseconds since the epoch)
+//   locations     one per distinct address: the pc of innermost and signal frames, pc - 1 for
+//                 return addresses (the call instruction, as the symbolizer looked it up)
+//   mappings      per module and load base: the span of addresses sampled in it. Build ids are
+//                 not in the Snapshot contract, so Mapping.build_id is left empty.
+//   functions     per (name, module): name and system_name are the frame name, filename the module
+import * as zlib from 'node:zlib';
+import type * as PprofFormat from 'pprof-format';
+import type { Profile, Sample } from 'pprof-format';
+import { toBuilder, type ProfileInput, type ProfileOptions } from './profile';
+
+/** pprof-format, loaded on first use: `require('stackshot')` and the CLI start without it. */
+function pprofFormat(): typeof PprofFormat {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('pprof-format') as typeof PprofFormat;
+}
+
+export interface PprofOptions extends ProfileOptions {
+  /** Do not gzip (default false: pprof files are gzipped). */
+  uncompressed?: boolean;
+}
+
+/** The snapshots as a pprof Profile object (see toPprof for the encoded file). */
+export function toPprofProfile(input: ProfileInput, opts: PprofOptions = {}): Profile {
+  const { Function: PprofFunction, Label, Line, Location, Mapping, Profile, Sample, StringTable, ValueType } = pprofFormat();
+  const b = toBuilder(input, opts);
+  const strings = new StringTable();
+  const str = (s: string): number => strings.dedup(s);
+
+  const intervalMs = b.intervalMs(opts.intervalMs);
+  const intervalNs = intervalMs === undefined ? undefined : BigInt(Math.round(intervalMs * 1e6));
+
+  const sampleType = [new ValueType({ type: str('samples'), unit: str('count') })];
+  if (intervalNs !== undefined) sampleType.push(new ValueType({ type: str('wall'), unit: str('nanoseconds') }));
+
+  // Mappings: one per (module, base), spanning the addresses seen in it. The executable (the
+  // module of the main thread's outermost frame) goes first: pprof takes mapping 1 as the main binary.
+  interface Span { id: number; module: string; base: bigint; lo: bigint; hi: bigint }
+  const mappingOf = new Map<string, Span>();
+  const locSpan: (Span | null)[] = [];
+  for (const loc of b.locations) {
+    if (loc.module === null || loc.base === null || loc.address === null) {
+      locSpan.push(null);
+      continue;
+    }
+    const key = `${loc.module}\0${loc.base.toString(16)}`;
+    let m = mappingOf.get(key);
+    if (m === undefined) {
+      m = { id: 0, module: loc.module, base: loc.base, lo: loc.address, hi: loc.address };
+      mappingOf.set(key, m);
+    }
+    if (loc.address < m.lo) m.lo = loc.address;
+    if (loc.address > m.hi) m.hi = loc.address;
+    locSpan.push(m);
+  }
+  const spans = [...mappingOf.values()];
+  const mainFirst = spans.filter((m) => m.module === b.mainModule).concat(spans.filter((m) => m.module !== b.mainModule));
+  mainFirst.forEach((m, i) => (m.id = i + 1));
+  const locMapping = locSpan.map((m) => (m === null ? 0 : m.id));
+  const mapping = mainFirst.map(
+    (m) =>
+      new Mapping({
+        id: m.id,
+        memoryStart: m.lo,
+        memoryLimit: m.hi + 1n,
+        fileOffset: m.lo - m.base >= 0n ? m.lo - m.base : 0n,
+        filename: str(m.module),
+        buildId: 0, // not known: the Snapshot contract carries no build ids (yet)
+        hasFunctions: true,
+      }),
+  );
+
+  const fn = b.functions.map(
+    (f, i) => new PprofFunction({ id: i + 1, name: str(f.name), systemName: str(f.name), filename: f.module === null ? 0 : str(f.module) }),
+  );
+  const location = b.locations.map(
+    (loc, i) =>
+      new Location({
+        id: i + 1,
+        mappingId: locMapping[i]!,
+        address: loc.address ?? 0n,
+        line: [new Line({ functionId: loc.fn + 1 })],
+      }),
+  );
+
+  const kThreadId = str('thread id');
+  const kThreadName = str('thread name');
+  const kState = str('thread state');
+  const kTimestamp = str('timestamp_ns');
+  const kNs = str('nanoseconds');
+  const sample: Sample[] = [];
+  for (const track of b.threads.values()) {
+    const name = str(track.name);
+    for (let i = 0; i < track.stacks.length; i++) {
+      // pprof lists locations from the leaf to the root.
+      const locationId = b.stacks[track.stacks[i]!]!.map((l) => l + 1).reverse();
+      const value: bigint[] = intervalNs === undefined ? [1n] : [1n, intervalNs];
+      sample.push(
+        new Sample({
+          locationId,
+          value,
+          label: [
+            new Label({ key: kThreadId, num: track.tid }),
+            new Label({ key: kThreadName, str: name }),
+            new Label({ key: kState, str: str(track.states[i]!) }),
+            new Label({ key: kTimestamp, num: BigInt(Math.round(track.times[i]!)) * 1_000_000n, numUnit: kNs }),
+          ],
+        }),
+      );
+    }
+  }
+
+  const comment = [
+    str(`stackshot: pid ${b.pid ?? '?'}${b.command ? ` (${b.command})` : ''}, ${b.snapshots} snapshots, ${b.samples} thread samples, state ${b.state}`),
+    str('mapping build ids are not recorded (the snapshot carries none)'),
+  ];
+  const startNs = Number.isFinite(b.startMs) ? BigInt(Math.round(b.startMs)) * 1_000_000n : 0n;
+  const spanNs = Number.isFinite(b.startMs) ? BigInt(Math.round(b.endMs - b.startMs)) * 1_000_000n : 0n;
+  return new Profile({
+    sampleType,
+    sample,
+    mapping,
+    location,
+    function: fn,
+    stringTable: strings,
+    timeNanos: startNs,
+    durationNanos: spanNs + (intervalNs ?? 0n),
+    periodType: intervalNs === undefined ? new ValueType({ type: str('samples'), unit: str('count') }) : new ValueType({ type: str('wall'), unit: str('nanoseconds') }),
+    period: intervalNs ?? 1n,
+    comment,
+    defaultSampleType: intervalNs === undefined ? str('samples') : str('wall'),
+  });
+}
+
+/** The snapshots as a pprof file: gzipped protobuf (unless opts.uncompressed). */
+export function toPprof(input: ProfileInput, opts: PprofOptions = {}): Buffer {
+  const raw = toPprofProfile(input, opts).encode();
+  return opts.uncompressed ? Buffer.from(raw) : zlib.gzipSync(raw);
+}
+
+/** Decode a pprof file (gzipped or not) with pprof-format. */
+export function decodePprof(data: Uint8Array): Profile {
+  const gz = data.length >= 2 && data[0] === 0x1f && data[1] === 0x8b;
+  return pprofFormat().Profile.decode(gz ? zlib.gunzipSync(data) : data);
+}
