@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { snapshot } from './index';
+import { snapshot } from './snapshot';
 import { StackshotError } from './errors';
 import { formatSnapshotText } from './output/text';
 import { withDemo } from './demo/run-demo';
