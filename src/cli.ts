@@ -52,6 +52,7 @@ function addSnapshotOptions(cmd: Command): Command {
     .option('--stack-bytes <size>', 'most stack bytes copied per thread, e.g. 512k, 1m (default 512k)', parseByteSize)
     .option('--stop-timeout <ms>', 'how long to wait for one thread to stop (default 1000)', parsePositiveInt)
     .option('--no-symbolize', 'print raw addresses, do not name frames')
+    .option('--lines', 'source file and line of each frame, where the module has debug info (.debug_line)')
     .addOption(
       new Option('--unwind <mode>', 'hybrid: .eh_frame where a module has it, frame pointers elsewhere; fp: frame pointers only').choices(['hybrid', 'fp']),
     )

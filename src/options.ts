@@ -32,6 +32,7 @@ export interface ResolvedOptions {
   symbolize: boolean;
   maxFrames: number;
   framePointersOnly: boolean;
+  lines: boolean;
 }
 
 export function resolveOptions(options: SnapshotOptions = {}): ResolvedOptions {
@@ -52,6 +53,7 @@ export function resolveOptions(options: SnapshotOptions = {}): ResolvedOptions {
     symbolize: options.symbolize ?? true,
     maxFrames: positiveInt('maxFrames', options.maxFrames, DEFAULTS.maxFrames, 1 << 20),
     framePointersOnly: unwind === 'fp',
+    lines: options.lines === true,
     raw: {
       tids: [...new Set(tids)],
       consistent: schedule === 'consistent',

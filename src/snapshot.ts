@@ -88,7 +88,7 @@ function rawFrames(u: RawUnwound): Frame[] {
 }
 
 /** Names every frame of every thread in one pass over the symbolizer. */
-function nameFrames(raw: RawCapture, unwound: RawUnwound[], perThread: Frame[][], origin: Origin): void {
+function nameFrames(raw: RawCapture, unwound: RawUnwound[], perThread: Frame[][], origin: Origin, opts: ResolvedOptions): void {
   const pcs: PcToName[] = [];
   unwound.forEach((u, ti) => {
     const frames = perThread[ti];
@@ -100,7 +100,7 @@ function nameFrames(raw: RawCapture, unwound: RawUnwound[], perThread: Frame[][]
       pcs.push({ pc: u.pcs[i], isReturnAddress: !exact });
     });
   });
-  const named = symbolizer().symbolize(origin.filesOf, raw.maps, pcs);
+  const named = symbolizer().symbolize(origin.filesOf, raw.maps, pcs, { lines: opts.lines });
   let k = 0;
   for (const frames of perThread) {
     for (const f of frames) {
@@ -109,6 +109,10 @@ function nameFrames(raw: RawCapture, unwound: RawUnwound[], perThread: Frame[][]
       f.moduleOffset = n.moduleOffset === null ? null : hex(n.moduleOffset);
       f.symbol = n.symbol;
       f.symbolOffset = n.symbolOffset;
+      if (n.file !== undefined) {
+        f.file = n.file;
+        f.line = n.line;
+      }
     }
   }
 }
@@ -139,7 +143,7 @@ export function buildSnapshot(raw: RawCapture, opts: ResolvedOptions, started: b
   const walkNs = Number(process.hrtime.bigint() - walkStart);
   const perThread = unwound.map(rawFrames);
   const symStart = process.hrtime.bigint();
-  if (opts.symbolize) nameFrames(raw, unwound, perThread, origin);
+  if (opts.symbolize) nameFrames(raw, unwound, perThread, origin, opts);
   const symbolizeNs = Number(process.hrtime.bigint() - symStart);
 
   const threads: ThreadStack[] = raw.threads.map((t, i) => {

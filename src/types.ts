@@ -34,6 +34,9 @@ export interface Frame {
   symbol: string | null;
   /** pc minus the symbol's start, in bytes; null when symbol is null. */
   symbolOffset: number | null;
+  /** Source file and line (with the `lines` option, where the module has .debug_line). */
+  file?: string;
+  line?: number;
 }
 
 export interface ThreadStack {
@@ -100,4 +103,6 @@ export interface SnapshotOptions {
    * where frame-pointer chains break).
    */
   unwind?: 'hybrid' | 'fp';
+  /** Source file and line per frame from .debug_line where the module has debug info (default false). */
+  lines?: boolean;
 }

@@ -47,6 +47,8 @@ export interface SnapshotCliOptions {
   /** false with --no-symbolize. */
   symbolize?: boolean;
   unwind?: 'hybrid' | 'fp';
+  /** --lines: source file and line per frame. */
+  lines?: boolean;
   /** --save FILE: also write the capture, to unwind later with `stackshot unwind FILE`. */
   save?: string;
 }
@@ -61,5 +63,6 @@ export function toSnapshotOptions(o: SnapshotCliOptions): SnapshotOptions {
   if (o.stopTimeout !== undefined) opts.stopTimeoutMs = o.stopTimeout;
   if (o.symbolize === false) opts.symbolize = false;
   if (o.unwind !== undefined) opts.unwind = o.unwind;
+  if (o.lines === true) opts.lines = true;
   return opts;
 }

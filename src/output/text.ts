@@ -102,6 +102,7 @@ function formatFrame(frame: Frame, index: number, indexWidth: number, p: Painter
   let line = `${idx}  ${p.dim(padAddress(frame.pc))}  ${sym === '??' ? p.yellow(sym) : p.cyan(sym)}`;
   if (mod !== '') line += `  ${p.dim(mod)}`;
   if (frame.method === 'signal') line += `  ${p.dim('<signal frame>')}`;
+  if (frame.file !== undefined) line += `  at ${frame.file}:${frame.line}`;
   return line;
 }
 

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import { loadUnwindTable } from '../unwind/unwind-table';
 import { findDebugFile } from '../elf/build-id';
 import { pltStubs, type PltStub } from '../elf/plt';
+import type { LineTable } from '../dwarf/line-table';
 import { ByteSource, ElfFile, LoadSegment } from '../elf/elf-file';
 import { SymbolSource, symbolSources, SymbolTable } from '../elf/symbols';
 
@@ -22,6 +23,10 @@ export interface Module {
   cfi: number;
   /** PLT stubs, named `name@plt` (they have no symbols of their own). */
   plt: PltStub[];
+  /** The path the module was opened through (a /proc/<pid>/map_files entry, or the file). */
+  openedAs?: string;
+  /** Source lines (.debug_line of the debug file, else of the file), built on first use. */
+  lineTable?: LineTable | null;
 }
 
 /** A module that names nothing, remembering why (unreadable file, not ELF, ...). */

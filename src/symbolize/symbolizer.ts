@@ -4,7 +4,8 @@
 // the symbol up. Files are parsed once and cached by file identity; each process's mappings
 // are remembered too, so a repeated call on an unchanged process touches no file at all.
 import * as fs from 'node:fs';
-import { BufferSource, fileOffsetToVaddr, FdSource, type LoadSegment } from '../elf/elf-file';
+import { BufferSource, ElfFile, fileOffsetToVaddr, FdSource, type LoadSegment } from '../elf/elf-file';
+import { LineTable } from '../dwarf/line-table';
 import { findPltStub } from '../elf/plt';
 import { SymbolHit } from '../elf/symbols';
 import { findMapping, MapEntry, parseMaps } from '../procfs/maps';
@@ -26,6 +27,9 @@ export interface NamedPc {
   symbol: string | null;
   /** pc − symbol start, with the original pc (not pc − 1). */
   symbolOffset: number | null;
+  /** Source file and line, when asked for (`lines`) and the module has .debug_line. */
+  file?: string;
+  line?: number;
 }
 
 export interface SymbolizerOptions {
@@ -97,7 +101,9 @@ export class Symbolizer {
     this.demangler = options.demangle;
   }
 
-  symbolize(pid: number, maps: string, pcs: PcToName[]): NamedPc[] {
+  /** With `lines`, frames in modules with debug info also get their source file and line. */
+  symbolize(pid: number, maps: string, pcs: PcToName[], options: { lines?: boolean } = {}): NamedPc[] {
+    const lines = options.lines === true;
     const view = this.view(pid, maps);
     let perfMap: PerfMap | null | undefined; // read at most once per call, and only if needed
     const out: NamedPc[] = new Array(pcs.length);
@@ -105,7 +111,7 @@ export class Symbolizer {
       const { pc, isReturnAddress } = pcs[i];
       const delta = isReturnAddress && pc > 0n ? 1 : 0;
       const at = delta === 1 ? pc - 1n : pc;
-      const known = view.memo.get(at);
+      const known = lines ? undefined : view.memo.get(at);
       if (known !== undefined) {
         this.stats.cacheHits++;
         out[i] = known.symbolOffset === null ? known : { ...known, moduleOffset: known.moduleOffset === null ? null : known.moduleOffset + BigInt(delta), symbolOffset: known.symbolOffset + delta };
@@ -129,6 +135,10 @@ export class Symbolizer {
           out[i] = { module: m.path, moduleOffset, symbol: null, symbolOffset: null };
         }
         this.remember(view, at, out[i], delta);
+        if (lines && vaddr !== undefined) {
+          const src = this.lineTableOf(mod)?.lookup(vaddr);
+          if (src) out[i] = { ...out[i], file: src.file, line: src.line };
+        }
         continue;
       }
       // Anonymous or special memory: JIT code, named by the process's perf map if it has one.
@@ -172,6 +182,24 @@ export class Symbolizer {
     });
     view.unwindMappings = out;
     return out;
+  }
+
+  /** The module's line table, built on first use from its debug file, else from the file itself. */
+  private lineTableOf(mod: Module): LineTable | null {
+    if (mod.lineTable !== undefined) return mod.lineTable;
+    mod.lineTable = null;
+    const file = mod.debugFile ?? mod.openedAs;
+    if (file === undefined) return null;
+    let fd: number | undefined;
+    try {
+      fd = fs.openSync(file, 'r');
+      mod.lineTable = LineTable.build(new ElfFile(new FdSource(fd, fs.fstatSync(fd).size)));
+    } catch {
+      // unreadable or corrupt debug info: frames keep their symbols, without lines
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
+    }
+    return mod.lineTable;
   }
 
   /** Stores a file-backed result by lookup address, with the offsets of `at` itself. */
@@ -249,6 +277,7 @@ export class Symbolizer {
         }
         this.stats.modulesParsed++;
         const mod = loadElfModule(new FdSource(fd, st.size), m.path, view.debugRoots);
+        mod.openedAs = candidates[c];
         this.files.set(fileKey, mod);
         return mod;
       } catch (e) {

@@ -1,0 +1,310 @@
+// Source lines from DWARF .debug_line (versions 2 to 5): the line-number program of every
+// unit is run once into sorted rows, and an address finds the row that covers it. Debug
+// sections may be compressed (SHF_COMPRESSED, zlib: Debian's debug files). Every read is
+// bounds-checked: a corrupt section yields fewer rows, never an exception out of build().
+import * as zlib from 'node:zlib';
+
+import type { ElfFile, SectionHeader } from '../elf/elf-file';
+
+const SHF_COMPRESSED = 0x800;
+const ELFCOMPRESS_ZLIB = 1;
+
+// DW_FORM codes used by DWARF 5 directory and file entries.
+const FORM = { block: 0x09, data1: 0x0b, data2: 0x05, data4: 0x06, data8: 0x07, data16: 0x1e, string: 0x08, strp: 0x0e, line_strp: 0x1f, udata: 0x0f, strx: 0x1a, strx1: 0x25, strx2: 0x26, strx4: 0x28 } as const;
+const DW_LNCT_path = 1;
+const DW_LNCT_directory_index = 2;
+
+export interface SourceLine {
+  file: string;
+  line: number;
+}
+
+/** A section's bytes, inflated when it is compressed. */
+export function debugSection(elf: ElfFile, name: string): Buffer | undefined {
+  const s: SectionHeader | undefined = elf.section(name);
+  if (s === undefined || s.size === 0) return undefined;
+  const raw = elf.sectionData(s);
+  if ((s.flags & SHF_COMPRESSED) === 0) return raw;
+  if (raw.length < 24 || raw.readUInt32LE(0) !== ELFCOMPRESS_ZLIB) return undefined;
+  return zlib.inflateSync(raw.subarray(24));
+}
+
+class Reader {
+  constructor(
+    readonly buf: Buffer,
+    public pos: number,
+    readonly end: number,
+  ) {}
+  private need(n: number): void {
+    if (this.pos + n > this.end) throw new RangeError('truncated .debug_line');
+  }
+  u8(): number {
+    this.need(1);
+    return this.buf[this.pos++];
+  }
+  u16(): number {
+    this.need(2);
+    const v = this.buf.readUInt16LE(this.pos);
+    this.pos += 2;
+    return v;
+  }
+  u32(): number {
+    this.need(4);
+    const v = this.buf.readUInt32LE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+  u64(): bigint {
+    this.need(8);
+    const v = this.buf.readBigUInt64LE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+  uleb(): number {
+    let result = 0;
+    let mul = 1;
+    for (;;) {
+      const b = this.u8();
+      result += (b & 0x7f) * mul;
+      if ((b & 0x80) === 0) return result;
+      mul *= 128;
+      if (mul > 2 ** 56) throw new RangeError('ULEB128 too long');
+    }
+  }
+  sleb(): number {
+    let result = 0;
+    let mul = 1;
+    let b: number;
+    do {
+      b = this.u8();
+      result += (b & 0x7f) * mul;
+      mul *= 128;
+      if (mul > 2 ** 56) throw new RangeError('SLEB128 too long');
+    } while (b & 0x80);
+    return b & 0x40 ? result - mul : result;
+  }
+  cstr(): string {
+    const z = this.buf.indexOf(0, this.pos);
+    if (z < 0 || z >= this.end) throw new RangeError('unterminated string');
+    const s = this.buf.toString('utf8', this.pos, z);
+    this.pos = z + 1;
+    return s;
+  }
+  offset(is64: boolean): number {
+    return is64 ? Number(this.u64()) : this.u32();
+  }
+  address(size: number): bigint {
+    if (size === 8) return this.u64();
+    if (size === 4) return BigInt(this.u32());
+    throw new RangeError(`address size ${size}`);
+  }
+}
+
+function stringAt(section: Buffer | undefined, off: number): string {
+  if (section === undefined || off < 0 || off >= section.length) return '';
+  const z = section.indexOf(0, off);
+  return section.toString('utf8', off, z < 0 ? section.length : z);
+}
+
+function joinPath(dir: string, file: string): string {
+  if (file.startsWith('/') || dir === '') return file;
+  return `${dir.replace(/\/$/, '')}/${file}`;
+}
+
+/** Reads a DWARF 5 entry-format list and its entries: each entry as [path, directory index]. */
+function entries(r: Reader, is64: boolean, strs: { str?: Buffer; lineStr?: Buffer }): [string, number][] {
+  const formats: [number, number][] = [];
+  const formatCount = r.u8();
+  for (let i = 0; i < formatCount; i++) formats.push([r.uleb(), r.uleb()]);
+  const count = r.uleb();
+  const out: [string, number][] = [];
+  for (let i = 0; i < count; i++) {
+    let name = '';
+    let dir = 0;
+    for (const [content, form] of formats) {
+      let value: string | number = 0;
+      switch (form) {
+        case FORM.string: value = r.cstr(); break;
+        case FORM.line_strp: value = stringAt(strs.lineStr, r.offset(is64)); break;
+        case FORM.strp: value = stringAt(strs.str, r.offset(is64)); break;
+        case FORM.udata: value = r.uleb(); break;
+        case FORM.data1: value = r.u8(); break;
+        case FORM.data2: value = r.u16(); break;
+        case FORM.data4: value = r.u32(); break;
+        case FORM.data8: r.u64(); break;
+        case FORM.data16: r.pos += 16; break;
+        case FORM.block: r.pos += r.uleb(); break;
+        case FORM.strx: case FORM.strx1: case FORM.strx2: case FORM.strx4:
+          throw new RangeError('strx forms need .debug_str_offsets'); // not emitted for line tables by gcc/clang
+        default: throw new RangeError(`DW_FORM 0x${form.toString(16)} in a line table header`);
+      }
+      if (content === DW_LNCT_path) name = String(value);
+      else if (content === DW_LNCT_directory_index) dir = Number(value);
+    }
+    out.push([name, dir]);
+  }
+  return out;
+}
+
+export class LineTable {
+  /** Row start addresses (sorted), each row's file index into `files` and line; 0 line = end of a sequence. */
+  private readonly addrs: bigint[] = [];
+  private readonly fileIdx: number[] = [];
+  private readonly lines: number[] = [];
+  private readonly files: string[] = [];
+
+  /** Parses every unit of .debug_line; units that fail to parse are skipped. */
+  static build(elf: ElfFile): LineTable | null {
+    const debugLine = debugSection(elf, '.debug_line');
+    if (debugLine === undefined) return null;
+    const strs = { str: debugSection(elf, '.debug_str'), lineStr: debugSection(elf, '.debug_line_str') };
+    const table = new LineTable();
+    const rows: [bigint, number, number][] = [];
+    let pos = 0;
+    while (pos + 4 <= debugLine.length) {
+      let unitLength = debugLine.readUInt32LE(pos);
+      let is64 = false;
+      let start = pos + 4;
+      if (unitLength === 0xffffffff) {
+        if (pos + 12 > debugLine.length) break;
+        unitLength = Number(debugLine.readBigUInt64LE(pos + 4));
+        is64 = true;
+        start = pos + 12;
+      }
+      const end = Math.min(debugLine.length, start + unitLength);
+      try {
+        table.unit(new Reader(debugLine, start, end), is64, strs, rows);
+      } catch {
+        // a unit this reader cannot follow: its addresses stay without lines
+      }
+      if (end <= pos) break;
+      pos = end;
+    }
+    rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    for (const [a, f, l] of rows) {
+      table.addrs.push(a);
+      table.fileIdx.push(f);
+      table.lines.push(l);
+    }
+    return table;
+  }
+
+  private unit(r: Reader, is64: boolean, strs: { str?: Buffer; lineStr?: Buffer }, rows: [bigint, number, number][]): void {
+    const version = r.u16();
+    if (version < 2 || version > 5) throw new RangeError(`.debug_line version ${version}`);
+    let addressSize = 8;
+    if (version >= 5) {
+      addressSize = r.u8();
+      r.u8(); // segment selector size
+    }
+    const headerLength = r.offset(is64);
+    const programStart = r.pos + headerLength;
+    const minInst = r.u8();
+    if (version >= 4) r.u8(); // maximum operations per instruction (VLIW only)
+    r.u8(); // default is_stmt
+    const lineBase = (r.u8() << 24) >> 24;
+    const lineRange = r.u8();
+    const opcodeBase = r.u8();
+    const argCounts: number[] = [0];
+    for (let i = 1; i < opcodeBase; i++) argCounts.push(r.u8());
+    if (lineRange === 0) throw new RangeError('line_range 0');
+
+    // The unit's file table, as global indices into this.files.
+    const fileBase = this.files.length;
+    let fileIndex: (n: number) => number;
+    if (version >= 5) {
+      // Directory 0 is the compilation directory; the others, when relative, are relative to it.
+      const dirs = entries(r, is64, strs).map(([p], i, all) => (i === 0 ? p : joinPath(all[0][0], p)));
+      for (const [name, dir] of entries(r, is64, strs)) this.files.push(joinPath(dirs[dir] ?? '', name));
+      fileIndex = (n) => fileBase + n; // DWARF 5: 0-based
+    } else {
+      const dirs = [''];
+      for (let d = r.cstr(); d !== ''; d = r.cstr()) dirs.push(d);
+      for (let f = r.cstr(); f !== ''; f = r.cstr()) {
+        const dir = r.uleb();
+        r.uleb();
+        r.uleb();
+        this.files.push(joinPath(dirs[dir] ?? '', f));
+      }
+      fileIndex = (n) => fileBase + n - 1; // DWARF 2-4: 1-based
+    }
+    r.pos = programStart;
+
+    let address = 0n;
+    let file = 1;
+    let line = 1;
+    const emit = (endSequence: boolean) => rows.push([address, endSequence ? -1 : fileIndex(file), endSequence ? 0 : line]);
+    const reset = () => {
+      address = 0n;
+      file = 1;
+      line = 1;
+    };
+    let budget = 1 << 24; // bounded work for a hostile program
+    while (r.pos < r.end && budget-- > 0) {
+      const op = r.u8();
+      if (op >= opcodeBase) {
+        const adjusted = op - opcodeBase;
+        address += BigInt(Math.floor(adjusted / lineRange) * minInst);
+        line += lineBase + (adjusted % lineRange);
+        emit(false);
+        continue;
+      }
+      switch (op) {
+        case 0: {
+          const len = r.uleb();
+          const next = r.pos + len;
+          const sub = len > 0 ? r.u8() : 0;
+          if (sub === 1) {
+            emit(true); // end_sequence
+            reset();
+          } else if (sub === 2) {
+            address = r.address(Math.min(addressSize, len - 1));
+          } else if (sub === 3 && version < 5) {
+            const f = r.cstr();
+            const dir = r.uleb();
+            r.uleb();
+            r.uleb();
+            void dir;
+            this.files.push(f);
+          }
+          r.pos = next;
+          break;
+        }
+        case 1: emit(false); break; // copy
+        case 2: address += BigInt(r.uleb() * minInst); break; // advance_pc
+        case 3: line += r.sleb(); break; // advance_line
+        case 4: file = r.uleb(); break; // set_file
+        case 5: r.uleb(); break; // set_column
+        case 6: case 7: case 10: case 11: break; // negate_stmt, basic_block, prologue_end, epilogue_begin
+        case 8: address += BigInt(Math.floor((255 - opcodeBase) / lineRange) * minInst); break; // const_add_pc
+        case 9: address += BigInt(r.u16()); break; // fixed_advance_pc
+        case 12: r.uleb(); break; // set_isa
+        default: for (let i = 0; i < argCounts[op]; i++) r.uleb(); // an opcode this reader does not know
+      }
+    }
+  }
+
+  /** The source line of a link-time address, or null when no row covers it. */
+  lookup(vaddr: bigint): SourceLine | null {
+    let l = 0;
+    let r = this.addrs.length - 1;
+    let k = -1;
+    while (l <= r) {
+      const m = (l + r) >>> 1;
+      if (this.addrs[m] <= vaddr) {
+        k = m;
+        l = m + 1;
+      } else {
+        r = m - 1;
+      }
+    }
+    // Several rows may share an address: the last one wins (as addr2line reports it). A row
+    // ending a sequence (line 0) covers nothing.
+    let j = k;
+    while (j > 0 && this.lines[j] === 0 && this.addrs[j - 1] === this.addrs[k]) j--;
+    if (j >= 0 && this.lines[j] !== 0) k = j;
+    if (k < 0 || this.lines[k] === 0) return null;
+    const file = this.files[this.fileIdx[k]];
+    return file === undefined ? null : { file, line: this.lines[k] };
+  }
+}
