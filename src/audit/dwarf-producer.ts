@@ -3,48 +3,14 @@
 //     flags there: "GNU C11 12.2.0 -mtune=generic -march=x86-64 -g -O2 ..."),
 //   - the .GCC.command.line section (gcc -frecord-gcc-switches).
 // Only the first DIE of a few compile units is decoded; this is not a DWARF reader.
-// Sections may be SHF_COMPRESSED (Debian's debug files are): zlib is inflated with node:zlib,
-// and only as far as needed (a prefix); zstd is not supported (Node 20 has no zstd).
+// Compressed sections are read through dwarf/sections.ts.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
 import { cString, ElfError, ElfFile, FdSource, SHT_NOBITS, type SectionHeader } from '../elf/elf-file';
+import { DwarfReader } from '../dwarf/reader';
+import { sectionBytes, sectionPrefix } from '../dwarf/sections';
 
-const SHF_COMPRESSED = 0x800;
-const ELFCOMPRESS_ZLIB = 1;
-const CHDR_SIZE = 24;
-/** Give up on sections that claim to be larger than this once decompressed. */
-const MAX_SECTION = 512 << 20;
-
-/**
- * Up to `need` bytes from the start of a section's contents, inflating a compressed section
- * only as far as needed: the compressed input is fed in growing prefixes and inflated with
- * Z_SYNC_FLUSH, which yields the output of a truncated stream without an error.
- */
-export function sectionPrefix(elf: ElfFile, s: SectionHeader, need: number): Buffer {
-  if (s.type === SHT_NOBITS) return Buffer.alloc(0);
-  if ((s.flags & SHF_COMPRESSED) === 0) return elf.source.read(s.offset, Math.min(s.size, need));
-  if (s.size < CHDR_SIZE) throw new ElfError(`${s.name}: compressed section too small`);
-  const ch = elf.source.read(s.offset, CHDR_SIZE);
-  const type = ch.readUInt32LE(0);
-  const size = ch.readBigUInt64LE(8);
-  if (type !== ELFCOMPRESS_ZLIB) throw new ElfError(`${s.name}: compression type ${type} (only zlib is supported)`);
-  if (size > BigInt(MAX_SECTION)) throw new ElfError(`${s.name}: ${size} bytes decompressed is too large`);
-  const want = Math.min(need, Number(size));
-  const total = s.size - CHDR_SIZE;
-  let inLen = Math.min(total, Math.max(64 << 10, want >>> 2));
-  for (;;) {
-    const input = elf.source.read(s.offset + CHDR_SIZE, inLen);
-    const out = zlib.inflateSync(input, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
-    if (out.length >= want || inLen === total) return out.subarray(0, Math.min(out.length, want));
-    inLen = Math.min(total, inLen * 2);
-  }
-}
-
-/** The whole contents of a section (decompressed), bounded by `max` bytes. */
-export function sectionBytes(elf: ElfFile, s: SectionHeader, max = MAX_SECTION): Buffer {
-  return sectionPrefix(elf, s, max);
-}
+export { sectionPrefix };
 
 /** The entries of .GCC.command.line (NUL-separated strings), or null when absent. */
 export function readGccCommandLine(elf: ElfFile): string[] | null {
@@ -56,77 +22,6 @@ export function readGccCommandLine(elf: ElfFile): string[] | null {
   return [...entries];
 }
 
-class Reader {
-  constructor(
-    readonly buf: Buffer,
-    public pos = 0,
-  ) {}
-  need(n: number): void {
-    if (this.pos + n > this.buf.length) throw new ElfError('DWARF: read past the end');
-  }
-  u8(): number {
-    this.need(1);
-    return this.buf[this.pos++];
-  }
-  u16(): number {
-    this.need(2);
-    const v = this.buf.readUInt16LE(this.pos);
-    this.pos += 2;
-    return v;
-  }
-  u32(): number {
-    this.need(4);
-    const v = this.buf.readUInt32LE(this.pos);
-    this.pos += 4;
-    return v;
-  }
-  u64(): number {
-    this.need(8);
-    const v = this.buf.readBigUInt64LE(this.pos);
-    this.pos += 8;
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ElfError('DWARF: 64-bit value out of range');
-    return Number(v);
-  }
-  uN(n: number): number {
-    if (n === 1) return this.u8();
-    if (n === 2) return this.u16();
-    if (n === 3) {
-      this.need(3);
-      const v = this.buf.readUIntLE(this.pos, 3);
-      this.pos += 3;
-      return v;
-    }
-    if (n === 4) return this.u32();
-    return this.u64();
-  }
-  uleb(): number {
-    let result = 0;
-    let mul = 1;
-    for (let i = 0; i < 10; i++) {
-      const b = this.u8();
-      result += (b & 0x7f) * mul;
-      if ((b & 0x80) === 0) return result;
-      mul *= 128;
-    }
-    throw new ElfError('DWARF: LEB128 too long');
-  }
-  sleb(): void {
-    for (let i = 0; i < 10; i++) if ((this.u8() & 0x80) === 0) return;
-    throw new ElfError('DWARF: LEB128 too long');
-  }
-  skip(n: number): void {
-    this.need(n);
-    this.pos += n;
-  }
-  cstr(): string {
-    const end = this.buf.indexOf(0, this.pos);
-    if (end < 0) throw new ElfError('DWARF: unterminated string');
-    const s = this.buf.toString('utf8', this.pos, end);
-    this.pos = end + 1;
-    return s;
-  }
-}
-
 interface AbbrevAttr {
   attr: number;
   form: number;
@@ -134,7 +29,7 @@ interface AbbrevAttr {
 
 /** The attribute list of abbreviation `code` in the table at `offset`, or undefined. */
 function findAbbrev(abbrev: Buffer, offset: number, code: number): { tag: number; attrs: AbbrevAttr[] } | undefined {
-  const r = new Reader(abbrev, offset);
+  const r = new DwarfReader(abbrev, offset);
   for (let guard = 0; guard < 100_000; guard++) {
     const c = r.uleb();
     if (c === 0) return undefined;
@@ -173,7 +68,7 @@ interface UnitContext {
 }
 
 /** Reads (or skips) one attribute value of `form`. Returns a string ref for string forms. */
-function readForm(r: Reader, form: number, u: UnitContext): StringRef | number | undefined {
+function readForm(r: DwarfReader, form: number, u: UnitContext): StringRef | number | undefined {
   switch (form) {
     case 0x01: return r.uN(u.addrSize); // addr
     case 0x03: r.skip(r.u16()); return undefined; // block2
@@ -274,7 +169,7 @@ function resolveString(elf: ElfFile, filePath: string | undefined, ref: StringRe
       const at = base + ref.index * u.offsetSize;
       const table = sectionPrefix(elf, so, at + u.offsetSize);
       if (at + u.offsetSize > table.length) return null;
-      return stringAt(elf, '.debug_str', new Reader(table, at).uN(u.offsetSize));
+      return stringAt(elf, '.debug_str', new DwarfReader(table, at).uN(u.offsetSize));
     }
   }
 }
@@ -296,7 +191,7 @@ export function readProducer(elf: ElfFile, filePath?: string): string | null {
   let first: string | null = null;
   let pos = 0;
   for (let n = 0; n < MAX_UNITS && pos + 11 <= info.length; n++) {
-    const r = new Reader(info, pos);
+    const r = new DwarfReader(info, pos);
     let length = r.u32();
     let offsetSize = 4;
     if (length === 0xffffffff) {

@@ -1,13 +1,10 @@
 // Source lines from DWARF .debug_line (versions 2 to 5): the line-number program of every
 // unit is run once into sorted rows, and an address finds the row that covers it. Debug
-// sections may be compressed (SHF_COMPRESSED, zlib: Debian's debug files). Every read is
+// sections may be compressed (dwarf/sections.ts). Every read is
 // bounds-checked: a corrupt section yields fewer rows, never an exception out of build().
-import * as zlib from 'node:zlib';
-
-import type { ElfFile, SectionHeader } from '../elf/elf-file';
-
-const SHF_COMPRESSED = 0x800;
-const ELFCOMPRESS_ZLIB = 1;
+import type { ElfFile } from '../elf/elf-file';
+import { DwarfReader } from './reader';
+import { namedSection } from './sections';
 
 // DW_FORM codes used by DWARF 5 directory and file entries.
 const FORM = { block: 0x09, data1: 0x0b, data2: 0x05, data4: 0x06, data8: 0x07, data16: 0x1e, string: 0x08, strp: 0x0e, line_strp: 0x1f, udata: 0x0f, strx: 0x1a, strx1: 0x25, strx2: 0x26, strx4: 0x28 } as const;
@@ -17,87 +14,6 @@ const DW_LNCT_directory_index = 2;
 export interface SourceLine {
   file: string;
   line: number;
-}
-
-/** A section's bytes, inflated when it is compressed. */
-export function debugSection(elf: ElfFile, name: string): Buffer | undefined {
-  const s: SectionHeader | undefined = elf.section(name);
-  if (s === undefined || s.size === 0) return undefined;
-  const raw = elf.sectionData(s);
-  if ((s.flags & SHF_COMPRESSED) === 0) return raw;
-  if (raw.length < 24 || raw.readUInt32LE(0) !== ELFCOMPRESS_ZLIB) return undefined;
-  return zlib.inflateSync(raw.subarray(24));
-}
-
-class Reader {
-  constructor(
-    readonly buf: Buffer,
-    public pos: number,
-    readonly end: number,
-  ) {}
-  private need(n: number): void {
-    if (this.pos + n > this.end) throw new RangeError('truncated .debug_line');
-  }
-  u8(): number {
-    this.need(1);
-    return this.buf[this.pos++];
-  }
-  u16(): number {
-    this.need(2);
-    const v = this.buf.readUInt16LE(this.pos);
-    this.pos += 2;
-    return v;
-  }
-  u32(): number {
-    this.need(4);
-    const v = this.buf.readUInt32LE(this.pos);
-    this.pos += 4;
-    return v;
-  }
-  u64(): bigint {
-    this.need(8);
-    const v = this.buf.readBigUInt64LE(this.pos);
-    this.pos += 8;
-    return v;
-  }
-  uleb(): number {
-    let result = 0;
-    let mul = 1;
-    for (;;) {
-      const b = this.u8();
-      result += (b & 0x7f) * mul;
-      if ((b & 0x80) === 0) return result;
-      mul *= 128;
-      if (mul > 2 ** 56) throw new RangeError('ULEB128 too long');
-    }
-  }
-  sleb(): number {
-    let result = 0;
-    let mul = 1;
-    let b: number;
-    do {
-      b = this.u8();
-      result += (b & 0x7f) * mul;
-      mul *= 128;
-      if (mul > 2 ** 56) throw new RangeError('SLEB128 too long');
-    } while (b & 0x80);
-    return b & 0x40 ? result - mul : result;
-  }
-  cstr(): string {
-    const z = this.buf.indexOf(0, this.pos);
-    if (z < 0 || z >= this.end) throw new RangeError('unterminated string');
-    const s = this.buf.toString('utf8', this.pos, z);
-    this.pos = z + 1;
-    return s;
-  }
-  offset(is64: boolean): number {
-    return is64 ? Number(this.u64()) : this.u32();
-  }
-  address(size: number): bigint {
-    if (size === 8) return this.u64();
-    if (size === 4) return BigInt(this.u32());
-    throw new RangeError(`address size ${size}`);
-  }
 }
 
 function stringAt(section: Buffer | undefined, off: number): string {
@@ -112,7 +28,7 @@ function joinPath(dir: string, file: string): string {
 }
 
 /** Reads a DWARF 5 entry-format list and its entries: each entry as [path, directory index]. */
-function entries(r: Reader, is64: boolean, strs: { str?: Buffer; lineStr?: Buffer }): [string, number][] {
+function entries(r: DwarfReader, is64: boolean, strs: { str?: Buffer; lineStr?: Buffer }): [string, number][] {
   const formats: [number, number][] = [];
   const formatCount = r.u8();
   for (let i = 0; i < formatCount; i++) formats.push([r.uleb(), r.uleb()]);
@@ -131,7 +47,7 @@ function entries(r: Reader, is64: boolean, strs: { str?: Buffer; lineStr?: Buffe
         case FORM.data1: value = r.u8(); break;
         case FORM.data2: value = r.u16(); break;
         case FORM.data4: value = r.u32(); break;
-        case FORM.data8: r.u64(); break;
+        case FORM.data8: r.u64big(); break;
         case FORM.data16: r.pos += 16; break;
         case FORM.block: r.pos += r.uleb(); break;
         case FORM.strx: case FORM.strx1: case FORM.strx2: case FORM.strx4:
@@ -155,9 +71,9 @@ export class LineTable {
 
   /** Parses every unit of .debug_line; units that fail to parse are skipped. */
   static build(elf: ElfFile): LineTable | null {
-    const debugLine = debugSection(elf, '.debug_line');
+    const debugLine = namedSection(elf, '.debug_line');
     if (debugLine === undefined) return null;
-    const strs = { str: debugSection(elf, '.debug_str'), lineStr: debugSection(elf, '.debug_line_str') };
+    const strs = { str: namedSection(elf, '.debug_str'), lineStr: namedSection(elf, '.debug_line_str') };
     const table = new LineTable();
     const rows: [bigint, number, number][] = [];
     let pos = 0;
@@ -173,7 +89,7 @@ export class LineTable {
       }
       const end = Math.min(debugLine.length, start + unitLength);
       try {
-        table.unit(new Reader(debugLine, start, end), is64, strs, rows);
+        table.unit(new DwarfReader(debugLine, start, end), is64, strs, rows);
       } catch {
         // a unit this reader cannot follow: its addresses stay without lines
       }
@@ -189,7 +105,7 @@ export class LineTable {
     return table;
   }
 
-  private unit(r: Reader, is64: boolean, strs: { str?: Buffer; lineStr?: Buffer }, rows: [bigint, number, number][]): void {
+  private unit(r: DwarfReader, is64: boolean, strs: { str?: Buffer; lineStr?: Buffer }, rows: [bigint, number, number][]): void {
     const version = r.u16();
     if (version < 2 || version > 5) throw new RangeError(`.debug_line version ${version}`);
     let addressSize = 8;
