@@ -13,6 +13,7 @@
         "native/capture/stack_reader.cc",
         "native/capture/task_list.cc",
         "native/capture/tracee.cc",
+        "native/capture/tracee_events.cc",
         "native/capture/tracer_thread.cc",
         "native/unwind/unwinder.cc",
         "native/unwind/cfi_registry.cc",

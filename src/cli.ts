@@ -17,6 +17,7 @@ import { withDemo } from './demo/run-demo';
 import { registerRecordCommand } from './cli/record-command';
 import { captureToFile, snapshotFromFile } from './capture-file';
 import { registerAuditCommand } from './cli/audit-command';
+import { registerDoctorCommand } from './cli/doctor-command';
 import { runExplain } from './cli/explain';
 import {
   parseByteSize,
@@ -150,6 +151,7 @@ export function buildProgram(out: (s: string) => void): Command {
 
   registerRecordCommand(program, out);
   registerAuditCommand(program, out);
+  registerDoctorCommand(program, out);
 
   program.addHelpText(
     'after',
@@ -163,6 +165,7 @@ Examples:
   stackshot unwind shot.json             unwind a saved capture (the process may be gone)
   stackshot 1234 --explain               which threads a frame-pointer-only profiler would cut short, and why
   stackshot audit 1234                   which modules of pid 1234 have frame pointers, CFI, symbols
+  stackshot doctor 1234                  can pid 1234 be snapshotted? (Yama, CAP_SYS_PTRACE, seccomp, uid, perf map)
   stackshot record 1234 -o profile.svg   sample for 10 s at 99 Hz, write a flame graph
 
 Node targets need --perf-basic-prof (and --interpreted-frames-native-stack) for JS names.`,

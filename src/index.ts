@@ -13,6 +13,7 @@ export { formatFromPath, type RecordFormat } from './output/formats';
 export { audit, auditFiles, auditProcess } from './audit/audit';
 export { explain, type ExplainOptions } from './audit/explain';
 export { FP_WALKABLE_SHARE } from './audit/types';
+export { doctor, formatDoctor, type DoctorReport, type DoctorCheck } from './doctor';
 export type {
   AuditOptions,
   AuditReport,

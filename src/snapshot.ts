@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 
 import { binding, RAW_METHOD, type RawCapture, type RawThreadCapture, type RawUnwound } from './addon';
-import { errnoName, toStackshotError } from './errors';
+import { errnoName, toStackshotError, type StackshotError } from './errors';
 import { resolveOptions, InvalidOptionError, type ResolvedOptions } from './options';
 import { checkTarget } from './procfs/preflight';
 import { finishStack } from './stack/thread-entry';
@@ -182,22 +182,41 @@ export interface Captured {
   origin: Origin;
 }
 
+/**
+ * A refusal that no permission rule explains (we are allowed, nobody else traces the target):
+ * in practice the target is inside execve, whose threads refuse an attach for a moment.
+ * Worth trying again; a real refusal is explained and thrown at once.
+ */
+const RETRIES_UNEXPLAINED = 3;
+const RETRY_DELAY_MS = 10;
+function transient(err: StackshotError): boolean {
+  return err.code === 'EPERM' && err.reason === 'unknown';
+}
+
 /** Stops, copies and resumes every thread (off the JS thread); nothing is unwound yet. */
 export async function capture(pid: number, options?: SnapshotOptions): Promise<Captured> {
   const { target, opts, started, takenAt } = prepare(pid, options);
-  try {
-    return { raw: await binding.capture(target, opts.raw), opts, started, origin: liveOrigin(target, opts.schedule, takenAt) };
-  } catch (err) {
-    throw toStackshotError(target, err);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return { raw: await binding.capture(target, opts.raw), opts, started, origin: liveOrigin(target, opts.schedule, takenAt) };
+    } catch (err) {
+      const e = toStackshotError(target, err);
+      if (!transient(e) || attempt >= RETRIES_UNEXPLAINED) throw e;
+      await new Promise((r) => setTimeout(r, RETRY_DELAY_MS));
+    }
   }
 }
 
 export function captureSync(pid: number, options?: SnapshotOptions): Captured {
   const { target, opts, started, takenAt } = prepare(pid, options);
-  try {
-    return { raw: binding.captureSync(target, opts.raw), opts, started, origin: liveOrigin(target, opts.schedule, takenAt) };
-  } catch (err) {
-    throw toStackshotError(target, err);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return { raw: binding.captureSync(target, opts.raw), opts, started, origin: liveOrigin(target, opts.schedule, takenAt) };
+    } catch (err) {
+      const e = toStackshotError(target, err);
+      if (!transient(e) || attempt >= RETRIES_UNEXPLAINED) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, RETRY_DELAY_MS);
+    }
   }
 }
 

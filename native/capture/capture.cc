@@ -13,6 +13,7 @@
 #include "capture/stack_reader.h"
 #include "capture/task_list.h"
 #include "capture/tracee.h"
+#include "capture/tracee_events.h"
 #include "capture/tracer_thread.h"
 
 namespace stackshot {
@@ -111,6 +112,9 @@ class Capturer {
 
   // Seize + interrupt. Returns false (and records why) if the thread cannot be stopped.
   bool begin_stop(Tracee& tracee, ThreadCapture& t) {
+    // Reap tracees that died since (an execve in the target kills every other thread and
+    // waits, holding the lock PTRACE_SEIZE takes, until they are reaped).
+    tracee_events().drain();
     int err = tracee.seize();
     // The kernel refuses to attach to a thread that is already exiting with EPERM, not ESRCH:
     // a thread that vanished since we listed it is exited, not a permission problem.
@@ -140,7 +144,7 @@ class Capturer {
     size_t len = options_.stack_bytes;
     if (const Region* r = maps_.find(t.regs.sp)) len = std::min<uint64_t>(len, r->end - t.regs.sp);
     t.stack_offset = (*arena_)->take(len);
-    ssize_t n = reader_.read(t.regs.sp, (*arena_)->at(t.stack_offset), len);
+    ssize_t n = reader_.read_as(tracee.tid(), t.regs.sp, (*arena_)->at(t.stack_offset), len);
     t.stack_size = n > 0 ? static_cast<size_t>(n) : 0;
     (*arena_)->give_back(len - t.stack_size);
     result_.bytes_copied += t.stack_size;

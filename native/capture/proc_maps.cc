@@ -1,5 +1,7 @@
 #include "capture/proc_maps.h"
 
+#include "capture/task_list.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -7,6 +9,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 namespace stackshot {
 
@@ -33,6 +36,16 @@ static int read_whole_file(const std::string& path, std::string* out) {
 int ProcMaps::read(pid_t pid) {
   int err = read_whole_file("/proc/" + std::to_string(pid) + "/maps", &text_);
   if (err != 0) return err;
+  // A leader that called pthread_exit is a zombie with an empty maps file while its other
+  // threads run on: their address space is the process's, read through one of them.
+  if (text_.empty()) {
+    std::vector<pid_t> tids;
+    if (list_tasks(pid, &tids) == 0) {
+      for (pid_t tid : tids) {
+        if (read_whole_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/maps", &text_) == 0 && !text_.empty()) break;
+      }
+    }
+  }
   regions_.clear();
   // Each line: "start-end perms offset dev inode path". Only the first two fields matter here.
   const char* p = text_.c_str();

@@ -26,17 +26,17 @@ StackReader::~StackReader() {
   if (mem_fd_ != -1) close(mem_fd_);
 }
 
-ssize_t StackReader::read(uint64_t addr, uint8_t* dst, size_t len) {
+ssize_t StackReader::read_as(pid_t task, uint64_t addr, uint8_t* dst, size_t len) {
   if (len == 0) return 0;
   if (vm_readv_works_) {
-    ssize_t n = read_vm(addr, dst, len);
+    ssize_t n = read_vm(task, addr, dst, len);
     if (n != -ENOSYS && n != -EPERM) return n;
     vm_readv_works_ = false;  // filtered or missing: use /proc/<pid>/mem from now on
   }
   return read_mem_file(addr, dst, len);
 }
 
-ssize_t StackReader::read_vm(uint64_t addr, uint8_t* dst, size_t len) {
+ssize_t StackReader::read_vm(pid_t task, uint64_t addr, uint8_t* dst, size_t len) {
   iovec local{dst, len};
   iovec remote[kMaxIov];
   size_t count = 0;
@@ -49,7 +49,7 @@ ssize_t StackReader::read_vm(uint64_t addr, uint8_t* dst, size_t len) {
   }
   local.iov_len = static_cast<size_t>(at - addr);
   for (;;) {
-    ssize_t n = process_vm_readv(pid_, &local, 1, remote, count, 0);
+    ssize_t n = process_vm_readv(task, &local, 1, remote, count, 0);
     if (n == -1 && errno == EINTR) continue;
     return n == -1 ? -errno : n;
   }

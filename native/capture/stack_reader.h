@@ -18,12 +18,15 @@ class StackReader {
 
   // Copies up to len bytes from remote address addr into dst. A fault part-way (the end of the
   // mapping) returns the bytes copied before it. Returns bytes copied, or -errno.
-  ssize_t read(uint64_t addr, uint8_t* dst, size_t len);
+  ssize_t read(uint64_t addr, uint8_t* dst, size_t len) { return read_as(pid_, addr, dst, len); }
+  // The same through one thread of the process: any thread reaches the process's memory, and
+  // a leader that called pthread_exit (a zombie) no longer does.
+  ssize_t read_as(pid_t task, uint64_t addr, uint8_t* dst, size_t len);
 
   bool used_proc_mem() const { return used_proc_mem_; }
 
  private:
-  ssize_t read_vm(uint64_t addr, uint8_t* dst, size_t len);
+  ssize_t read_vm(pid_t task, uint64_t addr, uint8_t* dst, size_t len);
   ssize_t read_mem_file(uint64_t addr, uint8_t* dst, size_t len);
 
   pid_t pid_;

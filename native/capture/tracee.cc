@@ -1,6 +1,7 @@
 #include "capture/tracee.h"
 
 #include <sched.h>
+#include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -8,6 +9,7 @@
 #include <cerrno>
 
 #include "capture/clock.h"
+#include "capture/tracee_events.h"
 #include "capture/tracer_thread.h"
 
 namespace stackshot {
@@ -29,41 +31,35 @@ int Tracee::interrupt() {
 
 StopOutcome Tracee::wait_stop(int64_t deadline_ns) {
   // The stop usually arrives within tens of microseconds: spin with sched_yield first (it lets
-  // the target run on a shared core), then back off to short sleeps until the deadline.
+  // the target run on a shared core), then back off to short sleeps until the deadline. All
+  // notifications go through the thread's waiter (capture/tracee_events.h).
+  TraceeEvents& events = tracee_events();
   const int64_t spin_until = now_ns() + 200000;
   for (;;) {
+    events.drain();
     int status = 0;
-    pid_t r = waitpid(tid_, &status, __WALL | WNOHANG);
-    if (r == -1) {
-      if (errno == EINTR) continue;
-      last_errno_ = errno;
-      if (errno == ECHILD) {  // no longer our tracee: it is gone
-        attached_ = false;
-        return StopOutcome::kExited;
-      }
-      return StopOutcome::kFailed;
+    if (events.take_stop(tid_, &status)) {
+      stopped_ = true;
+      const int event = status >> 16;
+      // event 0: signal-delivery stop, the thread dequeued a signal that we must hand back.
+      // PTRACE_EVENT_STOP: our interrupt, or a group-stop (SIGSTOP from the user), which the
+      // kernel restores by itself on detach.
+      if (event == 0) pending_signal_ = WSTOPSIG(status);
+      return StopOutcome::kStopped;
     }
-    if (r == tid_) {
-      if (WIFEXITED(status) || WIFSIGNALED(status)) {
-        attached_ = false;  // the kernel has already unlinked it
-        return StopOutcome::kExited;
-      }
-      if (WIFSTOPPED(status)) {
-        stopped_ = true;
-        const int event = status >> 16;
-        // event 0: signal-delivery stop, the thread dequeued a signal that we must hand back.
-        // PTRACE_EVENT_STOP: our interrupt, or a group-stop (SIGSTOP from the user), which the
-        // kernel restores by itself on detach.
-        if (event == 0) pending_signal_ = WSTOPSIG(status);
-        return StopOutcome::kStopped;
-      }
-      continue;
+    if (events.exited(tid_) || (events.none_left() && attached_)) {
+      attached_ = false;  // reaped, or let go by the kernel (its leader's execve)
+      return StopOutcome::kExited;
     }
     const int64_t t = now_ns();
     if (t >= deadline_ns) return StopOutcome::kTimedOut;
     if (t < spin_until) {
       sched_yield();
     } else {
+      // No task has this id any more: the thread that called execve takes over the leader's
+      // id, so no notification will come under this one. It stays marked attached: if it is
+      // still ours under its new id, the end of the job makes the tracer thread let it go.
+      if (kill(tid_, 0) == -1 && errno == ESRCH) return StopOutcome::kExited;
       timespec ts{0, 20000};
       nanosleep(&ts, nullptr);
     }
@@ -82,7 +78,13 @@ int Tracee::detach() {
   long r = ptrace(PTRACE_DETACH, tid_, nullptr, reinterpret_cast<void*>(static_cast<long>(pending_signal_)));
   attached_ = false;
   stopped_ = false;
-  if (r == -1) return last_errno_ = errno;  // ESRCH: it died while stopped (SIGKILL)
+  if (r == -1) {
+    last_errno_ = errno;
+    // ESRCH: it died in its stop (SIGKILL, exit of the process, an execve elsewhere). A dead
+    // tracee stays a zombie until we reap it -- its parent, or an execve, would wait forever.
+    if (!tracee_events().reap(tid_, 100000000)) note_undetached_tracee();
+    return last_errno_;
+  }
   return 0;
 }
 

@@ -1,5 +1,7 @@
 #include "capture/tracer_thread.h"
 
+#include "capture/tracee_events.h"
+
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -37,6 +39,9 @@ void tracer_main(std::shared_ptr<Mailbox> box) {
     const std::function<void()>* job = box->job;
     lock.unlock();
     (*job)();  // the job catches its own exceptions
+    // Nothing may stay attached between jobs: detach stops nobody took, reap the dead; if a
+    // tracee is still held (it never stopped), retire so the kernel releases it.
+    if (!tracee_events().release_all()) tls_holds_tracee = true;
     lock.lock();
     box->job = nullptr;
     box->done = true;
@@ -57,19 +62,27 @@ void note_undetached_tracee() { tls_holds_tracee = true; }
 
 void run_on_tracer_thread(const std::function<void()>& job) {
   std::lock_guard<std::mutex> one_at_a_time(call_mutex());
-  // Leaked on purpose: the thread is detached and may outlive static destruction at exit.
+  // Leaked on purpose: the thread may outlive static destruction at process exit.
   static std::shared_ptr<Mailbox>* current = new std::shared_ptr<Mailbox>();
+  static std::thread* thread = new std::thread();
   if (!*current) {
     *current = std::make_shared<Mailbox>();
-    std::thread(tracer_main, *current).detach();
+    *thread = std::thread(tracer_main, *current);
   }
   std::shared_ptr<Mailbox> box = *current;
-  std::unique_lock<std::mutex> lock(box->mutex);
-  box->done = false;
-  box->job = &job;
-  box->cv.notify_all();
-  box->cv.wait(lock, [&] { return box->done; });
-  if (box->retired) current->reset();  // the next capture starts a fresh tracer thread
+  {
+    std::unique_lock<std::mutex> lock(box->mutex);
+    box->done = false;
+    box->job = &job;
+    box->cv.notify_all();
+    box->cv.wait(lock, [&] { return box->done; });
+  }
+  if (box->retired) {
+    // Wait for the thread's exit: only then has the kernel released what it still held, and
+    // no capture may return while a target thread is attached.
+    thread->join();
+    current->reset();  // the next capture starts a fresh tracer thread
+  }
 }
 
 }  // namespace stackshot

@@ -1,0 +1,339 @@
+// `stackshot doctor [pid]`: a preflight that says whether snapshots can work here (and of pid),
+// and exactly what to change when they cannot. Reads /proc only; never calls ptrace, so it is
+// safe to run against anything. The kernel's rules are the ones procfs/permissions.ts encodes.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import type { ErrorReason } from './errors';
+import { StackshotError } from './errors';
+import { checkTarget } from './procfs/preflight';
+import {
+  CAP_SYS_PTRACE,
+  explainPermission,
+  gatherPermissionFacts,
+  hasCapability,
+  readComm,
+  readProcStatus,
+  readYamaScope,
+  YAMA_PTRACE_SCOPE_FILE,
+} from './procfs/permissions';
+
+export type CheckStatus = 'ok' | 'warn' | 'fail' | 'info';
+
+export interface DoctorCheck {
+  /** Stable identifier: 'platform', 'addon', 'yama', 'capability', 'seccomp', 'pid-namespace', 'target', 'tracer', 'permission', 'maps', 'perf-map'. */
+  id: string;
+  status: CheckStatus;
+  /** One line: what was found. */
+  detail: string;
+  /** What to change (present for warn and fail). */
+  fix?: string;
+  /** For failures that a snapshot would report as a StackshotError: its code and reason. */
+  code?: string;
+  reason?: ErrorReason;
+}
+
+export interface DoctorReport {
+  /** The pid examined (the process id, when a thread id was given), if any. */
+  pid?: number;
+  /** No check failed: snapshots should work (of pid, when given). */
+  ok: boolean;
+  checks: DoctorCheck[];
+}
+
+const CAP_SYS_ADMIN = 21;
+
+/** `Key:\tvalue` lines of a /proc status file, raw (readProcStatus keeps only some). */
+function statusFields(pid: number | 'self'): Map<string, string> {
+  const out = new Map<string, string>();
+  try {
+    for (const line of fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
+      const colon = line.indexOf(':');
+      if (colon > 0) out.set(line.slice(0, colon), line.slice(colon + 1).trim());
+    }
+  } catch {
+    // gone, or /proc missing: callers check what they need
+  }
+  return out;
+}
+
+function hexCaps(v: string | undefined): bigint {
+  return v !== undefined && /^[0-9a-fA-F]+$/.test(v) ? BigInt('0x' + v) : 0n;
+}
+
+const SUDO = 'run stackshot as root (sudo) or give node CAP_SYS_PTRACE (sudo setcap cap_sys_ptrace+ep "$(readlink -f "$(which node)")")';
+const CONTAINER = 'in a container: docker/podman run --cap-add SYS_PTRACE, Kubernetes securityContext.capabilities.add: ["SYS_PTRACE"]';
+
+function platformCheck(): DoctorCheck {
+  if (process.platform !== 'linux') {
+    return { id: 'platform', status: 'fail', detail: `platform ${process.platform}: stackshot works on Linux only`, fix: 'run stackshot on Linux (x86-64 or aarch64)' };
+  }
+  if (!fs.existsSync('/proc/self/status')) {
+    return { id: 'platform', status: 'fail', detail: '/proc is not mounted', fix: 'mount procfs: sudo mount -t proc proc /proc' };
+  }
+  const arch = process.arch === 'x64' || process.arch === 'arm64';
+  return arch
+    ? { id: 'platform', status: 'ok', detail: `Linux ${process.arch}, node ${process.version}` }
+    : { id: 'platform', status: 'fail', detail: `architecture ${process.arch} is not supported`, fix: 'use an x86-64 or aarch64 machine' };
+}
+
+function addonCheck(): DoctorCheck {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const load = require('node-gyp-build') as (dir: string) => { arch?: string };
+    const b = load(path.join(__dirname, '..'));
+    return { id: 'addon', status: 'ok', detail: `native addon loaded (${b.arch ?? 'unknown arch'})` };
+  } catch (e) {
+    return {
+      id: 'addon',
+      status: 'fail',
+      detail: `the native addon does not load: ${(e as Error).message.split('\n')[0]}`,
+      fix: 'rebuild it: npm rebuild stackshot (needs g++, make and python3), or reinstall on this platform',
+    };
+  }
+}
+
+function capabilityCheck(cap: boolean, bounding: bigint, uid: number): DoctorCheck {
+  if (cap) return { id: 'capability', status: 'ok', detail: `CAP_SYS_PTRACE is effective (uid ${uid}): any process may be inspected` };
+  const inBounding = hasCapability(bounding, CAP_SYS_PTRACE);
+  return {
+    id: 'capability',
+    status: 'warn',
+    detail: `no CAP_SYS_PTRACE (uid ${uid}): only processes of uid ${uid} that are dumpable can be inspected${inBounding ? '' : '; it is not even in the bounding set (container?)'}`,
+    fix: inBounding ? SUDO : CONTAINER,
+  };
+}
+
+function yamaCheck(scope: number | null, cap: boolean): DoctorCheck {
+  const file = YAMA_PTRACE_SCOPE_FILE;
+  if (scope === null) return { id: 'yama', status: 'ok', detail: `Yama is not enabled (no ${file})` };
+  switch (scope) {
+    case 0:
+      return { id: 'yama', status: 'ok', detail: 'kernel.yama.ptrace_scope = 0: same-uid processes may be traced' };
+    case 1:
+      return cap
+        ? { id: 'yama', status: 'ok', detail: 'kernel.yama.ptrace_scope = 1 (descendants only), but CAP_SYS_PTRACE overrides it' }
+        : {
+            id: 'yama',
+            status: 'warn',
+            detail: 'kernel.yama.ptrace_scope = 1: without CAP_SYS_PTRACE only our own descendants can be traced',
+            fix: `${SUDO}; or sudo sysctl kernel.yama.ptrace_scope=0; or have the target call prctl(PR_SET_PTRACER, <stackshot pid>)`,
+            reason: 'yama',
+          };
+    case 2:
+      return cap
+        ? { id: 'yama', status: 'ok', detail: 'kernel.yama.ptrace_scope = 2 (admin only), and we have CAP_SYS_PTRACE' }
+        : {
+            id: 'yama',
+            status: 'fail',
+            detail: 'kernel.yama.ptrace_scope = 2: only CAP_SYS_PTRACE may trace, and we lack it',
+            fix: `${SUDO}; or sudo sysctl kernel.yama.ptrace_scope=1`,
+            code: 'EPERM',
+            reason: 'yama',
+          };
+    default:
+      return {
+        id: 'yama',
+        status: 'fail',
+        detail: `kernel.yama.ptrace_scope = ${scope}: ptrace attach is disabled for everyone`,
+        fix: 'scope 3 cannot be lowered at run time: set kernel.yama.ptrace_scope=1 (or 0) in /etc/sysctl.d/ and reboot',
+        code: 'EPERM',
+        reason: 'yama',
+      };
+  }
+}
+
+function seccompCheck(self: Map<string, string>): DoctorCheck {
+  const mode = self.get('Seccomp');
+  if (mode === undefined) return { id: 'seccomp', status: 'info', detail: 'seccomp state unknown (no Seccomp: line in /proc/self/status)' };
+  if (mode === '0') return { id: 'seccomp', status: 'ok', detail: 'Seccomp: 0 (no filter on this process)' };
+  const filters = self.get('Seccomp_filters');
+  return {
+    id: 'seccomp',
+    status: 'warn',
+    detail: `Seccomp: ${mode} (${mode === '2' ? `filter mode${filters ? `, ${filters} filter(s)` : ''}` : 'strict mode'}): a filter may refuse ptrace (snapshots then fail with EPERM) or process_vm_readv (stacks are then read through /proc/<pid>/mem)`,
+    fix: 'docker/podman: --security-opt seccomp=unconfined, or a profile that allows ptrace and process_vm_readv (Docker >= 19.03 allows them with CAP_SYS_PTRACE); Kubernetes: seccompProfile type Unconfined',
+  };
+}
+
+/** NSpid: the pid in each pid namespace from the outermost in; length > 1 means a nested namespace. */
+function nsPids(fields: Map<string, string>): number[] {
+  return (fields.get('NSpid') ?? '').split(/\s+/).filter(Boolean).map(Number);
+}
+
+function namespaceCheck(self: Map<string, string>, target?: Map<string, string>, pid?: number): DoctorCheck {
+  const mine = nsPids(self);
+  if (target === undefined) {
+    return mine.length > 1
+      ? { id: 'pid-namespace', status: 'info', detail: `we run in a nested pid namespace (NSpid ${mine.join(' ')}): only processes in this namespace and below are visible` }
+      : { id: 'pid-namespace', status: 'ok', detail: 'we run in the initial pid namespace' };
+  }
+  const theirs = nsPids(target);
+  if (theirs.length > mine.length) {
+    return {
+      id: 'pid-namespace',
+      status: 'info',
+      detail: `pid ${pid} is ${theirs[theirs.length - 1]} inside its own pid namespace (NSpid ${theirs.join(' ')}): a container; its files are read through /proc/${pid}/root`,
+    };
+  }
+  return { id: 'pid-namespace', status: 'ok', detail: `pid ${pid} is in our pid namespace` };
+}
+
+function perfMapCheck(pid: number, target: Map<string, string>): DoctorCheck {
+  const ns = nsPids(target);
+  const inner = ns.length > 0 ? ns[ns.length - 1] : pid;
+  const candidates = [`/tmp/perf-${pid}.map`];
+  if (inner !== pid) candidates.push(`/proc/${pid}/root/tmp/perf-${inner}.map`);
+  const found = candidates.find((f) => {
+    try {
+      return fs.statSync(f).isFile();
+    } catch {
+      return false;
+    }
+  });
+  const comm = readComm(pid) ?? '';
+  let exe = '';
+  try {
+    exe = fs.readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    /* unreadable: judged by comm */
+  }
+  const isNode = /(^|\/)(node|nodejs|bun|deno)(\s|$)/.test(path.basename(exe) + ' ') || /^(node|nodejs)$/.test(comm) || /^MainThread$/.test(comm);
+  if (found !== undefined) {
+    const st = fs.statSync(found);
+    const where = inner !== pid && found.startsWith('/proc/') ? ' (inside the container; stackshot reads /tmp/perf-<pid>.map of the host pid only)' : '';
+    return { id: 'perf-map', status: where ? 'warn' : 'ok', detail: `perf map ${found} (${st.size} bytes): JIT frames get names${where}`, ...(where ? { fix: `copy or bind-mount it to /tmp/perf-${pid}.map on this side` } : {}) };
+  }
+  if (isNode) {
+    return {
+      id: 'perf-map',
+      status: 'warn',
+      detail: `no /tmp/perf-${pid}.map: JavaScript frames will show as addresses in [anon] memory`,
+      fix: 'start node with --perf-basic-prof --interpreted-frames-native-stack (or NODE_OPTIONS="--perf-basic-prof --interpreted-frames-native-stack")',
+    };
+  }
+  return { id: 'perf-map', status: 'info', detail: `no /tmp/perf-${pid}.map (only JIT runtimes write one; native code does not need it)` };
+}
+
+function targetChecks(pid: number, cap: boolean): { pid: number; checks: DoctorCheck[] } {
+  const checks: DoctorCheck[] = [];
+  let tgid: number;
+  try {
+    tgid = checkTarget(pid);
+  } catch (e) {
+    const err = e as StackshotError;
+    checks.push({ id: 'target', status: 'fail', detail: err.message, fix: err.hint, code: err.code, reason: err.reason });
+    return { pid, checks };
+  }
+  const comm = readComm(tgid) ?? '?';
+  const facts = gatherPermissionFacts(tgid);
+  const t = facts.target;
+  if (t === null) {
+    checks.push({ id: 'target', status: 'fail', detail: `pid ${tgid} exited while being examined`, fix: 'try again with a live pid', code: 'ESRCH', reason: 'no-such-process' });
+    return { pid: tgid, checks };
+  }
+  checks.push({ id: 'target', status: 'ok', detail: `pid ${tgid} (${comm}) is a live user-space process, uid ${t.uid[0]}, state ${t.state}` });
+
+  if (t.tracerPid !== 0) {
+    const d = explainPermission(facts);
+    checks.push({ id: 'tracer', status: 'fail', detail: d.message, fix: d.hint, code: 'EPERM', reason: 'already-traced' });
+  } else {
+    checks.push({ id: 'tracer', status: 'ok', detail: 'not traced by anyone (no debugger, strace or profiler attached)' });
+  }
+
+  // Uid, capabilities, dumpable, Yama against this target: the same rules a refusal is explained by.
+  const d = explainPermission({ ...facts, target: { ...t, tracerPid: 0 } });
+  if (d.reason === 'unknown') {
+    const how = cap ? 'we have CAP_SYS_PTRACE' : `same uid (${facts.self.uid})${facts.dumpable === false ? '' : ', dumpable'}`;
+    checks.push({ id: 'permission', status: 'ok', detail: `the kernel's ptrace rules allow it: ${how}${facts.yamaScope === 1 && !cap ? ', and it is our descendant' : ''}` });
+  } else {
+    checks.push({ id: 'permission', status: 'fail', detail: d.message, fix: d.hint, code: 'EPERM', reason: d.reason });
+  }
+
+  // Reading maps passes the same access check as attaching: a direct, harmless test.
+  try {
+    fs.readFileSync(`/proc/${tgid}/maps`, 'utf8');
+    checks.push({ id: 'maps', status: 'ok', detail: `/proc/${tgid}/maps is readable` });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+    checks.push({
+      id: 'maps',
+      status: 'fail',
+      detail: `/proc/${tgid}/maps cannot be read (${code}): the kernel refuses ptrace-read access`,
+      fix: d.reason === 'unknown' ? 'an LSM (AppArmor, SELinux) may deny it; check `dmesg` and the audit log' : d.hint,
+      code: 'EPERM',
+      reason: d.reason,
+    });
+  }
+
+  const fields = statusFields(tgid);
+  checks.push(namespaceCheck(statusFields('self'), fields, tgid));
+  checks.push(perfMapCheck(tgid, fields));
+  return { pid: tgid, checks };
+}
+
+/**
+ * Preflight: can stackshot work here, and (with pid) can it snapshot pid? Reads /proc only.
+ * Never throws for a bad or vanished pid: that is a failed check.
+ */
+export function doctor(pid?: number): DoctorReport {
+  const checks: DoctorCheck[] = [platformCheck()];
+  if (checks[0].status === 'fail') return { ok: false, checks };
+  checks.push(addonCheck());
+
+  const me = readProcStatus('self');
+  const self = statusFields('self');
+  const cap = hasCapability(me.capEff, CAP_SYS_PTRACE);
+  checks.push(capabilityCheck(cap, hexCaps(self.get('CapBnd')), me.uid[0]!));
+  checks.push(yamaCheck(readYamaScope(), cap));
+  checks.push(seccompCheck(self));
+  if (hasCapability(me.capEff, CAP_SYS_ADMIN) && !cap) {
+    checks.push({ id: 'capability-note', status: 'info', detail: 'CAP_SYS_ADMIN without CAP_SYS_PTRACE: the capability set looks trimmed on purpose (container runtime?)' });
+  }
+
+  let examined: number | undefined;
+  if (pid === undefined) {
+    checks.push(namespaceCheck(self));
+  } else {
+    const t = targetChecks(pid, cap);
+    examined = t.pid;
+    checks.push(...t.checks);
+  }
+  return { ...(examined === undefined ? {} : { pid: examined }), ok: !checks.some((c) => c.status === 'fail'), checks };
+}
+
+const MARK: Record<CheckStatus, string> = { ok: 'ok  ', warn: 'warn', fail: 'FAIL', info: 'info' };
+
+/** The report as text: one line per check, then `fix:` lines, then a verdict. */
+export function formatDoctor(r: DoctorReport): string {
+  const width = Math.max(...r.checks.map((c) => c.id.length));
+  const lines: string[] = [];
+  for (const c of r.checks) {
+    lines.push(`[${MARK[c.status]}] ${c.id.padEnd(width)}  ${c.detail}`);
+    if (c.fix !== undefined && (c.status === 'fail' || c.status === 'warn')) lines.push(`       ${' '.repeat(width)}  fix: ${c.fix}`);
+  }
+  const failed = r.checks.filter((c) => c.status === 'fail').length;
+  const warned = r.checks.filter((c) => c.status === 'warn').length;
+  const what = r.pid === undefined ? 'snapshots should work here' : `pid ${r.pid} can be snapshotted`;
+  lines.push(
+    failed === 0
+      ? `${what}${warned ? ` (${warned} warning${warned > 1 ? 's' : ''})` : ''}`
+      : `${failed} check${failed > 1 ? 's' : ''} failed: ${r.pid === undefined ? 'snapshots will not work here' : `pid ${r.pid} cannot be snapshotted`} until fixed`,
+  );
+  return lines.join('\n') + '\n';
+}
+
+/** The error a failed report turns into for the CLI (exit status 1, first failure's fix as hint). */
+export function doctorError(r: DoctorReport): StackshotError | null {
+  const first = r.checks.find((c) => c.status === 'fail');
+  if (first === undefined) return null;
+  const n = r.checks.filter((c) => c.status === 'fail').length;
+  return new StackshotError({
+    code: first.code ?? 'EPERM',
+    syscall: 'ptrace',
+    reason: first.reason ?? 'unknown',
+    message: `doctor: ${n} check${n > 1 ? 's' : ''} failed (first: ${first.id}: ${first.detail})`,
+    hint: first.fix ?? 'see the report above',
+    ...(r.pid === undefined ? {} : { pid: r.pid }),
+  });
+}
