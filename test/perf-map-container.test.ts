@@ -22,7 +22,9 @@ const CAN_UNSHARE = (() => {
 
 it.skipIf(!CAN_UNSHARE)('names JS frames of a node process in its own pid namespace', async () => {
   const script = "function spinInContainer() { for (;;) {} }\nconsole.log('ready'); spinInContainer();";
-  const unshare = await startTarget('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '--perf-basic-prof', '--interpreted-frames-native-stack', '-e', script]);
+  // --kill-child: killing unshare (what stopAllTargets does) takes its child with it; without
+  // it, the node process (pid 1 of its namespace) would be orphaned and spin on.
+  const unshare = await startTarget('unshare', ['--pid', '--fork', '--kill-child', '--mount-proc', process.execPath, '--perf-basic-prof', '--interpreted-frames-native-stack', '-e', script]);
   // unshare --fork runs node as its child: pid 1 inside the namespace.
   const child = Number(fs.readFileSync(`/proc/${unshare.pid}/task/${unshare.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
   const nspid = /^NSpid:\s*(.*)$/m.exec(fs.readFileSync(`/proc/${child}/status`, 'utf8'))![1].trim().split(/\s+/).pop();
@@ -38,5 +40,10 @@ it.skipIf(!CAN_UNSHARE)('names JS frames of a node process in its own pid namesp
     expect(named).toBe(true);
   } finally {
     fs.rmSync(`/proc/${child}/root/tmp/perf-1.map`, { force: true });
+    try {
+      process.kill(child, 'SIGKILL');
+    } catch {
+      // already gone
+    }
   }
 });
