@@ -19,13 +19,7 @@ import { captureToFile, snapshotFromFile } from './capture-file';
 import { registerAuditCommand } from './cli/audit-command';
 import { registerDoctorCommand } from './cli/doctor-command';
 import { runExplain } from './cli/explain';
-import {
-  parseByteSize,
-  parsePositiveInt,
-  parseTidList,
-  toSnapshotOptions,
-  type SnapshotCliOptions,
-} from './cli/options';
+import { addCaptureOptions, toSnapshotOptions, type SnapshotCliOptions } from './cli/options';
 import type { Snapshot } from './types';
 
 export const EXIT_OK = 0;
@@ -42,21 +36,9 @@ function packageVersion(): string {
 }
 
 function addSnapshotOptions(cmd: Command): Command {
-  return cmd
-    .option('--json', 'print the snapshot as JSON (the Snapshot type) instead of text')
-    .addOption(
-      new Option('--schedule <schedule>', 'rolling: one thread stopped at a time; consistent: all threads stopped together')
-        .choices(['rolling', 'consistent']),
-    )
-    .option('--threads <tids>', 'only these thread ids, comma-separated', parseTidList)
-    .option('--max-frames <n>', 'most frames per thread (default 1024)', parsePositiveInt)
-    .option('--stack-bytes <size>', 'most stack bytes copied per thread, e.g. 512k, 1m (default 512k)', parseByteSize)
-    .option('--stop-timeout <ms>', 'how long to wait for one thread to stop (default 1000)', parsePositiveInt)
+  return addCaptureOptions(cmd.option('--json', 'print the snapshot as JSON (the Snapshot type) instead of text'))
     .option('--no-symbolize', 'print raw addresses, do not name frames')
     .option('--lines', 'source file and line of each frame, where the module has debug info (.debug_line)')
-    .addOption(
-      new Option('--unwind <mode>', 'hybrid: .eh_frame where a module has it, frame pointers elsewhere; fp: frame pointers only').choices(['hybrid', 'fp']),
-    )
     .option('--no-color', 'no ANSI colors in the text output (default: colors on a terminal)');
 }
 

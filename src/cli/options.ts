@@ -1,6 +1,6 @@
 // Parsers for the CLI's option values. Each throws commander's InvalidArgumentError on bad
 // input, which the CLI reports as a usage error (exit code 2).
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Schedule, SnapshotOptions } from '../types';
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 * 1024, g: 1024 * 1024 * 1024 };
@@ -33,6 +33,24 @@ export function parseTidList(value: string): number[] {
 export function parseSchedule(value: string): Schedule {
   if (value === 'rolling' || value === 'consistent') return value;
   throw new InvalidArgumentError("expected 'rolling' or 'consistent'.");
+}
+
+/**
+ * The options that shape a capture and its unwinding, shared by every command that takes
+ * snapshots (`stackshot <pid>`, `demo`, `record`), so they cannot drift apart.
+ */
+export function addCaptureOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option('--schedule <schedule>', 'rolling: one thread stopped at a time; consistent: all threads stopped together').choices(['rolling', 'consistent']),
+    )
+    .option('--threads <tids>', 'only these thread ids, comma-separated', parseTidList)
+    .option('--max-frames <n>', 'most frames per thread (default 1024)', parsePositiveInt)
+    .option('--stack-bytes <size>', 'most stack bytes copied per thread, e.g. 512k, 1m (default 512k)', parseByteSize)
+    .option('--stop-timeout <ms>', 'how long to wait for one thread to stop (default 1000)', parsePositiveInt)
+    .addOption(
+      new Option('--unwind <mode>', 'hybrid: .eh_frame where a module has it, frame pointers elsewhere; fp: frame pointers only').choices(['hybrid', 'fp']),
+    );
 }
 
 /** The options commander collects for a snapshot (after the parsers above). */

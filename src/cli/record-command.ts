@@ -16,21 +16,14 @@ import type * as CliProgress from 'cli-progress';
 import { record, type RecordOptions, type RecordStats } from '../record';
 import { ProfileBuilder, STATE_FILTERS, type StateFilter } from '../output/profile';
 import { formatFromPath, renderProfile, RECORD_FORMATS, toJsonLine, type RecordFormat } from '../output/formats';
-import { parseByteSize, parsePositiveInt, parseTidList } from './options';
-import type { Schedule } from '../types';
+import { addCaptureOptions, toSnapshotOptions, type SnapshotCliOptions } from './options';
 
-export interface RecordCliOptions {
+export interface RecordCliOptions extends SnapshotCliOptions {
   hz: number;
   duration: number;
   output?: string;
   format?: RecordFormat;
   state: StateFilter;
-  schedule?: Schedule;
-  threads?: number[];
-  maxFrames?: number;
-  stackBytes?: number;
-  stopTimeout?: number;
-  symbolize?: boolean;
   threadRoot?: boolean;
   progress?: boolean;
   quiet?: boolean;
@@ -184,13 +177,7 @@ export async function runRecord(pidArg: string, o: RecordCliOptions, out: (s: st
   if (toStdout && format === 'pprof' && process.stdout.isTTY) {
     throw new InvalidArgumentError('pprof is binary: write it to a file with -o FILE (or redirect stdout)');
   }
-  const ropts: RecordOptions = { hz: o.hz, durationMs: o.duration, state: o.state };
-  if (o.schedule !== undefined) ropts.schedule = o.schedule;
-  if (o.threads !== undefined) ropts.threads = o.threads;
-  if (o.maxFrames !== undefined) ropts.maxFrames = o.maxFrames;
-  if (o.stackBytes !== undefined) ropts.stackBytes = o.stackBytes;
-  if (o.stopTimeout !== undefined) ropts.stopTimeoutMs = o.stopTimeout;
-  if (o.symbolize === false) ropts.symbolize = false;
+  const ropts: RecordOptions = { ...toSnapshotOptions(o), hz: o.hz, durationMs: o.duration, state: o.state };
 
   // A non-numeric pid goes to the API as is, which rejects it with the usual message.
   const pid = /^\s*\d+\s*$/.test(pidArg) ? Number(pidArg) : (pidArg as unknown as number);
@@ -253,8 +240,9 @@ export async function runRecord(pidArg: string, o: RecordCliOptions, out: (s: st
 
 /** Add `record` to the program (as a subcommand, so it inherits the program's settings). */
 export function registerRecordCommand(program: Command, out: (s: string) => void): Command {
-  const cmd = program
-    .command('record')
+  const cmd = addCaptureOptions(
+    program
+      .command('record')
     .description('sample the stacks of a running process at a rate and write a profile (folded, speedscope, pprof, JSON lines, SVG flame graph)')
     .argument('<pid>', 'process id to record')
     .option('--hz <rate>', 'samples per second', parseHz, 99)
@@ -269,12 +257,8 @@ export function registerRecordCommand(program: Command, out: (s: string) => void
     )
     .addOption(
       new Option('--state <state>', 'keep samples of threads that are running (on-CPU, state R), blocked (off-CPU), or all').choices([...STATE_FILTERS]).default('all'),
-    )
-    .addOption(new Option('--schedule <schedule>', 'rolling: one thread stopped at a time; consistent: all threads together').choices(['rolling', 'consistent']))
-    .option('--threads <tids>', 'only these thread ids, comma-separated', parseTidList)
-    .option('--max-frames <n>', 'most frames per thread (default 1024)', parsePositiveInt)
-    .option('--stack-bytes <size>', 'most stack bytes copied per thread, e.g. 512k (default 512k)', parseByteSize)
-    .option('--stop-timeout <ms>', 'how long to wait for one thread to stop (default 1000)', parsePositiveInt)
+    ),
+  )
     .option('--no-symbolize', 'do not name frames (frames become [unknown])')
     .option('--thread-root', 'start each stack with its thread name (folded; flame graphs do by default)')
     .option('--no-thread-root', 'flame graphs: do not group stacks by thread name')
