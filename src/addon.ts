@@ -96,6 +96,28 @@ export interface RawUnwound {
   end: string;
 }
 
+/** One ELF symbol table section (Elf64_Sym entries) with its string table. */
+export interface RawSymbolSection {
+  syms: Uint8Array;
+  strs: Uint8Array;
+  /** exec[shndx] is 1 when section shndx holds code (untyped symbols count only there). */
+  exec: Uint8Array;
+}
+
+/** A module's merged function symbols, one entry per distinct start address, sorted. */
+export interface RawSymbolIndex {
+  /** Start address as two 32-bit halves. */
+  hi: Uint32Array;
+  lo: Uint32Array;
+  /** 0 for unsized symbols. */
+  size: Float64Array;
+  /** The name: offset in the string table of input section `table`. */
+  nameOff: Uint32Array;
+  table: Uint16Array;
+  /** Nearest earlier sized entry whose range encloses this one's start, or -1. */
+  parent: Int32Array;
+}
+
 export interface Binding {
   /** Capture every requested thread of pid; runs on a dedicated native thread, blocks the caller. */
   captureSync(pid: number, options: RawCaptureOptions): RawCapture;
@@ -105,6 +127,8 @@ export interface Binding {
   loadCfi(sections: CfiSections): number;
   /** Walks copied stacks (CFI where a module has it, frame pointers elsewhere). */
   unwind(input: RawUnwindInput): RawUnwound[];
+  /** Merges symbol tables (earlier sections win ties) the way perf picks among aliases. */
+  buildSymbolIndex(sections: RawSymbolSection[]): RawSymbolIndex;
   /** Itanium C++ demangling via abi::__cxa_demangle; null when name is not a mangled name. */
   demangle(name: string): string | null;
   /** 'x64' or 'arm64': the architecture the addon was built for. */

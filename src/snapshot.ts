@@ -109,6 +109,7 @@ function nameFrames(raw: RawCapture, unwound: RawUnwound[], perThread: Frame[][]
       f.moduleOffset = n.moduleOffset === null ? null : hex(n.moduleOffset);
       f.symbol = n.symbol;
       f.symbolOffset = n.symbolOffset;
+      if (n.reason !== undefined) f.symbolReason = n.reason;
       if (n.file !== undefined) {
         f.file = n.file;
         f.line = n.line;
@@ -138,6 +139,7 @@ export function liveOrigin(pid: number, schedule: Schedule, takenAt: string): Or
 
 /** Unwinds, names and judges the threads of a raw capture. */
 export function buildSnapshot(raw: RawCapture, opts: ResolvedOptions, started: bigint, origin: Origin): Snapshot {
+  const loadBefore = symbolizer().stats.loadNs;
   const walkStart = process.hrtime.bigint();
   const unwound = unwindAll(raw, opts, origin);
   const walkNs = Number(process.hrtime.bigint() - walkStart);
@@ -170,6 +172,7 @@ export function buildSnapshot(raw: RawCapture, opts: ResolvedOptions, started: b
       pauseNsMax: threads.reduce((m, t) => Math.max(m, t.pauseNs), 0),
       walkNs,
       symbolizeNs,
+      modulesNs: symbolizer().stats.loadNs - loadBefore,
       bytesCopied: raw.bytesCopied,
     },
   };

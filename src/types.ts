@@ -34,6 +34,9 @@ export interface Frame {
   symbol: string | null;
   /** pc minus the symbol's start, in bytes; null when symbol is null. */
   symbolOffset: number | null;
+  /** Why symbol is null, e.g. "module unusable: ELF: not an ELF file", "not in the perf map"
+   *  (absent when the frame is named, and when naming was not asked for). */
+  symbolReason?: string;
   /** Source file and line (with the `lines` option, where the module has .debug_line). */
   file?: string;
   line?: number;
@@ -69,6 +72,9 @@ export interface SnapshotCost {
   walkNs: number;
   /** Time spent naming frames. */
   symbolizeNs: number;
+  /** Time spent opening and parsing module files seen for the first time (unwind tables,
+   *  symbols): part of walkNs, and of symbolizeNs for files only naming needs. 0 when warm. */
+  modulesNs: number;
   /** Stack bytes copied out of the target, all threads. */
   bytesCopied: number;
 }

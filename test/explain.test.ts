@@ -121,7 +121,7 @@ describe('compareThread (pure)', () => {
   });
 
   it('summarizes', () => {
-    const shot = (threads: ThreadStack[]): Snapshot => ({ pid: 7, command: 'x', schedule: 'rolling', takenAt: '', threads, cost: { totalNs: 0, pauseNsMax: 0, walkNs: 0, symbolizeNs: 0, bytesCopied: 0 } });
+    const shot = (threads: ThreadStack[]): Snapshot => ({ pid: 7, command: 'x', schedule: 'rolling', takenAt: '', threads, cost: { totalNs: 0, pauseNsMax: 0, walkNs: 0, symbolizeNs: 0, modulesNs: 0, bytesCopied: 0 } });
     const r = explainSnapshots(shot([stack([A], false)]), shot([stack([A, B, C], true)]));
     expect(r.summary).toBe('1 of 1 thread would be cut short by a frame-pointer-only profiler (perf --call-graph fp); stackshot recovered 1');
     expect(r.breakers).toEqual([{ module: '/lib/libx.so', threads: 1 }]);

@@ -59,7 +59,7 @@ function shot(at: number, threads: ThreadStack[]): Snapshot {
     schedule: 'rolling',
     takenAt: new Date(Date.UTC(2026, 0, 1, 0, 0, 0, at)).toISOString(),
     threads,
-    cost: { totalNs: 0, pauseNsMax: 0, walkNs: 0, symbolizeNs: 0, bytesCopied: 0 },
+    cost: { totalNs: 0, pauseNsMax: 0, walkNs: 0, symbolizeNs: 0, modulesNs: 0, bytesCopied: 0 },
   };
 }
 

@@ -1,15 +1,17 @@
 // snapshot() / snapshotSync() on real processes: exact stacks through frame-pointer code, both
 // schedules, end reasons, the /proc/<pid>/mem fallback, and the target left as it was.
 import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { binding, type RawCapture } from '../src/addon';
 import { Symbolizer } from '../src/symbolize/symbolizer';
 import { snapshot, snapshotSync, type Snapshot, type ThreadStack } from '../src/index';
-import { EXPECTED_STACKS, SPIN_DEPTH_FRAMES, matchFrames } from './helpers/fixtures';
+import { compileFixture, EXPECTED_STACKS, SPIN_DEPTH_FRAMES, matchFrames } from './helpers/fixtures';
 import { assertDetached, findThreadByName, threadStates } from './helpers/proc';
-import { startFixture, startNode, stopAllTargets } from './helpers/target';
+import { startFixture, startNode, startTarget, stopAllTargets } from './helpers/target';
 
 afterEach(async () => {
   await stopAllTargets();
@@ -196,6 +198,18 @@ describe('capture mechanics', () => {
     expect(c.symbolizeNs).toBeGreaterThan(0);
     expect(c.totalNs).toBeGreaterThan(c.symbolizeNs);
     expect(Date.parse(shot.takenAt)).toBeGreaterThan(Date.now() - 60_000);
+  });
+
+  it('reports the cost of parsing modules seen for the first time, and none once they are known', async () => {
+    // A fresh copy of the fixture is a file no snapshot in this process has parsed yet.
+    const copy = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-cold-')), 'threads');
+    fs.copyFileSync(compileFixture('threads', 'nofp'), copy);
+    fs.chmodSync(copy, 0o755);
+    const target = await startTarget(copy, ['--only', 'spin']);
+    const first = snapshotSync(target.pid).cost;
+    expect(first.modulesNs).toBeGreaterThan(0);
+    expect(first.modulesNs).toBeLessThanOrEqual(first.walkNs + first.symbolizeNs);
+    expect(snapshotSync(target.pid).cost.modulesNs).toBe(0);
   });
 
   it('reports threads that exit mid-capture as exited, never failing the snapshot', async () => {

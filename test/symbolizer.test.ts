@@ -233,8 +233,11 @@ describe('Symbolizer on running processes', () => {
       ['old_code', 0x10], // looked up at pc − 1, offset from the real pc
     ]);
     for (const n of first) expect(n.module).toBe('[anon]');
+    expect(first[5].reason).toBe('not in the perf map');
     fs.appendFileSync(perfMap, `${hex(jit + 0x30n)} 4 appended\n`);
     expect(look()[4]).toMatchObject({ symbol: 'appended', symbolOffset: 1 });
+    fs.rmSync(perfMap);
+    expect(new Symbolizer().symbolize(pie.pid, maps, [exact(jit)])[0]).toMatchObject({ symbol: null, reason: 'anonymous memory and no perf map' });
   });
 
   it('still names a binary deleted after it started, through map_files', async () => {
@@ -381,9 +384,12 @@ describe('Symbolizer on bad input', () => {
     const pcs = [...paths.map((_, i) => exact(BigInt(0x10000000 + i * 0x100000 + 0x1234))), exact(base + leafVaddr + 2n), exact(0x10n), exact(0x7fff00000000n)];
     const s = new Symbolizer();
     const out = s.symbolize(process.pid, lines.join('\n'), pcs);
-    paths.forEach((p, i) => expect(out[i]).toEqual({ module: p, moduleOffset: 0x1234n, symbol: null, symbolOffset: null }));
+    // Each unnamed frame says why, in words that point at the cause.
+    const why = [/^module unusable: ELF: not an ELF file$/, /^module unusable: ELF: read of \d+ bytes at \d+ is outside the 3000-byte file$/, /^module unusable: ELF: read of \d+ bytes at \d+ is outside the 64-byte file$/, /^module unusable: ELF: too small for an ELF header$/, /^module unusable: cannot open the mapped file$/, /^module unusable: not a regular file$/];
+    paths.forEach((p, i) => expect(out[i]).toEqual({ module: p, moduleOffset: 0x1234n, symbol: null, symbolOffset: null, reason: expect.stringMatching(why[i]) }));
     expect(out[paths.length]).toMatchObject({ module: pie.exe, symbol: 'leaf_alpha', symbolOffset: 2 });
-    expect(out[paths.length + 1]).toEqual({ module: null, moduleOffset: null, symbol: null, symbolOffset: null });
+    expect(out[paths.length]).not.toHaveProperty('reason');
+    expect(out[paths.length + 1]).toEqual({ module: null, moduleOffset: null, symbol: null, symbolOffset: null, reason: 'in no mapping' });
     expect(out[paths.length + 2].module).toBeNull();
     // Through a path (no map_files for crafted ranges), a file whose inode differs from the
     // mapped one on the same device was replaced since: not named.

@@ -37,7 +37,7 @@ function snap(threads: ThreadStack[], over: Partial<Snapshot> = {}): Snapshot {
     schedule: 'rolling',
     takenAt: '2025-01-01T00:00:00.000Z',
     threads,
-    cost: { totalNs: 410_000, pauseNsMax: 23_400, walkNs: 5_000, symbolizeNs: 100_000, bytesCopied: 8192 },
+    cost: { totalNs: 410_000, pauseNsMax: 23_400, walkNs: 5_000, symbolizeNs: 100_000, modulesNs: 0, bytesCopied: 8192 },
     ...over,
   };
 }

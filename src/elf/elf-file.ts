@@ -212,6 +212,27 @@ export class ElfFile {
   }
 
   /**
+   * The NUL-terminated string at `off` in string table `s`, read on its own: for a few names
+   * out of a large table (node's .dynstr is 5 MB), cheaper than reading the whole section.
+   * '' when out of range or unreadable.
+   */
+  stringAt(s: SectionHeader, off: number, maxLength = 4096): string {
+    if (off < 0 || off >= s.size || s.type === SHT_NOBITS) return '';
+    try {
+      let chunk = Math.min(256, maxLength);
+      for (;;) {
+        const n = Math.min(chunk, s.size - off);
+        const bytes = this.source.read(s.offset + off, n);
+        const end = bytes.indexOf(0);
+        if (end >= 0 || n === s.size - off || chunk >= maxLength) return bytes.toString('utf8', 0, end >= 0 ? end : n);
+        chunk = maxLength;
+      }
+    } catch {
+      return '';
+    }
+  }
+
+  /**
    * Translates a file offset to the link-time virtual address through the PT_LOAD that
    * contains it. Each segment has its own offset→vaddr delta, so no single load bias is assumed.
    */

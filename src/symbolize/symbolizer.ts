@@ -27,6 +27,8 @@ export interface NamedPc {
   symbol: string | null;
   /** pc − symbol start, with the original pc (not pc − 1). */
   symbolOffset: number | null;
+  /** Why symbol is null (absent when there is a name). */
+  reason?: string;
   /** Source file and line, when asked for (`lines`) and the module has .debug_line. */
   file?: string;
   line?: number;
@@ -68,7 +70,7 @@ interface ProcessView {
   memo: Map<bigint, NamedPc>;
 }
 
-const NO_NAME: NamedPc = { module: null, moduleOffset: null, symbol: null, symbolOffset: null };
+const NO_NAME: NamedPc = { module: null, moduleOffset: null, symbol: null, symbolOffset: null, reason: 'in no mapping' };
 
 function mappingKey(m: MapEntry): string {
   return `${m.start.toString(16)}-${m.end.toString(16)} ${m.offset.toString(16)} ${m.dev} ${m.inode} ${m.path}`;
@@ -81,6 +83,13 @@ function devString(dev: number): string {
   return `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}`;
 }
 
+/** Why a pc in a file-backed module has no name. */
+function unnamedReason(mod: Module, vaddr: bigint | undefined): string {
+  if (mod.symbols === null) return `module unusable: ${mod.reason ?? 'unknown'}`;
+  if (vaddr === undefined) return 'outside the file\'s loadable segments';
+  return mod.symbols.length === 0 ? 'the file has no function symbols' : 'no function symbol covers this address';
+}
+
 /** The PT_LOAD segment a mapping shows: the one its file range overlaps. */
 function loadOfMapping(loads: LoadSegment[], m: MapEntry): LoadSegment | undefined {
   const size = m.end - m.start;
@@ -88,7 +97,8 @@ function loadOfMapping(loads: LoadSegment[], m: MapEntry): LoadSegment | undefin
 }
 
 export class Symbolizer {
-  readonly stats = { modulesParsed: 0, cacheHits: 0 };
+  /** loadNs: time spent opening and parsing module files (the cold path's cost), cumulative. */
+  readonly stats = { modulesParsed: 0, cacheHits: 0, loadNs: 0 };
   private readonly demangler?: (mangled: string) => string | null;
   /** Parsed modules by file identity: dev, inode, size, mtime of the opened file. */
   private readonly files = new LruCache<string, Module>(MODULE_CAP);
@@ -114,7 +124,10 @@ export class Symbolizer {
       const known = lines ? undefined : view.memo.get(at);
       if (known !== undefined) {
         this.stats.cacheHits++;
-        out[i] = known.symbolOffset === null ? known : { ...known, moduleOffset: known.moduleOffset === null ? null : known.moduleOffset + BigInt(delta), symbolOffset: known.symbolOffset + delta };
+        out[i] =
+          delta === 0
+            ? known
+            : { ...known, moduleOffset: known.moduleOffset === null ? null : known.moduleOffset + 1n, symbolOffset: known.symbolOffset === null ? null : known.symbolOffset + 1 };
         continue;
       }
       const m = findMapping(view.entries, at);
@@ -132,7 +145,7 @@ export class Symbolizer {
         } else if (vaddr !== undefined && stub !== undefined) {
           out[i] = { module: m.path, moduleOffset, symbol: stub.name, symbolOffset: Number(vaddr - stub.vaddr) + delta };
         } else {
-          out[i] = { module: m.path, moduleOffset, symbol: null, symbolOffset: null };
+          out[i] = { module: m.path, moduleOffset, symbol: null, symbolOffset: null, reason: unnamedReason(mod, vaddr) };
         }
         this.remember(view, at, out[i], delta);
         if (lines && vaddr !== undefined) {
@@ -147,7 +160,7 @@ export class Symbolizer {
       const jit = perfMap?.lookup(at);
       out[i] =
         jit === undefined
-          ? { module, moduleOffset, symbol: null, symbolOffset: null }
+          ? { module, moduleOffset, symbol: null, symbolOffset: null, reason: perfMap ? 'not in the perf map' : 'anonymous memory and no perf map' }
           : { module, moduleOffset, symbol: jit.name, symbolOffset: jit.offset + delta };
     }
     return out;
@@ -206,9 +219,8 @@ export class Symbolizer {
   private remember(view: ProcessView, at: bigint, named: NamedPc, delta: number): void {
     if (view.memo.size >= MEMO_CAP) view.memo.clear();
     view.memo.set(at, {
-      module: named.module,
+      ...named,
       moduleOffset: named.moduleOffset === null ? null : named.moduleOffset - BigInt(delta),
-      symbol: named.symbol,
       symbolOffset: named.symbolOffset === null ? null : named.symbolOffset - delta,
     });
   }
@@ -240,7 +252,9 @@ export class Symbolizer {
     if (mod !== undefined) {
       this.stats.cacheHits++;
     } else {
+      const t0 = process.hrtime.bigint();
       mod = m.path === '[vdso]' ? this.loadVdso(pid, m) : this.loadFile(pid, view, m);
+      this.stats.loadNs += Number(process.hrtime.bigint() - t0);
     }
     view.modules.set(key, mod);
     view.byEntry.set(m, mod);

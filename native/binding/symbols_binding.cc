@@ -1,0 +1,66 @@
+// buildSymbolIndex(sections): the merged, address-sorted function-symbol index of a module as
+// typed-array columns (see symbols/symbol_index.h and src/elf/symbols.ts).
+#include "binding/exports.h"
+#include "symbols/symbol_index.h"
+
+namespace stackshot {
+namespace {
+
+/** A Uint8Array / Buffer argument's bytes (empty when absent or of another type). */
+std::pair<const uint8_t*, size_t> bytes_of(const Napi::Value& v) {
+  if (!v.IsTypedArray()) return {nullptr, 0};
+  Napi::Uint8Array a = v.As<Napi::Uint8Array>();
+  if (a.TypedArrayType() != napi_uint8_array) return {nullptr, 0};
+  return {a.Data(), a.ByteLength()};
+}
+
+template <typename Array, typename T>
+Array column(Napi::Env env, const std::vector<T>& values) {
+  Array out = Array::New(env, values.size());
+  for (size_t i = 0; i < values.size(); i++) out[i] = values[i];
+  return out;
+}
+
+}  // namespace
+
+Napi::Value BuildSymbolIndex(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) {
+    Napi::TypeError::New(env, "buildSymbolIndex(sections)").ThrowAsJavaScriptException();
+    return env.Null();
+  }
+  Napi::Array in = info[0].As<Napi::Array>();
+  // The views point into JS buffers, which stay alive (referenced by `in`) for this call.
+  std::vector<SymbolSection> sections;
+  for (uint32_t i = 0; i < in.Length(); i++) {
+    Napi::Value item = in.Get(i);
+    if (!item.IsObject()) continue;
+    Napi::Object o = item.As<Napi::Object>();
+    auto [syms, syms_len] = bytes_of(o.Get("syms"));
+    auto [strs, strs_len] = bytes_of(o.Get("strs"));
+    auto [exec, exec_len] = bytes_of(o.Get("exec"));
+    sections.push_back({syms, syms_len, strs, strs_len, exec, exec_len});
+  }
+  SymbolIndex idx = build_symbol_index(sections);
+
+  // Starts as two 32-bit halves: the JS lookup compares plain Numbers, exact for 64 bits.
+  size_t n = idx.start.size();
+  Napi::Uint32Array hi = Napi::Uint32Array::New(env, n);
+  Napi::Uint32Array lo = Napi::Uint32Array::New(env, n);
+  Napi::Float64Array size = Napi::Float64Array::New(env, n);
+  for (size_t k = 0; k < n; k++) {
+    hi[k] = static_cast<uint32_t>(idx.start[k] >> 32);
+    lo[k] = static_cast<uint32_t>(idx.start[k]);
+    size[k] = static_cast<double>(idx.size[k]);  // < 2^53: exact
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("hi", hi);
+  out.Set("lo", lo);
+  out.Set("size", size);
+  out.Set("nameOff", column<Napi::Uint32Array>(env, idx.name_offset));
+  out.Set("table", column<Napi::Uint16Array>(env, idx.section));
+  out.Set("parent", column<Napi::Int32Array>(env, idx.parent));
+  return out;
+}
+
+}  // namespace stackshot
