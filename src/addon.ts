@@ -125,6 +125,8 @@ export interface Binding {
   capture(pid: number, options: RawCaptureOptions): Promise<RawCapture>;
   /** Registers a module's unwind tables; returns its id (0 when there is nothing to register). */
   loadCfi(sections: CfiSections): number;
+  /** Frees a table registered by loadCfi; its id then names no table (ids are never reused). */
+  unloadCfi(id: number): void;
   /** Walks copied stacks (CFI where a module has it, frame pointers elsewhere). */
   unwind(input: RawUnwindInput): RawUnwound[];
   /** Merges symbol tables (earlier sections win ties) the way perf picks among aliases. */

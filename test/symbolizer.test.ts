@@ -315,6 +315,43 @@ describe('Symbolizer caching', () => {
     expect(s.stats.modulesParsed).toBe(3);
   });
 
+  it('parses one build once: a copy of the executable (another inode) is found by its build-id', async () => {
+    expect(readelf('-n', pie.exe)).toMatch(/Build ID: [0-9a-f]+/);
+    const copy = path.join(dir, 'target-pie-copy');
+    fs.copyFileSync(pie.exe, copy);
+    fs.chmodSync(copy, 0o755);
+    const twin = await startTarget(copy);
+    targets.push(twin);
+    const s = new Symbolizer();
+    s.symbolize(pie.pid, mapsOf(pie.pid), [exact(pie.addr.leaf_alpha)]);
+    const parsed = s.stats.modulesParsed;
+    expect(s.symbolize(twin.pid, mapsOf(twin.pid), [exact(twin.addr.leaf_alpha)])[0]).toMatchObject({ module: copy, symbol: 'leaf_alpha', symbolOffset: 0 });
+    expect(s.stats.modulesParsed).toBe(parsed);
+  });
+
+  it('stays within its memory budget: modules pushed out are parsed again when needed, and still name and unwind', () => {
+    const s = new Symbolizer({ maxCacheBytes: 1 }); // room for one module at a time
+    const cfiIds = (pid: number): bigint[] => [...s.unwindMappings(pid, mapsOf(pid))].filter((_, i) => i % 4 === 3 && _ > 1n).map((v) => v >> 1n);
+    const first = cfiIds(pie.pid);
+    expect(first.length).toBeGreaterThan(0);
+    for (let round = 0; round < 3; round++) {
+      for (const t of [pie, nopie]) {
+        expect(s.symbolize(t.pid, mapsOf(t.pid), [exact(t.addr.leaf_alpha), exact(t.addr.printf)]).map((n) => n.symbol)).toEqual(['leaf_alpha', 'printf']);
+        expect(s.cacheSize.modules).toBe(1);
+      }
+    }
+    expect(s.stats.modulesParsed).toBeGreaterThan(6);
+    // The released unwind tables' ids are never handed out again: fresh mappings get new ones.
+    const again = cfiIds(pie.pid);
+    expect(again.length).toBe(first.length);
+    for (const id of again) expect(first).not.toContain(id);
+    // With the default budget, everything stays.
+    const roomy = new Symbolizer();
+    for (const t of [pie, nopie]) roomy.symbolize(t.pid, mapsOf(t.pid), [exact(t.addr.leaf_alpha), exact(t.addr.printf)]);
+    expect(roomy.cacheSize.modules).toBe(3);
+    expect(roomy.cacheSize.bytes).toBeGreaterThan(0);
+  });
+
   it('remembered lookups keep each pc its own offsets (exact and return address at one lookup address)', () => {
     const pcs: PcToName[] = [
       exact(pie.addr.leaf_alpha + 4n),

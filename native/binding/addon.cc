@@ -11,6 +11,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("capture", Napi::Function::New(env, CaptureAsync, "capture"));
   exports.Set("demangle", Napi::Function::New(env, Demangle, "demangle"));
   exports.Set("loadCfi", Napi::Function::New(env, LoadCfi, "loadCfi"));
+  exports.Set("unloadCfi", Napi::Function::New(env, UnloadCfi, "unloadCfi"));
   exports.Set("unwind", Napi::Function::New(env, UnwindThreads, "unwind"));
   exports.Set("buildSymbolIndex", Napi::Function::New(env, BuildSymbolIndex, "buildSymbolIndex"));
   exports.Set("arch", Napi::String::New(env, arch_name()));

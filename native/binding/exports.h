@@ -8,6 +8,7 @@ Napi::Value CaptureSync(const Napi::CallbackInfo& info);
 Napi::Value CaptureAsync(const Napi::CallbackInfo& info);
 Napi::Value Demangle(const Napi::CallbackInfo& info);
 Napi::Value LoadCfi(const Napi::CallbackInfo& info);
+Napi::Value UnloadCfi(const Napi::CallbackInfo& info);
 Napi::Value UnwindThreads(const Napi::CallbackInfo& info);
 Napi::Value BuildSymbolIndex(const Napi::CallbackInfo& info);
 

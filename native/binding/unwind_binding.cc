@@ -55,6 +55,16 @@ Napi::Value LoadCfi(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, CfiRegistry::instance().add(parse_arch(o.Get("arch")), std::move(bytes)));
 }
 
+Napi::Value UnloadCfi(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "unloadCfi(id)").ThrowAsJavaScriptException();
+    return env.Null();
+  }
+  CfiRegistry::instance().remove(info[0].As<Napi::Number>().Int32Value());
+  return env.Undefined();
+}
+
 Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {

@@ -18,12 +18,8 @@ int32_t CfiRegistry::add(CfiArch arch, CfiBytes bytes) {
   sections.owner = owned;
   auto table = std::make_unique<CfiTable>(arch, std::move(sections));
   std::lock_guard<std::mutex> guard(mutex_);
-  for (size_t i = 0; i < tables_.size(); ++i) {
-    if (!tables_[i]) {
-      tables_[i] = std::move(table);
-      return static_cast<int32_t>(i + 1);
-    }
-  }
+  // Ids are never reused: a stale id (a module evicted from the TS cache while some caller still
+  // holds its mappings) must find nothing, never another module's table.
   tables_.push_back(std::move(table));
   return static_cast<int32_t>(tables_.size());
 }

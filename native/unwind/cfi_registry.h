@@ -23,8 +23,9 @@ class CfiRegistry {
  public:
   static CfiRegistry& instance();
 
-  // Takes the bytes and returns the table's id (> 0).
+  // Takes the bytes and returns the table's id (> 0, never reused).
   int32_t add(CfiArch arch, CfiBytes bytes);
+  // Frees a table (its module left the cache); later lookups of the id find nothing.
   void remove(int32_t id);
   // The table for id, or nullptr. Only while holding lock(): tables fill caches as they are used.
   CfiTable* get(int32_t id);
@@ -32,7 +33,7 @@ class CfiRegistry {
 
  private:
   std::mutex mutex_;
-  std::vector<std::unique_ptr<CfiTable>> tables_;  // index id - 1
+  std::vector<std::unique_ptr<CfiTable>> tables_;  // index id - 1; a removed table leaves a null
 };
 
 }  // namespace stackshot

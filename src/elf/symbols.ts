@@ -122,6 +122,11 @@ export class SymbolTable {
     return false;
   }
 
+  /** About how much memory the table holds: its string tables and index columns. */
+  get bytes(): number {
+    return this.strtabs.reduce((n, t) => n + t.length, 0) + this.length * 30;
+  }
+
   name(index: number): string {
     let s = this.names.get(index);
     if (s === undefined) {

@@ -1,10 +1,11 @@
 // A module is what stackshot needs from one mapped file: its PT_LOAD segments (to turn file
 // offsets into link-time addresses), its function symbols (from the file and, when installed,
 // its separate debug file), and its unwind table (.eh_frame, handed to the native unwinder).
-// Parsing one is the expensive step, so modules are kept in a small LRU cache keyed by the
-// caller (file identity, mapping identity).
+// Parsing one is the expensive step, so the symbolizer keeps modules in an LRU cache by file
+// identity and build-id, bounded by the bytes they hold (`bytes`), and frees their native
+// unwind tables when they leave it (releaseModule).
 import * as fs from 'node:fs';
-import { loadUnwindTable } from '../unwind/unwind-table';
+import { loadUnwindTable, unloadUnwindTable } from '../unwind/unwind-table';
 import { findDebugFile } from '../elf/build-id';
 import { pltStubs, type PltStub } from '../elf/plt';
 import type { LineTable } from '../dwarf/line-table';
@@ -27,26 +28,35 @@ export interface Module {
   openedAs?: string;
   /** Source lines (.debug_line of the debug file, else of the file), built on first use. */
   lineTable?: LineTable | null;
+  /** About how much memory the module holds, here and natively (symbol strings and index,
+   *  unwind sections): what the cache is bounded by. */
+  bytes: number;
+}
+
+/** Frees what a module holds natively (its unwind table); the module must not be used after. */
+export function releaseModule(mod: Module): void {
+  if (mod.cfi !== 0) unloadUnwindTable(mod.cfi);
+  mod.cfi = 0;
 }
 
 /** A module that names nothing, remembering why (unreadable file, not ELF, ...). */
 export function failedModule(reason: string): Module {
-  return { loads: [], symbols: null, reason, cfi: 0, plt: [] };
+  return { loads: [], symbols: null, reason, cfi: 0, plt: [], bytes: 0 };
 }
 
 /**
- * Parses the ELF in `source` (the file mapped at `modulePath` in the target) into a module.
+ * Parses the ELF in `from` (the file mapped at `modulePath` in the target) into a module.
  * `debugRoots` are path prefixes under which /usr/lib/debug is searched; [] disables the
  * search (e.g. for the vdso). Never throws: a corrupt file yields a failed module.
  */
-export function loadElfModule(source: ByteSource, modulePath: string, debugRoots: string[]): Module {
+export function loadElfModule(from: ByteSource | ElfFile, modulePath: string, debugRoots: string[]): Module {
   let elf: ElfFile;
   try {
-    elf = new ElfFile(source);
+    elf = from instanceof ElfFile ? from : new ElfFile(from);
   } catch (e) {
     return failedModule(`ELF: ${(e as Error).message}`);
   }
-  const cfi = loadUnwindTable(elf);
+  const { id: cfi, bytes: cfiBytes } = loadUnwindTable(elf);
   const plt = pltStubs(elf);
   const sources: SymbolSource[] = symbolSources(elf);
   let debugFile: string | undefined;
@@ -68,39 +78,10 @@ export function loadElfModule(source: ByteSource, modulePath: string, debugRoots
   }
   try {
     const symbols = new SymbolTable(sources);
-    return { loads: elf.loads, symbols, debugFile, cfi, plt };
+    return { loads: elf.loads, symbols, debugFile, cfi, plt, bytes: cfiBytes + symbols.bytes };
   } catch (e) {
-    return { loads: elf.loads, symbols: null, reason: `symbols: ${(e as Error).message}`, debugFile, cfi, plt };
+    return { loads: elf.loads, symbols: null, reason: `symbols: ${(e as Error).message}`, debugFile, cfi, plt, bytes: cfiBytes };
   } finally {
     if (debugFd !== undefined) fs.closeSync(debugFd);
-  }
-}
-
-/** Least-recently-used map with a fixed entry cap (modules can hold megabytes of strings). */
-export class LruCache<K, V> {
-  private readonly map = new Map<K, V>();
-  constructor(readonly capacity: number) {}
-
-  get(key: K): V | undefined {
-    const v = this.map.get(key);
-    if (v !== undefined) {
-      // Map iterates in insertion order: re-inserting moves the key to the young end.
-      this.map.delete(key);
-      this.map.set(key, v);
-    }
-    return v;
-  }
-
-  set(key: K, value: V): void {
-    this.map.delete(key);
-    this.map.set(key, value);
-    while (this.map.size > this.capacity) {
-      const oldest = this.map.keys().next().value as K;
-      this.map.delete(oldest);
-    }
-  }
-
-  get size(): number {
-    return this.map.size;
   }
 }

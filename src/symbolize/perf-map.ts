@@ -5,7 +5,7 @@
 // search. Addresses are Numbers here: JIT code lives in user space, below 2^53 on every
 // 64-bit Linux (lines that are not are skipped as malformed).
 import * as fs from 'node:fs';
-import { LruCache } from './module-cache';
+import { LruCache } from './lru-cache';
 
 const HEX = /^(?:0x)?[0-9a-fA-F]+$/;
 
@@ -166,6 +166,12 @@ export class PerfMapCache {
   private readonly byPid = new LruCache<number, CachedPerfMap>(64);
   private readonly paths = new LruCache<number, string[]>(64);
   parses = 0;
+
+  /** Forgets every parsed map (the next get() reads the file anew). */
+  clear(): void {
+    this.byPid.clear();
+    this.paths.clear();
+  }
 
   static pathFor(pid: number): string {
     return `/tmp/perf-${pid}.map`;

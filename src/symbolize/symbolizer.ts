@@ -9,7 +9,9 @@ import { LineTable } from '../dwarf/line-table';
 import { findPltStub } from '../elf/plt';
 import { SymbolHit } from '../elf/symbols';
 import { findMapping, MapEntry, parseMaps } from '../procfs/maps';
-import { failedModule, loadElfModule, LruCache, Module } from './module-cache';
+import { readBuildId } from '../elf/build-id';
+import { LruCache } from './lru-cache';
+import { failedModule, loadElfModule, Module, releaseModule } from './module-cache';
 import { PerfMap, PerfMapCache } from './perf-map';
 
 export interface PcToName {
@@ -37,10 +39,13 @@ export interface NamedPc {
 export interface SymbolizerOptions {
   /** Itanium demangler (the addon's __cxa_demangle wrapper); null means "not mangled". */
   demangle?: (mangled: string) => string | null;
+  /** Memory the cached modules may hold together, about (default 256 MiB). */
+  maxCacheBytes?: number;
 }
 
-/** Most files kept parsed; each can hold megabytes of symbol strings. */
+/** Most files kept parsed, and the memory they may hold together (node alone: ~20 MB). */
 const MODULE_CAP = 256;
+const MODULE_BYTES_CAP = 256 * 1024 * 1024;
 /** Processes whose mapping→module table is remembered. */
 const PROCESS_CAP = 32;
 const DEMANGLE_CAP = 65536;
@@ -101,7 +106,14 @@ export class Symbolizer {
   readonly stats = { modulesParsed: 0, cacheHits: 0, loadNs: 0 };
   private readonly demangler?: (mangled: string) => string | null;
   /** Parsed modules by file identity: dev, inode, size, mtime of the opened file. */
-  private readonly files = new LruCache<string, Module>(MODULE_CAP);
+  private readonly files: LruCache<string, Module>;
+  /**
+   * The same file seen under another identity (a container's copy of a library, a reinstall
+   * of the same build): build-id and size → the identity it was parsed under.
+   */
+  private readonly byBuildId = new LruCache<string, string>(MODULE_CAP * 2);
+  /** Modules pushed out of `files`, released at the start of the next call (see retire()). */
+  private evicted: Module[] = [];
   private readonly processes = new LruCache<number, ProcessView>(PROCESS_CAP);
   private readonly perfMaps = new PerfMapCache();
   private readonly demangled = new Map<string, string>();
@@ -109,10 +121,16 @@ export class Symbolizer {
 
   constructor(options: SymbolizerOptions = {}) {
     this.demangler = options.demangle;
+    this.files = new LruCache<string, Module>(MODULE_CAP, {
+      weigh: (mod) => mod.bytes,
+      maxWeight: options.maxCacheBytes ?? MODULE_BYTES_CAP,
+      onEvict: (_key, mod) => this.evicted.push(mod),
+    });
   }
 
   /** With `lines`, frames in modules with debug info also get their source file and line. */
   symbolize(pid: number, maps: string, pcs: PcToName[], options: { lines?: boolean } = {}): NamedPc[] {
+    this.retire();
     const lines = options.lines === true;
     const view = this.view(pid, maps);
     let perfMap: PerfMap | null | undefined; // read at most once per call, and only if needed
@@ -172,6 +190,7 @@ export class Symbolizer {
    * load their module (the same one that names the frames) for its unwind table.
    */
   unwindMappings(pid: number, maps: string): BigUint64Array {
+    this.retire();
     const view = this.view(pid, maps);
     if (view.unwindMappings !== undefined) return view.unwindMappings;
     const out = new BigUint64Array(view.entries.length * 4);
@@ -195,6 +214,32 @@ export class Symbolizer {
     });
     view.unwindMappings = out;
     return out;
+  }
+
+  /** Empties every cache, freeing the native unwind tables (the next call parses anew). */
+  clear(): void {
+    this.files.clear();
+    this.byBuildId.clear();
+    this.retire();
+    this.perfMaps.clear();
+    this.demangled.clear();
+  }
+
+  /** The memory the cached modules hold, about (bytes), and how many there are. */
+  get cacheSize(): { modules: number; bytes: number } {
+    return { modules: this.files.size, bytes: this.files.totalWeight };
+  }
+
+  /**
+   * Releases modules the cache let go of. Done between calls, not at eviction: mappings handed
+   * out earlier in a snapshot (unwindMappings) may still name their unwind tables. The process
+   * views may still hold them too, so those are dropped and rebuilt from the cache.
+   */
+  private retire(): void {
+    if (this.evicted.length === 0) return;
+    for (const mod of this.evicted) releaseModule(mod);
+    this.evicted = [];
+    this.processes.clear();
   }
 
   /** The module's line table, built on first use from its debug file, else from the file itself. */
@@ -289,10 +334,29 @@ export class Symbolizer {
           this.stats.cacheHits++;
           return cached;
         }
+        let elf: ElfFile;
+        try {
+          elf = new ElfFile(new FdSource(fd, st.size));
+        } catch (e) {
+          const failed = failedModule(`ELF: ${(e as Error).message}`);
+          this.files.set(fileKey, failed);
+          return failed;
+        }
+        // Another identity of the same build (its bytes hash to the same build-id, and the
+        // size rules out a stripped twin): already parsed.
+        const id = readBuildId(elf);
+        const buildKey = id === null ? undefined : `${id}:${st.size}`;
+        const twinKey = buildKey === undefined ? undefined : this.byBuildId.get(buildKey);
+        const twin = twinKey === undefined ? undefined : this.files.get(twinKey);
+        if (twin !== undefined) {
+          this.stats.cacheHits++;
+          return twin;
+        }
         this.stats.modulesParsed++;
-        const mod = loadElfModule(new FdSource(fd, st.size), m.path, view.debugRoots);
+        const mod = loadElfModule(elf, m.path, view.debugRoots);
         mod.openedAs = candidates[c];
         this.files.set(fileKey, mod);
+        if (buildKey !== undefined) this.byBuildId.set(buildKey, fileKey);
         return mod;
       } catch (e) {
         return failedModule(`read: ${(e as Error).message}`);
