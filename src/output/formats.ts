@@ -1,11 +1,16 @@
 // The output formats of `stackshot record`, chosen by name or by the output file's extension.
 import * as path from 'node:path';
-import { toFlameGraph, type FlameGraphOptions } from './flamegraph-svg';
-import { toFolded, type FoldedOptions } from './folded';
-import { toPprof } from './pprof';
+import type * as FlameGraph from './flamegraph-svg';
+import type * as Folded from './folded';
+import type * as Pprof from './pprof';
 import type { ProfileBuilder } from './profile';
-import { toSpeedscope } from './speedscope';
+import type * as Speedscope from './speedscope';
 import type { Snapshot } from '../types';
+
+// Each renderer is loaded when its format is asked for: every CLI start (`stackshot <pid>`
+// too) loads this file for the format names, and the renderers (pprof's protobuf encoder,
+// the flame graph's script) would add to each start for nothing.
+/* eslint-disable @typescript-eslint/no-require-imports */
 
 export type RecordFormat = 'folded' | 'speedscope' | 'pprof' | 'json' | 'svg';
 
@@ -46,17 +51,17 @@ export function renderProfile(format: Exclude<RecordFormat, 'json'>, b: ProfileB
   const base = { intervalMs: opts.intervalMs };
   switch (format) {
     case 'folded': {
-      const fo: FoldedOptions = { ...base, threadRoot: opts.threadRoot ? 'name' : false };
-      return toFolded(b, fo);
+      const fo: Folded.FoldedOptions = { ...base, threadRoot: opts.threadRoot ? 'name' : false };
+      return (require('./folded') as typeof Folded).toFolded(b, fo);
     }
     case 'speedscope':
-      return `${JSON.stringify(toSpeedscope(b, base))}\n`;
+      return `${JSON.stringify((require('./speedscope') as typeof Speedscope).toSpeedscope(b, base))}\n`;
     case 'pprof':
-      return toPprof(b, base);
+      return (require('./pprof') as typeof Pprof).toPprof(b, base);
     case 'svg': {
-      const fg: FlameGraphOptions = { ...base, threadRoot: opts.threadRoot ?? true };
+      const fg: FlameGraph.FlameGraphOptions = { ...base, threadRoot: opts.threadRoot ?? true };
       if (opts.title !== undefined) fg.title = opts.title;
-      return toFlameGraph(b, fg);
+      return (require('./flamegraph-svg') as typeof FlameGraph).toFlameGraph(b, fg);
     }
   }
 }
