@@ -8,7 +8,7 @@
 // a lookup parses the function trees of the unit that covers the address, once. Never throws:
 // a unit that cannot be parsed gives no inline information for its addresses.
 import type { ElfFile } from '../elf/elf-file';
-import { LineTable, type SourceLine } from './line-table';
+import type { LineTable, SourceLine } from './line-table';
 import { rangeList, readAranges } from './ranges';
 import { DwarfReader } from './reader';
 import { namedSection } from './sections';
