@@ -38,7 +38,7 @@ function packageVersion(): string {
 function addSnapshotOptions(cmd: Command): Command {
   return addCaptureOptions(cmd.option('--json', 'print the snapshot as JSON (the Snapshot type) instead of text'))
     .option('--no-symbolize', 'print raw addresses, do not name frames')
-    .option('--lines', 'source file and line of each frame, where the module has debug info (.debug_line)')
+    .option('--lines', 'source file and line of each frame, and inlined calls as extra frames, where the module has debug info (.debug_line, .debug_info)')
     .option('--no-color', 'no ANSI colors in the text output (default: colors on a terminal)');
 }
 

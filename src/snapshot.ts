@@ -7,7 +7,7 @@ import { errnoName, toStackshotError, type StackshotError } from './errors';
 import { resolveOptions, InvalidOptionError, type ResolvedOptions } from './options';
 import { checkTarget } from './procfs/preflight';
 import { finishStack } from './stack/thread-entry';
-import { Symbolizer, type PcToName } from './symbolize/symbolizer';
+import { Symbolizer, type InlinedName, type PcToName } from './symbolize/symbolizer';
 import type { EndReason, Frame, Schedule, Snapshot, SnapshotOptions, ThreadFailure, ThreadStack } from './types';
 
 // One symbolizer for the life of the process: its module cache is what makes a second snapshot cheap.
@@ -102,8 +102,10 @@ function nameFrames(raw: RawCapture, unwound: RawUnwound[], perThread: Frame[][]
   });
   const named = symbolizer().symbolize(origin.filesOf, raw.maps, pcs, { lines: opts.lines });
   let k = 0;
-  for (const frames of perThread) {
-    for (const f of frames) {
+  perThread.forEach((frames, ti) => {
+    // With `lines`, a physical frame with inlined calls becomes those calls (innermost first) and then itself.
+    let expanded: Frame[] | undefined;
+    frames.forEach((f, i) => {
       const n = named[k++];
       f.module = n.module;
       f.moduleOffset = n.moduleOffset === null ? null : hex(n.moduleOffset);
@@ -114,8 +116,25 @@ function nameFrames(raw: RawCapture, unwound: RawUnwound[], perThread: Frame[][]
         f.file = n.file;
         f.line = n.line;
       }
-    }
+      if (n.inlined !== undefined) {
+        expanded ??= frames.slice(0, i);
+        for (const c of n.inlined) expanded.push(inlinedFrame(f, c));
+      }
+      expanded?.push(f);
+    });
+    if (expanded !== undefined) perThread[ti] = expanded;
+  });
+}
+
+/** A call inlined at a physical frame's pc: same pc, method and module (see Frame.inlined). */
+function inlinedFrame(physical: Frame, c: InlinedName): Frame {
+  const f: Frame = { pc: physical.pc, method: physical.method, module: physical.module, moduleOffset: physical.moduleOffset, symbol: c.symbol, symbolOffset: null };
+  if (c.file !== undefined) {
+    f.file = c.file;
+    f.line = c.line;
   }
+  f.inlined = true;
+  return f;
 }
 
 /** Where a capture comes from: the live process, or a file (unwound later, perhaps elsewhere). */

@@ -32,7 +32,7 @@ export interface Frame {
   moduleOffset: string | null;
   /** Demangled symbol name, or null when unknown (never "??"). */
   symbol: string | null;
-  /** pc minus the symbol's start, in bytes; null when symbol is null. */
+  /** pc minus the symbol's start, in bytes; null when symbol is null, and on inlined frames. */
   symbolOffset: number | null;
   /** Why symbol is null, e.g. "module unusable: ELF: not an ELF file", "not in the perf map"
    *  (absent when the frame is named, and when naming was not asked for). */
@@ -40,6 +40,17 @@ export interface Frame {
   /** Source file and line (with the `lines` option, where the module has .debug_line). */
   file?: string;
   line?: number;
+  /**
+   * True on a call inlined into the physical frame that follows it (with `lines`, from
+   * .debug_info; absent on every other frame). A physical frame whose pc lies in inlined code
+   * is preceded by one such frame per inlined call, innermost first, as `addr2line -f -i`
+   * lists them. They share the physical frame's pc, method, module and moduleOffset (eu-stack
+   * and perf show them at the same pc too); their symbol is the inlined function's DWARF name
+   * (demangled), symbolOffset is null (inlined code has no single start), and file:line is
+   * where execution is in that function. The physical frame keeps its ELF symbol and offset;
+   * its file:line is the call site of the outermost inlined call.
+   */
+  inlined?: true;
 }
 
 export interface ThreadStack {
@@ -109,6 +120,9 @@ export interface SnapshotOptions {
    * where frame-pointer chains break).
    */
   unwind?: 'hybrid' | 'fp';
-  /** Source file and line per frame from .debug_line where the module has debug info (default false). */
+  /**
+   * Source file and line per frame from .debug_line, and inlined calls as extra frames
+   * (`inlined: true`) from .debug_info, where the module has debug info (default false).
+   */
   lines?: boolean;
 }

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { ElfFile, FdSource } from '../src/elf/elf-file';
 import { snapshotSync } from '../src/index';
+import type { Frame } from '../src/types';
 import { compileFixture, type FrameVariant } from './helpers/fixtures';
 import { startFixture, stopAllTargets } from './helpers/target';
 
@@ -31,13 +32,23 @@ describe.each(['fp', 'nofp'] as FrameVariant[])('fixture built %s with -g', (var
     const ours: string[] = [];
     const vaddrs: string[] = [];
     for (const t of shot.threads) {
-      t.frames.forEach((f, i) => {
-        if (f.module !== binary || f.moduleOffset === null || f.symbol === '_start') return;
-        const exact = i === 0 || f.method === 'signal' || t.frames[i + 1]?.method === 'signal';
+      // Physical frames; addr2line without -i gives the line of the innermost call inlined at
+      // the pc, which is the first of the frames sharing it (see test/inline.test.ts).
+      const physical = t.frames.filter((f) => !f.inlined);
+      let innermost: Frame | undefined;
+      let i = 0;
+      for (const f of t.frames) {
+        innermost ??= f;
+        if (f.inlined) continue;
+        const exact = i === 0 || f.method === 'signal' || physical[i + 1]?.method === 'signal';
+        i++;
+        const first = innermost;
+        innermost = undefined;
+        if (f.module !== binary || f.moduleOffset === null || f.symbol === '_start') continue;
         const vaddr = elf.fileOffsetToVaddr(BigInt(f.moduleOffset) - (exact ? 0n : 1n));
         vaddrs.push(`0x${vaddr!.toString(16)}`);
-        ours.push(`${f.file}:${f.line}`);
-      });
+        ours.push(`${first.file}:${first.line}`);
+      }
     }
     expect(ours.length).toBeGreaterThan(30);
     const theirs = execFileSync('addr2line', ['-e', binary, ...vaddrs], { encoding: 'utf8' })

@@ -68,6 +68,8 @@ export class LineTable {
   private readonly fileIdx: number[] = [];
   private readonly lines: number[] = [];
   private readonly files: string[] = [];
+  /** Each unit's file table by its .debug_line offset (DW_AT_stmt_list): a slice of `files`. */
+  private readonly unitFiles = new Map<number, { base: number; end: number; zeroBased: boolean }>();
 
   /** Parses every unit of .debug_line; units that fail to parse are skipped. */
   static build(elf: ElfFile): LineTable | null {
@@ -89,7 +91,7 @@ export class LineTable {
       }
       const end = Math.min(debugLine.length, start + unitLength);
       try {
-        table.unit(new DwarfReader(debugLine, start, end), is64, strs, rows);
+        table.unit(new DwarfReader(debugLine, start, end), is64, strs, rows, pos);
       } catch {
         // a unit this reader cannot follow: its addresses stay without lines
       }
@@ -105,7 +107,7 @@ export class LineTable {
     return table;
   }
 
-  private unit(r: DwarfReader, is64: boolean, strs: { str?: Buffer; lineStr?: Buffer }, rows: [bigint, number, number][]): void {
+  private unit(r: DwarfReader, is64: boolean, strs: { str?: Buffer; lineStr?: Buffer }, rows: [bigint, number, number][], offset: number): void {
     const version = r.u16();
     if (version < 2 || version > 5) throw new RangeError(`.debug_line version ${version}`);
     let addressSize = 8;
@@ -144,6 +146,8 @@ export class LineTable {
       }
       fileIndex = (n) => fileBase + n - 1; // DWARF 2-4: 1-based
     }
+    const files = { base: fileBase, end: this.files.length, zeroBased: version >= 5 };
+    this.unitFiles.set(offset, files);
     r.pos = programStart;
 
     let address = 0n;
@@ -182,6 +186,7 @@ export class LineTable {
             r.uleb();
             void dir;
             this.files.push(f);
+            files.end++;
           }
           r.pos = next;
           break;
@@ -198,6 +203,17 @@ export class LineTable {
         default: for (let i = 0; i < argCounts[op]; i++) r.uleb(); // an opcode this reader does not know
       }
     }
+  }
+
+  /**
+   * File `index` of the line-program unit at `stmtList` (as DW_AT_call_file numbers it: from 0
+   * in DWARF 5, from 1 before), named as the unit's rows name it.
+   */
+  unitFile(stmtList: number, index: number): string | undefined {
+    const u = this.unitFiles.get(stmtList);
+    if (u === undefined) return undefined;
+    const at = u.base + index - (u.zeroBased ? 0 : 1);
+    return at >= u.base && at < u.end ? this.files[at] : undefined;
   }
 
   /** The source line of a link-time address, or null when no row covers it. */

@@ -27,7 +27,8 @@ export function sectionPrefix(elf: ElfFile, s: SectionHeader, need: number): Buf
   if (size > BigInt(MAX_SECTION)) throw new ElfError(`${s.name}: ${size} bytes decompressed is too large`);
   const want = Math.min(need, Number(size));
   const total = s.size - CHDR_SIZE;
-  let inLen = Math.min(total, Math.max(64 << 10, want >>> 2));
+  // The whole section: one pass over all the input (growing prefixes would inflate it twice).
+  let inLen = want === Number(size) ? total : Math.min(total, Math.max(64 << 10, want >>> 2));
   for (;;) {
     const input = elf.source.read(s.offset + CHDR_SIZE, inLen);
     const out = zlib.inflateSync(input, { finishFlush: zlib.constants.Z_SYNC_FLUSH });

@@ -5,7 +5,8 @@
 //   samples       one per thread per snapshot; labels "thread id", "thread name", "thread state"
 //                 and "timestamp_ns" (the capture time, nanoseconds since the epoch)
 //   locations     one per distinct address: the pc of innermost and signal frames, pc - 1 for
-//                 return addresses (the call instruction, as the symbolizer looked it up)
+//                 return addresses (the call instruction, as the symbolizer looked it up); frames
+//                 inlined at one address (`lines`) are one location each, with that address
 //   mappings      per module and load base: the span of addresses sampled in it. Build ids are
 //                 not in the Snapshot contract, so Mapping.build_id is left empty.
 //   functions     per (name, module): name and system_name are the frame name, filename the module

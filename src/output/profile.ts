@@ -183,8 +183,13 @@ export class ProfileBuilder {
 
   private internStack(frames: Frame[]): number {
     const locs: number[] = new Array<number>(frames.length);
-    // Frames are innermost first; stacks are stored root first.
-    for (let i = 0; i < frames.length; i++) locs[frames.length - 1 - i] = this.internLocation(frames[i]!, i);
+    // Frames are innermost first; stacks are stored root first. Inlined frames share the pc of
+    // the physical frame after them, so whether a pc is a return address goes by physical index.
+    let physical = 0;
+    for (let i = 0; i < frames.length; i++) {
+      locs[frames.length - 1 - i] = this.internLocation(frames[i]!, physical);
+      if (frames[i]!.inlined !== true) physical++;
+    }
     const key = locs.join(',');
     let s = this.stackIndex.get(key);
     if (s === undefined) {

@@ -5,6 +5,10 @@
 //   TID 1234 "node" S — complete (thread-entry), 12 frames
 //   #0  0x00007f3a1c2e1c6a  epoll_wait+0x1a  (/usr/lib/x86_64-linux-gnu/libc.so.6)
 //   #1  0x0000558e4a1b2c3d  ??  (/usr/bin/node+0x1b2c3d)
+//
+// With --lines, calls inlined at a frame's pc come first, at the same pc, marked `(inlined)`:
+//   #3  0x000055d0c1a032e0  wait_inner (inlined)  (/srv/app)  at /src/app.c:49
+//   #4  0x000055d0c1a032e0  wait_outer+0x30  (/srv/app)  at /src/app.c:60
 import type { EndReason, Frame, Snapshot, ThreadStack } from '../types';
 
 export interface TextOptions {
@@ -100,6 +104,7 @@ function formatFrame(frame: Frame, index: number, indexWidth: number, p: Painter
   const sym = frameSymbolText(frame);
   const mod = frameModuleText(frame);
   let line = `${idx}  ${p.dim(padAddress(frame.pc))}  ${sym === '??' ? p.yellow(sym) : p.cyan(sym)}`;
+  if (frame.inlined === true) line += ` ${p.dim('(inlined)')}`;
   if (mod !== '') line += `  ${p.dim(mod)}`;
   if (frame.method === 'signal') line += `  ${p.dim('<signal frame>')}`;
   if (frame.file !== undefined) line += `  at ${frame.file}:${frame.line}`;

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { loadUnwindTable, unloadUnwindTable } from '../unwind/unwind-table';
 import { findDebugFile } from '../elf/build-id';
 import { pltStubs, type PltStub } from '../elf/plt';
+import type { InlineIndex } from '../dwarf/inline-index';
 import type { LineTable } from '../dwarf/line-table';
 import { ByteSource, ElfFile, LoadSegment } from '../elf/elf-file';
 import { SymbolSource, symbolSources, SymbolTable } from '../elf/symbols';
@@ -28,6 +29,8 @@ export interface Module {
   openedAs?: string;
   /** Source lines (.debug_line of the debug file, else of the file), built on first use. */
   lineTable?: LineTable | null;
+  /** Inlined calls (.debug_info of the same file), built with lineTable. */
+  inlines?: InlineIndex | null;
   /** About how much memory the module holds, here and natively (symbol strings and index,
    *  unwind sections): what the cache is bounded by. */
   bytes: number;

@@ -5,6 +5,7 @@
 // are remembered too, so a repeated call on an unchanged process touches no file at all.
 import * as fs from 'node:fs';
 import { BufferSource, ElfFile, fileOffsetToVaddr, FdSource, type LoadSegment } from '../elf/elf-file';
+import { InlineIndex, type InlineExpansion } from '../dwarf/inline-index';
 import { LineTable } from '../dwarf/line-table';
 import { findPltStub } from '../elf/plt';
 import { SymbolHit } from '../elf/symbols';
@@ -32,6 +33,15 @@ export interface NamedPc {
   /** Why symbol is null (absent when there is a name). */
   reason?: string;
   /** Source file and line, when asked for (`lines`) and the module has .debug_line. */
+  file?: string;
+  line?: number;
+  /** With `lines`: the calls inlined at this pc (from .debug_info), innermost first. */
+  inlined?: InlinedName[];
+}
+
+/** A call inlined into a physical frame: its function (demangled) and where execution is in it. */
+export interface InlinedName {
+  symbol: string | null;
   file?: string;
   line?: number;
 }
@@ -167,8 +177,10 @@ export class Symbolizer {
         }
         this.remember(view, at, out[i], delta);
         if (lines && vaddr !== undefined) {
-          const src = this.lineTableOf(mod)?.lookup(vaddr);
-          if (src) out[i] = { ...out[i], file: src.file, line: src.line };
+          const src = this.lineTableOf(mod)?.lookup(vaddr) ?? null;
+          const calls = mod.inlines?.lookup(vaddr, src) ?? null;
+          if (calls !== null) out[i] = { ...out[i], ...calls.source, inlined: this.inlinedNames(calls) };
+          else if (src) out[i] = { ...out[i], file: src.file, line: src.line };
         }
         continue;
       }
@@ -242,22 +254,36 @@ export class Symbolizer {
     this.processes.clear();
   }
 
-  /** The module's line table, built on first use from its debug file, else from the file itself. */
+  /**
+   * The module's line table, built on first use from its debug file, else from the file itself;
+   * its index of inlined calls (mod.inlines) is built from the same file at the same time.
+   */
   private lineTableOf(mod: Module): LineTable | null {
     if (mod.lineTable !== undefined) return mod.lineTable;
     mod.lineTable = null;
+    mod.inlines = null;
     const file = mod.debugFile ?? mod.openedAs;
     if (file === undefined) return null;
     let fd: number | undefined;
     try {
       fd = fs.openSync(file, 'r');
-      mod.lineTable = LineTable.build(new ElfFile(new FdSource(fd, fs.fstatSync(fd).size)));
+      const elf = new ElfFile(new FdSource(fd, fs.fstatSync(fd).size));
+      try {
+        mod.lineTable = LineTable.build(elf);
+      } catch {
+        // corrupt .debug_line: no lines, but inlined calls may still be named
+      }
+      mod.inlines = InlineIndex.build(elf, mod.lineTable);
     } catch {
       // unreadable or corrupt debug info: frames keep their symbols, without lines
     } finally {
       if (fd !== undefined) fs.closeSync(fd);
     }
     return mod.lineTable;
+  }
+
+  private inlinedNames(calls: InlineExpansion): InlinedName[] {
+    return calls.calls.map((c) => ({ symbol: c.name === null ? null : c.linkage ? this.nameOf(c.name) : c.name, ...c.source }));
   }
 
   /** Stores a file-backed result by lookup address, with the offsets of `at` itself. */
