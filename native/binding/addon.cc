@@ -12,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("demangle", Napi::Function::New(env, Demangle, "demangle"));
   exports.Set("loadCfi", Napi::Function::New(env, LoadCfi, "loadCfi"));
   exports.Set("unwind", Napi::Function::New(env, UnwindThreads, "unwind"));
+  exports.Set("xzDecompress", Napi::Function::New(env, XzDecompress, "xzDecompress"));
   exports.Set("arch", Napi::String::New(env, arch_name()));
   return exports;
 }

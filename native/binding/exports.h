@@ -9,5 +9,6 @@ Napi::Value CaptureAsync(const Napi::CallbackInfo& info);
 Napi::Value Demangle(const Napi::CallbackInfo& info);
 Napi::Value LoadCfi(const Napi::CallbackInfo& info);
 Napi::Value UnwindThreads(const Napi::CallbackInfo& info);
+Napi::Value XzDecompress(const Napi::CallbackInfo& info);
 
 }  // namespace stackshot
