@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import { BufferSource, ElfFile, fileOffsetToVaddr, FdSource, type LoadSegment } from '../elf/elf-file';
 import { LineTable } from '../dwarf/line-table';
+import type { XzDecompress } from '../elf/mini-debuginfo';
 import { findPltStub } from '../elf/plt';
 import { SymbolHit } from '../elf/symbols';
 import { findMapping, MapEntry, parseMaps } from '../procfs/maps';
@@ -35,6 +36,8 @@ export interface NamedPc {
 export interface SymbolizerOptions {
   /** Itanium demangler (the addon's __cxa_demangle wrapper); null means "not mangled". */
   demangle?: (mangled: string) => string | null;
+  /** xz decoder (the addon's xzDecompress) for MiniDebugInfo; without it .gnu_debugdata is not read. */
+  xzDecompress?: XzDecompress;
 }
 
 /** Most files kept parsed; each can hold megabytes of symbol strings. */
@@ -90,6 +93,7 @@ function loadOfMapping(loads: LoadSegment[], m: MapEntry): LoadSegment | undefin
 export class Symbolizer {
   readonly stats = { modulesParsed: 0, cacheHits: 0 };
   private readonly demangler?: (mangled: string) => string | null;
+  private readonly xzDecompress?: XzDecompress;
   /** Parsed modules by file identity: dev, inode, size, mtime of the opened file. */
   private readonly files = new LruCache<string, Module>(MODULE_CAP);
   private readonly processes = new LruCache<number, ProcessView>(PROCESS_CAP);
@@ -99,6 +103,7 @@ export class Symbolizer {
 
   constructor(options: SymbolizerOptions = {}) {
     this.demangler = options.demangle;
+    this.xzDecompress = options.xzDecompress;
   }
 
   /** With `lines`, frames in modules with debug info also get their source file and line. */
@@ -276,7 +281,7 @@ export class Symbolizer {
           return cached;
         }
         this.stats.modulesParsed++;
-        const mod = loadElfModule(new FdSource(fd, st.size), m.path, view.debugRoots);
+        const mod = loadElfModule(new FdSource(fd, st.size), m.path, view.debugRoots, this.xzDecompress);
         mod.openedAs = candidates[c];
         this.files.set(fileKey, mod);
         return mod;
