@@ -108,7 +108,7 @@ bool declared_size(const uint8_t* in, size_t size, uint64_t& total) {
   constexpr size_t kHeader = 12, kFooter = 12;
   total = 0;
   size_t pos = size;
-  if (pos % 4 != 0) return false;
+  if (size == 0 || pos % 4 != 0) return false;
   while (pos > 0) {
     while (pos >= 4 && le32(in + pos - 4) == 0) pos -= 4;  // stream padding
     if (pos < kHeader + kFooter) return false;
