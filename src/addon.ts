@@ -133,6 +133,13 @@ export interface Binding {
   buildSymbolIndex(sections: RawSymbolSection[]): RawSymbolIndex;
   /** Itanium C++ demangling via abi::__cxa_demangle; null when name is not a mangled name. */
   demangle(name: string): string | null;
+  /**
+   * Decompresses a whole .xz stream (concatenated streams and padding allowed) with the
+   * system's liblzma.so.5, loaded on first use. Throws an Error whose `code` is liblzma's
+   * lzma_ret name (LZMA_FORMAT_ERROR, LZMA_DATA_ERROR, LZMA_MEMLIMIT_ERROR, ...),
+   * LIBLZMA_MISSING, or XZ_TOO_LARGE when the output exceeds maxOutput (default 256 MiB).
+   */
+  xzDecompress(compressed: Buffer, maxOutput?: number): Buffer;
   /** 'x64' or 'arm64': the architecture the addon was built for. */
   arch: string;
 }

@@ -13,7 +13,7 @@ import type { EndReason, Frame, Schedule, Snapshot, SnapshotOptions, ThreadFailu
 // One symbolizer for the life of the process: its module cache is what makes a second snapshot cheap.
 let sharedSymbolizer: Symbolizer | undefined;
 function symbolizer(): Symbolizer {
-  sharedSymbolizer ??= new Symbolizer({ demangle: binding.demangle });
+  sharedSymbolizer ??= new Symbolizer({ demangle: binding.demangle, xzDecompress: binding.xzDecompress });
   return sharedSymbolizer;
 }
 

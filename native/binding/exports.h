@@ -11,5 +11,6 @@ Napi::Value LoadCfi(const Napi::CallbackInfo& info);
 Napi::Value UnloadCfi(const Napi::CallbackInfo& info);
 Napi::Value UnwindThreads(const Napi::CallbackInfo& info);
 Napi::Value BuildSymbolIndex(const Napi::CallbackInfo& info);
+Napi::Value XzDecompress(const Napi::CallbackInfo& info);
 
 }  // namespace stackshot

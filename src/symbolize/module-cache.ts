@@ -1,16 +1,17 @@
 // A module is what stackshot needs from one mapped file: its PT_LOAD segments (to turn file
 // offsets into link-time addresses), its function symbols (from the file and, when installed,
-// its separate debug file), and its unwind table (.eh_frame, handed to the native unwinder).
-// Parsing one is the expensive step, so the symbolizer keeps modules in an LRU cache by file
-// identity and build-id, bounded by the bytes they hold (`bytes`), and frees their native
-// unwind tables when they leave it (releaseModule).
+// its separate debug file, else its MiniDebugInfo), and its unwind table (.eh_frame, handed
+// to the native unwinder). Parsing one is the expensive step, so the symbolizer keeps modules
+// in an LRU cache by file identity and build-id, bounded by the bytes they hold (`bytes`), and
+// frees their native unwind tables when they leave it (releaseModule).
 import * as fs from 'node:fs';
 import { loadUnwindTable, unloadUnwindTable } from '../unwind/unwind-table';
 import { findDebugFile } from '../elf/build-id';
+import { miniDebugInfo, type XzDecompress } from '../elf/mini-debuginfo';
 import { pltStubs, type PltStub } from '../elf/plt';
 import type { InlineIndex } from '../dwarf/inline-index';
 import type { LineTable } from '../dwarf/line-table';
-import { ByteSource, ElfFile, LoadSegment } from '../elf/elf-file';
+import { ByteSource, ElfFile, LoadSegment, SHT_SYMTAB } from '../elf/elf-file';
 import { SymbolSource, symbolSources, SymbolTable } from '../elf/symbols';
 
 export interface Module {
@@ -18,9 +19,12 @@ export interface Module {
   loads: LoadSegment[];
   /** Null when the file could not be read or parsed; `reason` says why. */
   symbols: SymbolTable | null;
+  /** Why symbols is null, or why some were not available (an unusable MiniDebugInfo). */
   reason?: string;
   /** The separate debug file whose .symtab was merged in, if any. */
   debugFile?: string;
+  /** Whether the .symtab embedded in .gnu_debugdata was merged in. */
+  miniDebugInfo?: boolean;
   /** The native unwind table's id; 0 when the file has no usable .eh_frame. */
   cfi: number;
   /** PLT stubs, named `name@plt` (they have no symbols of their own). */
@@ -47,12 +51,18 @@ export function failedModule(reason: string): Module {
   return { loads: [], symbols: null, reason, cfi: 0, plt: [], bytes: 0 };
 }
 
+/** Whether one of the sources is a .symtab with entries (not a stripped placeholder). */
+function hasSymtab(sources: SymbolSource[]): boolean {
+  return sources.some((s) => s.symtab.type === SHT_SYMTAB && s.symtab.size > 0);
+}
+
 /**
  * Parses the ELF in `from` (the file mapped at `modulePath` in the target) into a module.
  * `debugRoots` are path prefixes under which /usr/lib/debug is searched; [] disables the
- * search (e.g. for the vdso). Never throws: a corrupt file yields a failed module.
+ * search (e.g. for the vdso). `xzDecompress` opens MiniDebugInfo; without it, .gnu_debugdata
+ * is left unread. Never throws: a corrupt file yields a failed module.
  */
-export function loadElfModule(from: ByteSource | ElfFile, modulePath: string, debugRoots: string[]): Module {
+export function loadElfModule(from: ByteSource | ElfFile, modulePath: string, debugRoots: string[], xzDecompress?: XzDecompress): Module {
   let elf: ElfFile;
   try {
     elf = from instanceof ElfFile ? from : new ElfFile(from);
@@ -79,11 +89,32 @@ export function loadElfModule(from: ByteSource | ElfFile, modulePath: string, de
       // A debug file that cannot be used leaves the binary's own symbols.
     }
   }
+  // MiniDebugInfo only when neither the file nor a debug file has a .symtab, as gdb and
+  // elfutils do: it is cut from the full .symtab, so a debug file already holds all of it.
+  // Decompressed here, once per parsed file (the module is cached by file identity).
+  let reason: string | undefined;
+  let mini = false;
+  if (!hasSymtab(sources)) {
+    try {
+      const embedded = miniDebugInfo(elf, xzDecompress);
+      if (embedded !== null) {
+        const symtabs = symbolSources(embedded).filter((s) => s.symtab.type === SHT_SYMTAB);
+        if (symtabs.length === 0) reason = 'MiniDebugInfo: the embedded file has no .symtab';
+        // Ahead of .dynsym: at an address both name, the .symtab entry is kept.
+        sources.unshift(...symtabs);
+        mini = symtabs.length > 0;
+      }
+    } catch (e) {
+      // Bad xz, not ELF inside, no liblzma: .dynsym still names the exported functions.
+      const code = (e as { code?: unknown }).code;
+      reason = `MiniDebugInfo: ${(e as Error).message}${typeof code === 'string' ? ` (${code})` : ''}`;
+    }
+  }
   try {
     const symbols = new SymbolTable(sources);
-    return { loads: elf.loads, symbols, debugFile, cfi, plt, bytes: cfiBytes + symbols.bytes };
+    return { loads: elf.loads, symbols, reason, debugFile, miniDebugInfo: mini, cfi, plt, bytes: cfiBytes + symbols.bytes };
   } catch (e) {
-    return { loads: elf.loads, symbols: null, reason: `symbols: ${(e as Error).message}`, debugFile, cfi, plt, bytes: cfiBytes };
+    return { loads: elf.loads, symbols: null, reason: `symbols: ${(e as Error).message}`, debugFile, miniDebugInfo: mini, cfi, plt, bytes: cfiBytes };
   } finally {
     if (debugFd !== undefined) fs.closeSync(debugFd);
   }

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import { BufferSource, ElfFile, fileOffsetToVaddr, FdSource, type LoadSegment } from '../elf/elf-file';
 import { InlineIndex, type InlineExpansion } from '../dwarf/inline-index';
 import { LineTable } from '../dwarf/line-table';
+import type { XzDecompress } from '../elf/mini-debuginfo';
 import { findPltStub } from '../elf/plt';
 import { SymbolHit } from '../elf/symbols';
 import { findMapping, MapEntry, parseMaps } from '../procfs/maps';
@@ -51,6 +52,8 @@ export interface SymbolizerOptions {
   demangle?: (mangled: string) => string | null;
   /** Memory the cached modules may hold together, about (default 256 MiB). */
   maxCacheBytes?: number;
+  /** xz decoder (the addon's xzDecompress) for MiniDebugInfo; without it .gnu_debugdata is not read. */
+  xzDecompress?: XzDecompress;
 }
 
 /** Most files kept parsed, and the memory they may hold together (node alone: ~20 MB). */
@@ -102,7 +105,9 @@ function devString(dev: number): string {
 function unnamedReason(mod: Module, vaddr: bigint | undefined): string {
   if (mod.symbols === null) return `module unusable: ${mod.reason ?? 'unknown'}`;
   if (vaddr === undefined) return 'outside the file\'s loadable segments';
-  return mod.symbols.length === 0 ? 'the file has no function symbols' : 'no function symbol covers this address';
+  const why = mod.symbols.length === 0 ? 'the file has no function symbols' : 'no function symbol covers this address';
+  // A partial failure (damaged MiniDebugInfo) may be why.
+  return mod.reason === undefined ? why : `${why} (${mod.reason})`;
 }
 
 /** The PT_LOAD segment a mapping shows: the one its file range overlaps. */
@@ -115,6 +120,7 @@ export class Symbolizer {
   /** loadNs: time spent opening and parsing module files (the cold path's cost), cumulative. */
   readonly stats = { modulesParsed: 0, cacheHits: 0, loadNs: 0 };
   private readonly demangler?: (mangled: string) => string | null;
+  private readonly xzDecompress?: XzDecompress;
   /** Parsed modules by file identity: dev, inode, size, mtime of the opened file. */
   private readonly files: LruCache<string, Module>;
   /**
@@ -131,6 +137,7 @@ export class Symbolizer {
 
   constructor(options: SymbolizerOptions = {}) {
     this.demangler = options.demangle;
+    this.xzDecompress = options.xzDecompress;
     this.files = new LruCache<string, Module>(MODULE_CAP, {
       weigh: (mod) => mod.bytes,
       maxWeight: options.maxCacheBytes ?? MODULE_BYTES_CAP,
@@ -379,7 +386,7 @@ export class Symbolizer {
           return twin;
         }
         this.stats.modulesParsed++;
-        const mod = loadElfModule(elf, m.path, view.debugRoots);
+        const mod = loadElfModule(elf, m.path, view.debugRoots, this.xzDecompress);
         mod.openedAs = candidates[c];
         this.files.set(fileKey, mod);
         if (buildKey !== undefined) this.byBuildId.set(buildKey, fileKey);
