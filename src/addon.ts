@@ -105,7 +105,7 @@ export interface Binding {
   loadCfi(sections: CfiSections): number;
   /** Walks copied stacks (CFI where a module has it, frame pointers elsewhere). */
   unwind(input: RawUnwindInput): RawUnwound[];
-  /** Itanium C++ demangling via abi::__cxa_demangle; null when name is not a mangled name. */
+  /** Itanium C++, Rust legacy and Rust v0 names, printed as c++filt prints them; null when name is not a mangled name. */
   demangle(name: string): string | null;
   /** 'x64' or 'arm64': the architecture the addon was built for. */
   arch: string;

@@ -33,7 +33,7 @@ export interface NamedPc {
 }
 
 export interface SymbolizerOptions {
-  /** Itanium demangler (the addon's __cxa_demangle wrapper); null means "not mangled". */
+  /** Demangler for C++ and Rust names (the addon's); null means "not mangled". */
   demangle?: (mangled: string) => string | null;
 }
 
@@ -312,7 +312,8 @@ export class Symbolizer {
   }
 
   private nameOf(raw: string): string {
-    if (this.demangler === undefined || !raw.startsWith('_Z')) return raw;
+    // _Z: Itanium C++ and legacy Rust; _R: Rust v0.
+    if (this.demangler === undefined || !(raw.startsWith('_Z') || raw.startsWith('_R'))) return raw;
     let s = this.demangled.get(raw);
     if (s === undefined) {
       let d: string | null = null;
