@@ -131,7 +131,7 @@ export interface Binding {
   unwind(input: RawUnwindInput): RawUnwound[];
   /** Merges symbol tables (earlier sections win ties) the way perf picks among aliases. */
   buildSymbolIndex(sections: RawSymbolSection[]): RawSymbolIndex;
-  /** Itanium C++ demangling via abi::__cxa_demangle; null when name is not a mangled name. */
+  /** Itanium C++, Rust legacy and Rust v0 names, printed as c++filt prints them; null when name is not a mangled name. */
   demangle(name: string): string | null;
   /**
    * Decompresses a whole .xz stream (concatenated streams and padding allowed) with the

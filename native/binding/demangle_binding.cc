@@ -1,9 +1,6 @@
-// C++ (Itanium ABI) demangling with the C++ runtime's own demangler.
-#include <cxxabi.h>
-
-#include <cstdlib>
-
+// demangle(name): the readable form of a mangled symbol name (demangle/demangle.h), or null.
 #include "binding/exports.h"
+#include "demangle/demangle.h"
 
 namespace stackshot {
 
@@ -13,16 +10,8 @@ Napi::Value Demangle(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "demangle(name: string)").ThrowAsJavaScriptException();
     return env.Null();
   }
-  std::string name = info[0].As<Napi::String>().Utf8Value();
-  int status = 0;
-  char* out = abi::__cxa_demangle(name.c_str(), nullptr, nullptr, &status);
-  if (status != 0 || out == nullptr) {
-    free(out);
-    return env.Null();
-  }
-  Napi::String result = Napi::String::New(env, out);
-  free(out);
-  return result;
+  const std::optional<std::string> out = demangle(info[0].As<Napi::String>().Utf8Value());
+  return out ? Napi::String::New(env, *out) : env.Null();
 }
 
 }  // namespace stackshot

@@ -48,7 +48,7 @@ export interface InlinedName {
 }
 
 export interface SymbolizerOptions {
-  /** Itanium demangler (the addon's __cxa_demangle wrapper); null means "not mangled". */
+  /** Demangler for C++ and Rust names (the addon's); null means "not mangled". */
   demangle?: (mangled: string) => string | null;
   /** Memory the cached modules may hold together, about (default 256 MiB). */
   maxCacheBytes?: number;
@@ -423,7 +423,8 @@ export class Symbolizer {
   }
 
   private nameOf(raw: string): string {
-    if (this.demangler === undefined || !raw.startsWith('_Z')) return raw;
+    // _Z: Itanium C++ and legacy Rust; _R: Rust v0.
+    if (this.demangler === undefined || !(raw.startsWith('_Z') || raw.startsWith('_R'))) return raw;
     let s = this.demangled.get(raw);
     if (s === undefined) {
       let d: string | null = null;

@@ -1,0 +1,12 @@
+// Rust's v0 mangling (RFC 2603): `_R` <path> [<instantiating crate>] [.<vendor suffix>].
+#pragma once
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace stackshot {
+
+// nullopt when `name` is not a well-formed v0 name, or one too costly to print (see rust_v0.cc).
+std::optional<std::string> demangle_rust_v0(std::string_view name);
+
+}  // namespace stackshot
