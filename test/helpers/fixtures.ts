@@ -69,35 +69,41 @@ export function fixtureFlags(variant: FrameVariant): string[] {
 export function compileFixture(name: string, variant: FrameVariant): string {
   const src = fixtureSource(name);
   const flags = fixtureFlags(variant);
-  const source = fs.readFileSync(src);
-  const hash = createHash('sha256')
-    .update(gccIdentity())
-    .update('\0')
-    .update(flags.join(' '))
-    .update('\0')
-    .update(src) // -g records the source path
-    .update('\0')
-    .update(source)
-    .digest('hex')
-    .slice(0, 24);
-  const dir = path.join(fixtureCacheRoot(), hash);
+  // -g records the source path: it is part of the key.
+  return buildCached(name, [gccIdentity(), flags.join(' '), src, fs.readFileSync(src)], (tmp) => {
+    const args = [...flags, '-o', tmp, src];
+    try {
+      execFileSync('gcc', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (err) {
+      const e = err as { stderr?: string; message: string };
+      throw new Error(`compiling fixture ${name} (${variant}) failed: gcc ${args.join(' ')}\n${e.stderr ?? e.message}`);
+    }
+    // Describe the build next to the binary (debugging aid; same temp+rename dance).
+    const bin = path.join(path.dirname(tmp), name);
+    fs.writeFileSync(`${tmp}.json`, JSON.stringify({ name, variant, compiler: gccIdentity(), command: ['gcc', ...flags, '-o', bin, src] }, null, 2) + '\n');
+    fs.renameSync(`${tmp}.json`, `${bin}.build.json`);
+  });
+}
+
+/**
+ * A binary named `name`, built by `build(tmpPath)` once per distinct key (compiler identity,
+ * flags, source...) and cached at <cache>/<hash of key>/<name>. Concurrent builders each write
+ * their own temporary file and rename it into place, so a reader sees none or a whole binary.
+ */
+export function buildCached(name: string, key: (string | Buffer)[], build: (tmp: string) => void): string {
+  const hash = createHash('sha256');
+  for (const part of key) hash.update(part).update('\0');
+  const dir = path.join(fixtureCacheRoot(), hash.digest('hex').slice(0, 24));
   const bin = path.join(dir, name);
   if (fs.existsSync(bin)) return bin;
   fs.mkdirSync(dir, { recursive: true });
   const tmp = path.join(dir, `.${name}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const args = [...flags, '-o', tmp, src];
   try {
-    execFileSync('gcc', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    build(tmp);
   } catch (err) {
     fs.rmSync(tmp, { force: true });
-    const e = err as { stderr?: string; message: string };
-    throw new Error(`compiling fixture ${name} (${variant}) failed: gcc ${args.join(' ')}\n${e.stderr ?? e.message}`);
+    throw err;
   }
-  // Describe the build next to the binary (debugging aid; same temp+rename dance).
-  const info = path.join(dir, `${name}.build.json`);
-  const infoTmp = `${tmp}.json`;
-  fs.writeFileSync(infoTmp, JSON.stringify({ name, variant, compiler: gccIdentity(), command: ['gcc', ...flags, '-o', bin, src] }, null, 2) + '\n');
-  fs.renameSync(infoTmp, info);
   fs.renameSync(tmp, bin);
   return bin;
 }

@@ -12,10 +12,9 @@
 // Debian's 1.63, v0 in recent rustup toolchains), whatever the fixture's own scheme.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fixtureCacheRoot, FIXTURES_DIR } from './fixtures';
+import { buildCached, FIXTURES_DIR } from './fixtures';
 
 export type RustMangling = 'v0' | 'legacy';
 
@@ -77,28 +76,14 @@ export function compileRustFixture(name: string, mangling: RustMangling): string
   if (!/^[A-Za-z0-9_]+$/.test(name)) throw new Error(`bad fixture name: ${JSON.stringify(name)}`);
   const src = path.join(FIXTURES_DIR, `${name}.rs`);
   const flags = rustFixtureFlags(mangling);
-  const hash = createHash('sha256')
-    .update(rustcIdentity())
-    .update('\0')
-    .update(flags.join(' '))
-    .update('\0')
-    .update(fs.readFileSync(src))
-    .digest('hex')
-    .slice(0, 24);
-  const dir = path.join(fixtureCacheRoot(), hash);
-  const bin = path.join(dir, name);
-  if (fs.existsSync(bin)) return bin;
-  fs.mkdirSync(dir, { recursive: true });
-  const tmp = path.join(dir, `.${name}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const args = [...flags, '-o', tmp, src];
-  try {
-    const env = rustcEnv(mangling === 'legacy' ? { RUSTC_BOOTSTRAP: '1' } : {});
-    execFileSync('rustc', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env });
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    const e = err as { stderr?: string; message: string };
-    throw new Error(`compiling ${name}.rs (${mangling}) failed: rustc ${args.join(' ')}\n${e.stderr ?? e.message}`);
-  }
-  fs.renameSync(tmp, bin);
-  return bin;
+  return buildCached(name, [rustcIdentity(), flags.join(' '), fs.readFileSync(src)], (tmp) => {
+    const args = [...flags, '-o', tmp, src];
+    try {
+      const env = rustcEnv(mangling === 'legacy' ? { RUSTC_BOOTSTRAP: '1' } : {});
+      execFileSync('rustc', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env });
+    } catch (err) {
+      const e = err as { stderr?: string; message: string };
+      throw new Error(`compiling ${name}.rs (${mangling}) failed: rustc ${args.join(' ')}\n${e.stderr ?? e.message}`);
+    }
+  });
 }
