@@ -110,10 +110,19 @@ function unnamedReason(mod: Module, vaddr: bigint | undefined): string {
   return mod.reason === undefined ? why : `${why} (${mod.reason})`;
 }
 
-/** The PT_LOAD segment a mapping shows: the one its file range overlaps. */
+const PF_X = 1;
+
+/**
+ * The PT_LOAD segment a mapping shows: one its file range overlaps, executable if the mapping
+ * is. Linkers that pack segments without page padding (lld) give one file page to two
+ * segments, e.g. the end of the read-only one and the start of the code: the code's mapping
+ * overlaps both.
+ */
 function loadOfMapping(loads: LoadSegment[], m: MapEntry): LoadSegment | undefined {
   const size = m.end - m.start;
-  return loads.find((l) => l.offset < m.offset + size && l.offset + l.filesz > m.offset);
+  const overlapping = loads.filter((l) => l.offset < m.offset + size && l.offset + l.filesz > m.offset);
+  const executable = m.perms[2] === 'x';
+  return overlapping.find((l) => ((l.flags & PF_X) !== 0) === executable) ?? overlapping[0];
 }
 
 export class Symbolizer {
