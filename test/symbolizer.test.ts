@@ -3,49 +3,12 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { MapEntry, parseMaps } from '../src/procfs/maps';
+import { parseMaps } from '../src/procfs/maps';
 import { PerfMapCache } from '../src/symbolize/perf-map';
 import { NamedPc, PcToName, Symbolizer } from '../src/symbolize/symbolizer';
+import { buildIdDebugPath, readelf, readelfFunctions, runtimeAddress } from './helpers/readelf';
 
-// ---- oracles: binutils' view of the files the processes map ----
-
-function readelf(option: string, file: string): string {
-  return execFileSync('readelf', [option, file], { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'ignore'] });
-}
-
-/** name → link-time address and address → names, from every symbol table (versions removed). */
-function readelfFunctions(file: string): { addr: Map<string, bigint>; names: Map<bigint, string[]> } {
-  const addr = new Map<string, bigint>();
-  const names = new Map<bigint, string[]>();
-  for (const line of readelf('-Ws', file).split('\n')) {
-    const m = /^\s*\d+:\s+([0-9a-f]+)\s+\S+\s+(FUNC|IFUNC)\s+\w+\s+\w+\s+(\d+)\s+(\S+)/.exec(line);
-    if (!m) continue;
-    const value = BigInt('0x' + m[1]);
-    const name = m[4].replace(/@.*$/, '');
-    if (!addr.has(name)) addr.set(name, value);
-    names.set(value, [...(names.get(value) ?? []), name]);
-  }
-  return { addr, names };
-}
-
-/** Where a link-time address of `file` sits in a process, from readelf's PT_LOADs and the maps. */
-function runtimeAddress(maps: MapEntry[], file: string, vaddr: bigint): bigint {
-  for (const line of readelf('-lW', file).split('\n')) {
-    const m = /^\s*LOAD\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+0x[0-9a-f]+\s+0x([0-9a-f]+)/.exec(line);
-    if (!m) continue;
-    const [offset, segVaddr, filesz] = [BigInt('0x' + m[1]), BigInt('0x' + m[2]), BigInt('0x' + m[3])];
-    if (vaddr < segVaddr || vaddr >= segVaddr + filesz) continue;
-    const fileOff = vaddr - segVaddr + offset;
-    const map = maps.find((e) => e.path === file && e.offset <= fileOff && fileOff < e.offset + (e.end - e.start));
-    if (map) return map.start + fileOff - map.offset;
-  }
-  throw new Error(`0x${vaddr.toString(16)} of ${file} is not mapped`);
-}
-
-function libcDebugFile(libc: string): string {
-  const id = /Build ID: ([0-9a-f]+)/.exec(readelf('-n', libc))![1];
-  return `/usr/lib/debug/.build-id/${id.slice(0, 2)}/${id.slice(2)}.debug`;
-}
+const libcDebugFile = (libc: string): string => buildIdDebugPath(libc)!;
 
 // ---- a target process that tells us where its functions are ----
 

@@ -1,11 +1,11 @@
 // Complete stacks where frame pointers are missing: the hybrid unwinder (CFI where a module has
 // .eh_frame, frame pointers elsewhere) against eu-stack, the completeness reference.
-import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { snapshotSync, type Snapshot, type ThreadStack } from '../src/index';
 import { EXPECTED_STACKS, matchFrames, type FrameVariant } from './helpers/fixtures';
 import { assertDetached, findThreadByName } from './helpers/proc';
+import { euStackPcs, HAVE_EU_STACK } from './helpers/stack-oracles';
 import { startFixture, startNode, startPython, stopAllTargets } from './helpers/target';
 
 afterEach(async () => {
@@ -19,34 +19,6 @@ function thread(shot: Snapshot, tid: number): ThreadStack {
   if (!t) throw new Error(`thread ${tid} missing`);
   return t;
 }
-
-/** eu-stack's frames for every thread of pid: tid → pcs as "0x…" strings. */
-function euStack(pid: number): Map<number, string[]> {
-  let out: string;
-  try {
-    out = execFileSync('eu-stack', ['-p', String(pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (e) {
-    out = (e as { stdout?: string }).stdout ?? ''; // eu-stack exits 1 when a thread has a partial stack
-  }
-  const threads = new Map<number, string[]>();
-  let current: string[] | undefined;
-  for (const line of out.split('\n')) {
-    const tid = /^TID (\d+):/.exec(line);
-    if (tid) threads.set(Number(tid[1]), (current = []));
-    const frame = /^#\d+\s+0x([0-9a-f]+)/.exec(line);
-    if (frame && current) current.push(`0x${BigInt(`0x${frame[1]}`).toString(16)}`);
-  }
-  return threads;
-}
-
-const HAVE_EU_STACK = (() => {
-  try {
-    execFileSync('eu-stack', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 const BLOCKED = ['sleeper', 'condwait', 'joiner', 'epoller', 'reader', 'sigframe']; // joiner also starts joinee
 
@@ -72,7 +44,7 @@ describe.each(['fp', 'nofp'] as FrameVariant[])('fixture built %s', (variant) =>
   it.skipIf(!HAVE_EU_STACK)('every frame address equals eu-stack\'s', async () => {
     const target = await startFixture('threads', variant, ['--only', ['spin', ...BLOCKED].join(',')]);
     const shot = snapshotSync(target.pid);
-    const oracle = euStack(target.pid);
+    const oracle = euStackPcs(target.pid);
     const spin = findThreadByName(target.pid, 'spin');
     expect(oracle.size).toBe(shot.threads.length);
     for (const t of shot.threads) {
@@ -105,7 +77,7 @@ describe('real runtimes', () => {
       if (kind === 'idle') {
         expect(names(main).slice(0, 3)).toEqual(['epoll_pwait', 'uv__io_poll', 'uv_run']);
         if (HAVE_EU_STACK) {
-          const oracle = euStack(target.pid);
+          const oracle = euStackPcs(target.pid);
           for (const t of shot.threads) expect(t.frames.map((f) => f.pc), `thread ${t.tid}`).toEqual(oracle.get(t.tid));
         }
       }
@@ -120,7 +92,7 @@ describe('real runtimes', () => {
     const main = thread(shot, target.pid);
     expect(main.complete, names(main).join('\n')).toBe(true);
     expect(names(main).slice(-4)).toEqual(['Py_BytesMain', '__libc_start_call_main', '__libc_start_main', '_start']);
-    if (HAVE_EU_STACK) expect(main.frames.map((f) => f.pc).slice(1)).toEqual(euStack(target.pid).get(target.pid)?.slice(1));
+    if (HAVE_EU_STACK) expect(main.frames.map((f) => f.pc).slice(1)).toEqual(euStackPcs(target.pid).get(target.pid)?.slice(1));
     assertDetached(target.pid);
   });
 });
