@@ -37,6 +37,10 @@ namespace x86_64 {
 FirstFrameRule analyze_first_frame(const CodeWindow& code);
 // True if the instruction just before `ra` (code.at_pc == ra) is a call: ra is a return address.
 bool follows_call(const CodeWindow& code);
+// At a return address in code without CFI (code.at_pc == ra): when the code there only drops
+// stack and returns (`ret`, `add $n,%rsp; ret`), the caller's return address is at [sp + n]
+// (kAtSp); otherwise kFrameRecord. Python's -X perf trampolines are such code.
+FirstFrameRule analyze_return_site(const CodeWindow& code);
 }  // namespace x86_64
 
 namespace aarch64 {

@@ -100,6 +100,9 @@ class Unwinder {
     if (first) {
       Step s = first_frame_step(f);
       if (!s.ended) return s;
+    } else if (in_.arch == CfiArch::kX86_64) {
+      Step s = return_site_step(f);
+      if (!s.ended) return s;
     }
     return frame_pointer_step(f);
   }
@@ -190,6 +193,22 @@ class Unwinder {
       }
     }
     return ended(EndReason::kEndOfChain);
+  }
+
+  // A caller frame without CFI whose code, from the return address on, only drops stack and
+  // returns (Python's perf trampoline: `sub $8,%rsp; call *%rcx; add $8,%rsp; ret`): it keeps no
+  // frame record, so the frame pointer still belongs to a frame further out, and the code
+  // itself says where its caller's return address is. sp is exact here: the callee's CFA.
+  Step return_site_step(const FrameState& f) {
+    CodeBytes code(f.pc, read_code_);
+    if (code.window.at_pc == nullptr) return ended(EndReason::kEndOfChain);
+    const FirstFrameRule rule = x86_64::analyze_return_site(code.window);
+    if (rule.kind != FirstFrameKind::kAtSp) return ended(EndReason::kEndOfChain);
+    const uint64_t slot = f.sp + rule.sp_offset;
+    if (!stack_.copied(slot, 8)) return ended(EndReason::kCopyExhausted);
+    const uint64_t ra = stack_.word(slot);
+    if (ra == 0 || !space_.is_executable(ra)) return ended(EndReason::kEndOfChain);
+    return to(FrameState{ra, slot + 8, f.fp, 0, false}, FrameMethod::kStackPointer);
   }
 
   // A frame record at fp: [fp] = the caller's frame pointer, [fp + 8] = the return address.

@@ -1,4 +1,5 @@
-// x86-64 prologue / epilogue analysis for the innermost frame.
+// x86-64 prologue / epilogue analysis for the innermost frame (and, at return addresses in code
+// without CFI, for the frames above it: see analyze_return_site).
 //   push %rbp                 55         -> return address at [sp]
 //   mov  %rsp,%rbp            48 89 e5   -> at [sp + 8] (after the push)
 //   ret / ret $n              c3 / c2 iw -> at [sp]
@@ -50,6 +51,15 @@ FirstFrameRule analyze_first_frame(const CodeWindow& c) {
   for (long i = 1; has(c, i, 4); ++i) {
     if (is_ret(c, i)) break;  // a return first: we are not before a prologue
     if (standard_prologue_at(c, i)) return {FirstFrameKind::kAtSpIfCall, 0};
+  }
+  return {};
+}
+
+FirstFrameRule analyze_return_site(const CodeWindow& c) {
+  if (has(c, 0, 1) && at(c, 0) == 0xc3) return {FirstFrameKind::kAtSp, 0};  // ret
+  // add $imm8,%rsp (48 83 c4 ib; a non-negative imm8), then ret
+  if (has(c, 0, 5) && at(c, 0) == 0x48 && at(c, 1) == 0x83 && at(c, 2) == 0xc4 && at(c, 3) < 0x80 && at(c, 4) == 0xc3) {
+    return {FirstFrameKind::kAtSp, at(c, 3)};
   }
   return {};
 }
