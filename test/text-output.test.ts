@@ -170,7 +170,37 @@ describe('helpers', () => {
     expect(frameSymbolText(frame('0x1', { symbol: 'f', symbolOffset: null }))).toBe('f');
     expect(frameSymbolText(frame('0x1'))).toBe('??');
     expect(frameModuleText(frame('0x1'))).toBe('');
-    expect(frameModuleText(frame('0x1', { module: '[anon]', moduleOffset: '0x0', symbol: 'JS:f' }))).toBe('([anon])');
+    expect(frameModuleText(frame('0x1', { module: '[anon]', moduleOffset: '0x0', symbol: 'jitted' }))).toBe('([anon])');
     expect(frameModuleText(frame('0x1', { module: '/x.so', moduleOffset: '0xff' }))).toBe('(/x.so+0xff)');
+  });
+});
+
+describe('JIT frames named by a perf map', () => {
+  const jit = (symbol: string, module = '[anon]'): Frame => frame('0x7f0000001000', { module, moduleOffset: '0x0', symbol, symbolOffset: 0xc6 });
+  const line = (f: Frame): string => `${frameSymbolText(f)}  ${frameModuleText(f)}`;
+
+  it("shows V8's name, tier and definition apart (`<tag>:<tier><name> <script>:<line>:<col>`)", () => {
+    expect(line(jit('JS:*isPrime /app/w.js:42:17'))).toBe('isPrime+0xc6  (JS optimized, /app/w.js:42:17)');
+    expect(line(jit('JS:~inner /tmp/x.js:2:15'))).toBe('inner+0xc6  (JS interpreted, /tmp/x.js:2:15)');
+    expect(line(jit('JS:^spin /tmp/x.js:1:14'))).toBe('spin+0xc6  (JS baseline, /tmp/x.js:1:14)');
+    expect(line(jit('JS:+hot node:internal/x:3:1'))).toBe('hot+0xc6  (JS maglev, node:internal/x:3:1)');
+    expect(line(jit('JS:~ /app/w.js:1:1'))).toBe('(anonymous)+0xc6  (JS interpreted, /app/w.js:1:1)');
+    expect(line(jit('Script:~ [eval]:1:1'))).toBe('(top level)+0xc6  (JS interpreted, [eval]:1:1)');
+    expect(line(jit('LazyCompile:*old /a.js:1'))).toBe('old+0xc6  (JS optimized, /a.js:1)');
+    // Spaces in names (getters) and in paths: the script starts where a script name can start.
+    expect(line(jit('JS:~get size node:internal/streams:9:3'))).toBe('get size+0xc6  (JS interpreted, node:internal/streams:9:3)');
+    expect(line(jit('JS:*run /home/me/My Project/a.js:4:2'))).toBe('run+0xc6  (JS optimized, /home/me/My Project/a.js:4:2)');
+  });
+
+  it("shows Python's (`py::<qualified name>:<file>`); other names as written, and never for file-backed code", () => {
+    expect(line(jit('py::Job.run:/app/job.py'))).toBe('Job.run+0xc6  (Python, /app/job.py)');
+    expect(line(jit('Builtin:ArgumentsAdaptor'))).toBe('Builtin:ArgumentsAdaptor+0xc6  ([anon])');
+    expect(line(jit('JS:~f /a.js:1:1', '/usr/bin/node'))).toBe('JS:~f /a.js:1:1+0xc6  (/usr/bin/node)');
+  });
+
+  it('leaves the JSON symbol as the runtime wrote it', () => {
+    const s = snap([thread({ frames: [jit('JS:*isPrime /app/w.js:42:17')] })]);
+    expect(formatSnapshotText(s)).toContain('isPrime+0xc6  (JS optimized, /app/w.js:42:17)');
+    expect(s.threads[0].frames[0].symbol).toBe('JS:*isPrime /app/w.js:42:17');
   });
 });

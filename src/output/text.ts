@@ -5,10 +5,15 @@
 //   TID 1234 "node" S — complete (thread-entry), 12 frames
 //   #0  0x00007f3a1c2e1c6a  epoll_wait+0x1a  (/usr/lib/x86_64-linux-gnu/libc.so.6)
 //   #1  0x0000558e4a1b2c3d  ??  (/usr/bin/node+0x1b2c3d)
+//   #2  0x00007f3a0c03c25c  isPrime+0xc6  (JS optimized, /app/workload.js:42:17)
 //
 // With --lines, calls inlined at a frame's pc come first, at the same pc, marked `(inlined)`:
 //   #3  0x000055d0c1a032e0  wait_inner (inlined)  (/srv/app)  at /src/app.c:49
 //   #4  0x000055d0c1a032e0  wait_outer+0x30  (/srv/app)  at /src/app.c:60
+//
+// JIT frames named by a runtime's perf map are shown split into name and note (see
+// readableJitName); JSON and the profile formats keep the runtime's own string.
+import { readableJitName, type ReadableJitName } from '../symbolize/perf-map';
 import type { EndReason, Frame, Snapshot, ThreadStack } from '../types';
 
 export interface TextOptions {
@@ -88,13 +93,25 @@ function painter(color: boolean): Painter {
 /** The symbol part of a frame: "name+0x1a", or "??" when unknown (JSON keeps null). */
 export function frameSymbolText(frame: Frame): string {
   if (frame.symbol === null || frame.symbol === '') return '??';
+  const name = jitName(frame)?.name ?? frame.symbol;
   const off = frame.symbolOffset;
-  return off === null ? frame.symbol : `${frame.symbol}+0x${off.toString(16)}`;
+  return off === null ? name : `${name}+0x${off.toString(16)}`;
 }
 
-/** The module part of a frame: "(/lib/libc.so.6)", "(/lib/libfoo.so+0x1234)" when the symbol is unknown, or "". */
+/** A perf-map name of JIT code (in memory no file backs), split for reading; null otherwise. */
+function jitName(frame: Frame): ReadableJitName | null {
+  if (frame.symbol === null || frame.module === null || frame.module.startsWith('/')) return null;
+  return readableJitName(frame.symbol);
+}
+
+/**
+ * The module part of a frame: "(/lib/libc.so.6)", "(/lib/libfoo.so+0x1234)" when the symbol is
+ * unknown, "(JS optimized, /app/w.js:42:17)" for JIT code a runtime named, or "".
+ */
 export function frameModuleText(frame: Frame): string {
   if (frame.module === null) return '';
+  const jit = jitName(frame);
+  if (jit !== null) return `(${jit.note})`;
   if (frame.symbol === null && frame.moduleOffset !== null) return `(${frame.module}+${frame.moduleOffset})`;
   return `(${frame.module})`;
 }

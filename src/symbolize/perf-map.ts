@@ -236,3 +236,60 @@ export class PerfMapCache {
     }
   }
 }
+
+// ---- How runtimes name their code in the map, made readable ----
+//
+// A frame's `symbol` keeps the map's name as the runtime wrote it: that is what perf and
+// py-spy print and what profiles aggregate on. Only the text output shows it split, as
+// readableJitName below maps it (this is the one place that knows these conventions):
+//
+//   V8 (node --perf-basic-prof): `<tag>:<tier><name> <script>:<line>:<column>`
+//     tag   JS (a function; LazyCompile / Function in older V8), Script (top-level code), Eval
+//     tier  ~ interpreted (Ignition), ^ baseline (Sparkplug), + Maglev, * optimized (TurboFan)
+//     The position is where the function is defined, not the line running.
+//     `JS:*isPrime /app/w.js:42:17`  ->  isPrime   (JS optimized, /app/w.js:42:17)
+//     `JS:~ /app/w.js:1:1`           ->  (anonymous)   (JS interpreted, /app/w.js:1:1)
+//   CPython 3.12+ (-X perf): `py::<qualified name>:<file>`
+//     `py::Job.run:/app/job.py`      ->  Job.run   (Python, /app/job.py)
+// Any other name (V8's `Builtin:…`, `Stub:…`, other JITs) is shown as written.
+
+export interface ReadableJitName {
+  /** The function's name alone: `isPrime`, `(anonymous)`, `(top level)`. */
+  name: string;
+  /** The runtime, the code's tier and where the function is defined: `JS optimized, /app/w.js:42:17`. */
+  note: string;
+}
+
+const V8_NAME = /^(JS|LazyCompile|Function|Script|Eval):([~^+*]?)(.*)$/s;
+const V8_TIERS: Record<string, string> = { '~': 'interpreted', '^': 'baseline', '+': 'maglev', '*': 'optimized' };
+/** How a V8 script name begins (an absolute path, node's built-in modules, URLs, `[eval]`). */
+const SCRIPT_START = /^(\/|node:|file:|https?:|webpack:|\[)/;
+
+/** The parts of a JIT name that follow a known runtime's convention; null for any other name. */
+export function readableJitName(raw: string): ReadableJitName | null {
+  const v8 = V8_NAME.exec(raw);
+  if (v8 !== null) {
+    const [, tag, marker, rest] = v8;
+    // `<name> <script>:<line>:<col>`: names may hold spaces (`get size`), and so may paths; the
+    // script starts at the first space followed by something that starts a script name.
+    let split = -1;
+    for (let i = rest.indexOf(' '); i >= 0; i = rest.indexOf(' ', i + 1)) {
+      if (SCRIPT_START.test(rest.slice(i + 1))) {
+        split = i;
+        break;
+      }
+    }
+    if (split < 0) split = rest.lastIndexOf(' ');
+    const name = split < 0 ? rest : rest.slice(0, split);
+    const where = split < 0 ? '' : rest.slice(split + 1);
+    const unnamed = tag === 'Script' ? '(top level)' : tag === 'Eval' ? '(eval)' : '(anonymous)';
+    const kind = ['JS', V8_TIERS[marker]].filter(Boolean).join(' ');
+    return { name: name === '' ? unnamed : name, note: where === '' ? kind : `${kind}, ${where}` };
+  }
+  if (raw.startsWith('py::')) {
+    const colon = raw.indexOf(':', 4);
+    if (colon <= 4) return null;
+    return { name: raw.slice(4, colon), note: `Python, ${raw.slice(colon + 1)}` };
+  }
+  return null;
+}
