@@ -16,7 +16,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { snapshotSync, type Frame, type Snapshot } from '../src/index';
+import { snapshotSync, type Frame, type Snapshot, type ThreadStack } from '../src/index';
+import { formatThreadText } from '../src/output/text';
 import { parseMaps } from '../src/procfs/maps';
 import { FIXTURES_DIR } from './helpers/fixtures';
 import { assertDetached, findThreadByName, threadState } from './helpers/proc';
@@ -256,8 +257,8 @@ function aliasesOf(frame: Frame, files: ModuleFiles): string[] {
 interface Comparison {
   /** Frames whose pc or name differs from the oracle's, one readable line each. */
   mismatches: string[];
-  /** Frames where we and the oracle chose different aliases of one symbol. */
-  aliasChoices: string[];
+  /** Where we and the oracle chose different aliases of one symbol: "ours / theirs (module)". */
+  aliasChoices: Set<string>;
   frames: number;
 }
 
@@ -270,10 +271,10 @@ interface Comparison {
  */
 function compare(c: Capture, files: (module: string) => ModuleFiles, deleted?: string): Comparison {
   const mismatches: string[] = [];
-  const aliasChoices: string[] = [];
+  const aliasChoices = new Set<string>();
   let frames = 0;
   const gdbByPc = new Map<string, string | null>();
-  for (const frames of c.gdb?.values() ?? []) for (const f of frames) if (f.pc !== null) gdbByPc.set(f.pc, f.name);
+  for (const stack of c.gdb?.values() ?? []) for (const f of stack) if (f.pc !== null) gdbByPc.set(f.pc, f.name);
   expect(new Set(c.eu.keys())).toEqual(new Set(c.shot.threads.map((t) => t.tid)));
   for (const t of c.shot.threads) {
     const oracle = c.eu.get(t.tid) ?? [];
@@ -301,9 +302,11 @@ function compare(c: Capture, files: (module: string) => ModuleFiles, deleted?: s
       }
       if (ours.symbol === theirs) continue;
       const aliases = ours.module === null ? [] : aliasesOf(ours, files(ours.module));
-      const line = `${where(i)} ${ours.pc}: ours ${ours.symbol}, ${tool} ${theirs} (${ours.module}; aliases there: ${aliases.join(' ') || 'none'})`;
-      if (ours.symbol !== null && theirs !== null && aliases.includes(ours.symbol) && aliases.includes(theirs)) aliasChoices.push(line);
-      else mismatches.push(line);
+      if (ours.symbol !== null && theirs !== null && aliases.includes(ours.symbol) && aliases.includes(theirs)) {
+        aliasChoices.add(`${ours.symbol} / ${tool}'s ${theirs} (${path.basename(ours.module!)})`);
+      } else {
+        mismatches.push(`${where(i)} ${ours.pc}: ours ${ours.symbol}, ${tool} ${theirs} (${ours.module}; names there: ${aliases.join(' ') || 'none'})`);
+      }
     }
   }
   return { mismatches, aliasChoices, frames };
@@ -322,17 +325,14 @@ function fixtureFiles(c: Capture, build: Build, deleted?: { path: string; copyOf
   };
 }
 
-const names = (c: Capture, thread: string): (string | null)[] =>
-  c.shot.threads.find((t) => t.tid === findThreadByNameIn(c, thread))!.frames.map((f) => f.symbol);
-
-function findThreadByNameIn(c: Capture, name: string): number {
-  const t = c.shot.threads.find((x) => x.name === name);
-  if (t === undefined) throw new Error(`no thread ${name}`);
-  return t.tid;
+function threadNamed(shot: Snapshot, name: string): ThreadStack {
+  const t = shot.threads.find((x) => x.name === name);
+  if (t === undefined) throw new Error(`no thread ${name} in the snapshot`);
+  return t;
 }
 
 function report(label: string, r: Comparison): void {
-  const choices = r.aliasChoices.length === 0 ? '' : `; alias choices:\n  ${r.aliasChoices.join('\n  ')}`;
+  const choices = r.aliasChoices.size === 0 ? '' : `; other alias chosen: ${[...r.aliasChoices].join(', ')}`;
   console.log(`${label}: ${r.frames} frames compared${choices}`);
 }
 
@@ -385,7 +385,7 @@ describe.skipIf(!HAVE_EU_STACK)('every frame named as eu-stack names it', () => 
       expect(vdsoLeaf.symbol).not.toBeNull();
       if (!k.statics) {
         // .dynsym has no static functions: their frames are unnamed, never the wrong neighbour's.
-        const sleeper = names(c, 'sleeper');
+        const sleeper = threadNamed(c.shot, 'sleeper').frames.map((f) => f.symbol);
         expect(sleeper[sleeper.indexOf('sleeper_leaf') + 1]).toBeNull();
       }
     });
@@ -429,7 +429,7 @@ describe.skipIf(!HAVE_EU_STACK)('libc frames', () => {
       expect(debugOnly.length).toBeGreaterThan(0);
       for (const { f } of debugOnly) expect(debugNames).toContain(f.symbol);
       // ... and those are eu-stack's names for the same frames.
-      const cond = c.shot.threads.find((t) => t.name === 'condwait')!;
+      const cond = threadNamed(c.shot, 'condwait');
       expect(dynamic.has(cond.frames[0].symbol!)).toBe(false);
       expect(cond.frames[0].symbol).toBe(c.eu.get(cond.tid)![0].name);
       expect(compare(c, fixtureFiles(c, VARIANTS.pie())).mismatches).toEqual([]);
@@ -462,7 +462,7 @@ describe.skipIf(!HAVE_EU_STACK)('libc frames', () => {
     expect(libcFrames.filter((f) => f.symbol !== null).length).toBeGreaterThan(0);
     for (const f of libcFrames) if (f.symbol !== null) expect(dynamic, f.pc).toContain(f.symbol);
     // The futex wait under pthread_cond_wait is internal to libc: no .dynsym symbol covers it.
-    const cond = c.shot.threads.find((t) => t.name === 'condwait')!;
+    const cond = threadNamed(c.shot, 'condwait');
     expect(cond.frames[0].module).toBe(copy);
     expect(cond.frames[0].symbol).toBeNull();
   });
@@ -470,42 +470,81 @@ describe.skipIf(!HAVE_EU_STACK)('libc frames', () => {
 
 // ---- JIT frames, named through the runtime's perf map ----
 
-describe('JIT frames from /tmp/perf-<pid>.map', () => {
-  /** outer → middle → inner → spin, each its own function: the order the stack must show. */
-  const CHAIN = ['outer', 'middle', 'inner', 'spin'];
+/** A python3 of version 3.12 or later (the first with -X perf): on PATH, else one pyenv installed. */
+function findPerfPython(): { exe: string; version: string } | { missing: string } {
+  const probe = (exe: string): { exe: string; version: string; ok: boolean } | null => {
+    try {
+      const code = 'import os, sys; print(os.path.realpath(sys.executable)); print("%d.%d.%d" % sys.version_info[:3]); print(sys.version_info >= (3, 12))';
+      const out = execFileSync(exe, ['-c', code], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n');
+      return { exe: out[0], version: out[1], ok: out[2] === 'True' };
+    } catch {
+      return null;
+    }
+  };
+  const onPath = probe('python3');
+  if (onPath?.ok) return onPath;
+  let installed: string[] = [];
+  try {
+    const root = execFileSync('pyenv', ['root'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    installed = fs.readdirSync(path.join(root, 'versions')).map((v) => path.join(root, 'versions', v, 'bin', 'python3'));
+  } catch {
+    // no pyenv
+  }
+  const newest = installed
+    .map(probe)
+    .filter((p): p is { exe: string; version: string; ok: boolean } => p !== null && p.ok)
+    .sort((a, b) => b.version.localeCompare(a.version, undefined, { numeric: true }))[0];
+  return newest ?? { missing: `no python3 >= 3.12 here (python3 is ${onPath?.version ?? 'missing'})` };
+}
 
-  it('node --perf-basic-prof --interpreted-frames-native-stack: JS functions by name, in call order, above V8\'s entry frames', async () => {
+const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+/** The main thread, snapshotted until `ready(frames)` holds (or 50 tries: the last one). */
+async function mainThreadWhen(pid: number, ready: (frames: Frame[]) => boolean): Promise<ThreadStack> {
+  let main = snapshotSync(pid).threads.find((x) => x.tid === pid)!;
+  for (let i = 0; i < 50 && !ready(main.frames); i++) {
+    await sleep(50);
+    main = snapshotSync(pid).threads.find((x) => x.tid === pid)!;
+  }
+  return main;
+}
+
+const listing = (t: ThreadStack): string => t.frames.map((f, i) => `#${i} ${f.method} ${f.symbol} (${f.module})`).join('\n');
+
+describe('JIT frames named through /tmp/perf-<pid>.map', () => {
+  /** From the leaf: spin, called by inner, called by middle, called by outer. */
+  const CHAIN = ['spin', 'inner', 'middle', 'outer'];
+
+  it("node --perf-basic-prof --interpreted-frames-native-stack: JS functions by name, in call order, above V8's entry frames", async () => {
     const script = path.join(dir, 'chain.js');
     fs.writeFileSync(
       script,
       ['function spin() { for (;;) {} }', 'function inner() { spin(); }', 'function middle() { inner(); }', 'function outer() { middle(); }', "console.log('ready');", 'outer();', ''].join('\n'),
     );
     const t = await startNode(`require(${JSON.stringify(script)})`, ['--perf-basic-prof', '--interpreted-frames-native-stack']);
-    const perfMap = `/tmp/perf-${t.pid}.map`;
     try {
-      // V8 names a function's code in the map when it compiles it; spin's loop is optimized on
-      // the stack (OSR) a moment after it starts: retry until the leaf frame is spin's code.
-      const jsFunction = (f: Frame): string | undefined => /^JS:[~^+*]?(\S*) /.exec(f.symbol ?? '')?.[1];
-      let frames: Frame[] = [];
-      for (let i = 0; i < 50; i++) {
-        frames = snapshotSync(t.pid).threads.find((x) => x.tid === t.pid)!.frames;
-        if (jsFunction(frames[0]) === 'spin') break;
-        await sleep(50);
-      }
-      const listing = frames.map((f, i) => `#${i} ${f.symbol} (${f.module})`).join('\n');
-      // From the leaf: spin, inner, middle, outer: V8's own strings, `JS:<tier><name> <file>:<line>:<col>`.
-      expect(frames.slice(0, 4).map(jsFunction), listing).toEqual([...CHAIN].reverse());
+      // V8 writes `JS:<tier><name> <script>:<line>:<col>` per code object. Until spin's loop is
+      // compiled, the leaf is in the interpreter's handlers: retry until it is spin's code.
+      const jsFunction = (f: Frame | undefined): string | undefined => /^JS:[~^+*]?(\S*) /.exec(f?.symbol ?? '')?.[1];
+      const main = await mainThreadWhen(t.pid, (frames) => jsFunction(frames[0]) === 'spin');
+      const frames = main.frames;
+      expect(frames.slice(0, 4).map(jsFunction), listing(main)).toEqual(CHAIN);
       for (const f of frames.slice(0, 4)) {
         expect(f.module).toBe('[anon]');
-        expect(f.symbol).toMatch(new RegExp(` ${script.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:\\d+:\\d+$`));
+        expect(f.symbol).toMatch(new RegExp(` ${escapeRegExp(script)}:\\d+:\\d+$`));
       }
       // Below them only JS code (the script's top level, node's module loader: V8 tags functions
-      // `JS:`, top-level code `Script:`), then V8's entry.
+      // `JS:`, top-level code `Script:`), then V8's entry into JS.
       const entry = frames.findIndex((f) => /^Builtins_JSEntry/.test(f.symbol ?? ''));
-      expect(entry, listing).toBeGreaterThan(4);
-      for (const f of frames.slice(4, entry)) expect(f.symbol, listing).toMatch(/^(JS|Script):/);
-      expect(frames.slice(entry).some((f) => /v8::internal::Execution::Call/.test(f.symbol ?? '')), listing).toBe(true);
-      // eu-stack, blind to JIT code, still walks the same frames and names the native ones alike.
+      expect(entry, listing(main)).toBeGreaterThan(4);
+      for (const f of frames.slice(4, entry)) expect(f.symbol, listing(main)).toMatch(/^(JS|Script):/);
+      expect(frames.slice(entry).some((f) => /^v8::internal::Execution::Call/.test(f.symbol ?? '')), listing(main)).toBe(true);
+      // The text output reads `spin+0x44  (JS optimized, /…/chain.js:1:14)`.
+      const text = formatThreadText(main).split('\n').slice(1, 5);
+      CHAIN.forEach((fn, i) => {
+        expect(text[i]).toMatch(new RegExp(`^#${i}\\s+0x[0-9a-f]{16}  ${fn}\\+0x[0-9a-f]+  \\(JS (interpreted|baseline|maglev|optimized), ${escapeRegExp(script)}:\\d+:\\d+\\)$`));
+      });
+      // eu-stack, blind to JIT code, walks the same frames and names the native ones alike.
       if (HAVE_EU_STACK) {
         const oracle = euStack(t.pid).get(t.pid)!;
         const ours = snapshotSync(t.pid).threads.find((x) => x.tid === t.pid)!.frames;
@@ -519,7 +558,73 @@ describe('JIT frames from /tmp/perf-<pid>.map', () => {
       assertDetached(t.pid);
     } finally {
       await t.stop();
-      fs.rmSync(perfMap, { force: true });
+      fs.rmSync(`/tmp/perf-${t.pid}.map`, { force: true });
+    }
+  });
+
+  const python = findPerfPython();
+  const noPython = 'missing' in python ? python.missing : undefined;
+  const pythonTitle = 'missing' in python ? `python -X perf — skipped: ${python.missing}` : `python ${python.version} -X perf`;
+
+  it.skipIf(noPython !== undefined)(`${pythonTitle}: functions by name, in call order, the stack complete`, async () => {
+    const { exe } = python as { exe: string };
+    const script = path.join(dir, 'chain.py');
+    fs.writeFileSync(script, ['def spin():', '    while True:', '        pass', 'def inner():', '    spin()', 'def middle():', '    inner()', 'def outer():', '    middle()', "print('ready', flush=True)", 'outer()', ''].join('\n'));
+    const t = await startTarget(exe, ['-X', 'perf', script]);
+    try {
+      // Python writes `py::<qualified name>:<file>` for each function as it first runs it.
+      const pyFunction = (f: Frame): string | undefined => (f.symbol?.startsWith('py::') ? f.symbol.slice(4, f.symbol.lastIndexOf(`:${script}`)) : undefined);
+      const main = await mainThreadWhen(t.pid, (frames) => frames.slice(0, 3).some((f) => pyFunction(f) === 'spin'));
+      // Each Python call runs through its own trampoline, named in the map; the trampolines keep
+      // no frame pointer and have no CFI: the walk must still get past each of them.
+      const py = main.frames.filter((f) => pyFunction(f) !== undefined);
+      expect(py.map(pyFunction), listing(main)).toEqual([...CHAIN, '<module>']);
+      expect(main.complete, listing(main)).toBe(true);
+      const text = formatThreadText(main);
+      for (const fn of CHAIN) expect(text).toMatch(new RegExp(`  ${fn}\\+0x[0-9a-f]+  \\(Python, ${escapeRegExp(script)}\\)$`, 'm'));
+      // eu-stack ends at the first trampoline; up to there, the same frames and native names.
+      if (HAVE_EU_STACK) {
+        const oracle = euStack(t.pid).get(t.pid)!;
+        const ours = snapshotSync(t.pid).threads.find((x) => x.tid === t.pid)!.frames;
+        expect(oracle.length).toBeGreaterThan(1);
+        for (let i = 1; i < oracle.length; i++) {
+          expect(ours[i].pc, `#${i}`).toBe(oracle[i].pc);
+          if (ours[i].module !== '[anon]') expect(ours[i].symbol, `#${i}`).toBe(oracle[i].name);
+        }
+      }
+      assertDetached(t.pid);
+    } finally {
+      await t.stop();
+      fs.rmSync(`/tmp/perf-${t.pid}.map`, { force: true });
+    }
+  });
+
+  // The same walk where no Python 3.12 is installed (CI): a C program calling through Python's
+  // trampoline bytes, named in its own perf map as Python names them.
+  it.skipIf(process.arch !== 'x64')('a Python-style perf trampoline (no CFI, no frame record): named, and walked past to _start', async () => {
+    const binary = path.join(dir, 'perf_trampoline');
+    run('gcc', [...CFLAGS, '-o', binary, path.join(FIXTURES_DIR, 'perf_trampoline.c')]);
+    const t = await startTarget(binary, [], { mainBlocked: true });
+    try {
+      const main = snapshotSync(t.pid).threads[0];
+      const names = main.frames.map((f) => f.symbol);
+      const tramp = names.indexOf('py::trampolined:/stand-in/for.py');
+      expect(tramp, listing(main)).toBeGreaterThan(0);
+      expect(main.frames[tramp].module).toBe('[anon]');
+      expect(names[tramp - 1]).toBe('trampolined_eval');
+      expect(names.slice(tramp + 1, tramp + 3), listing(main)).toEqual(['call_through_trampoline', 'main']);
+      expect(main.complete, listing(main)).toBe(true);
+      // eu-stack stops at the trampoline; up to there, its frames are ours.
+      if (HAVE_EU_STACK) {
+        const oracle = euStack(t.pid).get(t.pid)!;
+        expect(oracle.length).toBe(tramp + 1);
+        expect(main.frames.slice(0, tramp + 1).map((f) => f.pc)).toEqual(oracle.map((f) => f.pc));
+        expect(names.slice(0, tramp)).toEqual(oracle.slice(0, tramp).map((f) => f.name));
+      }
+      assertDetached(t.pid);
+    } finally {
+      await t.stop();
+      fs.rmSync(`/tmp/perf-${t.pid}.map`, { force: true });
     }
   });
 });
