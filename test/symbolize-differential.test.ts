@@ -22,6 +22,7 @@ import { parseMaps } from '../src/procfs/maps';
 import { FIXTURES_DIR } from './helpers/fixtures';
 import { assertDetached, findThreadByName, threadState } from './helpers/proc';
 import {
+  buildIdDebugPath,
   installedDebugFile,
   readelfDynamicFunctionNames,
   readelfFunctions,
@@ -50,9 +51,10 @@ const HAVE_LLD = has('ld.lld');
 const BUILD_ID_DIR = '/usr/lib/debug/.build-id';
 /** Installing a debug file where build-id lookups look needs write access there (root in CI). */
 const CAN_INSTALL_DEBUG = (() => {
+  let d = BUILD_ID_DIR;
+  while (!fs.existsSync(d)) d = path.dirname(d);
   try {
-    fs.mkdirSync(BUILD_ID_DIR, { recursive: true });
-    fs.accessSync(BUILD_ID_DIR, fs.constants.W_OK);
+    fs.accessSync(d, fs.constants.W_OK);
     return true;
   } catch {
     return false;
@@ -68,8 +70,8 @@ const PIE = ['-fPIE', '-pie'];
 
 let dir = '';
 let lib = '';
-/** Files created outside `dir` (the build-id debug file), removed after the tests. */
-const outside: string[] = [];
+/** What the tests create outside `dir` (the build-id debug file), removed after them. */
+const outside: { file: string; firstCreatedDir?: string }[] = [];
 
 function run(tool: string, args: string[]): void {
   try {
@@ -120,10 +122,8 @@ const VARIANTS: Record<string, () => Build> = {
   buildid: () =>
     build('buildid', (out) => {
       run('gcc', [...CFLAGS, ...PIE, uniqueBuildId(), '-o', out, SOURCE]);
-      const id = /Build ID: ([0-9a-f]+)/.exec(execFileSync('readelf', ['-n', out], { encoding: 'utf8' }))![1];
-      const debugFile = path.join(BUILD_ID_DIR, id.slice(0, 2), `${id.slice(2)}.debug`);
-      fs.mkdirSync(path.dirname(debugFile), { recursive: true });
-      outside.push(debugFile);
+      const debugFile = buildIdDebugPath(out)!;
+      outside.push({ file: debugFile, firstCreatedDir: fs.mkdirSync(path.dirname(debugFile), { recursive: true }) });
       run('objcopy', ['--only-keep-debug', out, debugFile]);
       run('strip', ['--strip-all', out]);
       return { debugFile };
@@ -145,12 +145,14 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  for (const f of outside) {
-    fs.rmSync(f, { force: true });
+  for (const { file, firstCreatedDir } of outside) {
+    fs.rmSync(file, { force: true });
+    // The directories this test made for it, innermost first, as long as they are empty.
+    if (firstCreatedDir === undefined) continue;
     try {
-      fs.rmdirSync(path.dirname(f)); // the xx/ directory, if this test made it and it is empty now
+      for (let d = path.dirname(file); d.startsWith(firstCreatedDir); d = path.dirname(d)) fs.rmdirSync(d);
     } catch {
-      // not empty: other debug files live there
+      // not empty: other debug files arrived meanwhile
     }
   }
   if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
@@ -420,7 +422,7 @@ describe.skipIf(!HAVE_EU_STACK)('libc frames', () => {
       const c = await captureVariant('pie');
       const dynamic = readelfDynamicFunctionNames(thisLibc);
       const debugNames = new Set([...functionsOf(libcDebug!).names.values()].flat());
-      const libcFrames = c.shot.threads.flatMap((t) => t.frames.map((f, i) => ({ t, f, i }))).filter(({ f }) => f.module === thisLibc);
+      const libcFrames = c.shot.threads.flatMap((t) => t.frames.map((f) => ({ t, f }))).filter(({ f }) => f.module === thisLibc);
       expect(libcFrames.length).toBeGreaterThan(0);
       // Every libc frame is named, and some only libc6-dbg can name (the futex wait under
       // pthread_cond_wait, start_thread): names not in .dynsym.

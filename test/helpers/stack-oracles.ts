@@ -1,6 +1,7 @@
 // Other tools' stacks of a live process, parsed: eu-stack (elfutils; physical frames, names
 // from .symtab/.dynsym like ours) and gdb (names from DWARF where there is debug info; inline
-// frames added). Both are run without debuginfod: tests must not depend on the network.
+// frames added). Both are run without debuginfod (tests must not depend on the network) and
+// without the test's LD_PRELOAD (the sanitizer runtime of the ASan runs: gdb hangs under it).
 import { execFileSync } from 'node:child_process';
 
 export interface OracleFrame {
@@ -10,15 +11,16 @@ export interface OracleFrame {
   name: string | null;
 }
 
-function offline(): NodeJS.ProcessEnv {
+function toolEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   delete env.DEBUGINFOD_URLS;
+  delete env.LD_PRELOAD;
   return env;
 }
 
 function available(tool: string): boolean {
   try {
-    execFileSync(tool, ['--version'], { stdio: 'ignore' });
+    execFileSync(tool, ['--version'], { stdio: 'ignore', env: toolEnv(), timeout: 10_000 });
     return true;
   } catch {
     return false;
@@ -40,7 +42,7 @@ const hexPc = (hex: string): string => `0x${BigInt(`0x${hex}`).toString(16)}`;
 export function euStack(pid: number): Map<number, OracleFrame[]> {
   let out: string;
   try {
-    out = execFileSync('eu-stack', ['-p', String(pid)], { encoding: 'utf8', env: offline(), stdio: ['ignore', 'pipe', 'pipe'] });
+    out = execFileSync('eu-stack', ['-p', String(pid)], { encoding: 'utf8', env: toolEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
     out = (e as { stdout?: string }).stdout ?? ''; // eu-stack exits 1 when a thread has a partial stack
   }
@@ -72,7 +74,7 @@ export function gdbStacks(pid: number, executable?: string): Map<number, OracleF
   args.push(...(executable === undefined ? ['-p', String(pid)] : [executable, String(pid)]));
   let out: string;
   try {
-    out = execFileSync('gdb', args, { encoding: 'utf8', env: offline(), stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+    out = execFileSync('gdb', args, { encoding: 'utf8', env: toolEnv(), stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
   } catch (e) {
     out = (e as { stdout?: string }).stdout ?? '';
   }
