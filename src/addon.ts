@@ -80,11 +80,13 @@ export interface RawUnwindThread {
 
 export interface RawUnwindInput {
   arch: string;
-  /** The live target, for reading code at the innermost pc; 0 when unwinding offline. */
+  /** The live target, for reading code (at the innermost pc, at return sites); 0 offline. */
   pid: number;
   maxFrames: number;
   /** Every mapping: [start, end, bias, (cfiId << 1) | executable], with vaddr = address − bias. */
   mappings: BigUint64Array;
+  /** Walk as a frame-pointer-only profiler would: no return-site analysis of caller frames. */
+  framePointersOnly?: boolean;
   threads: RawUnwindThread[];
 }
 

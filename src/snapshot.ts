@@ -66,7 +66,7 @@ function unwindAll(raw: RawCapture, opts: ResolvedOptions, origin: Origin): RawU
   const captured = raw.threads.filter((t) => t.status === 'captured');
   let mappings = symbolizer().unwindMappings(origin.filesOf, raw.maps);
   if (opts.framePointersOnly) mappings = withoutCfi(mappings);
-  const unwound = binding.unwind({ arch: origin.arch, pid: origin.codeOf, maxFrames: opts.maxFrames, mappings, threads: captured });
+  const unwound = binding.unwind({ arch: origin.arch, pid: origin.codeOf, maxFrames: opts.maxFrames, mappings, framePointersOnly: opts.framePointersOnly, threads: captured });
   const byThread = new Map<RawThreadCapture, RawUnwound>();
   captured.forEach((t, i) => byThread.set(t, unwound[i]));
   return raw.threads.map((t) => byThread.get(t) ?? NOT_UNWOUND);

@@ -616,6 +616,11 @@ describe('JIT frames named through /tmp/perf-<pid>.map', () => {
       expect(names[tramp - 1]).toBe('trampolined_eval');
       expect(names.slice(tramp + 1, tramp + 3), listing(main)).toEqual(['call_through_trampoline', 'main']);
       expect(main.complete, listing(main)).toBe(true);
+      // A frame-pointer-only walk (`unwind: 'fp'`, what perf --call-graph fp sees) does not read
+      // return sites: it cannot get from the trampoline to its caller.
+      const fpOnly = snapshotSync(t.pid, { unwind: 'fp' }).threads[0];
+      expect(fpOnly.complete, listing(fpOnly)).toBe(false);
+      expect(fpOnly.frames.map((f) => f.symbol), listing(fpOnly)).not.toContain('call_through_trampoline');
       // eu-stack stops at the trampoline; up to there, its frames are ours.
       if (HAVE_EU_STACK) {
         const oracle = euStack(t.pid).get(t.pid)!;

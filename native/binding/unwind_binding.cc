@@ -74,6 +74,7 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
   Napi::Object in = info[0].As<Napi::Object>();
   const CfiArch arch = parse_arch(in.Get("arch"));
   const size_t max_frames = static_cast<size_t>(number_option(in, "maxFrames", 1024));
+  const bool fp_only = in.Get("framePointersOnly").ToBoolean().Value();
   const pid_t pid = static_cast<pid_t>(number_option(in, "pid", 0));
   const AddressSpace space(parse_mappings(in.Get("mappings")));
 
@@ -91,7 +92,7 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
   auto lock = cfi.lock();
   for (uint32_t i = 0; i < threads.Length(); ++i) {
     Napi::Object t = threads.Get(i).As<Napi::Object>();
-    UnwindInput input{arch, {bigint_option(t, "pc"), bigint_option(t, "sp"), bigint_option(t, "fp"), bigint_option(t, "lr")}, {}};
+    UnwindInput input{arch, {bigint_option(t, "pc"), bigint_option(t, "sp"), bigint_option(t, "fp"), bigint_option(t, "lr")}, {}, fp_only};
     Napi::Value stack = t.Get("stack");
     input.stack.base = input.regs.sp;
     if (stack.IsBuffer()) {

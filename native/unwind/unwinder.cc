@@ -100,7 +100,7 @@ class Unwinder {
     if (first) {
       Step s = first_frame_step(f);
       if (!s.ended) return s;
-    } else if (in_.arch == CfiArch::kX86_64) {
+    } else if (in_.arch == CfiArch::kX86_64 && !in_.frame_pointers_only) {
       Step s = return_site_step(f);
       if (!s.ended) return s;
     }

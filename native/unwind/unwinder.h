@@ -30,6 +30,9 @@ struct UnwindInput {
   CfiArch arch;
   UnwindRegs regs;
   StackView stack;
+  // Walk as a frame-pointer profiler would (`unwind: 'fp'`): no return-site analysis of caller
+  // frames (the caller passes mappings without CFI too).
+  bool frame_pointers_only = false;
 };
 
 // Walks one thread. The caller holds CfiRegistry::lock() for the duration.
