@@ -3,7 +3,7 @@
 // `jmp *disp32(%rip)`; the relocation that fills that slot (.rela.plt JUMP_SLOT, .rela.dyn
 // GLOB_DAT) names the function. aarch64: .plt is a 32-byte header, then one 16-byte stub per
 // .rela.plt entry, in order.
-import { EM_AARCH64, EM_X86_64, RELA_SIZE, SYM_SIZE, type ElfFile, type SectionHeader } from './elf-file';
+import { cString, EM_AARCH64, EM_X86_64, RELA_SIZE, SYM_SIZE, type ElfFile, type SectionHeader } from './elf-file';
 
 const R_X86_64_IRELATIVE = 37;
 const R_AARCH64_IRELATIVE = 1032;
@@ -15,6 +15,8 @@ export interface PltStub {
 }
 
 const TWO_32 = 4294967296;
+/** Up to this size a .dynstr is read whole; past it, name by name. */
+const DYNSTR_READ_WHOLE = 1 << 20;
 
 /**
  * The name of the symbol each relocated slot is filled with, r_offset → name, in relocation
@@ -29,6 +31,9 @@ function relocatedSlots(elf: ElfFile, rela: SectionHeader | undefined, wanted?: 
   const strtab = dynsym === undefined ? undefined : elf.sections[dynsym.link];
   if (dynsym === undefined || strtab === undefined) return out;
   const relocs = elf.sectionData(rela);
+  const syms = elf.sectionData(dynsym);
+  // Names: the whole .dynstr when small, else one read per name (node's is 5 MB, for ~500 stubs).
+  const strs = strtab.size <= DYNSTR_READ_WHOLE ? elf.sectionData(strtab) : undefined;
   for (let o = 0; o + RELA_SIZE <= relocs.length; o += RELA_SIZE) {
     const slot = relocs.readUInt32LE(o + 4) * TWO_32 + relocs.readUInt32LE(o);
     if (wanted !== undefined && !wanted.has(slot)) continue;
@@ -40,9 +45,9 @@ function relocatedSlots(elf: ElfFile, rela: SectionHeader | undefined, wanted?: 
       if (type === R_X86_64_IRELATIVE || type === R_AARCH64_IRELATIVE) out.set(slot, `*ABS*+0x${relocs.readBigInt64LE(o + 16).toString(16)}`);
       continue;
     }
-    // Symbols and names are read one by one: a stub needs a few of a large .dynsym/.dynstr.
-    if ((sym + 1) * SYM_SIZE > dynsym.size) continue;
-    const name = elf.stringAt(strtab, elf.source.read(dynsym.offset + sym * SYM_SIZE, 4).readUInt32LE(0));
+    if ((sym + 1) * SYM_SIZE > syms.length) continue;
+    const nameOff = syms.readUInt32LE(sym * SYM_SIZE);
+    const name = strs !== undefined ? cString(strs, nameOff) : elf.stringAt(strtab, nameOff);
     if (name !== '') out.set(slot, name);
   }
   return out;

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { loadUnwindTable, unloadUnwindTable } from '../unwind/unwind-table';
 import { findDebugFile } from '../elf/build-id';
 import { miniDebugInfo, type XzDecompress } from '../elf/mini-debuginfo';
-import { pltStubs, type PltStub } from '../elf/plt';
+import type { PltStub } from '../elf/plt';
 import type { InlineIndex } from '../dwarf/inline-index';
 import type { LineTable } from '../dwarf/line-table';
 import { ByteSource, ElfFile, LoadSegment, SHT_SYMTAB } from '../elf/elf-file';
@@ -27,8 +27,8 @@ export interface Module {
   miniDebugInfo?: boolean;
   /** The native unwind table's id; 0 when the file has no usable .eh_frame. */
   cfi: number;
-  /** PLT stubs, named `name@plt` (they have no symbols of their own). */
-  plt: PltStub[];
+  /** PLT stubs, named `name@plt` (they have no symbols of their own); found when first needed. */
+  plt?: PltStub[];
   /** The path the module was opened through (a /proc/<pid>/map_files entry, or the file). */
   openedAs?: string;
   /** Source lines (.debug_line of the debug file, else of the file), built on first use. */
@@ -70,7 +70,6 @@ export function loadElfModule(from: ByteSource | ElfFile, modulePath: string, de
     return failedModule(`ELF: ${(e as Error).message}`);
   }
   const { id: cfi, bytes: cfiBytes } = loadUnwindTable(elf);
-  const plt = pltStubs(elf);
   const sources: SymbolSource[] = symbolSources(elf);
   let debugFile: string | undefined;
   let debugFd: number | undefined;
@@ -112,9 +111,9 @@ export function loadElfModule(from: ByteSource | ElfFile, modulePath: string, de
   }
   try {
     const symbols = new SymbolTable(sources);
-    return { loads: elf.loads, symbols, reason, debugFile, miniDebugInfo: mini, cfi, plt, bytes: cfiBytes + symbols.bytes };
+    return { loads: elf.loads, symbols, reason, debugFile, miniDebugInfo: mini, cfi, bytes: cfiBytes + symbols.bytes };
   } catch (e) {
-    return { loads: elf.loads, symbols: null, reason: `symbols: ${(e as Error).message}`, debugFile, miniDebugInfo: mini, cfi, plt, bytes: cfiBytes };
+    return { loads: elf.loads, symbols: null, reason: `symbols: ${(e as Error).message}`, debugFile, miniDebugInfo: mini, cfi, bytes: cfiBytes };
   } finally {
     if (debugFd !== undefined) fs.closeSync(debugFd);
   }

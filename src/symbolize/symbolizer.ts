@@ -8,7 +8,7 @@ import { BufferSource, ElfFile, fileOffsetToVaddr, FdSource, type LoadSegment } 
 import { InlineIndex, type InlineExpansion } from '../dwarf/inline-index';
 import { LineTable } from '../dwarf/line-table';
 import type { XzDecompress } from '../elf/mini-debuginfo';
-import { findPltStub } from '../elf/plt';
+import { findPltStub, pltStubs, type PltStub } from '../elf/plt';
 import { SymbolHit } from '../elf/symbols';
 import { findMapping, MapEntry, parseMaps } from '../procfs/maps';
 import { readBuildId } from '../elf/build-id';
@@ -183,10 +183,10 @@ export class Symbolizer {
       if (m.path.startsWith('/') || m.path === '[vdso]') {
         const mod = this.moduleFor(pid, view, m);
         const vaddr = fileOffsetToVaddr(mod.loads, at - m.start + m.offset);
-        const stub = vaddr === undefined || mod.plt.length === 0 ? undefined : findPltStub(mod.plt, vaddr);
+        let stub: PltStub | undefined;
         if (vaddr !== undefined && mod.symbols !== null && mod.symbols.lookup(vaddr, this.hit)) {
           out[i] = { module: m.path, moduleOffset, symbol: this.nameOf(mod.symbols.name(this.hit.index)), symbolOffset: this.hit.offset + delta };
-        } else if (vaddr !== undefined && stub !== undefined) {
+        } else if (vaddr !== undefined && mod.loads.length > 0 && (stub = findPltStub(this.pltOf(pid, m, mod), vaddr)) !== undefined) {
           out[i] = { module: m.path, moduleOffset, symbol: stub.name, symbolOffset: Number(vaddr - stub.vaddr) + delta };
         } else {
           out[i] = { module: m.path, moduleOffset, symbol: null, symbolOffset: null, reason: unnamedReason(mod, vaddr) };
@@ -348,10 +348,13 @@ export class Symbolizer {
     return mod;
   }
 
-  /** Opens the mapped file the surest way first, then parses it unless its identity is cached. */
-  private loadFile(pid: number, view: ProcessView, m: MapEntry): Module {
-    // map_files is the very object mapped (even if deleted or replaced since); the paths
-    // are fallbacks when it is not accessible. map_files names are unpadded hex.
+  /**
+   * Opens the file a mapping shows, the surest way first: map_files is the very object mapped
+   * (even if deleted or replaced since); the paths are fallbacks when it is not accessible.
+   * Returns the open fd (the caller closes it) and its stat, or why it could not be opened.
+   */
+  private openMapped(pid: number, m: MapEntry): { fd: number; st: fs.Stats; path: string } | { failure: string } {
+    // map_files names are unpadded hex.
     const candidates = [`/proc/${pid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}`];
     if (!m.deleted) candidates.push(`/proc/${pid}/root${m.path}`, m.path);
     for (let c = 0; c < candidates.length; c++) {
@@ -359,54 +362,92 @@ export class Symbolizer {
       try {
         // Opening a device node or FIFO (a mapped /dev/… file) can block or have side
         // effects: only regular files are opened, and without waiting.
-        if (!fs.statSync(candidates[c]).isFile()) return failedModule('not a regular file');
+        if (!fs.statSync(candidates[c]).isFile()) return { failure: 'not a regular file' };
         fd = fs.openSync(candidates[c], fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
       } catch {
         continue;
       }
+      let st: fs.Stats;
       try {
-        const st = fs.fstatSync(fd);
-        // Through a path, the file may have been replaced since it was mapped; when the device
-        // matches, the inode tells. (Across overlayfs the devices differ; then trust the path.)
-        if (c > 0 && m.inode !== 0 && devString(st.dev) === m.dev && st.ino !== m.inode) continue;
-        if (!st.isFile()) return failedModule('not a regular file');
-        const fileKey = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
-        const cached = this.files.get(fileKey);
-        if (cached !== undefined) {
-          this.stats.cacheHits++;
-          return cached;
-        }
-        let elf: ElfFile;
-        try {
-          elf = new ElfFile(new FdSource(fd, st.size));
-        } catch (e) {
-          const failed = failedModule(`ELF: ${(e as Error).message}`);
-          this.files.set(fileKey, failed);
-          return failed;
-        }
-        // Another identity of the same build (its bytes hash to the same build-id, and the
-        // size rules out a stripped twin): already parsed.
-        const id = readBuildId(elf);
-        const buildKey = id === null ? undefined : `${id}:${st.size}`;
-        const twinKey = buildKey === undefined ? undefined : this.byBuildId.get(buildKey);
-        const twin = twinKey === undefined ? undefined : this.files.get(twinKey);
-        if (twin !== undefined) {
-          this.stats.cacheHits++;
-          return twin;
-        }
-        this.stats.modulesParsed++;
-        const mod = loadElfModule(elf, m.path, view.debugRoots, this.xzDecompress);
-        mod.openedAs = candidates[c];
-        this.files.set(fileKey, mod);
-        if (buildKey !== undefined) this.byBuildId.set(buildKey, fileKey);
-        return mod;
+        st = fs.fstatSync(fd);
       } catch (e) {
-        return failedModule(`read: ${(e as Error).message}`);
-      } finally {
         fs.closeSync(fd);
+        return { failure: `read: ${(e as Error).message}` };
       }
+      // Through a path, the file may have been replaced since it was mapped; when the device
+      // matches, the inode tells. (Across overlayfs the devices differ; then trust the path.)
+      if ((c > 0 && m.inode !== 0 && devString(st.dev) === m.dev && st.ino !== m.inode) || !st.isFile()) {
+        fs.closeSync(fd);
+        if (st.isFile()) continue;
+        return { failure: 'not a regular file' };
+      }
+      return { fd, st, path: candidates[c] };
     }
-    return failedModule('cannot open the mapped file');
+    return { failure: 'cannot open the mapped file' };
+  }
+
+  /** Parses the mapped file unless its identity (or its build) is cached. */
+  private loadFile(pid: number, view: ProcessView, m: MapEntry): Module {
+    const opened = this.openMapped(pid, m);
+    if ('failure' in opened) return failedModule(opened.failure);
+    const { fd, st } = opened;
+    try {
+      const fileKey = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+      const cached = this.files.get(fileKey);
+      if (cached !== undefined) {
+        this.stats.cacheHits++;
+        return cached;
+      }
+      let elf: ElfFile;
+      try {
+        elf = new ElfFile(new FdSource(fd, st.size));
+      } catch (e) {
+        const failed = failedModule(`ELF: ${(e as Error).message}`);
+        this.files.set(fileKey, failed);
+        return failed;
+      }
+      // Another identity of the same build (its bytes hash to the same build-id, and the
+      // size rules out a stripped twin): already parsed.
+      const id = readBuildId(elf);
+      const buildKey = id === null ? undefined : `${id}:${st.size}`;
+      const twinKey = buildKey === undefined ? undefined : this.byBuildId.get(buildKey);
+      const twin = twinKey === undefined ? undefined : this.files.get(twinKey);
+      if (twin !== undefined) {
+        this.stats.cacheHits++;
+        return twin;
+      }
+      this.stats.modulesParsed++;
+      const mod = loadElfModule(elf, m.path, view.debugRoots, this.xzDecompress);
+      mod.openedAs = opened.path;
+      this.files.set(fileKey, mod);
+      if (buildKey !== undefined) this.byBuildId.set(buildKey, fileKey);
+      return mod;
+    } catch (e) {
+      return failedModule(`read: ${(e as Error).message}`);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /**
+   * The module's PLT stubs, found on the first pc no symbol covers (a thread stopped inside a
+   * stub): reading the relocations and .dynsym names for them cost the cold path ~15 ms on
+   * node, for frames that are rare. The file is opened again through the mapping.
+   */
+  private pltOf(pid: number, m: MapEntry, mod: Module): PltStub[] {
+    if (mod.plt !== undefined) return mod.plt;
+    mod.plt = [];
+    if (m.path === '[vdso]') return mod.plt; // no PLT in the vdso
+    const opened = this.openMapped(pid, m);
+    if ('failure' in opened) return mod.plt;
+    try {
+      mod.plt = pltStubs(new ElfFile(new FdSource(opened.fd, opened.st.size)));
+    } catch {
+      // unreadable: the stubs stay unnamed
+    } finally {
+      fs.closeSync(opened.fd);
+    }
+    return mod.plt;
   }
 
   /** The vdso exists only in memory: read its image from the target (root or ptrace access). */
