@@ -136,6 +136,14 @@ describe('zombies', () => {
   // gone): the capture reads a live thread's maps instead.
   it('a zombie leader is reported exited and the other threads are unwound completely', async () => {
     const target = await startTarget(compileFixture('rel_zombie', 'fp'), ['leader']);
+    // The worker prints `ready` just before it parks in worker_sleep: on a busy machine it may
+    // still be returning from write() when we look. Wait until it sleeps (nanosleep is
+    // clock_nanosleep, syscall 230, in glibc on x86-64; 115 on aarch64).
+    const worker = threadStates(target.pid);
+    const tid = [...worker.keys()].find((t) => t !== target.pid)!;
+    const asleep = (): boolean => /^(230|115) /.test(fs.readFileSync(`/proc/${target.pid}/task/${tid}/syscall`, 'utf8'));
+    for (let i = 0; i < 200 && !asleep(); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(asleep()).toBe(true);
     for (const schedule of ['rolling', 'consistent'] as const) {
       const shot = snapshotSync(target.pid, { schedule });
       const leader = shot.threads.find((t) => t.tid === target.pid);

@@ -9,6 +9,7 @@
 // a unit that cannot be parsed gives no inline information for its addresses.
 import type { ElfFile } from '../elf/elf-file';
 import type { LineTable, SourceLine } from './line-table';
+import { RangeIndex } from './range-index';
 import { rangeList, readAranges } from './ranges';
 import { DwarfReader } from './reader';
 import { namedSection } from './sections';
@@ -49,11 +50,8 @@ interface FunctionTree {
   callFile: number[];
   callLine: number[];
   children: number[][];
-  /** Root ranges sorted by low: [low, high) of root node `rootNode`, with the running maximum of high. */
-  rootLow: bigint[];
-  rootHigh: bigint[];
-  rootMaxHigh: bigint[];
-  rootNode: number[];
+  /** The subprograms (root nodes) by their code ranges. */
+  roots: RangeIndex<number>;
 }
 
 /** How far abstract_origin / specification chains are followed (they are 1 or 2 long in practice). */
@@ -69,11 +67,8 @@ export class InlineIndex {
   private readonly abbrevCache = new Map<number, Map<number, Abbrev>>();
   /** Units that readUnitDie has been run on (bases, low_pc, stmt_list known). */
   private readonly prepared = new Set<Unit>();
-  /** Unit address ranges sorted by low, with the running maximum of high (ranges may overlap). */
-  private readonly low: bigint[] = [];
-  private readonly high: bigint[] = [];
-  private readonly maxHigh: bigint[] = [];
-  private readonly unitOf: Unit[] = [];
+  /** Units by their address ranges (which may overlap); set by the constructor. */
+  private unitRanges = new RangeIndex<Unit>([]);
   private readonly trees = new Map<Unit, FunctionTree | null>();
   private readonly names = new Map<number, { name: string; linkage: boolean } | null>();
 
@@ -176,24 +171,13 @@ export class InlineIndex {
         // a unit whose DIE cannot be read: its addresses get no inline information
       }
     }
-    entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    let max = 0n;
-    for (const [low, high, u] of entries) {
-      if (high > max) max = high;
-      this.low.push(low);
-      this.high.push(high);
-      this.maxHigh.push(max);
-      this.unitOf.push(u);
-    }
+    this.unitRanges = new RangeIndex(entries);
   }
 
   /** Units whose ranges cover vaddr, the tightest first. */
   private unitsAt(vaddr: bigint): Unit[] {
-    const found: [bigint, Unit][] = [];
-    for (let j = lastAtOrBelow(this.low, vaddr); j >= 0 && this.maxHigh[j] > vaddr; j--) {
-      if (this.high[j] > vaddr && !found.some(([, u]) => u === this.unitOf[j])) found.push([this.high[j] - this.low[j], this.unitOf[j]]);
-    }
-    return found.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, u]) => u);
+    const found = this.unitRanges.covering(vaddr).sort((a, b) => (a.size < b.size ? -1 : a.size > b.size ? 1 : 0));
+    return [...new Set(found.map((f) => f.value))];
   }
 
   private tree(unit: Unit): FunctionTree | null {
@@ -213,7 +197,7 @@ export class InlineIndex {
   private parseTree(unit: Unit): FunctionTree {
     if (!this.prepared.has(unit)) this.prepare(unit);
     const abbrevs = unit.abbrevs!;
-    const t: FunctionTree = { parent: [], die: [], ranges: [], callFile: [], callLine: [], children: [], rootLow: [], rootHigh: [], rootMaxHigh: [], rootNode: [] };
+    const t: FunctionTree = { parent: [], die: [], ranges: [], callFile: [], callLine: [], children: [], roots: new RangeIndex<number>([]) };
     const r = new DwarfReader(this.sections.info, unit.dieStart, unit.end);
     // The node that encloses the DIEs being read (-1: none), saved per open level of children.
     const stack: number[] = [];
@@ -257,26 +241,18 @@ export class InlineIndex {
         context = inner;
       }
     }
-    roots.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    let max = 0n;
-    for (const [low, high, node] of roots) {
-      if (high > max) max = high;
-      t.rootLow.push(low);
-      t.rootHigh.push(high);
-      t.rootMaxHigh.push(max);
-      t.rootNode.push(node);
-    }
+    t.roots = new RangeIndex(roots);
     return t;
   }
 
   /** Node indices from the innermost call covering vaddr out to its subprogram; null when no subprogram covers it. */
   private chainAt(t: FunctionTree, vaddr: bigint): number[] | null {
+    // The tightest subprogram range around vaddr (the first found among equals).
     let root = -1;
     let best = 0n;
-    for (let j = lastAtOrBelow(t.rootLow, vaddr); j >= 0 && t.rootMaxHigh[j] > vaddr; j--) {
-      const size = t.rootHigh[j] - t.rootLow[j];
-      if (t.rootHigh[j] > vaddr && (root < 0 || size < best)) {
-        root = t.rootNode[j];
+    for (const { size, value } of t.roots.covering(vaddr)) {
+      if (root < 0 || size < best) {
+        root = value;
         best = size;
       }
     }
@@ -373,21 +349,4 @@ export class InlineIndex {
     this.names.set(offset, result);
     return result;
   }
-}
-
-/** Index of the last element <= v in a sorted array, or -1. */
-function lastAtOrBelow(sorted: bigint[], v: bigint): number {
-  let l = 0;
-  let h = sorted.length - 1;
-  let k = -1;
-  while (l <= h) {
-    const m = (l + h) >>> 1;
-    if (sorted[m] <= v) {
-      k = m;
-      l = m + 1;
-    } else {
-      h = m - 1;
-    }
-  }
-  return k;
 }
