@@ -62,11 +62,72 @@ function entries(r: DwarfReader, is64: boolean, strs: { str?: Buffer; lineStr?: 
   return out;
 }
 
+/**
+ * Rows as the line programs emit them, in growable typed arrays: libc's .debug_line has ~10^6
+ * rows, and a tuple with a BigInt per row cost ~700 ms and tens of MB. Addresses are Numbers:
+ * link-time addresses sit far below 2^53.
+ */
+class Rows {
+  n = 0;
+  addr = new Float64Array(4096);
+  file = new Int32Array(4096);
+  line = new Int32Array(4096);
+  /** Index of each sequence's first row (a sequence's rows ascend by address). */
+  sequences: number[] = [0];
+
+  push(addr: number, file: number, line: number): void {
+    if (this.n === this.addr.length) {
+      const grow = <T extends Float64Array | Int32Array>(a: T, make: (n: number) => T): T => {
+        const b = make(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.addr = grow(this.addr, (k) => new Float64Array(k));
+      this.file = grow(this.file, (k) => new Int32Array(k));
+      this.line = grow(this.line, (k) => new Int32Array(k));
+    }
+    this.addr[this.n] = addr;
+    this.file[this.n] = file;
+    this.line[this.n] = line;
+    this.n++;
+  }
+
+  endSequence(): void {
+    this.sequences.push(this.n);
+  }
+
+  /**
+   * Row indices ordered by address, stable (emission order at equal addresses). Sequences are
+   * ordered by their first address, which sorts everything when they do not overlap (the usual
+   * case); otherwise, and for a program whose addresses go backwards, the rows are sorted.
+   */
+  order(): Uint32Array {
+    const seqs: [number, number][] = [];
+    for (let i = 0; i < this.sequences.length; i++) {
+      const from = this.sequences[i];
+      const to = i + 1 < this.sequences.length ? this.sequences[i + 1] : this.n;
+      if (to > from) seqs.push([from, to]);
+    }
+    seqs.sort((a, b) => this.addr[a[0]] - this.addr[b[0]] || a[0] - b[0]);
+    const out = new Uint32Array(this.n);
+    let k = 0;
+    for (const [from, to] of seqs) for (let i = from; i < to; i++) out[k++] = i;
+    for (let i = 1; i < k; i++) {
+      if (this.addr[out[i]] < this.addr[out[i - 1]]) {
+        const all = Array.from(out);
+        all.sort((a, b) => this.addr[a] - this.addr[b] || a - b);
+        return Uint32Array.from(all);
+      }
+    }
+    return out;
+  }
+}
+
 export class LineTable {
   /** Row start addresses (sorted), each row's file index into `files` and line; 0 line = end of a sequence. */
-  private readonly addrs: bigint[] = [];
-  private readonly fileIdx: number[] = [];
-  private readonly lines: number[] = [];
+  private addrs = new Float64Array(0);
+  private fileIdx = new Int32Array(0);
+  private lines = new Int32Array(0);
   private readonly files: string[] = [];
   /** Each unit's file table by its .debug_line offset (DW_AT_stmt_list): a slice of `files`. */
   private readonly unitFiles = new Map<number, { base: number; end: number; zeroBased: boolean }>();
@@ -77,7 +138,7 @@ export class LineTable {
     if (debugLine === undefined) return null;
     const strs = { str: namedSection(elf, '.debug_str'), lineStr: namedSection(elf, '.debug_line_str') };
     const table = new LineTable();
-    const rows: [bigint, number, number][] = [];
+    const rows = new Rows();
     let pos = 0;
     while (pos + 4 <= debugLine.length) {
       let unitLength = debugLine.readUInt32LE(pos);
@@ -95,19 +156,23 @@ export class LineTable {
       } catch {
         // a unit this reader cannot follow: its addresses stay without lines
       }
+      rows.endSequence(); // a unit cut short leaves a sequence open: it ends here
       if (end <= pos) break;
       pos = end;
     }
-    rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    for (const [a, f, l] of rows) {
-      table.addrs.push(a);
-      table.fileIdx.push(f);
-      table.lines.push(l);
+    const order = rows.order();
+    table.addrs = new Float64Array(order.length);
+    table.fileIdx = new Int32Array(order.length);
+    table.lines = new Int32Array(order.length);
+    for (let k = 0; k < order.length; k++) {
+      table.addrs[k] = rows.addr[order[k]];
+      table.fileIdx[k] = rows.file[order[k]];
+      table.lines[k] = rows.line[order[k]];
     }
     return table;
   }
 
-  private unit(r: DwarfReader, is64: boolean, strs: { str?: Buffer; lineStr?: Buffer }, rows: [bigint, number, number][], offset: number): void {
+  private unit(r: DwarfReader, is64: boolean, strs: { str?: Buffer; lineStr?: Buffer }, rows: Rows, offset: number): void {
     const version = r.u16();
     if (version < 2 || version > 5) throw new RangeError(`.debug_line version ${version}`);
     let addressSize = 8;
@@ -150,12 +215,12 @@ export class LineTable {
     this.unitFiles.set(offset, files);
     r.pos = programStart;
 
-    let address = 0n;
+    let address = 0;
     let file = 1;
     let line = 1;
-    const emit = (endSequence: boolean) => rows.push([address, endSequence ? -1 : fileIndex(file), endSequence ? 0 : line]);
+    const emit = (endSequence: boolean) => rows.push(address, endSequence ? -1 : fileIndex(file), endSequence ? 0 : line);
     const reset = () => {
-      address = 0n;
+      address = 0;
       file = 1;
       line = 1;
     };
@@ -164,7 +229,7 @@ export class LineTable {
       const op = r.u8();
       if (op >= opcodeBase) {
         const adjusted = op - opcodeBase;
-        address += BigInt(Math.floor(adjusted / lineRange) * minInst);
+        address += Math.floor(adjusted / lineRange) * minInst;
         line += lineBase + (adjusted % lineRange);
         emit(false);
         continue;
@@ -176,9 +241,10 @@ export class LineTable {
           const sub = len > 0 ? r.u8() : 0;
           if (sub === 1) {
             emit(true); // end_sequence
+            rows.endSequence();
             reset();
           } else if (sub === 2) {
-            address = r.address(Math.min(addressSize, len - 1));
+            address = Number(r.address(Math.min(addressSize, len - 1)));
           } else if (sub === 3 && version < 5) {
             const f = r.cstr();
             const dir = r.uleb();
@@ -192,13 +258,13 @@ export class LineTable {
           break;
         }
         case 1: emit(false); break; // copy
-        case 2: address += BigInt(r.uleb() * minInst); break; // advance_pc
+        case 2: address += r.uleb() * minInst; break; // advance_pc
         case 3: line += r.sleb(); break; // advance_line
         case 4: file = r.uleb(); break; // set_file
         case 5: r.uleb(); break; // set_column
         case 6: case 7: case 10: case 11: break; // negate_stmt, basic_block, prologue_end, epilogue_begin
-        case 8: address += BigInt(Math.floor((255 - opcodeBase) / lineRange) * minInst); break; // const_add_pc
-        case 9: address += BigInt(r.u16()); break; // fixed_advance_pc
+        case 8: address += Math.floor((255 - opcodeBase) / lineRange) * minInst; break; // const_add_pc
+        case 9: address += r.u16(); break; // fixed_advance_pc
         case 12: r.uleb(); break; // set_isa
         default: for (let i = 0; i < argCounts[op]; i++) r.uleb(); // an opcode this reader does not know
       }
@@ -218,12 +284,13 @@ export class LineTable {
 
   /** The source line of a link-time address, or null when no row covers it. */
   lookup(vaddr: bigint): SourceLine | null {
+    const v = Number(vaddr);
     let l = 0;
     let r = this.addrs.length - 1;
     let k = -1;
     while (l <= r) {
       const m = (l + r) >>> 1;
-      if (this.addrs[m] <= vaddr) {
+      if (this.addrs[m] <= v) {
         k = m;
         l = m + 1;
       } else {
