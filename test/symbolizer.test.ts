@@ -313,6 +313,10 @@ describe('Symbolizer caching', () => {
     for (const t of [pie, nopie]) roomy.symbolize(t.pid, mapsOf(t.pid), [exact(t.addr.leaf_alpha), exact(t.addr.printf)]);
     expect(roomy.cacheSize.modules).toBe(3);
     expect(roomy.cacheSize.bytes).toBeGreaterThan(0);
+    // Source lines make a module bigger (libc's, from libc6-dbg): counted against the budget too.
+    const before = roomy.cacheSize.bytes;
+    expect(roomy.symbolize(pie.pid, mapsOf(pie.pid), [exact(pie.addr.printf)], { lines: true })[0].file).toMatch(/printf/);
+    expect(roomy.cacheSize.bytes).toBeGreaterThan(before + 1_000_000);
   });
 
   it('remembered lookups keep each pc its own offsets (exact and return address at one lookup address)', () => {

@@ -72,6 +72,12 @@ export class InlineIndex {
   private readonly trees = new Map<Unit, FunctionTree | null>();
   private readonly names = new Map<number, { name: string; linkage: boolean } | null>();
 
+  /** About how much memory the index holds: the debug sections it reads units from (parsed
+   *  units add to that as they are looked up). */
+  get bytes(): number {
+    return Object.values(this.sections).reduce((n: number, b: Buffer | undefined) => n + (b?.length ?? 0), 0);
+  }
+
   private constructor(
     private readonly sections: DebugSections,
     private readonly lines: LineTable | null,

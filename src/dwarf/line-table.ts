@@ -132,6 +132,11 @@ export class LineTable {
   /** Each unit's file table by its .debug_line offset (DW_AT_stmt_list): a slice of `files`. */
   private readonly unitFiles = new Map<number, { base: number; end: number; zeroBased: boolean }>();
 
+  /** About how much memory the table holds (rows and file names). */
+  get bytes(): number {
+    return this.addrs.length * 16 + this.files.reduce((n, f) => n + 2 * f.length + 16, 0);
+  }
+
   /** Parses every unit of .debug_line; units that fail to parse are skipped. */
   static build(elf: ElfFile): LineTable | null {
     const debugLine = namedSection(elf, '.debug_line');

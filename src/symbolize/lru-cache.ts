@@ -9,7 +9,8 @@ export interface LruOptions<K, V> {
 }
 
 export class LruCache<K, V> {
-  private readonly map = new Map<K, V>();
+  /** Each value with the weight it was counted at (a value may grow later: see set()). */
+  private readonly map = new Map<K, { value: V; weight: number }>();
   private weight = 0;
 
   constructor(
@@ -18,30 +19,31 @@ export class LruCache<K, V> {
   ) {}
 
   get(key: K): V | undefined {
-    const v = this.map.get(key);
-    if (v !== undefined) {
-      // Map iterates in insertion order: re-inserting moves the key to the young end.
-      this.map.delete(key);
-      this.map.set(key, v);
-    }
-    return v;
+    const e = this.map.get(key);
+    if (e === undefined) return undefined;
+    // Map iterates in insertion order: re-inserting moves the key to the young end.
+    this.map.delete(key);
+    this.map.set(key, e);
+    return e.value;
   }
 
+  /** Inserts or replaces; setting a value again re-counts its weight (after it grew). */
   set(key: K, value: V): void {
     const old = this.map.get(key);
     if (old !== undefined) {
-      this.weight -= this.weigh(old);
+      this.weight -= old.weight;
       this.map.delete(key);
     }
-    this.map.set(key, value);
-    this.weight += this.weigh(value);
+    const weight = this.options.weigh?.(value) ?? 0;
+    this.map.set(key, { value, weight });
+    this.weight += weight;
     const maxWeight = this.options.maxWeight ?? Infinity;
     // The newest entry always stays, even alone over the weight limit.
     while (this.map.size > 1 && (this.map.size > this.capacity || this.weight > maxWeight)) {
-      const [oldestKey, oldest] = this.map.entries().next().value as [K, V];
+      const [oldestKey, oldest] = this.map.entries().next().value as [K, { value: V; weight: number }];
       this.map.delete(oldestKey);
-      this.weight -= this.weigh(oldest);
-      this.options.onEvict?.(oldestKey, oldest);
+      this.weight -= oldest.weight;
+      this.options.onEvict?.(oldestKey, oldest.value);
     }
   }
 
@@ -50,7 +52,7 @@ export class LruCache<K, V> {
     const entries = [...this.map];
     this.map.clear();
     this.weight = 0;
-    for (const [k, v] of entries) this.options.onEvict?.(k, v);
+    for (const [k, e] of entries) this.options.onEvict?.(k, e.value);
   }
 
   get size(): number {
@@ -60,9 +62,5 @@ export class LruCache<K, V> {
   /** The summed weight of the entries (0 without a weigh function). */
   get totalWeight(): number {
     return this.weight;
-  }
-
-  private weigh(value: V): number {
-    return this.options.weigh?.(value) ?? 0;
   }
 }

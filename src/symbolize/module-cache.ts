@@ -29,6 +29,8 @@ export interface Module {
   cfi: number;
   /** PLT stubs, named `name@plt` (they have no symbols of their own); found when first needed. */
   plt?: PltStub[];
+  /** Its key in the symbolizer's file cache (file identity). */
+  cacheKey?: string;
   /** The path the module was opened through (a /proc/<pid>/map_files entry, or the file). */
   openedAs?: string;
   /** Source lines (.debug_line of the debug file, else of the file), built on first use. */

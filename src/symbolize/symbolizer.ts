@@ -295,6 +295,9 @@ export class Symbolizer {
     } finally {
       if (fd !== undefined) fs.closeSync(fd);
     }
+    // The module grew: count it again against the cache's budget.
+    mod.bytes += (mod.lineTable?.bytes ?? 0) + (mod.inlines?.bytes ?? 0);
+    if (mod.cacheKey !== undefined && this.files.get(mod.cacheKey) === mod) this.files.set(mod.cacheKey, mod);
     return mod.lineTable;
   }
 
@@ -419,6 +422,7 @@ export class Symbolizer {
       this.stats.modulesParsed++;
       const mod = loadElfModule(elf, m.path, view.debugRoots, this.xzDecompress);
       mod.openedAs = opened.path;
+      mod.cacheKey = fileKey;
       this.files.set(fileKey, mod);
       if (buildKey !== undefined) this.byBuildId.set(buildKey, fileKey);
       return mod;
