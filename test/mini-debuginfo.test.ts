@@ -18,6 +18,7 @@ import { snapshot, type Frame, type Snapshot } from '../src/index';
 import { loadElfModule, type Module } from '../src/symbolize/module-cache';
 import { Symbolizer } from '../src/symbolize/symbolizer';
 import { FIXTURES_DIR } from './helpers/fixtures';
+import { euStack, gdbStacks } from './helpers/stack-oracles';
 import { startTarget, stopAllTargets } from './helpers/target';
 
 const LOCALS = ['local_leaf', 'local_middle', 'local_outer'];
@@ -102,33 +103,6 @@ function countingXz(): { xz: XzDecompress; calls: () => number } {
   };
 }
 
-// ---- oracles on a live process: pc → function name (null for ?? / none) ----
-
-/** eu-stack -m: frames of the thread `tid` in `module`, innermost first. */
-function euStack(pid: number, tid: number, module: string): { pc: bigint; name: string | null }[] {
-  const out = run('eu-stack', ['-m', '-p', String(pid)]);
-  const frames: { pc: bigint; name: string | null }[] = [];
-  let inThread = false;
-  for (const line of out.split('\n')) {
-    const t = /^TID (\d+):/.exec(line);
-    if (t) inThread = Number(t[1]) === tid;
-    const f = /^#\d+\s+0x([0-9a-f]+)\s+(?:(\S+)\s+)?-\s+(\S+)$/.exec(line);
-    if (inThread && f && f[3] === module) frames.push({ pc: BigInt(`0x${f[1]}`), name: f[2] ?? null });
-  }
-  return frames;
-}
-
-/** gdb's backtrace of the main thread: pc → name. */
-function gdbNames(pid: number): Map<bigint, string | null> {
-  const out = run('gdb', ['-nx', '-batch', '-ex', 'set debuginfod enabled off', '-ex', 'set pagination off', '-ex', 'set backtrace past-main on', '-ex', 'bt', '-p', String(pid)]);
-  const names = new Map<bigint, string | null>();
-  for (const line of out.split('\n')) {
-    const f = /^#\d+\s+0x([0-9a-f]+) in (\S+) \(/.exec(line);
-    if (f) names.set(BigInt(`0x${f[1]}`), f[2] === '??' ? null : f[2]);
-  }
-  return names;
-}
-
 function mainThreadFrames(shot: Snapshot, module: string): Frame[] {
   const main = shot.threads.find((t) => t.tid === shot.pid);
   expect(main).toBeDefined();
@@ -140,12 +114,14 @@ async function namesMatchOracles(file: string): Promise<(string | null)[]> {
   const t = await startTarget(file, [], { mainBlocked: true });
   const shot = await snapshot(t.pid);
   const ours = mainThreadFrames(shot, file);
-  const eu = euStack(t.pid, t.pid, file);
-  const gdb = gdbNames(t.pid);
+  const eu = euStack(t.pid).get(t.pid) ?? [];
+  const gdb = new Map((gdbStacks(t.pid).get(t.pid) ?? []).map((f) => [f.pc, f.name]));
   // Same frames (unwinding is not under test here, but names are compared pc by pc).
-  expect(ours.map((f) => BigInt(f.pc))).toEqual(eu.map((f) => f.pc));
-  expect(ours.map((f) => f.symbol)).toEqual(eu.map((f) => f.name));
-  expect(ours.map((f) => f.symbol)).toEqual(ours.map((f) => gdb.get(BigInt(f.pc))));
+  const main = shot.threads.find((th) => th.tid === t.pid)!;
+  expect(main.frames.map((f) => f.pc)).toEqual(eu.map((f) => f.pc));
+  const euName = new Map(eu.map((f) => [f.pc, f.name]));
+  expect(ours.map((f) => f.symbol)).toEqual(ours.map((f) => euName.get(f.pc)));
+  expect(ours.map((f) => f.symbol)).toEqual(ours.map((f) => gdb.get(f.pc)));
   return ours.map((f) => f.symbol);
 }
 
