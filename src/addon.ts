@@ -133,8 +133,12 @@ export interface Binding {
   unwind(input: RawUnwindInput): RawUnwound[];
   /** Merges symbol tables (earlier sections win ties) the way perf picks among aliases. */
   buildSymbolIndex(sections: RawSymbolSection[]): RawSymbolIndex;
-  /** Itanium C++, Rust legacy and Rust v0 names, printed as c++filt prints them; null when name is not a mangled name. */
-  demangle(name: string): string | null;
+  /**
+   * Itanium C++, Rust legacy and Rust v0 names; null when name is not a mangled name. Rust names
+   * print as perf, gdb and `nm -C` show them; with verbose, as c++filt does (legacy hash, v0
+   * crate disambiguators and constant types).
+   */
+  demangle(name: string, verbose?: boolean): string | null;
   /**
    * Decompresses a whole .xz stream (concatenated streams and padding allowed) with the
    * system's liblzma.so.5, loaded on first use. Throws an Error whose `code` is liblzma's

@@ -1,4 +1,4 @@
-// demangle(name): the readable form of a mangled symbol name (demangle/demangle.h), or null.
+// demangle(name, verbose?): the readable form of a mangled symbol name (demangle/demangle.h), or null.
 #include "binding/exports.h"
 #include "demangle/demangle.h"
 
@@ -10,7 +10,9 @@ Napi::Value Demangle(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "demangle(name: string)").ThrowAsJavaScriptException();
     return env.Null();
   }
-  const std::optional<std::string> out = demangle(info[0].As<Napi::String>().Utf8Value());
+  // demangle(name, verbose?): verbose prints Rust names as c++filt does (see demangle.h).
+  const bool verbose = info.Length() > 1 && info[1].ToBoolean().Value();
+  const std::optional<std::string> out = demangle(info[0].As<Napi::String>().Utf8Value(), verbose ? DemangleStyle::kVerbose : DemangleStyle::kShort);
   return out ? Napi::String::New(env, *out) : env.Null();
 }
 

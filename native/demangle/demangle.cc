@@ -8,9 +8,10 @@
 
 namespace stackshot {
 
-std::optional<std::string> demangle(std::string_view name) {
-  if (std::optional<std::string> rust = demangle_rust_legacy(name)) return rust;
-  if (name.substr(0, 2) == "_R") return demangle_rust_v0(name);
+std::optional<std::string> demangle(std::string_view name, DemangleStyle style) {
+  const bool verbose = style == DemangleStyle::kVerbose;
+  if (std::optional<std::string> rust = demangle_rust_legacy(name, verbose)) return rust;
+  if (name.substr(0, 2) == "_R") return demangle_rust_v0(name, verbose);
   // Only `_Z` names: __cxa_demangle also reads bare types ("i" is "int"), which a symbol
   // name never is.
   if (name.substr(0, 2) == "_Z") return demangle_itanium(name);

@@ -1,8 +1,8 @@
 // Legacy Rust names: `_ZN` <len><component>… `17h<16 hex>` `E` [.suffix]. The components are
-// joined with `::` and unescaped (`$LT$` `<`, `$u7b$` `{`, `..` `::`, …). Printed exactly as
-// GNU binutils c++filt prints them: it demangles in verbose mode, which keeps the hash as the
-// last component (`foo::bar::h0123456789abcdef`), and it accepts, refuses and unescapes by
-// libiberty's rules, which this follows.
+// joined with `::` and unescaped (`$LT$` `<`, `$u7b$` `{`, `..` `::`, …), by libiberty's rules
+// for what is accepted, refused and unescaped. Verbose, as GNU c++filt prints them, the hash
+// stays as the last component (`foo::bar::h0123456789abcdef`); short, as perf, gdb and
+// `nm -C` print them, it is dropped.
 //
 // These names are valid Itanium names too (which would print the same components, but not
 // unescaped); like c++filt, the caller tries this reading first.
@@ -122,7 +122,7 @@ void append_component(std::string_view s, std::string* out) {
 
 }  // namespace
 
-std::optional<std::string> demangle_rust_legacy(std::string_view name) {
+std::optional<std::string> demangle_rust_legacy(std::string_view name, bool verbose) {
   std::string_view sym;
   for (std::string_view prefix : kPrefixes) {
     if (name.substr(0, prefix.size()) == prefix) {
@@ -150,7 +150,8 @@ std::optional<std::string> demangle_rust_legacy(std::string_view name) {
   if (!split_components(body, &components) || !is_hash(components.back())) return std::nullopt;
   std::string out;
   out.reserve(body.size());
-  for (size_t i = 0; i < components.size(); i++) {
+  const size_t shown = verbose ? components.size() : components.size() - 1;  // the hash last
+  for (size_t i = 0; i < shown; i++) {
     if (i > 0) out.append("::");
     append_component(components[i], &out);
   }

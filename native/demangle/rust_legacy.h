@@ -8,6 +8,7 @@
 namespace stackshot {
 
 // nullopt when `name` is not a legacy Rust name (then it may still be an Itanium C++ name).
-std::optional<std::string> demangle_rust_legacy(std::string_view name);
+// verbose: with the hash component, as c++filt prints it (perf and gdb drop it).
+std::optional<std::string> demangle_rust_legacy(std::string_view name, bool verbose);
 
 }  // namespace stackshot

@@ -1,7 +1,7 @@
-// Rust v0 names, printed exactly as GNU binutils c++filt prints them: c++filt demangles in
-// libiberty's verbose mode, so crate roots show their disambiguator in hex (`core[1cc0d3…]`),
-// constants their type (`3: usize`), lifetimes that no binder introduced a wrapped-around
-// index, and a `.suffix` after the name is dropped. The name is parsed and printed in one
+// Rust v0 names, printed exactly as GNU binutils prints them (libiberty's rules): verbose as
+// c++filt does, with crate roots' disambiguators in hex (`core[1cc0d3…]`) and constants' types
+// (`3: usize`); short as `nm -C`, perf and gdb do, without both. Lifetimes that no binder
+// introduced get a wrapped-around index, and a `.suffix` after the name is dropped. The name is parsed and printed in one
 // pass, with libiberty's rules for what is an error and what is not, so the names c++filt
 // refuses are refused here too.
 //
@@ -71,7 +71,7 @@ struct Ident {
 
 class V0Demangler {
  public:
-  explicit V0Demangler(std::string_view sym) : sym_(sym) {}
+  V0Demangler(std::string_view sym, bool verbose) : sym_(sym), verbose_(verbose) {}
 
   std::optional<std::string> run() {
     path(true);
@@ -290,9 +290,11 @@ class V0Demangler {
         const uint64_t dis = disambiguator();
         const Ident name = ident();
         print_ident(name);
-        print("[");
-        print_hex(dis);
-        print("]");
+        if (verbose_) {
+          print("[");
+          print_hex(dis);
+          print("]");
+        }
         break;
       }
       case 'N': {  // nested path in a namespace
@@ -589,7 +591,7 @@ class V0Demangler {
         fail();
         return;
     }
-    if (!failed_) {
+    if (!failed_ && verbose_) {
       print(": ");
       print(basic_type(ty));
     }
@@ -648,6 +650,7 @@ class V0Demangler {
   }
 
   std::string_view sym_;
+  const bool verbose_;
   size_t pos_ = 0;
   bool failed_ = false;
   // Parsing without printing: the impl path of `M`/`X`, the instantiating crate.
@@ -661,7 +664,7 @@ class V0Demangler {
 
 }  // namespace
 
-std::optional<std::string> demangle_rust_v0(std::string_view name) {
+std::optional<std::string> demangle_rust_v0(std::string_view name, bool verbose) {
   if (name.size() < 3 || name[0] != '_' || name[1] != 'R') return std::nullopt;
   std::string_view sym = name.substr(2);
   // Every path starts with an uppercase tag (an encoding version number is not supported,
@@ -676,7 +679,7 @@ std::optional<std::string> demangle_rust_v0(std::string_view name) {
     }
     if (c != '_' && !is_digit(c) && !is_lower(c) && !is_upper(c)) return std::nullopt;
   }
-  return V0Demangler(sym).run();
+  return V0Demangler(sym, verbose).run();
 }
 
 }  // namespace stackshot

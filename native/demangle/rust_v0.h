@@ -7,6 +7,7 @@
 namespace stackshot {
 
 // nullopt when `name` is not a well-formed v0 name, or one too costly to print (see rust_v0.cc).
-std::optional<std::string> demangle_rust_v0(std::string_view name);
+// verbose: with crate disambiguators and constant types, as c++filt prints them.
+std::optional<std::string> demangle_rust_v0(std::string_view name, bool verbose);
 
 }  // namespace stackshot

@@ -46,3 +46,20 @@ export function functionSymbols(...files: string[]): string[] {
   }
   return [...names];
 }
+
+/**
+ * How `nm -C` prints each defined symbol of `file` (raw name → demangled): binutils' short
+ * style, the one perf and gdb show (no legacy Rust hash, no v0 crate disambiguators or constant
+ * types). nm lists the symbols in table order (-p) with and without -C, so the lines pair up.
+ */
+export function nmDemangled(file: string): Map<string, string> {
+  const list = (demangle: boolean): string[] =>
+    execFileSync('nm', ['-p', '--defined-only', ...(demangle ? ['-C'] : []), file], { encoding: 'utf8', maxBuffer: 1 << 30 })
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => l.replace(/^[0-9a-f]* ?[A-Za-z] /, ''));
+  const raw = list(false);
+  const shown = list(true);
+  if (raw.length !== shown.length) throw new Error(`nm listed ${raw.length} symbols, nm -C ${shown.length}`);
+  return new Map(raw.map((r, i) => [r, shown[i]]));
+}
