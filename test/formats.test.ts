@@ -280,6 +280,35 @@ describe('a real recording of the threads fixture', () => {
     expect(r.stdout).toMatch(/^Type: wall$/m);
   });
 
+  it('pprof with lines: locations carry the source lines the frames had, functions their source file; go tool pprof -lines reads them', async () => {
+    const t = await startFixture('threads', 'fp', ['--only', 'spin']);
+    const withLines: Snapshot[] = [];
+    for await (const shot of record(t.pid, { hz: 99, durationMs: 300, lines: true })) withLines.push(shot);
+    await stopAllTargets();
+    const frameLines = new Set<string>(); // "symbol file:line" of every named frame with a line
+    for (const shot of withLines) for (const th of shot.threads) for (const f of th.frames) if (f.line !== undefined) frameLines.add(`${f.symbol} ${f.file}:${f.line}`);
+    expect([...frameLines].some((l) => l.startsWith('spin_leaf '))).toBe(true);
+    const p = decodePprof(toPprof(withLines));
+    const str = (i: number | bigint): string => p.stringTable.strings[Number(i)]!;
+    const fn = new Map(p.function.map((f) => [Number(f.id), f]));
+    let withLine = 0;
+    for (const loc of p.location) {
+      const line = Number(loc.line[0]!.line);
+      if (line === 0) continue;
+      withLine++;
+      const f = fn.get(Number(loc.line[0]!.functionId))!;
+      expect(frameLines.has(`${str(f.name)} ${str(f.filename)}:${line}`), `${str(f.name)} ${str(f.filename)}:${line}`).toBe(true);
+    }
+    expect(withLine).toBeGreaterThan(0);
+    if (HAVE_GO) {
+      const file = path.join(tmp, 'lines.pb.gz');
+      fs.writeFileSync(file, toPprof(withLines));
+      const r = spawnSync('go', ['tool', 'pprof', '-lines', '-top', file], { encoding: 'utf8', env: { ...process.env, PPROF_TMPDIR: tmp, HOME: tmp } });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/ spin_leaf \S*threads\.c:\d+$/m);
+    }
+  });
+
   it('flame graph: every thread is a tower above "all"; spin_leaf is drawn', () => {
     const svg = toFlameGraph(shots);
     for (const name of ['spin', 'sleeper', 'condwait', 'joiner', 'joinee', 'epoller', 'reader', 'threads']) {

@@ -68,3 +68,16 @@ it('libc frames get their source lines from the debug file (libc6-dbg)', async (
   // Without the option, no lines (and no cost).
   expect(snapshotSync(target.pid).threads.every((t) => t.frames.every((f) => f.file === undefined))).toBe(true);
 });
+
+it('a binary first named for a process that is gone still gets its lines in the next one', async () => {
+  // Modules are cached by file identity across processes; the line table is built on first use
+  // and must open the file through the mapping at hand, not the first process's map_files.
+  const first = await startFixture('idle', 'nofp');
+  const before = snapshotSync(first.pid); // parses the module, without lines
+  expect(before.threads[0].frames.some((f) => f.symbol === 'idle_wait')).toBe(true);
+  await stopAllTargets();
+  const second = await startFixture('idle', 'nofp');
+  const frame = snapshotSync(second.pid, { lines: true }).threads[0].frames.find((f) => f.symbol === 'idle_wait');
+  expect(frame?.file).toMatch(/idle\.c$/);
+  expect(frame?.line).toBeGreaterThan(0);
+});

@@ -260,6 +260,7 @@ export function registerRecordCommand(program: Command, out: (s: string) => void
     ),
   )
     .option('--no-symbolize', 'do not name frames (frames become [unknown])')
+    .option('--lines', 'inlined calls as frames of their own, and source lines in pprof output, where modules have debug info')
     .option('--thread-root', 'start each stack with its thread name (folded; flame graphs do by default)')
     .option('--no-thread-root', 'flame graphs: do not group stacks by thread name')
     .option('--no-progress', 'no progress bar (there is none when stderr is not a terminal)')

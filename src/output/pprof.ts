@@ -9,7 +9,9 @@
 //                 inlined at one address (`lines`) are one location each, with that address
 //   mappings      per module and load base: the span of addresses sampled in it. Build ids are
 //                 not in the Snapshot contract, so Mapping.build_id is left empty.
-//   functions     per (name, module): name and system_name are the frame name, filename the module
+//   functions     per (name, module): name and system_name are the frame name; filename the
+//                 source file when the frames have lines (`lines`), else the module
+//   lines         one per location, with the source line when known (go tool pprof -list)
 import * as zlib from 'node:zlib';
 import type * as PprofFormat from 'pprof-format';
 import type { Profile, Sample } from 'pprof-format';
@@ -77,7 +79,7 @@ export function toPprofProfile(input: ProfileInput, opts: PprofOptions = {}): Pr
   );
 
   const fn = b.functions.map(
-    (f, i) => new PprofFunction({ id: i + 1, name: str(f.name), systemName: str(f.name), filename: f.module === null ? 0 : str(f.module) }),
+    (f, i) => new PprofFunction({ id: i + 1, name: str(f.name), systemName: str(f.name), filename: f.file !== undefined ? str(f.file) : f.module === null ? 0 : str(f.module) }),
   );
   const location = b.locations.map(
     (loc, i) =>
@@ -85,7 +87,7 @@ export function toPprofProfile(input: ProfileInput, opts: PprofOptions = {}): Pr
         id: i + 1,
         mappingId: locMapping[i]!,
         address: loc.address ?? 0n,
-        line: [new Line({ functionId: loc.fn + 1 })],
+        line: [new Line({ functionId: loc.fn + 1, line: loc.line ?? 0 })],
       }),
   );
 

@@ -65,6 +65,8 @@ export interface FunctionEntry {
   name: string;
   /** Module path, or null when unknown. */
   module: string | null;
+  /** Source file, when the frames came with lines (`lines`). */
+  file?: string;
 }
 
 export interface LocationEntry {
@@ -75,6 +77,8 @@ export interface LocationEntry {
   base: bigint | null;
   /** Index into ProfileBuilder.functions. */
   fn: number;
+  /** Source line of the address in the function, when the frames came with lines (`lines`). */
+  line?: number;
 }
 
 export interface ThreadTrack {
@@ -154,7 +158,7 @@ export class ProfileBuilder {
     return this.stacks[stack]!.map((loc) => this.locations[loc]!.fn);
   }
 
-  private internFunction(name: string, module: string | null): number {
+  private internFunction(name: string, module: string | null, file: string | undefined): number {
     const key = `${name}\0${module ?? ''}`;
     let i = this.fnIndex.get(key);
     if (i === undefined) {
@@ -162,6 +166,8 @@ export class ProfileBuilder {
       this.functions.push({ name, module });
       this.fnIndex.set(key, i);
     }
+    // A function's file is that of its lines (an inlined call has its own frame and function).
+    if (file !== undefined) this.functions[i]!.file ??= file;
     return i;
   }
 
@@ -175,7 +181,9 @@ export class ProfileBuilder {
       const off = parseHex(frame.moduleOffset);
       const base = pc !== null && off !== null && frame.module !== null ? pc - off : null;
       i = this.locations.length;
-      this.locations.push({ address, module: frame.module, base, fn: this.internFunction(name, frame.module) });
+      const loc: LocationEntry = { address, module: frame.module, base, fn: this.internFunction(name, frame.module, frame.file) };
+      if (frame.line !== undefined) loc.line = frame.line;
+      this.locations.push(loc);
       this.locIndex.set(key, i);
     }
     return i;

@@ -16,7 +16,7 @@ function devString(dev: number): string {
  * (even if deleted or replaced since); the paths are fallbacks when it is not accessible.
  * Returns the open fd (the caller closes it) and its stat, or why it could not be opened.
  */
-export function openMappedFile(pid: number, m: MapEntry): { fd: number; st: fs.Stats; path: string } | { failure: string } {
+export function openMappedFile(pid: number, m: MapEntry): { fd: number; st: fs.Stats } | { failure: string } {
   // map_files names are unpadded hex.
   const candidates = [`/proc/${pid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}`];
   if (!m.deleted) candidates.push(`/proc/${pid}/root${m.path}`, m.path);
@@ -44,7 +44,7 @@ export function openMappedFile(pid: number, m: MapEntry): { fd: number; st: fs.S
       if (st.isFile()) continue;
       return { failure: 'not a regular file' };
     }
-    return { fd, st, path: candidates[c] };
+    return { fd, st };
   }
   return { failure: 'cannot open the mapped file' };
 }

@@ -31,8 +31,6 @@ export interface Module {
   plt?: PltStub[];
   /** Its key in the symbolizer's file cache (file identity). */
   cacheKey?: string;
-  /** The path the module was opened through (a /proc/<pid>/map_files entry, or the file). */
-  openedAs?: string;
   /** Source lines (.debug_line of the debug file, else of the file), built on first use. */
   lineTable?: LineTable | null;
   /** Inlined calls (.debug_info of the same file), built with lineTable. */

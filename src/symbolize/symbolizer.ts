@@ -187,7 +187,7 @@ export class Symbolizer {
         }
         this.remember(view, at, out[i], delta);
         if (lines && vaddr !== undefined) {
-          const src = this.lineTableOf(mod)?.lookup(vaddr) ?? null;
+          const src = this.lineTableOf(pid, m, mod)?.lookup(vaddr) ?? null;
           const calls = mod.inlines?.lookup(vaddr, src) ?? null;
           if (calls !== null) out[i] = { ...out[i], ...calls.source, inlined: this.inlinedNames(calls) };
           else if (src) out[i] = { ...out[i], file: src.file, line: src.line };
@@ -268,15 +268,25 @@ export class Symbolizer {
    * The module's line table, built on first use from its debug file, else from the file itself;
    * its index of inlined calls (mod.inlines) is built from the same file at the same time.
    */
-  private lineTableOf(mod: Module): LineTable | null {
+  private lineTableOf(pid: number, m: MapEntry, mod: Module): LineTable | null {
     if (mod.lineTable !== undefined) return mod.lineTable;
+    // The file itself is opened through this mapping: the module may have been parsed for
+    // another process, since gone (its map_files path with it).
+    let fd: number;
+    if (mod.debugFile !== undefined) {
+      try {
+        fd = fs.openSync(mod.debugFile, 'r');
+      } catch {
+        return null;
+      }
+    } else {
+      const opened = openMappedFile(pid, m);
+      if ('failure' in opened) return null; // not cached: another mapping of it may open
+      fd = opened.fd;
+    }
     mod.lineTable = null;
     mod.inlines = null;
-    const file = mod.debugFile ?? mod.openedAs;
-    if (file === undefined) return null;
-    let fd: number | undefined;
     try {
-      fd = fs.openSync(file, 'r');
       const elf = new ElfFile(new FdSource(fd, fs.fstatSync(fd).size));
       try {
         mod.lineTable = LineTable.build(elf);
@@ -287,7 +297,7 @@ export class Symbolizer {
     } catch {
       // unreadable or corrupt debug info: frames keep their symbols, without lines
     } finally {
-      if (fd !== undefined) fs.closeSync(fd);
+      fs.closeSync(fd);
     }
     // The module grew: count it again against the cache's budget.
     mod.bytes += (mod.lineTable?.bytes ?? 0) + (mod.inlines?.bytes ?? 0);
@@ -377,7 +387,6 @@ export class Symbolizer {
       }
       this.stats.modulesParsed++;
       const mod = loadElfModule(elf, m.path, view.debugRoots, this.xzDecompress);
-      mod.openedAs = opened.path;
       mod.cacheKey = fileKey;
       this.files.set(fileKey, mod);
       if (buildKey !== undefined) this.byBuildId.set(buildKey, fileKey);
