@@ -7,6 +7,7 @@
 #include "binding/exports.h"
 #include "capture/clock.h"
 #include "capture/stack_reader.h"
+#include "unwind/code_pages.h"
 #include "unwind/unwinder.h"
 
 namespace stackshot {
@@ -80,11 +81,12 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
 
   // Code is read from the live target (it does not change under a stopped pc); offline, none.
   std::unique_ptr<StackReader> reader = pid > 0 ? std::make_unique<StackReader>(pid, false) : nullptr;
-  ReadCode read_code = [&](uint64_t addr, uint8_t* out, size_t n) -> size_t {
+  CodePages code([&](uint64_t addr, uint8_t* out, size_t n) -> size_t {
     if (!reader) return 0;
     ssize_t got = reader->read(addr, out, n);
     return got > 0 ? static_cast<size_t>(got) : 0;
-  };
+  });
+  ReadCode read_code = [&](uint64_t addr, uint8_t* out, size_t n) { return code.read(addr, out, n); };
 
   Napi::Array threads = in.Get("threads").As<Napi::Array>();
   Napi::Array results = Napi::Array::New(env, threads.Length());
