@@ -32,6 +32,7 @@ export const DW_AT = {
   stmt_list: 0x10,
   low_pc: 0x11,
   high_pc: 0x12,
+  producer: 0x25,
   abstract_origin: 0x31,
   specification: 0x47,
   ranges: 0x55,
@@ -44,7 +45,7 @@ export const DW_AT = {
   MIPS_linkage_name: 0x2007,
 } as const;
 
-const FORM = {
+export const FORM = {
   addr: 0x01, block2: 0x03, block4: 0x04, data2: 0x05, data4: 0x06, data8: 0x07, string: 0x08,
   block: 0x09, block1: 0x0a, data1: 0x0b, flag: 0x0c, sdata: 0x0d, strp: 0x0e, udata: 0x0f,
   ref_addr: 0x10, ref1: 0x11, ref2: 0x12, ref4: 0x13, ref8: 0x14, ref_udata: 0x15, indirect: 0x16,
@@ -109,7 +110,12 @@ export function readUnits(info: Buffer): Unit[] {
   return units;
 }
 
-function readUnitHeader(info: Buffer, pos: number): Unit | null {
+/**
+ * The header of the unit at `pos`; null when it cannot be read. With `truncated`, a unit that
+ * runs past the end of `info` is accepted (a caller that read only a prefix of the section and
+ * wants just the unit's first DIE).
+ */
+export function readUnitHeader(info: Buffer, pos: number, truncated = false): Unit | null {
   try {
     const r = new DwarfReader(info, pos);
     let length = r.u32();
@@ -121,7 +127,7 @@ function readUnitHeader(info: Buffer, pos: number): Unit | null {
       return null; // reserved values
     }
     const end = r.pos + length;
-    if (end > info.length || length < 7) return null;
+    if ((end > info.length && !truncated) || length < 7) return null;
     const version = r.u16();
     if (version < 2 || version > 5) return null;
     let unitType = 0x01;
