@@ -2,8 +2,10 @@
 #pragma once
 #include <napi.h>
 
+#include <cstdint>
 #include <cstring>
 #include <string>
+#include <utility>
 
 namespace stackshot {
 
@@ -15,6 +17,14 @@ inline std::string errno_name(int err) {
 inline int64_t number_option(const Napi::Object& o, const char* key, int64_t fallback) {
   Napi::Value v = o.Get(key);
   return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : fallback;
+}
+
+/** A Uint8Array / Buffer value's bytes, not copied (empty when absent or of another type). */
+inline std::pair<const uint8_t*, size_t> bytes_of(const Napi::Value& v) {
+  if (!v.IsTypedArray()) return {nullptr, 0};
+  Napi::Uint8Array a = v.As<Napi::Uint8Array>();
+  if (a.TypedArrayType() != napi_uint8_array) return {nullptr, 0};
+  return {a.Data(), a.ByteLength()};
 }
 
 inline uint64_t bigint_option(const Napi::Object& o, const char* key) {

@@ -1,18 +1,11 @@
 // buildSymbolIndex(sections): the merged, address-sorted function-symbol index of a module as
 // typed-array columns (see symbols/symbol_index.h and src/elf/symbols.ts).
+#include "binding/convert.h"
 #include "binding/exports.h"
 #include "symbols/symbol_index.h"
 
 namespace stackshot {
 namespace {
-
-/** A Uint8Array / Buffer argument's bytes (empty when absent or of another type). */
-std::pair<const uint8_t*, size_t> bytes_of(const Napi::Value& v) {
-  if (!v.IsTypedArray()) return {nullptr, 0};
-  Napi::Uint8Array a = v.As<Napi::Uint8Array>();
-  if (a.TypedArrayType() != napi_uint8_array) return {nullptr, 0};
-  return {a.Data(), a.ByteLength()};
-}
 
 template <typename Array, typename T>
 Array column(Napi::Env env, const std::vector<T>& values) {

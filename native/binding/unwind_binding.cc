@@ -19,10 +19,8 @@ CfiArch parse_arch(const Napi::Value& v) {
 }
 
 std::vector<uint8_t> bytes_option(const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsBuffer()) return {};
-  auto b = v.As<Napi::Buffer<uint8_t>>();
-  return std::vector<uint8_t>(b.Data(), b.Data() + b.Length());
+  auto [data, size] = bytes_of(o.Get(key));
+  return std::vector<uint8_t>(data, data + size);
 }
 
 // Mappings arrive flat: [start, end, bias, (cfi << 1) | executable] per mapping.
