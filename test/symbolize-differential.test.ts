@@ -192,7 +192,8 @@ function dumpVdso(pid: number, maps: string): string {
 
 /**
  * Starts `binary` (the fixture, loading our library), waits until its blocking threads block,
- * then takes our snapshot and eu-stack's until both caught the spinning thread inside the vdso.
+ * then takes our snapshot and eu-stack's (and gdb's, for a deleted binary) until all caught the
+ * spinning thread inside the vdso.
  */
 async function capture(binary: string, opts: { env?: NodeJS.ProcessEnv; deleteAfterStart?: boolean } = {}): Promise<Capture> {
   const target = await startTarget(binary, [lib], { mainBlocked: true, env: opts.env });
@@ -215,13 +216,15 @@ async function capture(binary: string, opts: { env?: NodeJS.ProcessEnv; deleteAf
     const ours = shot.threads.find((t) => t.tid === vdsoTid)!;
     if (inVdso(ours.frames[0]?.pc ?? null)) {
       const eu = euStack(pid);
-      if (inVdso(eu.get(vdsoTid)?.[0]?.pc ?? null)) {
-        const gdb = opts.deleteAfterStart ? gdbStacks(pid, `/proc/${pid}/exe`) : undefined;
+      // gdb (for a deleted binary) must catch it there too: its return addresses then match
+      // ours, where elsewhere in the loop its innermost frames would differ.
+      const gdb = opts.deleteAfterStart && inVdso(eu.get(vdsoTid)?.[0]?.pc ?? null) ? gdbStacks(pid, `/proc/${pid}/exe`) : undefined;
+      if (inVdso(eu.get(vdsoTid)?.[0]?.pc ?? null) && (!opts.deleteAfterStart || inVdso(gdb?.get(vdsoTid)?.[0]?.pc ?? null))) {
         assertDetached(pid);
         return { pid, shot, eu, gdb, vdsoTid, vdsoImage: dumpVdso(pid, maps), maps };
       }
     }
-    if (attempt === 30) throw new Error('30 captures never caught the vdso thread inside the vdso (in both stackshot and eu-stack)');
+    if (attempt === 30) throw new Error('30 captures never caught the vdso thread inside the vdso (in stackshot, eu-stack and, for a deleted binary, gdb)');
   }
 }
 
