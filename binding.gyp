@@ -6,6 +6,7 @@
         "native/binding/addon.cc",
         "native/binding/capture_binding.cc",
         "native/binding/demangle_binding.cc",
+        "native/binding/memory_binding.cc",
         "native/binding/symbols_binding.cc",
         "native/binding/unwind_binding.cc",
         "native/binding/xz_binding.cc",

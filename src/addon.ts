@@ -146,6 +146,11 @@ export interface Binding {
    * LIBLZMA_MISSING, or XZ_TOO_LARGE when the output exceeds maxOutput (default 256 MiB).
    */
   xzDecompress(compressed: Buffer, maxOutput?: number): Buffer;
+  /**
+   * Reads up to length bytes (at most 1 MiB) of a live process's memory at address, after its
+   * threads run again (runtime metadata). Cut at the first unreadable page; empty when none is.
+   */
+  readMemory(pid: number, address: bigint, length: number): Buffer;
   /** 'x64' or 'arm64': the architecture the addon was built for. */
   arch: string;
 }

@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("unwind", Napi::Function::New(env, UnwindThreads, "unwind"));
   exports.Set("buildSymbolIndex", Napi::Function::New(env, BuildSymbolIndex, "buildSymbolIndex"));
   exports.Set("xzDecompress", Napi::Function::New(env, XzDecompress, "xzDecompress"));
+  exports.Set("readMemory", Napi::Function::New(env, ReadMemory, "readMemory"));
   exports.Set("arch", Napi::String::New(env, arch_name()));
   return exports;
 }

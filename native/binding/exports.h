@@ -12,5 +12,6 @@ Napi::Value UnloadCfi(const Napi::CallbackInfo& info);
 Napi::Value UnwindThreads(const Napi::CallbackInfo& info);
 Napi::Value BuildSymbolIndex(const Napi::CallbackInfo& info);
 Napi::Value XzDecompress(const Napi::CallbackInfo& info);
+Napi::Value ReadMemory(const Napi::CallbackInfo& info);
 
 }  // namespace stackshot
