@@ -9,7 +9,7 @@
 // Exit codes: 0 success, 1 the snapshot failed (message + hint on stderr), 2 usage error.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { snapshot } from './snapshot';
 import { StackshotError } from './errors';
 import { formatSnapshotText } from './output/text';

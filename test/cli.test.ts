@@ -317,7 +317,7 @@ describe.skipIf(!ADDON_BUILT)('stackshot <pid>: snapshots', () => {
     const lines = r.stdout.split('\n');
     expect(lines[0]).toMatch(new RegExp(`^PID ${t.pid} \\(sleep\\) — 1 thread.*, rolling, `));
     expect(lines[2]).toMatch(new RegExp(`^TID ${t.pid} "sleep" S — `));
-    expect(lines[3]).toMatch(/^#0 +0x[0-9a-f]{16}  \S/);
+    expect(lines[3]).toMatch(/^#0 +0x[0-9a-f]{16} {2}\S/);
   });
 
   it('--json prints the Snapshot, with the options applied', async () => {

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const root = path.join(__dirname, '..');
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- node-addon-api has no types
 const napiInclude = require('node-addon-api').include_dir as string;
 
 /** Every source, but the other architecture's ptrace register access (the one part built per arch). */

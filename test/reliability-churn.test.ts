@@ -116,7 +116,10 @@ describe('a target creating and joining thousands of threads a second', () => {
       expect(Date.now() - started).toBeLessThan(5000);
       expectWellFormed(shot);
       expect(shot.threads.find((t) => t.tid === target.pid)?.failure).toBeUndefined();
-      for (const t of shot.threads) t.failure === 'exited' ? exited++ : captured++;
+      for (const t of shot.threads) {
+        if (t.failure === 'exited') exited++;
+        else captured++;
+      }
     }
     process.kill(target.pid, 'SIGUSR1');
     const after = Number((await target.waitForLine(/^created=\d+$/)).slice(8));

@@ -138,7 +138,7 @@ describe('ELF reader and symbol tables over mutated files', () => {
       try {
         outcome = exercise(buf, r).split(' ')[0];
       } catch (e) {
-        throw new Error(`mutation ${i} (kind ${kind}): ${(e as Error).stack}`);
+        throw new Error(`mutation ${i} (kind ${kind}): ${(e as Error).stack}`, { cause: e });
       }
       const dt = performance.now() - t0;
       slowest = Math.max(slowest, dt);
@@ -192,7 +192,7 @@ describe('native CFI parser and unwinder over mutated .eh_frame / .eh_frame_hdr'
         if (r.chance(0.4) && at + 4 <= target.length) target.writeUInt32LE(r.pick([0, 0xffffffff, 0x7fffffff, 0x10, r.u32()]) >>> 0, at);
         else target[at] = r.u32() & 0xff;
       }
-      let id = 0;
+      let id: number;
       try {
         id = binding.loadCfi({
           arch: 'x64',
@@ -439,7 +439,7 @@ describe('the unwinder over crafted stacks (saved captures)', () => {
       try {
         shot = snapshotFromFile(file, { maxFrames, symbolize: i % 3 === 0 });
       } catch (e) {
-        throw new Error(`crafted capture ${i} (kind ${i % 10}): ${(e as Error).stack}`);
+        throw new Error(`crafted capture ${i} (kind ${i % 10}): ${(e as Error).stack}`, { cause: e });
       }
       slowest = Math.max(slowest, performance.now() - t0);
       for (const t of shot.threads) {

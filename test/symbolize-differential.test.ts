@@ -77,7 +77,7 @@ function run(tool: string, args: string[]): void {
   try {
     execFileSync(tool, args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
-    throw new Error(`${tool} ${args.join(' ')} failed:\n${(e as { stderr?: string }).stderr ?? String(e)}`);
+    throw new Error(`${tool} ${args.join(' ')} failed:\n${(e as { stderr?: string }).stderr ?? String(e)}`, { cause: e });
   }
 }
 

@@ -242,7 +242,7 @@ export function auditElf(fd: number, modulePath: string, openedFrom: string, deb
   const elf = new ElfFile(new FdSource(fd));
   const symtab = elf.sections.find((s) => s.type === SHT_SYMTAB);
   const dynsym = elf.sections.find((s) => s.type === SHT_DYNSYM);
-  let debug: { elf: ElfFile; path: string; fd: number } | null = null;
+  let debug: { elf: ElfFile; path: string; fd: number } | null;
   try {
     debug = debugRoots.length > 0 ? findDebugFile(elf, modulePath, debugRoots) : null;
   } catch {

@@ -100,7 +100,7 @@ export function startDemo(options: StartDemoOptions = {}): Promise<DemoProcess> 
   const waitDead = (pid: number, ms: number): void => {
     const until = Date.now() + ms;
     while (Date.now() < until) {
-      let state = '';
+      let state: string;
       try {
         const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
         state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);

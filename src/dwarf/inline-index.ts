@@ -343,7 +343,7 @@ export class InlineIndex {
         skipValue(r, specs[i + 1], unit);
       }
     }
-    let result: { name: string; linkage: boolean } | null = null;
+    let result: { name: string; linkage: boolean } | null;
     if (linkage !== undefined) {
       result = { name: linkage, linkage: true };
     } else {

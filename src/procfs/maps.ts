@@ -36,17 +36,11 @@ const HEX = /^[0-9a-fA-F]+$/;
 
 /** Parses one maps line; undefined when it does not have the kernel's shape. */
 export function parseMapsLine(line: string): MapEntry | undefined {
-  let i = 0;
-  let range: string, perms: string, offset: string, dev: string, inode: string;
-  [range, i] = field(line, i);
-  i = skipSpaces(line, i);
-  [perms, i] = field(line, i);
-  i = skipSpaces(line, i);
-  [offset, i] = field(line, i);
-  i = skipSpaces(line, i);
-  [dev, i] = field(line, i);
-  i = skipSpaces(line, i);
-  [inode, i] = field(line, i);
+  const [range, i1] = field(line, 0);
+  const [perms, i2] = field(line, skipSpaces(line, i1));
+  const [offset, i3] = field(line, skipSpaces(line, i2));
+  const [dev, i4] = field(line, skipSpaces(line, i3));
+  const [inode, i] = field(line, skipSpaces(line, i4));
 
   const dash = range.indexOf('-');
   if (dash <= 0) return undefined;

@@ -180,7 +180,7 @@ function readDumpable(pid: number, target: ProcStatus): boolean | null {
 
 /** Read the facts about pid and about ourselves that decide whether ptrace is allowed. */
 export function gatherPermissionFacts(pid: number): PermissionFacts {
-  let target: ProcStatus | null = null;
+  let target: ProcStatus | null;
   try {
     target = readProcStatus(pid);
   } catch {

@@ -76,7 +76,7 @@ export function compileFixture(name: string, variant: FrameVariant): string {
       execFileSync('gcc', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (err) {
       const e = err as { stderr?: string; message: string };
-      throw new Error(`compiling fixture ${name} (${variant}) failed: gcc ${args.join(' ')}\n${e.stderr ?? e.message}`);
+      throw new Error(`compiling fixture ${name} (${variant}) failed: gcc ${args.join(' ')}\n${e.stderr ?? e.message}`, { cause: err });
     }
     // Describe the build next to the binary (debugging aid; same temp+rename dance).
     const bin = path.join(path.dirname(tmp), name);

@@ -118,7 +118,7 @@ export function buildNative(b: NativeBuild): string {
   } catch (err) {
     fs.rmSync(tmp, { force: true });
     const e = err as { stderr?: string; message: string };
-    throw new Error(`build ${b.name} failed: ${compiler} ${args.join(' ')}\n${e.stderr ?? e.message}`);
+    throw new Error(`build ${b.name} failed: ${compiler} ${args.join(' ')}\n${e.stderr ?? e.message}`, { cause: err });
   } finally {
     if (cwd) fs.rmSync(cwd, { recursive: true, force: true });
   }

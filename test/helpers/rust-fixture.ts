@@ -83,7 +83,7 @@ export function compileRustFixture(name: string, mangling: RustMangling): string
       execFileSync('rustc', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env });
     } catch (err) {
       const e = err as { stderr?: string; message: string };
-      throw new Error(`compiling ${name}.rs (${mangling}) failed: rustc ${args.join(' ')}\n${e.stderr ?? e.message}`);
+      throw new Error(`compiling ${name}.rs (${mangling}) failed: rustc ${args.join(' ')}\n${e.stderr ?? e.message}`, { cause: err });
     }
   });
 }
