@@ -18,4 +18,17 @@ const frames = shot.threads.reduce((n, t) => n + t.frames.length, 0);
 const pauses = Object.fromEntries(shot.threads.map((t) => [t.tid, t.pauseNs]));
 const complete = shot.threads.filter((t) => t.complete).length;
 const warmPauses = Object.fromEntries(warm.threads.map((t) => [t.tid, t.pauseNs]));
-process.stdout.write(JSON.stringify({ loadNs, wallNs, cost: shot.cost, frames, threads: shot.threads.length, complete, pauses, warmPauses, warmWallNs, warmCost: warm.cost }));
+process.stdout.write(
+  JSON.stringify({
+    loadNs,
+    wallNs,
+    cost: shot.cost,
+    frames,
+    threads: shot.threads.length,
+    complete,
+    pauses,
+    warmPauses,
+    warmWallNs,
+    warmCost: warm.cost,
+  }),
+);

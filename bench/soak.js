@@ -96,9 +96,12 @@ async function main() {
         `${String(row.s).padStart(5)} s  ${String(shots).padStart(7)} shots  ${String(row.hz).padStart(4)} Hz  rss ${mb(row.rss)} MB  heap ${mb(row.heap)} MB  ext ${mb(row.external)} MB  ab ${mb(row.arrayBuffers)} MB  fds ${row.fds}  threads ${row.threads}  target: ${row.targetThreads} threads, ${row.stopped} stopped, ${row.traced} traced`,
       );
       // Between snapshots nothing may be stopped or traced (a resumed thread is running).
-      if (st.stopped.length || st.traced.length) problems.push(`at ${row.s} s: stopped ${st.stopped.join(',')} traced ${st.traced.join(',')}`);
+      if (st.stopped.length || st.traced.length)
+        problems.push(`at ${row.s} s: stopped ${st.stopped.join(',')} traced ${st.traced.join(',')}`);
     };
-    console.log(`soak: ${MINUTES} min at up to ${HZ} Hz, schedule ${SCHEDULE}, symbolize ${SYMBOLIZE}, target pid ${target.pid} (${target.threads} threads)`);
+    console.log(
+      `soak: ${MINUTES} min at up to ${HZ} Hz, schedule ${SCHEDULE}, symbolize ${SYMBOLIZE}, target pid ${target.pid} (${target.threads} threads)`,
+    );
     sample();
     while (performance.now() - t0 < durationMs) {
       const schedule = SCHEDULE === 'mixed' ? (shots % 10 === 9 ? 'consistent' : 'rolling') : SCHEDULE;
@@ -131,10 +134,18 @@ async function main() {
     const threadGrowth = rows[rows.length - 1].threads - warm[0].threads;
     const alive = fs.existsSync(`/proc/${target.pid}`);
     console.log('');
-    console.log(`snapshots: ${shots} in ${elapsed.toFixed(0)} s (${(shots / elapsed).toFixed(0)} Hz achieved), failed or partial: ${failures}, slowest ${slowest.toFixed(1)} ms, longest pause ${(pauseMax / 1000).toFixed(0)} µs`);
-    console.log(`rss after warm-up: ${mb(rssMin)}–${mb(rssMax)} MB (${(rssDrift * 100).toFixed(1)} % spread; limit 10 %)`);
-    console.log(`heap: ${mb(warm[0].heap)} → ${mb(rows[rows.length - 1].heap)} MB; external: ${mb(warm[0].external)} → ${mb(rows[rows.length - 1].external)} MB`);
-    console.log(`fds: ${rows[0].fds} → ${rows[rows.length - 1].fds}; threads of this process: ${rows[0].threads} → ${rows[rows.length - 1].threads}`);
+    console.log(
+      `snapshots: ${shots} in ${elapsed.toFixed(0)} s (${(shots / elapsed).toFixed(0)} Hz achieved), failed or partial: ${failures}, slowest ${slowest.toFixed(1)} ms, longest pause ${(pauseMax / 1000).toFixed(0)} µs`,
+    );
+    console.log(
+      `rss after warm-up: ${mb(rssMin)}–${mb(rssMax)} MB (${(rssDrift * 100).toFixed(1)} % spread; limit 10 %)`,
+    );
+    console.log(
+      `heap: ${mb(warm[0].heap)} → ${mb(rows[rows.length - 1].heap)} MB; external: ${mb(warm[0].external)} → ${mb(rows[rows.length - 1].external)} MB`,
+    );
+    console.log(
+      `fds: ${rows[0].fds} → ${rows[rows.length - 1].fds}; threads of this process: ${rows[0].threads} → ${rows[rows.length - 1].threads}`,
+    );
     if (rssDrift > 0.1) problems.push(`RSS spread ${(rssDrift * 100).toFixed(1)} % > 10 %`);
     if (fdsGrowth > 0) problems.push(`fds grew by ${fdsGrowth}`);
     if (threadGrowth > 0) problems.push(`threads grew by ${threadGrowth}`);

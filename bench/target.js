@@ -12,14 +12,26 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const FLAGS = ['-O1', '-g', '-fno-omit-frame-pointer', '-mno-omit-leaf-frame-pointer', '-fno-optimize-sibling-calls', '-pthread'];
+const FLAGS = [
+  '-O1',
+  '-g',
+  '-fno-omit-frame-pointer',
+  '-mno-omit-leaf-frame-pointer',
+  '-fno-optimize-sibling-calls',
+  '-pthread',
+];
 const CACHE = path.join(os.tmpdir(), 'stackshot-bench');
 const RING = 2048;
 const HDR = 64;
 
 function buildTarget() {
   const source = path.join(__dirname, 'target.c');
-  const hash = crypto.createHash('sha1').update(fs.readFileSync(source)).update(FLAGS.join(' ')).digest('hex').slice(0, 12);
+  const hash = crypto
+    .createHash('sha1')
+    .update(fs.readFileSync(source))
+    .update(FLAGS.join(' '))
+    .digest('hex')
+    .slice(0, 12);
   const out = path.join(CACHE, `target-${hash}`);
   if (!fs.existsSync(out)) {
     fs.mkdirSync(CACHE, { recursive: true });
@@ -34,7 +46,9 @@ function buildTarget() {
  * with { pid, out, stop() }.
  */
 function startGrandchild(command, args, ready = /^ready$/m, timeoutMs = 20_000) {
-  const sh = spawn('sh', ['-c', '"$0" "$@" & echo "pid=$!"; wait', command, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const sh = spawn('sh', ['-c', '"$0" "$@" & echo "pid=$!"; wait', command, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -53,7 +67,11 @@ function startGrandchild(command, args, ready = /^ready$/m, timeoutMs = 20_000) 
           pid: target,
           out,
           stop() {
-            try { process.kill(target, 'SIGKILL'); } catch { /* already gone */ }
+            try {
+              process.kill(target, 'SIGKILL');
+            } catch {
+              /* already gone */
+            }
             sh.kill('SIGKILL');
           },
         });
@@ -66,7 +84,16 @@ function startGrandchild(command, args, ready = /^ready$/m, timeoutMs = 20_000) 
 async function startCTarget({ workers, depth, gapNs = 1000 }) {
   const binary = buildTarget();
   const statsPath = path.join(CACHE, `stats-${process.pid}-${workers}-${depth}-${Date.now()}`);
-  const t = await startGrandchild(binary, ['--workers', String(workers), '--depth', String(depth), '--stats', statsPath, '--gap-ns', String(gapNs)]);
+  const t = await startGrandchild(binary, [
+    '--workers',
+    String(workers),
+    '--depth',
+    String(depth),
+    '--stats',
+    statsPath,
+    '--gap-ns',
+    String(gapNs),
+  ]);
   const kinds = new Map(); // tid -> kind
   let spinTid = 0;
   for (const m of t.out.matchAll(/^thread (\S+) (\d+) (\S+)$/gm)) {
@@ -87,7 +114,11 @@ async function startCTarget({ workers, depth, gapNs = 1000 }) {
     stop() {
       t.stop();
       stats.close();
-      try { fs.unlinkSync(statsPath); } catch { /* gone */ }
+      try {
+        fs.unlinkSync(statsPath);
+      } catch {
+        /* gone */
+      }
     },
   };
 }
@@ -105,7 +136,11 @@ class StatsReader {
     this.hdr = Buffer.alloc(HDR * 8);
   }
   close() {
-    try { fs.closeSync(this.fd); } catch { /* closed */ }
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      /* closed */
+    }
   }
   header() {
     fs.readSync(this.fd, this.hdr, 0, this.hdr.length, 0);
@@ -120,7 +155,11 @@ class StatsReader {
     let last = start;
     while (Date.now() < deadline) {
       const l = this.header().loops;
-      if (l !== last) { seen++; last = l; if (seen >= 2) return true; }
+      if (l !== last) {
+        seen++;
+        last = l;
+        if (seen >= 2) return true;
+      }
       sleepMs(0.05);
     }
     return false;
@@ -136,7 +175,14 @@ class StatsReader {
       const ns = Number(this.buf.readBigUInt64LE(off + 8));
       const sw = this.buf.readBigUInt64LE(off + 16);
       const runDelay = Number(this.buf.readBigUInt64LE(off + 24));
-      gaps.push({ end, start: end - BigInt(ns), ns, voluntary: Number(sw >> 32n), involuntary: Number(sw & 0xffffffffn), runDelay });
+      gaps.push({
+        end,
+        start: end - BigInt(ns),
+        ns,
+        voluntary: Number(sw >> 32n),
+        involuntary: Number(sw & 0xffffffffn),
+        runDelay,
+      });
     }
     return { count, gaps, lost: Math.max(0, count - RING - from) };
   }
@@ -188,7 +234,25 @@ function withTargetWindow(target, fn) {
   // Not settled: the spinner did not get a CPU back within 1 s (a very busy machine); its gap
   // is not logged yet, so the pause is unknown (NaN), not 0.
   const unknown = !settled && w.stops === 0;
-  return { value, wallNs: Number(t1 - t0), targetPauseNs: unknown ? NaN : w.stopNs, targetStoppedNs: unknown ? NaN : w.stoppedNs, targetAnyGapNs: unknown ? NaN : w.anyNs, targetGapSumNs: w.sumNs, stops: unknown ? NaN : w.stops, settled };
+  return {
+    value,
+    wallNs: Number(t1 - t0),
+    targetPauseNs: unknown ? NaN : w.stopNs,
+    targetStoppedNs: unknown ? NaN : w.stoppedNs,
+    targetAnyGapNs: unknown ? NaN : w.anyNs,
+    targetGapSumNs: w.sumNs,
+    stops: unknown ? NaN : w.stops,
+    settled,
+  };
 }
 
-module.exports = { buildTarget, startGrandchild, startCTarget, StatsReader, withTargetWindow, gapsInWindow, sleepMs, CACHE };
+module.exports = {
+  buildTarget,
+  startGrandchild,
+  startCTarget,
+  StatsReader,
+  withTargetWindow,
+  gapsInWindow,
+  sleepMs,
+  CACHE,
+};

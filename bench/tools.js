@@ -29,7 +29,11 @@ function parseEuStack(text) {
   let cur = null;
   for (const line of text.split('\n')) {
     let m = /^TID (\d+):/.exec(line);
-    if (m) { cur = []; threads.set(Number(m[1]), cur); continue; }
+    if (m) {
+      cur = [];
+      threads.set(Number(m[1]), cur);
+      continue;
+    }
     m = /^#(\d+)\s+0x[0-9a-f]+\s*(\S*)/.exec(line);
     if (m && cur) cur.push(m[2] === '' ? null : m[2].replace(/@.*$/, ''));
   }
@@ -42,7 +46,11 @@ function parseGdb(text) {
   let cur = null;
   for (const line of text.split('\n')) {
     let m = /^Thread \d+ \(.*?LWP (\d+)/.exec(line);
-    if (m) { cur = []; threads.set(Number(m[1]), cur); continue; }
+    if (m) {
+      cur = [];
+      threads.set(Number(m[1]), cur);
+      continue;
+    }
     m = /^#(\d+)\s+(?:0x[0-9a-f]+ in )?(\S+)/.exec(line);
     if (m && cur) cur.push(m[2] === '??' ? null : m[2]);
   }
@@ -65,7 +73,11 @@ function euStack(pid, maxFrames) {
 
 /** `gdb -batch -ex 'thread apply all bt' -p pid` (-nx: no init files; debuginfod off: no network). */
 function gdb(pid, timeoutMs = 60_000) {
-  const r = run('gdb', ['-batch', '-nx', '-ex', 'set debuginfod enabled off', '-ex', 'thread apply all bt', '-p', String(pid)], { timeout: Math.round(timeoutMs), killSignal: 'SIGKILL' });
+  const r = run(
+    'gdb',
+    ['-batch', '-nx', '-ex', 'set debuginfod enabled off', '-ex', 'thread apply all bt', '-p', String(pid)],
+    { timeout: Math.round(timeoutMs), killSignal: 'SIGKILL' },
+  );
   if (r.signal) r.stderr += `\ngdb killed after ${timeoutMs} ms`;
   return { ...r, threads: parseGdb(r.stdout), ok: !r.signal && /^Thread \d+ /m.test(r.stdout) };
 }
@@ -86,7 +98,11 @@ function stackshotCold(pid, schedule = 'rolling') {
   for (let attempt = 0; ; attempt++) {
     const r = run(process.execPath, [COLD, String(pid), schedule]);
     if (r.status === 0) {
-      try { return { ...r, ok: true, result: JSON.parse(r.stdout) }; } catch { /* fall through */ }
+      try {
+        return { ...r, ok: true, result: JSON.parse(r.stdout) };
+      } catch {
+        /* fall through */
+      }
     }
     if (attempt >= 3) return { ...r, ok: false };
     spawnSync('sleep', ['3']);

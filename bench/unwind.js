@@ -12,7 +12,14 @@ const { snapshotSync } = require('../dist/index.js');
 const { captureSync } = require('../dist/snapshot.js');
 const { Symbolizer } = require('../dist/symbolize/symbolizer.js');
 
-const FLAGS = ['-O1', '-g', '-fno-omit-frame-pointer', '-mno-omit-leaf-frame-pointer', '-fno-optimize-sibling-calls', '-pthread'];
+const FLAGS = [
+  '-O1',
+  '-g',
+  '-fno-omit-frame-pointer',
+  '-mno-omit-leaf-frame-pointer',
+  '-fno-optimize-sibling-calls',
+  '-pthread',
+];
 
 function buildThreadsFixture() {
   const out = path.join(os.tmpdir(), 'stackshot-bench', 'threads-unwind');
@@ -23,7 +30,9 @@ function buildThreadsFixture() {
 
 /** Starts the fixture as a grandchild; resolves { pid, stop } once it prints `ready`. */
 function start(binary, args) {
-  const sh = spawn('sh', ['-c', '"$0" "$@" & echo "pid=$!"; wait', binary, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const sh = spawn('sh', ['-c', '"$0" "$@" & echo "pid=$!"; wait', binary, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`target did not get ready: ${out}`)), 10_000);
@@ -33,7 +42,17 @@ function start(binary, args) {
       if (m && /^ready$/m.test(out)) {
         clearTimeout(timer);
         const pid = Number(m[1]);
-        resolve({ pid, stop: () => { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } sh.kill('SIGKILL'); } });
+        resolve({
+          pid,
+          stop: () => {
+            try {
+              process.kill(pid, 'SIGKILL');
+            } catch {
+              /* gone */
+            }
+            sh.kill('SIGKILL');
+          },
+        });
       }
     });
   });
@@ -79,9 +98,24 @@ async function measureUnwinder(rounds = 200) {
     }
     const ratio = median(pause.hybrid) / median(pause.fp);
     return [
-      ['unwind throughput, CFI frames (per CPU-second, 4 threads × 1000 frames)', `${(cfi / 1e6).toFixed(1)} M frames/s`, '', '≥ 5 M frames/s'],
-      ['unwind throughput, frame-pointer frames (per CPU-second, same stacks)', `${(fp / 1e6).toFixed(1)} M frames/s`, '', ''],
-      ['per-thread pause, rolling: hybrid unwinder / frame pointers only', ratio.toFixed(2), `${(median(pause.hybrid) / 1000).toFixed(1)} µs vs ${(median(pause.fp) / 1000).toFixed(1)} µs`, 'within 10 % (0.90–1.10)'],
+      [
+        'unwind throughput, CFI frames (per CPU-second, 4 threads × 1000 frames)',
+        `${(cfi / 1e6).toFixed(1)} M frames/s`,
+        '',
+        '≥ 5 M frames/s',
+      ],
+      [
+        'unwind throughput, frame-pointer frames (per CPU-second, same stacks)',
+        `${(fp / 1e6).toFixed(1)} M frames/s`,
+        '',
+        '',
+      ],
+      [
+        'per-thread pause, rolling: hybrid unwinder / frame pointers only',
+        ratio.toFixed(2),
+        `${(median(pause.hybrid) / 1000).toFixed(1)} µs vs ${(median(pause.fp) / 1000).toFixed(1)} µs`,
+        'within 10 % (0.90–1.10)',
+      ],
     ];
   } finally {
     target.stop();

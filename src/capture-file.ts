@@ -134,8 +134,10 @@ export function readCaptureFile(file: string): SavedCapture {
   } catch (e) {
     throw badFile(file, `not JSON (${(e as Error).message})`, 'EINVAL', e);
   }
-  if (saved?.format !== CAPTURE_FORMAT) throw badFile(file, `not a stackshot capture (no "format": "${CAPTURE_FORMAT}")`);
-  if (saved.version !== VERSION) throw badFile(file, `capture format version ${String(saved.version)}; this stackshot reads version ${VERSION}`);
+  if (saved?.format !== CAPTURE_FORMAT)
+    throw badFile(file, `not a stackshot capture (no "format": "${CAPTURE_FORMAT}")`);
+  if (saved.version !== VERSION)
+    throw badFile(file, `capture format version ${String(saved.version)}; this stackshot reads version ${VERSION}`);
   if (!Array.isArray(saved.threads) || typeof saved.maps !== 'string') throw badFile(file, 'threads or maps missing');
   return saved;
 }
@@ -152,6 +154,13 @@ export async function captureToFile(pid: number, file: string, options?: Snapsho
 export function snapshotFromFile(file: string, options?: SnapshotOptions): Snapshot {
   const started = process.hrtime.bigint();
   const saved = readCaptureFile(file);
-  const origin: Origin = { arch: saved.arch, filesOf: OFFLINE, codeOf: 0, command: saved.command, schedule: saved.schedule, takenAt: saved.takenAt };
+  const origin: Origin = {
+    arch: saved.arch,
+    filesOf: OFFLINE,
+    codeOf: 0,
+    command: saved.command,
+    schedule: saved.schedule,
+    takenAt: saved.takenAt,
+  };
   return buildSnapshot(fromSaved(saved), resolveOptions(options), started, origin);
 }

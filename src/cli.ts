@@ -38,7 +38,10 @@ function packageVersion(): string {
 function addSnapshotOptions(cmd: Command): Command {
   return addCaptureOptions(cmd.option('--json', 'print the snapshot as JSON (the Snapshot type) instead of text'))
     .option('--no-symbolize', 'print raw addresses, do not name frames')
-    .option('--lines', 'source file and line of each frame, and inlined calls as extra frames, where the module has debug info (.debug_line, .debug_info)')
+    .option(
+      '--lines',
+      'source file and line of each frame, and inlined calls as extra frames, where the module has debug info (.debug_line, .debug_info)',
+    )
     .option('--no-color', 'no ANSI colors in the text output (default: colors on a terminal)');
 }
 
@@ -102,20 +105,32 @@ export function buildProgram(out: (s: string) => void): Command {
     .showSuggestionAfterError(true)
     .argument('<pid>', 'process id to inspect (a thread id selects its process)');
   addSnapshotOptions(program)
-    .option('--save <file>', 'also save the capture (registers, stacks, maps) to unwind later with `stackshot unwind <file>`')
-    .option('--explain', "where a frame-pointer-only profiler (perf --call-graph fp) would lose each thread's stack, and whether CFI recovered it")
+    .option(
+      '--save <file>',
+      'also save the capture (registers, stacks, maps) to unwind later with `stackshot unwind <file>`',
+    )
+    .option(
+      '--explain',
+      "where a frame-pointer-only profiler (perf --call-graph fp) would lose each thread's stack, and whether CFI recovered it",
+    )
     .action(async (pid: string, o: SnapshotCliOptions & { explain?: boolean }) => {
       if (o.explain) {
         await runExplain(pid, o, out);
         return;
       }
       const opts = toSnapshotOptions(o);
-      const snap = o.save !== undefined ? await captureToFile(pid as unknown as number, o.save, opts) : await snapshot(pid as unknown as number, opts);
+      const snap =
+        o.save !== undefined
+          ? await captureToFile(pid as unknown as number, o.save, opts)
+          : await snapshot(pid as unknown as number, opts);
       out(render(snap, o));
     });
 
   addSnapshotOptions(
-    program.command('unwind').argument('<file>', 'a capture saved with --save').description('unwind and name a capture saved with --save (the process may be gone)'),
+    program
+      .command('unwind')
+      .argument('<file>', 'a capture saved with --save')
+      .description('unwind and name a capture saved with --save (the process may be gone)'),
   ).action((file: string, o: SnapshotCliOptions) => {
     out(render(snapshotFromFile(file, toSnapshotOptions(o)), o));
   });
@@ -123,7 +138,9 @@ export function buildProgram(out: (s: string) => void): Command {
   addSnapshotOptions(
     program
       .command('demo')
-      .description('start a small Node program (a worker spinning in JS, a worker in Atomics.wait, an idle main thread) and print its snapshot'),
+      .description(
+        'start a small Node program (a worker spinning in JS, a worker in Atomics.wait, an idle main thread) and print its snapshot',
+      ),
   ).action(async (o: SnapshotCliOptions) => {
     await withDemo(async (demo) => {
       const snap = await snapshot(demo.pid, toSnapshotOptions(o));

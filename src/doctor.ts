@@ -61,20 +61,37 @@ function hexCaps(v: string | undefined): bigint {
   return v !== undefined && /^[0-9a-fA-F]+$/.test(v) ? BigInt('0x' + v) : 0n;
 }
 
-const SUDO = 'run stackshot as root (sudo) or give node CAP_SYS_PTRACE (sudo setcap cap_sys_ptrace+ep "$(readlink -f "$(which node)")")';
-const CONTAINER = 'in a container: docker/podman run --cap-add SYS_PTRACE, Kubernetes securityContext.capabilities.add: ["SYS_PTRACE"]';
+const SUDO =
+  'run stackshot as root (sudo) or give node CAP_SYS_PTRACE (sudo setcap cap_sys_ptrace+ep "$(readlink -f "$(which node)")")';
+const CONTAINER =
+  'in a container: docker/podman run --cap-add SYS_PTRACE, Kubernetes securityContext.capabilities.add: ["SYS_PTRACE"]';
 
 function platformCheck(): DoctorCheck {
   if (process.platform !== 'linux') {
-    return { id: 'platform', status: 'fail', detail: `platform ${process.platform}: stackshot works on Linux only`, fix: 'run stackshot on Linux (x86-64 or aarch64)' };
+    return {
+      id: 'platform',
+      status: 'fail',
+      detail: `platform ${process.platform}: stackshot works on Linux only`,
+      fix: 'run stackshot on Linux (x86-64 or aarch64)',
+    };
   }
   if (!fs.existsSync('/proc/self/status')) {
-    return { id: 'platform', status: 'fail', detail: '/proc is not mounted', fix: 'mount procfs: sudo mount -t proc proc /proc' };
+    return {
+      id: 'platform',
+      status: 'fail',
+      detail: '/proc is not mounted',
+      fix: 'mount procfs: sudo mount -t proc proc /proc',
+    };
   }
   const arch = process.arch === 'x64' || process.arch === 'arm64';
   return arch
     ? { id: 'platform', status: 'ok', detail: `Linux ${process.arch}, node ${process.version}` }
-    : { id: 'platform', status: 'fail', detail: `architecture ${process.arch} is not supported`, fix: 'use an x86-64 or aarch64 machine' };
+    : {
+        id: 'platform',
+        status: 'fail',
+        detail: `architecture ${process.arch} is not supported`,
+        fix: 'use an x86-64 or aarch64 machine',
+      };
 }
 
 function addonCheck(): DoctorCheck {
@@ -94,7 +111,12 @@ function addonCheck(): DoctorCheck {
 }
 
 function capabilityCheck(cap: boolean, bounding: bigint, uid: number): DoctorCheck {
-  if (cap) return { id: 'capability', status: 'ok', detail: `CAP_SYS_PTRACE is effective (uid ${uid}): any process may be inspected` };
+  if (cap)
+    return {
+      id: 'capability',
+      status: 'ok',
+      detail: `CAP_SYS_PTRACE is effective (uid ${uid}): any process may be inspected`,
+    };
   const inBounding = hasCapability(bounding, CAP_SYS_PTRACE);
   return {
     id: 'capability',
@@ -112,7 +134,11 @@ function yamaCheck(scope: number | null, cap: boolean): DoctorCheck {
       return { id: 'yama', status: 'ok', detail: 'kernel.yama.ptrace_scope = 0: same-uid processes may be traced' };
     case 1:
       return cap
-        ? { id: 'yama', status: 'ok', detail: 'kernel.yama.ptrace_scope = 1 (descendants only), but CAP_SYS_PTRACE overrides it' }
+        ? {
+            id: 'yama',
+            status: 'ok',
+            detail: 'kernel.yama.ptrace_scope = 1 (descendants only), but CAP_SYS_PTRACE overrides it',
+          }
         : {
             id: 'yama',
             status: 'warn',
@@ -145,7 +171,8 @@ function yamaCheck(scope: number | null, cap: boolean): DoctorCheck {
 
 function seccompCheck(self: Map<string, string>): DoctorCheck {
   const mode = self.get('Seccomp');
-  if (mode === undefined) return { id: 'seccomp', status: 'info', detail: 'seccomp state unknown (no Seccomp: line in /proc/self/status)' };
+  if (mode === undefined)
+    return { id: 'seccomp', status: 'info', detail: 'seccomp state unknown (no Seccomp: line in /proc/self/status)' };
   if (mode === '0') return { id: 'seccomp', status: 'ok', detail: 'Seccomp: 0 (no filter on this process)' };
   const filters = self.get('Seccomp_filters');
   return {
@@ -165,7 +192,11 @@ function namespaceCheck(self: Map<string, string>, target?: Map<string, string>,
   const mine = nsPids(self);
   if (target === undefined) {
     return mine.length > 1
-      ? { id: 'pid-namespace', status: 'info', detail: `we run in a nested pid namespace (NSpid ${mine.join(' ')}): only processes in this namespace and below are visible` }
+      ? {
+          id: 'pid-namespace',
+          status: 'info',
+          detail: `we run in a nested pid namespace (NSpid ${mine.join(' ')}): only processes in this namespace and below are visible`,
+        }
       : { id: 'pid-namespace', status: 'ok', detail: 'we run in the initial pid namespace' };
   }
   const theirs = nsPids(target);
@@ -198,11 +229,22 @@ function perfMapCheck(pid: number, target: Map<string, string>): DoctorCheck {
   } catch {
     /* unreadable: judged by comm */
   }
-  const isNode = /(^|\/)(node|nodejs|bun|deno)(\s|$)/.test(path.basename(exe) + ' ') || /^(node|nodejs)$/.test(comm) || /^MainThread$/.test(comm);
+  const isNode =
+    /(^|\/)(node|nodejs|bun|deno)(\s|$)/.test(path.basename(exe) + ' ') ||
+    /^(node|nodejs)$/.test(comm) ||
+    /^MainThread$/.test(comm);
   if (found !== undefined) {
     const st = fs.statSync(found);
-    const where = inner !== pid && found.startsWith('/proc/') ? ' (inside the container; stackshot reads /tmp/perf-<pid>.map of the host pid only)' : '';
-    return { id: 'perf-map', status: where ? 'warn' : 'ok', detail: `perf map ${found} (${st.size} bytes): JIT frames get names${where}`, ...(where ? { fix: `copy or bind-mount it to /tmp/perf-${pid}.map on this side` } : {}) };
+    const where =
+      inner !== pid && found.startsWith('/proc/')
+        ? ' (inside the container; stackshot reads /tmp/perf-<pid>.map of the host pid only)'
+        : '';
+    return {
+      id: 'perf-map',
+      status: where ? 'warn' : 'ok',
+      detail: `perf map ${found} (${st.size} bytes): JIT frames get names${where}`,
+      ...(where ? { fix: `copy or bind-mount it to /tmp/perf-${pid}.map on this side` } : {}),
+    };
   }
   if (isNode) {
     return {
@@ -212,7 +254,11 @@ function perfMapCheck(pid: number, target: Map<string, string>): DoctorCheck {
       fix: 'start node with --perf-basic-prof --interpreted-frames-native-stack (or NODE_OPTIONS="--perf-basic-prof --interpreted-frames-native-stack")',
     };
   }
-  return { id: 'perf-map', status: 'info', detail: `no /tmp/perf-${pid}.map (only JIT runtimes write one; native code does not need it)` };
+  return {
+    id: 'perf-map',
+    status: 'info',
+    detail: `no /tmp/perf-${pid}.map (only JIT runtimes write one; native code does not need it)`,
+  };
 }
 
 function targetChecks(pid: number, cap: boolean): { pid: number; checks: DoctorCheck[] } {
@@ -222,30 +268,65 @@ function targetChecks(pid: number, cap: boolean): { pid: number; checks: DoctorC
     tgid = checkTarget(pid);
   } catch (e) {
     const err = e as StackshotError;
-    checks.push({ id: 'target', status: 'fail', detail: err.message, fix: err.hint, code: err.code, reason: err.reason });
+    checks.push({
+      id: 'target',
+      status: 'fail',
+      detail: err.message,
+      fix: err.hint,
+      code: err.code,
+      reason: err.reason,
+    });
     return { pid, checks };
   }
   const comm = readComm(tgid) ?? '?';
   const facts = gatherPermissionFacts(tgid);
   const t = facts.target;
   if (t === null) {
-    checks.push({ id: 'target', status: 'fail', detail: `pid ${tgid} exited while being examined`, fix: 'try again with a live pid', code: 'ESRCH', reason: 'no-such-process' });
+    checks.push({
+      id: 'target',
+      status: 'fail',
+      detail: `pid ${tgid} exited while being examined`,
+      fix: 'try again with a live pid',
+      code: 'ESRCH',
+      reason: 'no-such-process',
+    });
     return { pid: tgid, checks };
   }
-  checks.push({ id: 'target', status: 'ok', detail: `pid ${tgid} (${comm}) is a live user-space process, uid ${t.uid[0]}, state ${t.state}` });
+  checks.push({
+    id: 'target',
+    status: 'ok',
+    detail: `pid ${tgid} (${comm}) is a live user-space process, uid ${t.uid[0]}, state ${t.state}`,
+  });
 
   if (t.tracerPid !== 0) {
     const d = explainPermission(facts);
-    checks.push({ id: 'tracer', status: 'fail', detail: d.message, fix: d.hint, code: 'EPERM', reason: 'already-traced' });
+    checks.push({
+      id: 'tracer',
+      status: 'fail',
+      detail: d.message,
+      fix: d.hint,
+      code: 'EPERM',
+      reason: 'already-traced',
+    });
   } else {
-    checks.push({ id: 'tracer', status: 'ok', detail: 'not traced by anyone (no debugger, strace or profiler attached)' });
+    checks.push({
+      id: 'tracer',
+      status: 'ok',
+      detail: 'not traced by anyone (no debugger, strace or profiler attached)',
+    });
   }
 
   // Uid, capabilities, dumpable, Yama against this target: the same rules a refusal is explained by.
   const d = explainPermission({ ...facts, target: { ...t, tracerPid: 0 } });
   if (d.reason === 'unknown') {
-    const how = cap ? 'we have CAP_SYS_PTRACE' : `same uid (${facts.self.uid})${facts.dumpable === false ? '' : ', dumpable'}`;
-    checks.push({ id: 'permission', status: 'ok', detail: `the kernel's ptrace rules allow it: ${how}${facts.yamaScope === 1 && !cap ? ', and it is our descendant' : ''}` });
+    const how = cap
+      ? 'we have CAP_SYS_PTRACE'
+      : `same uid (${facts.self.uid})${facts.dumpable === false ? '' : ', dumpable'}`;
+    checks.push({
+      id: 'permission',
+      status: 'ok',
+      detail: `the kernel's ptrace rules allow it: ${how}${facts.yamaScope === 1 && !cap ? ', and it is our descendant' : ''}`,
+    });
   } else {
     checks.push({ id: 'permission', status: 'fail', detail: d.message, fix: d.hint, code: 'EPERM', reason: d.reason });
   }
@@ -288,7 +369,11 @@ export function doctor(pid?: number): DoctorReport {
   checks.push(yamaCheck(readYamaScope(), cap));
   checks.push(seccompCheck(self));
   if (hasCapability(me.capEff, CAP_SYS_ADMIN) && !cap) {
-    checks.push({ id: 'capability-note', status: 'info', detail: 'CAP_SYS_ADMIN without CAP_SYS_PTRACE: the capability set looks trimmed on purpose (container runtime?)' });
+    checks.push({
+      id: 'capability-note',
+      status: 'info',
+      detail: 'CAP_SYS_ADMIN without CAP_SYS_PTRACE: the capability set looks trimmed on purpose (container runtime?)',
+    });
   }
 
   let examined: number | undefined;
@@ -310,7 +395,8 @@ export function formatDoctor(r: DoctorReport): string {
   const lines: string[] = [];
   for (const c of r.checks) {
     lines.push(`[${MARK[c.status]}] ${c.id.padEnd(width)}  ${c.detail}`);
-    if (c.fix !== undefined && (c.status === 'fail' || c.status === 'warn')) lines.push(`       ${' '.repeat(width)}  fix: ${c.fix}`);
+    if (c.fix !== undefined && (c.status === 'fail' || c.status === 'warn'))
+      lines.push(`       ${' '.repeat(width)}  fix: ${c.fix}`);
   }
   const failed = r.checks.filter((c) => c.status === 'fail').length;
   const warned = r.checks.filter((c) => c.status === 'warn').length;

@@ -8,7 +8,14 @@ export { toFolded, parseFolded, type FoldedOptions } from './output/folded';
 export { toSpeedscope, SPEEDSCOPE_SCHEMA, type SpeedscopeFile, type SpeedscopeOptions } from './output/speedscope';
 export { toPprof, toPprofProfile, decodePprof, type PprofOptions } from './output/pprof';
 export { toFlameGraph, type FlameGraphOptions } from './output/flamegraph-svg';
-export { ProfileBuilder, frameName, sanitizeName, type ProfileInput, type ProfileOptions, type StateFilter } from './output/profile';
+export {
+  ProfileBuilder,
+  frameName,
+  sanitizeName,
+  type ProfileInput,
+  type ProfileOptions,
+  type StateFilter,
+} from './output/profile';
 export { formatFromPath, type RecordFormat } from './output/formats';
 export { audit, auditFiles, auditProcess } from './audit/audit';
 export { explain, type ExplainOptions } from './audit/explain';

@@ -52,16 +52,26 @@ export interface RecordStats {
 }
 
 function bad(name: string, value: unknown, what: string): never {
-  throw new InvalidOptionError(`options.${name}: ${what} (got ${typeof value === 'string' ? JSON.stringify(value) : String(value)})`);
+  throw new InvalidOptionError(
+    `options.${name}: ${what} (got ${typeof value === 'string' ? JSON.stringify(value) : String(value)})`,
+  );
 }
 
-function checkRecordOptions(o: RecordOptions): { hz: number; durationMs: number; maxSamples: number; state: StateFilter } {
+function checkRecordOptions(o: RecordOptions): {
+  hz: number;
+  durationMs: number;
+  maxSamples: number;
+  state: StateFilter;
+} {
   const hz = o.hz ?? 99;
-  if (typeof hz !== 'number' || !Number.isFinite(hz) || hz <= 0 || hz > 10_000) bad('hz', hz, 'expected a rate in (0, 10000]');
+  if (typeof hz !== 'number' || !Number.isFinite(hz) || hz <= 0 || hz > 10_000)
+    bad('hz', hz, 'expected a rate in (0, 10000]');
   const durationMs = o.durationMs ?? Infinity;
-  if (typeof durationMs !== 'number' || Number.isNaN(durationMs) || durationMs <= 0) bad('durationMs', durationMs, 'expected a positive number of ms');
+  if (typeof durationMs !== 'number' || Number.isNaN(durationMs) || durationMs <= 0)
+    bad('durationMs', durationMs, 'expected a positive number of ms');
   const maxSamples = o.maxSamples ?? Infinity;
-  if (typeof maxSamples !== 'number' || Number.isNaN(maxSamples) || maxSamples < 1) bad('maxSamples', maxSamples, 'expected a positive integer');
+  if (typeof maxSamples !== 'number' || Number.isNaN(maxSamples) || maxSamples < 1)
+    bad('maxSamples', maxSamples, 'expected a positive integer');
   const state = o.state ?? 'all';
   if (!STATE_FILTERS.includes(state)) bad('state', state, "expected 'running', 'blocked' or 'all'");
   return { hz, durationMs, maxSamples, state };

@@ -41,7 +41,10 @@ function checkThreads(pid: number, tids: number[]): void {
   }
 }
 
-function prepare(pid: unknown, options: SnapshotOptions | undefined): { target: number; opts: ResolvedOptions; started: bigint; takenAt: string } {
+function prepare(
+  pid: unknown,
+  options: SnapshotOptions | undefined,
+): { target: number; opts: ResolvedOptions; started: bigint; takenAt: string } {
   const started = process.hrtime.bigint();
   const opts = resolveOptions(options);
   const target = checkTarget(pid);
@@ -66,7 +69,14 @@ function unwindAll(raw: RawCapture, opts: ResolvedOptions, origin: Origin): RawU
   const captured = raw.threads.filter((t) => t.status === 'captured');
   let mappings = symbolizer().unwindMappings(origin.filesOf, raw.maps);
   if (opts.framePointersOnly) mappings = withoutCfi(mappings);
-  const unwound = binding.unwind({ arch: origin.arch, pid: origin.codeOf, maxFrames: opts.maxFrames, mappings, framePointersOnly: opts.framePointersOnly, threads: captured });
+  const unwound = binding.unwind({
+    arch: origin.arch,
+    pid: origin.codeOf,
+    maxFrames: opts.maxFrames,
+    mappings,
+    framePointersOnly: opts.framePointersOnly,
+    threads: captured,
+  });
   const byThread = new Map<RawThreadCapture, RawUnwound>();
   captured.forEach((t, i) => byThread.set(t, unwound[i]));
   return raw.threads.map((t) => byThread.get(t) ?? NOT_UNWOUND);
@@ -82,13 +92,26 @@ function withoutCfi(mappings: BigUint64Array): BigUint64Array {
 function rawFrames(u: RawUnwound): Frame[] {
   const frames: Frame[] = [];
   for (let i = 0; i < u.pcs.length; i++) {
-    frames.push({ pc: hex(u.pcs[i]), method: RAW_METHOD[u.methods[i]] ?? 'fp', module: null, moduleOffset: null, symbol: null, symbolOffset: null });
+    frames.push({
+      pc: hex(u.pcs[i]),
+      method: RAW_METHOD[u.methods[i]] ?? 'fp',
+      module: null,
+      moduleOffset: null,
+      symbol: null,
+      symbolOffset: null,
+    });
   }
   return frames;
 }
 
 /** Names every frame of every thread in one pass over the symbolizer. */
-function nameFrames(raw: RawCapture, unwound: RawUnwound[], perThread: Frame[][], origin: Origin, opts: ResolvedOptions): void {
+function nameFrames(
+  raw: RawCapture,
+  unwound: RawUnwound[],
+  perThread: Frame[][],
+  origin: Origin,
+  opts: ResolvedOptions,
+): void {
   const pcs: PcToName[] = [];
   unwound.forEach((u, ti) => {
     const frames = perThread[ti];
@@ -128,7 +151,14 @@ function nameFrames(raw: RawCapture, unwound: RawUnwound[], perThread: Frame[][]
 
 /** A call inlined at a physical frame's pc: same pc, method and module (see Frame.inlined). */
 function inlinedFrame(physical: Frame, c: InlinedName): Frame {
-  const f: Frame = { pc: physical.pc, method: physical.method, module: physical.module, moduleOffset: physical.moduleOffset, symbol: c.symbol, symbolOffset: null };
+  const f: Frame = {
+    pc: physical.pc,
+    method: physical.method,
+    module: physical.module,
+    moduleOffset: physical.moduleOffset,
+    symbol: c.symbol,
+    symbolOffset: null,
+  };
   if (c.file !== undefined) {
     f.file = c.file;
     f.line = c.line;
@@ -220,7 +250,12 @@ export async function capture(pid: number, options?: SnapshotOptions): Promise<C
   const { target, opts, started, takenAt } = prepare(pid, options);
   for (let attempt = 0; ; attempt++) {
     try {
-      return { raw: await binding.capture(target, opts.raw), opts, started, origin: liveOrigin(target, opts.schedule, takenAt) };
+      return {
+        raw: await binding.capture(target, opts.raw),
+        opts,
+        started,
+        origin: liveOrigin(target, opts.schedule, takenAt),
+      };
     } catch (err) {
       const e = toStackshotError(target, err);
       if (!transient(e) || attempt >= RETRIES_UNEXPLAINED) throw e;
@@ -233,7 +268,12 @@ export function captureSync(pid: number, options?: SnapshotOptions): Captured {
   const { target, opts, started, takenAt } = prepare(pid, options);
   for (let attempt = 0; ; attempt++) {
     try {
-      return { raw: binding.captureSync(target, opts.raw), opts, started, origin: liveOrigin(target, opts.schedule, takenAt) };
+      return {
+        raw: binding.captureSync(target, opts.raw),
+        opts,
+        started,
+        origin: liveOrigin(target, opts.schedule, takenAt),
+      };
     } catch (err) {
       const e = toStackshotError(target, err);
       if (!transient(e) || attempt >= RETRIES_UNEXPLAINED) throw e;

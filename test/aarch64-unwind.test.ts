@@ -28,7 +28,15 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 function build(variant: 'fp' | 'nofp'): string {
   const out = path.join(dir, `aarch64_stack-${variant}`);
   const fp = variant === 'fp' ? '-fno-omit-frame-pointer' : '-fomit-frame-pointer';
-  execFileSync('aarch64-linux-gnu-gcc', ['-static', '-O1', fp, '-fno-optimize-sibling-calls', path.join(__dirname, 'fixtures', 'aarch64_stack.c'), '-o', out]);
+  execFileSync('aarch64-linux-gnu-gcc', [
+    '-static',
+    '-O1',
+    fp,
+    '-fno-optimize-sibling-calls',
+    path.join(__dirname, 'fixtures', 'aarch64_stack.c'),
+    '-o',
+    out,
+  ]);
   return out;
 }
 
@@ -68,7 +76,24 @@ async function stopUnderGdb(binary: string, where: string): Promise<GdbStop> {
     fs.writeFileSync(script, GDB_PY);
     const out = execFileSync(
       'gdb-multiarch',
-      ['-nx', '-batch', '-ex', 'set pagination off', '-ex', `file ${binary}`, '-ex', `target remote :${port}`, '-ex', `break ${where}`, '-ex', 'continue', '-ex', `source ${script}`, '-ex', 'kill'],
+      [
+        '-nx',
+        '-batch',
+        '-ex',
+        'set pagination off',
+        '-ex',
+        `file ${binary}`,
+        '-ex',
+        `target remote :${port}`,
+        '-ex',
+        `break ${where}`,
+        '-ex',
+        'continue',
+        '-ex',
+        `source ${script}`,
+        '-ex',
+        'kill',
+      ],
       { encoding: 'utf8', timeout: 60_000 },
     );
     const line = out.split('\n').find((l) => l.startsWith('CAPTURE '));
@@ -106,8 +131,21 @@ function captureFile(binary: string, stop: GdbStop): string {
     captureNs: 0,
     bytesCopied: stack.length,
     threads: [
-      { tid: 1, name: 'aarch64_stack', state: 't', status: 'captured', errno: 0, syscall: '', pauseNs: 0,
-        pc: stop.regs.pc, sp: stop.regs.sp, fp: stop.regs.x29, lr: stop.regs.x30, regs: [], stack: stack.toString('base64') },
+      {
+        tid: 1,
+        name: 'aarch64_stack',
+        state: 't',
+        status: 'captured',
+        errno: 0,
+        syscall: '',
+        pauseNs: 0,
+        pc: stop.regs.pc,
+        sp: stop.regs.sp,
+        fp: stop.regs.x29,
+        lr: stop.regs.x30,
+        regs: [],
+        stack: stack.toString('base64'),
+      },
     ],
   };
   const file = path.join(dir, `capture-${path.basename(binary)}-${Date.now()}.json`);

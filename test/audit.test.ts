@@ -123,7 +123,16 @@ describe('fixture libraries built with and without frame pointers', () => {
       name: 'libaudit_x64_noeh_nofp.so',
       compiler: 'gcc',
       sources: ['test/fixtures/audit_lib.c'],
-      flags: ['-O2', '-shared', '-fPIC', '-fomit-frame-pointer', '-fno-asynchronous-unwind-tables', '-fno-unwind-tables', '-Wl,--no-eh-frame-hdr', '-s'],
+      flags: [
+        '-O2',
+        '-shared',
+        '-fPIC',
+        '-fomit-frame-pointer',
+        '-fno-asynchronous-unwind-tables',
+        '-fno-unwind-tables',
+        '-Wl,--no-eh-frame-hdr',
+        '-s',
+      ],
     });
     const m = one(lib);
     expect(m.symtab).toBeNull();
@@ -183,7 +192,14 @@ describe("this machine's binaries (compare with docs/DESIGN.md's table)", () => 
   it("pyenv's libpython: 0 %, needs CFI", (ctx) => {
     let lib: string;
     try {
-      lib = execFileSync(python3Path(), ['-c', "import sysconfig,os;print(os.path.join(sysconfig.get_config_var('LIBDIR'),sysconfig.get_config_var('LDLIBRARY')))"], { encoding: 'utf8' }).trim();
+      lib = execFileSync(
+        python3Path(),
+        [
+          '-c',
+          "import sysconfig,os;print(os.path.join(sysconfig.get_config_var('LIBDIR'),sysconfig.get_config_var('LDLIBRARY')))",
+        ],
+        { encoding: 'utf8' },
+      ).trim();
     } catch {
       return ctx.skip();
     }
@@ -231,7 +247,8 @@ describe("this machine's binaries (compare with docs/DESIGN.md's table)", () => 
 
 function moduleMatching(r: AuditReport, re: RegExp): ModuleAudit {
   const m = r.modules.find((x) => re.test(x.path));
-  if (m === undefined) throw new Error(`no module matching ${String(re)} in ${r.modules.map((x) => x.path).join(', ')}`);
+  if (m === undefined)
+    throw new Error(`no module matching ${String(re)} in ${r.modules.map((x) => x.path).join(', ')}`);
   return m;
 }
 
@@ -254,7 +271,10 @@ describe('audit of live processes', () => {
   });
 
   it('a Node process with --perf-basic-prof: the flag and /tmp/perf-<pid>.map are reported', async () => {
-    const t = await startNode("setInterval(()=>{},1000); console.log('ready')", ['--perf-basic-prof', '--interpreted-frames-native-stack']);
+    const t = await startNode("setInterval(()=>{},1000); console.log('ready')", [
+      '--perf-basic-prof',
+      '--interpreted-frames-native-stack',
+    ]);
     const r = await audit(String(t.pid));
     const node = r.runtimes.node!;
     expect(node.perfFlags).toEqual(['--perf-basic-prof']);
@@ -286,7 +306,9 @@ describe('stackshot audit (CLI function)', () => {
     let text = '';
     expect(await runAudit([lib, LIBC], {}, (s) => (text += s))).toBe(0);
     expect(text).toMatch(/^2 files: 1 frame-pointer walkable, 1 need CFI, 0 not unwindable/);
-    expect(text).toMatch(new RegExp(`${path.basename(lib)}\\s+9\\d %\\s+9\\d %\\s+\\d+\\s+eh_frame\\+hdr.*frame-pointer walkable`));
+    expect(text).toMatch(
+      new RegExp(`${path.basename(lib)}\\s+9\\d %\\s+9\\d %\\s+\\d+\\s+eh_frame\\+hdr.*frame-pointer walkable`),
+    );
     expect(text).toMatch(/libc\.so\.6\s+\d(\.\d)? %.*needs CFI/);
     let json = '';
     expect(await runAudit([lib], { json: true }, (s) => (json += s))).toBe(0);
@@ -298,8 +320,22 @@ describe('stackshot audit (CLI function)', () => {
 
   it('usage errors return 2', async () => {
     let err = '';
-    expect(await runAudit([], {}, () => {}, (s) => (err += s))).toBe(2);
-    expect(await runAudit(['123', LIBC], {}, () => {}, (s) => (err += s))).toBe(2);
+    expect(
+      await runAudit(
+        [],
+        {},
+        () => {},
+        (s) => (err += s),
+      ),
+    ).toBe(2);
+    expect(
+      await runAudit(
+        ['123', LIBC],
+        {},
+        () => {},
+        (s) => (err += s),
+      ),
+    ).toBe(2);
     expect(err).toMatch(/needs a pid/);
     expect(err).toMatch(/not both/);
   });

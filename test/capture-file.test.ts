@@ -33,7 +33,10 @@ it('unwinds a saved capture to the same frames after the process has exited', as
     expect(offline.command).toBe('threads');
     for (const t of live.threads) {
       const o = offline.threads.find((x) => x.tid === t.tid);
-      expect(o?.frames.map((f) => [f.pc, f.symbol, f.method]), `thread ${t.name}`).toEqual(t.frames.map((f) => [f.pc, f.symbol, f.method]));
+      expect(
+        o?.frames.map((f) => [f.pc, f.symbol, f.method]),
+        `thread ${t.name}`,
+      ).toEqual(t.frames.map((f) => [f.pc, f.symbol, f.method]));
       expect(o?.complete).toBe(t.complete);
       expect(t.complete).toBe(true);
     }
@@ -56,7 +59,8 @@ it('rejects a file that is not a capture with a clear error', () => {
 });
 
 describe('the CLI', () => {
-  const cli = (args: string[]) => spawnSync(process.execPath, [path.join(__dirname, '..', 'dist', 'cli.js'), ...args], { encoding: 'utf8' });
+  const cli = (args: string[]) =>
+    spawnSync(process.execPath, [path.join(__dirname, '..', 'dist', 'cli.js'), ...args], { encoding: 'utf8' });
 
   it('--save, then `stackshot unwind FILE` after the process is gone: the same frames', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-capture-'));
@@ -79,7 +83,9 @@ describe('the CLI', () => {
   it('a missing or foreign file: one line of error with a hint, exit 1', () => {
     const missing = cli(['unwind', '/nonexistent/shot.json']);
     expect(missing.status).toBe(1);
-    expect(missing.stderr).toMatch(/^stackshot: \/nonexistent\/shot.json: .* \[ENOENT\]\nhint: give a file written by `stackshot <pid> --save <file>`\n$/);
+    expect(missing.stderr).toMatch(
+      /^stackshot: \/nonexistent\/shot.json: .* \[ENOENT\]\nhint: give a file written by `stackshot <pid> --save <file>`\n$/,
+    );
     const foreign = cli(['unwind', path.join(__dirname, '..', 'package.json')]);
     expect(foreign.status).toBe(1);
     expect(foreign.stderr).toMatch(/not a stackshot capture .*\[EINVAL\]/);

@@ -45,7 +45,15 @@ function sanitizedDriver(): string {
   return buildNative({
     name: 'cfi_dump_asan',
     sources: [DRIVER_SOURCE, ...CFI_SOURCES],
-    flags: [...STRICT, '-O1', '-g', '-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-fno-omit-frame-pointer', ...INCLUDE],
+    flags: [
+      ...STRICT,
+      '-O1',
+      '-g',
+      '-fsanitize=address,undefined',
+      '-fno-sanitize-recover=all',
+      '-fno-omit-frame-pointer',
+      ...INCLUDE,
+    ],
     deps: [CFI_DIR],
   });
 }
@@ -56,7 +64,10 @@ const AARCH64_FIXTURE = path.join(REPO_ROOT, 'test', 'fixtures', 'aarch64_cfi.c'
 
 /** The aarch64 fixture with .eh_frame (kind 'eh') or .debug_frame only (kind 'debug'). */
 function aarch64Fixture(kind: 'eh' | 'debug'): string {
-  const flags = kind === 'eh' ? ['-O2', '-Wall', '-Wextra'] : ['-O1', '-g', '-fno-asynchronous-unwind-tables', '-fno-unwind-tables', '-Wall', '-Wextra'];
+  const flags =
+    kind === 'eh'
+      ? ['-O2', '-Wall', '-Wextra']
+      : ['-O1', '-g', '-fno-asynchronous-unwind-tables', '-fno-unwind-tables', '-Wall', '-Wextra'];
   return buildNative({ name: `aarch64_cfi_${kind}`, compiler: AARCH64_CC, sources: [AARCH64_FIXTURE], flags });
 }
 
@@ -66,7 +77,15 @@ function x86DebugFrameFixture(): string {
     name: 'x86_cfi_debug',
     compiler: 'gcc',
     sources: [AARCH64_FIXTURE],
-    flags: ['-O2', '-g', '-fno-omit-frame-pointer', '-fno-asynchronous-unwind-tables', '-fno-unwind-tables', '-Wall', '-Wextra'],
+    flags: [
+      '-O2',
+      '-g',
+      '-fno-omit-frame-pointer',
+      '-fno-asynchronous-unwind-tables',
+      '-fno-unwind-tables',
+      '-Wall',
+      '-Wextra',
+    ],
   });
 }
 
@@ -76,7 +95,11 @@ function x86DebugFrameFixture(): string {
 
 /** readelf's stdout. Its exit status is ignored: it exits 1 after a complete dump of libc.so.6. */
 function readelf(option: string, file: string): string {
-  const r = spawnSync('readelf', [option, file], { encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'pipe'] });
+  const r = spawnSync('readelf', [option, file], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 30,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   if (r.error) throw r.error;
   if (!r.stdout) throw new Error(`readelf ${option} ${file} printed nothing: ${r.stderr}`);
   return r.stdout;
@@ -187,9 +210,14 @@ function sectionPart(text: string, section: string): string[] {
   return lines.slice(start + 1, end);
 }
 
-const ENTRY_RE = /^([0-9a-f]{8,}) [0-9a-f]{16} ([0-9a-f]{8,16}) (CIE|FDE)(?: "([^"]*)")?(?: cie=([0-9a-f]+) pc=([0-9a-f]+)\.\.([0-9a-f]+))?/;
+const ENTRY_RE =
+  /^([0-9a-f]{8,}) [0-9a-f]{16} ([0-9a-f]{8,16}) (CIE|FDE)(?: "([^"]*)")?(?: cie=([0-9a-f]+) pc=([0-9a-f]+)\.\.([0-9a-f]+))?/;
 
-function parseInterp(text: string, section: string, arch: Arch): { cies: Map<number, InterpEntry>; fdes: Map<number, InterpEntry> } {
+function parseInterp(
+  text: string,
+  section: string,
+  arch: Arch,
+): { cies: Map<number, InterpEntry>; fdes: Map<number, InterpEntry> } {
   const cies = new Map<number, InterpEntry>();
   const fdes = new Map<number, InterpEntry>();
   const fpName = REGS[arch].fp;
@@ -225,7 +253,14 @@ function parseInterp(text: string, section: string, arch: Arch): { cies: Map<num
         cur = { offset, cie: offset, begin: 0n, end: 0n, augmentation: e[4] ?? '', rows: [] };
         cies.set(offset, cur);
       } else {
-        cur = { offset, cie: parseInt(e[5], 16), begin: BigInt('0x' + e[6]), end: BigInt('0x' + e[7]), augmentation: '', rows: [] };
+        cur = {
+          offset,
+          cie: parseInt(e[5], 16),
+          begin: BigInt('0x' + e[6]),
+          end: BigInt('0x' + e[7]),
+          augmentation: '',
+          rows: [],
+        };
         fdes.set(offset, cur);
       }
       raCol = fpCol = -1;
@@ -258,7 +293,10 @@ function parseRaw(text: string, section: string): Map<number, RawEntry> {
     const e = ENTRY_RE.exec(raw);
     if (e) {
       const offset = parseInt(e[1], 16);
-      cur = e[3] === 'CIE' ? { lines: [], cie: offset, begin: 0n } : { lines: [], cie: parseInt(e[5], 16), begin: BigInt('0x' + e[6]) };
+      cur =
+        e[3] === 'CIE'
+          ? { lines: [], cie: offset, begin: 0n }
+          : { lines: [], cie: parseInt(e[5], 16), begin: BigInt('0x' + e[6]) };
       out.set(offset, cur);
       continue;
     }
@@ -276,7 +314,9 @@ function replayRaw(fde: RawEntry, cie: RawEntry, arch: Arch): Map<bigint, RawSta
   const byLoc = new Map<bigint, RawState>();
   let loc = fde.begin;
   const apply = (line: string, inCie: boolean): void => {
-    const adv = /^DW_CFA_(?:advance_loc\d?|MIPS_advance_loc8): \d+ to ([0-9a-f]+)/.exec(line) ?? /^DW_CFA_set_loc: ([0-9a-f]+)/.exec(line);
+    const adv =
+      /^DW_CFA_(?:advance_loc\d?|MIPS_advance_loc8): \d+ to ([0-9a-f]+)/.exec(line) ??
+      /^DW_CFA_set_loc: ([0-9a-f]+)/.exec(line);
     if (adv) {
       if (inCie) return;
       byLoc.set(loc, { ...st });
@@ -286,14 +326,26 @@ function replayRaw(fde: RawEntry, cie: RawEntry, arch: Arch): Map<bigint, RawSta
     if (line === 'DW_CFA_remember_state') stack.push({ ...st });
     else if (line === 'DW_CFA_restore_state') st = stack.pop() ?? st;
     else if (line === 'DW_CFA_AARCH64_negate_ra_state') st.pac = !st.pac;
-    else if (line.startsWith('DW_CFA_def_cfa_expression')) st.cfa = arch === 'x86_64' && line === PLT_EXPR ? 'plt' : 'exp';
-    else if (line.startsWith('DW_CFA_def_cfa:') || line.startsWith('DW_CFA_def_cfa_sf:') || line.startsWith('DW_CFA_def_cfa_register:')) st.cfa = 'reg';
+    else if (line.startsWith('DW_CFA_def_cfa_expression'))
+      st.cfa = arch === 'x86_64' && line === PLT_EXPR ? 'plt' : 'exp';
+    else if (
+      line.startsWith('DW_CFA_def_cfa:') ||
+      line.startsWith('DW_CFA_def_cfa_sf:') ||
+      line.startsWith('DW_CFA_def_cfa_register:')
+    )
+      st.cfa = 'reg';
     else {
       const r = /^DW_CFA_(\w+): r(\d+)\b/.exec(line);
       if (!r || r[1].startsWith('def_cfa')) return;
       const reg = Number(r[2]);
       const value: 'undef' | 'other' =
-        r[1] === 'undefined' ? 'undef' : r[1] === 'restore' || r[1] === 'restore_extended' ? (reg === raCol ? initial.ra : initial.fp) : 'other';
+        r[1] === 'undefined'
+          ? 'undef'
+          : r[1] === 'restore' || r[1] === 'restore_extended'
+            ? reg === raCol
+              ? initial.ra
+              : initial.fp
+            : 'other';
       if (reg === raCol) st.ra = inCie && value !== 'undef' ? 'other' : value;
       if (reg === fpCol) st.fp = inCie && value !== 'undef' ? 'other' : value;
     }
@@ -371,13 +423,15 @@ function compareWithReadelf(file: string, arch: Arch, debugFrame: boolean, every
     const fde = interp.fdes.get(offset)!;
     const ours = dump.get(offset);
     const fail = (why: string): void => {
-      if (result.mismatches.length < 10) result.mismatches.push(`${path.basename(file)} ${section} FDE ${offset.toString(16)}: ${why}`);
+      if (result.mismatches.length < 10)
+        result.mismatches.push(`${path.basename(file)} ${section} FDE ${offset.toString(16)}: ${why}`);
     };
     result.fdes++;
     if (!ours) return fail('missing from the driver output');
     if (ours.error) return fail(`driver: ${ours.error}`);
     if (ours.programError) return fail(`driver: program error ${ours.programError}`);
-    if (ours.begin !== fde.begin || ours.end !== fde.end) return fail(`range ${hex(ours.begin)}..${hex(ours.end)} vs ${hex(fde.begin)}..${hex(fde.end)}`);
+    if (ours.begin !== fde.begin || ours.end !== fde.end)
+      return fail(`range ${hex(ours.begin)}..${hex(ours.end)} vs ${hex(fde.begin)}..${hex(fde.end)}`);
     const cie = interp.cies.get(fde.cie);
     const rawFde = raw.get(offset);
     const rawCie = raw.get(fde.cie);
@@ -404,7 +458,10 @@ function compareWithReadelf(file: string, arch: Arch, debugFrame: boolean, every
   });
   // Nothing extra on our side either.
   const extra = [...dump.keys()].filter((o) => !interp.fdes.has(o));
-  if (extra.length) result.mismatches.push(`driver printed FDEs readelf does not have: ${extra.slice(0, 5).map((o) => o.toString(16))}`);
+  if (extra.length)
+    result.mismatches.push(
+      `driver printed FDEs readelf does not have: ${extra.slice(0, 5).map((o) => o.toString(16))}`,
+    );
   return result;
 }
 
@@ -419,7 +476,9 @@ const isX64 = process.arch === 'x64';
 
 function libpython(): string | null {
   try {
-    const dir = execFileSync('python3', ['-c', "import sysconfig;print(sysconfig.get_config_var('LIBDIR'))"], { encoding: 'utf8' }).trim();
+    const dir = execFileSync('python3', ['-c', "import sysconfig;print(sysconfig.get_config_var('LIBDIR'))"], {
+      encoding: 'utf8',
+    }).trim();
     const candidates = fs.readdirSync(dir).filter((f) => /^libpython3\.\d+\.so$/.test(f));
     return candidates.length ? path.join(dir, candidates[0]) : null;
   } catch {
@@ -440,7 +499,13 @@ function libcDebugFile(): string | null {
 describe('native CFI library: build', () => {
   it('compiles with g++ -std=c++17 -Wall -Wextra -Werror (library and driver)', () => {
     expect(fs.existsSync(driver())).toBe(true);
-    const stamp = buildNative({ name: 'cfi_objects_host', sources: CFI_SOURCES, flags: [...STRICT, '-O2', ...INCLUDE], deps: [CFI_DIR], compileOnly: true });
+    const stamp = buildNative({
+      name: 'cfi_objects_host',
+      sources: CFI_SOURCES,
+      flags: [...STRICT, '-O2', ...INCLUDE],
+      deps: [CFI_DIR],
+      compileOnly: true,
+    });
     expect(fs.existsSync(stamp)).toBe(true);
   });
 
@@ -543,7 +608,9 @@ describe.skipIf(!haveAarch64)('native CFI library: aarch64', () => {
     const syms = functionSymbols(bin);
     const f = syms.get('signed_frame')!;
     const leaf = syms.get('leaf_add')!;
-    const out = runDriver(['--lookup', [f.addr, f.addr + 8n, leaf.addr].map(hex).join(','), bin]).trim().split('\n');
+    const out = runDriver(['--lookup', [f.addr, f.addr + 8n, leaf.addr].map(hex).join(','), bin])
+      .trim()
+      .split('\n');
     expect(out[0]).toMatch(/ found .* cfa=sp\+0 ra=same fp=same$/); // before paciasp
     expect(out[1]).toMatch(/ found .* ra=c-8 fp=c-16 pac$/); // after paciasp and the stp
     expect(out[2]).toMatch(/ found .* cfa=sp\+0 ra=same fp=same$/); // a leaf: RA stays in x30
@@ -575,7 +642,9 @@ describe.skipIf(!isX64)('native CFI library: lookups', () => {
     const bin = compileFixture('threads', 'nofp');
     const start = functionSymbols(bin).get('_start')!;
     const main = functionSymbols(bin).get('main')!;
-    const out = runDriver(['--lookup', `${hex(start.addr + 4n)},${hex(main.addr)}`, bin]).trim().split('\n');
+    const out = runDriver(['--lookup', `${hex(start.addr + 4n)},${hex(main.addr)}`, bin])
+      .trim()
+      .split('\n');
     expect(out[0]).toMatch(/ found .* ra=undef /);
     expect(out[1]).toMatch(/ found .* cfa=sp\+8 ra=c-8 fp=same$/);
 
@@ -586,7 +655,9 @@ describe.skipIf(!isX64)('native CFI library: lookups', () => {
       // The child's part of clone3 (after the syscall) has its own FDE with RA undefined.
       const addrs: string[] = [];
       for (let o = 0n; o < BigInt(clone3!.size); o++) addrs.push(hex(clone3!.addr + o));
-      const lines = runDriver(['--lookup', addrs.join(','), LIBC]).trim().split('\n');
+      const lines = runDriver(['--lookup', addrs.join(','), LIBC])
+        .trim()
+        .split('\n');
       expect(lines.some((l) => / ra=undef /.test(l))).toBe(true);
       expect(lines.some((l) => / ra=c-8 /.test(l))).toBe(true);
     }
@@ -599,10 +670,16 @@ describe.skipIf(!isX64)('native CFI library: lookups', () => {
     expect(signal[0].rows[0].text).toBe('cfa=? ra=? fp=? S'); // __restore_rt: all expressions
     const plt = [...dump.values()].filter((f) => f.rows.some((r) => r.text.startsWith('cfa=plt')));
     expect(plt.length).toBe(1);
-    expect(plt[0].rows.map((r) => r.text)).toEqual(['cfa=sp+16 ra=c-8 fp=same', 'cfa=sp+24 ra=c-8 fp=same', 'cfa=plt+8/11 ra=c-8 fp=same']);
+    expect(plt[0].rows.map((r) => r.text)).toEqual([
+      'cfa=sp+16 ra=c-8 fp=same',
+      'cfa=sp+24 ra=c-8 fp=same',
+      'cfa=plt+8/11 ra=c-8 fp=same',
+    ]);
     const pltAddr = plt[0].rows[2].loc + 5n;
     const gap = plt[0].end + 0x100000000n;
-    const out = runDriver(['--lookup', `${hex(pltAddr)},${hex(gap)}`, LIBC]).trim().split('\n');
+    const out = runDriver(['--lookup', `${hex(pltAddr)},${hex(gap)}`, LIBC])
+      .trim()
+      .split('\n');
     expect(out[0]).toMatch(/ found .* cfa=plt\+8\/11 /);
     expect(out[1]).toMatch(/ no-fde$/);
   });
@@ -626,9 +703,17 @@ describe.skipIf(!isX64)('native CFI library: lookups', () => {
 
 /** Runs a command; returns its status, or fails the test with how it died. */
 function runHostile(bin: string, args: string[], timeout: number): { status: number; stdout: string } {
-  const r = spawnSync(bin, args, { encoding: 'utf8', timeout, maxBuffer: 1 << 28, env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0' } });
+  const r = spawnSync(bin, args, {
+    encoding: 'utf8',
+    timeout,
+    maxBuffer: 1 << 28,
+    env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0' },
+  });
   if (r.error) throw new Error(`${path.basename(bin)} ${args.join(' ')}: ${r.error.message}`);
-  if (r.signal) throw new Error(`${path.basename(bin)} ${args.join(' ')} died by ${r.signal}\n${(r.stdout ?? '').slice(-500)}\n${(r.stderr ?? '').slice(-4000)}`);
+  if (r.signal)
+    throw new Error(
+      `${path.basename(bin)} ${args.join(' ')} died by ${r.signal}\n${(r.stdout ?? '').slice(-500)}\n${(r.stderr ?? '').slice(-4000)}`,
+    );
   return { status: r.status ?? -1, stdout: r.stdout };
 }
 
@@ -673,7 +758,9 @@ describe('native CFI library: hostile input', () => {
         // Section file ranges, from readelf -S.
         const ranges: [number, number][] = [];
         for (const line of readelf('-SW', src).split('\n')) {
-          const m = /\]\s+(\.eh_frame_hdr|\.eh_frame|\.debug_frame)\s+\S+\s+[0-9a-f]+\s+([0-9a-f]+)\s+([0-9a-f]+)/.exec(line);
+          const m = /\]\s+(\.eh_frame_hdr|\.eh_frame|\.debug_frame)\s+\S+\s+[0-9a-f]+\s+([0-9a-f]+)\s+([0-9a-f]+)/.exec(
+            line,
+          );
           if (m) ranges.push([parseInt(m[2], 16), parseInt(m[3], 16)]);
         }
         expect(ranges.length).toBeGreaterThan(0);
@@ -683,7 +770,12 @@ describe('native CFI library: hostile input', () => {
           for (let k = 0; k < 1 + rand(32); k++) copy[off + rand(size)] = rand(256);
           const file = path.join(dir, `${path.basename(src)}.${i}`);
           fs.writeFileSync(file, copy);
-          for (const args of [[file], ['--debug-frame', file], ['--check', file], ['--lookup', '0,1000,10000,ffffffffffffffff', file]]) {
+          for (const args of [
+            [file],
+            ['--debug-frame', file],
+            ['--check', file],
+            ['--lookup', '0,1000,10000,ffffffffffffffff', file],
+          ]) {
             const r = runHostile(asan, args, 30_000);
             expect([0, 1, 2], `${args.join(' ')}: ${r.stdout.slice(-300)}`).toContain(r.status);
           }

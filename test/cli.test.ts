@@ -34,7 +34,11 @@ const running = new Set<{ kill(): Promise<void> }>();
 
 function startCli(args: string[], prefix: string[] = []): { child: ChildProcess; done: Promise<Run> } {
   const cmd = [...prefix, process.execPath, CLI, ...args];
-  const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], cwd: os.tmpdir(), env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawn(cmd[0]!, cmd.slice(1), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: os.tmpdir(),
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
@@ -221,7 +225,14 @@ function compile(name: string, source: string): string {
 
 beforeAll(() => {
   // `npm test` builds dist first; build it here when it is missing or older than our sources.
-  const mine = ['cli.ts', 'errors.ts', 'output/text.ts', 'demo/run-demo.ts', 'procfs/preflight.ts', 'procfs/permissions.ts'];
+  const mine = [
+    'cli.ts',
+    'errors.ts',
+    'output/text.ts',
+    'demo/run-demo.ts',
+    'procfs/preflight.ts',
+    'procfs/permissions.ts',
+  ];
   const stale = mine.some((f) => {
     const js = path.join(ROOT, 'dist', f.replace(/\.ts$/, '.js'));
     return !fs.existsSync(js) || fs.statSync(js).mtimeMs < fs.statSync(path.join(ROOT, 'src', f)).mtimeMs;
@@ -245,7 +256,16 @@ describe('stackshot: usage', () => {
     const r = await cli(['--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Usage: stackshot \[options\] \[command\] <pid>/);
-    for (const s of ['--json', '--schedule', '--threads', '--max-frames', '--stack-bytes', '--no-symbolize', 'demo', 'Examples:']) {
+    for (const s of [
+      '--json',
+      '--schedule',
+      '--threads',
+      '--max-frames',
+      '--stack-bytes',
+      '--no-symbolize',
+      'demo',
+      'Examples:',
+    ]) {
       expect(r.stdout).toContain(s);
     }
     expect(r.stderr).toBe('');
@@ -284,7 +304,9 @@ describe('stackshot <pid>: expected errors', () => {
 
   it('its own pid: EINVAL', async () => {
     // sh execs node in place: $$ is the CLI's own pid.
-    const child = spawn('/bin/sh', ['-c', `exec "${process.execPath}" "${CLI}" "$$"`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('/bin/sh', ['-c', `exec "${process.execPath}" "${CLI}" "$$"`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
     const code = await new Promise<number | null>((res) => child.once('close', (c) => res(c)));
@@ -322,7 +344,16 @@ describe.skipIf(!ADDON_BUILT)('stackshot <pid>: snapshots', () => {
 
   it('--json prints the Snapshot, with the options applied', async () => {
     const t = await grandchild(['sleep', '60']);
-    const r = await cli([String(t.pid), '--json', '--schedule', 'consistent', '--max-frames', '3', '--stack-bytes', '64k']);
+    const r = await cli([
+      String(t.pid),
+      '--json',
+      '--schedule',
+      'consistent',
+      '--max-frames',
+      '3',
+      '--stack-bytes',
+      '64k',
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout.startsWith('{\n  "pid": ')).toBe(true); // 2-space indent
     const snap = JSON.parse(r.stdout) as Snapshot;
@@ -370,7 +401,9 @@ describe.skipIf(!ADDON_BUILT)('stackshot <pid>: snapshots', () => {
       running.add(handle);
       await until(() => statusField(t.pid, 'TracerPid') === String(tracer.pid));
       const line = expectErrorLines(await cli([String(t.pid)]), 'EPERM');
-      expect(line).toBe(`stackshot: cannot attach to pid ${t.pid}: already traced by pid ${tracer.pid} (${comm}) [EPERM]`);
+      expect(line).toBe(
+        `stackshot: cannot attach to pid ${t.pid}: already traced by pid ${tracer.pid} (${comm}) [EPERM]`,
+      );
       await handle.kill();
     });
   }
@@ -399,14 +432,19 @@ describe.skipIf(!ADDON_BUILT)('stackshot <pid>: snapshots', () => {
     expect(line).toContain('it is not dumpable');
   });
 
-  it.skipIf(!HAVE_SETPRIV || !(Number(fs.existsSync('/proc/sys/kernel/yama/ptrace_scope') && fs.readFileSync('/proc/sys/kernel/yama/ptrace_scope', 'utf8')) > 0))(
-    'Yama ptrace_scope >= 1, a non-descendant of the same user: yama',
-    async () => {
-      const t = await grandchild(['sleep', '60'], NOBODY);
-      const line = expectErrorLines(await cli([String(t.pid)], NOBODY), 'EPERM');
-      expect(line).toContain('kernel.yama.ptrace_scope is');
-    },
-  );
+  it.skipIf(
+    !HAVE_SETPRIV ||
+      !(
+        Number(
+          fs.existsSync('/proc/sys/kernel/yama/ptrace_scope') &&
+            fs.readFileSync('/proc/sys/kernel/yama/ptrace_scope', 'utf8'),
+        ) > 0
+      ),
+  )('Yama ptrace_scope >= 1, a non-descendant of the same user: yama', async () => {
+    const t = await grandchild(['sleep', '60'], NOBODY);
+    const line = expectErrorLines(await cli([String(t.pid)], NOBODY), 'EPERM');
+    expect(line).toContain('kernel.yama.ptrace_scope is');
+  });
 });
 
 describe.skipIf(!ADDON_BUILT)('stackshot demo', () => {

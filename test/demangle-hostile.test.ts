@@ -133,7 +133,11 @@ function mutants(seeds: readonly string[], count: number, seed: number): string[
         const other = pick(seeds);
         s = s.slice(0, at) + other.slice(2 + Math.floor(rnd() * (other.length - 2)));
       } else if (r < 0.9) s = s.slice(0, at) + 'B' + base62(Math.floor(rnd() * 40)) + s.slice(at);
-      else s = s.slice(0, at) + pick(['u', 'G', 'K', 'L', 'D', 'F', 'I', 'E', 'p', 'N', 'C', 'M', 'X', 'Y', 'B_', 's_']) + s.slice(at);
+      else
+        s =
+          s.slice(0, at) +
+          pick(['u', 'G', 'K', 'L', 'D', 'F', 'I', 'E', 'p', 'N', 'C', 'M', 'X', 'Y', 'B_', 's_']) +
+          s.slice(at);
     }
     if (s.length > 2) out.push(s);
   }
@@ -171,8 +175,12 @@ describe('demangling hostile and hand-written names', () => {
     expect(GRAMMAR.length - demangled.length).toBeGreaterThan(10);
   });
 
-  it('60 000 corrupted names: every Rust reading is c++filt\'s, and the rest are refused', () => {
-    const all = mutants(GRAMMAR.filter((n) => n.startsWith('_R') || n.startsWith('_ZN')), 60_000, 1);
+  it("60 000 corrupted names: every Rust reading is c++filt's, and the rest are refused", () => {
+    const all = mutants(
+      GRAMMAR.filter((n) => n.startsWith('_R') || n.startsWith('_ZN')),
+      60_000,
+      1,
+    );
     // A binder (`G`) whose count has 3 or more base-62 digits makes c++filt print that many
     // lifetimes (up to 2^64): such names are only checked for time, below.
     const names = all.filter((n) => !/G[0-9A-Za-z]{3,}_/.test(n));
@@ -204,9 +212,16 @@ describe('demangling hostile and hand-written names', () => {
     expect(ms + msAll).toBeLessThan(5000);
   });
 
-  it('nesting: exactly c++filt\'s limit (1024 levels), and 100 000 levels are refused at once', () => {
+  it("nesting: exactly c++filt's limit (1024 levels), and 100 000 levels are refused at once", () => {
     const nested = (depth: number) => `_R${'Nv'.repeat(depth)}C1a${'1b'.repeat(depth)}`;
-    const names = [nested(1000), nested(1023), nested(1024), `_RINvC1a1f${'R'.repeat(1019)}hE`, `_RINvC1a1f${'R'.repeat(1020)}hE`, `_RINvC1a1f${'A'.repeat(1100)}hE`];
+    const names = [
+      nested(1000),
+      nested(1023),
+      nested(1024),
+      `_RINvC1a1f${'R'.repeat(1019)}hE`,
+      `_RINvC1a1f${'R'.repeat(1020)}hE`,
+      `_RINvC1a1f${'A'.repeat(1100)}hE`,
+    ];
     expect(names.map(shown)).toEqual(cxxfilt(names));
     expect(verbose(nested(1023))).not.toBeNull();
     expect(verbose(nested(1024))).toBeNull();
@@ -216,7 +231,17 @@ describe('demangling hostile and hand-written names', () => {
   });
 
   it('backrefs that point at themselves or forward are refused as c++filt refuses them', () => {
-    const names = ['_RB_', '_RNvB_1a', '_RNvB0_1a', '_RINvC1a1fB9_E', '_RINvC1a1fKB9_E', '_RINvC1a1fDB9_EL_E', '_RINvC1a1fB1000_E', '_RNvMB_hC1a1f', '_RINvC1a1fBzzzzzzzzzzzz_E'];
+    const names = [
+      '_RB_',
+      '_RNvB_1a',
+      '_RNvB0_1a',
+      '_RINvC1a1fB9_E',
+      '_RINvC1a1fKB9_E',
+      '_RINvC1a1fDB9_EL_E',
+      '_RINvC1a1fB1000_E',
+      '_RNvMB_hC1a1f',
+      '_RINvC1a1fBzzzzzzzzzzzz_E',
+    ];
     expect(names.map((n) => verbose(n))).toEqual(names.map(() => null));
     expect(names.map(shown)).toEqual(cxxfilt(names));
   });
@@ -267,16 +292,25 @@ describe('demangling hostile and hand-written names', () => {
     // `u` identifiers: 'a' × n then Punycode inserting n+1 'é' (the insertion codes of RFC 3492).
     const encode = (cps: number[]) => {
       // Minimal RFC 3492 encoder (basic code points first), to build test names.
-      const base = 36, tmin = 1, tmax = 26, skew = 38;
+      const base = 36,
+        tmin = 1,
+        tmax = 26,
+        skew = 38;
       const basic = cps.filter((c) => c < 0x80);
       let out = '';
-      let n = 0x80, delta = 0, bias = 72, h = basic.length;
+      let n = 0x80,
+        delta = 0,
+        bias = 72,
+        h = basic.length;
       const digit = (d: number) => String.fromCharCode(d < 26 ? 97 + d : 22 + d);
       const adapt = (d: number, points: number, first: boolean) => {
         d = first ? Math.floor(d / 700) : d >> 1;
         d += Math.floor(d / points);
         let k = 0;
-        while (d > ((base - tmin) * tmax) >> 1) { d = Math.floor(d / (base - tmin)); k += base; }
+        while (d > ((base - tmin) * tmax) >> 1) {
+          d = Math.floor(d / (base - tmin));
+          k += base;
+        }
         return k + Math.floor(((base - tmin + 1) * d) / (d + skew));
       };
       while (h < cps.length) {
@@ -327,7 +361,29 @@ describe('demangling hostile and hand-written names', () => {
 
   it('anything at all: a string or null, never an exception', () => {
     const rnd = prng(7);
-    const alphabet = ['_', 'R', 'Z', 'N', 'E', 'B', 'I', 'C', 'u', '$', '.', '0', '1', '9', 'a', 'z', 'é', '\0', '\u{1f600}', ' ', '<'];
+    const alphabet = [
+      '_',
+      'R',
+      'Z',
+      'N',
+      'E',
+      'B',
+      'I',
+      'C',
+      'u',
+      '$',
+      '.',
+      '0',
+      '1',
+      '9',
+      'a',
+      'z',
+      'é',
+      '\0',
+      '\u{1f600}',
+      ' ',
+      '<',
+    ];
     const inputs = ['', '_', '_R', '_Z', '_ZN', 'ZN', '__ZN', '_R\0', '_ZN3foo\0E', '_RNvC1a2é', 'i'];
     for (let i = 0; i < 20_000; i++) {
       let s = pick(['_R', '_ZN', '_Z', '__ZN', 'ZN', '']);

@@ -13,7 +13,11 @@ import { loadElfModule } from '../src/symbolize/module-cache';
 
 /** readelf's stdout (its warnings about files without an interpreter are noise here). */
 function readelf(option: string, file: string): string {
-  return execFileSync('readelf', [option, file], { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'ignore'] });
+  return execFileSync('readelf', [option, file], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
 }
 
 interface OracleSymbol {
@@ -55,7 +59,10 @@ function readelfSymbols(file: string): OracleSymbol[] {
 function executableSections(file: string): Set<number> {
   const out = new Set<number>();
   for (const line of readelf('-SW', file).split('\n')) {
-    const m = /^\s*\[\s*(\d+)\].*\s[0-9a-f]{16}\s+[0-9a-f]+\s+[0-9a-f]+\s+[0-9a-f]{2}\s+([A-Za-z]*)\s+\d+\s+\d+\s+\d+\s*$/.exec(line);
+    const m =
+      /^\s*\[\s*(\d+)\].*\s[0-9a-f]{16}\s+[0-9a-f]+\s+[0-9a-f]+\s+[0-9a-f]{2}\s+([A-Za-z]*)\s+\d+\s+\d+\s+\d+\s*$/.exec(
+        line,
+      );
     if (m && m[2].includes('X')) out.add(Number(m[1]));
   }
   return out;
@@ -115,16 +122,19 @@ function expectMatchesOracle(table: SymbolTable, oracle: OracleSymbol[]): void {
     const start = table.start(i);
     starts.add(start);
     const cands = byAddr.get(start) ?? [];
-    if (!cands.some((c) => c.name === table.name(i))) problems.push(`0x${start.toString(16)}: ${table.name(i)} not in [${cands.map((c) => c.name)}]`);
+    if (!cands.some((c) => c.name === table.name(i)))
+      problems.push(`0x${start.toString(16)}: ${table.name(i)} not in [${cands.map((c) => c.name)}]`);
     // Sized beats unsized when both exist.
-    if (cands.some((c) => c.size > 0) && table.symbolSize(i) === 0) problems.push(`0x${start.toString(16)}: unsized chosen`);
+    if (cands.some((c) => c.size > 0) && table.symbolSize(i) === 0)
+      problems.push(`0x${start.toString(16)}: unsized chosen`);
   }
   for (const a of byAddr.keys()) if (!starts.has(a)) problems.push(`0x${a.toString(16)} missing`);
 
   const hit: SymbolHit = { index: 0, offset: 0 };
   for (const s of oracle) {
     if (s.size === 0) continue;
-    if (!table.lookup(s.value, hit) || table.start(hit.index) !== s.value || hit.offset !== 0) problems.push(`lookup ${s.name} start`);
+    if (!table.lookup(s.value, hit) || table.start(hit.index) !== s.value || hit.offset !== 0)
+      problems.push(`lookup ${s.name} start`);
     const last = s.value + BigInt(s.size - 1);
     if (!table.lookup(last, hit)) {
       problems.push(`lookup ${s.name} last byte`);
@@ -132,7 +142,8 @@ function expectMatchesOracle(table: SymbolTable, oracle: OracleSymbol[]): void {
     }
     const start = table.start(hit.index);
     const covers = start <= last && last - start < BigInt(Math.max(1, table.symbolSize(hit.index)));
-    if (!covers || hit.offset !== Number(last - start)) problems.push(`lookup ${s.name} last byte: ${table.name(hit.index)}`);
+    if (!covers || hit.offset !== Number(last - start))
+      problems.push(`lookup ${s.name} last byte: ${table.name(hit.index)}`);
   }
   expect(problems).toEqual([]);
   expect(table.length).toBe(byAddr.size);
@@ -241,7 +252,10 @@ describe('ElfFile', () => {
 
   it('rejects what it cannot read with ElfError: not ELF, ELF32, big-endian, truncated', () => {
     const good = fs.readFileSync(bin('prog-pie'));
-    const variants: Buffer[] = [Buffer.alloc(0), Buffer.from('hello world, not an elf file at all, padded to be long enough for a header....')];
+    const variants: Buffer[] = [
+      Buffer.alloc(0),
+      Buffer.from('hello world, not an elf file at all, padded to be long enough for a header....'),
+    ];
     const elf32 = Buffer.from(good);
     elf32[4] = 1;
     const be = Buffer.from(good);
@@ -300,7 +314,9 @@ describe('SymbolTable', () => {
     expect(table.lookup(at('gamma_weak').value, hit)).toBe(true);
     expect(table.name(hit.index)).toBe('gamma_impl');
     // Size-0 function symbols (_start, _init, ... in crt files) match only their first byte.
-    const unsized = eligible(file, oracle).filter((s) => s.size === 0 && !oracle.some((o) => o.value === s.value && o.size > 0));
+    const unsized = eligible(file, oracle).filter(
+      (s) => s.size === 0 && !oracle.some((o) => o.value === s.value && o.size > 0),
+    );
     for (const s of unsized) {
       expect(table.lookup(s.value, hit)).toBe(true);
       expect(table.start(hit.index)).toBe(s.value);
@@ -342,7 +358,8 @@ describe('SymbolTable', () => {
         fs.closeSync(fd);
       }
     };
-    const names = (m: ReturnType<typeof loadElfModule>): string[] => Array.from({ length: m.symbols!.length }, (_, i) => m.symbols!.name(i));
+    const names = (m: ReturnType<typeof loadElfModule>): string[] =>
+      Array.from({ length: m.symbols!.length }, (_, i) => m.symbols!.name(i));
     const linked = load();
     expect(linked.debugFile).toBe(bin('lib-linked.so.debug'));
     expect(names(linked)).toContain('lib_hidden'); // static: only in the debug file's .symtab
@@ -419,7 +436,16 @@ function syntheticElf(syms: { value: bigint; size: number; name: string }[]): Bu
   const shstrOff = strOff + strtab.length;
   const shoff = (shstrOff + shstr.length + 7) & ~7;
   const sh = Buffer.alloc(64 * 5);
-  const section = (i: number, name: number, type: number, flags: number, off: number, size: number, link: number, entsize: number): void => {
+  const section = (
+    i: number,
+    name: number,
+    type: number,
+    flags: number,
+    off: number,
+    size: number,
+    link: number,
+    entsize: number,
+  ): void => {
     const o = 64 * i;
     sh.writeUInt32LE(name, o);
     sh.writeUInt32LE(type, o + 4);

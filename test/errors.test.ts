@@ -244,7 +244,10 @@ describe('checkTarget', () => {
   });
 
   it('rejects any thread of our own thread group', () => {
-    const tids = fs.readdirSync('/proc/self/task').map(Number).filter((t) => t !== process.pid);
+    const tids = fs
+      .readdirSync('/proc/self/task')
+      .map(Number)
+      .filter((t) => t !== process.pid);
     expect(tids.length).toBeGreaterThan(0); // node always has V8 platform threads
     for (const tid of tids) expect(catchError(() => checkTarget(tid)).reason).toBe('own-pid');
   });
@@ -276,7 +279,9 @@ describe('checkTarget', () => {
 
   it('rejects a zombie with ESRCH zombie, naming its parent', async () => {
     // The short sleep exits after its parent has become `sleep 60`, which never reaps it.
-    const child = spawn('/bin/sh', ['-c', 'sleep 0.2 & echo "$!"; exec sleep 60'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn('/bin/sh', ['-c', 'sleep 0.2 & echo "$!"; exec sleep 60'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     const proc = await track(child, (lines) => Number(lines[0]));
     const zombie = proc.pid;
     proc.pid = child.pid!; // kill() kills the sleeping parent; pid 1 then reaps the zombie
@@ -298,7 +303,10 @@ describe('checkTarget', () => {
       "new (require('worker_threads').Worker)('setInterval(()=>{},1000)',{eval:true}).on('online',()=>console.log('ready'));setInterval(()=>{},1000)";
     const p = await grandchild([process.execPath, '-e', script]);
     await p.line(/^ready$/);
-    const tids = fs.readdirSync(`/proc/${p.pid}/task`).map(Number).filter((t) => t !== p.pid);
+    const tids = fs
+      .readdirSync(`/proc/${p.pid}/task`)
+      .map(Number)
+      .filter((t) => t !== p.pid);
     expect(tids.length).toBeGreaterThan(0);
     for (const tid of tids) expect(checkTarget(tid)).toBe(p.pid);
   });

@@ -23,7 +23,9 @@ function byTid(r: ExplainReport, tid: number): ExplainThread {
 
 describe('explain on an idle node process', () => {
   it('names libc as the breaker on every blocked thread and reports every thread recovered', async () => {
-    const t = await startNode("setInterval(()=>{},1000); setTimeout(()=>console.log('ready'),300)", [], { mainBlocked: true });
+    const t = await startNode("setInterval(()=>{},1000); setTimeout(()=>console.log('ready'),300)", [], {
+      mainBlocked: true,
+    });
     const r = await explain(t.pid);
     expect(r.pid).toBe(t.pid);
     expect(r.total).toBeGreaterThanOrEqual(5); // main + 4 libuv workers + V8 platform threads
@@ -42,7 +44,9 @@ describe('explain on an idle node process', () => {
     expect(r.cutShort).toBe(r.total);
     expect(r.recovered).toBe(r.total);
     expect(r.breakers).toEqual([{ module: expect.stringMatching(LIBC), threads: r.total }]);
-    expect(r.summary).toBe(`${r.total} of ${r.total} threads would be cut short by a frame-pointer-only profiler (perf --call-graph fp); stackshot recovered ${r.total}`);
+    expect(r.summary).toBe(
+      `${r.total} of ${r.total} threads would be cut short by a frame-pointer-only profiler (perf --call-graph fp); stackshot recovered ${r.total}`,
+    );
 
     const text = formatExplainText(r);
     expect(text).toContain(r.summary);
@@ -104,8 +108,24 @@ describe('explain on the threads fixture built with frame pointers', () => {
 });
 
 describe('compareThread (pure)', () => {
-  const f = (pc: number, symbol: string, module = '/lib/libx.so'): Frame => ({ pc: `0x${pc.toString(16)}`, method: 'fp', module, moduleOffset: '0x0', symbol, symbolOffset: 0 });
-  const stack = (frames: Frame[], complete: boolean): ThreadStack => ({ tid: 7, name: 't', state: 'S', frames, end: complete ? 'thread-entry' : 'end-of-chain', complete, pauseNs: 0, stackBytes: 0 });
+  const f = (pc: number, symbol: string, module = '/lib/libx.so'): Frame => ({
+    pc: `0x${pc.toString(16)}`,
+    method: 'fp',
+    module,
+    moduleOffset: '0x0',
+    symbol,
+    symbolOffset: 0,
+  });
+  const stack = (frames: Frame[], complete: boolean): ThreadStack => ({
+    tid: 7,
+    name: 't',
+    state: 'S',
+    frames,
+    end: complete ? 'thread-entry' : 'end-of-chain',
+    complete,
+    pauseNs: 0,
+    stackBytes: 0,
+  });
   const A = f(1, 'a');
   const B = f(2, 'b', '/bin/app');
   const C = f(3, 'start_thread');
@@ -113,17 +133,38 @@ describe('compareThread (pure)', () => {
   it('classifies intact, cut short, skipped frames and not captured', () => {
     expect(compareThread(stack([A, B, C], true), stack([A, B, C], true)).status).toBe('intact');
     const cut = compareThread(stack([A], false), stack([A, B, C], true));
-    expect(cut).toMatchObject({ status: 'cut-short', recovered: true, brokeAt: { index: 0, symbol: 'a' }, missed: { index: 1, symbol: 'b', module: '/bin/app' } });
-    expect(compareThread(stack([A, C], true), stack([A, B, C], true))).toMatchObject({ status: 'skipped-frames', brokeAt: { symbol: 'a' }, missed: { symbol: 'b' } });
-    expect(compareThread(stack([A], false), stack([A, B], false))).toMatchObject({ status: 'cut-short', recovered: false });
+    expect(cut).toMatchObject({
+      status: 'cut-short',
+      recovered: true,
+      brokeAt: { index: 0, symbol: 'a' },
+      missed: { index: 1, symbol: 'b', module: '/bin/app' },
+    });
+    expect(compareThread(stack([A, C], true), stack([A, B, C], true))).toMatchObject({
+      status: 'skipped-frames',
+      brokeAt: { symbol: 'a' },
+      missed: { symbol: 'b' },
+    });
+    expect(compareThread(stack([A], false), stack([A, B], false))).toMatchObject({
+      status: 'cut-short',
+      recovered: false,
+    });
     const failed = { ...stack([], false), failure: 'exited' as const };
     expect(compareThread(failed, failed).status).toBe('not-captured');
   });
 
   it('summarizes', () => {
-    const shot = (threads: ThreadStack[]): Snapshot => ({ pid: 7, command: 'x', schedule: 'rolling', takenAt: '', threads, cost: { totalNs: 0, pauseNsMax: 0, walkNs: 0, symbolizeNs: 0, modulesNs: 0, bytesCopied: 0 } });
+    const shot = (threads: ThreadStack[]): Snapshot => ({
+      pid: 7,
+      command: 'x',
+      schedule: 'rolling',
+      takenAt: '',
+      threads,
+      cost: { totalNs: 0, pauseNsMax: 0, walkNs: 0, symbolizeNs: 0, modulesNs: 0, bytesCopied: 0 },
+    });
     const r = explainSnapshots(shot([stack([A], false)]), shot([stack([A, B, C], true)]));
-    expect(r.summary).toBe('1 of 1 thread would be cut short by a frame-pointer-only profiler (perf --call-graph fp); stackshot recovered 1');
+    expect(r.summary).toBe(
+      '1 of 1 thread would be cut short by a frame-pointer-only profiler (perf --call-graph fp); stackshot recovered 1',
+    );
     expect(r.breakers).toEqual([{ module: '/lib/libx.so', threads: 1 }]);
   });
 });

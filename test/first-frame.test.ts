@@ -37,7 +37,10 @@ it('names the caller of a JS function stopped anywhere in it, prologue and epilo
     checked++;
     if (t.frames[1].method === 'sp') viaStackPointer++;
     const caller = jsName(t.frames[1]?.symbol);
-    if (caller !== CALLER[fn]) wrong.push(`${t.frames[0].symbol}+${t.frames[0].symbolOffset} -> ${t.frames[1]?.symbol} (${t.frames[1]?.method})`);
+    if (caller !== CALLER[fn])
+      wrong.push(
+        `${t.frames[0].symbol}+${t.frames[0].symbolOffset} -> ${t.frames[1]?.symbol} (${t.frames[1]?.method})`,
+      );
   }
   expect(wrong).toEqual([]);
   expect(checked).toBeGreaterThan(1000);

@@ -23,7 +23,9 @@ import { decodePprof } from '../src/output/pprof';
 import { startFixture, stopAllTargets } from './helpers/target';
 
 const ROOT = path.join(__dirname, '..');
-const SCHEMA = JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', 'speedscope', 'dist', 'release', 'file-format-schema.json'), 'utf8'));
+const SCHEMA = JSON.parse(
+  fs.readFileSync(path.join(ROOT, 'node_modules', 'speedscope', 'dist', 'release', 'file-format-schema.json'), 'utf8'),
+);
 const validateSpeedscope = new Ajv({ allErrors: true, strict: false }).compile(SCHEMA);
 const HAVE_GO = spawnSync('sh', ['-c', 'command -v go']).status === 0;
 
@@ -34,7 +36,13 @@ const LIBC = '/usr/lib/x86_64-linux-gnu/libc.so.6';
 const EXE = '/opt/app/bin/app';
 
 /** A frame at pc in module (loaded so that file offset 0 is at base); symbol null = unknown. */
-function frame(pc: bigint, symbol: string | null, module: string | null, base: bigint, method: Frame['method'] = 'fp'): Frame {
+function frame(
+  pc: bigint,
+  symbol: string | null,
+  module: string | null,
+  base: bigint,
+  method: Frame['method'] = 'fp',
+): Frame {
   return {
     pc: `0x${pc.toString(16)}`,
     method,
@@ -105,7 +113,9 @@ describe('folded', () => {
   });
 
   it('thread roots, state filters, a single snapshot', () => {
-    expect(toFolded(SHOTS, { threadRoot: 'name' })).toContain('app;_start;main;work:with:semicolons and a newline;hot 2\n');
+    expect(toFolded(SHOTS, { threadRoot: 'name' })).toContain(
+      'app;_start;main;work:with:semicolons and a newline;hot 2\n',
+    );
     expect(toFolded(SHOTS, { threadRoot: 'name-tid' })).toContain('io-101;std::vector<int>');
     expect(parseFolded(toFolded(SHOTS, { state: 'running' }))).toEqual([
       { frames: ['_start', 'main', 'work:with:semicolons and a newline', 'hot'], count: 2 },
@@ -161,7 +171,12 @@ describe('pprof', () => {
     const map = new Map(p.mapping.map((m) => [Number(m.id), m]));
     const first = p.sample[0]!;
     const labels = Object.fromEntries(first.label.map((l) => [s(l.key), Number(l.num) || s(l.str)]));
-    expect(labels).toEqual({ 'thread id': 100, 'thread name': 'app', 'thread state': 'R', timestamp_ns: Date.UTC(2026, 0, 1) * 1e6 });
+    expect(labels).toEqual({
+      'thread id': 100,
+      'thread name': 'app',
+      'thread state': 'R',
+      timestamp_ns: Date.UTC(2026, 0, 1) * 1e6,
+    });
     // Leaf first; the leaf's address is its pc, the callers' are pc - 1.
     const chain = first.locationId.map((id) => loc.get(Number(id))!);
     expect(chain.map((l) => s(fn.get(Number(l.line[0]!.functionId))!.name))).toEqual([
@@ -170,7 +185,12 @@ describe('pprof', () => {
       'main',
       '_start',
     ]);
-    expect(chain.map((l) => BigInt(l.address))).toEqual([EXE_BASE + 0x1500n, EXE_BASE + 0x1233n, EXE_BASE + 0x10ffn, EXE_BASE + 0x100fn]);
+    expect(chain.map((l) => BigInt(l.address))).toEqual([
+      EXE_BASE + 0x1500n,
+      EXE_BASE + 0x1233n,
+      EXE_BASE + 0x10ffn,
+      EXE_BASE + 0x100fn,
+    ]);
     // Mappings: the executable first (pprof's main binary), build ids empty, spans cover the addresses.
     const exe = map.get(Number(chain[0]!.mappingId))!;
     expect(Number(exe.id)).toBe(1);
@@ -197,7 +217,11 @@ describe('pprof', () => {
     ];
     const p = decodePprof(toPprof(shot(0, [thread(100, 'app', 'S', frames)])));
     const addrs = new Map(p.location.map((l) => [Number(l.id), BigInt(l.address)]));
-    expect(p.sample[0]!.locationId.map((id) => addrs.get(Number(id)))).toEqual([LIBC_BASE + 0x100n, LIBC_BASE + 0x1ffn, LIBC_BASE + 0x300n]);
+    expect(p.sample[0]!.locationId.map((id) => addrs.get(Number(id)))).toEqual([
+      LIBC_BASE + 0x100n,
+      LIBC_BASE + 0x1ffn,
+      LIBC_BASE + 0x300n,
+    ]);
     expect(p.sampleType).toHaveLength(1); // one snapshot: no interval, no wall time
   });
 });
@@ -270,15 +294,21 @@ describe('a real recording of the threads fixture', () => {
     for (const n of ['spin_leaf', 'depth_20', 'spin_thread_main', 'main']) expect(names.has(n)).toBe(true);
   });
 
-  it.skipIf(!HAVE_GO)('pprof: `go tool pprof -top` reads it and ranks spin_leaf among the top (skipped without go)', () => {
-    const file = path.join(tmp, 'rec.pb.gz');
-    fs.writeFileSync(file, toPprof(shots, { intervalMs: 1000 / 99, state: 'running' }));
-    const r = spawnSync('go', ['tool', 'pprof', '-top', file], { encoding: 'utf8', env: { ...process.env, PPROF_TMPDIR: tmp, HOME: tmp } });
-    expect(r.status, r.stderr).toBe(0);
-    const rows = r.stdout.split('\n').filter((l) => /^\s*[\d.]+m?s\s/.test(l));
-    expect(rows[0], r.stdout).toMatch(/\sspin_leaf$/);
-    expect(r.stdout).toMatch(/^Type: wall$/m);
-  });
+  it.skipIf(!HAVE_GO)(
+    'pprof: `go tool pprof -top` reads it and ranks spin_leaf among the top (skipped without go)',
+    () => {
+      const file = path.join(tmp, 'rec.pb.gz');
+      fs.writeFileSync(file, toPprof(shots, { intervalMs: 1000 / 99, state: 'running' }));
+      const r = spawnSync('go', ['tool', 'pprof', '-top', file], {
+        encoding: 'utf8',
+        env: { ...process.env, PPROF_TMPDIR: tmp, HOME: tmp },
+      });
+      expect(r.status, r.stderr).toBe(0);
+      const rows = r.stdout.split('\n').filter((l) => /^\s*[\d.]+m?s\s/.test(l));
+      expect(rows[0], r.stdout).toMatch(/\sspin_leaf$/);
+      expect(r.stdout).toMatch(/^Type: wall$/m);
+    },
+  );
 
   it('pprof with lines: locations carry the source lines the frames had, functions their source file; go tool pprof -lines reads them', async () => {
     const t = await startFixture('threads', 'fp', ['--only', 'spin']);
@@ -286,7 +316,9 @@ describe('a real recording of the threads fixture', () => {
     for await (const shot of record(t.pid, { hz: 99, durationMs: 300, lines: true })) withLines.push(shot);
     await stopAllTargets();
     const frameLines = new Set<string>(); // "symbol file:line" of every named frame with a line
-    for (const shot of withLines) for (const th of shot.threads) for (const f of th.frames) if (f.line !== undefined) frameLines.add(`${f.symbol} ${f.file}:${f.line}`);
+    for (const shot of withLines)
+      for (const th of shot.threads)
+        for (const f of th.frames) if (f.line !== undefined) frameLines.add(`${f.symbol} ${f.file}:${f.line}`);
     expect([...frameLines].some((l) => l.startsWith('spin_leaf '))).toBe(true);
     const p = decodePprof(toPprof(withLines));
     const str = (i: number | bigint): string => p.stringTable.strings[Number(i)]!;
@@ -297,13 +329,19 @@ describe('a real recording of the threads fixture', () => {
       if (line === 0) continue;
       withLine++;
       const f = fn.get(Number(loc.line[0]!.functionId))!;
-      expect(frameLines.has(`${str(f.name)} ${str(f.filename)}:${line}`), `${str(f.name)} ${str(f.filename)}:${line}`).toBe(true);
+      expect(
+        frameLines.has(`${str(f.name)} ${str(f.filename)}:${line}`),
+        `${str(f.name)} ${str(f.filename)}:${line}`,
+      ).toBe(true);
     }
     expect(withLine).toBeGreaterThan(0);
     if (HAVE_GO) {
       const file = path.join(tmp, 'lines.pb.gz');
       fs.writeFileSync(file, toPprof(withLines));
-      const r = spawnSync('go', ['tool', 'pprof', '-lines', '-top', file], { encoding: 'utf8', env: { ...process.env, PPROF_TMPDIR: tmp, HOME: tmp } });
+      const r = spawnSync('go', ['tool', 'pprof', '-lines', '-top', file], {
+        encoding: 'utf8',
+        env: { ...process.env, PPROF_TMPDIR: tmp, HOME: tmp },
+      });
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/ spin_leaf \S*threads\.c:\d+$/m);
     }

@@ -72,7 +72,8 @@ async function waitGone(pid: number, ms = 3000): Promise<boolean> {
 }
 
 /** Our own function names (those without a glibc/_start prefix) in a frame list. */
-const OWN = /^(depth_\d\d|spin_leaf|spin_thread_main|leaf_sleep|sleeper_thread_main|wait_on_cond|condwait_thread_main|park_forever|joinee_thread_main|join_other|joiner_thread_main|wait_epoll|epoll_thread_main|read_pipe|reader_thread_main|blocked_in_handler|sigframe_handler|raise_in_thread|sigframe_thread_main|worker_leaf|worker_sleep|recurse|worker_thread_main|main_wait|main|idle_wait|steady_sleep|steady_thread_main)$/;
+const OWN =
+  /^(depth_\d\d|spin_leaf|spin_thread_main|leaf_sleep|sleeper_thread_main|wait_on_cond|condwait_thread_main|park_forever|joinee_thread_main|join_other|joiner_thread_main|wait_epoll|epoll_thread_main|read_pipe|reader_thread_main|blocked_in_handler|sigframe_handler|raise_in_thread|sigframe_thread_main|worker_leaf|worker_sleep|recurse|worker_thread_main|main_wait|main|idle_wait|steady_sleep|steady_thread_main)$/;
 
 const ownOnly = (frames: readonly FrameMatcher[]): string[] => frames.filter((f): f is string => typeof f === 'string');
 
@@ -96,10 +97,14 @@ function euStack(pid: number): Map<number, string[]> {
 
 /** gdb 'thread apply all bt': tid → function names, innermost first (includes inline frames). */
 function gdbStacks(pid: number): Map<number, string[]> {
-  const out = execFileSync('gdb', ['-nx', '-batch', '-ex', 'set pagination off', '-ex', 'thread apply all bt', '-p', String(pid)], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const out = execFileSync(
+    'gdb',
+    ['-nx', '-batch', '-ex', 'set pagination off', '-ex', 'thread apply all bt', '-p', String(pid)],
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const threads = new Map<number, string[]>();
   let cur: string[] | undefined;
   for (const line of out.split('\n')) {
@@ -142,7 +147,9 @@ describe('fixture compilation', () => {
       fs.mkdirSync(path.join(work, 'helpers'));
       fs.symlinkSync(FIXTURES_DIR, path.join(work, 'fixtures'));
       const src = fs.readFileSync(path.join(__dirname, 'helpers', 'fixtures.ts'), 'utf8');
-      const js = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true } });
+      const js = ts.transpileModule(src, {
+        compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+      });
       fs.writeFileSync(path.join(work, 'helpers', 'fixtures.js'), js.outputText);
       const cache = path.join(work, 'cache');
       const script = `process.stdout.write(require(${JSON.stringify(path.join(work, 'helpers', 'fixtures.js'))}).compileFixture('idle', 'nofp'))`;
@@ -150,7 +157,9 @@ describe('fixture compilation', () => {
         { length: 4 },
         () =>
           new Promise<string>((resolve, reject) => {
-            const c = spawn(process.execPath, ['-e', script], { env: { ...process.env, NODE_OPTIONS: '', STACKSHOT_FIXTURE_CACHE: cache } });
+            const c = spawn(process.execPath, ['-e', script], {
+              env: { ...process.env, NODE_OPTIONS: '', STACKSHOT_FIXTURE_CACHE: cache },
+            });
             let out = '';
             let err = '';
             c.stdout.on('data', (d: Buffer) => (out += d));
@@ -175,11 +184,28 @@ describe('fixture compilation', () => {
   const hasBinutils = have('nm') && have('objdump');
 
   it.skipIf(!hasBinutils)('fp variant sets up %rbp in every named function, nofp in none', () => {
-    const ours = [...SPIN_DEPTH_FRAMES, 'spin_leaf', 'spin_thread_main', 'leaf_sleep', 'wait_on_cond', 'join_other', 'wait_epoll', 'read_pipe', 'recurse', 'worker_leaf', 'main_wait'];
+    const ours = [
+      ...SPIN_DEPTH_FRAMES,
+      'spin_leaf',
+      'spin_thread_main',
+      'leaf_sleep',
+      'wait_on_cond',
+      'join_other',
+      'wait_epoll',
+      'read_pipe',
+      'recurse',
+      'worker_leaf',
+      'main_wait',
+    ];
     for (const v of FRAME_VARIANTS) {
       const bin = compileFixture('threads', v);
       const nm = execFileSync('nm', [bin], { encoding: 'utf8' });
-      const text = new Set(nm.split('\n').filter((l) => / [Tt] /.test(l)).map((l) => l.split(' ')[2]));
+      const text = new Set(
+        nm
+          .split('\n')
+          .filter((l) => / [Tt] /.test(l))
+          .map((l) => l.split(' ')[2]),
+      );
       for (const fn of ours) expect(text.has(fn), `${v}: ${fn} in nm`).toBe(true);
 
       const dis = execFileSync('objdump', ['-d', '--no-show-raw-insn', bin], { encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -268,7 +294,10 @@ describe.each(FRAME_VARIANTS)('threads fixture (%s)', (variant: FrameVariant) =>
   });
 
   it.skipIf(!have('eu-stack'))('every thread has exactly the expected stack (eu-stack)', async () => {
-    const t = await startFixture('threads', variant, ['--only', 'spin,sleeper,condwait,joiner,epoller,reader,sigframe']);
+    const t = await startFixture('threads', variant, [
+      '--only',
+      'spin,sleeper,condwait,joiner,epoller,reader,sigframe',
+    ]);
     const stacks = euStack(t.pid);
     const names = threadNames(t.pid);
     expect(stacks.size).toBe(names.size);
@@ -280,13 +309,19 @@ describe.each(FRAME_VARIANTS)('threads fixture (%s)', (variant: FrameVariant) =>
   });
 
   it.skipIf(!have('gdb'))('gdb sees the same own functions; threads are in t while it is attached', async () => {
-    const t = await startFixture('threads', variant, ['--only', 'spin,sleeper,condwait,joiner,epoller,reader,sigframe']);
+    const t = await startFixture('threads', variant, [
+      '--only',
+      'spin,sleeper,condwait,joiner,epoller,reader,sigframe',
+    ]);
     const stacks = gdbStacks(t.pid);
     const names = threadNames(t.pid);
     expect(stacks.size).toBe(names.size);
     for (const [tid, frames] of stacks) {
       const name = tid === t.pid ? 'main' : names.get(tid)!;
-      expect(frames.filter((f) => OWN.test(f)), name).toEqual(ownOnly(EXPECTED_STACKS[name]));
+      expect(
+        frames.filter((f) => OWN.test(f)),
+        name,
+      ).toEqual(ownOnly(EXPECTED_STACKS[name]));
     }
     // Attach gdb for a while and watch the helpers see it.
     const gdb = spawn('gdb', ['-nx', '-batch', '-ex', 'shell sleep 1', '-p', String(t.pid)], { stdio: 'ignore' });
@@ -308,7 +343,9 @@ describe.each(FRAME_VARIANTS)('threads fixture (%s)', (variant: FrameVariant) =>
   it('--workers 8 --depth 20 is the 9-thread benchmark target', async () => {
     const t = await startFixture('threads', variant, ['--workers', '8', '--depth', '20']);
     const names = threadNames(t.pid);
-    expect([...names.values()].sort()).toEqual(['threads', ...Array.from({ length: 8 }, (_, i) => `worker-${i}`)].sort());
+    expect([...names.values()].sort()).toEqual(
+      ['threads', ...Array.from({ length: 8 }, (_, i) => `worker-${i}`)].sort(),
+    );
     const states = threadStates(t.pid);
     for (const [tid, name] of names) expect(`${name}:${states.get(tid)}`).toBe(`${name}:${tid === t.pid ? 'S' : 'R'}`);
     if (have('eu-stack')) {
@@ -321,7 +358,16 @@ describe.each(FRAME_VARIANTS)('threads fixture (%s)', (variant: FrameVariant) =>
   });
 
   it('--worker-leaf sleep and --only combine', async () => {
-    const t = await startFixture('threads', variant, ['--workers', '3', '--depth', '5', '--worker-leaf', 'sleep', '--only', 'sleeper']);
+    const t = await startFixture('threads', variant, [
+      '--workers',
+      '3',
+      '--depth',
+      '5',
+      '--worker-leaf',
+      'sleep',
+      '--only',
+      'sleeper',
+    ]);
     const names = threadNames(t.pid);
     expect([...names.values()].sort()).toEqual(['sleeper', 'threads', 'worker-0', 'worker-1', 'worker-2']);
     for (const [, s] of threadStates(t.pid)) expect(s).toBe('S');
@@ -420,7 +466,10 @@ describe('launcher', () => {
   });
 
   it('custom ready regexp, env, waitForLine consumes lines in order', async () => {
-    const t = await startTarget('/bin/sh', ['-c', 'echo "a=$FOO"; echo go; exec sleep 100'], { ready: /^go$/, env: { ...process.env, FOO: 'bar' } });
+    const t = await startTarget('/bin/sh', ['-c', 'echo "a=$FOO"; echo go; exec sleep 100'], {
+      ready: /^go$/,
+      env: { ...process.env, FOO: 'bar' },
+    });
     expect(t.stdout).toBe('a=bar\ngo\n');
     await expect(t.waitForLine(/^a=/, 200)).rejects.toThrow(/timed out/); // consumed by the ready wait
     await t.stop();

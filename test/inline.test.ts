@@ -60,7 +60,9 @@ function build(b: Build): string {
   let bin = built.get(key);
   if (bin === undefined) {
     bin = path.join(fs.mkdtempSync(path.join(dir, 'b-')), 'inline');
-    execFileSync(b.compiler, [...b.flags, '-Wall', '-Wextra', '-pthread', '-o', bin, b.source], { stdio: ['ignore', 'pipe', 'pipe'] });
+    execFileSync(b.compiler, [...b.flags, '-Wall', '-Wextra', '-pthread', '-o', bin, b.source], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     built.set(key, bin);
   }
   return bin;
@@ -114,7 +116,8 @@ function lookups(shot: Snapshot, binary: string, elf: ElfFile): { group: Frame[]
     for (const { frames, physical } of groups) {
       const f = frames[frames.length - 1]!;
       if (f.module !== binary || f.moduleOffset === null || f.symbol === '_start') continue;
-      for (const g of frames) expect([g.pc, g.module, g.moduleOffset, g.method]).toEqual([f.pc, f.module, f.moduleOffset, f.method]);
+      for (const g of frames)
+        expect([g.pc, g.module, g.moduleOffset, g.method]).toEqual([f.pc, f.module, f.moduleOffset, f.method]);
       const exact = physical === 0 || f.method === 'signal' || groups[physical + 1]?.frames.at(-1)!.method === 'signal';
       const vaddr = elf.fileOffsetToVaddr(BigInt(f.moduleOffset) - (exact ? 0n : 1n));
       expect(vaddr).toBeDefined();
@@ -131,7 +134,10 @@ describe.each(Object.keys(BUILDS))('fixture built %s', (name) => {
     const target = await startTarget(binary, [], { mainBlocked: true });
     const shot = snapshotSync(target.pid, { lines: true });
     const asked = lookups(shot, binary, elf);
-    const theirs = addr2line(binary, asked.map((a) => a.vaddr));
+    const theirs = addr2line(
+      binary,
+      asked.map((a) => a.vaddr),
+    );
     const ours = asked.map(({ group }) => group.flatMap((f) => [f.symbol, `${f.file}:${f.line}`]));
     expect(ours).toEqual(theirs);
     // Only inlined frames carry the flag, and they have no offset of their own.
@@ -161,14 +167,20 @@ describe.each(Object.keys(BUILDS))('fixture built %s', (name) => {
       const stack = b.stacks[b.threads.get(t.tid)!.stacks[0]!]!.map((l) => b.locations[l]!);
       expect(stack.map((l) => b.functions[l.fn]!.name)).toEqual(t.frames.map((f) => frameName(f)).reverse());
       const groups = expandedFrames(t.frames);
-      const addresses = groups.flatMap(({ frames, physical }) => frames.map((f) => BigInt(f.pc) - (physical === 0 || f.method === 'signal' ? 0n : 1n)));
+      const addresses = groups.flatMap(({ frames, physical }) =>
+        frames.map((f) => BigInt(f.pc) - (physical === 0 || f.method === 'signal' ? 0n : 1n)),
+      );
       expect(stack.map((l) => l.address)).toEqual(addresses.reverse());
     }
 
     // Without the option: one frame per physical frame, no inlined flags.
     const plain = snapshotSync(target.pid);
-    expect(plain.threads.flatMap((t) => t.frames).some((f) => f.inlined !== undefined || f.file !== undefined)).toBe(false);
-    expect(plain.threads.find((t) => t.tid === target.pid)!.frames.map((f) => f.pc)).toEqual(main.frames.filter((f) => !f.inlined).map((f) => f.pc));
+    expect(plain.threads.flatMap((t) => t.frames).some((f) => f.inlined !== undefined || f.file !== undefined)).toBe(
+      false,
+    );
+    expect(plain.threads.find((t) => t.tid === target.pid)!.frames.map((f) => f.pc)).toEqual(
+      main.frames.filter((f) => !f.inlined).map((f) => f.pc),
+    );
   });
 
   it('names every address of the fixture as addr2line -f -i does', () => {
@@ -188,12 +200,16 @@ describe.each(Object.keys(BUILDS))('fixture built %s', (name) => {
       const row = lines!.lookup(a);
       const e = index!.lookup(a, row);
       const ours: string[] = [];
-      for (const c of e?.calls ?? []) ours.push(c.linkage ? (binding.demangle(c.name!) ?? c.name!) : c.name!, `${c.source?.file}:${c.source?.line}`);
+      for (const c of e?.calls ?? [])
+        ours.push(c.linkage ? (binding.demangle(c.name!) ?? c.name!) : c.name!, `${c.source?.file}:${c.source?.line}`);
       const outer = e === null ? row : e.source;
       ours.push(`${outer?.file}:${outer?.line}`);
       if (e !== null) inlined++;
       // addr2line also names the out-of-line function: leave that one out (ours keeps the ELF symbol).
-      expect([`0x${a.toString(16)}`, ...ours]).toEqual([`0x${a.toString(16)}`, ...theirs[i]!.filter((_, k) => k !== theirs[i]!.length - 2)]);
+      expect([`0x${a.toString(16)}`, ...ours]).toEqual([
+        `0x${a.toString(16)}`,
+        ...theirs[i]!.filter((_, k) => k !== theirs[i]!.length - 2),
+      ]);
     });
     expect(inlined).toBeGreaterThan(50);
   });
@@ -202,16 +218,28 @@ describe.each(Object.keys(BUILDS))('fixture built %s', (name) => {
 it('the CLI prints inlined frames with --lines, marked (inlined)', async () => {
   const binary = build(BUILDS['C, nofp, DWARF 5']!);
   const target = await startTarget(binary, [], { mainBlocked: true });
-  const json = JSON.parse(execFileSync(process.execPath, [CLI, String(target.pid), '--lines', '--json', '--threads', String(target.pid)], { encoding: 'utf8' })) as Snapshot;
-  const text = execFileSync(process.execPath, [CLI, String(target.pid), '--lines', '--threads', String(target.pid)], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  const json = JSON.parse(
+    execFileSync(process.execPath, [CLI, String(target.pid), '--lines', '--json', '--threads', String(target.pid)], {
+      encoding: 'utf8',
+    }),
+  ) as Snapshot;
+  const text = execFileSync(process.execPath, [CLI, String(target.pid), '--lines', '--threads', String(target.pid)], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   const frames = json.threads[0]!.frames;
   expect(frames.filter((f) => f.inlined).length).toBeGreaterThanOrEqual(2);
   // The main thread is blocked: both captures see the same stack, frame for frame.
   const rows = text.split('\n').filter((l) => /^#\d+ /.test(l));
   expect(rows).toHaveLength(frames.length);
   frames.forEach((f, i) => {
-    const sym = f.inlined ? `${f.symbol} (inlined)` : f.symbolOffset === null ? f.symbol : `${f.symbol}+0x${f.symbolOffset.toString(16)}`;
-    const expected = `#${i}`.padEnd(rows.length > 10 ? 3 : 2) + `  0x${BigInt(f.pc).toString(16).padStart(16, '0')}  ${sym}`;
+    const sym = f.inlined
+      ? `${f.symbol} (inlined)`
+      : f.symbolOffset === null
+        ? f.symbol
+        : `${f.symbol}+0x${f.symbolOffset.toString(16)}`;
+    const expected =
+      `#${i}`.padEnd(rows.length > 10 ? 3 : 2) + `  0x${BigInt(f.pc).toString(16).padStart(16, '0')}  ${sym}`;
     expect(rows[i]!.startsWith(expected)).toBe(true);
     if (f.file !== undefined) expect(rows[i]!.endsWith(`  at ${f.file}:${f.line}`)).toBe(true);
   });
@@ -270,7 +298,11 @@ describe('corrupt .debug_info', () => {
     const target = await startTarget(binary, [], { mainBlocked: true });
     const withLines = snapshotSync(target.pid, { lines: true });
     const plain = snapshotSync(target.pid);
-    const physical = (s: Snapshot, tid: number) => s.threads.find((t) => t.tid === tid)!.frames.filter((f) => !f.inlined).map((f) => [f.pc, f.symbol, f.symbolOffset]);
+    const physical = (s: Snapshot, tid: number) =>
+      s.threads
+        .find((t) => t.tid === tid)!
+        .frames.filter((f) => !f.inlined)
+        .map((f) => [f.pc, f.symbol, f.symbolOffset]);
     expect(physical(withLines, target.pid)).toEqual(physical(plain, target.pid));
     expect(physical(plain, target.pid).some(([, s]) => s === 'wait_outer')).toBe(true);
   });
@@ -331,7 +363,9 @@ it('libc: inlined calls named and placed as addr2line does (libc6-dbg, compresse
     const ours = [...(e?.calls ?? []).flatMap((c) => [c.name, c.source]), e?.source ?? row].map((x, k) =>
       typeof x === 'string' || x === null ? x : k === 1 ? `:${x?.line}` : `${path.basename(x?.file ?? '?')}:${x?.line}`,
     );
-    const expected = t.filter((_, k) => k !== t.length - 2).map((l, k) => (k === 1 ? l.replace(/^.*:/, ':') : k % 2 === 1 || k === t.length - 2 ? path.basename(l) : l));
+    const expected = t
+      .filter((_, k) => k !== t.length - 2)
+      .map((l, k) => (k === 1 ? l.replace(/^.*:/, ':') : k % 2 === 1 || k === t.length - 2 ? path.basename(l) : l));
     expect([`0x${a.toString(16)}`, ...ours]).toEqual([`0x${a.toString(16)}`, ...expected]);
     compared++;
   });

@@ -14,7 +14,9 @@ describe('parseMaps', () => {
       if (i > 0) expect(maps[i - 1].end <= m.start).toBe(true);
       // Round-trip against the raw line: the range and the trailing path.
       const line = lines[i];
-      expect(line.startsWith(`${m.start.toString(16).padStart(8, '0')}-${m.end.toString(16).padStart(8, '0')} ${m.perms} `)).toBe(true);
+      expect(
+        line.startsWith(`${m.start.toString(16).padStart(8, '0')}-${m.end.toString(16).padStart(8, '0')} ${m.perms} `),
+      ).toBe(true);
       if (m.path !== '') expect(line.endsWith(m.path + (m.deleted ? ' (deleted)' : ''))).toBe(true);
     }
     // The node binary itself is mapped executable.
@@ -39,7 +41,14 @@ describe('parseMaps', () => {
       '',
     ].join('\n');
     const maps = parseMaps(text);
-    expect(maps.map((m) => m.path)).toEqual(['/opt/my app/lib thing.so', '/opt/my app/lib thing.so', '', '[anon:v8 code]', '', '[vsyscall]']);
+    expect(maps.map((m) => m.path)).toEqual([
+      '/opt/my app/lib thing.so',
+      '/opt/my app/lib thing.so',
+      '',
+      '[anon:v8 code]',
+      '',
+      '[vsyscall]',
+    ]);
     expect(maps[0]).toEqual({
       start: 0x7f0000000000n,
       end: 0x7f0000001000n,

@@ -49,13 +49,33 @@ let dir = '';
 const bin = (name: string): string => path.join(dir, name);
 
 function run(cmd: string, args: string[], cwd = dir): string {
-  return execFileSync(cmd, args, { cwd, env: TOOL_ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 26, timeout: 120_000 });
+  return execFileSync(cmd, args, {
+    cwd,
+    env: TOOL_ENV,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 1 << 26,
+    timeout: 120_000,
+  });
 }
 
 /** Compiles the fixture to `name`: PIE, -rdynamic (globals in .dynsym), no build-id (so no debug file is found). */
 function compile(name: string): void {
   const src = path.join(FIXTURES_DIR, 'minidebuginfo.c');
-  run('gcc', ['-O1', '-g', '-fno-omit-frame-pointer', '-fno-optimize-sibling-calls', '-Wall', '-Wextra', '-Werror', '-rdynamic', '-Wl,--build-id=none', '-o', name, src]);
+  run('gcc', [
+    '-O1',
+    '-g',
+    '-fno-omit-frame-pointer',
+    '-fno-optimize-sibling-calls',
+    '-Wall',
+    '-Wextra',
+    '-Werror',
+    '-rdynamic',
+    '-Wl,--build-id=none',
+    '-o',
+    name,
+    src,
+  ]);
 }
 
 /** A copy of the MiniDebugInfo binary with .gnu_debugdata replaced by `data`. */
@@ -144,9 +164,11 @@ afterAll(() => {
 
 describe('xzDecompress (liblzma through the addon)', () => {
   /** Compresses with the xz tool: the oracle for the format. */
-  const xz = (data: Buffer, args: string[]): Buffer => execFileSync('xz', ['-c', ...args], { input: data, env: TOOL_ENV, maxBuffer: 1 << 28 });
+  const xz = (data: Buffer, args: string[]): Buffer =>
+    execFileSync('xz', ['-c', ...args], { input: data, env: TOOL_ENV, maxBuffer: 1 << 28 });
   /** Whether `xz -t` accepts the data (with the decoder's memory limit). */
-  const xzAccepts = (data: Buffer): boolean => spawnSync('xz', ['-t', '--memlimit=128MiB'], { input: data, env: TOOL_ENV }).status === 0;
+  const xzAccepts = (data: Buffer): boolean =>
+    spawnSync('xz', ['-t', '--memlimit=128MiB'], { input: data, env: TOOL_ENV }).status === 0;
 
   const text = Buffer.from(Array.from({ length: 20000 }, (_, i) => `line ${i} ${(i * 7919) % 1000}\n`).join(''));
   const random = randomBytes(300_000);
@@ -202,7 +224,9 @@ describe('xzDecompress (liblzma through the addon)', () => {
     huge[16] = 40; // dictionary size 4 GiB − 1
     huge.writeUInt32LE(crc32(huge.subarray(12, 20)), 20);
     expect(xzAccepts(huge)).toBe(false);
-    expect(spawnSync('xz', ['-t', '--memlimit=128MiB'], { input: huge, env: TOOL_ENV }).stderr.toString()).toMatch(/[Mm]emory usage limit/);
+    expect(spawnSync('xz', ['-t', '--memlimit=128MiB'], { input: huge, env: TOOL_ENV }).stderr.toString()).toMatch(
+      /[Mm]emory usage limit/,
+    );
     expect(code(huge)).toBe('LZMA_MEMLIMIT_ERROR');
     // The cap is checked against the size the stream declares, before any decoding.
     expect(code(xz(zeros, []), 1 << 20)).toBe('XZ_TOO_LARGE');
@@ -215,7 +239,13 @@ describe('xzDecompress (liblzma through the addon)', () => {
     const small = text.subarray(0, 40_000);
     const good = Buffer.concat([xz(small.subarray(0, 5000), []), xz(small, ['-T2', '--block-size=8KiB'])]);
     const original = Buffer.concat([small.subarray(0, 5000), small]);
-    const codes = new Set(['LZMA_DATA_ERROR', 'LZMA_FORMAT_ERROR', 'LZMA_OPTIONS_ERROR', 'LZMA_MEMLIMIT_ERROR', 'XZ_TOO_LARGE']);
+    const codes = new Set([
+      'LZMA_DATA_ERROR',
+      'LZMA_FORMAT_ERROR',
+      'LZMA_OPTIONS_ERROR',
+      'LZMA_MEMLIMIT_ERROR',
+      'XZ_TOO_LARGE',
+    ]);
     let seed = 12345;
     const rand = (n: number): number => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % n;
     const seen = new Map<string, number>();
@@ -318,7 +348,10 @@ describe('MiniDebugInfo', () => {
     const xzData = fs.readFileSync(bin('mini.mini.xz'));
     const flipped = Buffer.from(xzData);
     flipped[xzData.length >> 1] ^= 0xff;
-    const notElf = execFileSync('xz', ['-c'], { env: TOOL_ENV, input: Buffer.from('not an ELF file, but valid xz\n'.repeat(10)) });
+    const notElf = execFileSync('xz', ['-c'], {
+      env: TOOL_ENV,
+      input: Buffer.from('not an ELF file, but valid xz\n'.repeat(10)),
+    });
     const cases: [string, Buffer, RegExp][] = [
       ['flipped', flipped, /^MiniDebugInfo: xz: .* \(LZMA_DATA_ERROR\)$/],
       ['truncated', xzData.subarray(0, xzData.length >> 1), /^MiniDebugInfo: xz: .* \(LZMA_DATA_ERROR\)$/],

@@ -50,23 +50,42 @@ const TARGETS =
 
 describe('the native sources compile with -Wall -Wextra -Werror', () => {
   for (const { name, compiler, otherArch } of TARGETS) {
-    it.skipIf(!hasCompiler(compiler))(`for ${name} (${compiler})`, async () => {
-      const files = sources(otherArch);
-      expect(files.length).toBeGreaterThan(10);
-      const flags = ['-std=c++17', '-fsyntax-only', '-Wall', '-Wextra', '-Werror', '-DNAPI_VERSION=8', '-DNODE_ADDON_API_DISABLE_DEPRECATED'];
-      const includes = ['-I', path.join(root, 'native'), '-I', napiInclude, '-I', path.join(path.dirname(process.execPath), '..', 'include', 'node')];
-      // Two at a time: this machine has two cores.
-      const failures: string[] = [];
-      for (let i = 0; i < files.length; i += 2) {
-        await Promise.all(
-          files.slice(i, i + 2).map((f) =>
-            run(compiler, [...flags, ...includes, f]).catch((e: { stderr?: string }) => {
-              failures.push(`${path.relative(root, f)}:\n${e.stderr ?? String(e)}`);
-            }),
-          ),
-        );
-      }
-      expect(failures).toEqual([]);
-    }, 180_000);
+    it.skipIf(!hasCompiler(compiler))(
+      `for ${name} (${compiler})`,
+      async () => {
+        const files = sources(otherArch);
+        expect(files.length).toBeGreaterThan(10);
+        const flags = [
+          '-std=c++17',
+          '-fsyntax-only',
+          '-Wall',
+          '-Wextra',
+          '-Werror',
+          '-DNAPI_VERSION=8',
+          '-DNODE_ADDON_API_DISABLE_DEPRECATED',
+        ];
+        const includes = [
+          '-I',
+          path.join(root, 'native'),
+          '-I',
+          napiInclude,
+          '-I',
+          path.join(path.dirname(process.execPath), '..', 'include', 'node'),
+        ];
+        // Two at a time: this machine has two cores.
+        const failures: string[] = [];
+        for (let i = 0; i < files.length; i += 2) {
+          await Promise.all(
+            files.slice(i, i + 2).map((f) =>
+              run(compiler, [...flags, ...includes, f]).catch((e: { stderr?: string }) => {
+                failures.push(`${path.relative(root, f)}:\n${e.stderr ?? String(e)}`);
+              }),
+            ),
+          );
+        }
+        expect(failures).toEqual([]);
+      },
+      180_000,
+    );
   }
 });

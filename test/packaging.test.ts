@@ -34,10 +34,18 @@ function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...env, NO_COLOR: '1', ...extra };
 }
 
-function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, timeoutMs = 180_000): SpawnSyncReturns<string> {
+function run(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 180_000,
+): SpawnSyncReturns<string> {
   const r = spawnSync(cmd, args, { cwd, env, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
   if (r.status !== 0) {
-    throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) failed with ${r.status ?? r.signal}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+    throw new Error(
+      `${cmd} ${args.join(' ')} (in ${cwd}) failed with ${r.status ?? r.signal}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`,
+    );
   }
   return r;
 }
@@ -93,7 +101,10 @@ beforeAll(() => {
   prebuild();
   // npm pack runs `prepare` (tsc → dist/) and packs what package.json's `files` lists.
   const packed = run('npm', ['pack', '--json', '--pack-destination', work], stage, cleanEnv());
-  const info = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as { filename: string; files: { path: string }[] }[];
+  const info = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as {
+    filename: string;
+    files: { path: string }[];
+  }[];
   tarball = path.join(work, info[0]!.filename);
   packedFiles = info[0]!.files.map((f) => f.path);
 }, 700_000);
@@ -103,24 +114,27 @@ afterAll(() => {
 });
 
 describe('npm package', () => {
-  it.skipIf(!HAVE_GCC)('the tarball holds the prebuilt addon, the compiled JS and the demo; no tests, no build/', () => {
-    expect(fs.existsSync(tarball)).toBe(true);
-    for (const f of [
-      `prebuilds/${PLATFORM_DIR}/stackshot.node`,
-      'dist/index.js',
-      'dist/index.d.ts',
-      'dist/cli.js',
-      'dist/record.js',
-      'dist/output/flamegraph-svg.js',
-      'dist/demo/workload.js',
-      'binding.gyp',
-      'package.json',
-      'README.md',
-    ]) {
-      expect(packedFiles, f).toContain(f);
-    }
-    expect(packedFiles.filter((f) => /^(test|build|bench)\//.test(f) || f.endsWith('.tgz'))).toEqual([]);
-  });
+  it.skipIf(!HAVE_GCC)(
+    'the tarball holds the prebuilt addon, the compiled JS and the demo; no tests, no build/',
+    () => {
+      expect(fs.existsSync(tarball)).toBe(true);
+      for (const f of [
+        `prebuilds/${PLATFORM_DIR}/stackshot.node`,
+        'dist/index.js',
+        'dist/index.d.ts',
+        'dist/cli.js',
+        'dist/record.js',
+        'dist/output/flamegraph-svg.js',
+        'dist/demo/workload.js',
+        'binding.gyp',
+        'package.json',
+        'README.md',
+      ]) {
+        expect(packedFiles, f).toContain(f);
+      }
+      expect(packedFiles.filter((f) => /^(test|build|bench)\//.test(f) || f.endsWith('.tgz'))).toEqual([]);
+    },
+  );
 
   it.skipIf(!HAVE_GCC)(
     'installs into an empty directory without a compiler, and `npx stackshot demo` works there',
@@ -130,9 +144,16 @@ describe('npm package', () => {
       fs.mkdirSync(app);
       fs.mkdirSync(stubs);
       for (const c of ['gcc', 'g++', 'cc', 'c++', 'make', 'clang', 'clang++']) {
-        fs.writeFileSync(path.join(stubs, c), '#!/bin/sh\necho "no compiler here (stackshot packaging test)" >&2\nexit 127\n', { mode: 0o755 });
+        fs.writeFileSync(
+          path.join(stubs, c),
+          '#!/bin/sh\necho "no compiler here (stackshot packaging test)" >&2\nexit 127\n',
+          { mode: 0o755 },
+        );
       }
-      fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
+      fs.writeFileSync(
+        path.join(app, 'package.json'),
+        JSON.stringify({ name: 'app', version: '1.0.0', private: true }),
+      );
       const env = cleanEnv({ PREBUILDS_ONLY: '1', PATH: `${stubs}:${process.env.PATH}` });
       expect(spawnSync('g++', ['--version'], { env }).status).toBe(127);
 
@@ -152,7 +173,10 @@ describe('npm package', () => {
       // The library API from the installed package, including the profile formats.
       const api = run(
         process.execPath,
-        ['-e', "const s = require('stackshot'); console.log(['snapshot','record','toFolded','toSpeedscope','toPprof','toFlameGraph'].map(k => typeof s[k]).join(' '))"],
+        [
+          '-e',
+          "const s = require('stackshot'); console.log(['snapshot','record','toFolded','toSpeedscope','toPprof','toFlameGraph'].map(k => typeof s[k]).join(' '))",
+        ],
         app,
         env,
       );

@@ -24,10 +24,28 @@ it.skipIf(!CAN_UNSHARE)('names JS frames of a node process in its own pid namesp
   const script = "function spinInContainer() { for (;;) {} }\nconsole.log('ready'); spinInContainer();";
   // --kill-child: killing unshare (what stopAllTargets does) takes its child with it; without
   // it, the node process (pid 1 of its namespace) would be orphaned and spin on.
-  const unshare = await startTarget('unshare', ['--pid', '--fork', '--kill-child', '--mount-proc', process.execPath, '--perf-basic-prof', '--interpreted-frames-native-stack', '--no-logfile-per-isolate', '--logfile=+', '-e', script]);
+  const unshare = await startTarget('unshare', [
+    '--pid',
+    '--fork',
+    '--kill-child',
+    '--mount-proc',
+    process.execPath,
+    '--perf-basic-prof',
+    '--interpreted-frames-native-stack',
+    '--no-logfile-per-isolate',
+    '--logfile=+',
+    '-e',
+    script,
+  ]);
   // unshare --fork runs node as its child: pid 1 inside the namespace.
-  const child = Number(fs.readFileSync(`/proc/${unshare.pid}/task/${unshare.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
-  const nspid = /^NSpid:\s*(.*)$/m.exec(fs.readFileSync(`/proc/${child}/status`, 'utf8'))![1].trim().split(/\s+/).pop();
+  const child = Number(
+    fs.readFileSync(`/proc/${unshare.pid}/task/${unshare.pid}/children`, 'utf8').trim().split(/\s+/)[0],
+  );
+  const nspid = /^NSpid:\s*(.*)$/m
+    .exec(fs.readFileSync(`/proc/${child}/status`, 'utf8'))![1]
+    .trim()
+    .split(/\s+/)
+    .pop();
   expect(nspid).toBe('1');
   expect(fs.existsSync(`/tmp/perf-${child}.map`)).toBe(false); // no map under the host pid
   try {

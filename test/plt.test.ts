@@ -16,7 +16,10 @@ function objdumpStubs(file: string): Map<bigint, string> {
   const out = new Map<bigint, string>();
   const sections = execFileSync('readelf', ['-SW', file], { encoding: 'utf8' }).match(/\.plt(\.got|\.sec)?\b/g) ?? [];
   const only = [...new Set(sections)].flatMap((s) => ['-j', s]);
-  const text = execFileSync('objdump', ['-d', '--no-show-raw-insn', ...only, file], { encoding: 'utf8', maxBuffer: 1 << 30 });
+  const text = execFileSync('objdump', ['-d', '--no-show-raw-insn', ...only, file], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 30,
+  });
   for (const m of text.matchAll(/^([0-9a-f]+) <(.+@plt)>:$/gm)) out.set(BigInt(`0x${m[1]}`), m[2]);
   return out;
 }
@@ -40,7 +43,7 @@ function compile(name: string, flags: string[]): string {
   return out;
 }
 
-describe('PLT stubs equal objdump\'s', () => {
+describe("PLT stubs equal objdump's", () => {
   const cases: [string, () => string][] = [
     ['PIE (.plt and .plt.got)', () => compile('pie', ['-fPIE', '-pie'])],
     ['non-PIE', () => compile('nopie', ['-no-pie'])],

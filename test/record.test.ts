@@ -72,53 +72,57 @@ function expectNotStopped(pid: number): void {
 
 describe('record()', () => {
   // A timing test on a shared 2-vCPU machine: retried, never loosened.
-  it('samples the threads fixture at 99 Hz for 3 s on absolute deadlines; folded counts add up; spin_leaf dominates', { timeout: 30_000, retry: 2 }, async () => {
-    const t = await startFixture('threads', 'fp', ['--only', 'spin']);
-    const rec = record(t.pid, { hz: 99, durationMs: 3000 });
-    const shots: Snapshot[] = [];
-    for await (const s of rec) shots.push(s);
-    const st = rec.stats;
-    const why = `stats ${JSON.stringify(st)}`;
-    expect(st.end, why).toBe('duration');
-    expect(st.samples, why).toBe(shots.length);
-    // 3 s at 99 Hz: 297 slots; each is either sampled or counted as dropped.
-    expect(st.samples + st.dropped, why).toBeGreaterThanOrEqual(296);
-    expect(st.samples + st.dropped, why).toBeLessThanOrEqual(298);
-    // No drift: the last deadline is 2.99 s after the first, whatever the captures cost.
-    expect(st.elapsedMs, why).toBeGreaterThan(2950);
-    expect(st.elapsedMs, why).toBeLessThan(3300);
+  it(
+    'samples the threads fixture at 99 Hz for 3 s on absolute deadlines; folded counts add up; spin_leaf dominates',
+    { timeout: 30_000, retry: 2 },
+    async () => {
+      const t = await startFixture('threads', 'fp', ['--only', 'spin']);
+      const rec = record(t.pid, { hz: 99, durationMs: 3000 });
+      const shots: Snapshot[] = [];
+      for await (const s of rec) shots.push(s);
+      const st = rec.stats;
+      const why = `stats ${JSON.stringify(st)}`;
+      expect(st.end, why).toBe('duration');
+      expect(st.samples, why).toBe(shots.length);
+      // 3 s at 99 Hz: 297 slots; each is either sampled or counted as dropped.
+      expect(st.samples + st.dropped, why).toBeGreaterThanOrEqual(296);
+      expect(st.samples + st.dropped, why).toBeLessThanOrEqual(298);
+      // No drift: the last deadline is 2.99 s after the first, whatever the captures cost.
+      expect(st.elapsedMs, why).toBeGreaterThan(2950);
+      expect(st.elapsedMs, why).toBeLessThan(3300);
 
-    const per = samplesPerThread(shots);
-    expect([...per.values()].map((e) => e.name).sort()).toEqual(['spin', 'threads']);
-    for (const [tid, e] of per) {
-      expect(e.n, `thread ${tid} (${e.name}): ${why}`).toBeGreaterThanOrEqual(250);
-      expect(e.n, `thread ${tid} (${e.name})`).toBeLessThanOrEqual(300);
-    }
-    const threadSamples = [...per.values()].reduce((a, e) => a + e.n, 0);
+      const per = samplesPerThread(shots);
+      expect([...per.values()].map((e) => e.name).sort()).toEqual(['spin', 'threads']);
+      for (const [tid, e] of per) {
+        expect(e.n, `thread ${tid} (${e.name}): ${why}`).toBeGreaterThanOrEqual(250);
+        expect(e.n, `thread ${tid} (${e.name})`).toBeLessThanOrEqual(300);
+      }
+      const threadSamples = [...per.values()].reduce((a, e) => a + e.n, 0);
 
-    const folded = toFolded(shots);
-    const lines = parseFolded(folded);
-    expect(lines.reduce((a, l) => a + l.count, 0)).toBe(threadSamples);
-    for (const l of lines) for (const f of l.frames) expect(f).not.toMatch(/[;\n]/);
+      const folded = toFolded(shots);
+      const lines = parseFolded(folded);
+      expect(lines.reduce((a, l) => a + l.count, 0)).toBe(threadSamples);
+      for (const l of lines) for (const f of l.frames) expect(f).not.toMatch(/[;\n]/);
 
-    // The spin thread: spin_leaf is the leaf of (nearly) every sample.
-    const byThread = parseFolded(toFolded(shots, { threadRoot: 'name' }));
-    const spin = byThread.filter((l) => l.frames[0] === 'spin');
-    const spinTotal = spin.reduce((a, l) => a + l.count, 0);
-    expect(spinTotal).toBe(per.get([...per].find(([, e]) => e.name === 'spin')![0])!.n);
-    const spinLeaf = spin.filter((l) => l.frames.at(-1) === 'spin_leaf').reduce((a, l) => a + l.count, 0);
-    expect(spinLeaf / spinTotal).toBeGreaterThan(0.9);
-    // On-CPU only: spin_leaf is the hot function of the whole process.
-    const onCpu = leafCounts(toFolded(shots, { state: 'running' }));
-    const hottest = [...onCpu].sort((a, b) => b[1] - a[1])[0]!;
-    expect(hottest[0]).toBe('spin_leaf');
-    expect(hottest[1] / [...onCpu.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(0.9);
-    // Off-CPU only: the main thread waiting in sigsuspend, never spin_leaf.
-    const offCpu = leafCounts(toFolded(shots, { state: 'blocked' }));
-    expect(offCpu.get('spin_leaf') ?? 0).toBeLessThan(0.05 * spinTotal);
-    expect([...offCpu.keys()].some((k) => /sigsuspend/.test(k))).toBe(true);
-    expectNotStopped(t.pid);
-  });
+      // The spin thread: spin_leaf is the leaf of (nearly) every sample.
+      const byThread = parseFolded(toFolded(shots, { threadRoot: 'name' }));
+      const spin = byThread.filter((l) => l.frames[0] === 'spin');
+      const spinTotal = spin.reduce((a, l) => a + l.count, 0);
+      expect(spinTotal).toBe(per.get([...per].find(([, e]) => e.name === 'spin')![0])!.n);
+      const spinLeaf = spin.filter((l) => l.frames.at(-1) === 'spin_leaf').reduce((a, l) => a + l.count, 0);
+      expect(spinLeaf / spinTotal).toBeGreaterThan(0.9);
+      // On-CPU only: spin_leaf is the hot function of the whole process.
+      const onCpu = leafCounts(toFolded(shots, { state: 'running' }));
+      const hottest = [...onCpu].sort((a, b) => b[1] - a[1])[0]!;
+      expect(hottest[0]).toBe('spin_leaf');
+      expect(hottest[1] / [...onCpu.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(0.9);
+      // Off-CPU only: the main thread waiting in sigsuspend, never spin_leaf.
+      const offCpu = leafCounts(toFolded(shots, { state: 'blocked' }));
+      expect(offCpu.get('spin_leaf') ?? 0).toBeLessThan(0.05 * spinTotal);
+      expect([...offCpu.keys()].some((k) => /sigsuspend/.test(k))).toBe(true);
+      expectNotStopped(t.pid);
+    },
+  );
 
   it('state filter: running keeps only threads in state R in every snapshot', async () => {
     const t = await startFixture('threads', 'fp', ['--only', 'spin,sleeper']);
@@ -195,7 +199,11 @@ interface Run {
 }
 
 function startCli(args: string[]): { child: ChildProcess; done: Promise<Run> } {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: tmp, env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawn(process.execPath, [CLI, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: tmp,
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
@@ -223,7 +231,9 @@ describe('stackshot record', () => {
     child.kill('SIGINT');
     const r = await done;
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/^stackshot: interrupted: \d+ samples \(\d+ dropped\) of 8 threads in [\d.]+ s, [\d.]+ Hz achieved; wrote .*sigint\.speedscope\.json \(speedscope\)\n$/);
+    expect(r.stderr).toMatch(
+      /^stackshot: interrupted: \d+ samples \(\d+ dropped\) of 8 threads in [\d.]+ s, [\d.]+ Hz achieved; wrote .*sigint\.speedscope\.json \(speedscope\)\n$/,
+    );
     expect(r.stderr).not.toMatch(/\x1b\[/); // stderr is a pipe: no progress bar
     const file = JSON.parse(fs.readFileSync(out, 'utf8'));
     expect(file.$schema).toBe('https://www.speedscope.app/file-format-schema.json');
@@ -255,7 +265,20 @@ describe('stackshot record', () => {
   it('--format json writes one snapshot per line; --state running keeps on-CPU threads only', async () => {
     const t = await startFixture('threads', 'fp', ['--only', 'spin,sleeper']);
     const out = path.join(tmp, 'shots.out');
-    const r = await startCli(['record', String(t.pid), '--duration', '500ms', '--hz', '50', '--format', 'json', '--state', 'running', '-o', out]).done;
+    const r = await startCli([
+      'record',
+      String(t.pid),
+      '--duration',
+      '500ms',
+      '--hz',
+      '50',
+      '--format',
+      'json',
+      '--state',
+      'running',
+      '-o',
+      out,
+    ]).done;
     expect(r.code, r.stderr).toBe(0);
     const lines = fs.readFileSync(out, 'utf8').trimEnd().split('\n');
     // Never more than the rate allows (50 Hz × 0.5 s, plus the first sample and slack); how
@@ -269,22 +292,30 @@ describe('stackshot record', () => {
     }
   }, 20_000);
 
-  it.skipIf(!HAVE_SCRIPT)('a progress bar on a terminal: elapsed, samples, dropped, achieved rate (skipped without script(1))', async () => {
-    const t = await startFixture('threads', 'fp', ['--only', 'spin']);
-    const out = path.join(tmp, 'tty.svg');
-    // script(1) runs the CLI on a pseudo-terminal and copies what it draws to our pipe.
-    const cmd = [process.execPath, CLI, 'record', String(t.pid), '--duration', '1s', '-o', out].map((a) => `'${a}'`).join(' ');
-    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], cwd: tmp });
-    let screen = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (screen += d));
-    const code = await new Promise<number | null>((r) => child.once('close', r));
-    expect(code, screen).toBe(0);
-    const frames = screen.split(/\r|\x1b\[1G/).filter((l) => l.startsWith('recording pid'));
-    expect(frames.length, screen).toBeGreaterThan(3);
-    expect(frames.at(-1)).toMatch(new RegExp(`^recording pid ${t.pid} \\[=+\\] 1\\.0/1\\.0 s \\| \\d+ samples \\| \\d+ dropped \\| [\\d.]+ Hz`));
-    expect(screen).toMatch(/stackshot: done: \d+ samples/);
-    expect(fs.readFileSync(out, 'utf8')).toContain('data-n="spin_leaf"');
-  }, 20_000);
+  it.skipIf(!HAVE_SCRIPT)(
+    'a progress bar on a terminal: elapsed, samples, dropped, achieved rate (skipped without script(1))',
+    async () => {
+      const t = await startFixture('threads', 'fp', ['--only', 'spin']);
+      const out = path.join(tmp, 'tty.svg');
+      // script(1) runs the CLI on a pseudo-terminal and copies what it draws to our pipe.
+      const cmd = [process.execPath, CLI, 'record', String(t.pid), '--duration', '1s', '-o', out]
+        .map((a) => `'${a}'`)
+        .join(' ');
+      const child = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], cwd: tmp });
+      let screen = '';
+      child.stdout!.setEncoding('utf8').on('data', (d: string) => (screen += d));
+      const code = await new Promise<number | null>((r) => child.once('close', r));
+      expect(code, screen).toBe(0);
+      const frames = screen.split(/\r|\x1b\[1G/).filter((l) => l.startsWith('recording pid'));
+      expect(frames.length, screen).toBeGreaterThan(3);
+      expect(frames.at(-1)).toMatch(
+        new RegExp(`^recording pid ${t.pid} \\[=+\\] 1\\.0/1\\.0 s \\| \\d+ samples \\| \\d+ dropped \\| [\\d.]+ Hz`),
+      );
+      expect(screen).toMatch(/stackshot: done: \d+ samples/);
+      expect(fs.readFileSync(out, 'utf8')).toContain('data-n="spin_leaf"');
+    },
+    20_000,
+  );
 
   it('folded to stdout by default; usage errors for unknown extensions and bad values', async () => {
     const t = await startFixture('threads', 'fp', ['--only', 'spin']);

@@ -10,10 +10,14 @@ import { expect, it } from 'vitest';
 
 const ENABLED = process.env.STACKSHOT_ASAN === '1' && process.env.STACKSHOT_ASAN_BUILD !== '1';
 
-it.runIf(ENABLED)('native-heavy tests pass under AddressSanitizer and UBSan with no report', () => {
-  const script = path.resolve(__dirname, '..', 'scripts', 'build-asan.sh');
-  const r = spawnSync('sh', [script, '--test'], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  const out = `${r.stdout}\n${r.stderr}`;
-  expect(out).not.toMatch(/ERROR: AddressSanitizer|runtime error:|SUMMARY: (Address|UndefinedBehavior)Sanitizer/);
-  expect(r.status, out.slice(-4000)).toBe(0);
-}, 900_000);
+it.runIf(ENABLED)(
+  'native-heavy tests pass under AddressSanitizer and UBSan with no report',
+  () => {
+    const script = path.resolve(__dirname, '..', 'scripts', 'build-asan.sh');
+    const r = spawnSync('sh', [script, '--test'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const out = `${r.stdout}\n${r.stderr}`;
+    expect(out).not.toMatch(/ERROR: AddressSanitizer|runtime error:|SUMMARY: (Address|UndefinedBehavior)Sanitizer/);
+    expect(r.status, out.slice(-4000)).toBe(0);
+  },
+  900_000,
+);

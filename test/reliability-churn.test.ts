@@ -93,11 +93,16 @@ describe('a target that exits mid-snapshot', () => {
       const status = await Promise.race([target.exited, sleep(3000).then(() => 'never reaped' as const)]);
       let threads = 'gone';
       try {
-        threads = [...tracerPids(target.pid)].map(([tid, tracer]) => `${tid}:${threadStates(target.pid).get(tid)}:TracerPid=${tracer}`).join(' ');
+        threads = [...tracerPids(target.pid)]
+          .map(([tid, tracer]) => `${tid}:${threadStates(target.pid).get(tid)}:TracerPid=${tracer}`)
+          .join(' ');
       } catch {
         /* reaped */
       }
-      expect(status, `run ${r}: pid ${target.pid} threads ${threads}; our threads ${fs.readdirSync('/proc/self/task').join(',')}`).toBe(0);
+      expect(
+        status,
+        `run ${r}: pid ${target.pid} threads ${threads}; our threads ${fs.readdirSync('/proc/self/task').join(',')}`,
+      ).toBe(0);
     }
   });
 });
@@ -144,7 +149,8 @@ describe('zombies', () => {
     // clock_nanosleep, syscall 230, in glibc on x86-64; 115 on aarch64).
     const worker = threadStates(target.pid);
     const tid = [...worker.keys()].find((t) => t !== target.pid)!;
-    const asleep = (): boolean => /^(230|115) /.test(fs.readFileSync(`/proc/${target.pid}/task/${tid}/syscall`, 'utf8'));
+    const asleep = (): boolean =>
+      /^(230|115) /.test(fs.readFileSync(`/proc/${target.pid}/task/${tid}/syscall`, 'utf8'));
     for (let i = 0; i < 200 && !asleep(); i++) await new Promise((r) => setTimeout(r, 10));
     expect(asleep()).toBe(true);
     for (const schedule of ['rolling', 'consistent'] as const) {

@@ -37,21 +37,34 @@ const check = (r: DoctorReport, id: string) => {
 function doctorAsNobody(pid: number): DoctorReport {
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
-  const out = execFileSync('setpriv', [...NOBODY, process.execPath, '-e', `process.stdout.write(JSON.stringify(require(${JSON.stringify(DIST_DOCTOR)}).doctor(${pid})))`], { encoding: 'utf8', env });
+  const out = execFileSync(
+    'setpriv',
+    [
+      ...NOBODY,
+      process.execPath,
+      '-e',
+      `process.stdout.write(JSON.stringify(require(${JSON.stringify(DIST_DOCTOR)}).doctor(${pid})))`,
+    ],
+    { encoding: 'utf8', env },
+  );
   return JSON.parse(out) as DoctorReport;
 }
 
 describe('doctor()', () => {
   it('reports this machine: platform, addon, capability, Yama, seccomp, pid namespace', () => {
     const r = doctor();
-    expect(r.checks.map((c) => c.id)).toEqual(expect.arrayContaining(['platform', 'addon', 'capability', 'yama', 'seccomp', 'pid-namespace']));
+    expect(r.checks.map((c) => c.id)).toEqual(
+      expect.arrayContaining(['platform', 'addon', 'capability', 'yama', 'seccomp', 'pid-namespace']),
+    );
     expect(check(r, 'addon').status).toBe('ok');
     const status = fs.readFileSync('/proc/self/status', 'utf8');
     const capEff = BigInt('0x' + /CapEff:\s*([0-9a-f]+)/.exec(status)![1]);
     expect(check(r, 'capability').status).toBe((capEff >> 19n) & 1n ? 'ok' : 'warn');
     const seccomp = /Seccomp:\s*(\d)/.exec(status)?.[1];
     expect(check(r, 'seccomp').detail).toContain(`Seccomp: ${seccomp}`);
-    const yama = fs.existsSync('/proc/sys/kernel/yama/ptrace_scope') ? fs.readFileSync('/proc/sys/kernel/yama/ptrace_scope', 'utf8').trim() : null;
+    const yama = fs.existsSync('/proc/sys/kernel/yama/ptrace_scope')
+      ? fs.readFileSync('/proc/sys/kernel/yama/ptrace_scope', 'utf8').trim()
+      : null;
     expect(check(r, 'yama').detail).toContain(yama === null ? 'not enabled' : `ptrace_scope = ${yama}`);
     expect(r.ok).toBe(r.checks.every((c) => c.status !== 'fail'));
     expect(formatDoctor(r)).toMatch(/^\[(ok {2}|warn|info|FAIL)\] platform/);
@@ -64,7 +77,8 @@ describe('doctor()', () => {
     expect(r.pid).toBe(target.pid);
     expect(r.checks.filter((c) => c.status === 'fail')).toEqual([]);
     expect(r.ok).toBe(true);
-    for (const id of ['target', 'tracer', 'permission', 'maps', 'pid-namespace', 'perf-map']) expect(check(r, id).status).not.toBe('fail');
+    for (const id of ['target', 'tracer', 'permission', 'maps', 'pid-namespace', 'perf-map'])
+      expect(check(r, id).status).not.toBe('fail');
     expect(check(r, 'perf-map').status).toBe('info'); // native code: no perf map needed
     const tid = Number(fs.readdirSync(`/proc/${target.pid}/task`).find((t) => Number(t) !== target.pid));
     expect(doctor(tid).pid).toBe(target.pid);
@@ -118,28 +132,33 @@ describe('doctor()', () => {
     }
   });
 
-  it.skipIf(!HAVE_SETPRIV)('as an unprivileged user: no capability, refused for root targets, allowed for its own', async () => {
-    const rootTarget = await startFixture('idle', 'fp');
-    const r = doctorAsNobody(rootTarget.pid);
-    expect(check(r, 'capability').status).toBe('warn');
-    expect(check(r, 'capability').fix).toMatch(/SYS_PTRACE/);
-    expect(check(r, 'permission')).toMatchObject({ status: 'fail', code: 'EPERM', reason: 'other-uid' });
-    expect(check(r, 'permission').fix).toContain('root');
-    expect(check(r, 'maps').status).toBe('fail'); // what the kernel really says agrees
-    expect(r.ok).toBe(false);
+  it.skipIf(!HAVE_SETPRIV)(
+    'as an unprivileged user: no capability, refused for root targets, allowed for its own',
+    async () => {
+      const rootTarget = await startFixture('idle', 'fp');
+      const r = doctorAsNobody(rootTarget.pid);
+      expect(check(r, 'capability').status).toBe('warn');
+      expect(check(r, 'capability').fix).toMatch(/SYS_PTRACE/);
+      expect(check(r, 'permission')).toMatchObject({ status: 'fail', code: 'EPERM', reason: 'other-uid' });
+      expect(check(r, 'permission').fix).toContain('root');
+      expect(check(r, 'maps').status).toBe('fail'); // what the kernel really says agrees
+      expect(r.ok).toBe(false);
 
-    const own = await startTarget('/usr/bin/setpriv', [...NOBODY, compileFixture('idle', 'fp')]);
-    const mine = doctorAsNobody(own.pid);
-    expect(check(mine, 'permission').status).toBe('ok');
-    expect(check(mine, 'maps').status).toBe('ok');
-    expect(mine.checks.filter((c) => c.status === 'fail')).toEqual([]);
-  });
+      const own = await startTarget('/usr/bin/setpriv', [...NOBODY, compileFixture('idle', 'fp')]);
+      const mine = doctorAsNobody(own.pid);
+      expect(check(mine, 'permission').status).toBe('ok');
+      expect(check(mine, 'maps').status).toBe('ok');
+      expect(mine.checks.filter((c) => c.status === 'fail')).toEqual([]);
+    },
+  );
 });
 
 describe('runDoctor (the `stackshot doctor [pid]` action)', () => {
   it('prints the report, and throws the first failure as a StackshotError (exit status 1)', () => {
     let text = '';
-    expect(() => runDoctor(4_000_000, {}, (s) => (text += s))).toThrow(expect.objectContaining({ code: 'ESRCH', reason: 'no-such-process' }));
+    expect(() => runDoctor(4_000_000, {}, (s) => (text += s))).toThrow(
+      expect.objectContaining({ code: 'ESRCH', reason: 'no-such-process' }),
+    );
     expect(text).toMatch(/\[FAIL\] target +no process with pid 4000000\n +fix: /);
     expect(text).toMatch(/1 check failed: pid 4000000 cannot be snapshotted until fixed\n$/);
   });

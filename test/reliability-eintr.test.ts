@@ -42,7 +42,10 @@ it(`${SNAPSHOTS} snapshots never make read, poll, nanosleep or futex return EINT
     const target = await startTarget(compileFixture('rel_eintr', 'nofp'), [file, '--strict']);
     for (let i = 0; i < SNAPSHOTS; i++) {
       const schedule = i % 4 === 3 ? 'consistent' : 'rolling';
-      const shot = i % 2 ? snapshotSync(target.pid, { schedule, symbolize: false }) : await snapshot(target.pid, { schedule, symbolize: false });
+      const shot =
+        i % 2
+          ? snapshotSync(target.pid, { schedule, symbolize: false })
+          : await snapshot(target.pid, { schedule, symbolize: false });
       expect(shot.threads.filter((t) => t.failure !== undefined)).toEqual([]);
       if (!target.running) break;
     }
@@ -50,8 +53,20 @@ it(`${SNAPSHOTS} snapshots never make read, poll, nanosleep or futex return EINT
     const status = target.running ? 'running' : await target.exited;
     const c = counters(file);
     expect(status, `target exited: ${target.stderr}`).toBe('running');
-    expect({ read: c.read, nanosleep: c.nanosleep, nanosleep_short: c.nanosleep_short, futex: c.futex, futex_t: c.futex_t, poll: c.poll }).toEqual({
-      read: 0, nanosleep: 0, nanosleep_short: 0, futex: 0, futex_t: 0, poll: 0,
+    expect({
+      read: c.read,
+      nanosleep: c.nanosleep,
+      nanosleep_short: c.nanosleep_short,
+      futex: c.futex,
+      futex_t: c.futex_t,
+      poll: c.poll,
+    }).toEqual({
+      read: 0,
+      nanosleep: 0,
+      nanosleep_short: 0,
+      futex: 0,
+      futex_t: 0,
+      poll: 0,
     });
     // The documented exception: one EINTR per stop of a thread in epoll_wait.
     expect(c.epoll_wait).toBeGreaterThan(SNAPSHOTS / 2);
@@ -89,10 +104,13 @@ it('SIGSTOP and SIGCONT racing snapshots are never lost', async () => {
     await new Promise((r) => setTimeout(r, 5 + (round % 5)));
     running = false;
     await loop;
-    await until(`round ${round}: not every thread stopped after SIGSTOP`, () => [...threadStates(target.pid).values()].every((s) => s === 'T'));
+    await until(`round ${round}: not every thread stopped after SIGSTOP`, () =>
+      [...threadStates(target.pid).values()].every((s) => s === 'T'),
+    );
     running = true;
     const loop2 = (async () => {
-      for (let i = 0; running; i++) await snapshot(target.pid, { schedule: i % 2 ? 'rolling' : 'consistent', symbolize: false });
+      for (let i = 0; running; i++)
+        await snapshot(target.pid, { schedule: i % 2 ? 'rolling' : 'consistent', symbolize: false });
     })();
     await new Promise((r) => setTimeout(r, round % 5));
     process.kill(target.pid, 'SIGCONT');

@@ -25,8 +25,16 @@ import { startFixture, startTarget, stopAllTargets } from './helpers/target';
 const MUL = process.env.STACKSHOT_RELIABILITY_FULL === '1' ? 10 : 1;
 
 const END_REASONS: EndReason[] = [
-  'thread-entry', 'end-of-chain', 'fp-not-increasing', 'fp-misaligned', 'fp-outside-stack',
-  'ra-not-executable', 'max-frames', 'copy-exhausted', 'cfa-not-increasing', 'not-captured',
+  'thread-entry',
+  'end-of-chain',
+  'fp-not-increasing',
+  'fp-misaligned',
+  'fp-outside-stack',
+  'ra-not-executable',
+  'max-frames',
+  'copy-exhausted',
+  'cfa-not-increasing',
+  'not-captured',
 ];
 
 /** Deterministic PRNG (xorshift32), so a failure can be replayed from its iteration number. */
@@ -128,8 +136,13 @@ describe('ELF reader and symbol tables over mutated files', () => {
           if (at >= buf.length) continue;
           // Bytes, or whole 32/64-bit fields set to hostile values.
           const v = r.pick([0, 0xff, 0x7f, 0x80, r.u32() & 0xff]);
-          if (r.chance(0.3) && at + 8 <= buf.length) buf.writeBigUInt64LE(r.pick([0n, 0xffffffffffffffffn, 0x7fffffffffffffffn, BigInt(buf.length), r.u64()]), at);
-          else if (r.chance(0.3) && at + 4 <= buf.length) buf.writeUInt32LE(r.pick([0, 0xffffffff, 0xffff, buf.length, r.u32()]) >>> 0, at);
+          if (r.chance(0.3) && at + 8 <= buf.length)
+            buf.writeBigUInt64LE(
+              r.pick([0n, 0xffffffffffffffffn, 0x7fffffffffffffffn, BigInt(buf.length), r.u64()]),
+              at,
+            );
+          else if (r.chance(0.3) && at + 4 <= buf.length)
+            buf.writeUInt32LE(r.pick([0, 0xffffffff, 0xffff, buf.length, r.u32()]) >>> 0, at);
           else buf[at] = v;
         }
       }
@@ -150,7 +163,8 @@ describe('ELF reader and symbol tables over mutated files', () => {
     // No input takes pathological time (~50 ms at worst here; the margin absorbs a loaded CI).
     expect(slowest).toBeLessThan(5000);
     // (Not under ASan: its allocator keeps freed memory in a 256 MB quarantine.)
-    if (process.env.STACKSHOT_ASAN_BUILD !== '1') expect(process.memoryUsage().rss - rssBefore).toBeLessThan(256 * 1024 * 1024);
+    if (process.env.STACKSHOT_ASAN_BUILD !== '1')
+      expect(process.memoryUsage().rss - rssBefore).toBeLessThan(256 * 1024 * 1024);
   });
 
   it(`${500 * MUL} random buffers`, () => {
@@ -189,7 +203,8 @@ describe('native CFI parser and unwinder over mutated .eh_frame / .eh_frame_hdr'
       const target = r.chance(0.6) ? eh : hdr;
       for (let k = 0, n = 1 + r.int(12); k < n; k++) {
         const at = r.chance(0.5) ? r.int(Math.min(64, target.length)) : r.int(target.length);
-        if (r.chance(0.4) && at + 4 <= target.length) target.writeUInt32LE(r.pick([0, 0xffffffff, 0x7fffffff, 0x10, r.u32()]) >>> 0, at);
+        if (r.chance(0.4) && at + 4 <= target.length)
+          target.writeUInt32LE(r.pick([0, 0xffffffff, 0x7fffffff, 0x10, r.u32()]) >>> 0, at);
         else target[at] = r.u32() & 0xff;
       }
       let id: number;
@@ -209,7 +224,10 @@ describe('native CFI parser and unwinder over mutated .eh_frame / .eh_frame_hdr'
       // A 16 KiB stack of pointers into itself and into the module, and random pcs in .text.
       const stack = Buffer.alloc(16384);
       for (let o = 0; o < stack.length; o += 8) {
-        stack.writeBigUInt64LE(r.pick([SP + BigInt(r.int(16384)), BIAS + text.addr + BigInt(r.int(text.size)), r.u64(), 0n]), o);
+        stack.writeBigUInt64LE(
+          r.pick([SP + BigInt(r.int(16384)), BIAS + text.addr + BigInt(r.int(text.size)), r.u64(), 0n]),
+          o,
+        );
       }
       const threads = Array.from({ length: 4 }, () => ({
         pc: BIAS + text.addr + BigInt(r.int(text.size)),
@@ -218,7 +236,16 @@ describe('native CFI parser and unwinder over mutated .eh_frame / .eh_frame_hdr'
         lr: 0n,
         stack,
       }));
-      const mappings = BigUint64Array.from([SP, SP + 16384n, 0n, 0n, BIAS, BIAS + BigInt(file.length) + 0x10000n, BIAS, (BigInt(id) << 1n) | 1n]);
+      const mappings = BigUint64Array.from([
+        SP,
+        SP + 16384n,
+        0n,
+        0n,
+        BIAS,
+        BIAS + BigInt(file.length) + 0x10000n,
+        BIAS,
+        (BigInt(id) << 1n) | 1n,
+      ]);
       const out = binding.unwind({ arch: 'x64', pid: 0, maxFrames: 128, mappings, threads });
       for (const u of out) {
         expect(u.pcs.length).toBeLessThanOrEqual(128);
@@ -246,7 +273,14 @@ describe('perf map parser', () => {
     }
     return undefined;
   }
-  const NAMES = ['LazyCompile:*f /a.js:1', 'Builtin:ArgumentsAdaptor', 'name with  spaces', 'x', 'ünïcode', 'JS:~g file:///t.mjs:3:9'];
+  const NAMES = [
+    'LazyCompile:*f /a.js:1',
+    'Builtin:ArgumentsAdaptor',
+    'name with  spaces',
+    'x',
+    'ünïcode',
+    'JS:~g file:///t.mjs:3:9',
+  ];
 
   it(`${1500 * MUL} generated maps: lookups equal the newest-entry-wins reference`, () => {
     for (let i = 0; i < 1500 * MUL; i++) {
@@ -254,12 +288,21 @@ describe('perf map parser', () => {
       const entries: Entry[] = [];
       const n = 1 + r.int(40);
       const base = r.chance(0.5) ? 0x1000 : 0x7f0000000000;
-      for (let k = 0; k < n; k++) entries.push({ start: base + r.int(0x400), size: 1 + r.int(0x100), name: `${r.pick(NAMES)}#${k}` });
-      const text = entries.map((e) => `${r.chance(0.2) ? '0x' : ''}${e.start.toString(16)} ${e.size.toString(16)} ${e.name}${r.chance(0.1) ? '\r' : ''}`).join('\n') + '\n';
+      for (let k = 0; k < n; k++)
+        entries.push({ start: base + r.int(0x400), size: 1 + r.int(0x100), name: `${r.pick(NAMES)}#${k}` });
+      const text =
+        entries
+          .map(
+            (e) =>
+              `${r.chance(0.2) ? '0x' : ''}${e.start.toString(16)} ${e.size.toString(16)} ${e.name}${r.chance(0.1) ? '\r' : ''}`,
+          )
+          .join('\n') + '\n';
       const cut = r.int(n);
       const whole = PerfMap.parse(text);
       const lines = text.split('\n');
-      const grown = PerfMap.parse(lines.slice(0, cut).join('\n') + (cut ? '\n' : '')).extend(lines.slice(cut).join('\n'));
+      const grown = PerfMap.parse(lines.slice(0, cut).join('\n') + (cut ? '\n' : '')).extend(
+        lines.slice(cut).join('\n'),
+      );
       expect(whole.entryCount).toBe(n);
       const bad: string[] = [];
       for (let a = base - 2; a < base + 0x510; a += 1 + r.int(3)) {
@@ -278,7 +321,8 @@ describe('perf map parser', () => {
       let text = '';
       const len = r.int(2000);
       for (let k = 0; k < len; k++) text += alphabet[r.int(alphabet.length)];
-      if (r.chance(0.3)) text += `\nffffffffffffffff 10 huge\n${'f'.repeat(40)} 1 long\n0 0 empty\n1 ${'f'.repeat(20)} wide\n`;
+      if (r.chance(0.3))
+        text += `\nffffffffffffffff 10 huge\n${'f'.repeat(40)} 1 long\n0 0 empty\n1 ${'f'.repeat(20)} wide\n`;
       const map = PerfMap.parse(text);
       for (let k = 0; k < 20; k++) {
         const hit = map.lookup(r.chance(0.5) ? BigInt(r.int(0x100000)) : r.u64());
@@ -290,7 +334,18 @@ describe('perf map parser', () => {
 
 // ---------------------------------------------------------------------------------------
 describe('/proc/<pid>/maps parser', () => {
-  const PATHS = ['', '[stack]', '[vdso]', '[heap]', '/usr/lib/libc.so.6', '/tmp/dir with spaces/lib x.so', '/tmp/lib\\012newline.so', '/a/b (deleted)', '/x  two  spaces', '/memfd:jit (deleted)'];
+  const PATHS = [
+    '',
+    '[stack]',
+    '[vdso]',
+    '[heap]',
+    '/usr/lib/libc.so.6',
+    '/tmp/dir with spaces/lib x.so',
+    '/tmp/lib\\012newline.so',
+    '/a/b (deleted)',
+    '/x  two  spaces',
+    '/memfd:jit (deleted)',
+  ];
   const hex = (n: bigint) => n.toString(16).padStart(8, '0');
 
   function line(e: MapEntry, path: string): string {
@@ -335,7 +390,8 @@ describe('/proc/<pid>/maps parser', () => {
     for (let i = 0; i < 1000 * MUL; i++) {
       const r = rng(500000 + i);
       const chars = sample.split('');
-      for (let k = 0, n = 1 + r.int(50); k < n; k++) chars[r.int(chars.length)] = r.pick(['-', ' ', '\n', 'g', '0', 'f', '(', ')', '', 'ffffffffffffffffff']);
+      for (let k = 0, n = 1 + r.int(50); k < n; k++)
+        chars[r.int(chars.length)] = r.pick(['-', ' ', '\n', 'g', '0', 'f', '(', ')', '', 'ffffffffffffffffff']);
       const maps = parseMaps(chars.join(''));
       for (const m of maps) expect(typeof m.start).toBe('bigint');
       for (let k = 0; k < 10; k++) findMapping(maps, r.u64());
@@ -381,7 +437,8 @@ describe('the unwinder over crafted stacks (saved captures)', () => {
         put(96, sp + 32n);
         break;
       case 2: // saved fp and return address point outside the stack / into nowhere
-        for (let o = 0; o + 8 <= stack.length; o += 8) if (r.chance(0.2)) put(o, r.pick([0n, 0xffffffffffffffffn, 0xdeadbeefn, r.u64(), sp - 4096n]));
+        for (let o = 0; o + 8 <= stack.length; o += 8)
+          if (r.chance(0.2)) put(o, r.pick([0n, 0xffffffffffffffffn, 0xdeadbeefn, r.u64(), sp - 4096n]));
         break;
       case 3: // random garbage stack
         for (let o = 0; o < stack.length; o++) stack[o] = r.u32() & 0xff;
@@ -431,7 +488,11 @@ describe('the unwinder over crafted stacks (saved captures)', () => {
       const r = rng(600000 + i);
       const copy = JSON.parse(JSON.stringify(saved)) as SavedCapture;
       for (const t of copy.threads) if (t.status === 'captured') mutate(t, i % 10, r);
-      if (i % 25 === 24) copy.maps = copy.maps.split('\n').filter(() => r.chance(0.5)).join('\n'); // maps with holes
+      if (i % 25 === 24)
+        copy.maps = copy.maps
+          .split('\n')
+          .filter(() => r.chance(0.5))
+          .join('\n'); // maps with holes
       const file = path.join(dir, 'mutated.json');
       fs.writeFileSync(file, JSON.stringify(copy));
       const t0 = performance.now();

@@ -59,7 +59,8 @@ describe('native code never writes the target', () => {
   });
 
   it('never pokes, sets registers, or writes memory', () => {
-    const bad = /\b(PTRACE_POKE\w*|PTRACE_SETREGS\w*|PTRACE_SETREGSET|PTRACE_SETFPREGS|PTRACE_SETSIGINFO|PTRACE_SETSIGMASK|PTRACE_ARCH_PRCTL|PTRACE_SYSCALL|PTRACE_SINGLESTEP|PTRACE_CONT|PTRACE_KILL|process_vm_writev|pwrite\w*|ptrace_write|vmsplice)\b/g;
+    const bad =
+      /\b(PTRACE_POKE\w*|PTRACE_SETREGS\w*|PTRACE_SETREGSET|PTRACE_SETFPREGS|PTRACE_SETSIGINFO|PTRACE_SETSIGMASK|PTRACE_ARCH_PRCTL|PTRACE_SYSCALL|PTRACE_SINGLESTEP|PTRACE_CONT|PTRACE_KILL|process_vm_writev|pwrite\w*|ptrace_write|vmsplice)\b/g;
     const hits: string[] = [];
     for (const [file, t] of texts) for (const m of t.matchAll(bad)) hits.push(`${file}: ${m[0]}`);
     expect(hits).toEqual([]);
@@ -72,7 +73,8 @@ describe('native code never writes the target', () => {
       for (const m of t.matchAll(/\b(O_RDWR|O_WRONLY|O_CREAT|O_TRUNC|O_APPEND)\b/g)) hits.push(`${file}: ${m[0]}`);
       for (const m of t.matchAll(/\bf?open(at)?\s*\(([^;]*)/g)) {
         if (/"[rwa]\+?"/.test(m[2]) && !/"r"/.test(m[2])) hits.push(`${file}: fopen for writing`);
-        if (/\bopen\s*\(/.test(m[0]) && !/O_RDONLY/.test(m[2])) hits.push(`${file}: open without O_RDONLY: ${m[0].slice(0, 80)}`);
+        if (/\bopen\s*\(/.test(m[0]) && !/O_RDONLY/.test(m[2]))
+          hits.push(`${file}: open without O_RDONLY: ${m[0].slice(0, 80)}`);
       }
       if (t.includes('"/mem"')) memOpens++;
     }

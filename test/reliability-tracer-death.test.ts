@@ -35,7 +35,7 @@ it(`${KILLS} tracers SIGKILLed mid-snapshot leave the target running, unstopped 
   const target = await startFixture('threads', 'nofp');
   const before = threadStates(target.pid).size;
   let seed = 12345;
-  const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
   for (let k = 0; k < KILLS; k++) {
     const env = { ...process.env };
     delete env.NODE_OPTIONS;
@@ -53,7 +53,10 @@ it(`${KILLS} tracers SIGKILLed mid-snapshot leave the target running, unstopped 
     await sleep(100);
     const stopped = [...threadStates(target.pid)].filter(([, s]) => s === 't' || s === 'T');
     expect(stopped, `after kill ${k}`).toEqual([]);
-    expect([...tracerPids(target.pid)].filter(([, t]) => t !== 0), `after kill ${k}`).toEqual([]);
+    expect(
+      [...tracerPids(target.pid)].filter(([, t]) => t !== 0),
+      `after kill ${k}`,
+    ).toEqual([]);
     expect(isAlive(target.pid)).toBe(true);
   }
   expect(threadStates(target.pid).size).toBe(before);

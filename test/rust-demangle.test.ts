@@ -12,7 +12,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { binding } from '../src/addon';
 import { snapshot } from '../src/index';
 import { CXXFILT_WORD, cxxfilt, functionSymbols, nmDemangled } from './helpers/cxxfilt';
-import { compileRustFixture, haveRustc, RUST_MANGLINGS, rustTargetLibDir, type RustMangling } from './helpers/rust-fixture';
+import {
+  compileRustFixture,
+  haveRustc,
+  RUST_MANGLINGS,
+  rustTargetLibDir,
+  type RustMangling,
+} from './helpers/rust-fixture';
 import { startTarget, stopAllTargets } from './helpers/target';
 
 const RUSTC = haveRustc();
@@ -72,7 +78,7 @@ const COVERAGE: Readonly<Record<RustMangling, readonly RegExp[]>> = {
 
 describe.skipIf(!RUN)(TITLE, () => {
   it('rustc is installed', () => {
-    expect(RUSTC, 'rustc is not on PATH (.ci/run installs Debian\'s rustc)').toBe(true);
+    expect(RUSTC, "rustc is not on PATH (.ci/run installs Debian's rustc)").toBe(true);
   });
 
   for (const mangling of RUST_MANGLINGS) {
@@ -88,7 +94,11 @@ describe.skipIf(!RUN)(TITLE, () => {
 
       expect(disagreements(names)).toEqual([]);
       const read = ours(own, true);
-      for (const re of COVERAGE[mangling]) expect(read.some((n) => re.test(n)), `no name matches ${re}`).toBe(true);
+      for (const re of COVERAGE[mangling])
+        expect(
+          read.some((n) => re.test(n)),
+          `no name matches ${re}`,
+        ).toBe(true);
     });
 
     it(`${mangling}: every symbol of the fixture's binary, std included, reads as nm -C prints it (the style of frames)`, () => {
@@ -102,7 +112,10 @@ describe.skipIf(!RUN)(TITLE, () => {
 
   it("the toolchain's standard library: thousands of real names read as c++filt prints them", () => {
     const dir = rustTargetLibDir();
-    const libs = fs.readdirSync(dir).filter((f) => f.endsWith('.rlib') || f.endsWith('.so')).map((f) => `${dir}/${f}`);
+    const libs = fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.rlib') || f.endsWith('.so'))
+      .map((f) => `${dir}/${f}`);
     expect(libs.some((f) => /\/libstd-[^/]+\.(rlib|so)$/.test(f))).toBe(true);
     const names = functionSymbols(...libs).filter((n) => CXXFILT_WORD.test(n));
     const rust = names.filter((n) => n.startsWith('_R') || n.startsWith('_ZN'));
@@ -184,7 +197,9 @@ function fileOffsetToVaddr(loads: Load[], offset: bigint): bigint {
 /** Function symbols by address (aliases share one). */
 function functionsByAddress(file: string): Map<bigint, string[]> {
   const out = new Map<bigint, string[]>();
-  for (const line of execFileSync('readelf', ['-Ws', '--wide', file], { encoding: 'utf8', maxBuffer: 1 << 28 }).split('\n')) {
+  for (const line of execFileSync('readelf', ['-Ws', '--wide', file], { encoding: 'utf8', maxBuffer: 1 << 28 }).split(
+    '\n',
+  )) {
     const m = /^\s*\d+:\s+([0-9a-f]+)\s+\S+\s+FUNC\s+\w+\s+\w+\s+\d+\s+(\S+)/.exec(line);
     if (!m) continue;
     const addr = BigInt('0x' + m[1]);

@@ -31,7 +31,9 @@ it('1,000 snapshots lose no signal and leave every thread as it was', async () =
   })();
   for (let i = 0; i < 1000; i++) {
     const shot = await snapshot(target.pid, { schedule: i % 4 === 3 ? 'consistent' : 'rolling' });
-    expect(shot.threads.filter((t) => t.failure !== undefined).map((t) => `${t.name}: ${t.failure} ${t.failureCode ?? ''}`)).toEqual([]);
+    expect(
+      shot.threads.filter((t) => t.failure !== undefined).map((t) => `${t.name}: ${t.failure} ${t.failureCode ?? ''}`),
+    ).toEqual([]);
   }
   sending = false;
   await sender;

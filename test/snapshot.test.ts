@@ -35,7 +35,10 @@ describe('a thread spinning 20 frames deep in frame-pointer code', () => {
       const target = await startFixture('threads', 'fp', ['--only', 'spin']);
       const tid = findThreadByName(target.pid, 'spin');
       for (const unwind of ['fp', 'hybrid'] as const) {
-        for (const shot of [snapshotSync(target.pid, { schedule, unwind }), await snapshot(target.pid, { schedule, unwind })]) {
+        for (const shot of [
+          snapshotSync(target.pid, { schedule, unwind }),
+          await snapshot(target.pid, { schedule, unwind }),
+        ]) {
           const spin = thread(shot, tid);
           expect(names(spin)).toEqual(unwind === 'fp' ? SPIN_FP_STACK : SPIN_STACK);
           expect(spin.end).toBe('thread-entry');
@@ -68,7 +71,9 @@ describe('a thread spinning 20 frames deep in frame-pointer code', () => {
     const tid = findThreadByName(target.pid, 'spin');
     for (const schedule of ['rolling', 'consistent']) {
       const cli = path.join(__dirname, '..', 'dist', 'cli.js');
-      const out = execFileSync(process.execPath, [cli, String(target.pid), '--json', '--schedule', schedule], { encoding: 'utf8' });
+      const out = execFileSync(process.execPath, [cli, String(target.pid), '--json', '--schedule', schedule], {
+        encoding: 'utf8',
+      });
       const shot = JSON.parse(out) as Snapshot;
       expect(names(thread(shot, tid))).toEqual(SPIN_STACK);
       expect(shot.schedule).toBe(schedule);
@@ -105,7 +110,9 @@ describe('every thread of the fixture', () => {
     // end with a named reason rather than invent frames (the CFI unwinder completes these).
     expect(spin.frames[0].symbol).toBe('spin_leaf');
     expect(spin.complete).toBe(false);
-    expect(spin.end).toMatch(/^(end-of-chain|fp-not-increasing|fp-misaligned|fp-outside-stack|ra-not-executable|copy-exhausted)$/);
+    expect(spin.end).toMatch(
+      /^(end-of-chain|fp-not-increasing|fp-misaligned|fp-outside-stack|ra-not-executable|copy-exhausted)$/,
+    );
     for (const t of shot.threads) expect(t.frames.length).toBeGreaterThanOrEqual(1);
     assertDetached(target.pid);
   });
@@ -142,7 +149,13 @@ describe('capture mechanics', () => {
     const tid = findThreadByName(target.pid, 'spin');
     const opts = { tids: [tid], consistent: false, stackBytes: 512 * 1024, stopTimeoutMs: 1000 };
     const unwound = (raw: RawCapture) =>
-      binding.unwind({ arch: binding.arch, pid: raw.pid, maxFrames: 64, mappings: new Symbolizer().unwindMappings(raw.pid, raw.maps), threads: raw.threads })[0];
+      binding.unwind({
+        arch: binding.arch,
+        pid: raw.pid,
+        maxFrames: 64,
+        mappings: new Symbolizer().unwindMappings(raw.pid, raw.maps),
+        threads: raw.threads,
+      })[0];
     const viaVm = unwound(binding.captureSync(target.pid, opts));
     const viaMemRaw = binding.captureSync(target.pid, { ...opts, forceProcMem: true });
     expect(viaMemRaw.threads[0].status).toBe('captured');
@@ -159,9 +172,15 @@ describe('capture mechanics', () => {
     const sleeper = findThreadByName(target.pid, 'sleeper');
     const shot = snapshotSync(target.pid, { threads: [spin, sleeper] });
     expect(shot.threads.map((t) => t.tid).sort()).toEqual([spin, sleeper].sort());
-    expect(() => snapshotSync(target.pid, { threads: [process.pid] })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
-    expect(() => snapshotSync(target.pid, { schedule: 'sideways' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
-    expect(() => snapshotSync(target.pid, { maxFrames: 0 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => snapshotSync(target.pid, { threads: [process.pid] })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }),
+    );
+    expect(() => snapshotSync(target.pid, { schedule: 'sideways' as never })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }),
+    );
+    expect(() => snapshotSync(target.pid, { maxFrames: 0 })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }),
+    );
   });
 
   it('leaves a process stopped by the user stopped, and a running one running', async () => {
@@ -182,7 +201,9 @@ describe('capture mechanics', () => {
   it('serialises concurrent snapshots of one process instead of failing one of them', async () => {
     const target = await startFixture('threads', 'fp', ['--only', 'spin']);
     const tid = findThreadByName(target.pid, 'spin');
-    const shots = await Promise.all(Array.from({ length: 6 }, (_, i) => snapshot(target.pid, { schedule: i % 2 ? 'consistent' : 'rolling' })));
+    const shots = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => snapshot(target.pid, { schedule: i % 2 ? 'consistent' : 'rolling' })),
+    );
     for (const shot of shots) expect(names(thread(shot, tid))).toEqual(SPIN_STACK);
     assertDetached(target.pid);
   });
@@ -238,7 +259,9 @@ describe('capture mechanics', () => {
 describe('a live node process', () => {
   it('is captured on every thread and keeps running', async () => {
     // ready only once startup work is done, and the main thread asleep in its event loop.
-    const target = await startNode("setInterval(() => {}, 1000); setTimeout(() => console.log('ready'), 300);", [], { mainBlocked: true });
+    const target = await startNode("setInterval(() => {}, 1000); setTimeout(() => console.log('ready'), 300);", [], {
+      mainBlocked: true,
+    });
     const shot = await snapshot(target.pid);
     expect(shot.command).toBe('node');
     expect(shot.threads.length).toBeGreaterThanOrEqual(5);

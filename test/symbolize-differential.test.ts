@@ -77,7 +77,9 @@ function run(tool: string, args: string[]): void {
   try {
     execFileSync(tool, args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
-    throw new Error(`${tool} ${args.join(' ')} failed:\n${(e as { stderr?: string }).stderr ?? String(e)}`, { cause: e });
+    throw new Error(`${tool} ${args.join(' ')} failed:\n${(e as { stderr?: string }).stderr ?? String(e)}`, {
+      cause: e,
+    });
   }
 }
 
@@ -195,7 +197,10 @@ function dumpVdso(pid: number, maps: string): string {
  * then takes our snapshot and eu-stack's (and gdb's, for a deleted binary) until all caught the
  * spinning thread inside the vdso.
  */
-async function capture(binary: string, opts: { env?: NodeJS.ProcessEnv; deleteAfterStart?: boolean } = {}): Promise<Capture> {
+async function capture(
+  binary: string,
+  opts: { env?: NodeJS.ProcessEnv; deleteAfterStart?: boolean } = {},
+): Promise<Capture> {
   const target = await startTarget(binary, [lib], { mainBlocked: true, env: opts.env });
   const pid = target.pid;
   if (opts.deleteAfterStart) fs.unlinkSync(binary);
@@ -218,13 +223,22 @@ async function capture(binary: string, opts: { env?: NodeJS.ProcessEnv; deleteAf
       const eu = euStack(pid);
       // gdb (for a deleted binary) must catch it there too: its return addresses then match
       // ours, where elsewhere in the loop its innermost frames would differ.
-      const gdb = opts.deleteAfterStart && inVdso(eu.get(vdsoTid)?.[0]?.pc ?? null) ? gdbStacks(pid, `/proc/${pid}/exe`) : undefined;
-      if (inVdso(eu.get(vdsoTid)?.[0]?.pc ?? null) && (!opts.deleteAfterStart || inVdso(gdb?.get(vdsoTid)?.[0]?.pc ?? null))) {
+      const gdb =
+        opts.deleteAfterStart && inVdso(eu.get(vdsoTid)?.[0]?.pc ?? null)
+          ? gdbStacks(pid, `/proc/${pid}/exe`)
+          : undefined;
+      if (
+        inVdso(eu.get(vdsoTid)?.[0]?.pc ?? null) &&
+        (!opts.deleteAfterStart || inVdso(gdb?.get(vdsoTid)?.[0]?.pc ?? null))
+      ) {
         assertDetached(pid);
         return { pid, shot, eu, gdb, vdsoTid, vdsoImage: dumpVdso(pid, maps), maps };
       }
     }
-    if (attempt === 30) throw new Error('30 captures never caught the vdso thread inside the vdso (in stackshot, eu-stack and, for a deleted binary, gdb)');
+    if (attempt === 30)
+      throw new Error(
+        '30 captures never caught the vdso thread inside the vdso (in stackshot, eu-stack and, for a deleted binary, gdb)',
+      );
   }
 }
 
@@ -310,7 +324,9 @@ function compare(c: Capture, files: (module: string) => ModuleFiles, deleted?: s
       if (ours.symbol !== null && theirs !== null && aliases.includes(ours.symbol) && aliases.includes(theirs)) {
         aliasChoices.add(`${ours.symbol} / ${tool}'s ${theirs} (${path.basename(ours.module!)})`);
       } else {
-        mismatches.push(`${where(i)} ${ours.pc}: ours ${ours.symbol}, ${tool} ${theirs} (${ours.module}; names there: ${aliases.join(' ') || 'none'})`);
+        mismatches.push(
+          `${where(i)} ${ours.pc}: ours ${ours.symbol}, ${tool} ${theirs} (${ours.module}; names there: ${aliases.join(' ') || 'none'})`,
+        );
       }
     }
   }
@@ -342,7 +358,14 @@ function report(label: string, r: Comparison): void {
 }
 
 /** Names our fixture functions must have whenever the binary keeps any symbols of its own. */
-const GLOBAL_FUNCTIONS = ['sleeper_leaf', 'sleeper_thread_main', 'cond_wait_leaf', 'cond_thread_main', 'vdso_spin_leaf', 'main_wait'];
+const GLOBAL_FUNCTIONS = [
+  'sleeper_leaf',
+  'sleeper_thread_main',
+  'cond_wait_leaf',
+  'cond_thread_main',
+  'vdso_spin_leaf',
+  'main_wait',
+];
 const STATIC_FUNCTIONS = ['sleeper_static_middle', 'cond_static_middle'];
 const LIB_FUNCTIONS = ['dl_sleep_outer', 'dl_sleep_static'];
 
@@ -372,7 +395,12 @@ describe.skipIf(!HAVE_EU_STACK)('every frame named as eu-stack names it', () => 
       skip: CAN_INSTALL_DEBUG ? undefined : `cannot write ${BUILD_ID_DIR} (needs root)`,
     },
     { variant: 'dynsym', title: 'stripped to .dynsym (-rdynamic)', statics: false },
-    { variant: 'lld', title: 'linked by lld', statics: true, skip: HAVE_LLD ? undefined : 'ld.lld missing (apt-get install lld)' },
+    {
+      variant: 'lld',
+      title: 'linked by lld',
+      statics: true,
+      skip: HAVE_LLD ? undefined : 'ld.lld missing (apt-get install lld)',
+    },
   ];
   for (const k of cases) {
     it.skipIf(k.skip !== undefined)(`${k.title}${k.skip ? ` — skipped: ${k.skip}` : ''}`, async () => {
@@ -396,19 +424,22 @@ describe.skipIf(!HAVE_EU_STACK)('every frame named as eu-stack names it', () => 
     });
   }
 
-  it.skipIf(!HAVE_GDB)('deleted after start (its frames against gdb: eu-stack cannot open a deleted file)', async () => {
-    const original = VARIANTS.pie().binary;
-    const binary = path.join(dir, 'symdiff-deleted');
-    fs.copyFileSync(original, binary);
-    fs.chmodSync(binary, 0o755);
-    const c = await capture(binary, { deleteAfterStart: true });
-    expect(parseMaps(c.maps).some((e) => e.path === binary && e.deleted)).toBe(true);
-    const r = compare(c, fixtureFiles(c, { binary: original }, { path: binary, copyOf: original }), binary);
-    report('deleted', r);
-    expect(r.mismatches).toEqual([]);
-    const seen = allNames(c);
-    for (const n of [...GLOBAL_FUNCTIONS, ...STATIC_FUNCTIONS]) expect(seen, n).toContain(n);
-  });
+  it.skipIf(!HAVE_GDB)(
+    'deleted after start (its frames against gdb: eu-stack cannot open a deleted file)',
+    async () => {
+      const original = VARIANTS.pie().binary;
+      const binary = path.join(dir, 'symdiff-deleted');
+      fs.copyFileSync(original, binary);
+      fs.chmodSync(binary, 0o755);
+      const c = await capture(binary, { deleteAfterStart: true });
+      expect(parseMaps(c.maps).some((e) => e.path === binary && e.deleted)).toBe(true);
+      const r = compare(c, fixtureFiles(c, { binary: original }, { path: binary, copyOf: original }), binary);
+      report('deleted', r);
+      expect(r.mismatches).toEqual([]);
+      const seen = allNames(c);
+      for (const n of [...GLOBAL_FUNCTIONS, ...STATIC_FUNCTIONS]) expect(seen, n).toContain(n);
+    },
+  );
 });
 
 // ---- libc: libc6-dbg's names when installed, .dynsym's when no debug file is found ----
@@ -425,7 +456,9 @@ describe.skipIf(!HAVE_EU_STACK)('libc frames', () => {
       const c = await captureVariant('pie');
       const dynamic = readelfDynamicFunctionNames(thisLibc);
       const debugNames = new Set([...functionsOf(libcDebug!).names.values()].flat());
-      const libcFrames = c.shot.threads.flatMap((t) => t.frames.map((f) => ({ t, f }))).filter(({ f }) => f.module === thisLibc);
+      const libcFrames = c.shot.threads
+        .flatMap((t) => t.frames.map((f) => ({ t, f })))
+        .filter(({ f }) => f.module === thisLibc);
       expect(libcFrames.length).toBeGreaterThan(0);
       // Every libc frame is named, and some only libc6-dbg can name (the futex wait under
       // pthread_cond_wait, start_thread): names not in .dynsym.
@@ -479,8 +512,11 @@ describe.skipIf(!HAVE_EU_STACK)('libc frames', () => {
 function findPerfPython(): { exe: string; version: string } | { missing: string } {
   const probe = (exe: string): { exe: string; version: string; ok: boolean } | null => {
     try {
-      const code = 'import os, sys; print(os.path.realpath(sys.executable)); print("%d.%d.%d" % sys.version_info[:3]); print(sys.version_info >= (3, 12))';
-      const out = execFileSync(exe, ['-c', code], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n');
+      const code =
+        'import os, sys; print(os.path.realpath(sys.executable)); print("%d.%d.%d" % sys.version_info[:3]); print(sys.version_info >= (3, 12))';
+      const out = execFileSync(exe, ['-c', code], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split(
+        '\n',
+      );
       return { exe: out[0], version: out[1], ok: out[2] === 'True' };
     } catch {
       return null;
@@ -491,7 +527,9 @@ function findPerfPython(): { exe: string; version: string } | { missing: string 
   let installed: string[] = [];
   try {
     const root = execFileSync('pyenv', ['root'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    installed = fs.readdirSync(path.join(root, 'versions')).map((v) => path.join(root, 'versions', v, 'bin', 'python3'));
+    installed = fs
+      .readdirSync(path.join(root, 'versions'))
+      .map((v) => path.join(root, 'versions', v, 'bin', 'python3'));
   } catch {
     // no pyenv
   }
@@ -514,7 +552,8 @@ async function mainThreadWhen(pid: number, ready: (frames: Frame[]) => boolean):
   return main;
 }
 
-const listing = (t: ThreadStack): string => t.frames.map((f, i) => `#${i} ${f.method} ${f.symbol} (${f.module})`).join('\n');
+const listing = (t: ThreadStack): string =>
+  t.frames.map((f, i) => `#${i} ${f.method} ${f.symbol} (${f.module})`).join('\n');
 
 describe('JIT frames named through /tmp/perf-<pid>.map', () => {
   /** From the leaf: spin, called by inner, called by middle, called by outer. */
@@ -524,9 +563,20 @@ describe('JIT frames named through /tmp/perf-<pid>.map', () => {
     const script = path.join(dir, 'chain.js');
     fs.writeFileSync(
       script,
-      ['function spin() { for (;;) {} }', 'function inner() { spin(); }', 'function middle() { inner(); }', 'function outer() { middle(); }', "console.log('ready');", 'outer();', ''].join('\n'),
+      [
+        'function spin() { for (;;) {} }',
+        'function inner() { spin(); }',
+        'function middle() { inner(); }',
+        'function outer() { middle(); }',
+        "console.log('ready');",
+        'outer();',
+        '',
+      ].join('\n'),
     );
-    const t = await startNode(`require(${JSON.stringify(script)})`, ['--perf-basic-prof', '--interpreted-frames-native-stack']);
+    const t = await startNode(`require(${JSON.stringify(script)})`, [
+      '--perf-basic-prof',
+      '--interpreted-frames-native-stack',
+    ]);
     try {
       // V8 writes `JS:<tier><name> <script>:<line>:<col>` per code object. Until spin's loop is
       // compiled, the leaf is in the interpreter's handlers: retry until it is spin's code.
@@ -543,11 +593,18 @@ describe('JIT frames named through /tmp/perf-<pid>.map', () => {
       const entry = frames.findIndex((f) => /^Builtins_JSEntry/.test(f.symbol ?? ''));
       expect(entry, listing(main)).toBeGreaterThan(4);
       for (const f of frames.slice(4, entry)) expect(f.symbol, listing(main)).toMatch(/^(JS|Script):/);
-      expect(frames.slice(entry).some((f) => /^v8::internal::Execution::Call/.test(f.symbol ?? '')), listing(main)).toBe(true);
+      expect(
+        frames.slice(entry).some((f) => /^v8::internal::Execution::Call/.test(f.symbol ?? '')),
+        listing(main),
+      ).toBe(true);
       // The text output reads `spin+0x44  (JS optimized, /…/chain.js:1:14)`.
       const text = formatThreadText(main).split('\n').slice(1, 5);
       CHAIN.forEach((fn, i) => {
-        expect(text[i]).toMatch(new RegExp(`^#${i}\\s+0x[0-9a-f]{16}  ${fn}\\+0x[0-9a-f]+  \\(JS (interpreted|baseline|maglev|optimized), ${escapeRegExp(script)}:\\d+:\\d+\\)$`));
+        expect(text[i]).toMatch(
+          new RegExp(
+            `^#${i}\\s+0x[0-9a-f]{16}  ${fn}\\+0x[0-9a-f]+  \\(JS (interpreted|baseline|maglev|optimized), ${escapeRegExp(script)}:\\d+:\\d+\\)$`,
+          ),
+        );
       });
       // eu-stack, blind to JIT code, walks the same frames and names the native ones alike.
       if (HAVE_EU_STACK) {
@@ -569,72 +626,100 @@ describe('JIT frames named through /tmp/perf-<pid>.map', () => {
 
   const python = findPerfPython();
   const noPython = 'missing' in python ? python.missing : undefined;
-  const pythonTitle = 'missing' in python ? `python -X perf — skipped: ${python.missing}` : `python ${python.version} -X perf`;
+  const pythonTitle =
+    'missing' in python ? `python -X perf — skipped: ${python.missing}` : `python ${python.version} -X perf`;
 
-  it.skipIf(noPython !== undefined)(`${pythonTitle}: functions by name, in call order, the stack complete`, async () => {
-    const { exe } = python as { exe: string };
-    const script = path.join(dir, 'chain.py');
-    fs.writeFileSync(script, ['def spin():', '    while True:', '        pass', 'def inner():', '    spin()', 'def middle():', '    inner()', 'def outer():', '    middle()', "print('ready', flush=True)", 'outer()', ''].join('\n'));
-    const t = await startTarget(exe, ['-X', 'perf', script]);
-    try {
-      // Python writes `py::<qualified name>:<file>` for each function as it first runs it.
-      const pyFunction = (f: Frame): string | undefined => (f.symbol?.startsWith('py::') ? f.symbol.slice(4, f.symbol.lastIndexOf(`:${script}`)) : undefined);
-      const main = await mainThreadWhen(t.pid, (frames) => frames.slice(0, 3).some((f) => pyFunction(f) === 'spin'));
-      // Each Python call runs through its own trampoline, named in the map; the trampolines keep
-      // no frame pointer and have no CFI: the walk must still get past each of them.
-      const py = main.frames.filter((f) => pyFunction(f) !== undefined);
-      expect(py.map(pyFunction), listing(main)).toEqual([...CHAIN, '<module>']);
-      expect(main.complete, listing(main)).toBe(true);
-      const text = formatThreadText(main);
-      for (const fn of CHAIN) expect(text).toMatch(new RegExp(`  ${fn}\\+0x[0-9a-f]+  \\(Python, ${escapeRegExp(script)}\\)$`, 'm'));
-      // eu-stack ends at the first trampoline; up to there, the same frames and native names.
-      if (HAVE_EU_STACK) {
-        const oracle = euStack(t.pid).get(t.pid)!;
-        const ours = snapshotSync(t.pid).threads.find((x) => x.tid === t.pid)!.frames;
-        expect(oracle.length).toBeGreaterThan(1);
-        for (let i = 1; i < oracle.length; i++) {
-          expect(ours[i].pc, `#${i}`).toBe(oracle[i].pc);
-          if (ours[i].module !== '[anon]') expect(ours[i].symbol, `#${i}`).toBe(oracle[i].name);
+  it.skipIf(noPython !== undefined)(
+    `${pythonTitle}: functions by name, in call order, the stack complete`,
+    async () => {
+      const { exe } = python as { exe: string };
+      const script = path.join(dir, 'chain.py');
+      fs.writeFileSync(
+        script,
+        [
+          'def spin():',
+          '    while True:',
+          '        pass',
+          'def inner():',
+          '    spin()',
+          'def middle():',
+          '    inner()',
+          'def outer():',
+          '    middle()',
+          "print('ready', flush=True)",
+          'outer()',
+          '',
+        ].join('\n'),
+      );
+      const t = await startTarget(exe, ['-X', 'perf', script]);
+      try {
+        // Python writes `py::<qualified name>:<file>` for each function as it first runs it.
+        const pyFunction = (f: Frame): string | undefined =>
+          f.symbol?.startsWith('py::') ? f.symbol.slice(4, f.symbol.lastIndexOf(`:${script}`)) : undefined;
+        const main = await mainThreadWhen(t.pid, (frames) => frames.slice(0, 3).some((f) => pyFunction(f) === 'spin'));
+        // Each Python call runs through its own trampoline, named in the map; the trampolines keep
+        // no frame pointer and have no CFI: the walk must still get past each of them.
+        const py = main.frames.filter((f) => pyFunction(f) !== undefined);
+        expect(py.map(pyFunction), listing(main)).toEqual([...CHAIN, '<module>']);
+        expect(main.complete, listing(main)).toBe(true);
+        const text = formatThreadText(main);
+        for (const fn of CHAIN)
+          expect(text).toMatch(new RegExp(`  ${fn}\\+0x[0-9a-f]+  \\(Python, ${escapeRegExp(script)}\\)$`, 'm'));
+        // eu-stack ends at the first trampoline; up to there, the same frames and native names.
+        if (HAVE_EU_STACK) {
+          const oracle = euStack(t.pid).get(t.pid)!;
+          const ours = snapshotSync(t.pid).threads.find((x) => x.tid === t.pid)!.frames;
+          expect(oracle.length).toBeGreaterThan(1);
+          for (let i = 1; i < oracle.length; i++) {
+            expect(ours[i].pc, `#${i}`).toBe(oracle[i].pc);
+            if (ours[i].module !== '[anon]') expect(ours[i].symbol, `#${i}`).toBe(oracle[i].name);
+          }
         }
+        assertDetached(t.pid);
+      } finally {
+        await t.stop();
+        fs.rmSync(`/tmp/perf-${t.pid}.map`, { force: true });
       }
-      assertDetached(t.pid);
-    } finally {
-      await t.stop();
-      fs.rmSync(`/tmp/perf-${t.pid}.map`, { force: true });
-    }
-  });
+    },
+  );
 
   // The same walk where no Python 3.12 is installed (CI): a C program calling through Python's
   // trampoline bytes, named in its own perf map as Python names them.
-  it.skipIf(process.arch !== 'x64')('a Python-style perf trampoline (no CFI, no frame record): named, and walked past to _start', async () => {
-    const binary = path.join(dir, 'perf_trampoline');
-    run('gcc', [...CFLAGS, '-o', binary, path.join(FIXTURES_DIR, 'perf_trampoline.c')]);
-    const t = await startTarget(binary, [], { mainBlocked: true });
-    try {
-      const main = snapshotSync(t.pid).threads[0];
-      const names = main.frames.map((f) => f.symbol);
-      const tramp = names.indexOf('py::trampolined:/stand-in/for.py');
-      expect(tramp, listing(main)).toBeGreaterThan(0);
-      expect(main.frames[tramp].module).toBe('[anon]');
-      expect(names[tramp - 1]).toBe('trampolined_eval');
-      expect(names.slice(tramp + 1, tramp + 3), listing(main)).toEqual(['call_through_trampoline', 'main']);
-      expect(main.complete, listing(main)).toBe(true);
-      // A frame-pointer-only walk (`unwind: 'fp'`, what perf --call-graph fp sees) does not read
-      // return sites: it cannot get from the trampoline to its caller.
-      const fpOnly = snapshotSync(t.pid, { unwind: 'fp' }).threads[0];
-      expect(fpOnly.complete, listing(fpOnly)).toBe(false);
-      expect(fpOnly.frames.map((f) => f.symbol), listing(fpOnly)).not.toContain('call_through_trampoline');
-      // eu-stack stops at the trampoline; up to there, its frames are ours.
-      if (HAVE_EU_STACK) {
-        const oracle = euStack(t.pid).get(t.pid)!;
-        expect(oracle.length).toBe(tramp + 1);
-        expect(main.frames.slice(0, tramp + 1).map((f) => f.pc)).toEqual(oracle.map((f) => f.pc));
-        expect(names.slice(0, tramp)).toEqual(oracle.slice(0, tramp).map((f) => f.name));
+  it.skipIf(process.arch !== 'x64')(
+    'a Python-style perf trampoline (no CFI, no frame record): named, and walked past to _start',
+    async () => {
+      const binary = path.join(dir, 'perf_trampoline');
+      run('gcc', [...CFLAGS, '-o', binary, path.join(FIXTURES_DIR, 'perf_trampoline.c')]);
+      const t = await startTarget(binary, [], { mainBlocked: true });
+      try {
+        const main = snapshotSync(t.pid).threads[0];
+        const names = main.frames.map((f) => f.symbol);
+        const tramp = names.indexOf('py::trampolined:/stand-in/for.py');
+        expect(tramp, listing(main)).toBeGreaterThan(0);
+        expect(main.frames[tramp].module).toBe('[anon]');
+        expect(names[tramp - 1]).toBe('trampolined_eval');
+        expect(names.slice(tramp + 1, tramp + 3), listing(main)).toEqual(['call_through_trampoline', 'main']);
+        expect(main.complete, listing(main)).toBe(true);
+        // A frame-pointer-only walk (`unwind: 'fp'`, what perf --call-graph fp sees) does not read
+        // return sites: it cannot get from the trampoline to its caller.
+        const fpOnly = snapshotSync(t.pid, { unwind: 'fp' }).threads[0];
+        expect(fpOnly.complete, listing(fpOnly)).toBe(false);
+        expect(
+          fpOnly.frames.map((f) => f.symbol),
+          listing(fpOnly),
+        ).not.toContain('call_through_trampoline');
+        // eu-stack stops at the trampoline; up to there, its frames are ours.
+        if (HAVE_EU_STACK) {
+          const oracle = euStack(t.pid).get(t.pid)!;
+          expect(oracle.length).toBe(tramp + 1);
+          expect(main.frames.slice(0, tramp + 1).map((f) => f.pc)).toEqual(oracle.map((f) => f.pc));
+          expect(names.slice(0, tramp)).toEqual(oracle.slice(0, tramp).map((f) => f.name));
+        }
+        assertDetached(t.pid);
+      } finally {
+        await t.stop();
+        fs.rmSync(`/tmp/perf-${t.pid}.map`, { force: true });
       }
-      assertDetached(t.pid);
-    } finally {
-      await t.stop();
-      fs.rmSync(`/tmp/perf-${t.pid}.map`, { force: true });
-    }
-  });
+    },
+  );
 });

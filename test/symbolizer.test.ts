@@ -85,7 +85,12 @@ beforeAll(async () => {
 
 afterAll(() => {
   for (const t of targets) t.child.kill('SIGKILL');
-  for (const t of targets) try { fs.unlinkSync(`/tmp/perf-${t.pid}.map`); } catch { /* not written */ }
+  for (const t of targets)
+    try {
+      fs.unlinkSync(`/tmp/perf-${t.pid}.map`);
+    } catch {
+      /* not written */
+    }
   if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -104,7 +109,14 @@ describe('Symbolizer on running processes', () => {
         exact(addr.mangled),
         { pc: addr.far_away + 3n, isReturnAddress: true },
       ]);
-      expect(out.map((n) => n.symbol)).toEqual(['leaf_alpha', 'local_beta', 'leaf_alpha', 'main', '_Z7mangledi', 'far_away']);
+      expect(out.map((n) => n.symbol)).toEqual([
+        'leaf_alpha',
+        'local_beta',
+        'leaf_alpha',
+        'main',
+        '_Z7mangledi',
+        'far_away',
+      ]);
       expect(out.map((n) => n.symbolOffset)).toEqual([0, 2, 1, 0, 0, 3]);
       for (const n of out) expect(n.module).toBe(t.exe);
       const m = entries.find((e) => e.start <= addr.leaf_alpha && addr.leaf_alpha < e.end)!;
@@ -120,10 +132,16 @@ describe('Symbolizer on running processes', () => {
     const debug = readelfFunctions(libcDebugFile(libc));
     for (const t of [pie, nopie]) {
       const s = new Symbolizer();
-      const [printf, nanosleep] = s.symbolize(t.pid, mapsOf(t.pid), [exact(t.addr.printf), exact(t.addr.nanosleep + 5n)]);
+      const [printf, nanosleep] = s.symbolize(t.pid, mapsOf(t.pid), [
+        exact(t.addr.printf),
+        exact(t.addr.nanosleep + 5n),
+      ]);
       expect(printf).toMatchObject({ module: libc, symbol: 'printf', symbolOffset: 0 });
       // nanosleep is a weak alias of the global __nanosleep: global wins.
-      const aliases = [...(dynsym.names.get(dynsym.addr.get('nanosleep')!) ?? []), ...(debug.names.get(dynsym.addr.get('nanosleep')!) ?? [])];
+      const aliases = [
+        ...(dynsym.names.get(dynsym.addr.get('nanosleep')!) ?? []),
+        ...(debug.names.get(dynsym.addr.get('nanosleep')!) ?? []),
+      ];
       expect(aliases).toContain('__nanosleep');
       expect(nanosleep).toMatchObject({ module: libc, symbol: '__nanosleep', symbolOffset: 5 });
     }
@@ -134,7 +152,10 @@ describe('Symbolizer on running processes', () => {
     const maps = mapsOf(process.pid);
     const entries = parseMaps(maps);
     const wanted = ['start_thread', '__futex_abstimed_wait_common', 'clone3', 'malloc', 'epoll_wait'];
-    const pcs = wanted.map((name) => ({ pc: runtimeAddress(entries, libc, debug.addr.get(name)!) + 3n, isReturnAddress: true }));
+    const pcs = wanted.map((name) => ({
+      pc: runtimeAddress(entries, libc, debug.addr.get(name)!) + 3n,
+      isReturnAddress: true,
+    }));
     const out = new Symbolizer().symbolize(process.pid, maps, pcs);
     for (let i = 0; i < wanted.length; i++) {
       const names = debug.names.get(debug.addr.get(wanted[i])!)!;
@@ -156,7 +177,15 @@ describe('Symbolizer on running processes', () => {
     const { names } = readelfFunctions(dump);
     expect(names.size).toBeGreaterThan(0);
     const fake = parseMaps(`${vdso.start.toString(16)}-${vdso.end.toString(16)} r-xp 00000000 00:00 0 [vdso]`);
-    const pcs = [...names.keys()].map((v) => exact(runtimeAddress(fake.map((e) => ({ ...e, path: dump })), dump, v) + 1n));
+    const pcs = [...names.keys()].map((v) =>
+      exact(
+        runtimeAddress(
+          fake.map((e) => ({ ...e, path: dump })),
+          dump,
+          v,
+        ) + 1n,
+      ),
+    );
     const out = new Symbolizer().symbolize(pie.pid, mapsOf(pie.pid), pcs);
     [...names.values()].forEach((aliases, i) => {
       expect(out[i].module).toBe('[vdso]');
@@ -171,7 +200,15 @@ describe('Symbolizer on running processes', () => {
     const perfMap = `/tmp/perf-${pie.pid}.map`;
     fs.writeFileSync(
       perfMap,
-      [`${hex(jit)} 100 old_code`, 'garbage', `${hex(jit + 0x10n)} 20 newer code with spaces`, `${hex(jit)} 8 newest_head`, 'zzzz 10 bad_hex', `${hex(jit + 0x40n)} 0 empty`, ''].join('\n'),
+      [
+        `${hex(jit)} 100 old_code`,
+        'garbage',
+        `${hex(jit + 0x10n)} 20 newer code with spaces`,
+        `${hex(jit)} 8 newest_head`,
+        'zzzz 10 bad_hex',
+        `${hex(jit + 0x40n)} 0 empty`,
+        '',
+      ].join('\n'),
     );
     const s = new Symbolizer();
     const maps = mapsOf(pie.pid);
@@ -200,7 +237,10 @@ describe('Symbolizer on running processes', () => {
     fs.appendFileSync(perfMap, `${hex(jit + 0x30n)} 4 appended\n`);
     expect(look()[4]).toMatchObject({ symbol: 'appended', symbolOffset: 1 });
     fs.rmSync(perfMap);
-    expect(new Symbolizer().symbolize(pie.pid, maps, [exact(jit)])[0]).toMatchObject({ symbol: null, reason: 'anonymous memory and no perf map' });
+    expect(new Symbolizer().symbolize(pie.pid, maps, [exact(jit)])[0]).toMatchObject({
+      symbol: null,
+      reason: 'anonymous memory and no perf map',
+    });
   });
 
   it('still names a binary deleted after it started, through map_files', async () => {
@@ -225,7 +265,10 @@ describe('Symbolizer on running processes', () => {
       const out = execFileSync('c++filt', [name], { encoding: 'utf8' }).trim();
       return out === name ? null : out;
     };
-    expect(new Symbolizer({ demangle: cxxfilt }).symbolize(pie.pid, maps, pcs).map((n) => n.symbol)).toEqual(['mangled(int)', 'leaf_alpha']);
+    expect(new Symbolizer({ demangle: cxxfilt }).symbolize(pie.pid, maps, pcs).map((n) => n.symbol)).toEqual([
+      'mangled(int)',
+      'leaf_alpha',
+    ]);
     expect(asked).toEqual(['_Z7mangledi']); // only _Z names are offered
     expect(new Symbolizer({ demangle: () => null }).symbolize(pie.pid, maps, pcs)[0].symbol).toBe('_Z7mangledi');
     expect(new Symbolizer().symbolize(pie.pid, maps, pcs)[0].symbol).toBe('_Z7mangledi');
@@ -288,18 +331,25 @@ describe('Symbolizer caching', () => {
     const s = new Symbolizer();
     s.symbolize(pie.pid, mapsOf(pie.pid), [exact(pie.addr.leaf_alpha)]);
     const parsed = s.stats.modulesParsed;
-    expect(s.symbolize(twin.pid, mapsOf(twin.pid), [exact(twin.addr.leaf_alpha)])[0]).toMatchObject({ module: copy, symbol: 'leaf_alpha', symbolOffset: 0 });
+    expect(s.symbolize(twin.pid, mapsOf(twin.pid), [exact(twin.addr.leaf_alpha)])[0]).toMatchObject({
+      module: copy,
+      symbol: 'leaf_alpha',
+      symbolOffset: 0,
+    });
     expect(s.stats.modulesParsed).toBe(parsed);
   });
 
   it('stays within its memory budget: modules pushed out are parsed again when needed, and still name and unwind', () => {
     const s = new Symbolizer({ maxCacheBytes: 1 }); // room for one module at a time
-    const cfiIds = (pid: number): bigint[] => [...s.unwindMappings(pid, mapsOf(pid))].filter((_, i) => i % 4 === 3 && _ > 1n).map((v) => v >> 1n);
+    const cfiIds = (pid: number): bigint[] =>
+      [...s.unwindMappings(pid, mapsOf(pid))].filter((_, i) => i % 4 === 3 && _ > 1n).map((v) => v >> 1n);
     const first = cfiIds(pie.pid);
     expect(first.length).toBeGreaterThan(0);
     for (let round = 0; round < 3; round++) {
       for (const t of [pie, nopie]) {
-        expect(s.symbolize(t.pid, mapsOf(t.pid), [exact(t.addr.leaf_alpha), exact(t.addr.printf)]).map((n) => n.symbol)).toEqual(['leaf_alpha', 'printf']);
+        expect(
+          s.symbolize(t.pid, mapsOf(t.pid), [exact(t.addr.leaf_alpha), exact(t.addr.printf)]).map((n) => n.symbol),
+        ).toEqual(['leaf_alpha', 'printf']);
         expect(s.cacheSize.modules).toBe(1);
       }
     }
@@ -310,12 +360,15 @@ describe('Symbolizer caching', () => {
     for (const id of again) expect(first).not.toContain(id);
     // With the default budget, everything stays.
     const roomy = new Symbolizer();
-    for (const t of [pie, nopie]) roomy.symbolize(t.pid, mapsOf(t.pid), [exact(t.addr.leaf_alpha), exact(t.addr.printf)]);
+    for (const t of [pie, nopie])
+      roomy.symbolize(t.pid, mapsOf(t.pid), [exact(t.addr.leaf_alpha), exact(t.addr.printf)]);
     expect(roomy.cacheSize.modules).toBe(3);
     expect(roomy.cacheSize.bytes).toBeGreaterThan(0);
     // Source lines make a module bigger (libc's, from libc6-dbg): counted against the budget too.
     const before = roomy.cacheSize.bytes;
-    expect(roomy.symbolize(pie.pid, mapsOf(pie.pid), [exact(pie.addr.printf)], { lines: true })[0].file).toMatch(/printf/);
+    expect(roomy.symbolize(pie.pid, mapsOf(pie.pid), [exact(pie.addr.printf)], { lines: true })[0].file).toMatch(
+      /printf/,
+    );
     expect(roomy.cacheSize.bytes).toBeGreaterThan(before + 1_000_000);
   });
 
@@ -371,7 +424,10 @@ describe('Symbolizer on bad input', () => {
     };
     for (const [name, data] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), data);
     const paths = [...Object.keys(files).map((n) => path.join(dir, n)), path.join(dir, 'missing.so'), dir];
-    const lines = paths.map((p, i) => `${(0x10000000 + i * 0x100000).toString(16)}-${(0x10010000 + i * 0x100000).toString(16)} r-xp 00000000 fe:01 0 ${p}`);
+    const lines = paths.map(
+      (p, i) =>
+        `${(0x10000000 + i * 0x100000).toString(16)}-${(0x10010000 + i * 0x100000).toString(16)} r-xp 00000000 fe:01 0 ${p}`,
+    );
     // And a real ELF mapped at a crafted base, to show the same path does name what it can.
     const loads = readelf('-lW', pie.exe)
       .split('\n')
@@ -382,18 +438,46 @@ describe('Symbolizer on bad input', () => {
       const off = BigInt('0x' + m[1]) & ~0xfffn;
       const start = base + (BigInt('0x' + m[2]) & ~0xfffn);
       const end = (base + BigInt('0x' + m[2]) + BigInt('0x' + m[3]) + 0xfffn) & ~0xfffn;
-      lines.push(`${start.toString(16)}-${end.toString(16)} r-xp ${off.toString(16).padStart(8, '0')} fe:01 0 ${pie.exe}`);
+      lines.push(
+        `${start.toString(16)}-${end.toString(16)} r-xp ${off.toString(16).padStart(8, '0')} fe:01 0 ${pie.exe}`,
+      );
     }
     const leafVaddr = readelfFunctions(pie.exe).addr.get('leaf_alpha')!;
-    const pcs = [...paths.map((_, i) => exact(BigInt(0x10000000 + i * 0x100000 + 0x1234))), exact(base + leafVaddr + 2n), exact(0x10n), exact(0x7fff00000000n)];
+    const pcs = [
+      ...paths.map((_, i) => exact(BigInt(0x10000000 + i * 0x100000 + 0x1234))),
+      exact(base + leafVaddr + 2n),
+      exact(0x10n),
+      exact(0x7fff00000000n),
+    ];
     const s = new Symbolizer();
     const out = s.symbolize(process.pid, lines.join('\n'), pcs);
     // Each unnamed frame says why, in words that point at the cause.
-    const why = [/^module unusable: ELF: not an ELF file$/, /^module unusable: ELF: read of \d+ bytes at \d+ is outside the 3000-byte file$/, /^module unusable: ELF: read of \d+ bytes at \d+ is outside the 64-byte file$/, /^module unusable: ELF: too small for an ELF header$/, /^module unusable: cannot open the mapped file$/, /^module unusable: not a regular file$/];
-    paths.forEach((p, i) => expect(out[i]).toEqual({ module: p, moduleOffset: 0x1234n, symbol: null, symbolOffset: null, reason: expect.stringMatching(why[i]) }));
+    const why = [
+      /^module unusable: ELF: not an ELF file$/,
+      /^module unusable: ELF: read of \d+ bytes at \d+ is outside the 3000-byte file$/,
+      /^module unusable: ELF: read of \d+ bytes at \d+ is outside the 64-byte file$/,
+      /^module unusable: ELF: too small for an ELF header$/,
+      /^module unusable: cannot open the mapped file$/,
+      /^module unusable: not a regular file$/,
+    ];
+    paths.forEach((p, i) =>
+      expect(out[i]).toEqual({
+        module: p,
+        moduleOffset: 0x1234n,
+        symbol: null,
+        symbolOffset: null,
+        reason: expect.stringMatching(why[i]),
+      }),
+    );
     expect(out[paths.length]).toMatchObject({ module: pie.exe, symbol: 'leaf_alpha', symbolOffset: 2 });
     expect(out[paths.length]).not.toHaveProperty('reason');
-    expect(out[paths.length + 1]).toEqual({ module: null, moduleOffset: null, symbol: null, symbolOffset: null, reason: 'in no mapping' });
+    expect(out[paths.length + 1]).toEqual({
+      module: null,
+      moduleOffset: null,
+      symbol: null,
+      symbolOffset: null,
+      reason: 'in no mapping',
+    });
     expect(out[paths.length + 2].module).toBeNull();
     // Through a path (no map_files for crafted ranges), a file whose inode differs from the
     // mapped one on the same device was replaced since: not named.
@@ -402,7 +486,10 @@ describe('Symbolizer on bad input', () => {
     const at = (inode: number): string => `40000000-40010000 r-xp 00000000 ${dev} ${inode} ${pie.exe}`;
     const probe = [exact(0x40000000n + readelfFunctions(pie.exe).addr.get('main')!)];
     expect(new Symbolizer().symbolize(process.pid, at(st.ino), probe)[0].symbol).toBe('main');
-    expect(new Symbolizer().symbolize(process.pid, at(st.ino + 1), probe)[0]).toMatchObject({ module: pie.exe, symbol: null });
+    expect(new Symbolizer().symbolize(process.pid, at(st.ino + 1), probe)[0]).toMatchObject({
+      module: pie.exe,
+      symbol: null,
+    });
     // Failures are cached too: asking again parses nothing new.
     const parsed = s.stats.modulesParsed;
     s.symbolize(process.pid, lines.join('\n'), pcs);

@@ -37,15 +37,33 @@ function snap(threads: ThreadStack[], over: Partial<Snapshot> = {}): Snapshot {
     schedule: 'rolling',
     takenAt: '2025-01-01T00:00:00.000Z',
     threads,
-    cost: { totalNs: 410_000, pauseNsMax: 23_400, walkNs: 5_000, symbolizeNs: 100_000, modulesNs: 0, bytesCopied: 8192 },
+    cost: {
+      totalNs: 410_000,
+      pauseNsMax: 23_400,
+      walkNs: 5_000,
+      symbolizeNs: 100_000,
+      modulesNs: 0,
+      bytesCopied: 8192,
+    },
     ...over,
   };
 }
 
 const main = thread({
   frames: [
-    frame('0x7f3a1c2e1c6a', { method: 'regs', module: LIBC, moduleOffset: '0x126c6a', symbol: 'epoll_wait', symbolOffset: 0x1a }),
-    frame('0x558e4a1b2c3d', { module: '/usr/bin/node', moduleOffset: '0x1b2c3d', symbol: 'uv__io_poll', symbolOffset: 0x2f3 }),
+    frame('0x7f3a1c2e1c6a', {
+      method: 'regs',
+      module: LIBC,
+      moduleOffset: '0x126c6a',
+      symbol: 'epoll_wait',
+      symbolOffset: 0x1a,
+    }),
+    frame('0x558e4a1b2c3d', {
+      module: '/usr/bin/node',
+      moduleOffset: '0x1b2c3d',
+      symbol: 'uv__io_poll',
+      symbolOffset: 0x2f3,
+    }),
     frame('0x7f3a1c000123', { module: '/opt/lib/libfoo.so', moduleOffset: '0x1234', symbol: null, symbolOffset: null }),
     frame('0x1000', { method: 'fp' }),
   ],
@@ -89,7 +107,15 @@ describe('formatSnapshotText', () => {
   });
 
   it('prints failed threads with their failure and errno name', () => {
-    const exited = thread({ tid: 1237, name: 'worker', state: 'R', frames: [], end: 'not-captured', complete: false, failure: 'exited' });
+    const exited = thread({
+      tid: 1237,
+      name: 'worker',
+      state: 'R',
+      frames: [],
+      end: 'not-captured',
+      complete: false,
+      failure: 'exited',
+    });
     const failed = thread({
       tid: 1238,
       name: 'worker',
@@ -100,7 +126,15 @@ describe('formatSnapshotText', () => {
       failure: 'failed',
       failureCode: 'EIO',
     });
-    const timeout = thread({ tid: 1239, name: 'x', state: 'D', frames: [], end: 'not-captured', complete: false, failure: 'timeout' });
+    const timeout = thread({
+      tid: 1239,
+      name: 'x',
+      state: 'D',
+      frames: [],
+      end: 'not-captured',
+      complete: false,
+      failure: 'timeout',
+    });
     const text = formatSnapshotText(snap([exited, failed, timeout]));
     expect(text).toContain('3 threads (3 not captured)');
     expect(text).toContain('TID 1237 "worker" R — not captured: exited during the snapshot\n');
@@ -120,7 +154,15 @@ describe('formatSnapshotText', () => {
   it('marks signal frames and quotes odd thread names', () => {
     const t = thread({
       name: 'a "b"',
-      frames: [frame('0x10', { method: 'signal', module: '[vdso]', moduleOffset: '0x10', symbol: '__restore_rt', symbolOffset: 0 })],
+      frames: [
+        frame('0x10', {
+          method: 'signal',
+          module: '[vdso]',
+          moduleOffset: '0x10',
+          symbol: '__restore_rt',
+          symbolOffset: 0,
+        }),
+      ],
     });
     const out = formatThreadText(t);
     expect(out).toContain('TID 1234 "a \\"b\\"" S');
@@ -176,7 +218,8 @@ describe('helpers', () => {
 });
 
 describe('JIT frames named by a perf map', () => {
-  const jit = (symbol: string, module = '[anon]'): Frame => frame('0x7f0000001000', { module, moduleOffset: '0x0', symbol, symbolOffset: 0xc6 });
+  const jit = (symbol: string, module = '[anon]'): Frame =>
+    frame('0x7f0000001000', { module, moduleOffset: '0x0', symbol, symbolOffset: 0xc6 });
   const line = (f: Frame): string => `${frameSymbolText(f)}  ${frameModuleText(f)}`;
 
   it("shows V8's name, tier and definition apart (`<tag>:<tier><name> <script>:<line>:<col>`)", () => {
@@ -188,8 +231,12 @@ describe('JIT frames named by a perf map', () => {
     expect(line(jit('Script:~ [eval]:1:1'))).toBe('(top level)+0xc6  (JS interpreted, [eval]:1:1)');
     expect(line(jit('LazyCompile:*old /a.js:1'))).toBe('old+0xc6  (JS optimized, /a.js:1)');
     // Spaces in names (getters) and in paths: the script starts where a script name can start.
-    expect(line(jit('JS:~get size node:internal/streams:9:3'))).toBe('get size+0xc6  (JS interpreted, node:internal/streams:9:3)');
-    expect(line(jit('JS:*run /home/me/My Project/a.js:4:2'))).toBe('run+0xc6  (JS optimized, /home/me/My Project/a.js:4:2)');
+    expect(line(jit('JS:~get size node:internal/streams:9:3'))).toBe(
+      'get size+0xc6  (JS interpreted, node:internal/streams:9:3)',
+    );
+    expect(line(jit('JS:*run /home/me/My Project/a.js:4:2'))).toBe(
+      'run+0xc6  (JS optimized, /home/me/My Project/a.js:4:2)',
+    );
   });
 
   it("shows Python's (`py::<qualified name>:<file>`); other names as written, and never for file-backed code", () => {

@@ -41,7 +41,7 @@ describe.each(['fp', 'nofp'] as FrameVariant[])('fixture built %s', (variant) =>
     assertDetached(target.pid);
   });
 
-  it.skipIf(!HAVE_EU_STACK)('every frame address equals eu-stack\'s', async () => {
+  it.skipIf(!HAVE_EU_STACK)("every frame address equals eu-stack's", async () => {
     const target = await startFixture('threads', variant, ['--only', ['spin', ...BLOCKED].join(',')]);
     const shot = snapshotSync(target.pid);
     const oracle = euStackPcs(target.pid);
@@ -73,12 +73,21 @@ describe('real runtimes', () => {
         expect(t.complete, `thread ${t.tid} ${t.name}: ${t.end}\n${names(t).join('\n')}`).toBe(true);
       }
       const main = thread(shot, target.pid);
-      expect(names(main).slice(-4)).toEqual(['node::Start(int, char**)', '__libc_start_call_main', '__libc_start_main', '_start']);
+      expect(names(main).slice(-4)).toEqual([
+        'node::Start(int, char**)',
+        '__libc_start_call_main',
+        '__libc_start_main',
+        '_start',
+      ]);
       if (kind === 'idle') {
         expect(names(main).slice(0, 3)).toEqual(['epoll_pwait', 'uv__io_poll', 'uv_run']);
         if (HAVE_EU_STACK) {
           const oracle = euStackPcs(target.pid);
-          for (const t of shot.threads) expect(t.frames.map((f) => f.pc), `thread ${t.tid}`).toEqual(oracle.get(t.tid));
+          for (const t of shot.threads)
+            expect(
+              t.frames.map((f) => f.pc),
+              `thread ${t.tid}`,
+            ).toEqual(oracle.get(t.tid));
         }
       }
       assertDetached(target.pid);
@@ -92,7 +101,8 @@ describe('real runtimes', () => {
     const main = thread(shot, target.pid);
     expect(main.complete, names(main).join('\n')).toBe(true);
     expect(names(main).slice(-4)).toEqual(['Py_BytesMain', '__libc_start_call_main', '__libc_start_main', '_start']);
-    if (HAVE_EU_STACK) expect(main.frames.map((f) => f.pc).slice(1)).toEqual(euStackPcs(target.pid).get(target.pid)?.slice(1));
+    if (HAVE_EU_STACK)
+      expect(main.frames.map((f) => f.pc).slice(1)).toEqual(euStackPcs(target.pid).get(target.pid)?.slice(1));
     assertDetached(target.pid);
   });
 });

@@ -17,7 +17,14 @@ const ROOT = path.join(__dirname, '..');
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = fs.existsSync(CHROMIUM);
 const SPEEDSCOPE_DIR = path.join(ROOT, 'node_modules', 'speedscope', 'dist', 'release');
-const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+];
 const SKIP = HAVE_CHROMIUM ? '' : ' (skipped: no /usr/bin/chromium; apt-get install -y chromium)';
 const HIGHLIGHT = 'rgb(230,0,230)';
 
@@ -123,10 +130,19 @@ describe('speedscope viewer in Chromium', () => {
     if (!HAVE_CHROMIUM) return ctx.skip();
     const file = path.join(tmp, 'profile.speedscope.json');
     fs.writeFileSync(file, JSON.stringify(toSpeedscope(shots, { intervalMs: 1000 / 99 })));
-    const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json', '.wasm': 'application/wasm' };
+    const TYPES: Record<string, string> = {
+      '.html': 'text/html',
+      '.js': 'text/javascript',
+      '.css': 'text/css',
+      '.json': 'application/json',
+      '.wasm': 'application/wasm',
+    };
     const server = http.createServer((req, res) => {
       const url = decodeURIComponent((req.url ?? '/').split(/[?#]/)[0]!);
-      const f = url === '/profile.speedscope.json' ? file : path.join(SPEEDSCOPE_DIR, path.normalize(url === '/' ? '/index.html' : url));
+      const f =
+        url === '/profile.speedscope.json'
+          ? file
+          : path.join(SPEEDSCOPE_DIR, path.normalize(url === '/' ? '/index.html' : url));
       if (!f.startsWith(SPEEDSCOPE_DIR) && f !== file) {
         res.writeHead(403).end();
         return;
@@ -143,13 +159,20 @@ describe('speedscope viewer in Chromium', () => {
       await page.goto(`${base}/index.html#profileURL=${encodeURIComponent(`${base}/profile.speedscope.json`)}`);
       // The toolbar names the active profile: the thread most often on-CPU, spin.
       await page.waitForFunction('/\\(\\d+\\/\\d+\\)/.test(document.body.innerText)', undefined, { timeout: 20_000 });
-      expect(messages.some((m) => /Importing as speedscope json file/.test(m)), messages.join('\n')).toBe(true);
+      expect(
+        messages.some((m) => /Importing as speedscope json file/.test(m)),
+        messages.join('\n'),
+      ).toBe(true);
       expect(await bodyText(page)).toMatch(/spin \(\d+\) \(\d+\/8\)/);
       // Sandwich view: a table of functions by self time; spin_leaf is first.
       await page.getByText('Sandwich').click();
       await page.waitForFunction("document.body.innerText.includes('Symbol Name')");
       const text = await bodyText(page);
-      const rows = text.slice(text.indexOf('Symbol Name') + 'Symbol Name'.length).split('\n').map((l) => l.trim()).filter((l) => l !== '');
+      const rows = text
+        .slice(text.indexOf('Symbol Name') + 'Symbol Name'.length)
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l !== '');
       // Each row: total, self, name.
       expect(rows[2], rows.slice(0, 9).join(' | ')).toBe('spin_leaf');
       // Its self share: speedscope prints 100%, >99% or a percentage in the nineties.

@@ -9,10 +9,10 @@
 namespace stackshot {
 
 enum class FirstFrameKind : uint8_t {
-  kFrameRecord,       // the function has its frame record: walk from the frame pointer
-  kAtSp,              // the return address is at [sp + sp_offset]; fp is still the caller's
-  kAtSpIfCall,        // as kAtSp, but only if that word is a return address (follows a call)
-  kLinkRegister,      // the return address is still in the link register (aarch64)
+  kFrameRecord,   // the function has its frame record: walk from the frame pointer
+  kAtSp,          // the return address is at [sp + sp_offset]; fp is still the caller's
+  kAtSpIfCall,    // as kAtSp, but only if that word is a return address (follows a call)
+  kLinkRegister,  // the return address is still in the link register (aarch64)
 };
 
 struct FirstFrameRule {

@@ -11,7 +11,6 @@ namespace stackshot {
 
 namespace {
 
-
 CaptureOptions parse_options(const Napi::Value& value) {
   CaptureOptions options;
   if (!value.IsObject()) return options;
@@ -56,7 +55,8 @@ Napi::Object thread_to_js(Napi::Env env, const ThreadCapture& t, const std::shar
   if (t.regs.raw_count > 0) std::memcpy(regs.Data(), t.regs.raw, t.regs.raw_count * sizeof(uint64_t));
   o.Set("regs", regs);
   o.Set("stackBytes", Napi::Number::New(env, static_cast<double>(t.stack_size)));
-  o.Set("stack", Napi::Buffer<uint8_t>::Copy(env, t.stack_size > 0 ? (*arena)->at(t.stack_offset) : nullptr, t.stack_size));
+  o.Set("stack",
+        Napi::Buffer<uint8_t>::Copy(env, t.stack_size > 0 ? (*arena)->at(t.stack_offset) : nullptr, t.stack_size));
   return o;
 }
 
@@ -65,7 +65,8 @@ Napi::Object result_to_js(Napi::Env env, const CaptureResult& r) {
   o.Set("pid", r.pid);
   o.Set("maps", r.maps);
   Napi::Array threads = Napi::Array::New(env, r.threads.size());
-  for (size_t i = 0; i < r.threads.size(); ++i) threads.Set(static_cast<uint32_t>(i), thread_to_js(env, r.threads[i], r.arena));
+  for (size_t i = 0; i < r.threads.size(); ++i)
+    threads.Set(static_cast<uint32_t>(i), thread_to_js(env, r.threads[i], r.arena));
   o.Set("threads", threads);
   o.Set("captureNs", Napi::Number::New(env, static_cast<double>(r.capture_ns)));
   o.Set("totalNs", Napi::Number::New(env, static_cast<double>(r.total_ns)));
@@ -93,7 +94,10 @@ bool parse_pid(const Napi::CallbackInfo& info, pid_t* pid) {
 class CaptureWorker : public Napi::AsyncWorker {
  public:
   CaptureWorker(Napi::Env env, pid_t pid, CaptureOptions options)
-      : Napi::AsyncWorker(env, "stackshot.capture"), deferred_(Napi::Promise::Deferred::New(env)), pid_(pid), options_(std::move(options)) {}
+      : Napi::AsyncWorker(env, "stackshot.capture"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        pid_(pid),
+        options_(std::move(options)) {}
 
   Napi::Promise promise() { return deferred_.Promise(); }
 

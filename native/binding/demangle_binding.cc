@@ -12,7 +12,8 @@ Napi::Value Demangle(const Napi::CallbackInfo& info) {
   }
   // demangle(name, verbose?): verbose prints Rust names as c++filt does (see demangle.h).
   const bool verbose = info.Length() > 1 && info[1].ToBoolean().Value();
-  const std::optional<std::string> out = demangle(info[0].As<Napi::String>().Utf8Value(), verbose ? DemangleStyle::kVerbose : DemangleStyle::kShort);
+  const std::optional<std::string> out =
+      demangle(info[0].As<Napi::String>().Utf8Value(), verbose ? DemangleStyle::kVerbose : DemangleStyle::kShort);
   return out ? Napi::String::New(env, *out) : env.Null();
 }
 

@@ -92,7 +92,10 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
   auto lock = cfi.lock();
   for (uint32_t i = 0; i < threads.Length(); ++i) {
     Napi::Object t = threads.Get(i).As<Napi::Object>();
-    UnwindInput input{arch, {bigint_option(t, "pc"), bigint_option(t, "sp"), bigint_option(t, "fp"), bigint_option(t, "lr")}, {}, fp_only};
+    UnwindInput input{arch,
+                      {bigint_option(t, "pc"), bigint_option(t, "sp"), bigint_option(t, "fp"), bigint_option(t, "lr")},
+                      {},
+                      fp_only};
     Napi::Value stack = t.Get("stack");
     input.stack.base = input.regs.sp;
     if (stack.IsBuffer()) {

@@ -8,7 +8,8 @@ namespace stackshot {
 
 Napi::Value XzDecompress(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsBuffer() || (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNumber())) {
+  if (info.Length() < 1 || !info[0].IsBuffer() ||
+      (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNumber())) {
     Napi::TypeError::New(env, "xzDecompress(buf: Buffer, maxOutput?: number)").ThrowAsJavaScriptException();
     return env.Null();
   }

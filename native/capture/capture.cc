@@ -34,8 +34,10 @@ class Capturer {
     int err = maps_.read(pid_);
     // Reading another process's maps passes the same ptrace access check as attaching, so a
     // refusal here is the EPERM that PTRACE_SEIZE would have returned.
-    if (err == EACCES || err == EPERM) throw CaptureError(EPERM, "ptrace", "cannot attach to pid " + std::to_string(pid_) + ": permission denied");
-    if (err != 0) throw CaptureError(err == ENOENT ? ESRCH : err, "open", "cannot read /proc/" + std::to_string(pid_) + "/maps");
+    if (err == EACCES || err == EPERM)
+      throw CaptureError(EPERM, "ptrace", "cannot attach to pid " + std::to_string(pid_) + ": permission denied");
+    if (err != 0)
+      throw CaptureError(err == ENOENT ? ESRCH : err, "open", "cannot read /proc/" + std::to_string(pid_) + "/maps");
 
     const int64_t first_stop = now_ns();
     for (int round = 0; round < kMaxListingRounds; ++round) {
@@ -68,7 +70,8 @@ class Capturer {
     } else {
       int err = list_tasks(pid_, &listed);
       if (err != 0) {
-        if (round == 0) throw CaptureError(err == ENOENT ? ESRCH : err, "open", "cannot list threads of pid " + std::to_string(pid_));
+        if (round == 0)
+          throw CaptureError(err == ENOENT ? ESRCH : err, "open", "cannot list threads of pid " + std::to_string(pid_));
         return {};  // the process ended during the capture: what we have is the result
       }
     }
@@ -209,8 +212,11 @@ class Capturer {
       if (common == -1) common = t.err;
       if (common != t.err) return;
     }
-    if (common > 0) throw CaptureError(common, "ptrace", std::string("cannot attach to pid ") + std::to_string(pid_) + ": " + strerror(common));
-    if (result_.threads.empty()) throw CaptureError(ESRCH, "ptrace", "pid " + std::to_string(pid_) + " has no threads left");
+    if (common > 0)
+      throw CaptureError(common, "ptrace",
+                         std::string("cannot attach to pid ") + std::to_string(pid_) + ": " + strerror(common));
+    if (result_.threads.empty())
+      throw CaptureError(ESRCH, "ptrace", "pid " + std::to_string(pid_) + " has no threads left");
   }
 
   // Stacks and code mapped after our read of the maps (a new thread, freshly JIT-ed code) would

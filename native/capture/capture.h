@@ -31,8 +31,8 @@ struct ThreadCapture {
   std::string name;
   char state = '?';
   ThreadStatus status = ThreadStatus::kCaptured;
-  int err = 0;                // for kFailed
-  const char* syscall = "";   // for kFailed
+  int err = 0;               // for kFailed
+  const char* syscall = "";  // for kFailed
   int reinjected_signal = 0;
   int64_t pause_ns = 0;
   RegisterSet regs;

@@ -42,7 +42,9 @@ int ProcMaps::read(pid_t pid) {
     std::vector<pid_t> tids;
     if (list_tasks(pid, &tids) == 0) {
       for (pid_t tid : tids) {
-        if (read_whole_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/maps", &text_) == 0 && !text_.empty()) break;
+        if (read_whole_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/maps", &text_) == 0 &&
+            !text_.empty())
+          break;
       }
     }
   }
@@ -63,14 +65,13 @@ int ProcMaps::read(pid_t pid) {
     }
     p = eol + 1;
   }
-  std::sort(regions_.begin(), regions_.end(),
-            [](const Region& a, const Region& b) { return a.start < b.start; });
+  std::sort(regions_.begin(), regions_.end(), [](const Region& a, const Region& b) { return a.start < b.start; });
   return 0;
 }
 
 const Region* ProcMaps::find(uint64_t addr) const {
-  auto it = std::upper_bound(regions_.begin(), regions_.end(), addr,
-                             [](uint64_t a, const Region& r) { return a < r.start; });
+  auto it =
+      std::upper_bound(regions_.begin(), regions_.end(), addr, [](uint64_t a, const Region& r) { return a < r.start; });
   if (it == regions_.begin()) return nullptr;
   --it;
   return addr < it->end ? &*it : nullptr;

@@ -168,7 +168,8 @@ XzResult xz_decompress(const uint8_t* in, size_t size, size_t max_output) {
     return r;
   }
   if (ret == LZMA_BUF_ERROR) {
-    return failure("LZMA_DATA_ERROR", known ? "the xz data does not match its index" : "truncated or corrupt xz data (no valid index at its end)");
+    return failure("LZMA_DATA_ERROR", known ? "the xz data does not match its index"
+                                            : "truncated or corrupt xz data (no valid index at its end)");
   }
   LzmaError e = lzma_error(ret);
   return failure(e.code, e.message);

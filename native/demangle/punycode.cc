@@ -61,7 +61,8 @@ bool is_valid_utf8(std::string_view s) {
       if ((cb & 0xc0) != 0x80) return false;
       cp = cp << 6 | (cb & 0x3f);
     }
-    if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+      return false;
     i += n + 1;
   }
   return true;

@@ -1,9 +1,9 @@
 // Rust v0 names, printed exactly as GNU binutils prints them (libiberty's rules): verbose as
 // c++filt does, with crate roots' disambiguators in hex (`core[1cc0d3…]`) and constants' types
 // (`3: usize`); short as `nm -C`, perf and gdb do, without both. Lifetimes that no binder
-// introduced get a wrapped-around index, and a `.suffix` after the name is dropped. The name is parsed and printed in one
-// pass, with libiberty's rules for what is an error and what is not, so the names c++filt
-// refuses are refused here too.
+// introduced get a wrapped-around index, and a `.suffix` after the name is dropped. The name is parsed and printed in
+// one pass, with libiberty's rules for what is an error and what is not, so the names c++filt refuses are refused here
+// too.
 //
 // Names come from files we did not write, so nothing here trusts them: every read is
 // bounds-checked, nesting is capped as libiberty caps it (1024 levels), and because backrefs
@@ -355,11 +355,8 @@ class V0Demangler {
         generic_args();
         print(">");
         break;
-      case 'B':
-        backref([this, in_value] { path(in_value); });
-        break;
-      default:
-        fail();
+      case 'B': backref([this, in_value] { path(in_value); }); break;
+      default: fail();
     }
   }
 
@@ -442,15 +439,9 @@ class V0Demangler {
         print(")");
         break;
       }
-      case 'F':
-        fn_type();
-        break;
-      case 'D':
-        dyn_type();
-        break;
-      case 'B':
-        backref([this] { type(); });
-        break;
+      case 'F': fn_type(); break;
+      case 'D': dyn_type(); break;
+      case 'B': backref([this] { type(); }); break;
       default:  // a named type: its path
         pos_--;
         path(false);
@@ -574,22 +565,24 @@ class V0Demangler {
       case 'p':  // placeholder
         print("_");
         return;
-      case 'h': case 't': case 'm': case 'y': case 'o': case 'j':
-        const_uint();
-        break;
-      case 'a': case 's': case 'l': case 'x': case 'n': case 'i':
+      case 'h':
+      case 't':
+      case 'm':
+      case 'y':
+      case 'o':
+      case 'j': const_uint(); break;
+      case 'a':
+      case 's':
+      case 'l':
+      case 'x':
+      case 'n':
+      case 'i':
         if (eat('n')) print("-");
         const_uint();
         break;
-      case 'b':
-        const_bool();
-        break;
-      case 'c':
-        const_char();
-        break;
-      default:
-        fail();
-        return;
+      case 'b': const_bool(); break;
+      case 'c': const_char(); break;
+      default: fail(); return;
     }
     if (!failed_ && verbose_) {
       print(": ");

@@ -22,7 +22,8 @@ class AddressSpace {
     std::sort(mappings_.begin(), mappings_.end(), [](const Mapping& a, const Mapping& b) { return a.start < b.start; });
   }
   const Mapping* find(uint64_t addr) const {
-    auto it = std::upper_bound(mappings_.begin(), mappings_.end(), addr, [](uint64_t a, const Mapping& m) { return a < m.start; });
+    auto it = std::upper_bound(mappings_.begin(), mappings_.end(), addr,
+                               [](uint64_t a, const Mapping& m) { return a < m.start; });
     if (it == mappings_.begin()) return nullptr;
     --it;
     return addr < it->end ? &*it : nullptr;

@@ -12,9 +12,11 @@ int32_t CfiRegistry::add(CfiArch arch, CfiBytes bytes) {
   CfiSections sections;
   sections.eh_frame = CfiSection{owned->eh_frame.data(), owned->eh_frame.size(), owned->eh_frame_vaddr};
   if (!owned->eh_frame_hdr.empty()) {
-    sections.eh_frame_hdr = CfiSection{owned->eh_frame_hdr.data(), owned->eh_frame_hdr.size(), owned->eh_frame_hdr_vaddr};
+    sections.eh_frame_hdr =
+        CfiSection{owned->eh_frame_hdr.data(), owned->eh_frame_hdr.size(), owned->eh_frame_hdr_vaddr};
   }
-  if (!owned->debug_frame.empty()) sections.debug_frame = CfiSection{owned->debug_frame.data(), owned->debug_frame.size(), 0};
+  if (!owned->debug_frame.empty())
+    sections.debug_frame = CfiSection{owned->debug_frame.data(), owned->debug_frame.size(), 0};
   sections.owner = owned;
   auto table = std::make_unique<CfiTable>(arch, std::move(sections));
   std::lock_guard<std::mutex> guard(mutex_);

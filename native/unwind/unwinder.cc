@@ -169,7 +169,8 @@ class Unwinder {
     CodeBytes code(f.pc, read_code_);
     if (code.window.at_pc == nullptr) return ended(EndReason::kEndOfChain);
     const bool x86 = in_.arch == CfiArch::kX86_64;
-    const FirstFrameRule rule = x86 ? x86_64::analyze_first_frame(code.window) : aarch64::analyze_first_frame(code.window);
+    const FirstFrameRule rule =
+        x86 ? x86_64::analyze_first_frame(code.window) : aarch64::analyze_first_frame(code.window);
     switch (rule.kind) {
       case FirstFrameKind::kFrameRecord: return ended(EndReason::kEndOfChain);
       case FirstFrameKind::kLinkRegister: {

@@ -53,7 +53,13 @@ function debugRootsOf(pid: number): string[] {
 /** Audits every executable module of a running process, and its runtime. */
 export async function auditProcess(pid: number, options: AuditOptions = {}): Promise<AuditReport> {
   if (!Number.isSafeInteger(pid) || pid <= 0) {
-    throw new StackshotError({ code: 'EINVAL', syscall: 'open', reason: 'not-integer', message: `not a pid: ${String(pid)}`, hint: 'pass a process id, e.g. `stackshot audit 1234`, or ELF files' });
+    throw new StackshotError({
+      code: 'EINVAL',
+      syscall: 'open',
+      reason: 'not-integer',
+      message: `not a pid: ${String(pid)}`,
+      hint: 'pass a process id, e.g. `stackshot audit 1234`, or ELF files',
+    });
   }
   let mapsText: string;
   try {
@@ -86,10 +92,19 @@ export async function auditProcess(pid: number, options: AuditOptions = {}): Pro
     return auditModuleFile(m.path + (m.deleted ? ' (deleted)' : ''), candidates, roots);
   });
   const exe = exePath(pid);
-  const kinds = detectRuntimes(exe, mods.map((m) => m.path));
+  const kinds = detectRuntimes(
+    exe,
+    mods.map((m) => m.path),
+  );
   const runtimes: AuditReport['runtimes'] = {};
   if (kinds.python !== undefined) {
-    runtimes.python = await auditPython(pid, exe, kinds.python, options.runInterpreter ?? true, options.interpreterTimeoutMs ?? 5000);
+    runtimes.python = await auditPython(
+      pid,
+      exe,
+      kinds.python,
+      options.runInterpreter ?? true,
+      options.interpreterTimeoutMs ?? 5000,
+    );
   }
   if (kinds.node !== undefined) runtimes.node = auditNode(pid);
   return { pid, command, modules, runtimes, summary: summarize(modules) };
@@ -106,7 +121,10 @@ export function auditFiles(files: readonly string[]): AuditReport {
  * audit('/usr/lib/x86_64-linux-gnu/libc.so.6') or audit([...files]): those files.
  * A string of digits that is not an existing file is taken as a pid.
  */
-export async function audit(pidOrFiles: number | string | readonly string[], options: AuditOptions = {}): Promise<AuditReport> {
+export async function audit(
+  pidOrFiles: number | string | readonly string[],
+  options: AuditOptions = {},
+): Promise<AuditReport> {
   if (typeof pidOrFiles === 'number') return auditProcess(pidOrFiles, options);
   if (typeof pidOrFiles === 'string') {
     if (/^\d+$/.test(pidOrFiles) && !fs.existsSync(pidOrFiles)) return auditProcess(Number(pidOrFiles), options);

@@ -10,7 +10,17 @@ import * as path from 'node:path';
 import { cString, ElfError, ElfFile, FdSource, SHT_NOBITS } from '../elf/elf-file';
 import { DwarfReader } from '../dwarf/reader';
 import { sectionBytes, sectionPrefix } from '../dwarf/sections';
-import { DW_AT, DW_TAG, FORM, readAbbrevs, readUnitHeader, readValue, skipValue, type DebugSections, type Unit } from '../dwarf/units';
+import {
+  DW_AT,
+  DW_TAG,
+  FORM,
+  readAbbrevs,
+  readUnitHeader,
+  readValue,
+  skipValue,
+  type DebugSections,
+  type Unit,
+} from '../dwarf/units';
 
 export { sectionPrefix };
 
@@ -39,16 +49,27 @@ type StringRef =
 function readStringRef(r: DwarfReader, form: number, u: Unit): StringRef | null {
   const offset = (): number => r.offset(u.is64);
   switch (form) {
-    case FORM.string: return { kind: 'inline', value: r.cstr() };
-    case FORM.strp: return { kind: 'strp', offset: offset() };
-    case FORM.line_strp: return { kind: 'line_strp', offset: offset() };
-    case FORM.GNU_strp_alt: return { kind: 'alt', offset: offset() }; // dwz
-    case FORM.strx: case FORM.GNU_str_index: return { kind: 'strx', index: r.uleb() };
-    case FORM.strx1: return { kind: 'strx', index: r.u8() };
-    case FORM.strx2: return { kind: 'strx', index: r.u16() };
-    case FORM.strx3: return { kind: 'strx', index: r.uN(3) };
-    case FORM.strx4: return { kind: 'strx', index: r.u32() };
-    case FORM.indirect: return readStringRef(r, r.uleb(), u);
+    case FORM.string:
+      return { kind: 'inline', value: r.cstr() };
+    case FORM.strp:
+      return { kind: 'strp', offset: offset() };
+    case FORM.line_strp:
+      return { kind: 'line_strp', offset: offset() };
+    case FORM.GNU_strp_alt:
+      return { kind: 'alt', offset: offset() }; // dwz
+    case FORM.strx:
+    case FORM.GNU_str_index:
+      return { kind: 'strx', index: r.uleb() };
+    case FORM.strx1:
+      return { kind: 'strx', index: r.u8() };
+    case FORM.strx2:
+      return { kind: 'strx', index: r.u16() };
+    case FORM.strx3:
+      return { kind: 'strx', index: r.uN(3) };
+    case FORM.strx4:
+      return { kind: 'strx', index: r.u32() };
+    case FORM.indirect:
+      return readStringRef(r, r.uleb(), u);
     default:
       skipValue(r, form, u);
       return null;
@@ -86,7 +107,13 @@ function altString(elf: ElfFile, filePath: string | undefined, offset: number): 
   }
 }
 
-function resolveString(elf: ElfFile, filePath: string | undefined, ref: StringRef, strOffsetsBase: number | undefined, u: Unit): string | null {
+function resolveString(
+  elf: ElfFile,
+  filePath: string | undefined,
+  ref: StringRef,
+  strOffsetsBase: number | undefined,
+  u: Unit,
+): string | null {
   switch (ref.kind) {
     case 'inline':
       return ref.value;

@@ -14,7 +14,10 @@ import { capture, buildSnapshot } from '../snapshot';
 import type { Frame, Snapshot, SnapshotOptions, ThreadStack } from '../types';
 import type { ExplainFrame, ExplainReport, ExplainThread } from './types';
 
-export type ExplainOptions = Pick<SnapshotOptions, 'schedule' | 'threads' | 'maxFrames' | 'stackBytes' | 'stopTimeoutMs'>;
+export type ExplainOptions = Pick<
+  SnapshotOptions,
+  'schedule' | 'threads' | 'maxFrames' | 'stackBytes' | 'stopTimeoutMs'
+>;
 
 function frameAt(frames: Frame[], i: number): ExplainFrame | null {
   const f = frames[i];
@@ -74,7 +77,9 @@ export function explainSnapshots(fpShot: Snapshot, hybridShot: Snapshot): Explai
     const m = t.brokeAt?.module ?? '(unknown)';
     counts.set(m, (counts.get(m) ?? 0) + 1);
   }
-  const breakers = [...counts].map(([module, n]) => ({ module, threads: n })).sort((a, b) => b.threads - a.threads || a.module.localeCompare(b.module));
+  const breakers = [...counts]
+    .map(([module, n]) => ({ module, threads: n }))
+    .sort((a, b) => b.threads - a.threads || a.module.localeCompare(b.module));
   let summary = `${cut.length} of ${plural(captured.length, 'thread')} would be cut short by a frame-pointer-only profiler (perf --call-graph fp); stackshot recovered ${recovered}`;
   if (skipped > 0) summary += `; ${plural(skipped, 'more thread')} would lose frames in the middle`;
   return {

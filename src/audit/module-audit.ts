@@ -14,7 +14,17 @@
 // the executable PT_LOAD that contains each function.
 import * as fs from 'node:fs';
 import { findDebugFile, readBuildId } from '../elf/build-id';
-import { ElfFile, FdSource, SHT_DYNSYM, SHT_NOBITS, SHT_SYMTAB, ET_DYN, ET_EXEC, type LoadSegment, type SectionHeader } from '../elf/elf-file';
+import {
+  ElfFile,
+  FdSource,
+  SHT_DYNSYM,
+  SHT_NOBITS,
+  SHT_SYMTAB,
+  ET_DYN,
+  ET_EXEC,
+  type LoadSegment,
+  type SectionHeader,
+} from '../elf/elf-file';
 import { framePointerFlag, readGccCommandLine, readProducer } from './dwarf-producer';
 import { classifierFor, EM_AARCH64, EM_X86_64, PROLOGUE_WINDOW, type PrologueKind } from './prologue';
 import { FP_WALKABLE_SHARE, type CompilerInfo, type FramePointerStats, type ModuleAudit, type Verdict } from './types';
@@ -99,7 +109,11 @@ class CodeReader {
 }
 
 /** Measures how many of `fns` set up a frame pointer. Null when the architecture is unsupported. */
-export function measureFramePointers(elf: ElfFile, fns: FunctionList, symbolSource: FramePointerStats['symbolSource']): FramePointerStats | null {
+export function measureFramePointers(
+  elf: ElfFile,
+  fns: FunctionList,
+  symbolSource: FramePointerStats['symbolSource'],
+): FramePointerStats | null {
   const classify = classifierFor(elf.machine);
   if (classify === null) return null;
   const loads: { vaddr: number; end: number; offset: number }[] = elf.loads
@@ -203,9 +217,14 @@ export function pct(share: number): string {
 export function decideVerdict(fp: FramePointerStats | null, ehFrame: boolean): { verdict: Verdict; reason: string } {
   const measured = fp !== null && fp.functions > 0;
   if (measured && fp.shareByCount >= FP_WALKABLE_SHARE) {
-    return { verdict: 'frame-pointer walkable', reason: `${pct(fp.shareByCount)} of ${fp.functions} functions set up a frame pointer` };
+    return {
+      verdict: 'frame-pointer walkable',
+      reason: `${pct(fp.shareByCount)} of ${fp.functions} functions set up a frame pointer`,
+    };
   }
-  const why = measured ? `only ${pct(fp.shareByCount)} of ${fp.functions} functions set up a frame pointer` : 'no sized function symbols to measure frame pointers with';
+  const why = measured
+    ? `only ${pct(fp.shareByCount)} of ${fp.functions} functions set up a frame pointer`
+    : 'no sized function symbols to measure frame pointers with';
   if (ehFrame) return { verdict: 'needs CFI', reason: `${why}; .eh_frame is present` };
   return { verdict: 'not unwindable', reason: `${why}, and there is no .eh_frame` };
 }
@@ -232,7 +251,8 @@ function compilerInfo(elf: ElfFile, filePath: string, debug: { elf: ElfFile; pat
   }
   const recorded = [info.producer ?? '', ...(info.commandLine ?? [])].join(' ');
   info.framePointerFlag = framePointerFlag(recorded);
-  if (info.producer === null && info.commandLine === null) notes.unshift('no DW_AT_producer or .GCC.command.line recorded');
+  if (info.producer === null && info.commandLine === null)
+    notes.unshift('no DW_AT_producer or .GCC.command.line recorded');
   if (notes.length > 0) info.note = notes.join('; ');
   return info;
 }

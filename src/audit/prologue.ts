@@ -45,12 +45,18 @@ const ENDBR64 = [0xf3, 0x0f, 0x1e, 0xfa];
 
 /** `mov %rsp,%rbp` at i (48 89 e5 or 48 8b ec). */
 function movRspRbpAt(code: Uint8Array, i: number): boolean {
-  return i + 3 <= code.length && code[i] === 0x48 && ((code[i + 1] === 0x89 && code[i + 2] === 0xe5) || (code[i + 1] === 0x8b && code[i + 2] === 0xec));
+  return (
+    i + 3 <= code.length &&
+    code[i] === 0x48 &&
+    ((code[i + 1] === 0x89 && code[i + 2] === 0xe5) || (code[i + 1] === 0x8b && code[i + 2] === 0xec))
+  );
 }
 
 /** `sub $imm,%rsp` at i (48 83 ec ib / 48 81 ec id). */
 function subRspAt(code: Uint8Array, i: number): boolean {
-  return i + 3 <= code.length && code[i] === 0x48 && (code[i + 1] === 0x83 || code[i + 1] === 0x81) && code[i + 2] === 0xec;
+  return (
+    i + 3 <= code.length && code[i] === 0x48 && (code[i + 1] === 0x83 || code[i + 1] === 0x81) && code[i + 2] === 0xec
+  );
 }
 
 /** A push of a general register at i: 50+r, or 41 50+r. */

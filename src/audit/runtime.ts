@@ -63,7 +63,9 @@ export function findPerfMap(pid: number): string | null {
   } catch {
     // cannot tell: assume the same root
   }
-  const candidates = ownRoot ? [`/tmp/perf-${nsPid}.map`] : [`/proc/${pid}/root/tmp/perf-${nsPid}.map`, `/tmp/perf-${pid}.map`];
+  const candidates = ownRoot
+    ? [`/tmp/perf-${nsPid}.map`]
+    : [`/proc/${pid}/root/tmp/perf-${nsPid}.map`, `/tmp/perf-${pid}.map`];
   for (const c of candidates) {
     try {
       if (fs.statSync(c).isFile()) return c;
@@ -98,20 +100,34 @@ export function detectRuntimes(exe: string | null, modules: string[]): { python?
   return out;
 }
 
-const SYSCONFIG_CODE = "import sysconfig, json; print(json.dumps({k: sysconfig.get_config_var(k) for k in ('CFLAGS', 'PY_CFLAGS_NODIST')}))";
+const SYSCONFIG_CODE =
+  "import sysconfig, json; print(json.dumps({k: sysconfig.get_config_var(k) for k in ('CFLAGS', 'PY_CFLAGS_NODIST')}))";
 
 function run(file: string, args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(file, args, { timeout: timeoutMs, maxBuffer: 1 << 20, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${path.basename(file)} failed: ${stderr.trim().split('\n').pop() || err.message}`));
-      else resolve(stdout);
-    });
+    execFile(
+      file,
+      args,
+      { timeout: timeoutMs, maxBuffer: 1 << 20, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`${path.basename(file)} failed: ${stderr.trim().split('\n').pop() || err.message}`));
+        else resolve(stdout);
+      },
+    );
   });
 }
 
-export async function auditPython(pid: number, exe: string | null, detectedBy: string, runInterpreter: boolean, timeoutMs: number): Promise<PythonRuntime> {
+export async function auditPython(
+  pid: number,
+  exe: string | null,
+  detectedBy: string,
+  runInterpreter: boolean,
+  timeoutMs: number,
+): Promise<PythonRuntime> {
   const argv = cmdline(pid);
-  const xPerf = argv.some((a, i) => (a === '-X' && /^perf(_jit)?$/.test(argv[i + 1] ?? '')) || /^-Xperf(_jit)?$/.test(a));
+  const xPerf = argv.some(
+    (a, i) => (a === '-X' && /^perf(_jit)?$/.test(argv[i + 1] ?? '')) || /^-Xperf(_jit)?$/.test(a),
+  );
   const envPerf = environ(pid, 'PYTHONPERFSUPPORT');
   const result: PythonRuntime = {
     interpreter: null,
@@ -137,12 +153,16 @@ export async function auditPython(pid: number, exe: string | null, detectedBy: s
     try {
       if (bin !== `/proc/${pid}/exe` && !fs.statSync(bin).isFile()) continue;
       const out = await run(bin, ['-I', '-c', SYSCONFIG_CODE], timeoutMs);
-      const vars = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { CFLAGS?: string | null; PY_CFLAGS_NODIST?: string | null };
+      const vars = JSON.parse(out.trim().split('\n').pop() ?? '{}') as {
+        CFLAGS?: string | null;
+        PY_CFLAGS_NODIST?: string | null;
+      };
       result.interpreter = bin;
       result.cflags = vars.CFLAGS ?? '';
       const flag = framePointerFlag(`${vars.CFLAGS ?? ''} ${vars.PY_CFLAGS_NODIST ?? ''}`);
       result.builtWithFramePointers = flag === 'on';
-      if (flag === null) result.note = 'no frame-pointer flag in CFLAGS: the compiler default (omitted at -O1 and above)';
+      if (flag === null)
+        result.note = 'no frame-pointer flag in CFLAGS: the compiler default (omitted at -O1 and above)';
       return result;
     } catch (e) {
       result.note = `could not run the interpreter: ${(e as Error).message}`;
@@ -151,7 +171,12 @@ export async function auditPython(pid: number, exe: string | null, detectedBy: s
   return result;
 }
 
-const NODE_PERF_FLAGS = ['--perf-basic-prof', '--perf-basic-prof-only-functions', '--perf-prof', '--perf-prof-unwinding-info'];
+const NODE_PERF_FLAGS = [
+  '--perf-basic-prof',
+  '--perf-basic-prof-only-functions',
+  '--perf-prof',
+  '--perf-prof-unwinding-info',
+];
 
 export function auditNode(pid: number): NodeRuntime {
   const argv = cmdline(pid);
@@ -170,7 +195,9 @@ export function auditNode(pid: number): NodeRuntime {
     interpretedFramesNativeStack: all.includes('--interpreted-frames-native-stack'),
     perfMap: findPerfMap(pid),
   };
-  if (perfFlags.length === 0) result.note = 'JS frames will be unnamed: start node with --perf-basic-prof --interpreted-frames-native-stack';
-  else if (result.perfMap === null) result.note = `${perfFlags.join(' ')} is on but /tmp/perf-${pid}.map does not exist`;
+  if (perfFlags.length === 0)
+    result.note = 'JS frames will be unnamed: start node with --perf-basic-prof --interpreted-frames-native-stack';
+  else if (result.perfMap === null)
+    result.note = `${perfFlags.join(' ')} is on but /tmp/perf-${pid}.map does not exist`;
   return result;
 }

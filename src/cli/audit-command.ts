@@ -48,7 +48,8 @@ export function formatAuditText(r: AuditReport): string {
   const lines: string[] = [];
   const s = r.summary;
   const counts = `${s['frame-pointer walkable']} frame-pointer walkable, ${s['needs CFI']} need CFI, ${s['not unwindable']} not unwindable`;
-  if (r.pid !== null) lines.push(`PID ${r.pid} (${r.command ?? '?'}) — ${r.modules.length} executable modules: ${counts}`);
+  if (r.pid !== null)
+    lines.push(`PID ${r.pid} (${r.command ?? '?'}) — ${r.modules.length} executable modules: ${counts}`);
   else lines.push(`${r.modules.length} file${r.modules.length === 1 ? '' : 's'}: ${counts}`);
   lines.push('');
   const rows = r.modules.map((m) => {
@@ -66,12 +67,18 @@ export function formatAuditText(r: AuditReport): string {
   const head = ['module', 'fp funcs', 'fp bytes', 'functions', 'CFI', 'symbols', 'verdict'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const fmt = (row: string[]): string =>
-    row.map((c, i) => (i >= 1 && i <= 3 ? lpad(c, widths[i]) : i === row.length - 1 ? c : pad(c, widths[i]))).join('  ');
+    row
+      .map((c, i) => (i >= 1 && i <= 3 ? lpad(c, widths[i]) : i === row.length - 1 ? c : pad(c, widths[i])))
+      .join('  ');
   lines.push(fmt(head));
   for (const row of rows) lines.push(fmt(row));
   lines.push('');
-  lines.push(`fp funcs / fp bytes: share of functions (by count / by code bytes) whose prologue sets up a frame pointer.`);
-  lines.push(`Verdict: >= ${pct(FP_WALKABLE_SHARE)} by count → frame-pointer walkable; else .eh_frame → needs CFI; else not unwindable.`);
+  lines.push(
+    `fp funcs / fp bytes: share of functions (by count / by code bytes) whose prologue sets up a frame pointer.`,
+  );
+  lines.push(
+    `Verdict: >= ${pct(FP_WALKABLE_SHARE)} by count → frame-pointer walkable; else .eh_frame → needs CFI; else not unwindable.`,
+  );
 
   lines.push('');
   lines.push('Details:');
@@ -90,10 +97,18 @@ export function formatAuditText(r: AuditReport): string {
       );
     }
     const c = m.compiler;
-    const flag = c.framePointerFlag === 'on' ? '-fno-omit-frame-pointer' : c.framePointerFlag === 'off' ? '-fomit-frame-pointer' : 'no frame-pointer flag recorded';
-    if (c.producer !== null) lines.push(`    producer: ${c.producer.length > 200 ? c.producer.slice(0, 200) + '…' : c.producer}`);
+    const flag =
+      c.framePointerFlag === 'on'
+        ? '-fno-omit-frame-pointer'
+        : c.framePointerFlag === 'off'
+          ? '-fomit-frame-pointer'
+          : 'no frame-pointer flag recorded';
+    if (c.producer !== null)
+      lines.push(`    producer: ${c.producer.length > 200 ? c.producer.slice(0, 200) + '…' : c.producer}`);
     if (c.commandLine !== null) lines.push(`    .GCC.command.line: ${c.commandLine.join(' ').slice(0, 200)}`);
-    lines.push(`    compiler flags: ${c.producer === null && c.commandLine === null ? 'not recorded' : flag}${c.note !== undefined ? ` (${c.note})` : ''}`);
+    lines.push(
+      `    compiler flags: ${c.producer === null && c.commandLine === null ? 'not recorded' : flag}${c.note !== undefined ? ` (${c.note})` : ''}`,
+    );
     lines.push(`    → ${m.verdict}: ${m.reason}`);
   }
 
@@ -104,14 +119,18 @@ export function formatAuditText(r: AuditReport): string {
     const built = py.builtWithFramePointers === null ? 'unknown' : py.builtWithFramePointers ? 'yes' : 'no';
     lines.push(`  built with frame pointers: ${built}${py.cflags !== null ? ` (CFLAGS: ${py.cflags})` : ''}`);
     if (py.interpreter !== null) lines.push(`  read by running: ${py.interpreter} -I -c 'import sysconfig; ...'`);
-    lines.push(`  perf trampoline requested (-X perf / PYTHONPERFSUPPORT): ${py.perfTrampolineRequested ? 'yes' : 'no'}; perf map: ${py.perfMap ?? 'none'}`);
+    lines.push(
+      `  perf trampoline requested (-X perf / PYTHONPERFSUPPORT): ${py.perfTrampolineRequested ? 'yes' : 'no'}; perf map: ${py.perfMap ?? 'none'}`,
+    );
     if (py.note !== undefined) lines.push(`  note: ${py.note}`);
   }
   const node = r.runtimes.node;
   if (node !== undefined) {
     lines.push('');
     lines.push('Node:');
-    lines.push(`  perf map flags: ${node.perfFlags.length > 0 ? node.perfFlags.join(' ') : 'none'}; --interpreted-frames-native-stack: ${node.interpretedFramesNativeStack ? 'yes' : 'no'}`);
+    lines.push(
+      `  perf map flags: ${node.perfFlags.length > 0 ? node.perfFlags.join(' ') : 'none'}; --interpreted-frames-native-stack: ${node.interpretedFramesNativeStack ? 'yes' : 'no'}`,
+    );
     lines.push(`  perf map: ${node.perfMap ?? 'none'}`);
     if (node.note !== undefined) lines.push(`  note: ${node.note}`);
   }
@@ -136,7 +155,10 @@ export async function runAudit(
     return EXIT_USAGE;
   }
   const auditOpts = { runInterpreter: opts.interpreter !== false };
-  const report = targets.length === 1 && isPid(targets[0]) ? await audit(Number(targets[0]), auditOpts) : await audit(targets, auditOpts);
+  const report =
+    targets.length === 1 && isPid(targets[0])
+      ? await audit(Number(targets[0]), auditOpts)
+      : await audit(targets, auditOpts);
   out(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatAuditText(report));
   return EXIT_OK;
 }
@@ -156,7 +178,9 @@ export function auditUsageError(targets: string[]): string | null {
 export function registerAuditCommand(program: Command, out: (s: string) => void): void {
   program
     .command('audit')
-    .description('which modules of a process (or which ELF files) a frame-pointer walker gets through, which need CFI, and why')
+    .description(
+      'which modules of a process (or which ELF files) a frame-pointer walker gets through, which need CFI, and why',
+    )
     .argument('<targets...>', 'a pid, or ELF files')
     .option('--json', 'print the AuditReport as JSON')
     .option('--no-interpreter', 'for a Python process, do not run its interpreter to read sysconfig CFLAGS')

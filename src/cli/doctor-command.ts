@@ -20,7 +20,9 @@ export function runDoctor(pid: number | undefined, o: { json?: boolean }, out: (
 export function registerDoctorCommand(program: Command, out: (s: string) => void): Command {
   return program
     .command('doctor')
-    .description('check whether snapshots can work here (and of pid): Yama, CAP_SYS_PTRACE, seccomp, uid/dumpable, pid namespace, perf map; says what to change')
+    .description(
+      'check whether snapshots can work here (and of pid): Yama, CAP_SYS_PTRACE, seccomp, uid/dumpable, pid namespace, perf map; says what to change',
+    )
     .argument('[pid]', 'process to check as a target', parsePositiveInt)
     .option('--json', 'print the report as JSON (the DoctorReport type)')
     .action((pid: number | undefined, o: { json?: boolean }) => {

@@ -42,7 +42,9 @@ function threadLine(t: ExplainThread): string {
 export function formatExplainText(r: ExplainReport): string {
   const lines: string[] = [`PID ${r.pid} (${r.command}) — ${r.summary}`];
   if (r.breakers.length > 0) {
-    lines.push(`Frame-pointer chain broken in: ${r.breakers.map((b) => `${b.module} (${b.threads} thread${b.threads === 1 ? '' : 's'})`).join(', ')}`);
+    lines.push(
+      `Frame-pointer chain broken in: ${r.breakers.map((b) => `${b.module} (${b.threads} thread${b.threads === 1 ? '' : 's'})`).join(', ')}`,
+    );
   }
   lines.push(`(${r.method})`);
   for (const t of r.threads) {
@@ -76,7 +78,11 @@ function toExplainOptions(o: ExplainCliOptions): ExplainOptions {
  * Runs `stackshot <pid> --explain` and writes the result with `out`. Returns 0; failures throw
  * (StackshotError, RangeError for bad options), for the CLI's usual error report.
  */
-export async function runExplain(pid: number | string, o: ExplainCliOptions = {}, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+export async function runExplain(
+  pid: number | string,
+  o: ExplainCliOptions = {},
+  out: (s: string) => void = (s) => process.stdout.write(s),
+): Promise<number> {
   const report = await explain(pid as number, toExplainOptions(o));
   out(formatExplain(report, o));
   return 0;

@@ -42,14 +42,20 @@ export function parseSchedule(value: string): Schedule {
 export function addCaptureOptions(cmd: Command): Command {
   return cmd
     .addOption(
-      new Option('--schedule <schedule>', 'rolling: one thread stopped at a time; consistent: all threads stopped together').choices(['rolling', 'consistent']),
+      new Option(
+        '--schedule <schedule>',
+        'rolling: one thread stopped at a time; consistent: all threads stopped together',
+      ).choices(['rolling', 'consistent']),
     )
     .option('--threads <tids>', 'only these thread ids, comma-separated', parseTidList)
     .option('--max-frames <n>', 'most frames per thread (default 1024)', parsePositiveInt)
     .option('--stack-bytes <size>', 'most stack bytes copied per thread, e.g. 512k, 1m (default 512k)', parseByteSize)
     .option('--stop-timeout <ms>', 'how long to wait for one thread to stop (default 1000)', parsePositiveInt)
     .addOption(
-      new Option('--unwind <mode>', 'hybrid: .eh_frame where a module has it, frame pointers elsewhere; fp: frame pointers only').choices(['hybrid', 'fp']),
+      new Option(
+        '--unwind <mode>',
+        'hybrid: .eh_frame where a module has it, frame pointers elsewhere; fp: frame pointers only',
+      ).choices(['hybrid', 'fp']),
     );
 }
 

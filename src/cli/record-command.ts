@@ -184,7 +184,8 @@ export async function runRecord(pidArg: string, o: RecordCliOptions, out: (s: st
   const rec = record(pid, ropts);
   const sink = new Sink(toStdout ? undefined : path.resolve(o.output!));
   const builder = new ProfileBuilder(); // the snapshots arrive filtered already
-  const bar = o.progress !== false && !o.quiet && process.stderr.isTTY === true ? progressBar(rec.pid, o.duration) : undefined;
+  const bar =
+    o.progress !== false && !o.quiet && process.stderr.isTTY === true ? progressBar(rec.pid, o.duration) : undefined;
 
   // Ctrl-C: finish the capture in progress, write the file. A second one: leave now.
   let interrupted = false;
@@ -243,24 +244,43 @@ export function registerRecordCommand(program: Command, out: (s: string) => void
   const cmd = addCaptureOptions(
     program
       .command('record')
-    .description('sample the stacks of a running process at a rate and write a profile (folded, speedscope, pprof, JSON lines, SVG flame graph)')
-    .argument('<pid>', 'process id to record')
-    .option('--hz <rate>', 'samples per second', parseHz, 99)
-    .addOption(
-      new Option('--duration <time>', "how long to record: 10s, 500ms, 2m, or 'inf' (until Ctrl-C or the target exits)")
-        .argParser(parseDuration)
-        .default(10_000, '10s'),
-    )
-    .option('-o, --output <file>', 'write the profile to this file (default: stdout); the format follows the extension')
-    .addOption(
-      new Option('--format <format>', 'folded | speedscope | pprof | json (one snapshot per line) | svg (interactive flame graph)').choices([...RECORD_FORMATS]),
-    )
-    .addOption(
-      new Option('--state <state>', 'keep samples of threads that are running (on-CPU, state R), blocked (off-CPU), or all').choices([...STATE_FILTERS]).default('all'),
-    ),
+      .description(
+        'sample the stacks of a running process at a rate and write a profile (folded, speedscope, pprof, JSON lines, SVG flame graph)',
+      )
+      .argument('<pid>', 'process id to record')
+      .option('--hz <rate>', 'samples per second', parseHz, 99)
+      .addOption(
+        new Option(
+          '--duration <time>',
+          "how long to record: 10s, 500ms, 2m, or 'inf' (until Ctrl-C or the target exits)",
+        )
+          .argParser(parseDuration)
+          .default(10_000, '10s'),
+      )
+      .option(
+        '-o, --output <file>',
+        'write the profile to this file (default: stdout); the format follows the extension',
+      )
+      .addOption(
+        new Option(
+          '--format <format>',
+          'folded | speedscope | pprof | json (one snapshot per line) | svg (interactive flame graph)',
+        ).choices([...RECORD_FORMATS]),
+      )
+      .addOption(
+        new Option(
+          '--state <state>',
+          'keep samples of threads that are running (on-CPU, state R), blocked (off-CPU), or all',
+        )
+          .choices([...STATE_FILTERS])
+          .default('all'),
+      ),
   )
     .option('--no-symbolize', 'do not name frames (frames become [unknown])')
-    .option('--lines', 'inlined calls as frames of their own, and source lines in pprof output, where modules have debug info')
+    .option(
+      '--lines',
+      'inlined calls as frames of their own, and source lines in pprof output, where modules have debug info',
+    )
     .option('--thread-root', 'start each stack with its thread name (folded; flame graphs do by default)')
     .option('--no-thread-root', 'flame graphs: do not group stacks by thread name')
     .option('--no-progress', 'no progress bar (there is none when stderr is not a terminal)')

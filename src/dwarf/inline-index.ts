@@ -13,7 +13,18 @@ import { RangeIndex } from './range-index';
 import { rangeList, readAranges } from './ranges';
 import { DwarfReader } from './reader';
 import { namedSection } from './sections';
-import { abbrevsOf, DW_AT, DW_TAG, readUnitDie, readUnits, readValue, skipValue, type Abbrev, type DebugSections, type Unit } from './units';
+import {
+  abbrevsOf,
+  DW_AT,
+  DW_TAG,
+  readUnitDie,
+  readUnits,
+  readValue,
+  skipValue,
+  type Abbrev,
+  type DebugSections,
+  type Unit,
+} from './units';
 
 /** One inlined call at an address, named and placed as addr2line -f -i places it. */
 export interface InlinedCall {
@@ -168,7 +179,8 @@ export class InlineIndex {
       if (listed.has(u)) continue;
       try {
         const abbrev = this.prepare(u);
-        if (abbrev === undefined || (abbrev.tag !== DW_TAG.compile_unit && abbrev.tag !== DW_TAG.partial_unit)) continue;
+        if (abbrev === undefined || (abbrev.tag !== DW_TAG.compile_unit && abbrev.tag !== DW_TAG.partial_unit))
+          continue;
         const r = new DwarfReader(this.sections.info, u.dieStart, u.end);
         r.uleb();
         const ranges = this.rangesOf(this.readFunction(r, abbrev, u), u);
@@ -203,7 +215,15 @@ export class InlineIndex {
   private parseTree(unit: Unit): FunctionTree {
     if (!this.prepared.has(unit)) this.prepare(unit);
     const abbrevs = unit.abbrevs!;
-    const t: FunctionTree = { parent: [], die: [], ranges: [], callFile: [], callLine: [], children: [], roots: new RangeIndex<number>([]) };
+    const t: FunctionTree = {
+      parent: [],
+      die: [],
+      ranges: [],
+      callFile: [],
+      callLine: [],
+      children: [],
+      roots: new RangeIndex<number>([]),
+    };
     const r = new DwarfReader(this.sections.info, unit.dieStart, unit.end);
     // The node that encloses the DIEs being read (-1: none), saved per open level of children.
     const stack: number[] = [];
@@ -280,7 +300,13 @@ export class InlineIndex {
     const { specs, implicit } = abbrev;
     for (let i = 0; i < specs.length; i += 2) {
       const at = specs[i];
-      if (at !== DW_AT.low_pc && at !== DW_AT.high_pc && at !== DW_AT.ranges && at !== DW_AT.call_file && at !== DW_AT.call_line) {
+      if (
+        at !== DW_AT.low_pc &&
+        at !== DW_AT.high_pc &&
+        at !== DW_AT.ranges &&
+        at !== DW_AT.call_file &&
+        at !== DW_AT.call_line
+      ) {
         skipValue(r, specs[i + 1], unit);
         continue;
       }
@@ -334,7 +360,13 @@ export class InlineIndex {
     const { specs, implicit } = abbrev;
     for (let i = 0; i < specs.length; i += 2) {
       const at = specs[i];
-      if (at === DW_AT.name || at === DW_AT.linkage_name || at === DW_AT.MIPS_linkage_name || at === DW_AT.abstract_origin || at === DW_AT.specification) {
+      if (
+        at === DW_AT.name ||
+        at === DW_AT.linkage_name ||
+        at === DW_AT.MIPS_linkage_name ||
+        at === DW_AT.abstract_origin ||
+        at === DW_AT.specification
+      ) {
         const v = readValue(r, specs[i + 1], implicit[i >> 1], unit, this.sections);
         if (at === DW_AT.name && typeof v === 'string') name ??= v;
         else if ((at === DW_AT.linkage_name || at === DW_AT.MIPS_linkage_name) && typeof v === 'string') linkage ??= v;
@@ -347,7 +379,8 @@ export class InlineIndex {
     if (linkage !== undefined) {
       result = { name: linkage, linkage: true };
     } else {
-      const up = origin !== undefined && origin !== offset && depth < MAX_ORIGIN_DEPTH ? this.nameAt(origin, depth + 1) : null;
+      const up =
+        origin !== undefined && origin !== offset && depth < MAX_ORIGIN_DEPTH ? this.nameAt(origin, depth + 1) : null;
       if (up?.linkage) result = up;
       else if (name !== undefined) result = { name, linkage: false };
       else result = up;

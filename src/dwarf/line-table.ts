@@ -7,7 +7,22 @@ import { DwarfReader } from './reader';
 import { namedSection } from './sections';
 
 // DW_FORM codes used by DWARF 5 directory and file entries.
-const FORM = { block: 0x09, data1: 0x0b, data2: 0x05, data4: 0x06, data8: 0x07, data16: 0x1e, string: 0x08, strp: 0x0e, line_strp: 0x1f, udata: 0x0f, strx: 0x1a, strx1: 0x25, strx2: 0x26, strx4: 0x28 } as const;
+const FORM = {
+  block: 0x09,
+  data1: 0x0b,
+  data2: 0x05,
+  data4: 0x06,
+  data8: 0x07,
+  data16: 0x1e,
+  string: 0x08,
+  strp: 0x0e,
+  line_strp: 0x1f,
+  udata: 0x0f,
+  strx: 0x1a,
+  strx1: 0x25,
+  strx2: 0x26,
+  strx4: 0x28,
+} as const;
 const DW_LNCT_path = 1;
 const DW_LNCT_directory_index = 2;
 
@@ -40,19 +55,43 @@ function entries(r: DwarfReader, is64: boolean, strs: { str?: Buffer; lineStr?: 
     for (const [content, form] of formats) {
       let value: string | number = 0;
       switch (form) {
-        case FORM.string: value = r.cstr(); break;
-        case FORM.line_strp: value = stringAt(strs.lineStr, r.offset(is64)); break;
-        case FORM.strp: value = stringAt(strs.str, r.offset(is64)); break;
-        case FORM.udata: value = r.uleb(); break;
-        case FORM.data1: value = r.u8(); break;
-        case FORM.data2: value = r.u16(); break;
-        case FORM.data4: value = r.u32(); break;
-        case FORM.data8: r.u64big(); break;
-        case FORM.data16: r.pos += 16; break;
-        case FORM.block: r.pos += r.uleb(); break;
-        case FORM.strx: case FORM.strx1: case FORM.strx2: case FORM.strx4:
+        case FORM.string:
+          value = r.cstr();
+          break;
+        case FORM.line_strp:
+          value = stringAt(strs.lineStr, r.offset(is64));
+          break;
+        case FORM.strp:
+          value = stringAt(strs.str, r.offset(is64));
+          break;
+        case FORM.udata:
+          value = r.uleb();
+          break;
+        case FORM.data1:
+          value = r.u8();
+          break;
+        case FORM.data2:
+          value = r.u16();
+          break;
+        case FORM.data4:
+          value = r.u32();
+          break;
+        case FORM.data8:
+          r.u64big();
+          break;
+        case FORM.data16:
+          r.pos += 16;
+          break;
+        case FORM.block:
+          r.pos += r.uleb();
+          break;
+        case FORM.strx:
+        case FORM.strx1:
+        case FORM.strx2:
+        case FORM.strx4:
           throw new RangeError('strx forms need .debug_str_offsets'); // not emitted for line tables by gcc/clang
-        default: throw new RangeError(`DW_FORM 0x${form.toString(16)} in a line table header`);
+        default:
+          throw new RangeError(`DW_FORM 0x${form.toString(16)} in a line table header`);
       }
       if (content === DW_LNCT_path) name = String(value);
       else if (content === DW_LNCT_directory_index) dir = Number(value);
@@ -177,7 +216,13 @@ export class LineTable {
     return table;
   }
 
-  private unit(r: DwarfReader, is64: boolean, strs: { str?: Buffer; lineStr?: Buffer }, rows: Rows, offset: number): void {
+  private unit(
+    r: DwarfReader,
+    is64: boolean,
+    strs: { str?: Buffer; lineStr?: Buffer },
+    rows: Rows,
+    offset: number,
+  ): void {
     const version = r.u16();
     if (version < 2 || version > 5) throw new RangeError(`.debug_line version ${version}`);
     let addressSize = 8;
@@ -223,7 +268,8 @@ export class LineTable {
     let address = 0;
     let file = 1;
     let line = 1;
-    const emit = (endSequence: boolean) => rows.push(address, endSequence ? -1 : fileIndex(file), endSequence ? 0 : line);
+    const emit = (endSequence: boolean) =>
+      rows.push(address, endSequence ? -1 : fileIndex(file), endSequence ? 0 : line);
     const reset = () => {
       address = 0;
       file = 1;
@@ -262,16 +308,37 @@ export class LineTable {
           r.pos = next;
           break;
         }
-        case 1: emit(false); break; // copy
-        case 2: address += r.uleb() * minInst; break; // advance_pc
-        case 3: line += r.sleb(); break; // advance_line
-        case 4: file = r.uleb(); break; // set_file
-        case 5: r.uleb(); break; // set_column
-        case 6: case 7: case 10: case 11: break; // negate_stmt, basic_block, prologue_end, epilogue_begin
-        case 8: address += Math.floor((255 - opcodeBase) / lineRange) * minInst; break; // const_add_pc
-        case 9: address += r.u16(); break; // fixed_advance_pc
-        case 12: r.uleb(); break; // set_isa
-        default: for (let i = 0; i < argCounts[op]; i++) r.uleb(); // an opcode this reader does not know
+        case 1:
+          emit(false);
+          break; // copy
+        case 2:
+          address += r.uleb() * minInst;
+          break; // advance_pc
+        case 3:
+          line += r.sleb();
+          break; // advance_line
+        case 4:
+          file = r.uleb();
+          break; // set_file
+        case 5:
+          r.uleb();
+          break; // set_column
+        case 6:
+        case 7:
+        case 10:
+        case 11:
+          break; // negate_stmt, basic_block, prologue_end, epilogue_begin
+        case 8:
+          address += Math.floor((255 - opcodeBase) / lineRange) * minInst;
+          break; // const_add_pc
+        case 9:
+          address += r.u16();
+          break; // fixed_advance_pc
+        case 12:
+          r.uleb();
+          break; // set_isa
+        default:
+          for (let i = 0; i < argCounts[op]; i++) r.uleb(); // an opcode this reader does not know
       }
     }
   }

@@ -6,7 +6,16 @@ import { addrx, type DebugSections, type Unit } from './units';
 
 const MASK64 = (1n << 64n) - 1n;
 
-const RLE = { end_of_list: 0, base_addressx: 1, startx_endx: 2, startx_length: 3, offset_pair: 4, base_address: 5, start_end: 6, start_length: 7 } as const;
+const RLE = {
+  end_of_list: 0,
+  base_addressx: 1,
+  startx_endx: 2,
+  startx_length: 3,
+  offset_pair: 4,
+  base_address: 5,
+  start_end: 6,
+  start_length: 7,
+} as const;
 
 function push(out: bigint[], low: bigint | null, high: bigint | null): void {
   if (low !== null && high !== null && high > low) out.push(low, high);
@@ -28,7 +37,8 @@ function debugRanges(unit: Unit, sections: DebugSections, offset: number): bigin
     const start = r.address(size);
     const end = r.address(size);
     if (start === 0n && end === 0n) return out;
-    if (start === all) base = end; // base address selection entry
+    if (start === all)
+      base = end; // base address selection entry
     else push(out, (base + start) & MASK64, (base + end) & MASK64);
   }
 }
@@ -42,9 +52,14 @@ function rnglist(unit: Unit, sections: DebugSections, offset: number): bigint[] 
   for (;;) {
     const kind = r.u8();
     switch (kind) {
-      case RLE.end_of_list: return out;
-      case RLE.base_addressx: base = addrx(unit, sections, r.uleb()); break;
-      case RLE.startx_endx: push(out, addrx(unit, sections, r.uleb()), addrx(unit, sections, r.uleb())); break;
+      case RLE.end_of_list:
+        return out;
+      case RLE.base_addressx:
+        base = addrx(unit, sections, r.uleb());
+        break;
+      case RLE.startx_endx:
+        push(out, addrx(unit, sections, r.uleb()), addrx(unit, sections, r.uleb()));
+        break;
       case RLE.startx_length: {
         const start = addrx(unit, sections, r.uleb());
         const length = BigInt(r.uleb());
@@ -57,14 +72,19 @@ function rnglist(unit: Unit, sections: DebugSections, offset: number): bigint[] 
         if (base !== null) push(out, base + a, base + b);
         break;
       }
-      case RLE.base_address: base = r.address(size); break;
-      case RLE.start_end: push(out, r.address(size), r.address(size)); break;
+      case RLE.base_address:
+        base = r.address(size);
+        break;
+      case RLE.start_end:
+        push(out, r.address(size), r.address(size));
+        break;
       case RLE.start_length: {
         const start = r.address(size);
         push(out, start, start + BigInt(r.uleb()));
         break;
       }
-      default: throw new RangeError(`DW_RLE 0x${kind.toString(16)}`);
+      default:
+        throw new RangeError(`DW_RLE 0x${kind.toString(16)}`);
     }
   }
 }

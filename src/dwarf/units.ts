@@ -46,14 +46,53 @@ export const DW_AT = {
 } as const;
 
 export const FORM = {
-  addr: 0x01, block2: 0x03, block4: 0x04, data2: 0x05, data4: 0x06, data8: 0x07, string: 0x08,
-  block: 0x09, block1: 0x0a, data1: 0x0b, flag: 0x0c, sdata: 0x0d, strp: 0x0e, udata: 0x0f,
-  ref_addr: 0x10, ref1: 0x11, ref2: 0x12, ref4: 0x13, ref8: 0x14, ref_udata: 0x15, indirect: 0x16,
-  sec_offset: 0x17, exprloc: 0x18, flag_present: 0x19, strx: 0x1a, addrx: 0x1b, ref_sup4: 0x1c,
-  strp_sup: 0x1d, data16: 0x1e, line_strp: 0x1f, ref_sig8: 0x20, implicit_const: 0x21,
-  loclistx: 0x22, rnglistx: 0x23, ref_sup8: 0x24, strx1: 0x25, strx2: 0x26, strx3: 0x27,
-  strx4: 0x28, addrx1: 0x29, addrx2: 0x2a, addrx3: 0x2b, addrx4: 0x2c,
-  GNU_addr_index: 0x1f01, GNU_str_index: 0x1f02, GNU_ref_alt: 0x1f20, GNU_strp_alt: 0x1f21,
+  addr: 0x01,
+  block2: 0x03,
+  block4: 0x04,
+  data2: 0x05,
+  data4: 0x06,
+  data8: 0x07,
+  string: 0x08,
+  block: 0x09,
+  block1: 0x0a,
+  data1: 0x0b,
+  flag: 0x0c,
+  sdata: 0x0d,
+  strp: 0x0e,
+  udata: 0x0f,
+  ref_addr: 0x10,
+  ref1: 0x11,
+  ref2: 0x12,
+  ref4: 0x13,
+  ref8: 0x14,
+  ref_udata: 0x15,
+  indirect: 0x16,
+  sec_offset: 0x17,
+  exprloc: 0x18,
+  flag_present: 0x19,
+  strx: 0x1a,
+  addrx: 0x1b,
+  ref_sup4: 0x1c,
+  strp_sup: 0x1d,
+  data16: 0x1e,
+  line_strp: 0x1f,
+  ref_sig8: 0x20,
+  implicit_const: 0x21,
+  loclistx: 0x22,
+  rnglistx: 0x23,
+  ref_sup8: 0x24,
+  strx1: 0x25,
+  strx2: 0x26,
+  strx3: 0x27,
+  strx4: 0x28,
+  addrx1: 0x29,
+  addrx2: 0x2a,
+  addrx3: 0x2b,
+  addrx4: 0x2c,
+  GNU_addr_index: 0x1f01,
+  GNU_str_index: 0x1f02,
+  GNU_ref_alt: 0x1f20,
+  GNU_strp_alt: 0x1f21,
 } as const;
 
 /** DW_UT_* of DWARF 5 headers that carry extra fields after the common part. */
@@ -147,8 +186,20 @@ export function readUnitHeader(info: Buffer, pos: number, truncated = false): Un
       addressSize = r.u8();
     }
     return {
-      offset: pos, end, dieStart: r.pos, version, unitType, is64, addressSize, abbrevOffset,
-      tag: 0, lowPc: 0n, stmtList: undefined, strOffsetsBase: 0, addrBase: 0, rnglistsBase: 0,
+      offset: pos,
+      end,
+      dieStart: r.pos,
+      version,
+      unitType,
+      is64,
+      addressSize,
+      abbrevOffset,
+      tag: 0,
+      lowPc: 0n,
+      stmtList: undefined,
+      strOffsetsBase: 0,
+      addrBase: 0,
+      rnglistsBase: 0,
     };
   } catch {
     return null;
@@ -178,7 +229,11 @@ export function readAbbrevs(abbrev: Buffer, offset: number): Map<number, Abbrev>
 }
 
 /** Abbreviation tables are often shared by units: parse each offset once. */
-export function abbrevsOf(unit: Unit, sections: DebugSections, cache: Map<number, Map<number, Abbrev>>): Map<number, Abbrev> {
+export function abbrevsOf(
+  unit: Unit,
+  sections: DebugSections,
+  cache: Map<number, Map<number, Abbrev>>,
+): Map<number, Abbrev> {
   if (unit.abbrevs !== undefined) return unit.abbrevs;
   let table = cache.get(unit.abbrevOffset);
   if (table === undefined) {
@@ -269,43 +324,90 @@ function rnglistx(unit: Unit, sections: DebugSections, index: number): number | 
  */
 export function readValue(r: DwarfReader, form: number, implicit: number, unit: Unit, sections: DebugSections): Value {
   switch (form) {
-    case FORM.addr: return r.address(unit.addressSize);
-    case FORM.data1: case FORM.ref1: case FORM.flag: case FORM.strx1: case FORM.addrx1: {
+    case FORM.addr:
+      return r.address(unit.addressSize);
+    case FORM.data1:
+    case FORM.ref1:
+    case FORM.flag:
+    case FORM.strx1:
+    case FORM.addrx1: {
       const v = r.u8();
-      return form === FORM.ref1 ? unit.offset + v : form === FORM.strx1 ? strx(unit, sections, v) : form === FORM.addrx1 ? addrx(unit, sections, v) : v;
+      return form === FORM.ref1
+        ? unit.offset + v
+        : form === FORM.strx1
+          ? strx(unit, sections, v)
+          : form === FORM.addrx1
+            ? addrx(unit, sections, v)
+            : v;
     }
-    case FORM.data2: case FORM.ref2: case FORM.strx2: case FORM.addrx2: {
+    case FORM.data2:
+    case FORM.ref2:
+    case FORM.strx2:
+    case FORM.addrx2: {
       const v = r.u16();
-      return form === FORM.ref2 ? unit.offset + v : form === FORM.strx2 ? strx(unit, sections, v) : form === FORM.addrx2 ? addrx(unit, sections, v) : v;
+      return form === FORM.ref2
+        ? unit.offset + v
+        : form === FORM.strx2
+          ? strx(unit, sections, v)
+          : form === FORM.addrx2
+            ? addrx(unit, sections, v)
+            : v;
     }
-    case FORM.strx3: case FORM.addrx3: {
+    case FORM.strx3:
+    case FORM.addrx3: {
       const v = r.uN(3);
       return form === FORM.strx3 ? strx(unit, sections, v) : addrx(unit, sections, v);
     }
-    case FORM.data4: case FORM.ref4: case FORM.strx4: case FORM.addrx4: {
+    case FORM.data4:
+    case FORM.ref4:
+    case FORM.strx4:
+    case FORM.addrx4: {
       const v = r.u32();
-      return form === FORM.ref4 ? unit.offset + v : form === FORM.strx4 ? strx(unit, sections, v) : form === FORM.addrx4 ? addrx(unit, sections, v) : v;
+      return form === FORM.ref4
+        ? unit.offset + v
+        : form === FORM.strx4
+          ? strx(unit, sections, v)
+          : form === FORM.addrx4
+            ? addrx(unit, sections, v)
+            : v;
     }
-    case FORM.data8: case FORM.ref8: {
+    case FORM.data8:
+    case FORM.ref8: {
       const v = r.u64big();
       if (v > BigInt(Number.MAX_SAFE_INTEGER)) return null;
       return form === FORM.ref8 ? unit.offset + Number(v) : Number(v);
     }
-    case FORM.sdata: return r.sleb();
-    case FORM.udata: return r.uleb();
-    case FORM.ref_udata: return unit.offset + r.uleb();
-    case FORM.implicit_const: return implicit;
-    case FORM.flag_present: return 1;
-    case FORM.string: return r.cstr();
-    case FORM.strp: return cstrAt(sections.str, r.offset(unit.is64));
-    case FORM.line_strp: return cstrAt(sections.lineStr, r.offset(unit.is64));
-    case FORM.strx: case FORM.GNU_str_index: return strx(unit, sections, r.uleb());
-    case FORM.addrx: case FORM.GNU_addr_index: return addrx(unit, sections, r.uleb());
+    case FORM.sdata:
+      return r.sleb();
+    case FORM.udata:
+      return r.uleb();
+    case FORM.ref_udata:
+      return unit.offset + r.uleb();
+    case FORM.implicit_const:
+      return implicit;
+    case FORM.flag_present:
+      return 1;
+    case FORM.string:
+      return r.cstr();
+    case FORM.strp:
+      return cstrAt(sections.str, r.offset(unit.is64));
+    case FORM.line_strp:
+      return cstrAt(sections.lineStr, r.offset(unit.is64));
+    case FORM.strx:
+    case FORM.GNU_str_index:
+      return strx(unit, sections, r.uleb());
+    case FORM.addrx:
+    case FORM.GNU_addr_index:
+      return addrx(unit, sections, r.uleb());
     // DWARF 2 wrote ref_addr in the address size; later versions in the offset size.
-    case FORM.ref_addr: return unit.version <= 2 ? Number(r.address(unit.addressSize)) : r.offset(unit.is64);
-    case FORM.sec_offset: return r.offset(unit.is64);
-    case FORM.rnglistx: return rnglistx(unit, sections, r.uleb());
-    case FORM.loclistx: return r.uleb();
+    case FORM.ref_addr:
+      return unit.version <= 2 ? Number(r.address(unit.addressSize)) : r.offset(unit.is64);
+    case FORM.sec_offset:
+      return r.offset(unit.is64);
+    case FORM.rnglistx:
+      return rnglistx(unit, sections, r.uleb());
+    case FORM.loclistx:
+      return r.uleb();
     case FORM.indirect: {
       const actual = r.uleb();
       if (actual === FORM.indirect || actual === FORM.implicit_const) throw new ElfError('DWARF: bad indirect form');
@@ -320,27 +422,85 @@ export function readValue(r: DwarfReader, form: number, implicit: number, unit: 
 /** Steps over one attribute value without decoding it. */
 export function skipValue(r: DwarfReader, form: number, unit: Unit): void {
   switch (form) {
-    case FORM.flag_present: case FORM.implicit_const: return;
-    case FORM.addr: r.skip(unit.addressSize); return;
-    case FORM.data1: case FORM.ref1: case FORM.flag: case FORM.strx1: case FORM.addrx1: r.skip(1); return;
-    case FORM.data2: case FORM.ref2: case FORM.strx2: case FORM.addrx2: r.skip(2); return;
-    case FORM.strx3: case FORM.addrx3: r.skip(3); return;
-    case FORM.data4: case FORM.ref4: case FORM.strx4: case FORM.addrx4: case FORM.ref_sup4: r.skip(4); return;
-    case FORM.data8: case FORM.ref8: case FORM.ref_sig8: case FORM.ref_sup8: r.skip(8); return;
-    case FORM.data16: r.skip(16); return;
-    case FORM.sdata: r.sleb(); return;
-    case FORM.udata: case FORM.ref_udata: case FORM.strx: case FORM.addrx: case FORM.rnglistx:
-    case FORM.loclistx: case FORM.GNU_addr_index: case FORM.GNU_str_index:
-      r.uleb(); return;
-    case FORM.string: r.cstr(); return;
-    case FORM.strp: case FORM.line_strp: case FORM.sec_offset: case FORM.strp_sup:
-    case FORM.GNU_ref_alt: case FORM.GNU_strp_alt:
-      r.skip(unit.is64 ? 8 : 4); return;
-    case FORM.ref_addr: r.skip(unit.version <= 2 ? unit.addressSize : unit.is64 ? 8 : 4); return;
-    case FORM.block1: r.skip(r.u8()); return;
-    case FORM.block2: r.skip(r.u16()); return;
-    case FORM.block4: r.skip(r.u32()); return;
-    case FORM.block: case FORM.exprloc: r.skip(r.uleb()); return;
+    case FORM.flag_present:
+    case FORM.implicit_const:
+      return;
+    case FORM.addr:
+      r.skip(unit.addressSize);
+      return;
+    case FORM.data1:
+    case FORM.ref1:
+    case FORM.flag:
+    case FORM.strx1:
+    case FORM.addrx1:
+      r.skip(1);
+      return;
+    case FORM.data2:
+    case FORM.ref2:
+    case FORM.strx2:
+    case FORM.addrx2:
+      r.skip(2);
+      return;
+    case FORM.strx3:
+    case FORM.addrx3:
+      r.skip(3);
+      return;
+    case FORM.data4:
+    case FORM.ref4:
+    case FORM.strx4:
+    case FORM.addrx4:
+    case FORM.ref_sup4:
+      r.skip(4);
+      return;
+    case FORM.data8:
+    case FORM.ref8:
+    case FORM.ref_sig8:
+    case FORM.ref_sup8:
+      r.skip(8);
+      return;
+    case FORM.data16:
+      r.skip(16);
+      return;
+    case FORM.sdata:
+      r.sleb();
+      return;
+    case FORM.udata:
+    case FORM.ref_udata:
+    case FORM.strx:
+    case FORM.addrx:
+    case FORM.rnglistx:
+    case FORM.loclistx:
+    case FORM.GNU_addr_index:
+    case FORM.GNU_str_index:
+      r.uleb();
+      return;
+    case FORM.string:
+      r.cstr();
+      return;
+    case FORM.strp:
+    case FORM.line_strp:
+    case FORM.sec_offset:
+    case FORM.strp_sup:
+    case FORM.GNU_ref_alt:
+    case FORM.GNU_strp_alt:
+      r.skip(unit.is64 ? 8 : 4);
+      return;
+    case FORM.ref_addr:
+      r.skip(unit.version <= 2 ? unit.addressSize : unit.is64 ? 8 : 4);
+      return;
+    case FORM.block1:
+      r.skip(r.u8());
+      return;
+    case FORM.block2:
+      r.skip(r.u16());
+      return;
+    case FORM.block4:
+      r.skip(r.u32());
+      return;
+    case FORM.block:
+    case FORM.exprloc:
+      r.skip(r.uleb());
+      return;
     case FORM.indirect: {
       const actual = r.uleb();
       if (actual === FORM.indirect || actual === FORM.implicit_const) throw new ElfError('DWARF: bad indirect form');

@@ -20,8 +20,14 @@ function findGnuNote(data: Buffer, wantType: number): Buffer | undefined {
     const descStart = nameStart + ((namesz + 3) & ~3);
     const next = descStart + ((descsz + 3) & ~3);
     // Unsigned sizes near 2^32 would wrap `& ~3` negative; any of these means garbage.
-    if (namesz > data.length || descsz > data.length || descStart < nameStart || next > data.length + 3) return undefined;
-    if (type === wantType && namesz === 4 && data.toString('latin1', nameStart, nameStart + 3) === 'GNU' && descStart + descsz <= data.length) {
+    if (namesz > data.length || descsz > data.length || descStart < nameStart || next > data.length + 3)
+      return undefined;
+    if (
+      type === wantType &&
+      namesz === 4 &&
+      data.toString('latin1', nameStart, nameStart + 3) === 'GNU' &&
+      descStart + descsz <= data.length
+    ) {
       return data.subarray(descStart, descStart + descsz);
     }
     if (next <= o) return undefined;

@@ -17,7 +17,13 @@ export interface ByteSource {
 }
 
 function checkRange(size: number, offset: number, length: number): void {
-  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
+  if (
+    !Number.isSafeInteger(offset) ||
+    !Number.isSafeInteger(length) ||
+    offset < 0 ||
+    length < 0 ||
+    offset + length > size
+  ) {
     throw new ElfError(`read of ${length} bytes at ${offset} is outside the ${size}-byte file`);
   }
 }

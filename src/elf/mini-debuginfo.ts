@@ -28,6 +28,7 @@ export function miniDebugInfo(elf: ElfFile, xzDecompress: XzDecompress | undefin
     throw new ElfError(`embedded file: ${(e as Error).message}`);
   }
   // Symbols of another architecture's file would name the wrong code.
-  if (embedded.machine !== elf.machine) throw new ElfError(`embedded file is for e_machine ${embedded.machine}, the binary for ${elf.machine}`);
+  if (embedded.machine !== elf.machine)
+    throw new ElfError(`embedded file is for e_machine ${embedded.machine}, the binary for ${elf.machine}`);
   return embedded;
 }

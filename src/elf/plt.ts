@@ -42,7 +42,8 @@ function relocatedSlots(elf: ElfFile, rela: SectionHeader | undefined, wanted?: 
     if (sym === 0) {
       // An ifunc slot (IRELATIVE) has no symbol, only its resolver's address: objdump and gdb
       // call the stub `*ABS*+0x<resolver>@plt`.
-      if (type === R_X86_64_IRELATIVE || type === R_AARCH64_IRELATIVE) out.set(slot, `*ABS*+0x${relocs.readBigInt64LE(o + 16).toString(16)}`);
+      if (type === R_X86_64_IRELATIVE || type === R_AARCH64_IRELATIVE)
+        out.set(slot, `*ABS*+0x${relocs.readBigInt64LE(o + 16).toString(16)}`);
       continue;
     }
     if ((sym + 1) * SYM_SIZE > syms.length) continue;

@@ -5,7 +5,16 @@
 // that a warm lookup compares plain Numbers (no BigInt allocation per probe) yet stays exact
 // for the full 64-bit range. Names stay in their string tables, decoded only when asked for.
 import { binding, type RawSymbolSection } from '../addon';
-import { cString, ElfFile, SectionHeader, SHF_EXECINSTR, SHT_DYNSYM, SHT_STRTAB, SHT_SYMTAB, SYM_SIZE } from './elf-file';
+import {
+  cString,
+  ElfFile,
+  SectionHeader,
+  SHF_EXECINSTR,
+  SHT_DYNSYM,
+  SHT_STRTAB,
+  SHT_SYMTAB,
+  SYM_SIZE,
+} from './elf-file';
 
 const TWO_32 = 4294967296;
 
@@ -67,7 +76,9 @@ export class SymbolTable {
 
   /** Merges function symbols from every source; duplicates at one address keep the best name. */
   constructor(sources: SymbolSource[]) {
-    const raw = sources.map(rawSection).filter((r): r is Section => r !== null && r.strs.length > 0 && r.syms.length >= SYM_SIZE);
+    const raw = sources
+      .map(rawSection)
+      .filter((r): r is Section => r !== null && r.strs.length > 0 && r.syms.length >= SYM_SIZE);
     const idx = binding.buildSymbolIndex(raw);
     this.strtabs = raw.map((r) => r.strs);
     this.length = idx.hi.length;

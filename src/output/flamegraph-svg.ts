@@ -125,7 +125,11 @@ export function toFlameGraph(input: ProfileInput, opts: FlameGraphOptions = {}):
   const total = root.value;
 
   // Place the frames: x in sample units, children sorted by name.
-  interface Placed { node: Node; x: number; depth: number }
+  interface Placed {
+    node: Node;
+    x: number;
+    depth: number;
+  }
   const placed: Placed[] = [];
   let maxDepth = 0;
   const scale = total > 0 ? (width - 2 * xpad) / total : 0;
@@ -143,12 +147,15 @@ export function toFlameGraph(input: ProfileInput, opts: FlameGraphOptions = {}):
   if (total > 0) place(root, 0, 0);
 
   const height = top + (maxDepth + 1) * frameH + bottom + 8;
-  const yOf = (depth: number): number => (opts.inverted ? top + depth * frameH : height - bottom - (depth + 1) * frameH);
+  const yOf = (depth: number): number =>
+    opts.inverted ? top + depth * frameH : height - bottom - (depth + 1) * frameH;
 
   const title = opts.title ?? 'Flame Graph';
-  const spanS = Number.isFinite(b.startMs) && b.endMs > b.startMs ? ` over ${((b.endMs - b.startMs) / 1000).toFixed(1)} s` : '';
+  const spanS =
+    Number.isFinite(b.startMs) && b.endMs > b.startMs ? ` over ${((b.endMs - b.startMs) / 1000).toFixed(1)} s` : '';
   const who = b.pid === null ? '' : `pid ${b.pid}${b.command ? ` (${b.command})` : ''} — `;
-  const stateNote = b.state === 'all' ? '' : `, ${b.state === 'running' ? 'on-CPU (state R)' : 'off-CPU (blocked)'} only`;
+  const stateNote =
+    b.state === 'all' ? '' : `, ${b.state === 'running' ? 'on-CPU (state R)' : 'off-CPU (blocked)'} only`;
   const subtitle = `${who}${fmtCount(total)} samples from ${fmtCount(b.snapshots)} snapshots${spanS}${stateNote}`;
 
   const out: string[] = [];

@@ -22,7 +22,11 @@ export function toFolded(input: ProfileInput, opts: FoldedOptions = {}): string 
   const counts = new Map<string, number>();
   for (const track of b.threads.values()) {
     const root =
-      opts.threadRoot === 'name' ? sanitizeName(track.name) : opts.threadRoot === 'name-tid' ? sanitizeName(`${track.name}-${track.tid}`) : null;
+      opts.threadRoot === 'name'
+        ? sanitizeName(track.name)
+        : opts.threadRoot === 'name-tid'
+          ? sanitizeName(`${track.name}-${track.tid}`)
+          : null;
     const perStack = new Map<number, number>();
     for (const s of track.stacks) perStack.set(s, (perStack.get(s) ?? 0) + 1);
     for (const [s, n] of perStack) {

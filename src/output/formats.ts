@@ -47,7 +47,11 @@ export interface RenderOptions {
 }
 
 /** A profile format rendered from a builder (json is streamed, not rendered: see record-command). */
-export function renderProfile(format: Exclude<RecordFormat, 'json'>, b: ProfileBuilder, opts: RenderOptions = {}): string | Buffer {
+export function renderProfile(
+  format: Exclude<RecordFormat, 'json'>,
+  b: ProfileBuilder,
+  opts: RenderOptions = {},
+): string | Buffer {
   const base = { intervalMs: opts.intervalMs };
   switch (format) {
     case 'folded': {

@@ -30,7 +30,17 @@ export interface PprofOptions extends ProfileOptions {
 
 /** The snapshots as a pprof Profile object (see toPprof for the encoded file). */
 export function toPprofProfile(input: ProfileInput, opts: PprofOptions = {}): Profile {
-  const { Function: PprofFunction, Label, Line, Location, Mapping, Profile, Sample, StringTable, ValueType } = pprofFormat();
+  const {
+    Function: PprofFunction,
+    Label,
+    Line,
+    Location,
+    Mapping,
+    Profile,
+    Sample,
+    StringTable,
+    ValueType,
+  } = pprofFormat();
   const b = toBuilder(input, opts);
   const strings = new StringTable();
   const str = (s: string): number => strings.dedup(s);
@@ -43,7 +53,13 @@ export function toPprofProfile(input: ProfileInput, opts: PprofOptions = {}): Pr
 
   // Mappings: one per (module, base), spanning the addresses seen in it. The executable (the
   // module of the main thread's outermost frame) goes first: pprof takes mapping 1 as the main binary.
-  interface Span { id: number; module: string; base: bigint; lo: bigint; hi: bigint }
+  interface Span {
+    id: number;
+    module: string;
+    base: bigint;
+    lo: bigint;
+    hi: bigint;
+  }
   const mappingOf = new Map<string, Span>();
   const locSpan: (Span | null)[] = [];
   for (const loc of b.locations) {
@@ -62,7 +78,9 @@ export function toPprofProfile(input: ProfileInput, opts: PprofOptions = {}): Pr
     locSpan.push(m);
   }
   const spans = [...mappingOf.values()];
-  const mainFirst = spans.filter((m) => m.module === b.mainModule).concat(spans.filter((m) => m.module !== b.mainModule));
+  const mainFirst = spans
+    .filter((m) => m.module === b.mainModule)
+    .concat(spans.filter((m) => m.module !== b.mainModule));
   mainFirst.forEach((m, i) => (m.id = i + 1));
   const locMapping = locSpan.map((m) => (m === null ? 0 : m.id));
   const mapping = mainFirst.map(
@@ -79,7 +97,13 @@ export function toPprofProfile(input: ProfileInput, opts: PprofOptions = {}): Pr
   );
 
   const fn = b.functions.map(
-    (f, i) => new PprofFunction({ id: i + 1, name: str(f.name), systemName: str(f.name), filename: f.file !== undefined ? str(f.file) : f.module === null ? 0 : str(f.module) }),
+    (f, i) =>
+      new PprofFunction({
+        id: i + 1,
+        name: str(f.name),
+        systemName: str(f.name),
+        filename: f.file !== undefined ? str(f.file) : f.module === null ? 0 : str(f.module),
+      }),
   );
   const location = b.locations.map(
     (loc, i) =>
@@ -119,7 +143,9 @@ export function toPprofProfile(input: ProfileInput, opts: PprofOptions = {}): Pr
   }
 
   const comment = [
-    str(`stackshot: pid ${b.pid ?? '?'}${b.command ? ` (${b.command})` : ''}, ${b.snapshots} snapshots, ${b.samples} thread samples, state ${b.state}`),
+    str(
+      `stackshot: pid ${b.pid ?? '?'}${b.command ? ` (${b.command})` : ''}, ${b.snapshots} snapshots, ${b.samples} thread samples, state ${b.state}`,
+    ),
     str('mapping build ids are not recorded (the snapshot carries none)'),
   ];
   const startNs = Number.isFinite(b.startMs) ? BigInt(Math.round(b.startMs)) * 1_000_000n : 0n;
@@ -133,7 +159,10 @@ export function toPprofProfile(input: ProfileInput, opts: PprofOptions = {}): Pr
     stringTable: strings,
     timeNanos: startNs,
     durationNanos: spanNs + (intervalNs ?? 0n),
-    periodType: intervalNs === undefined ? new ValueType({ type: str('samples'), unit: str('count') }) : new ValueType({ type: str('wall'), unit: str('nanoseconds') }),
+    periodType:
+      intervalNs === undefined
+        ? new ValueType({ type: str('samples'), unit: str('count') })
+        : new ValueType({ type: str('wall'), unit: str('nanoseconds') }),
     period: intervalNs ?? 1n,
     comment,
     defaultSampleType: intervalNs === undefined ? str('samples') : str('wall'),

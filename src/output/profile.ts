@@ -38,8 +38,11 @@ export function filterSnapshotByState(shot: Snapshot, state: StateFilter = 'all'
  * breaks or other control characters (replaced by a space), never empty.
  */
 export function sanitizeName(name: string): string {
-  // eslint-disable-next-line no-control-regex
-  const s = name.replace(/;/g, ':').replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ').trim();
+  const s = name
+    .replace(/;/g, ':')
+    // eslint-disable-next-line no-control-regex -- control characters are what it removes
+    .replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ')
+    .trim();
   return s === '' ? '[unknown]' : s;
 }
 
@@ -129,7 +132,8 @@ export class ProfileBuilder {
     if (!(time >= this.startMs)) this.startMs = time;
     if (!(time <= this.endMs)) this.endMs = time;
     for (const th of shot.threads) {
-      if (th.tid === shot.pid && th.frames.length > 0) this.mainModule = th.frames[th.frames.length - 1]!.module ?? this.mainModule;
+      if (th.tid === shot.pid && th.frames.length > 0)
+        this.mainModule = th.frames[th.frames.length - 1]!.module ?? this.mainModule;
       if (th.frames.length === 0 || !threadMatchesState(th, this.state)) continue;
       const stack = this.internStack(th.frames);
       let track = this.threads.get(th.tid);
@@ -181,7 +185,12 @@ export class ProfileBuilder {
       const off = parseHex(frame.moduleOffset);
       const base = pc !== null && off !== null && frame.module !== null ? pc - off : null;
       i = this.locations.length;
-      const loc: LocationEntry = { address, module: frame.module, base, fn: this.internFunction(name, frame.module, frame.file) };
+      const loc: LocationEntry = {
+        address,
+        module: frame.module,
+        base,
+        fn: this.internFunction(name, frame.module, frame.file),
+      };
       if (frame.line !== undefined) loc.line = frame.line;
       this.locations.push(loc);
       this.locIndex.set(key, i);
@@ -216,7 +225,9 @@ export type ProfileInput = Snapshot | Iterable<Snapshot> | ProfileBuilder;
 export function toBuilder(input: ProfileInput, opts: ProfileOptions = {}): ProfileBuilder {
   if (input instanceof ProfileBuilder) {
     if (opts.state !== undefined && opts.state !== input.state) {
-      throw new RangeError(`the profile was built with state '${input.state}'; cannot render it with state '${opts.state}'`);
+      throw new RangeError(
+        `the profile was built with state '${input.state}'; cannot render it with state '${opts.state}'`,
+      );
     }
     return input;
   }
@@ -227,5 +238,10 @@ export function toBuilder(input: ProfileInput, opts: ProfileOptions = {}): Profi
 }
 
 function isSnapshot(x: unknown): x is Snapshot {
-  return typeof x === 'object' && x !== null && Array.isArray((x as Snapshot).threads) && typeof (x as Snapshot).pid === 'number';
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    Array.isArray((x as Snapshot).threads) &&
+    typeof (x as Snapshot).pid === 'number'
+  );
 }

@@ -207,7 +207,8 @@ export function gatherPermissionFacts(pid: number): PermissionFacts {
 }
 
 const SUDO_HINT = 'run stackshot as root (sudo) or give it CAP_SYS_PTRACE';
-const CONTAINER_HINT = 'in a container: --cap-add SYS_PTRACE (docker/podman) or SYS_PTRACE in securityContext.capabilities.add (Kubernetes)';
+const CONTAINER_HINT =
+  'in a container: --cap-add SYS_PTRACE (docker/podman) or SYS_PTRACE in securityContext.capabilities.add (Kubernetes)';
 
 /** Decide, from gathered facts only, why ptrace is refused. Pure. */
 export function explainPermission(f: PermissionFacts): PermissionDiagnosis {
@@ -274,7 +275,8 @@ export function explainPermission(f: PermissionFacts): PermissionDiagnosis {
       return {
         reason: 'other-uid',
         message: `it runs as ${who(foreignUid)}, we run as ${who(f.self.uid)} without CAP_SYS_PTRACE`,
-        hint: foreignUid === 0 ? 'run stackshot as root (sudo)' : `run stackshot as ${who(foreignUid)} or as root (sudo)`,
+        hint:
+          foreignUid === 0 ? 'run stackshot as root (sudo)' : `run stackshot as ${who(foreignUid)} or as root (sudo)`,
       };
     }
     const foreignGid = t.gid.slice(0, 3).find((g) => g !== f.self.gid);

@@ -27,7 +27,10 @@ export function isThreadEntry(symbol: string | null): boolean {
  * the entry function used as data) and decides completeness. The entry run is kept whole, so a
  * walk that shows start_thread and then clone3 keeps both.
  */
-export function finishStack(frames: Frame[], walkEnd: EndReason): { frames: Frame[]; end: EndReason; complete: boolean } {
+export function finishStack(
+  frames: Frame[],
+  walkEnd: EndReason,
+): { frames: Frame[]; end: EndReason; complete: boolean } {
   const first = frames.findIndex((f) => isThreadEntry(f.symbol));
   if (first === -1) return { frames, end: walkEnd, complete: false };
   let last = first;

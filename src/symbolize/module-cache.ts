@@ -62,7 +62,12 @@ function hasSymtab(sources: SymbolSource[]): boolean {
  * search (e.g. for the vdso). `xzDecompress` opens MiniDebugInfo; without it, .gnu_debugdata
  * is left unread. Never throws: a corrupt file yields a failed module.
  */
-export function loadElfModule(from: ByteSource | ElfFile, modulePath: string, debugRoots: string[], xzDecompress?: XzDecompress): Module {
+export function loadElfModule(
+  from: ByteSource | ElfFile,
+  modulePath: string,
+  debugRoots: string[],
+  xzDecompress?: XzDecompress,
+): Module {
   let elf: ElfFile;
   try {
     elf = from instanceof ElfFile ? from : new ElfFile(from);
@@ -113,7 +118,15 @@ export function loadElfModule(from: ByteSource | ElfFile, modulePath: string, de
     const symbols = new SymbolTable(sources);
     return { loads: elf.loads, symbols, reason, debugFile, miniDebugInfo: mini, cfi, bytes: cfiBytes + symbols.bytes };
   } catch (e) {
-    return { loads: elf.loads, symbols: null, reason: `symbols: ${(e as Error).message}`, debugFile, miniDebugInfo: mini, cfi, bytes: cfiBytes };
+    return {
+      loads: elf.loads,
+      symbols: null,
+      reason: `symbols: ${(e as Error).message}`,
+      debugFile,
+      miniDebugInfo: mini,
+      cfi,
+      bytes: cfiBytes,
+    };
   } finally {
     if (debugFd !== undefined) fs.closeSync(debugFd);
   }

@@ -89,7 +89,13 @@ interface ProcessView {
   memo: Map<bigint, NamedPc>;
 }
 
-const NO_NAME: NamedPc = { module: null, moduleOffset: null, symbol: null, symbolOffset: null, reason: 'in no mapping' };
+const NO_NAME: NamedPc = {
+  module: null,
+  moduleOffset: null,
+  symbol: null,
+  symbolOffset: null,
+  reason: 'in no mapping',
+};
 
 function mappingKey(m: MapEntry): string {
   return `${m.start.toString(16)}-${m.end.toString(16)} ${m.offset.toString(16)} ${m.dev} ${m.inode} ${m.path}`;
@@ -98,7 +104,7 @@ function mappingKey(m: MapEntry): string {
 /** Why a pc in a file-backed module has no name. */
 function unnamedReason(mod: Module, vaddr: bigint | undefined): string {
   if (mod.symbols === null) return `module unusable: ${mod.reason ?? 'unknown'}`;
-  if (vaddr === undefined) return 'outside the file\'s loadable segments';
+  if (vaddr === undefined) return "outside the file's loadable segments";
   const why = mod.symbols.length === 0 ? 'the file has no function symbols' : 'no function symbol covers this address';
   // A partial failure (damaged MiniDebugInfo) may be why.
   return mod.reason === undefined ? why : `${why} (${mod.reason})`;
@@ -165,7 +171,11 @@ export class Symbolizer {
         out[i] =
           delta === 0
             ? known
-            : { ...known, moduleOffset: known.moduleOffset === null ? null : known.moduleOffset + 1n, symbolOffset: known.symbolOffset === null ? null : known.symbolOffset + 1 };
+            : {
+                ...known,
+                moduleOffset: known.moduleOffset === null ? null : known.moduleOffset + 1n,
+                symbolOffset: known.symbolOffset === null ? null : known.symbolOffset + 1,
+              };
         continue;
       }
       const m = findMapping(view.entries, at);
@@ -179,11 +189,31 @@ export class Symbolizer {
         const vaddr = fileOffsetToVaddr(mod.loads, at - m.start + m.offset);
         let stub: PltStub | undefined;
         if (vaddr !== undefined && mod.symbols !== null && mod.symbols.lookup(vaddr, this.hit)) {
-          out[i] = { module: m.path, moduleOffset, symbol: this.nameOf(mod.symbols.name(this.hit.index)), symbolOffset: this.hit.offset + delta };
-        } else if (vaddr !== undefined && mod.loads.length > 0 && (stub = findPltStub(this.pltOf(pid, m, mod), vaddr)) !== undefined) {
-          out[i] = { module: m.path, moduleOffset, symbol: stub.name, symbolOffset: Number(vaddr - stub.vaddr) + delta };
+          out[i] = {
+            module: m.path,
+            moduleOffset,
+            symbol: this.nameOf(mod.symbols.name(this.hit.index)),
+            symbolOffset: this.hit.offset + delta,
+          };
+        } else if (
+          vaddr !== undefined &&
+          mod.loads.length > 0 &&
+          (stub = findPltStub(this.pltOf(pid, m, mod), vaddr)) !== undefined
+        ) {
+          out[i] = {
+            module: m.path,
+            moduleOffset,
+            symbol: stub.name,
+            symbolOffset: Number(vaddr - stub.vaddr) + delta,
+          };
         } else {
-          out[i] = { module: m.path, moduleOffset, symbol: null, symbolOffset: null, reason: unnamedReason(mod, vaddr) };
+          out[i] = {
+            module: m.path,
+            moduleOffset,
+            symbol: null,
+            symbolOffset: null,
+            reason: unnamedReason(mod, vaddr),
+          };
         }
         this.remember(view, at, out[i], delta);
         if (lines && vaddr !== undefined) {
@@ -200,7 +230,13 @@ export class Symbolizer {
       const jit = perfMap?.lookup(at);
       out[i] =
         jit === undefined
-          ? { module, moduleOffset, symbol: null, symbolOffset: null, reason: perfMap ? 'not in the perf map' : 'anonymous memory and no perf map' }
+          ? {
+              module,
+              moduleOffset,
+              symbol: null,
+              symbolOffset: null,
+              reason: perfMap ? 'not in the perf map' : 'anonymous memory and no perf map',
+            }
           : { module, moduleOffset, symbol: jit.name, symbolOffset: jit.offset + delta };
     }
     return out;
@@ -306,7 +342,10 @@ export class Symbolizer {
   }
 
   private inlinedNames(calls: InlineExpansion): InlinedName[] {
-    return calls.calls.map((c) => ({ symbol: c.name === null ? null : c.linkage ? this.nameOf(c.name) : c.name, ...c.source }));
+    return calls.calls.map((c) => ({
+      symbol: c.name === null ? null : c.linkage ? this.nameOf(c.name) : c.name,
+      ...c.source,
+    }));
   }
 
   /** Stores a file-backed result by lookup address, with the offsets of `at` itself. */
@@ -330,7 +369,15 @@ export class Symbolizer {
     } catch {
       // No access to its root: this machine's debug files only.
     }
-    const view: ProcessView = { mapsText: maps, entries: parseMaps(maps), modules: new Map(), byEntry: new Map(), previous: old?.modules, debugRoots, memo: new Map() };
+    const view: ProcessView = {
+      mapsText: maps,
+      entries: parseMaps(maps),
+      modules: new Map(),
+      byEntry: new Map(),
+      previous: old?.modules,
+      debugRoots,
+      memo: new Map(),
+    };
     this.processes.set(pid, view);
     return view;
   }

@@ -54,7 +54,10 @@ export function functionSymbols(...files: string[]): string[] {
  */
 export function nmDemangled(file: string): Map<string, string> {
   const list = (demangle: boolean): string[] =>
-    execFileSync('nm', ['-p', '--defined-only', ...(demangle ? ['-C'] : []), file], { encoding: 'utf8', maxBuffer: 1 << 30 })
+    execFileSync('nm', ['-p', '--defined-only', ...(demangle ? ['-C'] : []), file], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 30,
+    })
       .split('\n')
       .filter((l) => l !== '')
       .map((l) => l.replace(/^[0-9a-f]* ?[A-Za-z] /, ''));

@@ -20,7 +20,14 @@ export const FIXTURE_NAMES = ['threads', 'exits', 'idle'] as const;
 
 /** gcc flags per variant (the source file and `-o` are appended). */
 export const VARIANT_FLAGS: Readonly<Record<FrameVariant, readonly string[]>> = {
-  fp: ['-O1', '-g', '-fno-omit-frame-pointer', '-mno-omit-leaf-frame-pointer', '-fno-optimize-sibling-calls', '-pthread'],
+  fp: [
+    '-O1',
+    '-g',
+    '-fno-omit-frame-pointer',
+    '-mno-omit-leaf-frame-pointer',
+    '-fno-optimize-sibling-calls',
+    '-pthread',
+  ],
   nofp: ['-O1', '-g', '-fomit-frame-pointer', '-fno-optimize-sibling-calls', '-pthread'],
 };
 
@@ -76,11 +83,18 @@ export function compileFixture(name: string, variant: FrameVariant): string {
       execFileSync('gcc', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (err) {
       const e = err as { stderr?: string; message: string };
-      throw new Error(`compiling fixture ${name} (${variant}) failed: gcc ${args.join(' ')}\n${e.stderr ?? e.message}`, { cause: err });
+      throw new Error(
+        `compiling fixture ${name} (${variant}) failed: gcc ${args.join(' ')}\n${e.stderr ?? e.message}`,
+        { cause: err },
+      );
     }
     // Describe the build next to the binary (debugging aid; same temp+rename dance).
     const bin = path.join(path.dirname(tmp), name);
-    fs.writeFileSync(`${tmp}.json`, JSON.stringify({ name, variant, compiler: gccIdentity(), command: ['gcc', ...flags, '-o', bin, src] }, null, 2) + '\n');
+    fs.writeFileSync(
+      `${tmp}.json`,
+      JSON.stringify({ name, variant, compiler: gccIdentity(), command: ['gcc', ...flags, '-o', bin, src] }, null, 2) +
+        '\n',
+    );
     fs.renameSync(`${tmp}.json`, `${bin}.build.json`);
   });
 }
@@ -128,7 +142,10 @@ const NANOSLEEP: readonly FrameMatcher[] = [/clock_nanosleep/, /^(__GI_)?(__)?na
 const FUTEX_WAIT: FrameMatcher = /futex_abstimed_wait/;
 
 /** depth_20 … depth_01 (innermost first). */
-export const SPIN_DEPTH_FRAMES: readonly string[] = Array.from({ length: 20 }, (_, i) => `depth_${String(20 - i).padStart(2, '0')}`);
+export const SPIN_DEPTH_FRAMES: readonly string[] = Array.from(
+  { length: 20 },
+  (_, i) => `depth_${String(20 - i).padStart(2, '0')}`,
+);
 
 /** Expected stacks of the `threads` fixture, by thread name (comm). `main` is the main thread. */
 export const EXPECTED_STACKS: Readonly<Record<string, readonly FrameMatcher[]>> = {
@@ -162,7 +179,12 @@ export function expectedWorkerStack(depth: number, leaf: 'spin' | 'sleep' = 'spi
 export const EXPECTED_IDLE_STACK: readonly FrameMatcher[] = [/sigsuspend$/, 'idle_wait', ...MAIN_BASE];
 
 /** Expected stack of the `steady` thread of `exits`. */
-export const EXPECTED_STEADY_STACK: readonly FrameMatcher[] = [...NANOSLEEP, 'steady_sleep', 'steady_thread_main', ...THREAD_BASE];
+export const EXPECTED_STEADY_STACK: readonly FrameMatcher[] = [
+  ...NANOSLEEP,
+  'steady_sleep',
+  'steady_thread_main',
+  ...THREAD_BASE,
+];
 
 /**
  * Compare function names (innermost first; `+offset`/module already stripped) with an

@@ -150,7 +150,11 @@ export function assertDetached(pid: number, graceMs = 0): void {
   if (traced.length) {
     throw new Error(
       `process ${pid}: ${traced.length} thread(s) still traced: ` +
-        describeThreads(pid, traced.map(([tid]) => tid), (tid) => `TracerPid ${traced.find(([t]) => t === tid)?.[1]}`),
+        describeThreads(
+          pid,
+          traced.map(([tid]) => tid),
+          (tid) => `TracerPid ${traced.find(([t]) => t === tid)?.[1]}`,
+        ),
     );
   }
 }
@@ -159,5 +163,7 @@ export function assertDetached(pid: number, graceMs = 0): void {
 export function findThreadByName(pid: number, name: string): number {
   const names = threadNames(pid);
   for (const [tid, comm] of names) if (comm === name) return tid;
-  throw new Error(`process ${pid} has no thread named ${JSON.stringify(name)}; threads: ${[...names].map(([t, n]) => `${t}=${n}`).join(' ')}`);
+  throw new Error(
+    `process ${pid} has no thread named ${JSON.stringify(name)}; threads: ${[...names].map(([t, n]) => `${t}=${n}`).join(' ')}`,
+  );
 }

@@ -6,7 +6,11 @@ import type { MapEntry } from '../../src/procfs/maps';
 
 /** readelf's stdout. Its exit status is ignored: it exits 1 after complete dumps of some files. */
 export function readelf(options: string | string[], file: string): string {
-  const r = spawnSync('readelf', [...(typeof options === 'string' ? [options] : options), file], { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'pipe'] });
+  const r = spawnSync('readelf', [...(typeof options === 'string' ? [options] : options), file], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   if (r.error) throw r.error;
   return r.stdout;
 }

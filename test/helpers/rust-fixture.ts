@@ -29,7 +29,16 @@ const MANGLING_FLAGS: Readonly<Record<RustMangling, readonly string[]>> = {
  * Unoptimized, so every generic instantiation and closure keeps its own function and frame;
  * without overflow checks, as the fixture adds up values only to keep them used.
  */
-const COMMON_FLAGS: readonly string[] = ['--edition', '2021', '-C', 'opt-level=0', '-C', 'overflow-checks=off', '-C', 'force-frame-pointers=yes'];
+const COMMON_FLAGS: readonly string[] = [
+  '--edition',
+  '2021',
+  '-C',
+  'opt-level=0',
+  '-C',
+  'overflow-checks=off',
+  '-C',
+  'force-frame-pointers=yes',
+];
 
 /** Whether `rustc` is on PATH. */
 export function haveRustc(): boolean {
@@ -83,7 +92,9 @@ export function compileRustFixture(name: string, mangling: RustMangling): string
       execFileSync('rustc', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env });
     } catch (err) {
       const e = err as { stderr?: string; message: string };
-      throw new Error(`compiling ${name}.rs (${mangling}) failed: rustc ${args.join(' ')}\n${e.stderr ?? e.message}`, { cause: err });
+      throw new Error(`compiling ${name}.rs (${mangling}) failed: rustc ${args.join(' ')}\n${e.stderr ?? e.message}`, {
+        cause: err,
+      });
     }
   });
 }

@@ -42,7 +42,11 @@ const hexPc = (hex: string): string => `0x${BigInt(`0x${hex}`).toString(16)}`;
 export function euStack(pid: number): Map<number, OracleFrame[]> {
   let out: string;
   try {
-    out = execFileSync('eu-stack', ['-p', String(pid)], { encoding: 'utf8', env: toolEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    out = execFileSync('eu-stack', ['-p', String(pid)], {
+      encoding: 'utf8',
+      env: toolEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   } catch (e) {
     out = (e as { stdout?: string }).stdout ?? ''; // eu-stack exits 1 when a thread has a partial stack
   }
@@ -53,7 +57,11 @@ export function euStack(pid: number): Map<number, OracleFrame[]> {
     if (tid) threads.set(Number(tid[1]), (current = []));
     // `#3  0x00007f… name` (no name when eu-stack found no symbol)
     const frame = /^#\d+\s+0x([0-9a-f]+)(?:\s+(\S.*))?$/.exec(line);
-    if (frame && current) current.push({ pc: hexPc(frame[1]), name: frame[2] === undefined || frame[2] === '??' ? null : withoutVersion(frame[2].trim()) });
+    if (frame && current)
+      current.push({
+        pc: hexPc(frame[1]),
+        name: frame[2] === undefined || frame[2] === '??' ? null : withoutVersion(frame[2].trim()),
+      });
   }
   return threads;
 }
@@ -70,11 +78,27 @@ export function euStackPcs(pid: number): Map<number, string[]> {
  */
 export function gdbStacks(pid: number, executable?: string): Map<number, OracleFrame[]> {
   // Past main and the entry point: by default gdb stops the backtrace at main, eu-stack does not.
-  const args = ['-nx', '-batch', '-iex', 'set debuginfod enabled off', '-ex', 'set backtrace past-main on', '-ex', 'set backtrace past-entry on', '-ex', 'thread apply all bt'];
+  const args = [
+    '-nx',
+    '-batch',
+    '-iex',
+    'set debuginfod enabled off',
+    '-ex',
+    'set backtrace past-main on',
+    '-ex',
+    'set backtrace past-entry on',
+    '-ex',
+    'thread apply all bt',
+  ];
   args.push(...(executable === undefined ? ['-p', String(pid)] : [executable, String(pid)]));
   let out: string;
   try {
-    out = execFileSync('gdb', args, { encoding: 'utf8', env: toolEnv(), stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+    out = execFileSync('gdb', args, {
+      encoding: 'utf8',
+      env: toolEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 60_000,
+    });
   } catch (e) {
     out = (e as { stdout?: string }).stdout ?? '';
   }
@@ -87,7 +111,11 @@ export function gdbStacks(pid: number, executable?: string): Map<number, OracleF
     // `#4  0x0000… in name (args) at file:line`, or `#0  name (args) …` for a frame gdb prints
     // without its address (an inline frame, or a pc at the start of a line).
     const frame = /^#\d+\s+(?:0x([0-9a-f]+) in )?(\S+) \(/.exec(line);
-    if (frame && current) current.push({ pc: frame[1] === undefined ? null : hexPc(frame[1]), name: frame[2] === '??' ? null : withoutVersion(frame[2]) });
+    if (frame && current)
+      current.push({
+        pc: frame[1] === undefined ? null : hexPc(frame[1]),
+        name: frame[2] === '??' ? null : withoutVersion(frame[2]),
+      });
   }
   return threads;
 }

@@ -328,11 +328,18 @@ class TargetImpl implements Target {
     try {
       // The pid is known once startTarget resolved; if stop() races a failed start, give
       // the pid a moment to arrive so the target is not left behind.
-      if (this.pid < 0) await within(this.pidPromise.catch(() => undefined), 2000);
+      if (this.pid < 0)
+        await within(
+          this.pidPromise.catch(() => undefined),
+          2000,
+        );
       // Only signal the pid while sh has not reaped it (no `exit=` yet): never a reused pid.
       if (this.exitStatus === undefined) killQuietly(this.pid);
       // sh sees the target die, reaps it, kills and reaps the watcher, and exits.
-      const closed = await within(this.shClosed.then(() => true), 5000);
+      const closed = await within(
+        this.shClosed.then(() => true),
+        5000,
+      );
       if (!closed) {
         killQuietly(this.watcherPid);
         killQuietly(this.intermediatePid);

@@ -68,7 +68,8 @@ Elf load_elf(const char* path) {
     die("not an ELF64 little-endian file: %s", path);
   }
   elf.machine = eh.e_machine;
-  if (eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shoff == 0 || eh.e_shoff > elf.size) die("no section headers: %s", path);
+  if (eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shoff == 0 || eh.e_shoff > elf.size)
+    die("no section headers: %s", path);
   auto shdr = [&](size_t i) {
     Elf64_Shdr s;
     const uint64_t off = eh.e_shoff + i * sizeof(Elf64_Shdr);
@@ -90,10 +91,10 @@ Elf load_elf(const char* path) {
     const size_t max_len = strtab.sh_size - s.sh_name;
     if (strnlen(name, max_len) == max_len) continue;
     const std::string n(name);
-    CfiSection* target = n == ".eh_frame" ? &elf.eh_frame
+    CfiSection* target = n == ".eh_frame"       ? &elf.eh_frame
                          : n == ".eh_frame_hdr" ? &elf.eh_frame_hdr
-                         : n == ".debug_frame" ? &elf.debug_frame
-                                               : nullptr;
+                         : n == ".debug_frame"  ? &elf.debug_frame
+                                                : nullptr;
     if (target == nullptr || s.sh_type == SHT_NOBITS) continue;
     if (s.sh_flags & SHF_COMPRESSED) die("compressed section %s is not supported by this driver", name);
     if (s.sh_offset > elf.size || s.sh_size > elf.size - s.sh_offset) die("section %s out of file", name);
@@ -149,8 +150,8 @@ std::string rule_text(const UnwindRule& r) {
     case CfaKind::kPltExpression: std::snprintf(cfa, sizeof cfa, "plt%+d/%u", r.cfa_offset, r.plt_threshold); break;
     case CfaKind::kUnsupported: std::snprintf(cfa, sizeof cfa, "?"); break;
   }
-  std::string out = std::string("cfa=") + cfa + " ra=" + reg_text(r.ra_kind, r.ra_offset) +
-                    " fp=" + reg_text(r.fp_kind, r.fp_offset);
+  std::string out =
+      std::string("cfa=") + cfa + " ra=" + reg_text(r.ra_kind, r.ra_offset) + " fp=" + reg_text(r.fp_kind, r.fp_offset);
   if (r.signal_frame) out += " S";
   if (r.ra_signed) out += " pac";
   return out;
@@ -253,8 +254,10 @@ int lookup(const Elf& elf, CfiArch arch, bool use_hdr, const char* list) {
 int check(const Elf& elf, CfiArch arch, bool debug) {
   const FrameSection section = frame_section(elf, debug);
   CfiSections only = sections_of(elf, true);
-  if (debug) only.eh_frame = only.eh_frame_hdr = CfiSection();
-  else only.debug_frame = CfiSection();
+  if (debug)
+    only.eh_frame = only.eh_frame_hdr = CfiSection();
+  else
+    only.debug_frame = CfiSection();
   CfiTable with_hdr(arch, only);
   only.eh_frame_hdr = CfiSection();
   CfiTable scan(arch, only);
@@ -288,8 +291,8 @@ int check(const Elf& elf, CfiArch arch, bool debug) {
   const CfiTableStats s = with_hdr.stats();
   std::printf("check fdes=%" PRIu64 " rows=%" PRIu64 " lookups=%" PRIu64 " mismatches=%" PRIu64
               " hdr_entries=%zu scan_entries=%zu bad_entries=%zu evictions=%" PRIu64 "\n",
-              fdes, nrows, lookups, mismatches, s.hdr_entries, scan.stats().eh_scan_entries + scan.stats().debug_scan_entries,
-              scan.stats().bad_entries, s.evictions);
+              fdes, nrows, lookups, mismatches, s.hdr_entries,
+              scan.stats().eh_scan_entries + scan.stats().debug_scan_entries, scan.stats().bad_entries, s.evictions);
   return mismatches == 0 ? 0 : 1;
 }
 
@@ -383,12 +386,13 @@ int bench(const Elf& elf, CfiArch arch) {
   for (size_t i = 0; i < n; i++) same[i] = r0.first + rng.next() % (r0.second - r0.first);
   const double same_ns = pass(hdr_table, same);
   const CfiTableStats s = hdr_table.stats();
-  std::printf(
-      "bench fdes=%zu rows=%" PRIu64 " eh_frame_bytes=%zu parse_compile_all_us=%.0f index_hdr_us=%.1f "
-      "index_scan_us=%.0f cold_ns=%.0f warm_first_ns=%.0f warm_ns=%.0f warm_scan_ns=%.0f working_set_ns=%.0f same_fde_ns=%.1f "
-      "cached_fdes=%zu cached_rows=%zu evictions=%" PRIu64 "\n",
-      ranges.size(), total_rows, section.size(), parse_compile_all_us, index_hdr_us, index_scan_us, cold_ns, warm_ns,
-      warm2_ns, warm_scan_ns, working_set_ns, same_ns, s.cached_fdes, s.cached_rows, s.evictions);
+  std::printf("bench fdes=%zu rows=%" PRIu64
+              " eh_frame_bytes=%zu parse_compile_all_us=%.0f index_hdr_us=%.1f "
+              "index_scan_us=%.0f cold_ns=%.0f warm_first_ns=%.0f warm_ns=%.0f warm_scan_ns=%.0f working_set_ns=%.0f "
+              "same_fde_ns=%.1f "
+              "cached_fdes=%zu cached_rows=%zu evictions=%" PRIu64 "\n",
+              ranges.size(), total_rows, section.size(), parse_compile_all_us, index_hdr_us, index_scan_us, cold_ns,
+              warm_ns, warm2_ns, warm_scan_ns, working_set_ns, same_ns, s.cached_fdes, s.cached_rows, s.evictions);
   return 0;
 }
 
@@ -477,15 +481,18 @@ int fuzz(const Elf& elf, CfiArch arch, uint64_t iterations, uint64_t seed) {
           debug ? FrameSection(FrameFormat::kDebugFrame, bytes.data(), bytes.size(), 0)
                 : FrameSection(FrameFormat::kEhFrame, bytes.data(), bytes.size(), orig.eh_frame.vaddr);
       CieCache cies;
-      for_each_fde(section, &cies, [&](uint64_t offset, const FdeInfo& fde, const CieInfo& cie, CfiError err) {
-        if (err != CfiError::kOk) {
-          errors++;
-          return;
-        }
-        if (&bytes == &target && (offset + 4096 < center || offset > center + 4096)) return;
-        if (compile_fde_rows(section, cie, fde, arch, &rows) != CfaStatus::kOk) errors++;
-        total_rows += rows.size();
-      }, /*quiet=*/true);
+      for_each_fde(
+          section, &cies,
+          [&](uint64_t offset, const FdeInfo& fde, const CieInfo& cie, CfiError err) {
+            if (err != CfiError::kOk) {
+              errors++;
+              return;
+            }
+            if (&bytes == &target && (offset + 4096 < center || offset > center + 4096)) return;
+            if (compile_fde_rows(section, cie, fde, arch, &rows) != CfaStatus::kOk) errors++;
+            total_rows += rows.size();
+          },
+          /*quiet=*/true);
     }
     const double us = us_since(t0);
     max_us = std::max(max_us, us);
@@ -509,19 +516,31 @@ int main(int argc, char** argv) {
     auto need = [&](int n) {
       if (i + n >= argc) die("missing value for %s", argv[i]);
     };
-    if (a == "--debug-frame") debug = true;
-    else if (a == "--no-hdr") use_hdr = false;
-    else if (a == "--check") do_check = true;
-    else if (a == "--bench") do_bench = true;
-    else if (a == "--every") { need(1); every = std::max<uint64_t>(1, std::strtoull(argv[++i], nullptr, 10)); }
-    else if (a == "--lookup") { need(1); lookup_list = argv[++i]; }
-    else if (a == "--arch") { need(1); arch_name = argv[++i]; }
-    else if (a == "--fuzz") {
+    if (a == "--debug-frame")
+      debug = true;
+    else if (a == "--no-hdr")
+      use_hdr = false;
+    else if (a == "--check")
+      do_check = true;
+    else if (a == "--bench")
+      do_bench = true;
+    else if (a == "--every") {
+      need(1);
+      every = std::max<uint64_t>(1, std::strtoull(argv[++i], nullptr, 10));
+    } else if (a == "--lookup") {
+      need(1);
+      lookup_list = argv[++i];
+    } else if (a == "--arch") {
+      need(1);
+      arch_name = argv[++i];
+    } else if (a == "--fuzz") {
       need(2);
       fuzz_iterations = std::strtoull(argv[++i], nullptr, 10);
       fuzz_seed = std::strtoull(argv[++i], nullptr, 10);
-    } else if (a.size() > 1 && a[0] == '-') die("unknown option %s", argv[i]);
-    else file = argv[i];
+    } else if (a.size() > 1 && a[0] == '-')
+      die("unknown option %s", argv[i]);
+    else
+      file = argv[i];
   }
   if (file == nullptr) die("usage: cfi_dump [options] FILE");
   const Elf elf = load_elf(file);

@@ -39,9 +39,9 @@ FirstFrameRule analyze_first_frame(const CodeWindow& c) {
 bool follows_call(const CodeWindow& c) {
   uint32_t insn;
   if (!insn_at(c, -4, &insn)) return false;
-  return (insn & 0xfc000000) == 0x94000000     // BL imm26
-         || (insn & 0xfffffc1f) == 0xd63f0000  // BLR Xn
-         || (insn & 0xfffff800) == 0xd63f0800; // BLRAA/BLRAB family (pointer authentication)
+  return (insn & 0xfc000000) == 0x94000000      // BL imm26
+         || (insn & 0xfffffc1f) == 0xd63f0000   // BLR Xn
+         || (insn & 0xfffff800) == 0xd63f0800;  // BLRAA/BLRAB family (pointer authentication)
 }
 
 }  // namespace aarch64

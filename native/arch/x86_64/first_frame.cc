@@ -66,12 +66,12 @@ FirstFrameRule analyze_return_site(const CodeWindow& c) {
 
 bool follows_call(const CodeWindow& c) {
   auto b = [&](long off) { return has(c, off, 1) ? at(c, off) : 0; };
-  if (b(-5) == 0xe8) return true;                              // call rel32
-  if (b(-2) == 0xff && (b(-1) & 0xf8) == 0xd0) return true;    // call %reg
-  if (b(-3) == 0xff && (b(-2) & 0xf8) == 0x50) return true;    // call disp8(%reg)
+  if (b(-5) == 0xe8) return true;                                               // call rel32
+  if (b(-2) == 0xff && (b(-1) & 0xf8) == 0xd0) return true;                     // call %reg
+  if (b(-3) == 0xff && (b(-2) & 0xf8) == 0x50) return true;                     // call disp8(%reg)
   if (b(-6) == 0xff && (b(-5) == 0x15 || (b(-5) & 0xf8) == 0x90)) return true;  // call disp32(%rip|%reg)
-  if (b(-3) == 0x41 && b(-2) == 0xff && (b(-1) & 0xf8) == 0xd0) return true;  // call %r8..%r15
-  if (b(-4) == 0x41 && b(-3) == 0xff && (b(-2) & 0xf8) == 0x50) return true;  // call disp8(%r8..)
+  if (b(-3) == 0x41 && b(-2) == 0xff && (b(-1) & 0xf8) == 0xd0) return true;    // call %r8..%r15
+  if (b(-4) == 0x41 && b(-3) == 0xff && (b(-2) & 0xf8) == 0x50) return true;    // call disp8(%r8..)
   return false;
 }
 

@@ -258,9 +258,7 @@ class Machine {
         // Only the offset: the rule's kind stays (see CfaRule).
         row_.cfa.offset = static_cast<int64_t>(c.uleb128());
         return CfaStatus::kOk;
-      case dw::kCfaDefCfaOffsetSf:
-        row_.cfa.offset = factored(c.sleb128(), daf);
-        return CfaStatus::kOk;
+      case dw::kCfaDefCfaOffsetSf: row_.cfa.offset = factored(c.sleb128(), daf); return CfaStatus::kOk;
       case dw::kCfaDefCfaExpression: {
         const uint64_t len = c.uleb128();
         const size_t start = c.pos();

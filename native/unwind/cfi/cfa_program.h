@@ -60,11 +60,11 @@ struct CfaRow {
 
 enum class CfaStatus : uint8_t {
   kOk,
-  kTruncated,        // an operand runs past the instructions
-  kBadOpcode,        // unknown or not valid for the architecture
-  kBadLocation,      // DW_CFA_set_loc backwards or undecodable, or a location overflow
-  kStateOverflow,    // DW_CFA_remember_state nested deeper than kMaxRememberDepth
-  kStateUnderflow,   // DW_CFA_restore_state without a remembered state
+  kTruncated,       // an operand runs past the instructions
+  kBadOpcode,       // unknown or not valid for the architecture
+  kBadLocation,     // DW_CFA_set_loc backwards or undecodable, or a location overflow
+  kStateOverflow,   // DW_CFA_remember_state nested deeper than kMaxRememberDepth
+  kStateUnderflow,  // DW_CFA_restore_state without a remembered state
   kTooManyInstructions,
 };
 
@@ -86,8 +86,8 @@ CfaStatus run_cfa_program(const FrameSection& section, const CieInfo& cie, const
                           uint64_t stop_pc, RowSink* sink, uint64_t* error_pc);
 
 // The row in effect at pc (pc within the FDE). Returns kOk and fills *row, or the error.
-CfaStatus cfa_row_at(const FrameSection& section, const CieInfo& cie, const FdeInfo& fde, CfiArch arch,
-                     uint64_t pc, CfaRow* row);
+CfaStatus cfa_row_at(const FrameSection& section, const CieInfo& cie, const FdeInfo& fde, CfiArch arch, uint64_t pc,
+                     CfaRow* row);
 
 // Reduces a row to the unwinder's compact rule.
 UnwindRule compact_rule(const CfaRow& row, CfiArch arch, bool signal_frame);

@@ -101,8 +101,7 @@ void CfiTable::evict() {
   memo_.valid = false;
 }
 
-CfiLookup CfiTable::answer(const CfiRow* rows, uint32_t count, bool program_error, uint64_t vaddr,
-                           bool debug) const {
+CfiLookup CfiTable::answer(const CfiRow* rows, uint32_t count, bool program_error, uint64_t vaddr, bool debug) const {
   CfiLookup out;
   out.from_debug_frame = debug;
   // rows[count] is the sentinel: its pc is the FDE's end.

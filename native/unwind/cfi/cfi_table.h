@@ -82,10 +82,10 @@ struct CfiLookup {
 };
 
 struct CfiTableStats {
-  size_t hdr_entries = 0;        // FDEs in a usable .eh_frame_hdr table (0: none, or unusable)
-  size_t eh_scan_entries = 0;    // FDEs in the .eh_frame scan index (built only without hdr)
+  size_t hdr_entries = 0;      // FDEs in a usable .eh_frame_hdr table (0: none, or unusable)
+  size_t eh_scan_entries = 0;  // FDEs in the .eh_frame scan index (built only without hdr)
   size_t debug_scan_entries = 0;
-  size_t bad_entries = 0;        // entries the scans could not parse
+  size_t bad_entries = 0;  // entries the scans could not parse
   size_t cached_fdes = 0;
   size_t cached_rows = 0;
   uint64_t lookups = 0;

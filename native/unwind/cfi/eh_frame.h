@@ -19,9 +19,9 @@ enum class FrameFormat : uint8_t { kEhFrame, kDebugFrame };
 // Why an entry could not be used. Parsers report, they never throw.
 enum class CfiError : uint8_t {
   kOk,
-  kEnd,             // no entry here: zero terminator or end of the section
-  kTruncated,       // a length or field runs past the entry or the section
-  kNotCie,          // the FDE's CIE pointer leads to something else
+  kEnd,        // no entry here: zero terminator or end of the section
+  kTruncated,  // a length or field runs past the entry or the section
+  kNotCie,     // the FDE's CIE pointer leads to something else
   kNotFde,
   kBadVersion,
   kBadAugmentation,  // an augmentation we cannot skip ("eh", unknown letters)
@@ -54,7 +54,7 @@ struct CieInfo {
   uint8_t fde_encoding = dw::kPeAbsptr;  // 'R' (.eh_frame) or absptr (.debug_frame)
   uint8_t lsda_encoding = dw::kPeOmit;
   uint8_t address_size = 8;
-  uint8_t segment_size = 0;           // .debug_frame v4: bytes of segment selector before pc_begin
+  uint8_t segment_size = 0;            // .debug_frame v4: bytes of segment selector before pc_begin
   bool has_augmentation_data = false;  // 'z': FDEs carry an augmentation length too
   bool signal_frame = false;           // 'S': the FDE describes a signal trampoline
   bool ra_b_key = false;               // 'B' (aarch64): pointer authentication uses the B key

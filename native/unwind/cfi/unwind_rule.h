@@ -59,8 +59,8 @@ struct UnwindRule {
 
   bool operator==(const UnwindRule& o) const {
     return cfa_offset == o.cfa_offset && ra_offset == o.ra_offset && fp_offset == o.fp_offset &&
-           cfa_kind == o.cfa_kind && ra_kind == o.ra_kind && fp_kind == o.fp_kind &&
-           plt_threshold == o.plt_threshold && ra_signed == o.ra_signed && signal_frame == o.signal_frame;
+           cfa_kind == o.cfa_kind && ra_kind == o.ra_kind && fp_kind == o.fp_kind && plt_threshold == o.plt_threshold &&
+           ra_signed == o.ra_signed && signal_frame == o.signal_frame;
   }
   bool operator!=(const UnwindRule& o) const { return !(*this == o); }
 };
