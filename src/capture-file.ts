@@ -10,6 +10,7 @@ import { StackshotError } from './errors';
 import { resolveOptions } from './options';
 import { buildSnapshot, capture, OFFLINE, type Origin } from './snapshot';
 import type { Schedule, Snapshot, SnapshotOptions } from './types';
+import { checkOutputPath, outputFileError } from './output/output-file';
 
 export const CAPTURE_FORMAT = 'stackshot-capture';
 const VERSION = 1;
@@ -144,9 +145,14 @@ export function readCaptureFile(file: string): SavedCapture {
 
 /** Captures pid, writes the capture to file, and returns the snapshot built from that same capture. */
 export async function captureToFile(pid: number, file: string, options?: SnapshotOptions): Promise<Snapshot> {
+  checkOutputPath(file);
   const c = await capture(pid, options);
   const shot = buildSnapshot(c.raw, c.opts, c.started, c.origin);
-  fs.writeFileSync(file, JSON.stringify(toSaved(c.raw, c.origin, shot.command)));
+  try {
+    fs.writeFileSync(file, JSON.stringify(toSaved(c.raw, c.origin, shot.command)));
+  } catch (err) {
+    throw outputFileError(file, err);
+  }
   return shot;
 }
 

@@ -21,10 +21,9 @@ import { registerDoctorCommand } from './cli/doctor-command';
 import { runExplain } from './cli/explain';
 import { addCaptureOptions, toSnapshotOptions, type SnapshotCliOptions } from './cli/options';
 import type { Snapshot } from './types';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, REPORTED_FAILURE } from './cli/exit-codes';
 
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
+export { EXIT_OK, EXIT_FAILURE, EXIT_USAGE };
 
 function packageVersion(): string {
   try {
@@ -96,7 +95,8 @@ export function buildProgram(out: (s: string) => void): Command {
   const program = new Command('stackshot');
   program
     .description('Print the call stack of every thread of a running Linux process (native and JIT frames, symbolized).')
-    .version(packageVersion(), '-V, --version')
+    .version(packageVersion(), '-v, --version')
+    .helpCommand('help [command]', 'help for a command')
     .enablePositionalOptions()
     .exitOverride()
     .configureOutput({
@@ -174,12 +174,15 @@ Node targets need --perf-basic-prof (and --interpreted-frames-native-stack) for 
 
 export async function main(argv: string[] = process.argv): Promise<number> {
   const program = buildProgram((s) => process.stdout.write(s));
+  // -V is what commander and many tools print the version with; -v is what users try first.
+  if (argv[2] === '-V') argv = [...argv.slice(0, 2), '--version', ...argv.slice(3)];
   try {
     await program.parseAsync(argv);
     return EXIT_OK;
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return EXIT_OK; // --help, --version
+      if (err.code === REPORTED_FAILURE) return err.exitCode; // the command printed why
       process.stderr.write('hint: see `stackshot --help`\n');
       return EXIT_USAGE;
     }

@@ -45,3 +45,4 @@ export type {
   ThreadFailure,
   ThreadStack,
 } from './types';
+export { SNAPSHOT_VERSION } from './types';

@@ -26,6 +26,32 @@ function positiveInt(name: string, value: unknown, fallback: number, max: number
   return value;
 }
 
+/** Every key of SnapshotOptions: any other key (a typo such as `maxframes`) is refused. */
+export const SNAPSHOT_OPTION_KEYS = [
+  'threads',
+  'schedule',
+  'maxFrames',
+  'stackBytes',
+  'symbolize',
+  'stopTimeoutMs',
+  'unwind',
+  'lines',
+] as const satisfies readonly (keyof SnapshotOptions)[];
+// A type error here means a key of SnapshotOptions is missing from SNAPSHOT_OPTION_KEYS.
+type UnlistedKey = Exclude<keyof SnapshotOptions, (typeof SNAPSHOT_OPTION_KEYS)[number]>;
+const _everyKeyListed: [UnlistedKey] extends [never] ? true : UnlistedKey = true;
+
+/** Refuses keys of options that are not in known, naming a known key that differs only in case. */
+export function rejectUnknownOptions(options: object, known: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const near = known.find((k) => k.toLowerCase() === key.toLowerCase());
+    throw new InvalidOptionError(
+      `options.${key} is not an option${near === undefined ? '' : ` (did you mean ${near}?)`}`,
+    );
+  }
+}
+
 export interface ResolvedOptions {
   raw: RawCaptureOptions;
   schedule: Schedule;
@@ -36,6 +62,10 @@ export interface ResolvedOptions {
 }
 
 export function resolveOptions(options: SnapshotOptions = {}): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionError(`options must be an object, got ${String(options)}`);
+  }
+  rejectUnknownOptions(options, SNAPSHOT_OPTION_KEYS);
   const schedule = options.schedule ?? DEFAULTS.schedule;
   if (schedule !== 'rolling' && schedule !== 'consistent') {
     throw new InvalidOptionError(`options.schedule must be 'rolling' or 'consistent', got ${String(schedule)}`);

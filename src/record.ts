@@ -17,7 +17,7 @@
 import * as fs from 'node:fs';
 import { snapshot } from './snapshot';
 import { StackshotError } from './errors';
-import { InvalidOptionError } from './options';
+import { InvalidOptionError, rejectUnknownOptions, SNAPSHOT_OPTION_KEYS } from './options';
 import { filterSnapshotByState, STATE_FILTERS, type StateFilter } from './output/profile';
 import type { Snapshot, SnapshotOptions } from './types';
 
@@ -57,12 +57,18 @@ function bad(name: string, value: unknown, what: string): never {
   );
 }
 
+const RECORD_ONLY_KEYS = ['hz', 'durationMs', 'maxSamples', 'state', 'signal'] as const satisfies readonly Exclude<
+  keyof RecordOptions,
+  keyof SnapshotOptions
+>[];
+
 function checkRecordOptions(o: RecordOptions): {
   hz: number;
   durationMs: number;
   maxSamples: number;
   state: StateFilter;
 } {
+  rejectUnknownOptions(o, [...SNAPSHOT_OPTION_KEYS, ...RECORD_ONLY_KEYS]);
   const hz = o.hz ?? 99;
   if (typeof hz !== 'number' || !Number.isFinite(hz) || hz <= 0 || hz > 10_000)
     bad('hz', hz, 'expected a rate in (0, 10000]');

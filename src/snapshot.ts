@@ -8,6 +8,7 @@ import { resolveOptions, InvalidOptionError, type ResolvedOptions } from './opti
 import { checkTarget } from './procfs/preflight';
 import { finishStack } from './stack/thread-entry';
 import { Symbolizer, type InlinedName, type PcToName } from './symbolize/symbolizer';
+import { SNAPSHOT_VERSION } from './types';
 import type { EndReason, Frame, Schedule, Snapshot, SnapshotOptions, ThreadFailure, ThreadStack } from './types';
 
 // One symbolizer for the life of the process: its module cache is what makes a second snapshot cheap.
@@ -211,6 +212,7 @@ export function buildSnapshot(raw: RawCapture, opts: ResolvedOptions, started: b
   });
 
   return {
+    version: SNAPSHOT_VERSION,
     pid: raw.pid,
     command: origin.command ?? processName(raw.pid, raw),
     schedule: origin.schedule,

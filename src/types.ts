@@ -90,7 +90,12 @@ export interface SnapshotCost {
   bytesCopied: number;
 }
 
+/** The version of the Snapshot JSON shape: raised when a key is renamed, removed or changes meaning. */
+export const SNAPSHOT_VERSION = 1;
+
 export interface Snapshot {
+  /** SNAPSHOT_VERSION of the stackshot that made it (keys may be added within a version). */
+  version: typeof SNAPSHOT_VERSION;
   pid: number;
   /** Process name (/proc/<pid>/comm). */
   command: string;

@@ -355,7 +355,7 @@ describe.skipIf(!ADDON_BUILT)('stackshot <pid>: snapshots', () => {
       '64k',
     ]);
     expect(r.code).toBe(0);
-    expect(r.stdout.startsWith('{\n  "pid": ')).toBe(true); // 2-space indent
+    expect(r.stdout.startsWith('{\n  "version": 1,\n  "pid": ')).toBe(true); // 2-space indent
     const snap = JSON.parse(r.stdout) as Snapshot;
     expect(snap.pid).toBe(t.pid);
     expect(snap.command).toBe('sleep');
@@ -508,5 +508,60 @@ describe.skipIf(!ADDON_BUILT)('stackshot demo', () => {
     await done;
     await until(() => !isAlive(workload), 10_000); // its stdin pipe closed: it exits by itself
     fs.rmSync(`/tmp/perf-${workload}.map`, { force: true }); // nobody was left to remove it
+  });
+});
+
+describe('stackshot: output paths, files and words users try', () => {
+  it('--save into a missing directory: the path problem, exit 1, before any capture', async () => {
+    const r = await cli(['1', '--save', 'missing-dir/x.json']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      'stackshot: cannot write missing-dir/x.json: no such directory [ENOENT]\n' +
+        'hint: give a path in an existing directory you can write to\n',
+    );
+  });
+
+  it.skipIf(!ADDON_BUILT)('record -o into a missing directory: the same, exit 1', async () => {
+    const t = await grandchild(['sleep', '60']);
+    const r = await cli(['record', String(t.pid), '-o', 'missing-dir/x.svg', '--duration', '1']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      'stackshot: cannot write missing-dir/x.svg: no such directory [ENOENT]\n' +
+        'hint: give a path in an existing directory you can write to\n',
+    );
+  });
+
+  it('audit of a missing file and of a file that is not ELF: exit 1, each named', async () => {
+    const missing = await cli(['audit', '/nonexistent']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe('stackshot: cannot audit /nonexistent: no such file\n');
+    const passwd = await cli(['audit', '/etc/passwd']);
+    expect(passwd.code).toBe(1);
+    expect(passwd.stderr).toBe('stackshot: cannot audit /etc/passwd: not an ELF file\n');
+  });
+
+  it('help, help <command>, -h, -v, -V, --version', async () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    for (const args of [['help'], ['-h']]) {
+      const r = await cli(args);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^Usage: stackshot \[options\] \[command\] <pid>/);
+    }
+    const h = await cli(['help', 'record']);
+    expect(h.code).toBe(0);
+    expect(h.stdout).toMatch(/^Usage: stackshot record \[options\] <pid>/);
+    for (const flag of ['-v', '-V', '--version']) {
+      const r = await cli([flag]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(`${pkg.version}\n`);
+    }
+  });
+
+  it.skipIf(!ADDON_BUILT)('the JSON carries its format version', async () => {
+    const t = await grandchild(['sleep', '60']);
+    const r = await cli([String(t.pid), '--json']);
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as Snapshot).version).toBe(1);
   });
 });

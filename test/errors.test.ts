@@ -7,6 +7,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { StackshotError, errnoName, errnoOf, toStackshotError } from '../src/errors';
+import { record, type RecordOptions } from '../src/record';
+import { snapshot, snapshotSync } from '../src/snapshot';
+import type { SnapshotOptions } from '../src/types';
 import { checkTarget, isKernelThreadFlags, parseProcStat, PF_KTHREAD } from '../src/procfs/preflight';
 import {
   CAP_SYS_PTRACE,
@@ -451,5 +454,24 @@ describe('diagnosePermission', () => {
   it('reports a process that is gone', () => {
     expect(diagnosePermission(4_194_305).reason).toBe('unknown');
     expect(diagnosePermission(4_194_305).message).toMatch(/exited/);
+  });
+});
+
+describe('options the API does not know', () => {
+  it('a misspelt option is refused like a bad value, naming the option it resembles', async () => {
+    const bad = { maxframes: 5 } as unknown as SnapshotOptions;
+    expect(() => snapshotSync(process.ppid, bad)).toThrow(
+      expect.objectContaining({
+        code: 'ERR_INVALID_ARG_VALUE',
+        message: 'options.maxframes is not an option (did you mean maxFrames?)',
+      }),
+    );
+    await expect(snapshot(process.ppid, { frobnicate: true } as unknown as SnapshotOptions)).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG_VALUE',
+      message: 'options.frobnicate is not an option',
+    });
+    expect(() => record(process.ppid, { hz: 10, durationms: 5 } as unknown as RecordOptions)).toThrow(
+      'options.durationms is not an option (did you mean durationMs?)',
+    );
   });
 });

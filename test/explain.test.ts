@@ -154,6 +154,7 @@ describe('compareThread (pure)', () => {
 
   it('summarizes', () => {
     const shot = (threads: ThreadStack[]): Snapshot => ({
+      version: 1,
       pid: 7,
       command: 'x',
       schedule: 'rolling',

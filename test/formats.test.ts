@@ -62,6 +62,7 @@ function thread(tid: number, name: string, state: string, frames: Frame[]): Thre
 
 function shot(at: number, threads: ThreadStack[]): Snapshot {
   return {
+    version: 1,
     pid: 100,
     command: 'app',
     schedule: 'rolling',

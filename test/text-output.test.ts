@@ -32,6 +32,7 @@ function thread(over: Partial<ThreadStack> = {}): ThreadStack {
 
 function snap(threads: ThreadStack[], over: Partial<Snapshot> = {}): Snapshot {
   return {
+    version: 1,
     pid: 1234,
     command: 'node',
     schedule: 'rolling',

@@ -102,7 +102,7 @@ export async function auditProcess(pid: number, options: AuditOptions = {}): Pro
       pid,
       exe,
       kinds.python,
-      options.runInterpreter ?? true,
+      options.runInterpreter ?? false,
       options.interpreterTimeoutMs ?? 5000,
     );
   }

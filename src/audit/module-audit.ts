@@ -345,9 +345,13 @@ export function failedAudit(modulePath: string, error: string): ModuleAudit {
  */
 const CACHE_CAPACITY = 64;
 const cache = new Map<string, ModuleAudit>();
+/** Audits served from the cache so far (tests and diagnostics). */
+export const auditCacheStats = { hits: 0 };
+
 function cacheGet(key: string): ModuleAudit | undefined {
   const v = cache.get(key);
   if (v !== undefined) {
+    auditCacheStats.hits++;
     cache.delete(key);
     cache.set(key, v);
   }
@@ -373,7 +377,8 @@ export function auditModuleFile(modulePath: string, candidates: string[], debugR
       }
       fd = fs.openSync(c, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     } catch (e) {
-      lastError = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      const code = (e as NodeJS.ErrnoException).code;
+      lastError = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
       continue;
     }
     try {

@@ -117,6 +117,18 @@ function run(file: string, args: string[], timeoutMs: number): Promise<string> {
   });
 }
 
+/**
+ * Why root must not run bin (null when it may): an interpreter another user owns or can write
+ * would run that user's code as root. As any other user, we run only what that user could run.
+ */
+function untrustedAsRoot(bin: string): string | null {
+  if (process.geteuid?.() !== 0) return null;
+  const st = fs.statSync(bin);
+  if (st.uid !== 0) return `not run: ${bin} is owned by uid ${st.uid}, and root runs only root-owned interpreters`;
+  if ((st.mode & 0o022) !== 0) return `not run: ${bin} is writable by others, and root runs no such interpreter`;
+  return null;
+}
+
 export async function auditPython(
   pid: number,
   exe: string | null,
@@ -143,7 +155,7 @@ export async function auditPython(
     return result;
   }
   if (!runInterpreter) {
-    result.note = 'not read: running the interpreter was disabled';
+    result.note = 'not read: running the interpreter is opt-in (audit --interpreter)';
     return result;
   }
   // The path keeps argv[0] meaningful for the interpreter's prefix search; /proc/<pid>/exe
@@ -152,6 +164,11 @@ export async function auditPython(
   for (const bin of candidates) {
     try {
       if (bin !== `/proc/${pid}/exe` && !fs.statSync(bin).isFile()) continue;
+      const refusal = untrustedAsRoot(bin);
+      if (refusal !== null) {
+        result.note = refusal;
+        continue;
+      }
       const out = await run(bin, ['-I', '-c', SYSCONFIG_CODE], timeoutMs);
       const vars = JSON.parse(out.trim().split('\n').pop() ?? '{}') as {
         CFLAGS?: string | null;

@@ -126,7 +126,8 @@ export interface AuditReport {
 export interface AuditOptions {
   /**
    * For a Python process: run its interpreter binary once to read sysconfig CFLAGS (default
-   * true). The interpreter is started as a new, separate process with `-I -c <code>`.
+   * false: nothing is executed unless asked). The interpreter is started as a new, separate
+   * process with `-I -c <code>`; as root, only a root-owned binary no one else can write.
    */
   runInterpreter?: boolean;
   /** Timeout for that interpreter run, ms (default 5000). */

@@ -7,19 +7,18 @@
 import * as fs from 'node:fs';
 import { CommanderError, type Command } from 'commander';
 import { audit } from '../audit/audit';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, REPORTED_FAILURE } from './exit-codes';
 import { pct } from '../audit/module-audit';
 import { FP_WALKABLE_SHARE, type AuditReport, type ModuleAudit } from '../audit/types';
 
 export interface AuditCliOptions {
   json?: boolean;
-  /** false with --no-interpreter: do not run a Python target's interpreter to read its CFLAGS. */
+  /** true with --interpreter: run a Python target's interpreter to read its CFLAGS (opt-in). */
   interpreter?: boolean;
 }
 
 /** Longer module paths are shortened from the left in the table (the details keep them whole). */
 const PATH_WIDTH = 60;
-const EXIT_OK = 0;
-const EXIT_USAGE = 2;
 
 function pad(s: string, n: number): string {
   return s.length >= n ? s : s + ' '.repeat(n - s.length);
@@ -154,13 +153,18 @@ export async function runAudit(
     err(`stackshot: ${usage}\nhint: see \`stackshot audit --help\`\n`);
     return EXIT_USAGE;
   }
-  const auditOpts = { runInterpreter: opts.interpreter !== false };
+  const auditOpts = { runInterpreter: opts.interpreter === true };
   const report =
     targets.length === 1 && isPid(targets[0])
       ? await audit(Number(targets[0]), auditOpts)
       : await audit(targets, auditOpts);
   out(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatAuditText(report));
-  return EXIT_OK;
+  // Files named on the command line that could not be audited fail the command (a process's
+  // own modules may be unreadable for ordinary reasons and are reported in the table only).
+  if (report.pid !== null) return EXIT_OK;
+  const failed = report.modules.filter((m) => m.error !== undefined);
+  for (const m of failed) err(`stackshot: cannot audit ${m.path}: ${m.error}\n`);
+  return failed.length > 0 ? EXIT_FAILURE : EXIT_OK;
 }
 
 function isPid(t: string): boolean {
@@ -183,10 +187,15 @@ export function registerAuditCommand(program: Command, out: (s: string) => void)
     )
     .argument('<targets...>', 'a pid, or ELF files')
     .option('--json', 'print the AuditReport as JSON')
-    .option('--no-interpreter', 'for a Python process, do not run its interpreter to read sysconfig CFLAGS')
+    .option(
+      '--interpreter',
+      'for a Python process, run its interpreter (python -I) to read sysconfig CFLAGS; as root, only a root-owned one',
+    )
     .action(async (targets: string[], o: AuditCliOptions) => {
       const code = await runAudit(targets, o, out, (s) => process.stderr.write(s.replace(/^hint:.*\n/m, '')));
-      // A usage error: the CLI's main() prints the hint and exits with 2.
-      if (code !== EXIT_OK) throw new CommanderError(code, 'stackshot.audit', 'usage');
+      // A usage error: the CLI's main() prints the hint and exits with 2. A file that could not
+      // be audited was reported already: exit 1.
+      if (code === EXIT_USAGE) throw new CommanderError(code, 'stackshot.audit', 'usage');
+      if (code !== EXIT_OK) throw new CommanderError(code, REPORTED_FAILURE, 'reported');
     });
 }

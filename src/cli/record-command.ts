@@ -17,6 +17,7 @@ import { record, type RecordOptions, type RecordStats } from '../record';
 import { ProfileBuilder, STATE_FILTERS, type StateFilter } from '../output/profile';
 import { formatFromPath, renderProfile, RECORD_FORMATS, toJsonLine, type RecordFormat } from '../output/formats';
 import { addCaptureOptions, toSnapshotOptions, type SnapshotCliOptions } from './options';
+import { checkOutputPath, outputFileError } from '../output/output-file';
 
 export interface RecordCliOptions extends SnapshotCliOptions {
   hz: number;
@@ -74,7 +75,11 @@ class Sink {
       this.tmp = undefined;
     } else {
       this.tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-      this.fd = fs.openSync(this.tmp, 'w', 0o644);
+      try {
+        this.fd = fs.openSync(this.tmp, 'w', 0o644);
+      } catch (err) {
+        throw outputFileError(file, err);
+      }
     }
   }
 
@@ -181,8 +186,10 @@ export async function runRecord(pidArg: string, o: RecordCliOptions, out: (s: st
 
   // A non-numeric pid goes to the API as is, which rejects it with the usual message.
   const pid = /^\s*\d+\s*$/.test(pidArg) ? Number(pidArg) : (pidArg as unknown as number);
-  const rec = record(pid, ropts);
+  // A bad output path is reported before the first sample, not after the recording.
+  if (!toStdout) checkOutputPath(o.output!);
   const sink = new Sink(toStdout ? undefined : path.resolve(o.output!));
+  const rec = record(pid, ropts);
   const builder = new ProfileBuilder(); // the snapshots arrive filtered already
   const bar =
     o.progress !== false && !o.quiet && process.stderr.isTTY === true ? progressBar(rec.pid, o.duration) : undefined;
