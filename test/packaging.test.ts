@@ -17,7 +17,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const ROOT = path.join(__dirname, '..');
 const PLATFORM_DIR = `${process.platform}-${process.arch}`;
-const HAVE_GCC = spawnSync('sh', ['-c', 'command -v g++ && command -v make']).status === 0;
+/** Why the package cannot be built here (null when it can): both prebuilds need their compiler. */
+const MISSING =
+  ['g++', 'make', 'strip', 'aarch64-linux-gnu-g++', 'aarch64-linux-gnu-strip']
+    .filter((c) => spawnSync('sh', ['-c', `command -v ${c}`]).status !== 0)
+    .map((c) => `${c} is not installed`)
+    .join(', ') || null;
 
 let work: string;
 let stage: string;
@@ -59,42 +64,60 @@ function hashTree(h: ReturnType<typeof createHash>, p: string): void {
   }
 }
 
-/** prebuilds/ for the staged package: from the cache, or built there by `npm run prebuild`. */
+/** ELF e_machine of a file: 62 for x86-64, 183 for aarch64 (what `file` reads). */
+function elfMachine(file: string): number {
+  const b = fs.readFileSync(file).subarray(0, 20);
+  expect(b.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+  return b.readUInt16LE(18);
+}
+
+/**
+ * prebuilds/ for the staged package (linux-x64 and linux-arm64, with the source stamp that lets
+ * `npm pack` keep them): from the cache, or built there by `npm run prebuild -- --all`.
+ */
 function prebuild(): void {
   const h = createHash('sha256');
   hashTree(h, path.join(ROOT, 'native'));
   hashTree(h, path.join(ROOT, 'binding.gyp'));
+  hashTree(h, path.join(ROOT, 'scripts', 'prebuild.js'));
   h.update(process.version).update(execFileSync('gcc', ['-dumpfullversion'], { encoding: 'utf8' }));
   const cache = path.join(os.tmpdir(), 'stackshot-prebuilds', h.digest('hex').slice(0, 24));
-  const cached = path.join(cache, PLATFORM_DIR, 'stackshot.node');
-  if (!fs.existsSync(cached)) {
-    // At low priority: the compile must not starve the timing tests running in parallel.
-    run('npm', ['run', 'prebuild'], stage, cleanEnv({ JOBS: String(Math.max(1, os.availableParallelism())) }), 600_000);
-    const built = path.join(stage, 'prebuilds', PLATFORM_DIR, 'stackshot.node');
-    expect(fs.existsSync(built), `npm run prebuild did not write ${built}`).toBe(true);
+  const staged = path.join(stage, 'prebuilds');
+  if (!fs.existsSync(cache)) {
+    run('npm', ['run', 'prebuild', '--', '--all'], stage, cleanEnv(), 900_000);
+    for (const arch of ['x64', 'arm64']) {
+      const built = path.join(staged, `linux-${arch}`, 'stackshot.node');
+      expect(fs.existsSync(built), `npm run prebuild did not write ${built}`).toBe(true);
+    }
     // Publish into the cache atomically (other runs may race).
     const tmp = `${cache}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    fs.mkdirSync(path.join(tmp, PLATFORM_DIR), { recursive: true });
-    fs.copyFileSync(built, path.join(tmp, PLATFORM_DIR, 'stackshot.node'));
     fs.mkdirSync(path.dirname(cache), { recursive: true });
+    fs.cpSync(staged, tmp, { recursive: true });
     try {
       fs.renameSync(tmp, cache);
     } catch {
       fs.rmSync(tmp, { recursive: true, force: true }); // another run published first
     }
-    fs.rmSync(path.join(stage, 'build'), { recursive: true, force: true });
   } else {
-    fs.mkdirSync(path.join(stage, 'prebuilds', PLATFORM_DIR), { recursive: true });
-    fs.copyFileSync(cached, path.join(stage, 'prebuilds', PLATFORM_DIR, 'stackshot.node'));
+    fs.cpSync(cache, staged, { recursive: true });
   }
 }
 
 beforeAll(() => {
-  if (!HAVE_GCC) return;
+  if (MISSING !== null) return;
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-packaging-'));
   stage = path.join(work, 'stage');
   fs.mkdirSync(stage);
-  for (const f of ['package.json', 'package-lock.json', 'binding.gyp', 'README.md', 'tsconfig.json', 'src', 'native']) {
+  for (const f of [
+    'package.json',
+    'package-lock.json',
+    'binding.gyp',
+    'README.md',
+    'tsconfig.json',
+    'src',
+    'native',
+    'scripts',
+  ]) {
     if (fs.existsSync(path.join(ROOT, f))) fs.cpSync(path.join(ROOT, f), path.join(stage, f), { recursive: true });
   }
   fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(stage, 'node_modules'));
@@ -107,81 +130,77 @@ beforeAll(() => {
   }[];
   tarball = path.join(work, info[0]!.filename);
   packedFiles = info[0]!.files.map((f) => f.path);
-}, 700_000);
+}, 1_200_000);
 
 afterAll(() => {
   if (work) fs.rmSync(work, { recursive: true, force: true });
 });
 
 describe('npm package', () => {
-  it.skipIf(!HAVE_GCC)(
-    'the tarball holds the prebuilt addon, the compiled JS and the demo; no tests, no build/',
-    () => {
-      expect(fs.existsSync(tarball)).toBe(true);
-      for (const f of [
-        `prebuilds/${PLATFORM_DIR}/stackshot.node`,
-        'dist/index.js',
-        'dist/index.d.ts',
-        'dist/cli.js',
-        'dist/record.js',
-        'dist/output/flamegraph-svg.js',
-        'dist/demo/workload.js',
-        'binding.gyp',
-        'package.json',
-        'README.md',
-      ]) {
-        expect(packedFiles, f).toContain(f);
-      }
-      expect(packedFiles.filter((f) => /^(test|build|bench)\//.test(f) || f.endsWith('.tgz'))).toEqual([]);
-    },
-  );
+  it('the tarball holds both prebuilt addons, the compiled JS and the demo; no tests, no build/', (ctx) => {
+    if (MISSING !== null) ctx.skip(MISSING);
+    expect(fs.existsSync(tarball)).toBe(true);
+    for (const f of [
+      'prebuilds/linux-x64/stackshot.node',
+      'prebuilds/linux-arm64/stackshot.node',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/cli.js',
+      'dist/record.js',
+      'dist/output/flamegraph-svg.js',
+      'dist/demo/workload.js',
+      'binding.gyp',
+      'package.json',
+      'README.md',
+    ]) {
+      expect(packedFiles, f).toContain(f);
+    }
+    expect(packedFiles.filter((f) => /^(test|build|bench)\//.test(f) || f.endsWith('.tgz'))).toEqual([]);
+    // Each prebuild is for the machine its directory names.
+    expect(elfMachine(path.join(stage, 'prebuilds', 'linux-x64', 'stackshot.node'))).toBe(62);
+    expect(elfMachine(path.join(stage, 'prebuilds', 'linux-arm64', 'stackshot.node'))).toBe(183);
+  });
 
-  it.skipIf(!HAVE_GCC)(
-    'installs into an empty directory without a compiler, and `npx stackshot demo` works there',
-    () => {
-      const app = path.join(work, 'app');
-      const stubs = path.join(work, 'no-compiler');
-      fs.mkdirSync(app);
-      fs.mkdirSync(stubs);
-      for (const c of ['gcc', 'g++', 'cc', 'c++', 'make', 'clang', 'clang++']) {
-        fs.writeFileSync(
-          path.join(stubs, c),
-          '#!/bin/sh\necho "no compiler here (stackshot packaging test)" >&2\nexit 127\n',
-          { mode: 0o755 },
-        );
-      }
+  it('installs into an empty directory without a compiler, and `npx stackshot demo` works there', (ctx) => {
+    if (MISSING !== null) ctx.skip(MISSING);
+    const app = path.join(work, 'app');
+    const stubs = path.join(work, 'no-compiler');
+    fs.mkdirSync(app);
+    fs.mkdirSync(stubs);
+    for (const c of ['gcc', 'g++', 'cc', 'c++', 'make', 'clang', 'clang++']) {
       fs.writeFileSync(
-        path.join(app, 'package.json'),
-        JSON.stringify({ name: 'app', version: '1.0.0', private: true }),
+        path.join(stubs, c),
+        '#!/bin/sh\necho "no compiler here (stackshot packaging test)" >&2\nexit 127\n',
+        { mode: 0o755 },
       );
-      const env = cleanEnv({ PREBUILDS_ONLY: '1', PATH: `${stubs}:${process.env.PATH}` });
-      expect(spawnSync('g++', ['--version'], { env }).status).toBe(127);
+    }
+    fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
+    const env = cleanEnv({ PREBUILDS_ONLY: '1', PATH: `${stubs}:${process.env.PATH}` });
+    expect(spawnSync('g++', ['--version'], { env }).status).toBe(127);
 
-      run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], app, env);
-      const installed = path.join(app, 'node_modules', 'stackshot');
-      expect(fs.existsSync(path.join(installed, 'prebuilds', PLATFORM_DIR, 'stackshot.node'))).toBe(true);
-      expect(fs.existsSync(path.join(installed, 'build'))).toBe(false); // nothing was compiled
-      // Runtime dependencies only: no dev dependency was needed or installed.
-      for (const dev of ['typescript', 'vitest', 'prebuildify', 'node-gyp', 'playwright-core']) {
-        expect(fs.existsSync(path.join(app, 'node_modules', dev)), dev).toBe(false);
-      }
+    run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], app, env);
+    const installed = path.join(app, 'node_modules', 'stackshot');
+    expect(fs.existsSync(path.join(installed, 'prebuilds', PLATFORM_DIR, 'stackshot.node'))).toBe(true);
+    expect(fs.existsSync(path.join(installed, 'build'))).toBe(false); // nothing was compiled
+    // Runtime dependencies only: no dev dependency was needed or installed.
+    for (const dev of ['typescript', 'vitest', 'prebuildify', 'node-gyp', 'playwright-core']) {
+      expect(fs.existsSync(path.join(app, 'node_modules', dev)), dev).toBe(false);
+    }
 
-      const demo = run('npx', ['--no-install', 'stackshot', 'demo'], app, env, 60_000);
-      expect(demo.stdout).toMatch(/^PID \d+ \(node\) — \d+ threads/m);
-      expect(demo.stdout).toMatch(/^TID \d+ /m);
+    const demo = run('npx', ['--no-install', 'stackshot', 'demo'], app, env, 60_000);
+    expect(demo.stdout).toMatch(/^PID \d+ \(node\) — \d+ threads/m);
+    expect(demo.stdout).toMatch(/^TID \d+ /m);
 
-      // The library API from the installed package, including the profile formats.
-      const api = run(
-        process.execPath,
-        [
-          '-e',
-          "const s = require('stackshot'); console.log(['snapshot','record','toFolded','toSpeedscope','toPprof','toFlameGraph'].map(k => typeof s[k]).join(' '))",
-        ],
-        app,
-        env,
-      );
-      expect(api.stdout.trim()).toBe('function function function function function function');
-    },
-    120_000,
-  );
+    // The library API from the installed package, including the profile formats.
+    const api = run(
+      process.execPath,
+      [
+        '-e',
+        "const s = require('stackshot'); console.log(['snapshot','record','toFolded','toSpeedscope','toPprof','toFlameGraph'].map(k => typeof s[k]).join(' '))",
+      ],
+      app,
+      env,
+    );
+    expect(api.stdout.trim()).toBe('function function function function function function');
+  }, 120_000);
 });

@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// Compiles src/ into dist/ without a moment where dist/ is missing or holds a half-written file:
+// tsc writes a fresh tree aside, then each file replaces its old copy by rename (atomic), and
+// files no longer emitted are removed last. A CLI started during a build runs the old or the new
+// code, never a MODULE_NOT_FOUND trace (`rm -rf dist && tsc` gave one).
+'use strict';
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const ROOT = path.join(__dirname, '..');
+const DIST = path.join(ROOT, 'dist');
+const NEXT = path.join(ROOT, `.dist-next-${process.pid}`);
+
+function files(dir, base = dir) {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? files(p, base) : [path.relative(base, p)];
+  });
+}
+
+try {
+  const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.json'), '--outDir', NEXT], {
+    stdio: 'inherit',
+  });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+  fs.chmodSync(path.join(NEXT, 'cli.js'), 0o755); // the package's bin
+  const fresh = files(NEXT);
+  for (const f of fresh) {
+    const to = path.join(DIST, f);
+    fs.mkdirSync(path.dirname(to), { recursive: true });
+    fs.renameSync(path.join(NEXT, f), to);
+  }
+  const keep = new Set(fresh);
+  for (const f of files(DIST)) if (!keep.has(f)) fs.rmSync(path.join(DIST, f));
+} finally {
+  fs.rmSync(NEXT, { recursive: true, force: true });
+}
