@@ -4,6 +4,8 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string_view>
 
@@ -39,12 +41,12 @@ class FuzzInput {
 
 // Fails the run (a finding) when an invariant of a parser's output does not hold: the
 // sanitizers catch memory errors, these catch answers that cannot be right.
-#define FUZZ_CHECK(cond)                                                     \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      __builtin_printf("FUZZ_CHECK failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-      __builtin_abort();                                                     \
-    }                                                                        \
+#define FUZZ_CHECK(cond)                                                               \
+  do {                                                                                 \
+    if (!(cond)) {                                                                     \
+      std::fprintf(stderr, "FUZZ_CHECK failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
+      std::abort();                                                                    \
+    }                                                                                  \
   } while (0)
 
 }  // namespace stackshot::fuzz
