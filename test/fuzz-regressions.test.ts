@@ -92,12 +92,7 @@ describe('fuzz targets replay their corpus and regression inputs', () => {
   it('the driver fails on a finding (a FUZZ_CHECK that does not hold)', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-fuzz-'));
     try {
-      const source = path.join(dir, 'always_fails.cc');
-      fs.writeFileSync(
-        source,
-        '#include "fuzz_input.h"\nextern "C" int LLVMFuzzerTestOneInput(const uint8_t* d, size_t n) {\n' +
-          '  FUZZ_CHECK(n == 0 || d[0] != 0x42);\n  return 0;\n}\n',
-      );
+      const source = path.join(REPO_ROOT, 'test', 'native', 'fuzz_always_fails.cc');
       const binary = buildTarget('always_fails', source, { sources: [], libs: [] });
       fs.writeFileSync(path.join(dir, 'fine'), 'A');
       expect(replay(binary, [path.join(dir, 'fine')]).status).toBe(0);
