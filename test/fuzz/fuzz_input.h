@@ -41,12 +41,12 @@ class FuzzInput {
 
 // Fails the run (a finding) when an invariant of a parser's output does not hold: the
 // sanitizers catch memory errors, these catch answers that cannot be right.
-#define FUZZ_CHECK(cond)                                                               \
-  do {                                                                                 \
-    if (!(cond)) {                                                                     \
+#define FUZZ_CHECK(cond)                                                                  \
+  do {                                                                                    \
+    if (!(cond)) {                                                                        \
       std::fprintf(stderr, "FUZZ_CHECK failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-      std::abort();                                                                    \
-    }                                                                                  \
+      std::abort();                                                                       \
+    }                                                                                     \
   } while (0)
 
 }  // namespace stackshot::fuzz

@@ -103,9 +103,8 @@ run('gcc', [
   debugFrame,
   path.join(ROOT, 'test/fixtures/aarch64_cfi.c'),
 ]);
-let aarch64 = null;
+let aarch64 = path.join(tmp, 'aarch64');
 try {
-  aarch64 = path.join(tmp, 'aarch64');
   run('aarch64-linux-gnu-gcc', [
     '-O2',
     '-mbranch-protection=pac-ret',

@@ -81,10 +81,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bases.text_vaddr = sections.text_vaddr;
   bases.has_data = sections.has_got_vaddr;
   bases.data_vaddr = sections.got_vaddr;
-  std::vector<FdeInfo> fdes = walk(FrameSection(FrameFormat::kEhFrame, sections.eh_frame.data,
-                                                sections.eh_frame.size, eh_vaddr, bases));
-  for (const FdeInfo& f : walk(FrameSection(FrameFormat::kDebugFrame, sections.debug_frame.data,
-                                            sections.debug_frame.size, 0))) {
+  std::vector<FdeInfo> fdes =
+      walk(FrameSection(FrameFormat::kEhFrame, sections.eh_frame.data, sections.eh_frame.size, eh_vaddr, bases));
+  for (const FdeInfo& f :
+       walk(FrameSection(FrameFormat::kDebugFrame, sections.debug_frame.data, sections.debug_frame.size, 0))) {
     fdes.push_back(f);
   }
 

@@ -84,7 +84,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   input.frame_pointers_only = fp_only;
   const uint64_t pc_base = pc_region == 0 ? kModuleBase : pc_region == 1 ? kJitBase : 0;
   input.regs = UnwindRegs{pc_base + pc_offset, kStackBase, kStackBase + fp_offset, kModuleBase + lr_offset};
-  input.stack = StackView{kStackBase, stack_bytes, stack_len, kStackBase - 4096, kStackBase + stack_len + uint64_t{slack} * 8};
+  input.stack =
+      StackView{kStackBase, stack_bytes, stack_len, kStackBase - 4096, kStackBase + stack_len + uint64_t{slack} * 8};
 
   WalkResult r;
   {
