@@ -7,6 +7,7 @@ import { errnoName, toStackshotError, type StackshotError } from './errors';
 import { resolveOptions, InvalidOptionError, type ResolvedOptions } from './options';
 import { checkTarget } from './procfs/preflight';
 import { finishStack } from './stack/thread-entry';
+import { addPythonFrames } from './symbolize/cpython-frames';
 import { Symbolizer, type InlinedName, type PcToName } from './symbolize/symbolizer';
 import { SNAPSHOT_VERSION } from './types';
 import type { EndReason, Frame, Schedule, Snapshot, SnapshotOptions, ThreadFailure, ThreadStack } from './types';
@@ -210,6 +211,10 @@ export function buildSnapshot(raw: RawCapture, opts: ResolvedOptions, started: b
     const finished = opts.symbolize ? finishStack(perThread[i], end) : { frames: perThread[i], end, complete: false };
     return { ...base, ...finished };
   });
+  // Runtime frames go in once the native stacks are final: read from the live target's memory.
+  const runtimeStart = process.hrtime.bigint();
+  if (opts.symbolize && origin.codeOf > 0) addPythonFrames(origin.codeOf, raw.maps, threads);
+  const runtimeNs = Number(process.hrtime.bigint() - runtimeStart);
 
   return {
     version: SNAPSHOT_VERSION,
@@ -222,7 +227,7 @@ export function buildSnapshot(raw: RawCapture, opts: ResolvedOptions, started: b
       totalNs: Number(process.hrtime.bigint() - started),
       pauseNsMax: threads.reduce((m, t) => Math.max(m, t.pauseNs), 0),
       walkNs,
-      symbolizeNs,
+      symbolizeNs: symbolizeNs + runtimeNs,
       modulesNs: symbolizer().stats.loadNs - loadBefore,
       bytesCopied: raw.bytesCopied,
     },

@@ -1,6 +1,9 @@
 // The public shape of a snapshot: the JSON contract that `stackshot <pid> --json` prints and
 // `snapshot()` resolves to. Keys may be added; none of these may be renamed.
 
+/** What a frame runs: machine code (absent means native too), JavaScript, or Python. */
+export type FrameKind = 'native' | 'js' | 'python';
+
 /** How a frame's pc was found. */
 export type FrameMethod = 'regs' | 'fp' | 'cfi' | 'signal' | 'lr' | 'sp';
 
@@ -51,6 +54,12 @@ export interface Frame {
    * its file:line is the call site of the outermost inlined call.
    */
   inlined?: true;
+  /**
+   * 'python' on a Python function's frame, read from the interpreter's memory: it comes right
+   * before the native `_PyEval_EvalFrameDefault` frame that runs it (sharing its pc, method and
+   * module), its symbol is the function's qualified name, file/line where it is in its source.
+   */
+  kind?: FrameKind;
 }
 
 export interface ThreadStack {

@@ -162,8 +162,10 @@ export class ProfileBuilder {
     return this.stacks[stack]!.map((loc) => this.locations[loc]!.fn);
   }
 
-  private internFunction(name: string, module: string | null, file: string | undefined): number {
-    const key = `${name}\0${module ?? ''}`;
+  private internFunction(name: string, module: string | null, file: string | undefined, python: boolean): number {
+    // Python functions share the interpreter's module: the same name in two source files is
+    // two functions (`<module>`, `run`, ...).
+    const key = python ? `${name}\0${module ?? ''}\0${file ?? ''}` : `${name}\0${module ?? ''}`;
     let i = this.fnIndex.get(key);
     if (i === undefined) {
       i = this.functions.length;
@@ -179,7 +181,9 @@ export class ProfileBuilder {
     const pc = parseHex(frame.pc);
     const address = pc === null ? null : isReturnAddress(frame, index) && pc > 0n ? pc - 1n : pc;
     const name = frameName(frame);
-    const key = `${address === null ? `?${frame.pc}` : address.toString(16)}\0${frame.module ?? ''}\0${name}`;
+    // Python frames share their eval frame's pc: their function's file and line tell them apart.
+    const python = frame.kind === 'python' ? `\0${frame.file ?? ''}:${frame.line ?? ''}` : '';
+    const key = `${address === null ? `?${frame.pc}` : address.toString(16)}\0${frame.module ?? ''}\0${name}${python}`;
     let i = this.locIndex.get(key);
     if (i === undefined) {
       const off = parseHex(frame.moduleOffset);
@@ -189,7 +193,7 @@ export class ProfileBuilder {
         address,
         module: frame.module,
         base,
-        fn: this.internFunction(name, frame.module, frame.file),
+        fn: this.internFunction(name, frame.module, frame.file, frame.kind === 'python'),
       };
       if (frame.line !== undefined) loc.line = frame.line;
       this.locations.push(loc);
@@ -205,7 +209,7 @@ export class ProfileBuilder {
     let physical = 0;
     for (let i = 0; i < frames.length; i++) {
       locs[frames.length - 1 - i] = this.internLocation(frames[i]!, physical);
-      if (frames[i]!.inlined !== true) physical++;
+      if (frames[i]!.inlined !== true && frames[i]!.kind !== 'python') physical++;
     }
     const key = locs.join(',');
     let s = this.stackIndex.get(key);

@@ -6,6 +6,7 @@
 //   #0  0x00007f3a1c2e1c6a  epoll_wait+0x1a  (/usr/lib/x86_64-linux-gnu/libc.so.6)
 //   #1  0x0000558e4a1b2c3d  ??  (/usr/bin/node+0x1b2c3d)
 //   #2  0x00007f3a0c03c25c  isPrime+0xc6  (JS optimized, /app/workload.js:42:17)
+//   #3  0x000000000052b9e0  handle  (Python, /app/job.py:17)
 //
 // With --lines, calls inlined at a frame's pc come first, at the same pc, marked `(inlined)`:
 //   #3  0x000055d0c1a032e0  wait_inner (inlined)  (/srv/app)  at /src/app.c:49
@@ -104,11 +105,19 @@ function jitName(frame: Frame): ReadableJitName | null {
   return readableJitName(frame.symbol);
 }
 
+/** "Python, /app/job.py:17": a Python frame's note, with as much of its place as is known. */
+function pythonNote(frame: Frame): string {
+  if (frame.file === undefined) return 'Python';
+  return frame.line === undefined ? `Python, ${frame.file}` : `Python, ${frame.file}:${frame.line}`;
+}
+
 /**
  * The module part of a frame: "(/lib/libc.so.6)", "(/lib/libfoo.so+0x1234)" when the symbol is
- * unknown, "(JS optimized, /app/w.js:42:17)" for JIT code a runtime named, or "".
+ * unknown, "(JS optimized, /app/w.js:42:17)" for JIT code a runtime named, "(Python, /app/job.py:17)"
+ * for a Python function's frame, or "".
  */
 export function frameModuleText(frame: Frame): string {
+  if (frame.kind === 'python') return `(${pythonNote(frame)})`;
   if (frame.module === null) return '';
   const jit = jitName(frame);
   if (jit !== null) return `(${jit.note})`;
@@ -124,7 +133,7 @@ function formatFrame(frame: Frame, index: number, indexWidth: number, p: Painter
   if (frame.inlined === true) line += ` ${p.dim('(inlined)')}`;
   if (mod !== '') line += `  ${p.dim(mod)}`;
   if (frame.method === 'signal') line += `  ${p.dim('<signal frame>')}`;
-  if (frame.file !== undefined) line += `  at ${frame.file}:${frame.line}`;
+  if (frame.file !== undefined && frame.kind !== 'python') line += `  at ${frame.file}:${frame.line}`;
   return line;
 }
 

@@ -1,0 +1,131 @@
+// The Python stacks of a process, read from its memory: _PyRuntime → interpreters → thread
+// states (by native_thread_id) → each thread's frame chain, cut into the runs that one native
+// _PyEval_EvalFrameDefault call executes. Every list is bounded and loop-checked.
+import { LruCache } from '../../symbolize/lru-cache';
+import { FRAME_OWNED_BY_CSTACK } from './layouts';
+import type { PythonRuntime } from './interpreter';
+import type { TargetMemory } from './memory';
+import { decodeCode, readCodeHeader, type CodeInfo } from './objects';
+import { lineOfInstruction } from './line-table';
+import type { PythonReason } from './reasons';
+
+const MAX_INTERPRETERS = 256;
+const MAX_THREADS = 65536;
+/** Deeper than any real stack: sys.setrecursionlimit's practical ceiling is far below. */
+const MAX_FRAMES = 100_000;
+
+/** One Python frame: its function's qualified name, file and line. */
+export interface PythonFrame {
+  name: string | null;
+  file: string | null;
+  line: number | null;
+  /** Set when the frame's code could not be read (name is then null). */
+  reason?: PythonReason;
+}
+
+/** A thread's Python frames, innermost first, cut per native eval call (innermost call first). */
+export interface PythonStack {
+  runs: PythonFrame[][];
+  /** Set when the chain ended early: the runs hold what was read before. */
+  reason?: PythonReason;
+}
+
+/** native_thread_id → thread state address, over every interpreter; null when _PyRuntime cannot be walked. */
+export function threadStates(mem: TargetMemory, rt: PythonRuntime): Map<number, bigint> | null {
+  const L = rt.layout;
+  const out = new Map<number, bigint>();
+  let interp = mem.u64(rt.runtime + BigInt(L.runtime.interpretersHead));
+  if (interp === null) return null;
+  const seen = new Set<bigint>();
+  for (let n = 0; interp !== 0n; n++) {
+    if (n >= MAX_INTERPRETERS || seen.has(interp)) return null;
+    seen.add(interp);
+    let ts = mem.u64(interp + BigInt(L.interpreter.threadsHead));
+    if (ts === null) return null;
+    for (let k = 0; ts !== 0n; k++) {
+      if (k >= MAX_THREADS || seen.has(ts)) return null;
+      seen.add(ts);
+      const next = mem.u64(ts + BigInt(L.thread.next));
+      const tid = mem.u64(ts + BigInt(L.thread.nativeThreadId));
+      if (next === null || tid === null) return null;
+      if (tid > 0n && tid < 1n << 32n && !out.has(Number(tid))) out.set(Number(tid), ts);
+      ts = next;
+    }
+    interp = mem.u64(interp + BigInt(L.interpreter.next));
+    if (interp === null) return null;
+  }
+  return out;
+}
+
+/**
+ * Decoded code objects of one process, by address, each kept with the header it was decoded
+ * from: a hit needs the same header at the same address (a freed and reused address reads
+ * differently), so only the header is read again.
+ */
+export class CodeCache {
+  private readonly entries = new LruCache<bigint, { head: Buffer; info: CodeInfo | null }>(8192);
+
+  get(mem: TargetMemory, rt: PythonRuntime, address: bigint): CodeInfo | null {
+    const head = readCodeHeader(mem, rt, address);
+    if (head === null) return null;
+    const known = this.entries.get(address);
+    if (known !== undefined && known.head.equals(head)) return known.info;
+    const info = decodeCode(mem, rt, address, head);
+    this.entries.set(address, { head, info });
+    return info;
+  }
+}
+
+function frameOf(mem: TargetMemory, rt: PythonRuntime, codes: CodeCache, code: bigint, instr: bigint): PythonFrame {
+  const info = codes.get(mem, rt, code);
+  if (info === null) return { name: null, file: null, line: null, reason: 'python-code-invalid' };
+  // 3.11/3.12 point at the last instruction started; 3.13 at the current one: the same index.
+  const delta = instr - info.codeStart;
+  const index = delta >= -2n && delta < BigInt(info.units * 2) && delta % 2n === 0n ? Number(delta / 2n) : null;
+  const line =
+    index === null || info.linetable === null ? null : lineOfInstruction(info.linetable, info.firstLine, index);
+  return { name: info.name, file: info.file, line };
+}
+
+/** The Python stack of the thread whose state is at `tstate`. */
+export function readPythonStack(mem: TargetMemory, rt: PythonRuntime, codes: CodeCache, tstate: bigint): PythonStack {
+  const L = rt.layout;
+  let frame: bigint | null;
+  if (L.thread.cframe !== null) {
+    const cframe = mem.u64(tstate + BigInt(L.thread.cframe));
+    frame = cframe === null || cframe === 0n ? null : mem.u64(cframe + BigInt(L.thread.currentFrame));
+  } else {
+    frame = mem.u64(tstate + BigInt(L.thread.currentFrame));
+  }
+  const stack: PythonStack = { runs: [] };
+  if (frame === null) return { runs: [], reason: 'python-frame-unreadable' };
+  let run: PythonFrame[] = [];
+  const seen = new Set<bigint>();
+  while (frame !== 0n) {
+    if (seen.size >= MAX_FRAMES || seen.has(frame)) {
+      stack.reason = 'python-chain-invalid';
+      break;
+    }
+    seen.add(frame);
+    const raw = mem.read(frame, L.frame.size);
+    if (raw === null) {
+      stack.reason = 'python-frame-unreadable';
+      break;
+    }
+    const previous = raw.readBigUInt64LE(L.frame.previous);
+    if (L.entry === 'cstack-shim' && raw[L.frame.owner] === FRAME_OWNED_BY_CSTACK) {
+      // The shim below one eval call's frames: that run is complete (it may be empty).
+      stack.runs.push(run);
+      run = [];
+    } else {
+      run.push(frameOf(mem, rt, codes, raw.readBigUInt64LE(L.frame.code), raw.readBigUInt64LE(L.frame.instr)));
+      if (L.frame.isEntry !== null && raw[L.frame.isEntry] !== 0) {
+        stack.runs.push(run);
+        run = [];
+      }
+    }
+    frame = previous;
+  }
+  if (run.length > 0) stack.runs.push(run);
+  return stack;
+}
