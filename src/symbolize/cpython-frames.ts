@@ -136,18 +136,14 @@ export function addPythonFrames(pid: number, maps: string, threads: ThreadStack[
   }
   const rt = py.result.runtime;
   const states = threadStates(mem, rt);
-  if (states === null) {
-    for (const t of withEval) markEval(t.frames, 'python-runtime-unreadable');
-    return;
-  }
   const nsTids = namespaceTids(
     pid,
     withEval.map((t) => t.tid),
   );
   for (const t of withEval) {
-    const tstate = states.get(nsTids.get(t.tid) ?? t.tid);
+    const tstate = states.byTid.get(nsTids.get(t.tid) ?? t.tid);
     if (tstate === undefined) {
-      markEval(t.frames, 'python-thread-state-not-found');
+      markEval(t.frames, states.complete ? 'python-thread-state-not-found' : 'python-runtime-unreadable');
       continue;
     }
     t.frames = interleave(t.frames, readPythonStack(mem, rt, py.codes, tstate), t.complete);

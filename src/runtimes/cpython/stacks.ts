@@ -30,30 +30,37 @@ export interface PythonStack {
   reason?: PythonReason;
 }
 
-/** native_thread_id → thread state address, over every interpreter; null when _PyRuntime cannot be walked. */
-export function threadStates(mem: TargetMemory, rt: PythonRuntime): Map<number, bigint> | null {
+/** Thread states by native_thread_id; `complete` is false when a list could not be walked to its end. */
+export interface ThreadStates {
+  byTid: Map<number, bigint>;
+  complete: boolean;
+}
+
+/**
+ * Every interpreter's thread states. A thread that exits while the list is read frees its
+ * state: the walk then stops at the bad link and keeps what it read before.
+ */
+export function threadStates(mem: TargetMemory, rt: PythonRuntime): ThreadStates {
   const L = rt.layout;
-  const out = new Map<number, bigint>();
+  const out: ThreadStates = { byTid: new Map(), complete: false };
   let interp = mem.u64(rt.runtime + BigInt(L.runtime.interpretersHead));
-  if (interp === null) return null;
   const seen = new Set<bigint>();
-  for (let n = 0; interp !== 0n; n++) {
-    if (n >= MAX_INTERPRETERS || seen.has(interp)) return null;
+  for (let n = 0; interp !== null && interp !== 0n; n++) {
+    if (n >= MAX_INTERPRETERS || seen.has(interp)) return out;
     seen.add(interp);
     let ts = mem.u64(interp + BigInt(L.interpreter.threadsHead));
-    if (ts === null) return null;
     for (let k = 0; ts !== 0n; k++) {
-      if (k >= MAX_THREADS || seen.has(ts)) return null;
+      if (ts === null || k >= MAX_THREADS || seen.has(ts)) return out;
       seen.add(ts);
       const next = mem.u64(ts + BigInt(L.thread.next));
       const tid = mem.u64(ts + BigInt(L.thread.nativeThreadId));
-      if (next === null || tid === null) return null;
-      if (tid > 0n && tid < 1n << 32n && !out.has(Number(tid))) out.set(Number(tid), ts);
+      if (next === null || tid === null) return out;
+      if (tid > 0n && tid < 1n << 32n && !out.byTid.has(Number(tid))) out.byTid.set(Number(tid), ts);
       ts = next;
     }
     interp = mem.u64(interp + BigInt(L.interpreter.next));
-    if (interp === null) return null;
   }
+  out.complete = interp === 0n;
   return out;
 }
 
