@@ -13,6 +13,9 @@ import { EVAL_FRAME } from '../src/symbolize/cpython-frames';
 import { PYTHON_REASONS } from '../src/runtimes/cpython/reasons';
 import type { Frame, Snapshot } from '../src/types';
 import { formatThreadText } from '../src/output/text';
+import { toFolded } from '../src/output/folded';
+import { decodePprof, toPprof } from '../src/output/pprof';
+import { toSpeedscope } from '../src/output/speedscope';
 import { assertNoThreadStopped } from './helpers/proc';
 import { startTarget, stopAllTargets } from './helpers/target';
 
@@ -185,10 +188,22 @@ async function checkInterpreter(exe: string): Promise<void> {
     expect(formatThreadText(sleeper)).toMatch(
       new RegExp(`sleeper_leaf {2}\\(Python, ${script.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:\\d+\\)`),
     );
+    checkProfiles(last!.snap, script);
     await t.stop();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The profile formats show the Python frames, root first, with their files and lines. */
+function checkProfiles(snap: Snapshot, script: string): void {
+  expect(toFolded(snap)).toMatch(/;sleeper;sleeper_leaf;[^ ]*clock_nanosleep/);
+  const speedscope = toSpeedscope(snap);
+  expect(speedscope.shared.frames).toContainEqual(expect.objectContaining({ name: 'sleeper_leaf', file: script }));
+  const profile = decodePprof(toPprof(snap));
+  const strings = profile.stringTable.strings;
+  const fn = profile.function.find((f) => strings[Number(f.name)] === 'sleeper_leaf');
+  expect(fn && strings[Number(fn.filename)]).toBe(script);
 }
 
 describe('Python frames, named from the interpreter (no flags)', () => {

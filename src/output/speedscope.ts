@@ -47,8 +47,9 @@ export function toSpeedscope(input: ProfileInput, opts: SpeedscopeOptions = {}):
   const b = toBuilder(input, opts);
   const interval = b.intervalMs(opts.intervalMs);
   const weight = interval ?? 1;
+  // A function's source file where known (Python frames, `lines`), else its module.
   const frames: SpeedscopeFrame[] = b.functions.map((f) =>
-    f.module ? { name: f.name, file: f.module } : { name: f.name },
+    (f.file ?? f.module) ? { name: f.name, file: f.file ?? f.module! } : { name: f.name },
   );
   const profiles: SpeedscopeSampledProfile[] = [];
   // The profile shown first: the thread most often on-CPU (state R), else the one with most samples.
