@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import type { ErrorReason } from './errors';
 import { StackshotError } from './errors';
 import { checkTarget } from './procfs/preflight';
+import { describePythonProbe, probePythonFrames } from './runtimes/cpython/probe';
 import {
   CAP_SYS_PTRACE,
   explainPermission,
@@ -21,7 +22,7 @@ import {
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'info';
 
 export interface DoctorCheck {
-  /** Stable identifier: 'platform', 'addon', 'yama', 'capability', 'seccomp', 'pid-namespace', 'target', 'tracer', 'permission', 'maps', 'perf-map'. */
+  /** Stable identifier: 'platform', 'addon', 'yama', 'capability', 'seccomp', 'pid-namespace', 'target', 'tracer', 'permission', 'maps', 'perf-map', 'python'. */
   id: string;
   status: CheckStatus;
   /** One line: what was found. */
@@ -261,6 +262,19 @@ function perfMapCheck(pid: number, target: Map<string, string>): DoctorCheck {
   };
 }
 
+/** For a Python process: whether its frames will be named from the interpreter's memory. */
+function pythonCheck(pid: number): DoctorCheck | null {
+  const probe = probePythonFrames(pid);
+  if (probe === null) return null;
+  const detail = describePythonProbe(probe);
+  if (probe.readable) return { id: 'python', status: 'ok', detail };
+  const fix =
+    probe.reason === 'python-version-unsupported' || probe.reason === 'python-version-unknown'
+      ? 'Python frames are read for CPython 3.11, 3.12 and 3.13; other versions show only native frames (py-spy covers older ones)'
+      : 'native frames are still named; check that the interpreter exports _PyRuntime and that its memory is readable (same user or root)';
+  return { id: 'python', status: 'warn', detail, fix };
+}
+
 function targetChecks(pid: number, cap: boolean): { pid: number; checks: DoctorCheck[] } {
   const checks: DoctorCheck[] = [];
   let tgid: number;
@@ -350,6 +364,8 @@ function targetChecks(pid: number, cap: boolean): { pid: number; checks: DoctorC
   const fields = statusFields(tgid);
   checks.push(namespaceCheck(statusFields('self'), fields, tgid));
   checks.push(perfMapCheck(tgid, fields));
+  const python = pythonCheck(tgid);
+  if (python !== null) checks.push(python);
   return { pid: tgid, checks };
 }
 

@@ -8,6 +8,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { audit } from '../src/audit/audit';
+import { doctor } from '../src/doctor';
+import { probePythonFrames } from '../src/runtimes/cpython/probe';
 import { snapshotSync } from '../src/snapshot';
 import { EVAL_FRAME } from '../src/symbolize/cpython-frames';
 import { PYTHON_REASONS } from '../src/runtimes/cpython/reasons';
@@ -225,4 +228,64 @@ describe('Python frames, named from the interpreter (no flags)', () => {
       },
     );
   }
+});
+
+describe('Python runtime readability (doctor, audit)', () => {
+  const debian = '/usr/bin/python3.11';
+  it.skipIf(!fs.existsSync(debian))(
+    'doctor and audit say the frames of python3.11 can be read, and which version',
+    async () => {
+      const t = await startTarget(
+        debian,
+        ['-u', '-c', "import threading; print('ready', flush=True); threading.Event().wait()"],
+        { mainBlocked: true },
+      );
+      const probe = probePythonFrames(t.pid);
+      const version = execFileSync(debian, ['-c', 'import platform; print(platform.python_version())'], {
+        encoding: 'utf8',
+      }).trim();
+      expect(probe).toEqual({
+        readable: true,
+        module: debian,
+        version,
+        versionSource: 'Py_Version',
+        layout: '3.11',
+        threads: 1,
+      });
+      const report = doctor(t.pid);
+      expect(report.checks.find((c) => c.id === 'python')).toMatchObject({
+        status: 'ok',
+        detail: expect.stringContaining(`Python ${version}`),
+      });
+      const a = await audit(t.pid, { runInterpreter: false });
+      expect(a.runtimes.python?.frames).toEqual(probe);
+      await t.stop();
+    },
+  );
+
+  // A version without a layout is named as such, never read with another version's layout.
+  const old = pyenvPython(10);
+  it.skipIf('missing' in old)(
+    `an unsupported version (3.10) is reported, its eval frames keep their names: ${'missing' in old ? old.missing : old.exe}`,
+    async () => {
+      const t = await startTarget(
+        (old as { exe: string }).exe,
+        ['-u', '-c', "import time\ndef f(): print('ready', flush=True); time.sleep(1000)\nf()"],
+        { mainBlocked: true },
+      );
+      expect(probePythonFrames(t.pid)).toMatchObject({
+        readable: false,
+        version: '3.10',
+        versionSource: 'file-name',
+        reason: 'python-version-unsupported',
+      });
+      const frames = snapshotSync(t.pid).threads.flatMap((th) => th.frames);
+      expect(frames.some((f) => f.kind === 'python')).toBe(false);
+      const evals = frames.filter((f) => f.symbol === EVAL_FRAME);
+      expect(evals.length).toBeGreaterThan(0);
+      for (const f of evals) expect(f.symbolReason).toBe('python-version-unsupported');
+      expect(doctor(t.pid).checks.find((c) => c.id === 'python')).toMatchObject({ status: 'warn' });
+      await t.stop();
+    },
+  );
 });

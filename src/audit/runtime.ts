@@ -15,6 +15,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { framePointerFlag } from './dwarf-producer';
+import { probePythonFrames } from '../runtimes/cpython/probe';
 import type { NodeRuntime, PythonRuntime } from './types';
 
 const PYTHON_EXE = /^python[0-9.]*[a-z]*$/;
@@ -148,6 +149,7 @@ export async function auditPython(
     builtWithFramePointers: null,
     perfTrampolineRequested: xPerf || (envPerf !== null && envPerf !== '' && envPerf !== '0'),
     perfMap: findPerfMap(pid),
+    frames: probePythonFrames(pid),
   };
   const isInterpreter = exe !== null && PYTHON_EXE.test(path.basename(exe));
   if (!isInterpreter) {

@@ -1,5 +1,6 @@
 // The shapes `audit()` and `explain()` return, and that `stackshot audit --json` /
 // `stackshot <pid> --explain --json` print. Keys may be added; none may be renamed.
+import type { PythonFramesProbe } from '../runtimes/cpython/probe';
 
 /**
  * What stackshot (or any profiler) can do with a module:
@@ -100,6 +101,8 @@ export interface PythonRuntime {
   perfTrampolineRequested: boolean;
   /** /tmp/perf-<pid>.map exists (Python function names for JIT-style frames). */
   perfMap: string | null;
+  /** Whether snapshots name Python frames from the interpreter's memory (no flag needed), and why not. */
+  frames: PythonFramesProbe | null;
   note?: string;
 }
 

@@ -9,6 +9,7 @@ import { CommanderError, type Command } from 'commander';
 import { audit } from '../audit/audit';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, REPORTED_FAILURE } from './exit-codes';
 import { pct } from '../audit/module-audit';
+import { describePythonProbe } from '../runtimes/cpython/probe';
 import { FP_WALKABLE_SHARE, type AuditReport, type ModuleAudit } from '../audit/types';
 
 export interface AuditCliOptions {
@@ -118,6 +119,7 @@ export function formatAuditText(r: AuditReport): string {
     const built = py.builtWithFramePointers === null ? 'unknown' : py.builtWithFramePointers ? 'yes' : 'no';
     lines.push(`  built with frame pointers: ${built}${py.cflags !== null ? ` (CFLAGS: ${py.cflags})` : ''}`);
     if (py.interpreter !== null) lines.push(`  read by running: ${py.interpreter} -I -c 'import sysconfig; ...'`);
+    if (py.frames !== null) lines.push(`  ${describePythonProbe(py.frames)}`);
     lines.push(
       `  perf trampoline requested (-X perf / PYTHONPERFSUPPORT): ${py.perfTrampolineRequested ? 'yes' : 'no'}; perf map: ${py.perfMap ?? 'none'}`,
     );
