@@ -1,15 +1,54 @@
 // Bounded reads of a live target's memory (after its threads run again): every read either
-// returns the whole range asked for or nothing.
+// returns the whole range asked for or nothing. Reads go through whole pages kept for the
+// life of one TargetMemory (one snapshot): frames sit together in the interpreter's data
+// stack, objects share pages, and one process_vm_readv costs as much as a page of bytes.
 import { binding } from '../../addon';
 
+const PAGE = 4096n;
+/** Reads longer than this bypass the page cache. */
+const DIRECT = 16384;
+/** Pages kept per snapshot (16 MiB), then the cache starts over. */
+const MAX_PAGES = 4096;
+
 export class TargetMemory {
-  /** Reads made, for costs and tests. */
+  /** process_vm_readv calls made, for costs and tests. */
   reads = 0;
+  private readonly pages = new Map<bigint, Buffer | null>();
+
   constructor(readonly pid: number) {}
 
   /** `length` bytes at `address`, or null when any of them is unreadable. */
   read(address: bigint, length: number): Buffer | null {
-    if (address <= 0n || address + BigInt(length) > 0xffff_ffff_ffff_ffffn) return null;
+    if (address <= 0n || length <= 0 || address + BigInt(length) > 0xffff_ffff_ffff_ffffn) return null;
+    if (length > DIRECT) return this.direct(address, length);
+    const first = address / PAGE;
+    const last = (address + BigInt(length) - 1n) / PAGE;
+    const parts: Buffer[] = [];
+    for (let p = first; p <= last; p++) {
+      const page = this.page(p);
+      if (page === null) return null;
+      parts.push(page);
+    }
+    const start = Number(address - first * PAGE);
+    const all = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    return all.subarray(start, start + length);
+  }
+
+  u64(address: bigint): bigint | null {
+    return this.read(address, 8)?.readBigUInt64LE(0) ?? null;
+  }
+
+  private page(index: bigint): Buffer | null {
+    let page = this.pages.get(index);
+    if (page === undefined) {
+      if (this.pages.size >= MAX_PAGES) this.pages.clear();
+      page = this.direct(index * PAGE, Number(PAGE));
+      this.pages.set(index, page);
+    }
+    return page;
+  }
+
+  private direct(address: bigint, length: number): Buffer | null {
     this.reads++;
     let buf: Buffer;
     try {
@@ -18,9 +57,5 @@ export class TargetMemory {
       return null;
     }
     return buf.length === length ? buf : null;
-  }
-
-  u64(address: bigint): bigint | null {
-    return this.read(address, 8)?.readBigUInt64LE(0) ?? null;
   }
 }
