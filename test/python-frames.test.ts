@@ -289,3 +289,53 @@ describe('Python runtime readability (doctor, audit)', () => {
     },
   );
 });
+
+describe('Python frames the target controls', () => {
+  // Code objects doctored by the program itself: names that are not text, a location table
+  // that is not one, a co_qualname pointer to an int. Each must give no name (with a reason),
+  // no line, or the fallback co_name: never a garbage name, never a crash.
+  const HOSTILE = String.raw`
+import ctypes, threading, time
+def block(): time.sleep(1000)
+def make(name, **changes):
+    def f(): block()
+    f.__code__ = f.__code__.replace(**changes)
+    threading.Thread(target=f, name=name, daemon=True).start()
+make('surrogate', co_name='bad\udc80', co_qualname='bad\udc80')
+make('control', co_name='a\nb', co_qualname='a\x1bb')
+make('linetable', co_name='noline', co_qualname='noline', co_linetable=b'\x01\x02\x03')
+make('filename', co_name='nofile', co_qualname='nofile', co_filename='/tmp/\udcff.py')
+def pointer():
+    block()
+code = pointer.__code__.replace(co_name='fallback', co_qualname='q' * 5)
+ctypes.c_void_p.from_address(id(code) + 128).value = id(123456789)  # co_qualname: an int
+pointer.__code__ = code
+threading.Thread(target=pointer, daemon=True).start()
+time.sleep(0.2)
+print('ready', flush=True)
+block()
+`;
+  const exe = '/usr/bin/python3.11';
+  it.skipIf(!fs.existsSync(exe))('doctored code objects: no garbage, a reason where there is no name', async () => {
+    const t = await startTarget(exe, ['-u', '-c', HOSTILE], { mainBlocked: true });
+    const snap = snapshotSync(t.pid);
+    const inner = snap.threads
+      .map((th) => th.frames.filter((f) => f.kind === 'python'))
+      .filter((py) => py[0]?.symbol === 'block')
+      .map((py) => py[1]!);
+    expect(inner).toHaveLength(6); // five threads and main
+    const invalid = inner.filter((f) => f.symbol === null);
+    expect(invalid).toHaveLength(2); // the surrogate and control-character names
+    for (const f of invalid) expect(f.symbolReason).toBe('python-code-invalid');
+    const noline = inner.find((f) => f.symbol === 'noline');
+    expect(noline?.line).toBeUndefined();
+    expect(noline?.file).toBe('<string>');
+    const nofile = inner.find((f) => f.symbol === 'nofile');
+    expect(nofile?.file).toBeUndefined();
+    expect(nofile?.line).toBeGreaterThan(0);
+    expect(inner.find((f) => f.symbol === 'fallback')).toBeDefined();
+    expect(inner.find((f) => f.symbol === '<module>')).toBeDefined();
+    assertNoThreadStopped(t.pid);
+    await t.stop();
+  });
+});
