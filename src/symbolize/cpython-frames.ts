@@ -94,30 +94,31 @@ export function interleave(frames: Frame[], stack: PythonStack, complete: boolea
   const evals: number[] = [];
   frames.forEach((f, i) => isEvalFrame(f) && evals.push(i));
   const runs = stack.runs;
-  const runAt = new Map<number, PythonFrame[]>();
   const pairs = Math.min(evals.length, runs.length);
+  const runAt = new Map<number, PythonFrame[]>();
   for (let k = 0; k < pairs; k++) {
-    const e = complete ? evals.length - 1 - k : k;
-    runAt.set(evals[e]!, runs[complete ? runs.length - 1 - k : k]!);
+    if (complete) runAt.set(evals[evals.length - 1 - k]!, runs[runs.length - 1 - k]!);
+    else runAt.set(evals[k]!, runs[k]!);
   }
+  // A chain cut short (unreadable frame, loop): its last run read may lack outer frames.
+  const cut = stack.reason === undefined ? undefined : runs[runs.length - 1];
   const out: Frame[] = [];
-  let inlinedFrom = -1;
+  let inlinedRun = 0; // inlined frames just pushed, which share the next physical frame's pc
   frames.forEach((f, i) => {
     const run = runAt.get(i);
     if (run !== undefined) {
-      const start = inlinedFrom >= 0 ? out.length - (i - inlinedFrom) : out.length;
-      out.splice(start, 0, ...run.map((p) => pythonFrame(f, p)));
-      if (run.length > 0 && stack.reason !== undefined && run === runs[runs.length - 1]) f.symbolReason = stack.reason;
+      out.splice(out.length - inlinedRun, 0, ...run.map((p) => pythonFrame(f, p)));
+      if (run === cut) f.symbolReason = stack.reason;
     } else if (isEvalFrame(f)) {
       f.symbolReason = stack.reason ?? 'python-stack-changed';
     }
     out.push(f);
-    inlinedFrom = f.inlined === true ? (inlinedFrom >= 0 ? inlinedFrom : i) : -1;
+    inlinedRun = f.inlined === true ? inlinedRun + 1 : 0;
   });
   // Runs the native walk did not reach: still the thread's outer Python frames, in order.
-  if (!complete)
-    for (const run of runs.slice(pairs))
-      for (const p of run) out.push(pythonFrame(frames[frames.length - 1] ?? out[out.length - 1]!, p));
+  const anchor = frames[frames.length - 1];
+  if (!complete && anchor !== undefined)
+    for (const run of runs.slice(pairs)) for (const p of run) out.push(pythonFrame(anchor, p));
   return out;
 }
 
