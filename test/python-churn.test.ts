@@ -46,49 +46,78 @@ function validText(s: string): boolean {
   return s !== '' && !/[\u0000-\u001f\u007f\ufffd]/.test(s) && Buffer.from(s, 'utf8').toString('utf8') === s;
 }
 
-describe('Python frames while threads come and go', () => {
-  const exe = '/usr/bin/python3.11';
-  it.skipIf(!fs.existsSync(exe))(
-    `${SNAPSHOTS} snapshots of a churning python3.11: no crash, no garbage, reasons where unread`,
-    async () => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-pychurn-'));
-      const script = path.join(dir, 'churn.py');
-      fs.writeFileSync(script, WORKLOAD);
-      try {
-        const t = await startTarget(exe, ['-u', script]);
-        const seen = new Map<string, number>();
-        const reasons = new Map<string, number>();
-        for (let i = 0; i < SNAPSHOTS; i++) {
-          const snap = snapshotSync(t.pid, { schedule: i % 2 ? 'consistent' : 'rolling' });
-          for (const th of snap.threads) {
-            for (const f of th.frames) {
-              if (f.symbol !== null) expect(validText(f.symbol), f.symbol).toBe(true);
-              if (f.file !== undefined) expect(validText(f.file), f.file).toBe(true);
-              if (f.kind === 'python') {
-                if (f.symbol === null) expect(PYTHON_REASONS).toContain(f.symbolReason);
-                else if (f.file === script) expect(SCRIPT_NAMES).toContain(f.symbol);
-                else expect(f.file, `${f.symbol} from ${f.file}`).toMatch(/\/(threading|_weakrefset)\.py$/);
-                if (f.symbol !== null) seen.set(f.symbol, (seen.get(f.symbol) ?? 0) + 1);
-              }
-              if (f.symbol === EVAL_FRAME && f.symbolReason !== undefined) {
-                expect(PYTHON_REASONS).toContain(f.symbolReason);
-                reasons.set(f.symbolReason, (reasons.get(f.symbolReason) ?? 0) + 1);
-              }
-            }
+/** pyenv's python3.<minor> (3.12 and 3.13 have the shim frames and _Py_DebugOffsets to exercise). */
+function pyenvPython(minor: number): string | null {
+  const root = process.env.PYENV_ROOT ?? path.join(os.homedir(), '.pyenv');
+  try {
+    const v = fs
+      .readdirSync(path.join(root, 'versions'))
+      .filter((d) => d.startsWith(`3.${minor}.`))
+      .sort()
+      .pop();
+    const exe = v === undefined ? null : path.join(root, 'versions', v, 'bin', `python3.${minor}`);
+    return exe !== null && fs.existsSync(exe) ? exe : null;
+  } catch {
+    return null;
+  }
+}
+
+async function churn(exe: string, snapshots: number): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-pychurn-'));
+  const script = path.join(dir, 'churn.py');
+  fs.writeFileSync(script, WORKLOAD);
+  try {
+    const t = await startTarget(exe, ['-u', script]);
+    const seen = new Map<string, number>();
+    const reasons = new Map<string, number>();
+    for (let i = 0; i < snapshots; i++) {
+      const snap = snapshotSync(t.pid, { schedule: i % 2 ? 'consistent' : 'rolling' });
+      for (const th of snap.threads) {
+        for (const f of th.frames) {
+          if (f.symbol !== null) expect(validText(f.symbol), f.symbol).toBe(true);
+          if (f.file !== undefined) expect(validText(f.file), f.file).toBe(true);
+          if (f.kind === 'python') {
+            if (f.symbol === null) expect(PYTHON_REASONS).toContain(f.symbolReason);
+            else if (f.file === script) expect(SCRIPT_NAMES).toContain(f.symbol);
+            else expect(f.file, `${f.symbol} from ${f.file}`).toMatch(/\/(threading|_weakrefset)\.py$/);
+            if (f.symbol !== null) seen.set(f.symbol, (seen.get(f.symbol) ?? 0) + 1);
+          }
+          if (f.symbol === EVAL_FRAME && f.symbolReason !== undefined) {
+            expect(PYTHON_REASONS).toContain(f.symbolReason);
+            reasons.set(f.symbolReason, (reasons.get(f.symbolReason) ?? 0) + 1);
           }
         }
-        expect(isAlive(t.pid)).toBe(true);
-        assertDetached(t.pid);
-        // The workers' frames were read, in all three string kinds, most of the time.
-        for (const name of ['données', '関数', '𠀋', 'churn'])
-          expect(seen.get(name) ?? 0, `${name} seen`).toBeGreaterThan(SNAPSHOTS / 10);
-        console.log(
-          `python churn: ${SNAPSHOTS} snapshots; eval frames with a reason: ${JSON.stringify(Object.fromEntries(reasons))}`,
-        );
-        await t.stop();
-      } finally {
-        fs.rmSync(dir, { recursive: true, force: true });
       }
+    }
+    expect(isAlive(t.pid)).toBe(true);
+    assertDetached(t.pid);
+    // The workers' frames were read, in all three string kinds, most of the time.
+    for (const name of ['données', '関数', '𠀋', 'churn'])
+      expect(seen.get(name) ?? 0, `${name} seen`).toBeGreaterThan(snapshots / 10);
+    console.log(
+      `python churn (${exe}): ${snapshots} snapshots; eval frames with a reason: ${JSON.stringify(Object.fromEntries(reasons))}`,
+    );
+    await t.stop();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('Python frames while threads come and go', () => {
+  const debian = '/usr/bin/python3.11';
+  it.skipIf(!fs.existsSync(debian))(
+    `${SNAPSHOTS} snapshots of a churning ${debian}: no crash, no garbage, reasons where unread`,
+    async () => {
+      await churn(debian, SNAPSHOTS);
     },
   );
+  for (const minor of [12, 13]) {
+    const exe = pyenvPython(minor);
+    it.skipIf(exe === null)(
+      `${SNAPSHOTS / 2} snapshots of a churning python3.${minor}${exe === null ? ': not installed (pyenv)' : ''}`,
+      async () => {
+        await churn(exe!, SNAPSHOTS / 2);
+      },
+    );
+  }
 });
