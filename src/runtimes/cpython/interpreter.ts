@@ -10,6 +10,7 @@ import { openMappedFile } from '../../symbolize/mapped-file';
 import {
   DEBUG_OFFSETS_SIZE,
   fixedLayout,
+  isFreeThreaded,
   hasDebugOffsets,
   layoutFromDebugOffsets,
   versionText,
@@ -24,7 +25,16 @@ const PYTHON_EXE = /^python3(\.\d+)?[a-z]*$/;
 /** The version in such a file name (3.X), the last resort when Py_Version is missing. */
 const NAME_VERSION = /python(3)\.(\d+)/;
 
-export const RUNTIME_SYMBOLS = ['_PyRuntime', 'Py_Version', 'PyCode_Type', 'PyUnicode_Type', 'PyBytes_Type'] as const;
+/** Defined only by Py_REF_DEBUG (debug) builds, whose layouts the tables do not describe. */
+const DEBUG_BUILD_SYMBOL = '_Py_NegativeRefcount';
+export const RUNTIME_SYMBOLS = [
+  '_PyRuntime',
+  'Py_Version',
+  'PyCode_Type',
+  'PyUnicode_Type',
+  'PyBytes_Type',
+  DEBUG_BUILD_SYMBOL,
+] as const;
 
 /** Where the version was read: the Py_Version constant (3.11+), or the file name. */
 export type VersionSource = 'Py_Version' | 'file-name';
@@ -136,11 +146,13 @@ function readModule(pid: number, p: string, maps: MapEntry[], mem: TargetMemory)
       const s = syms.get(name);
       return s === undefined ? null : BigInt.asUintN(64, s.value + bias);
     };
+    if (syms.has(DEBUG_BUILD_SYMBOL)) return { ok: false, reason: 'python-build-unsupported', module };
     const runtime = at('_PyRuntime')!;
     let layout = fixedLayout(hex);
     if (layout === null && hasDebugOffsets(hex)) {
       const table = mem.read(runtime, DEBUG_OFFSETS_SIZE);
       if (table === null) return { ok: false, reason: 'python-runtime-unreadable', module };
+      if (isFreeThreaded(table)) return { ok: false, reason: 'python-build-unsupported', module };
       layout = layoutFromDebugOffsets(table, hex);
       if (layout === null) return { ok: false, reason: 'python-runtime-unreadable', module };
     }

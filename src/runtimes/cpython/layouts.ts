@@ -87,6 +87,11 @@ const COOKIE = 'xdebugpy';
 /** A struct offset larger than this is not an offset. */
 const MAX_OFFSET = 1 << 20;
 
+/** _Py_DebugOffsets.free_threaded: a free-threaded (3.13t) build, with other object headers. */
+export function isFreeThreaded(buf: Buffer): boolean {
+  return buf.length >= 24 && buf.readBigUInt64LE(16) !== 0n;
+}
+
 /**
  * 3.13's layout from its _Py_DebugOffsets bytes (the start of _PyRuntime). Null when the
  * cookie, version or any offset does not check out, or the build is free-threaded (other

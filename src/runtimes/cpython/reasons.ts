@@ -3,6 +3,8 @@
 export type PythonReason =
   /** The interpreter's version is known, but stackshot has no layout for it (never guessed). */
   | 'python-version-unsupported'
+  /** A build whose objects are laid out differently: debug (Py_REF_DEBUG) or free-threaded. */
+  | 'python-build-unsupported'
   /** Neither Py_Version nor the file name tells the interpreter's version. */
   | 'python-version-unknown'
   /** The interpreter module exports no _PyRuntime, or its type objects are missing. */
@@ -22,6 +24,7 @@ export type PythonReason =
 
 export const PYTHON_REASONS: readonly PythonReason[] = [
   'python-version-unsupported',
+  'python-build-unsupported',
   'python-version-unknown',
   'python-runtime-not-found',
   'python-runtime-unreadable',
