@@ -92,11 +92,11 @@ async function churn(exe: string, snapshots: number): Promise<void> {
     expect(isAlive(t.pid)).toBe(true);
     assertDetached(t.pid);
     // The workers' frames were read, in all three string kinds, most of the time.
-    for (const name of ['données', '関数', '𠀋', 'churn'])
+    for (const name of ['données', '関数', '𠀋', 'churn']) {
       expect(seen.get(name) ?? 0, `${name} seen`).toBeGreaterThan(snapshots / 10);
-    console.log(
-      `python churn (${exe}): ${snapshots} snapshots; eval frames with a reason: ${JSON.stringify(Object.fromEntries(reasons))}`,
-    );
+    }
+    const why = JSON.stringify(Object.fromEntries(reasons));
+    console.log(`python churn (${exe}): ${snapshots} snapshots; eval frames with a reason: ${why}`);
     await t.stop();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -105,19 +105,15 @@ async function churn(exe: string, snapshots: number): Promise<void> {
 
 describe('Python frames while threads come and go', () => {
   const debian = '/usr/bin/python3.11';
-  it.skipIf(!fs.existsSync(debian))(
-    `${SNAPSHOTS} snapshots of a churning ${debian}: no crash, no garbage, reasons where unread`,
-    async () => {
-      await churn(debian, SNAPSHOTS);
-    },
-  );
+  const title = `${SNAPSHOTS} snapshots of a churning ${debian}: no crash, no garbage, reasons where unread`;
+  it.skipIf(!fs.existsSync(debian))(title, async () => {
+    await churn(debian, SNAPSHOTS);
+  });
   for (const minor of [12, 13]) {
     const exe = pyenvPython(minor);
-    it.skipIf(exe === null)(
-      `${SNAPSHOTS / 2} snapshots of a churning python3.${minor}${exe === null ? ': not installed (pyenv)' : ''}`,
-      async () => {
-        await churn(exe!, SNAPSHOTS / 2);
-      },
-    );
+    const missing = exe === null ? ': not installed (pyenv)' : '';
+    it.skipIf(exe === null)(`${SNAPSHOTS / 2} snapshots of a churning python3.${minor}${missing}`, async () => {
+      await churn(exe!, SNAPSHOTS / 2);
+    });
   }
 });

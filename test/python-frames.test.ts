@@ -33,9 +33,8 @@ function pyenvPython(minor: number): { exe: string } | { missing: string } {
   } catch {
     return { missing: `no pyenv at ${root}` };
   }
-  const found = versions
-    .map((v) => path.join(root, 'versions', v, 'bin', `python3.${minor}`))
-    .filter((c) => fs.existsSync(c));
+  const exes = versions.map((v) => path.join(root, 'versions', v, 'bin', `python3.${minor}`));
+  const found = exes.filter((c) => fs.existsSync(c));
   return found.length > 0 ? { exe: found[found.length - 1]! } : { missing: `pyenv at ${root} has no python3.${minor}` };
 }
 
@@ -96,11 +95,8 @@ interface Expected {
 
 function readRecord(file: string): Expected {
   const [tid, ...rest] = fs.readFileSync(file, 'utf8').split('\n');
-  const frames = [...rest.join('\n').matchAll(/^ {2}File "(.*)", line (\d+), in (.*)$/gm)].map((m) => ({
-    file: m[1]!,
-    line: Number(m[2]),
-    name: m[3]!,
-  }));
+  const lines = rest.join('\n').matchAll(/^ {2}File "(.*)", line (\d+), in (.*)$/gm);
+  const frames = [...lines].map((m) => ({ file: m[1]!, line: Number(m[2]), name: m[3]! }));
   return { tid: Number(tid), frames };
 }
 
@@ -133,15 +129,11 @@ function mismatch(
     }
   }
   if (frames.some((f) => f.symbol === EVAL_FRAME && f.symbolReason !== undefined)) return 'an eval frame has a reason';
-  if (
-    blockedIn !== undefined &&
-    !frames
-      .slice(
-        0,
-        frames.findIndex((f) => f.kind === 'python'),
-      )
-      .some((f) => blockedIn.test(f.symbol ?? ''))
-  ) {
+  const below = frames.slice(
+    0,
+    frames.findIndex((f) => f.kind === 'python'),
+  );
+  if (blockedIn !== undefined && !below.some((f) => blockedIn.test(f.symbol ?? ''))) {
     return `no native frame matching ${blockedIn} below the Python frames`;
   }
   return null;
@@ -157,9 +149,10 @@ async function checkInterpreter(exe: string): Promise<void> {
     const expected = new Map<string, Expected>();
     // Wait for every thread's record (written just before it blocks).
     for (let i = 0; i < 500 && expected.size < names.length; i++) {
-      for (const n of names)
-        if (!expected.has(n) && fs.existsSync(path.join(dir, `${n}.stack`)))
-          expected.set(n, readRecord(path.join(dir, `${n}.stack`)));
+      for (const n of names) {
+        const file = path.join(dir, `${n}.stack`);
+        if (!expected.has(n) && fs.existsSync(file)) expected.set(n, readRecord(file));
+      }
       if (expected.size < names.length) await new Promise((r) => setTimeout(r, 20));
     }
     expect([...expected.keys()].sort()).toEqual([...names].sort());
@@ -172,12 +165,10 @@ async function checkInterpreter(exe: string): Promise<void> {
       for (const [n, e] of expected) {
         const th = snap.threads.find((x) => x.tid === e.tid);
         const extra = n === 'busy' ? [{ name: 'spin_forever', line: SPIN_LINE }] : [];
-        const m =
-          th === undefined
-            ? 'thread missing'
-            : !th.complete
-              ? `incomplete (${th.end})`
-              : mismatch(th.frames, e, extra, BLOCKED_IN[n]);
+        let m: string | null;
+        if (th === undefined) m = 'thread missing';
+        else if (!th.complete) m = `incomplete (${th.end})`;
+        else m = mismatch(th.frames, e, extra, BLOCKED_IN[n]);
         if (m !== null) why.push(`${n}: ${m}\n${th === undefined ? '' : formatThreadText(th)}`);
       }
       last = { snap, why };
@@ -188,9 +179,8 @@ async function checkInterpreter(exe: string): Promise<void> {
     assertNoThreadStopped(t.pid);
     // The text output reads as the brief says: `name  (Python, file:line)`.
     const sleeper = last!.snap.threads.find((x) => x.tid === expected.get('sleep')!.tid)!;
-    expect(formatThreadText(sleeper)).toMatch(
-      new RegExp(`sleeper_leaf {2}\\(Python, ${script.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:\\d+\\)`),
-    );
+    const escaped = script.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    expect(formatThreadText(sleeper)).toMatch(new RegExp(`sleeper_leaf {2}\\(Python, ${escaped}:\\d+\\)`));
     checkProfiles(last!.snap, script);
     await t.stop();
   } finally {
@@ -213,81 +203,54 @@ describe('Python frames, named from the interpreter (no flags)', () => {
   const debian = fs.existsSync('/usr/bin/python3.11')
     ? { exe: '/usr/bin/python3.11' }
     : { missing: "Debian's /usr/bin/python3.11 is not installed" };
-  it.skipIf('missing' in debian)(
-    `Debian's python3.11: ${'missing' in debian ? debian.missing : debian.exe}`,
-    async () => {
-      await checkInterpreter((debian as { exe: string }).exe);
-    },
-  );
+  const debianWhich = 'missing' in debian ? debian.missing : debian.exe;
+  it.skipIf('missing' in debian)(`Debian's python3.11: ${debianWhich}`, async () => {
+    await checkInterpreter((debian as { exe: string }).exe);
+  });
   for (const minor of [11, 12, 13]) {
     const py = pyenvPython(minor);
-    it.skipIf('missing' in py)(
-      `python3.${minor} with a shared libpython: ${'missing' in py ? py.missing : py.exe}`,
-      async () => {
-        await checkInterpreter((py as { exe: string }).exe);
-      },
-    );
+    const which = 'missing' in py ? py.missing : py.exe;
+    it.skipIf('missing' in py)(`python3.${minor} with a shared libpython: ${which}`, async () => {
+      await checkInterpreter((py as { exe: string }).exe);
+    });
   }
 });
 
 describe('Python runtime readability (doctor, audit)', () => {
   const debian = '/usr/bin/python3.11';
-  it.skipIf(!fs.existsSync(debian))(
-    'doctor and audit say the frames of python3.11 can be read, and which version',
-    async () => {
-      const t = await startTarget(
-        debian,
-        ['-u', '-c', "import threading; print('ready', flush=True); threading.Event().wait()"],
-        { mainBlocked: true },
-      );
-      const probe = probePythonFrames(t.pid);
-      const version = execFileSync(debian, ['-c', 'import platform; print(platform.python_version())'], {
-        encoding: 'utf8',
-      }).trim();
-      expect(probe).toEqual({
-        readable: true,
-        module: debian,
-        version,
-        versionSource: 'Py_Version',
-        layout: '3.11',
-        threads: 1,
-      });
-      const report = doctor(t.pid);
-      expect(report.checks.find((c) => c.id === 'python')).toMatchObject({
-        status: 'ok',
-        detail: expect.stringContaining(`Python ${version}`),
-      });
-      const a = await audit(t.pid, { runInterpreter: false });
-      expect(a.runtimes.python?.frames).toEqual(probe);
-      await t.stop();
-    },
-  );
+  it.skipIf(!fs.existsSync(debian))('doctor and audit: python3.11 frames readable, and which version', async () => {
+    const code = "import threading; print('ready', flush=True); threading.Event().wait()";
+    const t = await startTarget(debian, ['-u', '-c', code], { mainBlocked: true });
+    const probe = probePythonFrames(t.pid);
+    const asked = ['-c', 'import platform; print(platform.python_version())'];
+    const version = execFileSync(debian, asked, { encoding: 'utf8' }).trim();
+    const layout = '3.11';
+    expect(probe).toEqual({ readable: true, module: debian, version, versionSource: 'Py_Version', layout, threads: 1 });
+    const report = doctor(t.pid);
+    const check = report.checks.find((c) => c.id === 'python');
+    expect(check).toMatchObject({ status: 'ok', detail: expect.stringContaining(`Python ${version}`) });
+    const a = await audit(t.pid, { runInterpreter: false });
+    expect(a.runtimes.python?.frames).toEqual(probe);
+    await t.stop();
+  });
 
   // A version without a layout is named as such, never read with another version's layout.
   const old = pyenvPython(10);
-  it.skipIf('missing' in old)(
-    `an unsupported version (3.10) is reported, its eval frames keep their names: ${'missing' in old ? old.missing : old.exe}`,
-    async () => {
-      const t = await startTarget(
-        (old as { exe: string }).exe,
-        ['-u', '-c', "import time\ndef f(): print('ready', flush=True); time.sleep(1000)\nf()"],
-        { mainBlocked: true },
-      );
-      expect(probePythonFrames(t.pid)).toMatchObject({
-        readable: false,
-        version: '3.10',
-        versionSource: 'file-name',
-        reason: 'python-version-unsupported',
-      });
-      const frames = snapshotSync(t.pid).threads.flatMap((th) => th.frames);
-      expect(frames.some((f) => f.kind === 'python')).toBe(false);
-      const evals = frames.filter((f) => f.symbol === EVAL_FRAME);
-      expect(evals.length).toBeGreaterThan(0);
-      for (const f of evals) expect(f.symbolReason).toBe('python-version-unsupported');
-      expect(doctor(t.pid).checks.find((c) => c.id === 'python')).toMatchObject({ status: 'warn' });
-      await t.stop();
-    },
-  );
+  const which = 'missing' in old ? old.missing : old.exe;
+  it.skipIf('missing' in old)(`unsupported version (3.10) reported, eval frames keep names: ${which}`, async () => {
+    const code = "import time\ndef f(): print('ready', flush=True); time.sleep(1000)\nf()";
+    const t = await startTarget((old as { exe: string }).exe, ['-u', '-c', code], { mainBlocked: true });
+    const reason = 'python-version-unsupported';
+    const probe = probePythonFrames(t.pid);
+    expect(probe).toMatchObject({ readable: false, version: '3.10', versionSource: 'file-name', reason });
+    const frames = snapshotSync(t.pid).threads.flatMap((th) => th.frames);
+    expect(frames.some((f) => f.kind === 'python')).toBe(false);
+    const evals = frames.filter((f) => f.symbol === EVAL_FRAME);
+    expect(evals.length).toBeGreaterThan(0);
+    for (const f of evals) expect(f.symbolReason).toBe('python-version-unsupported');
+    expect(doctor(t.pid).checks.find((c) => c.id === 'python')).toMatchObject({ status: 'warn' });
+    await t.stop();
+  });
 });
 
 describe('Python frames the target controls', () => {
@@ -319,10 +282,8 @@ block()
   it.skipIf(!fs.existsSync(exe))('doctored code objects: no garbage, a reason where there is no name', async () => {
     const t = await startTarget(exe, ['-u', '-c', HOSTILE], { mainBlocked: true });
     const snap = snapshotSync(t.pid);
-    const inner = snap.threads
-      .map((th) => th.frames.filter((f) => f.kind === 'python'))
-      .filter((py) => py[0]?.symbol === 'block')
-      .map((py) => py[1]!);
+    const pythonFrames = snap.threads.map((th) => th.frames.filter((f) => f.kind === 'python'));
+    const inner = pythonFrames.filter((py) => py[0]?.symbol === 'block').map((py) => py[1]!);
     expect(inner).toHaveLength(6); // five threads and main
     const invalid = inner.filter((f) => f.symbol === null);
     expect(invalid).toHaveLength(2); // the surrogate and control-character names

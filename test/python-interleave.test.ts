@@ -4,15 +4,10 @@ import { EVAL_FRAME, interleave } from '../src/symbolize/cpython-frames';
 import type { PythonStack } from '../src/runtimes/cpython/stacks';
 import type { Frame } from '../src/types';
 
-const native = (symbol: string, extra: Partial<Frame> = {}): Frame => ({
-  pc: '0x10',
-  method: 'cfi',
-  module: '/usr/bin/python3.11',
-  moduleOffset: '0x10',
-  symbol,
-  symbolOffset: 1,
-  ...extra,
-});
+const native = (symbol: string, extra: Partial<Frame> = {}): Frame => {
+  const module = '/usr/bin/python3.11';
+  return { pc: '0x10', method: 'cfi', module, moduleOffset: '0x10', symbol, symbolOffset: 1, ...extra };
+};
 const py = (name: string) => ({ name, file: '/app/job.py', line: 1 });
 const names = (frames: Frame[]) => frames.map((f) => (f.kind === 'python' ? `py:${f.symbol}` : f.symbol));
 
@@ -21,32 +16,15 @@ describe('interleave', () => {
   const stack: PythonStack = { runs: [[py('leaf'), py('mid')], [py('run')]] };
 
   it('puts each run right before its eval frame, innermost first', () => {
-    expect(names(interleave(frames(), stack, true))).toEqual([
-      'sleep',
-      'py:leaf',
-      'py:mid',
-      EVAL_FRAME,
-      'call',
-      'py:run',
-      EVAL_FRAME,
-      'main',
-    ]);
+    const want = ['sleep', 'py:leaf', 'py:mid', EVAL_FRAME, 'call', 'py:run', EVAL_FRAME, 'main'];
+    expect(names(interleave(frames(), stack, true))).toEqual(want);
   });
 
   it('goes before the calls inlined at the eval frame', () => {
-    const f = [
-      native('sleep'),
-      native('inl', { inlined: true, symbolOffset: null }),
-      native(EVAL_FRAME),
-      native('main'),
-    ];
-    expect(names(interleave(f, { runs: [[py('leaf')]] }, true))).toEqual([
-      'sleep',
-      'py:leaf',
-      'inl',
-      EVAL_FRAME,
-      'main',
-    ]);
+    const inlined = native('inl', { inlined: true, symbolOffset: null });
+    const f = [native('sleep'), inlined, native(EVAL_FRAME), native('main')];
+    const out = interleave(f, { runs: [[py('leaf')]] }, true);
+    expect(names(out)).toEqual(['sleep', 'py:leaf', 'inl', EVAL_FRAME, 'main']);
   });
 
   it('pairs from the outermost on a complete stack: an inner eval frame without a run says the stack changed', () => {
@@ -63,9 +41,7 @@ describe('interleave', () => {
 
   it('marks the eval frame whose run was cut short', () => {
     const out = interleave(frames(), { runs: [[py('leaf')], [py('run')]], reason: 'python-frame-unreadable' }, true);
-    expect(out.filter((f) => f.symbol === EVAL_FRAME).map((f) => f.symbolReason)).toEqual([
-      undefined,
-      'python-frame-unreadable',
-    ]);
+    const reasons = out.filter((f) => f.symbol === EVAL_FRAME).map((f) => f.symbolReason);
+    expect(reasons).toEqual([undefined, 'python-frame-unreadable']);
   });
 });

@@ -20,9 +20,8 @@ print(json.dumps(out))
 function interpreter(): string | null {
   for (const exe of ['/usr/bin/python3.11', 'python3']) {
     try {
-      const v = execFileSync(exe, ['-c', 'import sys; print(sys.version_info >= (3, 11))'], {
-        encoding: 'utf8',
-      }).trim();
+      const code = 'import sys; print(sys.version_info >= (3, 11))';
+      const v = execFileSync(exe, ['-c', code], { encoding: 'utf8' }).trim();
       if (v === 'True') return exe;
     } catch {
       // not there

@@ -21,12 +21,8 @@ export function symbolValues(elf: ElfFile, names: readonly string[]): Map<string
       if (found.size === wanted.size) return found;
       const strHeader = elf.sections[tab.link];
       if (strHeader === undefined || strHeader.type !== SHT_STRTAB) continue;
-      if (
-        (tab.entsize !== SYM_SIZE && tab.entsize !== 0) ||
-        tab.size > MAX_TABLE_BYTES ||
-        strHeader.size > MAX_TABLE_BYTES
-      )
-        continue;
+      if (tab.entsize !== SYM_SIZE && tab.entsize !== 0) continue;
+      if (tab.size > MAX_TABLE_BYTES || strHeader.size > MAX_TABLE_BYTES) continue;
       let syms: Buffer;
       let strs: Buffer;
       try {

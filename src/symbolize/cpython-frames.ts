@@ -8,13 +8,8 @@ import { parseMaps, type MapEntry } from '../procfs/maps';
 import { findPythonRuntime, isInterpreterPath, type PythonRuntimeResult } from '../runtimes/cpython/interpreter';
 import { TargetMemory } from '../runtimes/cpython/memory';
 import type { PythonReason } from '../runtimes/cpython/reasons';
-import {
-  CodeCache,
-  readPythonStack,
-  threadStates,
-  type PythonFrame,
-  type PythonStack,
-} from '../runtimes/cpython/stacks';
+import { CodeCache, readPythonStack, threadStates } from '../runtimes/cpython/stacks';
+import type { PythonFrame, PythonStack } from '../runtimes/cpython/stacks';
 import type { Frame, ThreadStack } from '../types';
 import { LruCache } from './lru-cache';
 
@@ -65,15 +60,8 @@ function namespaceTids(pid: number, tids: number[]): Map<number, number> {
 }
 
 function pythonFrame(at: Frame, p: PythonFrame): Frame {
-  const f: Frame = {
-    pc: at.pc,
-    method: at.method,
-    module: at.module,
-    moduleOffset: at.moduleOffset,
-    symbol: p.name,
-    symbolOffset: null,
-    kind: 'python',
-  };
+  const { pc, method, module, moduleOffset } = at;
+  const f: Frame = { pc, method, module, moduleOffset, symbol: p.name, symbolOffset: null, kind: 'python' };
   if (p.reason !== undefined) f.symbolReason = p.reason;
   if (p.file !== null) f.file = p.file;
   if (p.line !== null) f.line = p.line;
@@ -117,8 +105,9 @@ export function interleave(frames: Frame[], stack: PythonStack, complete: boolea
   });
   // Runs the native walk did not reach: still the thread's outer Python frames, in order.
   const anchor = frames[frames.length - 1];
-  if (!complete && anchor !== undefined)
+  if (!complete && anchor !== undefined) {
     for (const run of runs.slice(pairs)) for (const p of run) out.push(pythonFrame(anchor, p));
+  }
   return out;
 }
 

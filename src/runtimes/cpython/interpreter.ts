@@ -10,8 +10,8 @@ import { openMappedFile } from '../../symbolize/mapped-file';
 import {
   DEBUG_OFFSETS_SIZE,
   fixedLayout,
-  isFreeThreaded,
   hasDebugOffsets,
+  isFreeThreaded,
   layoutFromDebugOffsets,
   versionText,
   type PythonLayout,
@@ -96,9 +96,8 @@ export function findPythonRuntime(pid: number, entries: MapEntry[], mem: TargetM
   for (const m of entries) {
     if (m.path.startsWith('/') && isInterpreterPath(m.path)) byPath.set(m.path, [...(byPath.get(m.path) ?? []), m]);
   }
-  const paths = [...byPath.keys()].sort(
-    (a, b) => Number(LIBPYTHON.test(path.basename(b))) - Number(LIBPYTHON.test(path.basename(a))),
-  );
+  const isLib = (p: string): number => (LIBPYTHON.test(path.basename(p)) ? 1 : 0);
+  const paths = [...byPath.keys()].sort((a, b) => isLib(b) - isLib(a));
   let firstFailure: PythonRuntimeResult | null = null;
   for (const p of paths) {
     const result = readModule(pid, p, byPath.get(p)!, mem);
@@ -124,8 +123,9 @@ function readModule(pid: number, p: string, maps: MapEntry[], mem: TargetMemory)
   try {
     const runtimeSym = syms.get('_PyRuntime');
     const bias = loadBias(maps, elf.loads);
-    if (runtimeSym === undefined || bias === null)
+    if (runtimeSym === undefined || bias === null) {
       return { ok: false, reason: 'python-runtime-not-found', module: null };
+    }
     const versionSym = syms.get('Py_Version');
     const hex = versionSym === undefined ? null : readPyVersion(elf, versionSym.value);
     const named = NAME_VERSION.exec(path.basename(p));
@@ -136,12 +136,10 @@ function readModule(pid: number, p: string, maps: MapEntry[], mem: TargetMemory)
       versionSource: hex !== null ? 'Py_Version' : named !== null ? 'file-name' : null,
     };
     // Without Py_Version (before 3.11) the file name can say which version, not which layout.
-    if (hex === null)
-      return {
-        ok: false,
-        reason: module.version === null ? 'python-version-unknown' : 'python-version-unsupported',
-        module,
-      };
+    if (hex === null) {
+      const reason = module.version === null ? 'python-version-unknown' : 'python-version-unsupported';
+      return { ok: false, reason, module };
+    }
     const at = (name: string): bigint | null => {
       const s = syms.get(name);
       return s === undefined ? null : BigInt.asUintN(64, s.value + bias);
@@ -160,8 +158,9 @@ function readModule(pid: number, p: string, maps: MapEntry[], mem: TargetMemory)
     const codeType = at('PyCode_Type');
     const unicodeType = at('PyUnicode_Type');
     const bytesType = at('PyBytes_Type');
-    if (codeType === null || unicodeType === null || bytesType === null)
+    if (codeType === null || unicodeType === null || bytesType === null) {
       return { ok: false, reason: 'python-runtime-not-found', module };
+    }
     return { ok: true, runtime: { ...module, layout, runtime, codeType, unicodeType, bytesType } };
   } finally {
     fs.closeSync(opened.fd);

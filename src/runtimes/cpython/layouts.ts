@@ -117,14 +117,8 @@ export function layoutFromDebugOffsets(buf: Buffer, hex: number): PythonLayout |
     // The compact (non-ASCII) header adds utf8_length and utf8 to the ASCII one, as in 3.12.
     unicode: { length: f(69), state: f(68), asciiSize: f(70), compactSize: f(70) + 16 },
   };
-  const offsets = [
-    layout.runtime,
-    layout.interpreter,
-    layout.thread,
-    layout.frame,
-    layout.code,
-    layout.unicode,
-  ].flatMap((o) => Object.values(o).filter((v): v is number => typeof v === 'number'));
+  const groups = [layout.runtime, layout.interpreter, layout.thread, layout.frame, layout.code, layout.unicode];
+  const offsets = groups.flatMap((o) => Object.values(o).filter((v): v is number => typeof v === 'number'));
   if (offsets.some((v) => v < 0) || f(45) !== OB_TYPE) return null;
   layout.frame.size = Math.max(layout.frame.code, layout.frame.previous, layout.frame.instr, layout.frame.owner) + 8;
   return layout;

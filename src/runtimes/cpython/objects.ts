@@ -24,14 +24,8 @@ export function readString(mem: TargetMemory, rt: PythonRuntime, address: bigint
   const kind = (state >> 2) & 7;
   const compact = (state >> 5) & 1;
   const ascii = (state >> 6) & 1;
-  if (
-    compact !== 1 ||
-    length <= 0n ||
-    length > BigInt(MAX_STRING) ||
-    (kind !== 1 && kind !== 2 && kind !== 4) ||
-    (ascii === 1 && kind !== 1)
-  )
-    return null;
+  if (compact !== 1 || length <= 0n || length > BigInt(MAX_STRING)) return null;
+  if ((kind !== 1 && kind !== 2 && kind !== 4) || (ascii === 1 && kind !== 1)) return null;
   const n = Number(length);
   const data = mem.read(address + BigInt(ascii === 1 ? u.asciiSize : u.compactSize), n * kind);
   if (data === null) return null;
@@ -85,16 +79,16 @@ export function decodeCode(mem: TargetMemory, rt: PythonRuntime, address: bigint
   const c = rt.layout.code;
   const units = head.readBigInt64LE(OB_SIZE);
   if (units <= 0n || units > BigInt(MAX_CODE_UNITS)) return null;
-  const name =
-    readString(mem, rt, head.readBigUInt64LE(c.qualname)) ?? readString(mem, rt, head.readBigUInt64LE(c.name));
+  const field = (offset: number): bigint => head.readBigUInt64LE(offset);
+  const name = readString(mem, rt, field(c.qualname)) ?? readString(mem, rt, field(c.name));
   if (name === null) return null;
   const firstLine = head.readInt32LE(c.firstlineno);
   return {
     name,
-    file: readString(mem, rt, head.readBigUInt64LE(c.filename)),
+    file: readString(mem, rt, field(c.filename)),
     firstLine,
     codeStart: address + BigInt(c.adaptive),
     units: Number(units),
-    linetable: firstLine >= 0 ? readBytes(mem, rt, head.readBigUInt64LE(c.linetable)) : null,
+    linetable: firstLine >= 0 ? readBytes(mem, rt, field(c.linetable)) : null,
   };
 }

@@ -49,22 +49,18 @@ export function probePythonFrames(pid: number): PythonFramesProbe | null {
   }
   const rt = found.runtime;
   const states = threadStates(mem, rt);
-  const base = {
-    module: rt.path,
-    version: rt.version,
-    versionSource: rt.versionSource,
-    layout: rt.layout.version,
-    threads: states.byTid.size,
-  };
-  if (!states.complete && states.byTid.size === 0)
-    return { ...base, readable: false, reason: 'python-runtime-unreadable' };
+  const threads = states.byTid.size;
+  const { version, versionSource } = rt;
+  const base = { module: rt.path, version, versionSource, layout: rt.layout.version, threads };
+  if (!states.complete && threads === 0) return { ...base, readable: false, reason: 'python-runtime-unreadable' };
   return { ...base, readable: true };
 }
 
 /** One line for people: "readable: Python 3.11.2 (Py_Version), layout 3.11, 5 threads". */
 export function describePythonProbe(p: PythonFramesProbe): string {
   const version = p.version === null ? 'version unknown' : `Python ${p.version} (${p.versionSource})`;
-  if (p.readable)
+  if (p.readable) {
     return `Python frames readable: ${version}, layout ${p.layout}, ${p.threads} thread state(s) in ${p.module}`;
+  }
   return `Python frames not readable (${p.reason}): ${version}${p.module !== null ? ` in ${p.module}` : ''}`;
 }

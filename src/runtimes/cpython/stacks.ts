@@ -89,8 +89,8 @@ function frameOf(mem: TargetMemory, rt: PythonRuntime, codes: CodeCache, code: b
   // 3.11/3.12 point at the last instruction started; 3.13 at the current one: the same index.
   const delta = instr - info.codeStart;
   const index = delta >= -2n && delta < BigInt(info.units * 2) && delta % 2n === 0n ? Number(delta / 2n) : null;
-  const line =
-    index === null || info.linetable === null ? null : lineOfInstruction(info.linetable, info.firstLine, index);
+  if (index === null || info.linetable === null) return { name: info.name, file: info.file, line: null };
+  const line = lineOfInstruction(info.linetable, info.firstLine, index);
   return { name: info.name, file: info.file, line };
 }
 
