@@ -38,7 +38,8 @@ function pythonOf(pid: number, entries: MapEntry[], mem: TargetMemory): ProcessP
   const known = processes.get(pid);
   if (known !== undefined && known.key === key) return known;
   const found: ProcessPython = { key, result: findPythonRuntime(pid, entries, mem), codes: new CodeCache() };
-  processes.set(pid, found);
+  // Memory that could not be read (a runtime still starting up) is tried again next time.
+  if (found.result.ok || found.result.reason !== 'python-runtime-unreadable') processes.set(pid, found);
   return found;
 }
 
