@@ -20,6 +20,8 @@ export { formatFromPath, type RecordFormat } from './output/formats';
 export { audit, auditFiles, auditProcess } from './audit/audit';
 export { explain, type ExplainOptions } from './audit/explain';
 export { FP_WALKABLE_SHARE } from './audit/types';
+export { PYTHON_REASONS, type PythonReason } from './runtimes/cpython/reasons';
+export type { PythonFramesProbe } from './runtimes/cpython/probe';
 export { doctor, formatDoctor, type DoctorReport, type DoctorCheck } from './doctor';
 export type {
   AuditOptions,
@@ -37,6 +39,7 @@ export type {
 export type {
   EndReason,
   Frame,
+  FrameKind,
   FrameMethod,
   Schedule,
   Snapshot,
