@@ -70,7 +70,8 @@ export function threadStates(mem: TargetMemory, rt: PythonRuntime): ThreadStates
  * differently), so only the header is read again.
  */
 export class CodeCache {
-  private readonly entries = new LruCache<bigint, { head: Buffer; info: CodeInfo | null }>(8192);
+  /** ~200 bytes of header each: 2,048 of them hold about 400 KiB per process. */
+  private readonly entries = new LruCache<bigint, { head: Buffer; info: CodeInfo | null }>(2048);
 
   get(mem: TargetMemory, rt: PythonRuntime, address: bigint): CodeInfo | null {
     const head = readCodeHeader(mem, rt, address);
