@@ -70,8 +70,11 @@ export function threadStates(mem: TargetMemory, rt: PythonRuntime): ThreadStates
  * differently), so only the header is read again.
  */
 export class CodeCache {
-  /** ~200 bytes of header each: 2,048 of them hold about 400 KiB per process. */
-  private readonly entries = new LruCache<bigint, { head: Buffer; info: CodeInfo | null }>(2048);
+  /** Bounded by count and by the bytes held (headers, line tables): at most 8 MiB per process. */
+  private readonly entries = new LruCache<bigint, { head: Buffer; info: CodeInfo | null }>(4096, {
+    weigh: (e) => e.head.length + (e.info?.linetable?.length ?? 0),
+    maxWeight: 8 * 1024 * 1024,
+  });
 
   get(mem: TargetMemory, rt: PythonRuntime, address: bigint): CodeInfo | null {
     const head = readCodeHeader(mem, rt, address);
