@@ -6,7 +6,7 @@ import type { TargetMemory } from './memory';
 
 /** Longest name or file name read (characters); longer ones are not believed. */
 const MAX_STRING = 4096;
-/** Largest location table read (bytes; the largest in Debian's stdlib, locale.py's module code, is 14 KiB). */
+/** Largest location table read (bytes; the largest in Debian's 3.11 stdlib is about 15 KiB). */
 const MAX_LINETABLE = 256 * 1024;
 /** Most code units a code object may claim. */
 const MAX_CODE_UNITS = 1 << 24;
