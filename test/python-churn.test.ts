@@ -42,7 +42,6 @@ churn()
 
 /** Text a name may be: no control characters, no replacement character, round-trips through UTF-8. */
 function validText(s: string): boolean {
-  // eslint-disable-next-line no-control-regex
   return s !== '' && !/[\u0000-\u001f\u007f\ufffd]/.test(s) && Buffer.from(s, 'utf8').toString('utf8') === s;
 }
 

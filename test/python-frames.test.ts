@@ -13,7 +13,6 @@ import { doctor } from '../src/doctor';
 import { probePythonFrames } from '../src/runtimes/cpython/probe';
 import { snapshotSync } from '../src/snapshot';
 import { EVAL_FRAME } from '../src/symbolize/cpython-frames';
-import { PYTHON_REASONS } from '../src/runtimes/cpython/reasons';
 import type { Frame, Snapshot } from '../src/types';
 import { formatThreadText } from '../src/output/text';
 import { toFolded } from '../src/output/folded';
@@ -27,7 +26,7 @@ afterAll(stopAllTargets);
 /** A pyenv-installed python3.<minor> (a shared libpython build, unlike Debian's), or why not. */
 function pyenvPython(minor: number): { exe: string } | { missing: string } {
   const root = process.env.PYENV_ROOT ?? path.join(os.homedir(), '.pyenv');
-  let versions: string[] = [];
+  let versions: string[];
   try {
     versions = fs.readdirSync(path.join(root, 'versions')).filter((v) => v.startsWith(`3.${minor}.`));
   } catch {

@@ -101,7 +101,9 @@ export function tracerPids(pid: number): Map<number, number> {
     try {
       out.set(tid, tracerPid(pid, tid));
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      // A thread that exits between the listing and the read: gone (ENOENT) or dying (ESRCH).
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ESRCH') throw e;
     }
   }
   return out;

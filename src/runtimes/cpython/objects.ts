@@ -12,6 +12,7 @@ const MAX_LINETABLE = 256 * 1024;
 const MAX_CODE_UNITS = 1 << 24;
 
 /** A name or path fit to print: no control characters, not empty. */
+// eslint-disable-next-line no-control-regex -- control characters are what it refuses
 const PRINTABLE = /^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]+$/;
 
 /** A str object's text, or null (not a str, not compact, too long, undecodable, unprintable). */
