@@ -190,13 +190,26 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   }
 }
 
+/** Resolves once everything written to `stream` so far has reached the OS (or it failed). */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  if (stream.destroyed || stream.writableEnded) return Promise.resolve();
+  // Writes complete in order: the empty write's callback runs after every earlier one's.
+  return new Promise((resolve) => stream.write('', () => resolve()));
+}
+
+/**
+ * Exits with `code` once stdout and stderr are flushed. Pipe writes are asynchronous on
+ * Linux once the pipe is full (64 KiB): process.exit() right after writing cut the output.
+ */
+export async function exitWhenFlushed(code: number): Promise<never> {
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
+}
+
 if (require.main === module) {
-  // `stackshot 1234 | head`: a closed pipe is not an error.
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(EXIT_OK);
-  });
-  void main().then((code) => {
-    // stdout and stderr are synchronous for files, pipes and terminals on Linux.
-    process.exit(code);
-  });
+  // `stackshot 1234 | head`: a closed pipe is not an error. Nothing more can be said on a
+  // stream that failed, so any error on either ends the run quietly (no trace).
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => process.exit(e.code === 'EPIPE' ? EXIT_OK : EXIT_FAILURE));
+  process.stderr.on('error', () => process.exit(EXIT_FAILURE));
+  void main().then(exitWhenFlushed);
 }
