@@ -1,13 +1,31 @@
 // Names for JIT code from /tmp/perf-<pid>.map, the file V8 (--perf-basic-prof), the JVM
 // agents, LuaJIT, etc. append to: one `START SIZE name` line per code object, hex numbers.
 // The file is append-only and code addresses get reused, so the newest line covering an
-// address wins. Lines are resolved into disjoint segments once, then looked up by binary
-// search. Addresses are Numbers here: JIT code lives in user space, below 2^53 on every
-// 64-bit Linux (lines that are not are skipped as malformed).
+// address wins. Lines are resolved into disjoint segments, then looked up by binary search.
+// Addresses are Numbers here: JIT code lives in user space, below 2^53 on every 64-bit Linux
+// (lines that are not are skipped as malformed).
+//
+// The target writes this file, so nothing about it is trusted: it is opened by the rule of
+// target-file.ts, read in chunks (never whole), only its newest WINDOW_BYTES are parsed, lines
+// longer than MAX_LINE are skipped, names are cut at MAX_NAME, and at most MAX_ENTRIES lines
+// are kept (the newest). A map that grew is parsed from where the last read stopped: the new
+// lines form a new level of segments, newer than all before it (levels merge as they grow, so
+// an appended line costs O(log n), not a re-parse).
 import * as fs from 'node:fs';
 import { LruCache } from './lru-cache';
+import { openTargetFile, targetRoot } from './target-file';
 
-const HEX = /^(?:0x)?[0-9a-fA-F]+$/;
+/** Only the newest this many bytes of a map are parsed (the oldest lines name stale code). */
+export const WINDOW_BYTES = 64 * 1024 * 1024;
+/** Longer lines are skipped: no runtime writes them, and a huge one would become a huge name. */
+export const MAX_LINE = 8192;
+/** Longer names are cut here, marked with an ellipsis. */
+export const MAX_NAME = 1024;
+/** Most lines kept; beyond it the oldest half is dropped. */
+export const MAX_ENTRIES = 2_000_000;
+/** Bytes read at a time. */
+const CHUNK = 1 << 20;
+const EMPTY = Buffer.alloc(0);
 
 export interface PerfMapHit {
   name: string;
@@ -15,65 +33,136 @@ export interface PerfMapHit {
   offset: number;
 }
 
-/** Raw entries in file order (the order decides who wins an overlap). */
+/** Parsed lines in file order (the order decides who wins an overlap). Append-only. */
 class Entries {
   start: number[] = [];
   end: number[] = [];
   name: string[] = [];
 
-  /** Parses complete lines of text; malformed ones are skipped. */
-  add(text: string): void {
-    for (const line of text.split('\n')) {
-      const a = line.indexOf(' ');
-      if (a <= 0) continue;
-      const b = line.indexOf(' ', a + 1);
-      if (b <= a + 1) continue;
-      const startHex = line.slice(0, a);
-      const sizeHex = line.slice(a + 1, b);
-      if (!HEX.test(startHex) || !HEX.test(sizeHex)) continue;
-      const start = parseInt(startHex, 16);
-      const size = parseInt(sizeHex, 16);
-      const end = start + size;
-      if (size === 0 || !Number.isSafeInteger(end)) continue;
-      let name = line.slice(b + 1);
-      if (name.endsWith('\r')) name = name.slice(0, -1);
-      this.start.push(start);
-      this.end.push(end);
-      this.name.push(name);
-    }
+  get length(): number {
+    return this.start.length;
+  }
+
+  /** Parses one line, bytes [a, b) of buf without its newline; a malformed one is skipped. */
+  addLine(buf: Buffer, a: number, b: number): void {
+    if (b > a && buf[b - 1] === 0x0d) b--;
+    const s1 = buf.indexOf(0x20, a);
+    if (s1 <= a || s1 >= b) return;
+    const s2 = buf.indexOf(0x20, s1 + 1);
+    if (s2 <= s1 + 1 || s2 >= b) return;
+    const start = parseHex(buf, a, s1);
+    const size = parseHex(buf, s1 + 1, s2);
+    if (start < 0 || size <= 0) return;
+    const end = start + size;
+    if (!Number.isSafeInteger(end)) return;
+    const cut = b - (s2 + 1) > MAX_NAME;
+    const name = buf.toString('utf8', s2 + 1, cut ? s2 + 1 + MAX_NAME : b);
+    this.start.push(start);
+    this.end.push(end);
+    this.name.push(cut ? `${name}…` : name);
   }
 }
 
-export class PerfMap {
-  private readonly segStart: Float64Array;
-  private readonly segEnd: Float64Array;
-  /** Entry index owning each segment; the entry's own start gives the symbol offset. */
-  private readonly segOwner: Uint32Array;
+/** A hex number (optionally 0x-prefixed) in bytes [a, b); −1 if not one or not a safe integer. */
+function parseHex(buf: Buffer, a: number, b: number): number {
+  if (b - a > 2 && buf[a] === 0x30 && (buf[a + 1] === 0x78 || buf[a + 1] === 0x58)) a += 2;
+  if (b <= a || b - a > 16) return -1;
+  let v = 0;
+  for (let i = a; i < b; i++) {
+    const c = buf[i];
+    const d =
+      c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : c >= 0x41 && c <= 0x46 ? c - 0x37 : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return Number.isSafeInteger(v) ? v : -1;
+}
 
-  constructor(private readonly entries: Entries) {
-    const n = entries.start.length;
+/**
+ * Splits bytes into lines for `entries`, across chunk boundaries, skipping over-long lines
+ * without holding them. `consumed` counts the bytes up to and including the last newline.
+ */
+class LineReader {
+  private carry: Buffer = Buffer.alloc(0);
+  /** Inside a line already longer than MAX_LINE: drop bytes up to its newline. */
+  skipping = false;
+  consumed = 0;
+
+  constructor(private readonly entries: Entries) {}
+
+  feed(chunk: Buffer): void {
+    let ls = 0;
+    for (let nl = chunk.indexOf(0x0a); nl >= 0; nl = chunk.indexOf(0x0a, ls)) {
+      if (this.skipping) this.skipping = false;
+      else if (this.carry.length > 0) {
+        const line = Buffer.concat([this.carry, chunk.subarray(ls, nl)]);
+        if (line.length <= MAX_LINE) this.entries.addLine(line, 0, line.length);
+      } else if (nl - ls <= MAX_LINE) this.entries.addLine(chunk, ls, nl);
+      this.consumed += this.carry.length + nl + 1 - ls;
+      this.carry = EMPTY;
+      ls = nl + 1;
+    }
+    const rest = chunk.length - ls;
+    if (this.skipping || this.carry.length + rest > MAX_LINE) {
+      // An over-long line: its bytes count as read, it is never parsed.
+      this.consumed += this.carry.length + rest;
+      this.carry = EMPTY;
+      this.skipping = true;
+    } else if (rest > 0) {
+      this.carry = Buffer.concat([this.carry, chunk.subarray(ls)]);
+    }
+  }
+
+  /** The text ended: a last line without a newline counts (for whole texts, not files). */
+  end(): void {
+    if (!this.skipping && this.carry.length > 0) this.entries.addLine(this.carry, 0, this.carry.length);
+    this.carry = Buffer.alloc(0);
+  }
+}
+
+/** Disjoint segments over entries [from, to), each owned by the newest entry covering it. */
+class Level {
+  readonly segStart: Float64Array;
+  readonly segEnd: Float64Array;
+  /** Entry index owning each segment; the entry's own start gives the symbol offset. */
+  readonly segOwner: Uint32Array;
+
+  constructor(
+    entries: Entries,
+    readonly from: number,
+    readonly to: number,
+  ) {
+    const { start, end } = entries;
     // Sweep over all boundaries with a max-heap of active entries by line number: the
     // segment between two boundaries belongs to the newest entry covering it.
-    const byStart = Array.from({ length: n }, (_, i) => i).sort((a, b) => entries.start[a] - entries.start[b]);
-    const points = Array.from(new Set([...entries.start, ...entries.end])).sort((a, b) => a - b);
+    const byStart = new Uint32Array(to - from);
+    for (let i = from; i < to; i++) byStart[i - from] = i;
+    byStart.sort((a, b) => start[a] - start[b]);
+    const bounds = new Float64Array(2 * (to - from));
+    for (let i = from; i < to; i++) {
+      bounds[2 * (i - from)] = start[i];
+      bounds[2 * (i - from) + 1] = end[i];
+    }
+    bounds.sort();
     const heap: number[] = [];
     const starts: number[] = [];
     const ends: number[] = [];
     const owners: number[] = [];
     let next = 0;
-    for (let p = 0; p < points.length - 1; p++) {
-      const at = points[p];
-      while (next < n && entries.start[byStart[next]] === at) heapPush(heap, byStart[next++]);
+    for (let p = 0; p < bounds.length - 1; p++) {
+      const at = bounds[p];
+      if (bounds[p + 1] === at) continue;
+      while (next < byStart.length && start[byStart[next]] <= at) heapPush(heap, byStart[next++]);
       // Expired entries leave lazily, when they surface.
-      while (heap.length > 0 && entries.end[heap[0]] <= at) heapPop(heap);
+      while (heap.length > 0 && end[heap[0]] <= at) heapPop(heap);
       if (heap.length === 0) continue;
       const owner = heap[0];
-      const to = points[p + 1];
+      const upTo = bounds[p + 1];
       if (owners.length > 0 && owners[owners.length - 1] === owner && ends[ends.length - 1] === at) {
-        ends[ends.length - 1] = to;
+        ends[ends.length - 1] = upTo;
       } else {
         starts.push(at);
-        ends.push(to);
+        ends.push(upTo);
         owners.push(owner);
       }
     }
@@ -82,20 +171,8 @@ export class PerfMap {
     this.segOwner = Uint32Array.from(owners);
   }
 
-  static parse(text: string): PerfMap {
-    const e = new Entries();
-    e.add(text);
-    return new PerfMap(e);
-  }
-
-  /** Number of entries (lines) parsed. */
-  get entryCount(): number {
-    return this.entries.start.length;
-  }
-
-  lookup(addr: bigint): PerfMapHit | undefined {
-    if (addr > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
-    const a = Number(addr);
+  /** The entry owning address a, or −1. */
+  find(a: number): number {
     const s = this.segStart;
     let l = 0;
     let r = s.length - 1;
@@ -109,22 +186,109 @@ export class PerfMap {
         r = mid - 1;
       }
     }
-    if (k < 0 || a >= this.segEnd[k]) return undefined;
-    const owner = this.segOwner[k];
-    return { name: this.entries.name[owner], offset: a - this.entries.start[owner] };
-  }
-
-  /** A new map with the complete lines of `text` appended (for a file that grew). */
-  extend(text: string): PerfMap {
-    const e = new Entries();
-    e.start = this.entries.start.slice();
-    e.end = this.entries.end.slice();
-    e.name = this.entries.name.slice();
-    e.add(text);
-    return new PerfMap(e);
+    return k < 0 || a >= this.segEnd[k] ? -1 : this.segOwner[k];
   }
 }
 
+/** Lines streamed into `reader`, then map(): the map with them appended. */
+interface PerfMapAppender {
+  reader: LineReader;
+  map(): PerfMap;
+}
+
+export class PerfMap {
+  /** Oldest first; each level's entries are all newer than every older level's. */
+  private readonly levels: Level[];
+
+  private constructor(
+    private readonly entries: Entries,
+    levels: Level[],
+  ) {
+    this.levels = levels;
+  }
+
+  /** A map of all the entries, as one level (oldest half dropped beyond MAX_ENTRIES). */
+  static of(entries: Entries): PerfMap {
+    if (entries.length > MAX_ENTRIES) {
+      const drop = entries.length - Math.floor(MAX_ENTRIES / 2);
+      const kept = new Entries();
+      kept.start = entries.start.slice(drop);
+      kept.end = entries.end.slice(drop);
+      kept.name = entries.name.slice(drop);
+      entries = kept;
+    }
+    return new PerfMap(entries, entries.length === 0 ? [] : [new Level(entries, 0, entries.length)]);
+  }
+
+  /** Parses a whole text (its last line needs no newline). */
+  static parse(text: string): PerfMap {
+    const e = new Entries();
+    const r = new LineReader(e);
+    r.feed(Buffer.from(text, 'utf8'));
+    r.end();
+    return PerfMap.of(e);
+  }
+
+  /** Number of entries (lines) kept. */
+  get entryCount(): number {
+    return this.levels.length === 0 ? 0 : this.levels[this.levels.length - 1].to - this.levels[0].from;
+  }
+
+  lookup(addr: bigint): PerfMapHit | undefined {
+    if (addr > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
+    const a = Number(addr);
+    for (let i = this.levels.length - 1; i >= 0; i--) {
+      const owner = this.levels[i].find(a);
+      if (owner >= 0) return { name: this.entries.name[owner], offset: a - this.entries.start[owner] };
+    }
+    return undefined;
+  }
+
+  /** A new map with the lines of `text` appended (this one stays as it is). */
+  extend(text: string): PerfMap {
+    const a = this.appender();
+    a.reader.feed(Buffer.from(text, 'utf8'));
+    a.reader.end();
+    return a.map();
+  }
+
+  /**
+   * Appends streamed lines: feed() chunks, then map() for the new map. Entries are shared
+   * (append-only; this map never looks past its own levels), levels are not.
+   */
+  appender(): PerfMapAppender {
+    const from = this.levels.length === 0 ? 0 : this.levels[this.levels.length - 1].to;
+    let entries = this.entries;
+    if (entries.length !== from) {
+      // Extended before, from this same state: the newer lines are not ours to keep.
+      entries = new Entries();
+      entries.start = this.entries.start.slice(0, from);
+      entries.end = this.entries.end.slice(0, from);
+      entries.name = this.entries.name.slice(0, from);
+    }
+    const reader = new LineReader(entries);
+    const levels = this.levels;
+    return {
+      reader,
+      map: () => {
+        if (entries.length > MAX_ENTRIES) return PerfMap.of(entries);
+        const next = levels.slice();
+        let lo = from;
+        // Merge while the new level is at least as large as the one before (a binary counter).
+        while (next.length > 0 && entries.length - lo >= next[next.length - 1].to - next[next.length - 1].from) {
+          lo = (next.pop() as Level).from;
+        }
+        if (entries.length > lo) next.push(new Level(entries, lo, entries.length));
+        return new PerfMap(entries, next);
+      },
+    };
+  }
+
+  /** An empty map's appender: the first read of a file. */
+  static fresh(): PerfMapAppender {
+    return new PerfMap(new Entries(), []).appender();
+  }
+}
 function heapPush(h: number[], v: number): void {
   h.push(v);
   let i = h.length - 1;
@@ -153,24 +317,28 @@ function heapPop(h: number[]): void {
 }
 
 interface CachedPerfMap {
+  dev: number;
   ino: number;
   size: number;
   mtimeMs: number;
   /** Bytes up to and including the last newline: a partly written last line is re-read later. */
   parsedBytes: number;
+  /** The read stopped inside an over-long line: the next one skips to its newline. */
+  skipping: boolean;
   map: PerfMap;
 }
 
 /** Parsed perf maps by pid, re-read only when the file changed (and then only what was appended). */
 export class PerfMapCache {
   private readonly byPid = new LruCache<number, CachedPerfMap>(64);
-  private readonly paths = new LruCache<number, string[]>(64);
+  /** Why the last get() found no map (refused, unreadable), by pid. */
+  private readonly failures = new Map<number, string>();
   parses = 0;
 
   /** Forgets every parsed map (the next get() reads the file anew). */
   clear(): void {
     this.byPid.clear();
-    this.paths.clear();
+    this.failures.clear();
   }
 
   static pathFor(pid: number): string {
@@ -178,12 +346,12 @@ export class PerfMapCache {
   }
 
   /**
-   * Where the process's perf map is. A JIT writes /tmp/perf-<its pid>.map as it sees them: in
+   * Where the process's perf map is: a JIT writes /tmp/perf-<its pid>.map as it sees them. In
    * a container that is its pid in its own namespace (the last NSpid field), under its own
-   * root. Through /proc/<pid>/root both cases are one path; the plain /tmp path is the fallback
-   * when the root is not accessible.
+   * root; when its root is not accessible, our /tmp under the pid as we see it.
    */
-  static candidatesFor(pid: number): string[] {
+  static locate(pid: number): { file: string; where: ReturnType<typeof targetRoot> } {
+    const where = targetRoot(pid);
     let nspid = pid;
     try {
       const line = /^NSpid:\s*(.*)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -192,44 +360,62 @@ export class PerfMapCache {
     } catch {
       // no status (gone, or offline): the pid as given
     }
-    return [`/proc/${pid}/root/tmp/perf-${nspid}.map`, PerfMapCache.pathFor(pid)];
+    return { file: PerfMapCache.pathFor(nspid), where };
+  }
+
+  /** Why get(pid) last returned null while a perf map exists (it was refused or unreadable). */
+  failureOf(pid: number): string | undefined {
+    return this.failures.get(pid);
+  }
+
+  private fail(pid: number, why: string): void {
+    if (this.failures.size >= 64) this.failures.clear();
+    this.failures.set(pid, why);
   }
 
   get(pid: number): PerfMap | null {
-    let fd = -1;
-    let candidates = this.paths.get(pid);
-    if (candidates === undefined) this.paths.set(pid, (candidates = PerfMapCache.candidatesFor(pid)));
-    for (const file of candidates) {
-      try {
-        fd = fs.openSync(file, 'r');
-        break;
-      } catch {
-        // next candidate
-      }
+    const { file, where } = PerfMapCache.locate(pid);
+    const opened = openTargetFile(file, where);
+    if ('failure' in opened) {
+      if (opened.missing) this.failures.delete(pid);
+      else this.fail(pid, `perf map refused: ${opened.failure}`);
+      return null;
     }
-    if (fd === -1) return null;
+    this.failures.delete(pid);
+    const { fd, st } = opened;
     try {
-      const st = fs.fstatSync(fd);
       const old = this.byPid.get(pid);
-      if (old !== undefined && old.ino === st.ino && old.size === st.size && old.mtimeMs === st.mtimeMs) return old.map;
-      // Same file, longer: the writer appended; parse only the new complete lines.
-      const append = old !== undefined && old.ino === st.ino && st.size > old.size;
-      const from = append ? old.parsedBytes : 0;
-      const buf = Buffer.allocUnsafe(Math.max(0, st.size - from));
-      let got = 0;
-      while (got < buf.length) {
-        const n = fs.readSync(fd, buf, got, buf.length - got, from + got);
+      const same = old !== undefined && old.dev === st.dev && old.ino === st.ino;
+      if (same && old.size === st.size && old.mtimeMs === st.mtimeMs) return old.map;
+      // Same file, longer: the writer appended; parse only what follows the last read (unless
+      // that is more than the window: then the window, anew). Shorter or another file: anew.
+      const append = same && st.size > old.size && st.size - old.parsedBytes <= WINDOW_BYTES;
+      const from = append ? old.parsedBytes : Math.max(0, st.size - WINDOW_BYTES);
+      const appender = append ? old.map.appender() : PerfMap.fresh();
+      const reader = appender.reader;
+      // Starting inside the file (a window): its first, partial line is not a line.
+      reader.skipping = append ? old.skipping : from > 0;
+      const buf = Buffer.allocUnsafe(CHUNK);
+      for (let pos = from; pos < st.size;) {
+        const n = fs.readSync(fd, buf, 0, Math.min(CHUNK, st.size - pos), pos);
         if (n === 0) break;
-        got += n;
+        reader.feed(buf.subarray(0, n));
+        pos += n;
       }
-      const lastNl = buf.subarray(0, got).lastIndexOf(0x0a);
-      const complete = lastNl < 0 ? 0 : lastNl + 1;
-      const text = buf.toString('utf8', 0, complete);
       this.parses++;
-      const map = append ? old.map.extend(text) : PerfMap.parse(text);
-      this.byPid.set(pid, { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, parsedBytes: from + complete, map });
+      const map = appender.map();
+      this.byPid.set(pid, {
+        dev: st.dev,
+        ino: st.ino,
+        size: st.size,
+        mtimeMs: st.mtimeMs,
+        parsedBytes: from + reader.consumed,
+        skipping: reader.skipping,
+        map,
+      });
       return map;
-    } catch {
+    } catch (e) {
+      this.fail(pid, `perf map unreadable: ${(e as Error).message}`);
       return null;
     } finally {
       fs.closeSync(fd);

@@ -235,7 +235,9 @@ export class Symbolizer {
               moduleOffset,
               symbol: null,
               symbolOffset: null,
-              reason: perfMap ? 'not in the perf map' : 'anonymous memory and no perf map',
+              reason: perfMap
+                ? 'not in the perf map'
+                : (this.perfMaps.failureOf(pid) ?? 'anonymous memory and no perf map'),
             }
           : { module, moduleOffset, symbol: jit.name, symbolOffset: jit.offset + delta };
     }
