@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cString, ElfFile, FdSource, SHT_NOTE } from './elf-file';
+import { openTargetFile, type TargetRoot } from '../symbolize/target-file';
 
 const NT_GNU_BUILD_ID = 3;
 export const DEBUG_ROOT = '/usr/lib/debug';
@@ -105,18 +106,23 @@ export interface DebugFile {
   path: string;
   fd: number;
   elf: ElfFile;
+  /** The file's identity: a later open of `path` must find the same one. */
+  dev: number;
+  ino: number;
 }
 
-function tryOpen(file: string, accept: (elf: ElfFile, fd: number) => boolean): DebugFile | null {
-  let fd: number;
+/**
+ * Opens a candidate by the target-file rule (the target names these files: through its
+ * debuglink, its build-id and its own root). A FIFO or device is never opened, so never
+ * blocks; neither is a file its user could not read.
+ */
+function tryOpen(file: string, where: TargetRoot, accept: (elf: ElfFile, fd: number) => boolean): DebugFile | null {
+  const opened = openTargetFile(file, where);
+  if ('failure' in opened) return null;
+  const { fd, st, path: at } = opened;
   try {
-    fd = fs.openSync(file, 'r');
-  } catch {
-    return null;
-  }
-  try {
-    const elf = new ElfFile(new FdSource(fd));
-    if (accept(elf, fd)) return { path: file, fd, elf };
+    const elf = new ElfFile(new FdSource(fd, st.size));
+    if (accept(elf, fd)) return { path: at, fd, elf, dev: st.dev, ino: st.ino };
   } catch {
     // A broken debug file is as good as none.
   }
@@ -126,16 +132,22 @@ function tryOpen(file: string, accept: (elf: ElfFile, fd: number) => boolean): D
 
 /**
  * Locates the debug file for `elf` (the binary at `modulePath` as the target sees it).
- * `roots` are prefixes under which to look: '' for this machine's /usr/lib/debug and,
- * for a target in another mount namespace, '/proc/<pid>/root'.
+ * `roots` are where to look: a plain string is a path prefix ('' for this machine's
+ * /usr/lib/debug, '/proc/<pid>/root' for a target in another mount namespace) read with no
+ * permission check; a TargetRoot also checks the target's user could read the file.
  */
-export function findDebugFile(elf: ElfFile, modulePath: string, roots: string[]): DebugFile | null {
+export function findDebugFile(
+  elf: ElfFile,
+  modulePath: string,
+  roots: readonly (string | TargetRoot)[],
+): DebugFile | null {
+  const where = roots.map((r) => (typeof r === 'string' ? { root: r, creds: null } : r));
   const buildId = readBuildId(elf);
   if (buildId !== null && buildId.length > 2) {
     const rel = `${DEBUG_ROOT}/.build-id/${buildId.slice(0, 2)}/${buildId.slice(2)}.debug`;
-    for (const root of roots) {
+    for (const root of where) {
       // The build-id is a content hash: a file under that name with another id is not ours.
-      const found = tryOpen(root + rel, (d) => readBuildId(d) === buildId);
+      const found = tryOpen(rel, root, (d) => readBuildId(d) === buildId);
       if (found !== null) return found;
     }
   }
@@ -143,10 +155,10 @@ export function findDebugFile(elf: ElfFile, modulePath: string, roots: string[])
   if (link !== null && modulePath.startsWith('/')) {
     const dir = path.posix.dirname(modulePath);
     const candidates = [`${dir}/${link.file}`, `${dir}/.debug/${link.file}`, `${DEBUG_ROOT}${dir}/${link.file}`];
-    for (const root of roots) {
+    for (const root of where) {
       for (const c of candidates) {
         if (c === modulePath) continue; // a debuglink naming the binary itself
-        const found = tryOpen(root + c, (_d, fd) => fileCrc32(fd) === link.crc);
+        const found = tryOpen(c, root, (_d, fd) => fileCrc32(fd) === link.crc);
         if (found !== null) return found;
       }
     }

@@ -13,6 +13,7 @@ import type { InlineIndex } from '../dwarf/inline-index';
 import type { LineTable } from '../dwarf/line-table';
 import { ByteSource, ElfFile, LoadSegment, SHT_SYMTAB } from '../elf/elf-file';
 import { SymbolSource, symbolSources, SymbolTable } from '../elf/symbols';
+import type { TargetRoot } from './target-file';
 
 export interface Module {
   /** PT_LOAD segments of the mapped file (never of the debug file: it is the mapped one). */
@@ -23,6 +24,8 @@ export interface Module {
   reason?: string;
   /** The separate debug file whose .symtab was merged in, if any. */
   debugFile?: string;
+  /** Its identity: reopening debugFile must find this very file. */
+  debugFileId?: { dev: number; ino: number };
   /** Whether the .symtab embedded in .gnu_debugdata was merged in. */
   miniDebugInfo?: boolean;
   /** The native unwind table's id; 0 when the file has no usable .eh_frame. */
@@ -58,14 +61,14 @@ function hasSymtab(sources: SymbolSource[]): boolean {
 
 /**
  * Parses the ELF in `from` (the file mapped at `modulePath` in the target) into a module.
- * `debugRoots` are path prefixes under which /usr/lib/debug is searched; [] disables the
+ * `debugRoots` are the roots under which debug files are searched (findDebugFile); [] disables the
  * search (e.g. for the vdso). `xzDecompress` opens MiniDebugInfo; without it, .gnu_debugdata
  * is left unread. Never throws: a corrupt file yields a failed module.
  */
 export function loadElfModule(
   from: ByteSource | ElfFile,
   modulePath: string,
-  debugRoots: string[],
+  debugRoots: readonly (string | TargetRoot)[],
   xzDecompress?: XzDecompress,
 ): Module {
   let elf: ElfFile;
@@ -77,6 +80,7 @@ export function loadElfModule(
   const { id: cfi, bytes: cfiBytes } = loadUnwindTable(elf);
   const sources: SymbolSource[] = symbolSources(elf);
   let debugFile: string | undefined;
+  let debugFileId: Module['debugFileId'];
   let debugFd: number | undefined;
   // Only look for a debug file when the binary itself lacks .symtab: that is what stripping
   // removes, and a binary that kept .symtab has nothing more to gain.
@@ -85,6 +89,7 @@ export function loadElfModule(
       const dbg = findDebugFile(elf, modulePath, debugRoots);
       if (dbg !== null) {
         debugFile = dbg.path;
+        debugFileId = { dev: dbg.dev, ino: dbg.ino };
         debugFd = dbg.fd;
         // Debug .symtab first: equal-rank duplicates keep the earlier source.
         sources.unshift(...symbolSources(dbg.elf).filter((s) => s.symtab.name === '.symtab'));
@@ -116,13 +121,23 @@ export function loadElfModule(
   }
   try {
     const symbols = new SymbolTable(sources);
-    return { loads: elf.loads, symbols, reason, debugFile, miniDebugInfo: mini, cfi, bytes: cfiBytes + symbols.bytes };
+    return {
+      loads: elf.loads,
+      symbols,
+      reason,
+      debugFile,
+      debugFileId,
+      miniDebugInfo: mini,
+      cfi,
+      bytes: cfiBytes + symbols.bytes,
+    };
   } catch (e) {
     return {
       loads: elf.loads,
       symbols: null,
       reason: `symbols: ${(e as Error).message}`,
       debugFile,
+      debugFileId,
       miniDebugInfo: mini,
       cfi,
       bytes: cfiBytes,

@@ -378,7 +378,7 @@ export class PerfMapCache {
     const opened = openTargetFile(file, where);
     if ('failure' in opened) {
       if (opened.missing) this.failures.delete(pid);
-      else this.fail(pid, `perf map refused: ${opened.failure}`);
+      else this.fail(pid, `perf map ${file} refused: ${opened.failure}`);
       return null;
     }
     this.failures.delete(pid);

@@ -15,6 +15,7 @@ import { readBuildId } from '../elf/build-id';
 import { LruCache } from './lru-cache';
 import { failedModule, loadElfModule, Module, releaseModule } from './module-cache';
 import { openMappedFile } from './mapped-file';
+import { reopenTargetFile, targetRoot, type TargetRoot } from './target-file';
 import { PerfMap, PerfMapCache } from './perf-map';
 
 export interface PcToName {
@@ -77,8 +78,8 @@ interface ProcessView {
   byEntry: Map<MapEntry, Module>;
   /** The previous view's table, consulted for mappings that survived a maps change. */
   previous?: Map<string, Module>;
-  /** Path prefixes under which debug files are searched for this process. */
-  debugRoots: string[];
+  /** The roots under which debug files are searched for this process. */
+  debugRoots: TargetRoot[];
   /** What the native unwinder needs of these mappings, built on first use. */
   unwindMappings?: BigUint64Array;
   /**
@@ -311,12 +312,10 @@ export class Symbolizer {
     // The file itself is opened through this mapping: the module may have been parsed for
     // another process, since gone (its map_files path with it).
     let fd: number;
-    if (mod.debugFile !== undefined) {
-      try {
-        fd = fs.openSync(mod.debugFile, 'r');
-      } catch {
-        return null;
-      }
+    if (mod.debugFile !== undefined && mod.debugFileId !== undefined) {
+      const opened = reopenTargetFile(mod.debugFile, mod.debugFileId);
+      if ('failure' in opened) return null;
+      fd = opened.fd;
     } else {
       const opened = openMappedFile(pid, m);
       if ('failure' in opened) return null; // not cached: another mapping of it may open
@@ -364,13 +363,10 @@ export class Symbolizer {
   private view(pid: number, maps: string): ProcessView {
     const old = this.processes.get(pid);
     if (old !== undefined && old.mapsText === maps) return old;
-    let debugRoots = [''];
-    try {
-      // A target in another mount namespace has its debug files under its own root.
-      if (fs.readlinkSync(`/proc/${pid}/root`) !== '/') debugRoots = [`/proc/${pid}/root`, ''];
-    } catch {
-      // No access to its root: this machine's debug files only.
-    }
+    // A target in another mount namespace has its debug files under its own root; then ours.
+    // Either way the target names them (debuglink, build-id): read as its user could.
+    const where = targetRoot(pid);
+    const debugRoots = where.root === '' ? [where] : [where, { root: '', creds: where.creds }];
     const view: ProcessView = {
       mapsText: maps,
       entries: parseMaps(maps),

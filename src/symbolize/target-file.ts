@@ -35,7 +35,8 @@ export interface OpenedTargetFile {
   path: string;
 }
 
-/** Why a file was not opened; `missing` when there simply is none (try the next candidate). */
+/** Why a file was not opened (without its path: callers say which file); `missing` when there
+ *  simply is none (try the next candidate). */
 export interface TargetFileFailure {
   failure: string;
   missing?: boolean;
@@ -107,15 +108,15 @@ export function openTargetFile(file: string, where: TargetRoot): OpenedTargetFil
       st = fs.lstatSync(at);
     } catch (e) {
       const code = errCode(e);
-      return { failure: `cannot open ${file}: ${code}`, missing: code === 'ENOENT' || code === 'ENOTDIR' };
+      return { failure: `cannot open: ${code}`, missing: code === 'ENOENT' || code === 'ENOTDIR' };
     }
     if (st.isSymbolicLink()) {
-      if (++links > MAX_SYMLINKS) return { failure: `cannot open ${file}: too many symlinks` };
+      if (++links > MAX_SYMLINKS) return { failure: 'too many symlinks' };
       let target: string;
       try {
         target = fs.readlinkSync(at);
       } catch (e) {
-        return { failure: `cannot open ${file}: ${errCode(e)}` };
+        return { failure: `cannot open: ${errCode(e)}` };
       }
       if (target.startsWith('/')) done.length = 0; // absolute: from the target's root
       todo.push(...target.split('/').reverse());
@@ -124,18 +125,18 @@ export function openTargetFile(file: string, where: TargetRoot): OpenedTargetFil
     }
     if (todo.some((p) => p !== '' && p !== '.')) {
       // A directory on the way: the target's user must be able to search it.
-      if (!st.isDirectory()) return { failure: `cannot open ${file}: ENOTDIR`, missing: true };
+      if (!st.isDirectory()) return { failure: 'cannot open: ENOTDIR', missing: true };
       if (creds !== null && !permits(creds, st, 1))
-        return { failure: `${file} is not accessible to the target's user (uid ${creds.uid})` };
+        return { failure: `not accessible to the target's user (uid ${creds.uid})` };
     }
     done.push(part);
   }
-  if (st === undefined || !st.isFile()) return { failure: `${file} is not a regular file` };
+  if (st === undefined || !st.isFile()) return { failure: 'not a regular file' };
   if (creds !== null && !permits(creds, st, 4))
-    return { failure: `${file} is not readable by the target's user (uid ${creds.uid})` };
+    return { failure: `not readable by the target's user (uid ${creds.uid})` };
   const resolved = `${root}/${done.join('/')}`;
   const opened = openChecked(resolved, st);
-  return 'failure' in opened ? { failure: `${file}: ${opened.failure}` } : opened;
+  return opened;
 }
 
 /** Opens `file` again (a path openTargetFile returned), accepting only the same file. */
