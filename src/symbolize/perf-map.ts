@@ -13,16 +13,16 @@
 // an appended line costs O(log n), not a re-parse).
 import * as fs from 'node:fs';
 import { LruCache } from './lru-cache';
-import { openTargetFile, targetRoot } from './target-file';
+import { openTargetFile, targetRoot, type TargetRoot } from './target-file';
 
 /** Only the newest this many bytes of a map are parsed (the oldest lines name stale code). */
-export const WINDOW_BYTES = 64 * 1024 * 1024;
+export const WINDOW_BYTES = 32 * 1024 * 1024;
 /** Longer lines are skipped: no runtime writes them, and a huge one would become a huge name. */
 export const MAX_LINE = 8192;
 /** Longer names are cut here, marked with an ellipsis. */
 export const MAX_NAME = 1024;
 /** Most lines kept; beyond it the oldest half is dropped. */
-export const MAX_ENTRIES = 2_000_000;
+export const MAX_ENTRIES = 1_000_000;
 /** Bytes read at a time. */
 const CHUNK = 1 << 20;
 const EMPTY = Buffer.alloc(0);
@@ -33,14 +33,65 @@ export interface PerfMapHit {
   offset: number;
 }
 
-/** Parsed lines in file order (the order decides who wins an overlap). Append-only. */
+/**
+ * Parsed lines in file order (the order decides who wins an overlap). Append-only. Held in
+ * typed arrays, names as UTF-8 bytes in one pool (decoded when looked up): a million lines as
+ * JS numbers and strings cost ~200 MB and long GC pauses.
+ */
 class Entries {
-  start: number[] = [];
-  end: number[] = [];
-  name: string[] = [];
+  start = new Float64Array(1024);
+  end = new Float64Array(1024);
+  nameAt = new Uint32Array(1024);
+  nameLen = new Uint16Array(1024);
+  names = Buffer.allocUnsafe(64 * 1024);
+  namesUsed = 0;
+  length = 0;
 
-  get length(): number {
-    return this.start.length;
+  /** A copy of entries [from, to) (names keep their offsets: the pool is shared, read-only below namesUsed). */
+  slice(from: number, to: number): Entries {
+    const e = new Entries();
+    e.start = this.start.slice(from, Math.max(to, from + 1));
+    e.end = this.end.slice(from, Math.max(to, from + 1));
+    e.nameAt = this.nameAt.slice(from, Math.max(to, from + 1));
+    e.nameLen = this.nameLen.slice(from, Math.max(to, from + 1));
+    // New names go to a pool of their own: the shared one may be appended to by its owner.
+    e.names = Buffer.concat([this.names.subarray(0, this.namesUsed)]);
+    e.namesUsed = this.namesUsed;
+    e.length = to - from;
+    return e;
+  }
+
+  name(i: number): string {
+    return this.names.toString('utf8', this.nameAt[i], this.nameAt[i] + this.nameLen[i]);
+  }
+
+  private grow(): void {
+    const n = this.start.length * 2;
+    const widen = <T extends Float64Array | Uint32Array | Uint16Array>(a: T, make: (n: number) => T): T => {
+      const b = make(n);
+      b.set(a);
+      return b;
+    };
+    this.start = widen(this.start, (k) => new Float64Array(k));
+    this.end = widen(this.end, (k) => new Float64Array(k));
+    this.nameAt = widen(this.nameAt, (k) => new Uint32Array(k));
+    this.nameLen = widen(this.nameLen, (k) => new Uint16Array(k));
+  }
+
+  private addName(buf: Buffer, a: number, b: number, cut: boolean): void {
+    const need = b - a + (cut ? ELLIPSIS.length : 0);
+    if (this.namesUsed + need > this.names.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.names.length * 2, this.namesUsed + need));
+      this.names.copy(bigger, 0, 0, this.namesUsed);
+      this.names = bigger;
+    }
+    // Names are short: a loop beats Buffer#copy's per-call cost.
+    if (b - a <= 64) for (let i = a, o = this.namesUsed; i < b; i++, o++) this.names[o] = buf[i];
+    else buf.copy(this.names, this.namesUsed, a, b);
+    if (cut) ELLIPSIS.copy(this.names, this.namesUsed + b - a);
+    this.nameAt[this.length] = this.namesUsed;
+    this.nameLen[this.length] = need;
+    this.namesUsed += need;
   }
 
   /** Parses one line, bytes [a, b) of buf without its newline; a malformed one is skipped. */
@@ -55,13 +106,16 @@ class Entries {
     if (start < 0 || size <= 0) return;
     const end = start + size;
     if (!Number.isSafeInteger(end)) return;
+    if (this.length === this.start.length) this.grow();
     const cut = b - (s2 + 1) > MAX_NAME;
-    const name = buf.toString('utf8', s2 + 1, cut ? s2 + 1 + MAX_NAME : b);
-    this.start.push(start);
-    this.end.push(end);
-    this.name.push(cut ? `${name}…` : name);
+    this.addName(buf, s2 + 1, cut ? s2 + 1 + MAX_NAME : b, cut);
+    this.start[this.length] = start;
+    this.end[this.length] = end;
+    this.length++;
   }
 }
+
+const ELLIPSIS = Buffer.from('…', 'utf8');
 
 /** A hex number (optionally 0x-prefixed) in bytes [a, b); −1 if not one or not a safe integer. */
 function parseHex(buf: Buffer, a: number, b: number): number {
@@ -133,42 +187,41 @@ class Level {
     readonly to: number,
   ) {
     const { start, end } = entries;
+    const n = to - from;
     // Sweep over all boundaries with a max-heap of active entries by line number: the
     // segment between two boundaries belongs to the newest entry covering it.
-    const byStart = new Uint32Array(to - from);
-    for (let i = from; i < to; i++) byStart[i - from] = i;
-    byStart.sort((a, b) => start[a] - start[b]);
-    const bounds = new Float64Array(2 * (to - from));
-    for (let i = from; i < to; i++) {
-      bounds[2 * (i - from)] = start[i];
-      bounds[2 * (i - from) + 1] = end[i];
-    }
+    const byStart = byKey(start, from, to);
+    const bounds = new Float64Array(2 * n);
+    bounds.set(start.subarray(from, to));
+    bounds.set(end.subarray(from, to), n);
     bounds.sort();
     const heap: number[] = [];
-    const starts: number[] = [];
-    const ends: number[] = [];
-    const owners: number[] = [];
+    const segStart = new Float64Array(2 * n);
+    const segEnd = new Float64Array(2 * n);
+    const segOwner = new Uint32Array(2 * n);
+    let segs = 0;
     let next = 0;
     for (let p = 0; p < bounds.length - 1; p++) {
       const at = bounds[p];
       if (bounds[p + 1] === at) continue;
-      while (next < byStart.length && start[byStart[next]] <= at) heapPush(heap, byStart[next++]);
+      while (next < n && start[byStart[next]] <= at) heapPush(heap, byStart[next++]);
       // Expired entries leave lazily, when they surface.
       while (heap.length > 0 && end[heap[0]] <= at) heapPop(heap);
       if (heap.length === 0) continue;
       const owner = heap[0];
       const upTo = bounds[p + 1];
-      if (owners.length > 0 && owners[owners.length - 1] === owner && ends[ends.length - 1] === at) {
-        ends[ends.length - 1] = upTo;
+      if (segs > 0 && segOwner[segs - 1] === owner && segEnd[segs - 1] === at) {
+        segEnd[segs - 1] = upTo;
       } else {
-        starts.push(at);
-        ends.push(upTo);
-        owners.push(owner);
+        segStart[segs] = at;
+        segEnd[segs] = upTo;
+        segOwner[segs] = owner;
+        segs++;
       }
     }
-    this.segStart = Float64Array.from(starts);
-    this.segEnd = Float64Array.from(ends);
-    this.segOwner = Uint32Array.from(owners);
+    this.segStart = segStart.slice(0, segs);
+    this.segEnd = segEnd.slice(0, segs);
+    this.segOwner = segOwner.slice(0, segs);
   }
 
   /** The entry owning address a, or −1. */
@@ -211,11 +264,7 @@ export class PerfMap {
   static of(entries: Entries): PerfMap {
     if (entries.length > MAX_ENTRIES) {
       const drop = entries.length - Math.floor(MAX_ENTRIES / 2);
-      const kept = new Entries();
-      kept.start = entries.start.slice(drop);
-      kept.end = entries.end.slice(drop);
-      kept.name = entries.name.slice(drop);
-      entries = kept;
+      entries = entries.slice(drop, entries.length);
     }
     return new PerfMap(entries, entries.length === 0 ? [] : [new Level(entries, 0, entries.length)]);
   }
@@ -239,7 +288,7 @@ export class PerfMap {
     const a = Number(addr);
     for (let i = this.levels.length - 1; i >= 0; i--) {
       const owner = this.levels[i].find(a);
-      if (owner >= 0) return { name: this.entries.name[owner], offset: a - this.entries.start[owner] };
+      if (owner >= 0) return { name: this.entries.name(owner), offset: a - this.entries.start[owner] };
     }
     return undefined;
   }
@@ -261,10 +310,7 @@ export class PerfMap {
     let entries = this.entries;
     if (entries.length !== from) {
       // Extended before, from this same state: the newer lines are not ours to keep.
-      entries = new Entries();
-      entries.start = this.entries.start.slice(0, from);
-      entries.end = this.entries.end.slice(0, from);
-      entries.name = this.entries.name.slice(0, from);
+      entries = this.entries.slice(0, from);
     }
     const reader = new LineReader(entries);
     const levels = this.levels;
@@ -289,6 +335,39 @@ export class PerfMap {
     return new PerfMap(new Entries(), []).appender();
   }
 }
+/**
+ * Indices from..to−1 ordered by key[i] (non-negative safe integers): an LSD radix sort on
+ * 16-bit digits, skipping digits all keys share. A comparator sort of a million entries took
+ * half a second.
+ */
+function byKey(key: Float64Array, from: number, to: number): Uint32Array {
+  const n = to - from;
+  let order = new Uint32Array(n);
+  let sorted = true;
+  for (let i = 0; i < n; i++) {
+    order[i] = from + i;
+    if (i > 0 && key[from + i] < key[from + i - 1]) sorted = false;
+  }
+  if (sorted) return order;
+  let other = new Uint32Array(n);
+  const digit = new Uint16Array(n);
+  const count = new Uint32Array(65537);
+  for (let d = 0; d < 4; d++) {
+    const scale = 2 ** (16 * d);
+    count.fill(0);
+    for (let i = 0; i < n; i++) {
+      const v = Math.floor(key[order[i]] / scale) % 65536;
+      digit[i] = v;
+      count[v + 1]++;
+    }
+    if (count[digit[0] + 1] === n) continue; // every key has this digit: nothing to order
+    for (let v = 0; v < 65536; v++) count[v + 1] += count[v];
+    for (let i = 0; i < n; i++) other[count[digit[i]]++] = order[i];
+    [order, other] = [other, order];
+  }
+  return order;
+}
+
 function heapPush(h: number[], v: number): void {
   h.push(v);
   let i = h.length - 1;
@@ -334,6 +413,8 @@ export class PerfMapCache {
   /** Why the last get() found no map (refused, unreadable), by pid. */
   private readonly failures = new Map<number, string>();
   parses = 0;
+  /** Bytes read from perf maps so far (an append costs what was appended). */
+  bytesRead = 0;
 
   /** Forgets every parsed map (the next get() reads the file anew). */
   clear(): void {
@@ -350,7 +431,7 @@ export class PerfMapCache {
    * a container that is its pid in its own namespace (the last NSpid field), under its own
    * root; when its root is not accessible, our /tmp under the pid as we see it.
    */
-  static locate(pid: number): { file: string; where: ReturnType<typeof targetRoot> } {
+  static locate(pid: number): { file: string; where: TargetRoot } {
     const where = targetRoot(pid);
     let nspid = pid;
     try {
@@ -375,6 +456,11 @@ export class PerfMapCache {
 
   get(pid: number): PerfMap | null {
     const { file, where } = PerfMapCache.locate(pid);
+    return this.read(pid, file, where);
+  }
+
+  /** get() of the map at `file` (as the target sees it, under `where`), cached under `pid`. */
+  read(pid: number, file: string, where: TargetRoot): PerfMap | null {
     const opened = openTargetFile(file, where);
     if ('failure' in opened) {
       if (opened.missing) this.failures.delete(pid);
@@ -401,6 +487,7 @@ export class PerfMapCache {
         if (n === 0) break;
         reader.feed(buf.subarray(0, n));
         pos += n;
+        this.bytesRead += n;
       }
       this.parses++;
       const map = appender.map();
