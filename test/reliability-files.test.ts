@@ -327,6 +327,7 @@ describe('names from the file that was mapped', () => {
     const snapshots = FULL ? 5000 : 60;
     let libraryFrames = 0;
     let unnamed = 0;
+    const reasons = new Set<string>();
     const wrong: string[] = [];
     for (let i = 0; i < snapshots; i++) {
       const snap = i % 2 === 0 ? snapshotSync(t.pid) : await snapshot(t.pid);
@@ -336,13 +337,18 @@ describe('names from the file that was mapped', () => {
           if (inLib === null) continue;
           libraryFrames++;
           const named = /^lib(\d+)_f\d$/.exec(f.symbol ?? '');
-          if (named === null) unnamed++;
-          else if (named[1] !== inLib[1]) wrong.push(`${f.symbol} in ${f.module}`);
+          if (named === null) {
+            unnamed++;
+            reasons.add(f.symbol === null ? (f.symbolReason ?? 'no reason') : `named ${f.symbol}`);
+          } else if (named[1] !== inLib[1]) wrong.push(`${f.symbol} in ${f.module}`);
         }
       }
     }
-    console.log(`dlopen churn: ${libraryFrames} library frames, ${unnamed} unnamed, ${wrong.length} wrong`);
+    console.log(
+      `dlopen churn: ${libraryFrames} library frames, ${unnamed} unnamed (${[...reasons].join('; ')}), ${wrong.length} wrong`,
+    );
     expect(libraryFrames).toBeGreaterThan(0);
     expect(wrong).toEqual([]);
+    expect([...reasons].filter((r) => r === 'no reason')).toEqual([]); // a frame without a name says why
   });
 });
