@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { snapshot, snapshotSync } from '../src/index';
+import { snapshot, snapshotSync, type Snapshot } from '../src/index';
 import { Symbolizer } from '../src/symbolize/symbolizer';
 import { PerfMapCache } from '../src/symbolize/perf-map';
 import { buildCached, compileFixture } from './helpers/fixtures';
@@ -252,6 +252,13 @@ describe('perf maps the target controls', () => {
   });
 });
 
+/** The symbolReasons of the frames in `module`, joined. */
+function reasonsIn(snap: Snapshot, module: string): string {
+  return snap.threads
+    .flatMap((t) => t.frames.filter((f) => f.module === module).map((f) => f.symbolReason ?? ''))
+    .join('\n');
+}
+
 describe('debug files the target names', () => {
   it('a .gnu_debuglink naming a FIFO: the snapshot finishes, also with --no-symbolize --unwind fp', async () => {
     const bin = path.join(dir, 'linked');
@@ -271,7 +278,11 @@ describe('debug files the target names', () => {
       const r = cli([String(t.pid), ...args]);
       expect(r.signal, `${args.join(' ')}: ${r.stderr}`).toBeNull();
       expect(r.status, r.stderr).toBe(0);
-      expect(JSON.parse(r.stdout).threads.length).toBeGreaterThan(0);
+      const snap = JSON.parse(r.stdout) as Snapshot;
+      expect(snap.threads.length).toBeGreaterThan(0);
+      // Named: the frames in the binary say why they have no name.
+      if (!args.includes('--no-symbolize'))
+        expect(reasonsIn(snap, bin)).toContain(`debug file ${bin}.debug refused: not a regular file`);
     }
   });
 
@@ -290,6 +301,10 @@ describe('debug files the target names', () => {
     const named = cli([String(t.pid), '--json']);
     expect(named.signal, named.stderr).toBeNull();
     expect(named.status, named.stderr).toBe(0);
+    // maps shows a chrooted process's files by our path.
+    expect(reasonsIn(JSON.parse(named.stdout) as Snapshot, path.join(root, 'waiter'))).toMatch(
+      /debug file \/proc\/\d+\/root\/usr\/lib\/debug\/\.build-id\/.* refused: not a regular file/,
+    );
   });
 });
 

@@ -116,9 +116,17 @@ export interface DebugFile {
  * debuglink, its build-id and its own root). A FIFO or device is never opened, so never
  * blocks; neither is a file its user could not read.
  */
-function tryOpen(file: string, where: TargetRoot, accept: (elf: ElfFile, fd: number) => boolean): DebugFile | null {
+function tryOpen(
+  file: string,
+  where: TargetRoot,
+  accept: (elf: ElfFile, fd: number) => boolean,
+  refused?: string[],
+): DebugFile | null {
   const opened = openTargetFile(file, where);
-  if ('failure' in opened) return null;
+  if ('failure' in opened) {
+    if (!opened.missing) refused?.push(`debug file ${where.root}${file} refused: ${opened.failure}`);
+    return null;
+  }
   const { fd, st, path: at } = opened;
   try {
     const elf = new ElfFile(new FdSource(fd, st.size));
@@ -135,11 +143,14 @@ function tryOpen(file: string, where: TargetRoot, accept: (elf: ElfFile, fd: num
  * `roots` are where to look: a plain string is a path prefix ('' for this machine's
  * /usr/lib/debug, '/proc/<pid>/root' for a target in another mount namespace) read with no
  * permission check; a TargetRoot also checks the target's user could read the file.
+ * Candidates that exist but were refused (a FIFO, unreadable to the target's user) are
+ * described in `refused`.
  */
 export function findDebugFile(
   elf: ElfFile,
   modulePath: string,
   roots: readonly (string | TargetRoot)[],
+  refused?: string[],
 ): DebugFile | null {
   const where = roots.map((r) => (typeof r === 'string' ? { root: r, creds: null } : r));
   const buildId = readBuildId(elf);
@@ -147,7 +158,7 @@ export function findDebugFile(
     const rel = `${DEBUG_ROOT}/.build-id/${buildId.slice(0, 2)}/${buildId.slice(2)}.debug`;
     for (const root of where) {
       // The build-id is a content hash: a file under that name with another id is not ours.
-      const found = tryOpen(rel, root, (d) => readBuildId(d) === buildId);
+      const found = tryOpen(rel, root, (d) => readBuildId(d) === buildId, refused);
       if (found !== null) return found;
     }
   }
@@ -158,7 +169,7 @@ export function findDebugFile(
     for (const root of where) {
       for (const c of candidates) {
         if (c === modulePath) continue; // a debuglink naming the binary itself
-        const found = tryOpen(c, root, (_d, fd) => fileCrc32(fd) === link.crc);
+        const found = tryOpen(c, root, (_d, fd) => fileCrc32(fd) === link.crc, refused);
         if (found !== null) return found;
       }
     }

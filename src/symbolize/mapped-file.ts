@@ -61,7 +61,12 @@ export function openMappedFile(pid: number, m: MapEntry): { fd: number; st: fs.S
   }
   if (fd >= 0) fs.closeSync(fd);
   if (m.deleted) return { failure: changed ? FILE_CHANGED : 'cannot open the mapped file' };
-  const opened = openTargetFile(m.path, targetRoot(pid));
+  // maps shows paths from our root when the target's file is reachable from it (a chroot),
+  // else as the target sees them (its own mount namespace): its root first, then ours.
+  const where = targetRoot(pid);
+  let opened = openTargetFile(m.path, where);
+  if ('failure' in opened && opened.missing && where.root !== '')
+    opened = openTargetFile(m.path, { root: '', creds: where.creds });
   if ('failure' in opened)
     return { failure: changed ? FILE_CHANGED : opened.missing ? 'cannot open the mapped file' : opened.failure };
   if (

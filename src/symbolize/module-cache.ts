@@ -81,12 +81,13 @@ export function loadElfModule(
   const sources: SymbolSource[] = symbolSources(elf);
   let debugFile: string | undefined;
   let debugFileId: Module['debugFileId'];
+  const refused: string[] = [];
   let debugFd: number | undefined;
   // Only look for a debug file when the binary itself lacks .symtab: that is what stripping
   // removes, and a binary that kept .symtab has nothing more to gain.
   if (debugRoots.length > 0 && !sources.some((s) => s.symtab.name === '.symtab')) {
     try {
-      const dbg = findDebugFile(elf, modulePath, debugRoots);
+      const dbg = findDebugFile(elf, modulePath, debugRoots, refused);
       if (dbg !== null) {
         debugFile = dbg.path;
         debugFileId = { dev: dbg.dev, ino: dbg.ino };
@@ -98,10 +99,11 @@ export function loadElfModule(
       // A debug file that cannot be used leaves the binary's own symbols.
     }
   }
+  // A debug file the target points at but that was refused: say so (it may be why names lack).
+  let reason: string | undefined = debugFile === undefined && refused.length > 0 ? refused[0] : undefined;
   // MiniDebugInfo only when neither the file nor a debug file has a .symtab, as gdb and
   // elfutils do: it is cut from the full .symtab, so a debug file already holds all of it.
   // Decompressed here, once per parsed file (the module is cached by file identity).
-  let reason: string | undefined;
   let mini = false;
   if (!hasSymtab(sources)) {
     try {
