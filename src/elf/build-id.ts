@@ -9,6 +9,8 @@ import { openTargetFile, type TargetRoot } from '../symbolize/target-file';
 
 const NT_GNU_BUILD_ID = 3;
 export const DEBUG_ROOT = '/usr/lib/debug';
+/** Larger candidate debug files are refused (the biggest real ones are a few hundred MB). */
+const MAX_DEBUG_FILE = 4 * 2 ** 30;
 
 /** Notes are (namesz, descsz, type, name padded to 4, desc padded to 4). */
 function findGnuNote(data: Buffer, wantType: number): Buffer | undefined {
@@ -128,6 +130,12 @@ function tryOpen(
     return null;
   }
   const { fd, st, path: at } = opened;
+  if (st.size > MAX_DEBUG_FILE) {
+    // Its CRC alone would read it all.
+    refused?.push(`debug file ${at} refused: larger than ${MAX_DEBUG_FILE / 2 ** 30} GiB`);
+    fs.closeSync(fd);
+    return null;
+  }
   try {
     const elf = new ElfFile(new FdSource(fd, st.size));
     if (accept(elf, fd)) return { path: at, fd, elf, dev: st.dev, ino: st.ino };
