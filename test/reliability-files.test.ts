@@ -165,6 +165,31 @@ describe('perf maps the target controls', () => {
     >;
   }
 
+  it('cuts long names, skips over-long lines, and reads whole lines of the newest 32 MiB', () => {
+    const file = path.join(dir, 'limits.map');
+    fs.writeFileSync(
+      file,
+      `100000000000 10 ${'n'.repeat(5000)}\n100000000010 10 ${'x'.repeat(9000)}\n100000000020 10 after\n`,
+    );
+    const cache = new PerfMapCache();
+    const where = { root: '', creds: null };
+    const map = cache.read(1, file, where)!;
+    expect(map.lookup(0x100000000000n)?.name).toBe(`${'n'.repeat(1024)}…`);
+    expect(map.lookup(0x100000000010n)).toBeUndefined();
+    expect(map.lookup(0x100000000020n)?.name).toBe('after');
+    // 64-byte lines, 10 more than the window holds: the window starts exactly at a line.
+    const line = (i: number) => `${(0x100000000000 + i * 16).toString(16)} 10 ${String(i).padStart(47, '0')}\n`;
+    expect(line(0).length).toBe(64);
+    const inWindow = (32 << 20) / 64;
+    const lines = Array.from({ length: inWindow + 10 }, (_, i) => line(i));
+    fs.writeFileSync(file, lines.join(''));
+    const windowed = new PerfMapCache().read(1, file, where)!;
+    fs.rmSync(file);
+    expect(windowed.entryCount).toBe(inWindow);
+    expect(windowed.lookup(BigInt(0x100000000000 + 10 * 16))?.name).toBe(String(10).padStart(47, '0'));
+    expect(windowed.lookup(BigInt(0x100000000000 + 9 * 16))).toBeUndefined();
+  });
+
   it('a 200 MB line is skipped, not printed as a name, within the memory budget', () => {
     const file = path.join(dir, 'long-line.map');
     const fd = fs.openSync(file, 'w');

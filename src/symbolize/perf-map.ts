@@ -137,7 +137,7 @@ function parseHex(buf: Buffer, a: number, b: number): number {
  * without holding them. `consumed` counts the bytes up to and including the last newline.
  */
 class LineReader {
-  private carry: Buffer = Buffer.alloc(0);
+  private carry: Buffer = EMPTY;
   /** Inside a line already longer than MAX_LINE: drop bytes up to its newline. */
   skipping = false;
   consumed = 0;
@@ -170,7 +170,7 @@ class LineReader {
   /** The text ended: a last line without a newline counts (for whole texts, not files). */
   end(): void {
     if (!this.skipping && this.carry.length > 0) this.entries.addLine(this.carry, 0, this.carry.length);
-    this.carry = Buffer.alloc(0);
+    this.carry = EMPTY;
   }
 }
 
@@ -476,10 +476,11 @@ export class PerfMapCache {
       // Same file, longer: the writer appended; parse only what follows the last read (unless
       // that is more than the window: then the window, anew). Shorter or another file: anew.
       const append = same && st.size > old.size && st.size - old.parsedBytes <= WINDOW_BYTES;
-      const from = append ? old.parsedBytes : Math.max(0, st.size - WINDOW_BYTES);
+      // A window starts one byte early: up to the first newline is skipped (a partial line),
+      // and when that byte is a line's end, the newline itself is all that is skipped.
+      const from = append ? old.parsedBytes : Math.max(0, st.size - WINDOW_BYTES - 1);
       const appender = append ? old.map.appender() : PerfMap.fresh();
       const reader = appender.reader;
-      // Starting inside the file (a window): its first, partial line is not a line.
       reader.skipping = append ? old.skipping : from > 0;
       const buf = Buffer.allocUnsafe(CHUNK);
       for (let pos = from; pos < st.size;) {
