@@ -188,6 +188,15 @@ describe('perf maps the target controls', () => {
     expect(windowed.entryCount).toBe(inWindow);
     expect(windowed.lookup(BigInt(0x100000000000 + 10 * 16))?.name).toBe(String(10).padStart(47, '0'));
     expect(windowed.lookup(BigInt(0x100000000000 + 9 * 16))).toBeUndefined();
+    // An unparseable 1 GB file (sparse: zeros, no newline): its window read once, then cached.
+    fs.writeFileSync(file, '');
+    fs.truncateSync(file, 1 << 30);
+    const once = new PerfMapCache();
+    expect(once.read(1, file, where)!.entryCount).toBe(0);
+    expect(once.bytesRead).toBeLessThanOrEqual((32 << 20) + 1);
+    once.read(1, file, where);
+    expect(once.bytesRead).toBeLessThanOrEqual((32 << 20) + 1);
+    fs.rmSync(file);
   });
 
   it('a 200 MB line is skipped, not printed as a name, within the memory budget', () => {
