@@ -11,6 +11,7 @@ import { addPythonFrames } from './symbolize/cpython-frames';
 import { Symbolizer, type InlinedName, type PcToName } from './symbolize/symbolizer';
 import { SNAPSHOT_VERSION } from './types';
 import type { EndReason, Frame, Schedule, Snapshot, SnapshotOptions, ThreadFailure, ThreadStack } from './types';
+import { findMapping, parseMaps, placeInMapping } from './procfs/maps';
 
 // One symbolizer for the life of the process: its module cache is what makes a second snapshot cheap.
 let sharedSymbolizer: Symbolizer | undefined;
@@ -106,14 +107,8 @@ function rawFrames(u: RawUnwound): Frame[] {
   return frames;
 }
 
-/** Names every frame of every thread in one pass over the symbolizer. */
-function nameFrames(
-  raw: RawCapture,
-  unwound: RawUnwound[],
-  perThread: Frame[][],
-  origin: Origin,
-  opts: ResolvedOptions,
-): void {
+/** Every frame's pc, and whether it is a return address (looked up at pc - 1), in thread order. */
+function framePcs(unwound: RawUnwound[], perThread: Frame[][]): PcToName[] {
   const pcs: PcToName[] = [];
   unwound.forEach((u, ti) => {
     const frames = perThread[ti];
@@ -125,6 +120,32 @@ function nameFrames(
       pcs.push({ pc: u.pcs[i], isReturnAddress: !exact });
     });
   });
+  return pcs;
+}
+
+/** Without naming, each frame still says which mapping it is in, and where (no file is opened). */
+function placeFrames(raw: RawCapture, unwound: RawUnwound[], perThread: Frame[][]): void {
+  const maps = parseMaps(raw.maps);
+  const pcs = framePcs(unwound, perThread);
+  perThread.flat().forEach((f, k) => {
+    const { pc, isReturnAddress } = pcs[k];
+    const m = findMapping(maps, isReturnAddress && pc > 0n ? pc - 1n : pc);
+    if (m === undefined) return;
+    const at = placeInMapping(m, pc);
+    f.module = at.module;
+    f.moduleOffset = hex(at.moduleOffset);
+  });
+}
+
+/** Names every frame of every thread in one pass over the symbolizer. */
+function nameFrames(
+  raw: RawCapture,
+  unwound: RawUnwound[],
+  perThread: Frame[][],
+  origin: Origin,
+  opts: ResolvedOptions,
+): void {
+  const pcs = framePcs(unwound, perThread);
   const named = symbolizer().symbolize(origin.filesOf, raw.maps, pcs, { lines: opts.lines });
   let k = 0;
   perThread.forEach((frames, ti) => {
@@ -197,6 +218,7 @@ export function buildSnapshot(raw: RawCapture, opts: ResolvedOptions, started: b
   const perThread = unwound.map(rawFrames);
   const symStart = process.hrtime.bigint();
   if (opts.symbolize) nameFrames(raw, unwound, perThread, origin, opts);
+  else placeFrames(raw, unwound, perThread);
   const symbolizeNs = Number(process.hrtime.bigint() - symStart);
 
   const threads: ThreadStack[] = raw.threads.map((t, i) => {
@@ -208,7 +230,9 @@ export function buildSnapshot(raw: RawCapture, opts: ResolvedOptions, started: b
       return failed;
     }
     const end = unwound[i].end as EndReason;
-    const finished = opts.symbolize ? finishStack(perThread[i], end) : { frames: perThread[i], end, complete: false };
+    const finished = opts.symbolize
+      ? finishStack(perThread[i], end)
+      : { frames: perThread[i], end, complete: false, notJudged: true as const };
     return { ...base, ...finished };
   });
   // Runtime frames go in once the native stacks are final: read from the live target's memory.

@@ -73,6 +73,11 @@ export interface ThreadStack {
   end: EndReason;
   /** True only when the walk reached the thread's real entry. */
   complete: boolean;
+  /**
+   * True when completeness was not judged: without naming (`symbolize: false`) a thread's entry
+   * cannot be recognized, so `complete` is false whether or not the walk reached it.
+   */
+  notJudged?: true;
   /** How long this thread was stopped, in nanoseconds. */
   pauseNs: number;
   /** Stack bytes copied for this thread. */

@@ -134,12 +134,20 @@ describe('walk limits end with a named reason', () => {
     expect(names(short)).toEqual(SPIN_STACK.slice(0, short.frames.length));
   });
 
-  it('symbolize: false gives addresses only', async () => {
+  it('symbolize: false gives addresses in their modules, and does not judge completeness', async () => {
     const target = await startFixture('threads', 'fp', ['--only', 'spin']);
+    const named = thread(snapshotSync(target.pid), findThreadByName(target.pid, 'spin'));
     const spin = thread(snapshotSync(target.pid, { symbolize: false }), findThreadByName(target.pid, 'spin'));
     expect(spin.frames.length).toBe(SPIN_STACK.length);
-    expect(spin.frames.every((f) => f.symbol === null && f.module === null)).toBe(true);
+    expect(spin.frames.every((f) => f.symbol === null && f.symbolReason === undefined)).toBe(true);
+    // Module and offset come from the maps alone, as the named snapshot has them (the spinning
+    // leaf moves; the callers' return addresses do not).
+    const place = (f: { module: string | null; moduleOffset: string | null }) => `${f.module}+${f.moduleOffset}`;
+    expect(spin.frames.slice(1).map(place)).toEqual(named.frames.slice(1).map(place));
+    expect(spin.frames[0].module).toBe(named.frames[0].module);
     expect(spin.complete).toBe(false);
+    expect(spin.notJudged).toBe(true);
+    expect(named.notJudged).toBeUndefined();
   });
 });
 

@@ -145,6 +145,8 @@ function threadHeader(t: ThreadStack, p: Painter): string {
     return `${p.bold(head)} — ${p.red(`not captured: ${why}${code}`)}`;
   }
   const frames = plural(t.frames.length, 'frame');
+  if (t.notJudged)
+    return `${p.bold(head)} — ${frames} (${t.end}; completeness is judged by name: not with --no-symbolize)`;
   if (t.complete) return `${p.bold(head)} — ${p.green(`complete (${t.end})`)}, ${frames}`;
   const why = END_REASON_TEXT[t.end] ?? t.end;
   return `${p.bold(head)} — ${p.yellow(`incomplete (${t.end}: ${why})`)}, ${frames}`;
@@ -156,7 +158,7 @@ export function formatSnapshotHeader(snap: Snapshot, opts: TextOptions = {}): st
   const n = snap.threads.length;
   const notes: string[] = [];
   const failed = snap.threads.filter((t) => t.failure !== undefined).length;
-  const incomplete = snap.threads.filter((t) => t.failure === undefined && !t.complete).length;
+  const incomplete = snap.threads.filter((t) => t.failure === undefined && !t.complete && !t.notJudged).length;
   if (incomplete > 0) notes.push(`${incomplete} incomplete`);
   if (failed > 0) notes.push(`${failed} not captured`);
   const counts = plural(n, 'thread') + (notes.length > 0 ? ` (${notes.join(', ')})` : '');

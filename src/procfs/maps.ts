@@ -85,6 +85,14 @@ export function parseMaps(text: string): MapEntry[] {
   return out;
 }
 
+/**
+ * Where a pc lies, as frames report it: the mapping's path ('[anon]' for anonymous memory) and
+ * the pc's offset in the mapped file (its offset in the mapping for anonymous memory).
+ */
+export function placeInMapping(m: MapEntry, pc: bigint): { module: string; moduleOffset: bigint } {
+  return { module: m.path === '' ? '[anon]' : m.path, moduleOffset: pc - m.start + m.offset };
+}
+
 /** The mapping containing addr (start <= addr < end), by binary search over sorted maps. */
 export function findMapping(maps: MapEntry[], addr: bigint): MapEntry | undefined {
   let lo = 0;

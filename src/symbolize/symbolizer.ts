@@ -10,7 +10,7 @@ import { LineTable } from '../dwarf/line-table';
 import type { XzDecompress } from '../elf/mini-debuginfo';
 import { findPltStub, pltStubs, type PltStub } from '../elf/plt';
 import { SymbolHit } from '../elf/symbols';
-import { findMapping, MapEntry, parseMaps } from '../procfs/maps';
+import { findMapping, MapEntry, parseMaps, placeInMapping } from '../procfs/maps';
 import { readBuildId } from '../elf/build-id';
 import { LruCache } from './lru-cache';
 import { failedModule, loadElfModule, Module, releaseModule } from './module-cache';
@@ -184,7 +184,7 @@ export class Symbolizer {
         out[i] = NO_NAME;
         continue;
       }
-      const moduleOffset = pc - m.start + m.offset;
+      const { module, moduleOffset } = placeInMapping(m, pc);
       if (m.path.startsWith('/') || m.path === '[vdso]') {
         const mod = this.moduleFor(pid, view, m);
         const vaddr = fileOffsetToVaddr(mod.loads, at - m.start + m.offset);
@@ -226,7 +226,6 @@ export class Symbolizer {
         continue;
       }
       // Anonymous or special memory: JIT code, named by the process's perf map if it has one.
-      const module = m.path === '' ? '[anon]' : m.path;
       if (perfMap === undefined) perfMap = this.perfMaps.get(pid);
       const jit = perfMap?.lookup(at);
       out[i] =
