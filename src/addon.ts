@@ -94,6 +94,8 @@ export interface RawUnwound {
   /** Frame addresses, innermost first, and how each was found (index into RAW_METHOD). */
   pcs: BigUint64Array;
   methods: Uint8Array;
+  /** The frame pointer each frame ran with (V8 keeps a JS frame's function at a fixed offset from it). */
+  fps: BigUint64Array;
   /** Why the walk stopped (an EndReason other than 'thread-entry'). */
   end: string;
 }

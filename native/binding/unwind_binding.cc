@@ -119,6 +119,9 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
     if (n > 0) std::memcpy(methods.Data(), walk.methods.data(), n);
     r.Set("pcs", pcs);
     r.Set("methods", methods);
+    auto fps = Napi::TypedArrayOf<uint64_t>::New(env, n);
+    if (n > 0) std::memcpy(fps.Data(), walk.fps.data(), n * sizeof(uint64_t));
+    r.Set("fps", fps);
     r.Set("end", end_reason_name(walk.end));
     results.Set(i, r);
   }

@@ -62,8 +62,9 @@ class Unwinder {
     }
     out.pcs.reserve(64);
     out.methods.reserve(64);
+    out.fps.reserve(64);
     FrameState f{in_.regs.pc, in_.regs.sp, in_.regs.fp, in_.regs.lr, true};
-    out.push(f.pc, FrameMethod::kRegs);
+    out.push(f.pc, FrameMethod::kRegs, f.fp);
     for (bool innermost = true;; innermost = false) {
       if (out.pcs.size() >= max_frames) {
         out.end = EndReason::kMaxFrames;
@@ -74,7 +75,7 @@ class Unwinder {
         out.end = s.reason;
         return out;
       }
-      out.push(s.next.pc, s.method);
+      out.push(s.next.pc, s.method, s.next.fp);
       f = s.next;
     }
   }

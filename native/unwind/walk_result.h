@@ -31,11 +31,14 @@ const char* end_reason_name(EndReason reason);
 struct WalkResult {
   std::vector<uint64_t> pcs;
   std::vector<uint8_t> methods;
+  // The frame pointer each frame ran with: where a runtime's frame (V8) keeps its function.
+  std::vector<uint64_t> fps;
   EndReason end = EndReason::kEndOfChain;
 
-  void push(uint64_t pc, FrameMethod how) {
+  void push(uint64_t pc, FrameMethod how, uint64_t fp) {
     pcs.push_back(pc);
     methods.push_back(static_cast<uint8_t>(how));
+    fps.push_back(fp);
   }
 };
 
