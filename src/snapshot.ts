@@ -8,6 +8,7 @@ import { resolveOptions, InvalidOptionError, type ResolvedOptions } from './opti
 import { checkTarget } from './procfs/preflight';
 import { finishStack } from './stack/thread-entry';
 import { addPythonFrames } from './symbolize/cpython-frames';
+import { resolveV8Frames } from './symbolize/resolvers/v8';
 import { Symbolizer, type InlinedName, type PcToName } from './symbolize/symbolizer';
 import { SNAPSHOT_VERSION } from './types';
 import type { EndReason, Frame, Schedule, Snapshot, SnapshotOptions, ThreadFailure, ThreadStack } from './types';
@@ -62,7 +63,12 @@ const FAILURES: Record<RawThreadCapture['status'], ThreadFailure | undefined> = 
   failed: 'failed',
 };
 
-const NOT_UNWOUND: RawUnwound = { pcs: new BigUint64Array(0), methods: new Uint8Array(0), end: 'not-captured' };
+const NOT_UNWOUND: RawUnwound = {
+  pcs: new BigUint64Array(0),
+  methods: new Uint8Array(0),
+  fps: new BigUint64Array(0),
+  end: 'not-captured',
+};
 
 /**
  * Walks every captured stack natively: CFI where the module has .eh_frame, frame pointers
@@ -217,8 +223,19 @@ export function buildSnapshot(raw: RawCapture, opts: ResolvedOptions, started: b
   const walkNs = Number(process.hrtime.bigint() - walkStart);
   const perThread = unwound.map(rawFrames);
   const symStart = process.hrtime.bigint();
-  if (opts.symbolize) nameFrames(raw, unwound, perThread, origin, opts);
-  else placeFrames(raw, unwound, perThread);
+  if (opts.symbolize) {
+    const fpOfs = perThread.map((frames, i) => new Map(frames.map((f, k) => [f, unwound[i].fps[k]])));
+    nameFrames(raw, unwound, perThread, origin, opts);
+    // JavaScript frames are read from the live process (after it resumed); a saved capture has none to read.
+    if (origin.codeOf > 0)
+      resolveV8Frames(
+        origin.codeOf,
+        raw.maps,
+        perThread.map((frames, i) => ({ frames, fpOf: fpOfs[i] })),
+      );
+  } else {
+    placeFrames(raw, unwound, perThread);
+  }
   const symbolizeNs = Number(process.hrtime.bigint() - symStart);
 
   const threads: ThreadStack[] = raw.threads.map((t, i) => {

@@ -3,6 +3,8 @@
 
 /** What a frame runs: machine code (absent means native too), JavaScript, or Python. */
 export type FrameKind = 'native' | 'js' | 'python';
+/** How V8 ran a JavaScript frame. */
+export type JsTier = 'interpreted' | 'baseline' | 'optimized' | 'builtin';
 
 /** How a frame's pc was found. */
 export type FrameMethod = 'regs' | 'fp' | 'cfi' | 'signal' | 'lr' | 'sp';
@@ -41,9 +43,22 @@ export interface Frame {
    *  (absent when the frame is named, and when naming was not asked for). Also on a named
    *  `_PyEval_EvalFrameDefault` frame whose Python frames could not be read: a PythonReason. */
   symbolReason?: string;
-  /** Source file and line (with the `lines` option, where the module has .debug_line). */
+  /** Source file and line (with the `lines` option, where the module has .debug_line; for a
+   *  JavaScript frame, its script and line, read from V8's memory). */
   file?: string;
   line?: number;
+  /**
+   * What the frame runs: machine code (absent means native too), or a runtime's function read
+   * from the runtime's own memory (symbol is then that function's name, '' if anonymous).
+   * 'python': it comes right before the native `_PyEval_EvalFrameDefault` frame that runs it
+   * (sharing its pc, method and module); its symbol is the function's qualified name.
+   */
+  kind?: FrameKind;
+  /** 1-based column, where the runtime knows it (JavaScript). */
+  column?: number;
+  /** For a JavaScript frame: how V8 ran it (interpreted by Ignition, Sparkplug baseline code,
+   *  Maglev/TurboFan optimized code, or one of V8's builtins written in JavaScript's stead). */
+  jsTier?: JsTier;
   /**
    * True on a call inlined into the physical frame that follows it (with `lines`, from
    * .debug_info; absent on every other frame). A physical frame whose pc lies in inlined code
@@ -55,12 +70,6 @@ export interface Frame {
    * its file:line is the call site of the outermost inlined call.
    */
   inlined?: true;
-  /**
-   * 'python' on a Python function's frame, read from the interpreter's memory: it comes right
-   * before the native `_PyEval_EvalFrameDefault` frame that runs it (sharing its pc, method and
-   * module), its symbol is the function's qualified name, file/line where it is in its source.
-   */
-  kind?: FrameKind;
 }
 
 export interface ThreadStack {

@@ -93,6 +93,7 @@ function painter(color: boolean): Painter {
 
 /** The symbol part of a frame: "name+0x1a", or "??" when unknown (JSON keeps null). */
 export function frameSymbolText(frame: Frame): string {
+  if (frame.kind === 'js') return frame.symbol || '(anonymous)';
   if (frame.symbol === null || frame.symbol === '') return '??';
   const name = jitName(frame)?.name ?? frame.symbol;
   const off = frame.symbolOffset;
@@ -118,11 +119,23 @@ function pythonNote(frame: Frame): string {
  */
 export function frameModuleText(frame: Frame): string {
   if (frame.kind === 'python') return `(${pythonNote(frame)})`;
+  if (frame.kind === 'js') return `(${jsNote(frame)})`;
   if (frame.module === null) return '';
   const jit = jitName(frame);
   if (jit !== null) return `(${jit.note})`;
   if (frame.symbol === null && frame.moduleOffset !== null) return `(${frame.module}+${frame.moduleOffset})`;
   return `(${frame.module})`;
+}
+
+/** "JS optimized, /app/w.js:42:17": the tier V8 ran a JavaScript frame at, and where it is. */
+function jsNote(frame: Frame): string {
+  const tier = frame.jsTier === undefined ? 'JS' : `JS ${frame.jsTier}`;
+  if (frame.file === undefined) return tier;
+  const where =
+    frame.line === undefined
+      ? frame.file
+      : `${frame.file}:${frame.line}${frame.column === undefined ? '' : `:${frame.column}`}`;
+  return `${tier}, ${where}`;
 }
 
 function formatFrame(frame: Frame, index: number, indexWidth: number, p: Painter): string {
@@ -133,7 +146,8 @@ function formatFrame(frame: Frame, index: number, indexWidth: number, p: Painter
   if (frame.inlined === true) line += ` ${p.dim('(inlined)')}`;
   if (mod !== '') line += `  ${p.dim(mod)}`;
   if (frame.method === 'signal') line += `  ${p.dim('<signal frame>')}`;
-  if (frame.file !== undefined && frame.kind !== 'python') line += `  at ${frame.file}:${frame.line}`;
+  // A runtime's frame says where it is in its note already.
+  if (frame.file !== undefined && frame.kind === undefined) line += `  at ${frame.file}:${frame.line}`;
   return line;
 }
 

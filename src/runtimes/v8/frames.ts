@@ -1,0 +1,203 @@
+// One V8 stack frame, read from the target after it resumed: the slot at fp + off_fp_context_
+// or_frame_type holds either a frame-type marker (entry, exit, stub, builtin frames: they keep
+// their native names) or a context (a JavaScript frame). A JS frame's function sits at
+// fp + off_fp_function; an interpreted frame also holds its bytecode array and offset.
+import { isHeapObject, isSmi, MAX_SOURCE_CHARS, smiValue, V8Heap, V8ReadError } from './heap';
+import { lineAndColumn, lineEndsOf, positionAt } from './source-positions';
+
+import type { JsTier } from '../../types';
+
+export interface JsFrameName {
+  /** As V8 names the function ('' for an anonymous one). */
+  name: string;
+  tier: JsTier;
+  /** The script's name or URL, when it has one. */
+  file?: string;
+  /** 1-based; where the frame is (interpreted), else where its function starts. */
+  line?: number;
+  column?: number;
+  /** Why line is the function's start rather than the frame's position. */
+  lineReason?: string;
+}
+
+export type V8Frame =
+  { kind: 'js'; js: JsFrameName } | { kind: 'marker'; frameType: number } | { kind: 'unreadable'; reason: string };
+
+/** Where a frame's pc is: the interpreter's builtins, other V8 builtins, or JIT-compiled code. */
+export type V8Code = 'interpreter' | 'builtin' | 'jit';
+
+/** JSFunction and its subclasses (class constructors, builtin constructors) share a type range. */
+const JS_FUNCTION_TYPES = 15;
+/** Frame-type markers are small enums shifted left by the Smi tag size. */
+const MAX_FRAME_TYPE = 64;
+/** V8 inlines at most this many context locals' names in a ScopeInfo (kScopeInfoMaxInlinedLocalNamesSize). */
+const MAX_INLINED_LOCAL_NAMES = 75;
+/** Scripts whose line ends are kept; a long-running process has few distinct scripts on its stacks. */
+const MAX_CACHED_SCRIPTS = 256;
+
+interface ScriptInfo {
+  source: bigint;
+  file?: string;
+  lineEnds?: ArrayLike<number>;
+  lineReason?: string;
+}
+
+export class V8FrameReader {
+  private readonly scripts = new Map<bigint, ScriptInfo>();
+
+  constructor(readonly heap: V8Heap) {}
+
+  /** Reads the frame whose frame pointer is fp; pcIn says what code its pc is in. */
+  read(fp: bigint, pcIn: V8Code): V8Frame {
+    try {
+      return this.readFrame(fp, pcIn);
+    } catch (e) {
+      if (e instanceof V8ReadError) return { kind: 'unreadable', reason: e.message };
+      throw e;
+    }
+  }
+
+  private readFrame(fp: bigint, pcIn: V8Code): V8Frame {
+    const interpreterPc = pcIn === 'interpreter';
+    const L = this.heap.layout;
+    const low = Math.min(L.fp.contextOrFrameType, L.fp.function, L.fp.bytecodeArray, L.fp.bytecodeOffset);
+    const slots = this.heap.read(fp + BigInt(low), -low);
+    const slot = (off: number): bigint => slots.readBigUInt64LE(off - low);
+    const marker = slot(L.fp.contextOrFrameType);
+    if (isSmi(marker)) {
+      if (marker >= BigInt(MAX_FRAME_TYPE * 2))
+        return { kind: 'unreadable', reason: 'neither a frame marker nor a context' };
+      return { kind: 'marker', frameType: Number(marker >> 1n) };
+    }
+    const fn = this.heap.expect(
+      slot(L.fp.function),
+      'JSFunction',
+      (t) => t >= L.type.jsFunction && t < L.type.jsFunction + JS_FUNCTION_TYPES,
+    );
+    const sfi = this.heap.expect(
+      this.heap.field(fn, L.off.jsFunctionShared),
+      'SharedFunctionInfo',
+      (t) => t === L.type.sharedFunctionInfo,
+    );
+    const { name, startPosition } = this.functionName(sfi);
+    const script = this.script(this.heap.field(sfi, L.off.sfiScript));
+    const js: JsFrameName = { name, tier: 'optimized' };
+    if (script.file !== undefined) js.file = script.file;
+
+    const bytecode = slot(L.fp.bytecodeArray);
+    const isBytecode = isHeapObject(bytecode) && this.heap.typeOf(bytecode) === L.type.bytecodeArray;
+    let position: number | undefined;
+    let lineReason: string | undefined;
+    if (isBytecode && isSmi(slot(L.fp.bytecodeOffset)) && interpreterPc) {
+      js.tier = 'interpreted';
+      const offset = smiValue(slot(L.fp.bytecodeOffset)) - (L.off.bytecodeData - 1);
+      const at = this.bytecodePosition(bytecode - 1n, offset);
+      if (typeof at === 'number') position = at;
+      else lineReason = at.reason;
+    } else {
+      js.tier = pcIn === 'builtin' ? 'builtin' : isBytecode && !interpreterPc ? 'baseline' : 'optimized';
+      lineReason = `${js.tier} code: the line is where the function starts`;
+    }
+    if (position === undefined && startPosition !== undefined) position = startPosition;
+    if (script.lineReason !== undefined) lineReason = script.lineReason;
+    if (position !== undefined && script.lineEnds !== undefined) {
+      const lc = lineAndColumn(script.lineEnds, position);
+      if (lc !== undefined) {
+        js.line = lc.line;
+        js.column = lc.column;
+      }
+    }
+    if (lineReason !== undefined) js.lineReason = lineReason;
+    return { kind: 'js', js };
+  }
+
+  /** The script offset of a bytecode offset, from the array's source position table. */
+  private bytecodePosition(array: bigint, offset: number): number | { reason: string } {
+    const L = this.heap.layout;
+    const length = this.heap.arrayLength(array, 1 << 24);
+    if (offset < 0 || offset >= length) return { reason: 'bytecode offset outside the bytecode array' };
+    const table = this.heap.field(array, L.off.bytecodeSourcePositions);
+    if (!isHeapObject(table) || this.heap.typeOf(table) !== L.type.byteArray) {
+      return { reason: 'no source positions collected for this function yet (V8 collects them lazily)' };
+    }
+    const n = this.heap.arrayLength(table - 1n, 1 << 24);
+    const bytes = this.heap.readLong(table - 1n + BigInt(L.off.fixedArrayData), n);
+    const at = positionAt(bytes, offset);
+    return at === undefined ? { reason: 'no source position at this bytecode offset' } : at.scriptOffset;
+  }
+
+  /** The function's name (SharedFunctionInfo: a String, or a ScopeInfo that holds it) and start. */
+  private functionName(sfi: bigint): { name: string; startPosition?: number } {
+    const L = this.heap.layout;
+    const nameOrScope = this.heap.field(sfi, L.off.sfiNameOrScopeInfo);
+    if (isSmi(nameOrScope)) return { name: '' }; // kNoSharedNameSentinel
+    const type = this.heap.typeOf(nameOrScope);
+    if (type < L.type.firstNonString) return { name: this.heap.string(nameOrScope) };
+    if (type !== L.type.scopeInfo) throw new V8ReadError(`name or ScopeInfo expected, instance type ${type} found`);
+    // ScopeInfo: flags, parameter count, context local count, then the locals' names and infos,
+    // then (some optional Smis and) the function's name, and its start and end positions.
+    const scope = nameOrScope - 1n + BigInt(L.off.map + 8);
+    const head = this.heap.read(scope, 8 * (L.scopeInfo.firstVars + 1));
+    const count = head.readBigUInt64LE(8 * L.scopeInfo.contextLocalCount);
+    if (!isSmi(count) || smiValue(count) < 0 || smiValue(count) > 1 << 16) throw new V8ReadError('bad ScopeInfo');
+    const locals = smiValue(count);
+    const skip = L.scopeInfo.firstVars + (locals < MAX_INLINED_LOCAL_NAMES ? 2 * locals : 1 + locals);
+    const SLOTS = 8;
+    const rest = this.heap.read(scope + BigInt(8 * skip), 8 * SLOTS);
+    let name = '';
+    let prev = 1n;
+    for (let i = 0; i < SLOTS; i++) {
+      const w = rest.readBigUInt64LE(8 * i);
+      if (name === '' && isHeapObject(w) && this.heap.isString(w)) name = this.heap.string(w);
+      if (isSmi(w) && isSmi(prev) && i > 0 && smiValue(prev) >= 0 && smiValue(prev) < smiValue(w)) {
+        return { name, startPosition: smiValue(prev) };
+      }
+      prev = w;
+    }
+    return { name };
+  }
+
+  /** The script's name and line ends, cached while its source stays the same object. */
+  private script(tagged: bigint): ScriptInfo {
+    const L = this.heap.layout;
+    if (!isHeapObject(tagged) || this.heap.typeOf(tagged) !== L.type.script)
+      return { source: 0n, lineReason: 'the function has no script' };
+    const script = tagged - 1n;
+    const source = this.heap.field(script, L.off.scriptSource);
+    const cached = this.scripts.get(tagged);
+    if (cached !== undefined && cached.source === source) return cached;
+    const info: ScriptInfo = { source };
+    const name = this.heap.field(script, L.off.scriptName);
+    if (this.heap.isString(name)) info.file = this.heap.string(name);
+    try {
+      info.lineEnds = this.lineEnds(script, source);
+    } catch (e) {
+      if (!(e instanceof V8ReadError)) throw e;
+      info.lineReason = `no line: ${e.message}`;
+    }
+    if (this.scripts.size >= MAX_CACHED_SCRIPTS) this.scripts.clear();
+    this.scripts.set(tagged, info);
+    return info;
+  }
+
+  /** Script::line_ends when V8 computed them, else the source's newlines. */
+  private lineEnds(script: bigint, source: bigint): ArrayLike<number> {
+    const L = this.heap.layout;
+    if (L.off.scriptLineEnds >= 0) {
+      const ends = this.heap.field(script, L.off.scriptLineEnds);
+      if (isHeapObject(ends) && this.heap.typeOf(ends) === L.type.fixedArray) {
+        const n = this.heap.arrayLength(ends - 1n, 1 << 24);
+        const words = this.heap.readLong(ends - 1n + BigInt(L.off.fixedArrayData), 8 * n);
+        const out = new Array<number>(n);
+        for (let i = 0; i < n; i++) {
+          const w = words.readBigUInt64LE(8 * i);
+          if (!isSmi(w) || (i > 0 && smiValue(w) < out[i - 1])) throw new V8ReadError('bad line ends');
+          out[i] = smiValue(w);
+        }
+        return out;
+      }
+    }
+    if (!this.heap.isString(source)) throw new V8ReadError('script without source');
+    return lineEndsOf(this.heap.string(source, MAX_SOURCE_CHARS));
+  }
+}

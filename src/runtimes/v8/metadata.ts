@@ -1,0 +1,198 @@
+// V8's post-mortem metadata: the `v8dbg_*` data symbols a node binary carries (frame slot
+// offsets, frame type markers, instance types, object field offsets). Their VALUES are read
+// from the file (never from the target), once per file. A build without them, or one whose
+// layout this reader does not know (pointer compression, 32-bit), is reported as such.
+import { ElfFile, SHT_DYNSYM, SHT_NOBITS, SHT_STRTAB, SHT_SYMTAB, SYM_SIZE } from '../../elf/elf-file';
+
+/** Everything the V8 frame reader needs, in bytes (offsets) or V8's own numbering (types). */
+export interface V8Layout {
+  version: string;
+  fp: { contextOrFrameType: number; function: number; bytecodeArray: number; bytecodeOffset: number };
+  frameType: { entry: number; constructEntry: number; exit: number; builtinExit: number; stub: number };
+  type: {
+    jsFunction: number;
+    sharedFunctionInfo: number;
+    script: number;
+    scopeInfo: number;
+    bytecodeArray: number;
+    byteArray: number;
+    fixedArray: number;
+    code: number;
+    firstNonString: number;
+  };
+  string: {
+    representationMask: number;
+    encodingMask: number;
+    seq: number;
+    cons: number;
+    sliced: number;
+    thin: number;
+    external: number;
+    oneByte: number;
+  };
+  off: {
+    map: number;
+    mapInstanceType: number;
+    fixedArrayLength: number;
+    fixedArrayData: number;
+    stringLength: number;
+    seqChars: number;
+    consFirst: number;
+    consSecond: number;
+    slicedParent: number;
+    slicedOffset: number;
+    thinActual: number;
+    jsFunctionShared: number;
+    sfiNameOrScopeInfo: number;
+    sfiFunctionData: number;
+    sfiScript: number;
+    scriptName: number;
+    scriptSource: number;
+    scriptLineEnds: number;
+    bytecodeData: number;
+    bytecodeSourcePositions: number;
+  };
+  scopeInfo: { firstVars: number; contextLocalCount: number };
+}
+
+export type V8Support = { supported: true; layout: V8Layout } | { supported: false; reason: string };
+
+// The metadata, and V8's version numbers (v8::internal::Version::major_ etc.).
+const PREFIXES = [Buffer.from('v8dbg_'), Buffer.from('_ZN2v88internal7Version6')];
+
+/** Reads every v8dbg_* symbol's 32-bit value; an empty map when the file has none. */
+export function readV8Symbols(elf: ElfFile): Map<string, number> {
+  const values = new Map<string, number>();
+  // .dynsym first: node exports them there, and it is far smaller than .symtab.
+  const tables = [
+    ...elf.sections.filter((s) => s.type === SHT_DYNSYM),
+    ...elf.sections.filter((s) => s.type === SHT_SYMTAB),
+  ];
+  for (const symtab of tables) {
+    if (values.size > 0) break;
+    if (symtab.entsize !== SYM_SIZE && symtab.entsize !== 0) continue;
+    const strs = elf.sections[symtab.link];
+    if (strs === undefined || strs.type !== SHT_STRTAB) continue;
+    const syms = elf.sectionData(symtab);
+    const names = elf.sectionData(strs);
+    for (let o = 0; o + SYM_SIZE <= syms.length; o += SYM_SIZE) {
+      const nameOff = syms.readUInt32LE(o);
+      if (
+        !PREFIXES.some(
+          (p) => nameOff + p.length <= names.length && names.compare(p, 0, p.length, nameOff, nameOff + p.length) === 0,
+        )
+      )
+        continue;
+      const end = names.indexOf(0, nameOff);
+      const name = names.toString('latin1', nameOff, end < 0 ? names.length : end);
+      if (values.has(name)) continue;
+      const value = readValue(elf, syms.readBigUInt64LE(o + 8));
+      if (value !== undefined) values.set(name, value);
+    }
+  }
+  return values;
+}
+
+/** The int32 a data symbol holds: from its section's bytes, or 0 in .bss (zero values live there). */
+function readValue(elf: ElfFile, addr: bigint): number | undefined {
+  const s = elf.sections.find((sec) => sec.addr !== 0n && addr >= sec.addr && addr + 4n <= sec.addr + BigInt(sec.size));
+  if (s === undefined) return undefined;
+  if (s.type === SHT_NOBITS) return 0;
+  try {
+    return elf.source.read(s.offset + Number(addr - s.addr), 4).readInt32LE(0);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Validates the metadata and builds the layout, or says why V8 frames cannot be read. */
+export function v8Layout(values: Map<string, number>): V8Support {
+  if (values.size === 0) return { supported: false, reason: 'no V8 post-mortem metadata (v8dbg_* symbols)' };
+  const missing: string[] = [];
+  const get = (name: string, fallback?: number): number => {
+    const v = values.get(`v8dbg_${name}`);
+    if (v !== undefined) return v;
+    if (fallback !== undefined) return fallback;
+    missing.push(name);
+    return 0;
+  };
+  if (get('SystemPointerSize', 8) !== 8) return { supported: false, reason: 'not a 64-bit V8' };
+  if (get('TaggedSize', 8) !== 8)
+    return { supported: false, reason: 'pointer compression (4-byte tagged values): not supported yet' };
+  if (
+    get('HeapObjectTag') !== 1 ||
+    get('HeapObjectTagMask') !== 3 ||
+    get('SmiTagMask') !== 1 ||
+    get('SmiShiftSize', 31) !== 31
+  ) {
+    return { supported: false, reason: 'unexpected tagging scheme' };
+  }
+  const fixedArrayLength = get('class_FixedArrayBase__length__SMI');
+  const part = (p: string): number | undefined => values.get(`_ZN2v88internal7Version6${p}_E`);
+  const layout: V8Layout = {
+    version: [part('major'), part('minor'), part('build'), part('patch')].every((v) => v !== undefined)
+      ? [part('major'), part('minor'), part('build'), part('patch')].join('.')
+      : 'unknown',
+    fp: {
+      contextOrFrameType: get('off_fp_context_or_frame_type'),
+      function: get('off_fp_function'),
+      bytecodeArray: get('off_fp_bytecode_array'),
+      bytecodeOffset: get('off_fp_bytecode_offset'),
+    },
+    frameType: {
+      entry: get('frametype_EntryFrame'),
+      constructEntry: get('frametype_ConstructEntryFrame'),
+      exit: get('frametype_ExitFrame'),
+      builtinExit: get('frametype_BuiltinExitFrame'),
+      stub: get('frametype_StubFrame'),
+    },
+    type: {
+      jsFunction: get('type_JSFunction__JS_FUNCTION_TYPE'),
+      sharedFunctionInfo: get('type_SharedFunctionInfo__SHARED_FUNCTION_INFO_TYPE'),
+      script: get('type_Script__SCRIPT_TYPE'),
+      scopeInfo: get('type_ScopeInfo__SCOPE_INFO_TYPE'),
+      bytecodeArray: get('type_BytecodeArray__BYTECODE_ARRAY_TYPE'),
+      byteArray: get('type_ByteArray__BYTE_ARRAY_TYPE'),
+      fixedArray: get('type_FixedArray__FIXED_ARRAY_TYPE'),
+      code: get('type_Code__CODE_TYPE'),
+      firstNonString: get('FirstNonstringType'),
+    },
+    string: {
+      representationMask: get('StringRepresentationMask'),
+      encodingMask: get('StringEncodingMask'),
+      seq: get('SeqStringTag', 0),
+      cons: get('ConsStringTag'),
+      sliced: get('SlicedStringTag'),
+      thin: get('ThinStringTag'),
+      external: get('ExternalStringTag'),
+      oneByte: get('OneByteStringTag'),
+    },
+    off: {
+      map: get('class_HeapObject__map__Map', 0),
+      mapInstanceType: get('class_Map__instance_type__uint16_t'),
+      fixedArrayLength,
+      fixedArrayData: get('class_FixedArray__data__uintptr_t'),
+      stringLength: get('class_String__length__int32_t'),
+      seqChars: get('class_SeqOneByteString__chars__char'),
+      consFirst: get('class_ConsString__first__String'),
+      consSecond: get('class_ConsString__second__String'),
+      slicedParent: get('class_SlicedString__parent__String'),
+      slicedOffset: get('class_SlicedString__offset__SMI'),
+      thinActual: get('class_ThinString__actual__String'),
+      jsFunctionShared: get('class_JSFunction__shared__SharedFunctionInfo'),
+      sfiNameOrScopeInfo: get('class_SharedFunctionInfo__name_or_scope_info__Object'),
+      sfiFunctionData: get('class_SharedFunctionInfo__function_data__Object'),
+      sfiScript: get('class_SharedFunctionInfo__script_or_debug_info__HeapObject'),
+      scriptName: get('class_Script__name__Object'),
+      scriptSource: get('class_Script__source__Object'),
+      scriptLineEnds: get('class_Script__line_ends__Object', -1),
+      bytecodeData: get('class_BytecodeArray__data__uintptr_t'),
+      // Not exported since V8 9.4; unchanged since: length, constant pool, handler table, then it.
+      bytecodeSourcePositions:
+        values.get('v8dbg_class_BytecodeArray__source_position_table__Object') ?? fixedArrayLength + 3 * 8,
+    },
+    scopeInfo: { firstVars: get('scopeinfo_idx_first_vars'), contextLocalCount: get('scopeinfo_idx_ncontextlocals') },
+  };
+  if (missing.length > 0) return { supported: false, reason: `V8 metadata lacks ${missing.slice(0, 3).join(', ')}` };
+  return { supported: true, layout };
+}

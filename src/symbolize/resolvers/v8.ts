@@ -1,0 +1,62 @@
+// The V8 resolver: names the frames of JIT code and of V8's builtins by the JavaScript
+// function each runs, read from the target's memory after it resumed (frames.ts). Frames it
+// cannot read keep their native name and say why; frames V8 marks as its own (entry, exit,
+// stub frames) keep their native name.
+import { binding } from '../../addon';
+import { parseMaps } from '../../procfs/maps';
+import type { V8Code } from '../../runtimes/v8/frames';
+import { findV8, v8FrameReader } from '../../runtimes/v8/runtime';
+import type { Frame } from '../../types';
+
+/** One thread's frames and the frame pointer each ran with (absent for inlined frames). */
+export interface FramesWithFp {
+  frames: Frame[];
+  fpOf: Map<Frame, bigint>;
+}
+
+/** Where a frame's pc is, for V8; undefined when it is in neither V8's builtins nor JIT code. */
+function v8Code(f: Frame, v8Module: string): V8Code | undefined {
+  if (f.module === '[anon]') return 'jit';
+  if (f.module !== v8Module || f.symbol === null || !f.symbol.startsWith('Builtins_')) return undefined;
+  return f.symbol.startsWith('Builtins_Interpreter') ? 'interpreter' : 'builtin';
+}
+
+/** Names the JavaScript frames of every thread of a live process whose node carries V8 metadata. */
+export function resolveV8Frames(pid: number, mapsText: string, threads: FramesWithFp[]): void {
+  const runtime = findV8(pid, parseMaps(mapsText));
+  if (runtime === undefined) return;
+  const reader = v8FrameReader(pid, runtime, (address, length) => binding.readMemory(pid, address, length));
+  for (const { frames, fpOf } of threads) {
+    frames.forEach((f, i) => {
+      const fp = fpOf.get(f);
+      if (fp === undefined || f.inlined === true) return;
+      const code = v8Code(f, runtime.module);
+      if (code === undefined) return;
+      // A frame that shares its frame pointer with its caller has not built a frame of its own
+      // (a builtin's fast path, a function's prologue): the frame there is the caller's.
+      const caller = frames.slice(i + 1).find((c) => c.inlined !== true);
+      if (caller !== undefined && fpOf.get(caller) === fp) return;
+      if (reader === undefined) {
+        if (!runtime.support.supported && code !== 'builtin')
+          f.symbolReason = `V8 frames not readable: ${runtime.support.reason}`;
+        return;
+      }
+      const v = reader.read(fp, code);
+      if (v.kind === 'unreadable') {
+        f.symbolReason = `V8 frame unreadable: ${v.reason}`;
+        return;
+      }
+      if (v.kind === 'marker') return;
+      f.kind = 'js';
+      f.symbol = v.js.name;
+      f.symbolOffset = null;
+      f.jsTier = v.js.tier;
+      delete f.symbolReason;
+      if (v.js.file !== undefined) f.file = v.js.file;
+      if (v.js.line !== undefined) {
+        f.line = v.js.line;
+        f.column = v.js.column;
+      }
+    });
+  }
+}
