@@ -21,7 +21,10 @@ export interface JsFrameName {
 }
 
 export type V8Frame =
-  { kind: 'js'; js: JsFrameName } | { kind: 'marker'; frameType: number } | { kind: 'unreadable'; reason: string };
+  | { kind: 'js'; js: JsFrameName }
+  | { kind: 'marker'; frameType: number } // V8's own frame (entry, exit, stub, ...)
+  | { kind: 'internal' } // a nameless V8 builtin closure
+  | { kind: 'unreadable'; reason: string };
 
 /** Where a frame's pc is: the interpreter's builtins, other V8 builtins, or JIT-compiled code. */
 export type V8Code = 'interpreter' | 'builtin' | 'jit';
@@ -80,12 +83,15 @@ export class V8FrameReader {
       (t) => t === L.type.sharedFunctionInfo,
     );
     const { name, startPosition } = this.functionName(sfi);
+    // V8's own closures (promise reactions, async resumption) are not in JavaScript stack traces.
+    if (pcIn === 'builtin' && name === '') return { kind: 'internal' };
     const script = this.script(this.heap.field(sfi, L.off.sfiScript));
     const js: JsFrameName = { name, tier: 'optimized' };
     if (script.file !== undefined) js.file = script.file;
 
     const bytecode = slot(L.fp.bytecodeArray);
-    const isBytecode = isHeapObject(bytecode) && this.heap.typeOf(bytecode) === L.type.bytecodeArray;
+    // Optimized frames keep spill slots there: any word, which may look like a pointer.
+    const isBytecode = this.heap.typeIfObject(bytecode) === L.type.bytecodeArray;
     let position: number | undefined;
     let lineReason: string | undefined;
     if (isBytecode && isSmi(slot(L.fp.bytecodeOffset)) && interpreterPc) {

@@ -73,6 +73,17 @@ export class V8Heap {
     return type;
   }
 
+  /** typeOf, or undefined for a word that does not lead to a readable object. */
+  typeIfObject(word: bigint): number | undefined {
+    if (!isHeapObject(word)) return undefined;
+    try {
+      return this.typeOf(word);
+    } catch (e) {
+      if (e instanceof V8ReadError) return undefined;
+      throw e;
+    }
+  }
+
   /** The object's untagged address, after checking its type against `accept`. */
   expect(tagged: bigint, what: string, accept: (type: number) => boolean): bigint {
     const type = this.typeOf(tagged);

@@ -46,7 +46,7 @@ export function resolveV8Frames(pid: number, mapsText: string, threads: FramesWi
         f.symbolReason = `V8 frame unreadable: ${v.reason}`;
         return;
       }
-      if (v.kind === 'marker') return;
+      if (v.kind === 'marker' || v.kind === 'internal') return;
       f.kind = 'js';
       f.symbol = v.js.name;
       f.symbolOffset = null;
