@@ -21,7 +21,7 @@ export interface JsFrameName {
 }
 
 export type V8Frame =
-  | { kind: 'js'; js: JsFrameName }
+  | { kind: 'js'; js: JsFrameName; inlined?: JsFrameName[] } // inlined: calls inlined at the pc, innermost first
   | { kind: 'marker'; frameType: number } // V8's own frame (entry, exit, stub, ...)
   | { kind: 'internal' } // a nameless V8 builtin closure
   | { kind: 'unreadable'; reason: string };
@@ -51,16 +51,16 @@ export class V8FrameReader {
   constructor(readonly heap: V8Heap) {}
 
   /** Reads the frame whose frame pointer is fp; pcIn says what code its pc is in. */
-  read(fp: bigint, pcIn: V8Code): V8Frame {
+  read(fp: bigint, pc: bigint, pcIn: V8Code): V8Frame {
     try {
-      return this.readFrame(fp, pcIn);
+      return this.readFrame(fp, pc, pcIn);
     } catch (e) {
       if (e instanceof V8ReadError) return { kind: 'unreadable', reason: e.message };
       throw e;
     }
   }
 
-  private readFrame(fp: bigint, pcIn: V8Code): V8Frame {
+  private readFrame(fp: bigint, pc: bigint, pcIn: V8Code): V8Frame {
     const interpreterPc = pcIn === 'interpreter';
     const L = this.heap.layout;
     const low = Math.min(L.fp.contextOrFrameType, L.fp.function, L.fp.bytecodeArray, L.fp.bytecodeOffset);
@@ -94,15 +94,26 @@ export class V8FrameReader {
     const isBytecode = this.heap.typeIfObject(bytecode) === L.type.bytecodeArray;
     let position: number | undefined;
     let lineReason: string | undefined;
+    let inlined: JsFrameName[] | undefined;
     if (isBytecode && isSmi(slot(L.fp.bytecodeOffset)) && interpreterPc) {
       js.tier = 'interpreted';
       const offset = smiValue(slot(L.fp.bytecodeOffset)) - (L.off.bytecodeData - 1);
       const at = this.bytecodePosition(bytecode - 1n, offset);
       if (typeof at === 'number') position = at;
       else lineReason = at.reason;
+    } else if (pcIn === 'jit') {
+      const code = this.runningCode(this.heap.field(fn, L.off.jsFunctionCode), pc);
+      js.tier = code !== undefined ? code.tier : isBytecode ? 'baseline' : 'optimized';
+      if (code?.tier === 'optimized') {
+        const at = this.optimizedPosition(code.code, code.offset, sfi);
+        if (at !== undefined) {
+          position = at.position;
+          if (at.inlined.length > 0) inlined = at.inlined.map((f) => this.inlinedFrame(f.sfi, f.position, js.tier));
+        }
+      }
+      if (position === undefined) lineReason = `${js.tier} code: the line is where the function starts`;
     } else {
-      js.tier = pcIn === 'builtin' ? 'builtin' : isBytecode && !interpreterPc ? 'baseline' : 'optimized';
-      lineReason = `${js.tier} code: the line is where the function starts`;
+      js.tier = 'builtin';
     }
     if (position === undefined && startPosition !== undefined) position = startPosition;
     if (script.lineReason !== undefined) lineReason = script.lineReason;
@@ -114,7 +125,97 @@ export class V8FrameReader {
       }
     }
     if (lineReason !== undefined) js.lineReason = lineReason;
-    return { kind: 'js', js };
+    return inlined === undefined ? { kind: 'js', js } : { kind: 'js', js, inlined };
+  }
+
+  /** The function's current code, if the pc is inside it: its tier and the pc's offset in it. */
+  private runningCode(tagged: bigint, pc: bigint): { code: bigint; tier: JsTier; offset: number } | undefined {
+    const L = this.heap.layout;
+    if (this.heap.typeIfObject(tagged) !== L.type.code) return undefined;
+    const code = tagged - 1n;
+    const start = this.heap.field(code, L.off.codeInstructionStart);
+    const size = this.heap.read(code + BigInt(L.off.codeInstructionSize), 4).readInt32LE(0);
+    // pc is a return address (or, innermost, the next instruction): the call is before it.
+    const at = pc - 1n;
+    if (size <= 0 || at < start || at >= start + BigInt(size)) return undefined;
+    const flags = this.heap.read(code + BigInt(L.off.codeFlags), 4).readUInt32LE(0);
+    const kind = (flags >>> L.code.kindShift) & L.code.kindMask;
+    if (kind < L.code.baseline) return undefined;
+    return { code, tier: kind === L.code.baseline ? 'baseline' : 'optimized', offset: Number(at - start) };
+  }
+
+  /**
+   * The source position at a pc offset of optimized code, and the calls inlined there
+   * (innermost first: the inlined function and the position in it), from the code's source
+   * position table and its deoptimization data.
+   */
+  private optimizedPosition(
+    code: bigint,
+    offset: number,
+    sfi: bigint,
+  ): { position: number; inlined: { sfi: bigint; position: number }[] } | undefined {
+    const L = this.heap.layout;
+    const table = this.heap.field(code, L.off.codeSourcePositions);
+    if (this.heap.typeIfObject(table) !== L.type.byteArray) return undefined;
+    const n = this.heap.arrayLength(table - 1n, 1 << 24);
+    const at = positionAt(this.heap.readLong(table - 1n + BigInt(L.off.fixedArrayData), n), offset);
+    if (at === undefined) return undefined;
+    const inlined: { sfi: bigint; position: number }[] = [];
+    let { scriptOffset, inliningId } = at;
+    if (inliningId === 0) return { position: scriptOffset, inlined };
+    const deopt = this.heap.field(code, L.off.codeDeoptData);
+    if (this.heap.typeIfObject(deopt) !== L.type.fixedArray)
+      throw new V8ReadError('optimized code without deoptimization data');
+    const entries = this.heap.arrayLength(deopt - 1n, 1 << 20);
+    if (entries <= L.deopt.inliningPositions) throw new V8ReadError('short deoptimization data');
+    const entry = (i: number): bigint => this.heap.field(deopt - 1n, L.off.fixedArrayData + 8 * i);
+    const count = entry(L.deopt.inlinedCount);
+    const literals = entry(L.deopt.literals);
+    const positions = entry(L.deopt.inliningPositions);
+    const literalsType = this.heap.typeIfObject(literals);
+    if (!isSmi(count) || (literalsType !== L.type.fixedArray && literalsType !== L.type.weakFixedArray)) {
+      throw new V8ReadError('bad deoptimization data');
+    }
+    if (this.heap.typeIfObject(positions) !== L.type.byteArray) throw new V8ReadError('bad inlining positions');
+    const positionBytes = this.heap.arrayLength(positions - 1n, 1 << 20);
+    const literalCount = this.heap.arrayLength(literals - 1n, 1 << 20);
+    // InliningPosition: the call's SourcePosition (8 bytes), the inlined function's literal index (int).
+    const ENTRY = 16;
+    for (let guard = 0; inliningId !== 0; guard++) {
+      if (guard > 64 || inliningId * ENTRY > positionBytes) throw new V8ReadError('bad inlining id');
+      const e = this.heap.read(positions - 1n + BigInt(L.off.fixedArrayData + (inliningId - 1) * ENTRY), ENTRY);
+      const fnIndex = e.readInt32LE(8);
+      let inlinedSfi = sfi;
+      if (fnIndex >= 0) {
+        if (fnIndex >= smiValue(count) || fnIndex >= literalCount) throw new V8ReadError('bad inlined function index');
+        // Weak references carry tag 3: the object is the same, strongly tagged.
+        const ref = this.heap.field(literals - 1n, L.off.fixedArrayData + 8 * fnIndex) & ~2n;
+        inlinedSfi = this.heap.expect(ref, 'SharedFunctionInfo', (t) => t === L.type.sharedFunctionInfo) + 1n;
+      }
+      inlined.push({ sfi: inlinedSfi, position: scriptOffset });
+      const raw = e.readBigUInt64LE(0);
+      if ((raw & 1n) === 1n) throw new V8ReadError('external source position');
+      const next = Number((raw >> 31n) & 0xffffn);
+      if (next >= inliningId) throw new V8ReadError('inlining ids do not decrease');
+      scriptOffset = Number((raw >> 1n) & ((1n << 30n) - 1n)) - 1;
+      inliningId = next;
+    }
+    return { position: scriptOffset, inlined };
+  }
+
+  /** A function inlined into optimized code, named from its SharedFunctionInfo (tagged). */
+  private inlinedFrame(sfiTagged: bigint, position: number, tier: JsTier): JsFrameName {
+    const L = this.heap.layout;
+    const sfi = this.heap.expect(sfiTagged, 'SharedFunctionInfo', (t) => t === L.type.sharedFunctionInfo);
+    const js: JsFrameName = { name: this.functionName(sfi).name, tier };
+    const script = this.script(this.heap.field(sfi, L.off.sfiScript));
+    if (script.file !== undefined) js.file = script.file;
+    const lc = script.lineEnds === undefined || position < 0 ? undefined : lineAndColumn(script.lineEnds, position);
+    if (lc !== undefined) {
+      js.line = lc.line;
+      js.column = lc.column;
+    }
+    return js;
   }
 
   /** The script offset of a bytecode offset, from the array's source position table. */

@@ -18,6 +18,7 @@ export interface V8Layout {
     byteArray: number;
     fixedArray: number;
     code: number;
+    weakFixedArray: number;
     firstNonString: number;
   };
   string: {
@@ -51,7 +52,15 @@ export interface V8Layout {
     scriptLineEnds: number;
     bytecodeData: number;
     bytecodeSourcePositions: number;
+    jsFunctionCode: number;
+    codeDeoptData: number;
+    codeSourcePositions: number;
+    codeInstructionStart: number;
+    codeFlags: number;
+    codeInstructionSize: number;
   };
+  code: { kindMask: number; kindShift: number; baseline: number };
+  deopt: { inlinedCount: number; literals: number; sharedInfo: number; inliningPositions: number };
   scopeInfo: { firstVars: number; contextLocalCount: number };
 }
 
@@ -128,6 +137,7 @@ export function v8Layout(values: Map<string, number>): V8Support {
     return { supported: false, reason: 'unexpected tagging scheme' };
   }
   const fixedArrayLength = get('class_FixedArrayBase__length__SMI');
+  const codeSourcePositions = get('class_Code__source_position_table__ByteArray');
   const part = (p: string): number | undefined => values.get(`_ZN2v88internal7Version6${p}_E`);
   const layout: V8Layout = {
     version: [part('major'), part('minor'), part('build'), part('patch')].every((v) => v !== undefined)
@@ -155,6 +165,7 @@ export function v8Layout(values: Map<string, number>): V8Support {
       byteArray: get('type_ByteArray__BYTE_ARRAY_TYPE'),
       fixedArray: get('type_FixedArray__FIXED_ARRAY_TYPE'),
       code: get('type_Code__CODE_TYPE'),
+      weakFixedArray: get('type_WeakFixedArray__WEAK_FIXED_ARRAY_TYPE'),
       firstNonString: get('FirstNonstringType'),
     },
     string: {
@@ -190,6 +201,26 @@ export function v8Layout(values: Map<string, number>): V8Support {
       // Not exported since V8 9.4; unchanged since: length, constant pool, handler table, then it.
       bytecodeSourcePositions:
         values.get('v8dbg_class_BytecodeArray__source_position_table__Object') ?? fixedArrayLength + 3 * 8,
+      // Fields V8 11 stopped exporting, where they have stayed since (as the OpenTelemetry
+      // profiler also finds them); every use checks what it reads (a pc inside the code).
+      jsFunctionCode:
+        values.get('v8dbg_class_JSFunction__code__Code') ?? get('class_JSFunction__shared__SharedFunctionInfo') + 3 * 8,
+      codeDeoptData: get('class_Code__deoptimization_data__FixedArray'),
+      codeSourcePositions: codeSourcePositions,
+      codeInstructionStart: values.get('v8dbg_class_Code__instruction_start__uintptr_t') ?? codeSourcePositions + 2 * 8,
+      codeFlags: values.get('v8dbg_class_Code__flags__uint32_t') ?? codeSourcePositions + 3 * 8,
+      codeInstructionSize: values.get('v8dbg_class_Code__instruction_size__int') ?? codeSourcePositions + 4 * 8,
+    },
+    code: {
+      kindMask: get('CodeKindFieldMask'),
+      kindShift: get('CodeKindFieldShift', 0),
+      baseline: get('CodeKindBaseline'),
+    },
+    deopt: {
+      inlinedCount: get('DeoptimizationDataInlinedFunctionCountIndex'),
+      literals: get('DeoptimizationDataLiteralArrayIndex'),
+      sharedInfo: get('DeoptimizationDataSharedFunctionInfoIndex'),
+      inliningPositions: get('DeoptimizationDataInliningPositionsIndex'),
     },
     scopeInfo: { firstVars: get('scopeinfo_idx_first_vars'), contextLocalCount: get('scopeinfo_idx_ncontextlocals') },
   };

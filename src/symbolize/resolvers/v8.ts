@@ -4,7 +4,7 @@
 // stub frames) keep their native name.
 import { binding } from '../../addon';
 import { parseMaps } from '../../procfs/maps';
-import type { V8Code } from '../../runtimes/v8/frames';
+import type { JsFrameName, V8Code } from '../../runtimes/v8/frames';
 import { findV8, v8FrameReader } from '../../runtimes/v8/runtime';
 import type { Frame } from '../../types';
 
@@ -27,6 +27,7 @@ export function resolveV8Frames(pid: number, mapsText: string, threads: FramesWi
   if (runtime === undefined) return;
   const reader = v8FrameReader(pid, runtime, (address, length) => binding.readMemory(pid, address, length));
   for (const { frames, fpOf } of threads) {
+    const inlinedAt = new Map<Frame, Frame[]>();
     frames.forEach((f, i) => {
       const fp = fpOf.get(f);
       if (fp === undefined || f.inlined === true) return;
@@ -41,7 +42,7 @@ export function resolveV8Frames(pid: number, mapsText: string, threads: FramesWi
           f.symbolReason = `V8 frames not readable: ${runtime.support.reason}`;
         return;
       }
-      const v = reader.read(fp, code);
+      const v = reader.read(fp, BigInt(f.pc), code);
       if (v.kind === 'unreadable') {
         f.symbolReason = `V8 frame unreadable: ${v.reason}`;
         return;
@@ -57,6 +58,36 @@ export function resolveV8Frames(pid: number, mapsText: string, threads: FramesWi
         f.line = v.js.line;
         f.column = v.js.column;
       }
+      if (v.inlined !== undefined)
+        inlinedAt.set(
+          f,
+          v.inlined.map((js) => inlinedJsFrame(f, js)),
+        );
     });
+    // Calls inlined into optimized code come first, at the same pc, as native inlines do.
+    for (let i = frames.length - 1; i >= 0; i--) {
+      const calls = inlinedAt.get(frames[i]);
+      if (calls !== undefined) frames.splice(i, 0, ...calls);
+    }
   }
+}
+
+function inlinedJsFrame(physical: Frame, js: JsFrameName): Frame {
+  const f: Frame = {
+    pc: physical.pc,
+    method: physical.method,
+    module: physical.module,
+    moduleOffset: physical.moduleOffset,
+    symbol: js.name,
+    symbolOffset: null,
+  };
+  f.kind = 'js';
+  f.jsTier = js.tier;
+  if (js.file !== undefined) f.file = js.file;
+  if (js.line !== undefined) {
+    f.line = js.line;
+    f.column = js.column;
+  }
+  f.inlined = true;
+  return f;
 }
