@@ -1,0 +1,195 @@
+// JavaScript frames named from V8's own memory, on a node started with no flag: each thread's
+// JS frames must equal the `new Error().stack` the program printed just before blocking
+// (names, files, lines, columns), in order, between the right native frames. With
+// --perf-basic-prof, the perf map must agree. Against a heap that GCs move: no crash, no
+// garbage names, reasons on what could not be read.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { snapshot } from '../src/snapshot';
+import type { Frame, Snapshot, ThreadStack } from '../src/types';
+import { FIXTURES_DIR } from './helpers/fixtures';
+import { startTarget, stopAllTargets, type Target } from './helpers/target';
+
+afterEach(async () => {
+  await stopAllTargets();
+});
+
+const PROGRAM = path.join(FIXTURES_DIR, 'v8_frames.js');
+const SNAPSHOTS = Number(process.env.STACKSHOT_V8_SNAPSHOTS ?? 200);
+
+function nodeEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  return env;
+}
+
+interface TraceFrame {
+  name: string;
+  file: string;
+  line: number;
+  column: number;
+}
+
+/** `    at Shop.checkout (/x.js:37:12)` / `    at /x.js:3:1` -> its parts. */
+function parseTrace(stack: string): TraceFrame[] {
+  const out: TraceFrame[] = [];
+  for (const l of stack.split('\n').slice(1)) {
+    const m = /^\s+at (?:(.*) \()?(.+):(\d+):(\d+)\)?$/.exec(l);
+    if (m === null) continue;
+    out.push({ name: m[1] ?? '', file: m[2], line: Number(m[3]), column: Number(m[4]) });
+  }
+  return out;
+}
+
+/**
+ * V8's stack trace prefixes a method's name with its receiver's type (`Shop.checkout`), and
+ * names a nameless top-level function `Object.<anonymous>`; a function's own name is the rest.
+ */
+function sameName(ours: string, trace: string): boolean {
+  if (ours === trace || trace.endsWith(`.${ours}`)) return true;
+  return ours === '' && /(^|\.)<anonymous>$/.test(trace);
+}
+
+async function startProgram(args: string[] = []): Promise<{ t: Target; traces: Map<string, TraceFrame[]> }> {
+  const t = await startTarget(process.execPath, [...args, PROGRAM], {
+    env: nodeEnv(),
+    ready: /"tag":"main"/,
+    timeoutMs: 20_000,
+  });
+  // Both threads print before blocking; wait for both lines, then for both to block.
+  const traces = new Map<string, TraceFrame[]>();
+  for (const line of t.stdout.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const r = JSON.parse(line) as { tag: string; stack: string };
+    traces.set(r.tag, parseTrace(r.stack));
+  }
+  if (!traces.has('worker')) {
+    const line = await t.waitForLine(/"tag":"worker"/, 20_000);
+    const r = JSON.parse(line) as { tag: string; stack: string };
+    traces.set(r.tag, parseTrace(r.stack));
+  }
+  return { t, traces };
+}
+
+/** The thread whose stack holds a JS frame named `name`, once every such thread is blocked. */
+async function threadWith(pid: number, name: string): Promise<{ snap: Snapshot; thread: ThreadStack }> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const snap = await snapshot(pid);
+    const thread = snap.threads.find((th) => th.frames.some((f) => f.kind === 'js' && f.symbol === name));
+    if (thread !== undefined && thread.frames.some((f) => /AtomicsWait/.test(f.symbol ?? ''))) return { snap, thread };
+    if (Date.now() > deadline) throw new Error(`no blocked thread with a JS frame ${name}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Our JS frames in the program's file, innermost first. */
+function programFrames(thread: ThreadStack): Frame[] {
+  return thread.frames.filter((f) => f.kind === 'js' && f.file === PROGRAM);
+}
+
+function expectSameFrames(ours: Frame[], trace: TraceFrame[]): void {
+  const theirs = trace.filter((f) => f.file === PROGRAM);
+  expect(ours.map((f) => `${f.symbol}@${f.line}`)).toHaveLength(theirs.length);
+  ours.forEach((f, i) => {
+    const want = theirs[i];
+    expect(sameName(f.symbol ?? '', want.name), `frame ${i}: ${f.symbol} vs ${want.name}`).toBe(true);
+    expect(f.line, `frame ${i} (${want.name}) line`).toBe(want.line);
+    // The trace was taken one call before the blocking call, on the same line.
+    if (i > 0) expect(f.column, `frame ${i} (${want.name}) column`).toBe(want.column);
+  });
+}
+
+describe('V8 frames, node started without flags', () => {
+  it('main thread (async after await, arrow, class method, interpreted, optimized with an inlined call) equals Error().stack', async () => {
+    const { t, traces } = await startProgram();
+    const { thread } = await threadWith(t.pid, 'afterAwait');
+    const ours = programFrames(thread);
+    expectSameFrames(ours, traces.get('main')!);
+    // The tiers: `block` inlined into `hot` (optimized by TurboFan), the callers interpreted.
+    expect(ours[0]).toMatchObject({ symbol: 'block', inlined: true, jsTier: 'optimized' });
+    expect(ours[1]).toMatchObject({ symbol: 'hot', jsTier: 'optimized' });
+    expect(ours[1].inlined).toBeUndefined();
+    for (const f of ours.slice(2)) expect(f.jsTier).toBe('interpreted');
+    // Between the right native frames: the wait's builtin inside, the microtask runner outside.
+    const frames = thread.frames;
+    const first = frames.indexOf(ours[0]);
+    const last = frames.indexOf(ours[ours.length - 1]);
+    expect(frames.slice(0, first).some((f) => /Builtin_AtomicsWait/.test(f.symbol ?? ''))).toBe(true);
+    expect(frames[first - 1].symbol).toMatch(/^Builtins_CEntry/);
+    expect(frames.slice(first, last + 1).every((f) => f.kind === 'js')).toBe(true);
+    expect(frames.slice(last + 1).some((f) => f.symbol === 'Builtins_RunMicrotasks')).toBe(true);
+  });
+
+  it("worker thread equals its Error().stack, entered from the worker's own JS entry", async () => {
+    const { t, traces } = await startProgram();
+    const { thread } = await threadWith(t.pid, 'workerMain');
+    expect(thread.tid).not.toBe(t.pid);
+    const ours = programFrames(thread);
+    expectSameFrames(ours, traces.get('worker')!);
+    const frames = thread.frames;
+    expect(frames[frames.indexOf(ours[0]) - 1].symbol).toMatch(/^Builtins_CEntry/);
+    expect(
+      frames.slice(frames.indexOf(ours[ours.length - 1])).some((f) => f.symbol === 'Builtins_JSEntryTrampoline'),
+    ).toBe(true);
+  });
+
+  it('with --perf-basic-prof, the perf map names the JIT frames as V8 does', async () => {
+    const { t, traces } = await startProgram(['--perf-basic-prof']);
+    const { thread } = await threadWith(t.pid, 'afterAwait');
+    expectSameFrames(programFrames(thread), traces.get('main')!);
+    // The perf map, read here independently: the newest entry for an address wins.
+    const entries = fs
+      .readFileSync(`/tmp/perf-${t.pid}.map`, 'utf8')
+      .split('\n')
+      .map((l) => /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ start: BigInt(`0x${m[1]}`), size: BigInt(`0x${m[2]}`), name: m[3] }));
+    const jit = thread.frames.filter((f) => f.kind === 'js' && f.module === '[anon]' && f.inlined !== true);
+    expect(jit.length).toBeGreaterThan(0);
+    for (const f of jit) {
+      const pc = BigInt(f.pc) - 1n;
+      const hit = entries.filter((e) => pc >= e.start && pc < e.start + e.size).pop();
+      expect(hit, `pc ${f.pc} in the perf map`).toBeDefined();
+      // `JS:*hot /path/v8_frames.js:25:13`: tier marker, name, where the function is defined.
+      const m = /^JS:[~^+*]?(.*) (\S+):\d+:\d+$/.exec(hit!.name);
+      expect(m, hit!.name).not.toBeNull();
+      expect(m![1]).toBe(f.symbol);
+      expect(m![2]).toBe(f.file);
+    }
+  });
+});
+
+describe('V8 frames against a moving heap', () => {
+  it(`${SNAPSHOTS} snapshots of a node allocating and forcing GCs: no crash, valid names, reasons where unreadable`, async () => {
+    const churn = [
+      'const keep = [];',
+      'function make(i) { return { i, s: "x".repeat(i % 64) + i, a: new Array(i % 100).fill(i) }; }',
+      'function churn() { for (let i = 0; i < 20000; i++) keep[i % 5000] = make(i); gc(); setImmediate(churn); }',
+      "console.log('ready'); churn();",
+    ].join('\n');
+    const t = await startTarget(process.execPath, ['--expose-gc', '-e', churn], { env: nodeEnv() });
+    let js = 0;
+    let unreadable = 0;
+    for (let i = 0; i < SNAPSHOTS; i++) {
+      const snap = await snapshot(t.pid, { threads: [t.pid] });
+      for (const f of snap.threads[0].frames) {
+        if (f.kind === 'js') {
+          js++;
+          const name = f.symbol ?? '';
+          expect(Buffer.from(name, 'utf8').toString('utf8')).toBe(name);
+          expect(name).not.toMatch(/[\u0000-\u001f\ufffd]/);
+          if (f.file !== undefined) expect(f.file).not.toMatch(/[\u0000-\u001f\ufffd]/);
+        }
+        if (f.symbolReason?.startsWith('V8 frame unreadable')) unreadable++;
+        if (f.symbol === null) expect(f.symbolReason, `frame ${f.pc} without a name or a reason`).toBeDefined();
+      }
+    }
+    expect(t.running).toBe(true);
+    // Most snapshots catch the loop in JavaScript; what could not be read said so.
+    expect(js).toBeGreaterThan(SNAPSHOTS / 2);
+    expect(unreadable).toBeLessThan(js);
+  }, 120_000);
+});
