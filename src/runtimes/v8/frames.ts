@@ -23,7 +23,7 @@ export interface JsFrameName {
 export type V8Frame =
   | { kind: 'js'; js: JsFrameName; inlined?: JsFrameName[] } // inlined: calls inlined at the pc, innermost first
   | { kind: 'marker'; frameType: number } // V8's own frame (entry, exit, stub, ...)
-  | { kind: 'internal' } // a nameless V8 builtin closure
+  | { kind: 'internal' } // a builtin that is not (or not yet) a JavaScript builtin's own frame
   | { kind: 'unreadable'; reason: string };
 
 /** Where a frame's pc is: the interpreter's builtins, other V8 builtins, or JIT-compiled code. */
@@ -55,7 +55,10 @@ export class V8FrameReader {
     try {
       return this.readFrame(fp, pc, pcIn);
     } catch (e) {
-      if (e instanceof V8ReadError) return { kind: 'unreadable', reason: e.message };
+      // Builtins are stubs of many frame layouts, and may not have built their frame yet:
+      // one that is not a JavaScript builtin's own frame is no error, just not JavaScript.
+      if (e instanceof V8ReadError)
+        return pcIn === 'builtin' ? { kind: 'internal' } : { kind: 'unreadable', reason: e.message };
       throw e;
     }
   }
@@ -68,8 +71,7 @@ export class V8FrameReader {
     const slot = (off: number): bigint => slots.readBigUInt64LE(off - low);
     const marker = slot(L.fp.contextOrFrameType);
     if (isSmi(marker)) {
-      if (marker >= BigInt(MAX_FRAME_TYPE * 2))
-        return { kind: 'unreadable', reason: 'neither a frame marker nor a context' };
+      if (marker >= BigInt(MAX_FRAME_TYPE * 2)) throw new V8ReadError('neither a frame marker nor a context');
       return { kind: 'marker', frameType: Number(marker >> 1n) };
     }
     const fn = this.heap.expect(
@@ -83,9 +85,10 @@ export class V8FrameReader {
       (t) => t === L.type.sharedFunctionInfo,
     );
     const { name, startPosition } = this.functionName(sfi);
-    // V8's own closures (promise reactions, async resumption) are not in JavaScript stack traces.
-    if (pcIn === 'builtin' && name === '') return { kind: 'internal' };
     const script = this.script(this.heap.field(sfi, L.off.sfiScript));
+    // A builtin's own JavaScript frame is a builtin function's (no script); V8's nameless
+    // closures (promise reactions, async resumption) are not in JavaScript stack traces.
+    if (pcIn === 'builtin' && (name === '' || script.source !== 0n)) return { kind: 'internal' };
     const js: JsFrameName = { name, tier: 'optimized' };
     if (script.file !== undefined) js.file = script.file;
 
