@@ -8,6 +8,7 @@ import type { ErrorReason } from './errors';
 import { StackshotError } from './errors';
 import { checkTarget } from './procfs/preflight';
 import { describePythonProbe, probePythonFrames } from './runtimes/cpython/probe';
+import { v8Readability } from './audit/runtime';
 import {
   CAP_SYS_PTRACE,
   explainPermission,
@@ -248,10 +249,18 @@ function perfMapCheck(pid: number, target: Map<string, string>): DoctorCheck {
     };
   }
   if (isNode) {
+    const v8 = v8Readability(pid);
+    if (v8.readable) {
+      return {
+        id: 'perf-map',
+        status: 'ok',
+        detail: `no /tmp/perf-${pid}.map, none needed: JavaScript frames are named from V8's own metadata (V8 ${v8.version})`,
+      };
+    }
     return {
       id: 'perf-map',
       status: 'warn',
-      detail: `no /tmp/perf-${pid}.map: JavaScript frames will show as addresses in [anon] memory`,
+      detail: `no /tmp/perf-${pid}.map and V8 frames not readable (${v8.reason}): JavaScript frames will show as addresses in [anon] memory`,
       fix: 'start node with --perf-basic-prof --interpreted-frames-native-stack (or NODE_OPTIONS="--perf-basic-prof --interpreted-frames-native-stack")',
     };
   }

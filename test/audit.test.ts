@@ -310,12 +310,15 @@ describe('audit of live processes', () => {
     expect(r.runtimes.python).toBeUndefined();
   });
 
-  it('a Node process without perf flags says so', async () => {
+  it('a Node process without perf flags: its JS frames are read from V8 metadata, and it says so', async () => {
     const t = await startNode("setInterval(()=>{},1000); console.log('ready')");
     const r = await audit(t.pid);
     expect(r.runtimes.node!.perfFlags).toEqual([]);
     expect(r.runtimes.node!.perfMap).toBeNull();
-    expect(r.runtimes.node!.note).toMatch(/--perf-basic-prof/);
+    // This machine's node (v20, no pointer compression) carries readable V8 metadata.
+    expect(r.runtimes.node!.v8).toMatchObject({ readable: true, module: fs.realpathSync(process.execPath) });
+    expect(r.runtimes.node!.v8.version).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(r.runtimes.node!.note).toMatch(/no flag needed/);
   });
 
   it('no such process: ESRCH', async () => {

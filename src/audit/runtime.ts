@@ -16,7 +16,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { framePointerFlag } from './dwarf-producer';
 import { probePythonFrames } from '../runtimes/cpython/probe';
-import type { NodeRuntime, PythonRuntime } from './types';
+import { parseMaps } from '../procfs/maps';
+import { findV8 } from '../runtimes/v8/runtime';
+import type { NodeRuntime, PythonRuntime, V8Readability } from './types';
 
 const PYTHON_EXE = /^python[0-9.]*[a-z]*$/;
 const LIBPYTHON = /\/libpython[0-9.]+[a-z]*\.so/;
@@ -190,6 +192,25 @@ export async function auditPython(
   return result;
 }
 
+/** Whether the process's V8 carries metadata stackshot can read JS frames with. */
+export function v8Readability(pid: number): V8Readability {
+  let maps: string;
+  try {
+    maps = fs.readFileSync(`/proc/${pid}/maps`, 'utf8');
+  } catch (e) {
+    return { module: null, readable: false, reason: `maps unreadable: ${(e as Error).message}` };
+  }
+  const v8 = findV8(pid, parseMaps(maps));
+  if (v8 === undefined)
+    return {
+      module: null,
+      readable: false,
+      reason: 'no V8 post-mortem metadata (v8dbg_* symbols) in the executable or libnode',
+    };
+  if (!v8.support.supported) return { module: v8.module, readable: false, reason: v8.support.reason };
+  return { module: v8.module, readable: true, version: v8.support.layout.version };
+}
+
 const NODE_PERF_FLAGS = [
   '--perf-basic-prof',
   '--perf-basic-prof-only-functions',
@@ -213,8 +234,12 @@ export function auditNode(pid: number): NodeRuntime {
     perfFlags,
     interpretedFramesNativeStack: all.includes('--interpreted-frames-native-stack'),
     perfMap: findPerfMap(pid),
+    v8: v8Readability(pid),
   };
-  if (perfFlags.length === 0)
+  if (result.v8.readable) {
+    if (perfFlags.length === 0)
+      result.note = `JS frames are named from V8's own memory (V8 ${result.v8.version}); no flag needed`;
+  } else if (perfFlags.length === 0)
     result.note = 'JS frames will be unnamed: start node with --perf-basic-prof --interpreted-frames-native-stack';
   else if (result.perfMap === null)
     result.note = `${perfFlags.join(' ')} is on but /tmp/perf-${pid}.map does not exist`;

@@ -113,7 +113,20 @@ export interface NodeRuntime {
   interpretedFramesNativeStack: boolean;
   /** /tmp/perf-<pid>.map exists (named JIT frames). */
   perfMap: string | null;
+  /** Whether stackshot can name JS frames from V8's own memory (post-mortem metadata). */
+  v8: V8Readability;
   note?: string;
+}
+
+export interface V8Readability {
+  /** The file that carries V8's v8dbg_* metadata (null: none found). */
+  module: string | null;
+  /** JS frames are named without any flag. */
+  readable: boolean;
+  /** V8's version, when the metadata is readable. */
+  version?: string;
+  /** Why not: no metadata, pointer compression, a layout this version does not know, ... */
+  reason?: string;
 }
 
 export interface AuditReport {

@@ -133,6 +133,10 @@ export function formatAuditText(r: AuditReport): string {
       `  perf map flags: ${node.perfFlags.length > 0 ? node.perfFlags.join(' ') : 'none'}; --interpreted-frames-native-stack: ${node.interpretedFramesNativeStack ? 'yes' : 'no'}`,
     );
     lines.push(`  perf map: ${node.perfMap ?? 'none'}`);
+    const v8 = node.v8;
+    lines.push(
+      `  V8 frames: ${v8.readable ? `named without flags (V8 ${v8.version}, metadata in ${v8.module})` : `not readable: ${v8.reason}`}`,
+    );
     if (node.note !== undefined) lines.push(`  note: ${node.note}`);
   }
   return lines.join('\n') + '\n';
