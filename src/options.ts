@@ -59,6 +59,7 @@ export interface ResolvedOptions {
   maxFrames: number;
   framePointersOnly: boolean;
   lines: boolean;
+  runtimeFrames: boolean;
 }
 
 export function resolveOptions(options: SnapshotOptions = {}): ResolvedOptions {
@@ -84,6 +85,7 @@ export function resolveOptions(options: SnapshotOptions = {}): ResolvedOptions {
     maxFrames: positiveInt('maxFrames', options.maxFrames, DEFAULTS.maxFrames, 1 << 20),
     framePointersOnly: unwind === 'fp',
     lines: options.lines === true,
+    runtimeFrames: options.runtimeFrames ?? true,
     raw: {
       tids: [...new Set(tids)],
       consistent: schedule === 'consistent',

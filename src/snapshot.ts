@@ -227,7 +227,7 @@ export function buildSnapshot(raw: RawCapture, opts: ResolvedOptions, started: b
     const fpOfs = perThread.map((frames, i) => new Map(frames.map((f, k) => [f, unwound[i].fps[k]])));
     nameFrames(raw, unwound, perThread, origin, opts);
     // JavaScript frames are read from the live process (after it resumed); a saved capture has none to read.
-    if (origin.codeOf > 0)
+    if (origin.codeOf > 0 && opts.runtimeFrames)
       resolveV8Frames(
         origin.codeOf,
         raw.maps,

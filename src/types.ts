@@ -154,4 +154,9 @@ export interface SnapshotOptions {
    * (`inlined: true`) from .debug_info, where the module has debug info (default false).
    */
   lines?: boolean;
+  /**
+   * Name the frames of runtimes from their own memory, read after the threads resumed (default
+   * true): JavaScript functions of a node whose V8 carries post-mortem metadata.
+   */
+  runtimeFrames?: boolean;
 }
