@@ -26,6 +26,12 @@ export type V8Frame =
   | { kind: 'internal' } // a builtin that is not (or not yet) a JavaScript builtin's own frame
   | { kind: 'unreadable'; reason: string };
 
+/** A thread's stack as the capture copied it: bytes from address base on. */
+export interface StackCopy {
+  base: bigint;
+  bytes: Buffer;
+}
+
 /** Where a frame's pc is: the interpreter's builtins, other V8 builtins, or JIT-compiled code. */
 export type V8Code = 'interpreter' | 'builtin' | 'jit';
 
@@ -45,15 +51,45 @@ interface ScriptInfo {
   lineReason?: string;
 }
 
+interface SharedInfo {
+  name: string;
+  startPosition?: number;
+  script: ScriptInfo;
+}
+
+/** Entries kept per cache; a process's stacks hold far fewer distinct functions. */
+const MAX_CACHED = 4096;
+
+/**
+ * What was derived from an object, reused while the object's header (its first fields, read
+ * again each time) is byte for byte the same: GC moves objects and updates the pointers in
+ * them, so an object that moved or changed no longer matches.
+ */
+function cached<T>(
+  cache: Map<bigint, { header: Buffer; value: T }>,
+  addr: bigint,
+  header: Buffer,
+  compute: () => T,
+): T {
+  const hit = cache.get(addr);
+  if (hit !== undefined && hit.header.equals(header)) return hit.value;
+  const value = compute();
+  if (cache.size >= MAX_CACHED) cache.clear();
+  cache.set(addr, { header: Buffer.from(header), value });
+  return value;
+}
+
 export class V8FrameReader {
   private readonly scripts = new Map<bigint, ScriptInfo>();
+  private readonly shared = new Map<bigint, { header: Buffer; value: SharedInfo }>();
+  private readonly tables = new Map<bigint, { header: Buffer; value: Buffer | undefined }>();
 
   constructor(readonly heap: V8Heap) {}
 
   /** Reads the frame whose frame pointer is fp; pcIn says what code its pc is in. */
-  read(fp: bigint, pc: bigint, pcIn: V8Code): V8Frame {
+  read(fp: bigint, pc: bigint, pcIn: V8Code, stack?: StackCopy): V8Frame {
     try {
-      return this.readFrame(fp, pc, pcIn);
+      return this.readFrame(fp, pc, pcIn, stack);
     } catch (e) {
       // Builtins are stubs of many frame layouts, and may not have built their frame yet:
       // one that is not a JavaScript builtin's own frame is no error, just not JavaScript.
@@ -63,29 +99,29 @@ export class V8FrameReader {
     }
   }
 
-  private readFrame(fp: bigint, pc: bigint, pcIn: V8Code): V8Frame {
+  private readFrame(fp: bigint, pc: bigint, pcIn: V8Code, stack?: StackCopy): V8Frame {
     const interpreterPc = pcIn === 'interpreter';
     const L = this.heap.layout;
     const low = Math.min(L.fp.contextOrFrameType, L.fp.function, L.fp.bytecodeArray, L.fp.bytecodeOffset);
-    const slots = this.heap.read(fp + BigInt(low), -low);
+    // The slots as the capture copied them (the frame as it was at the stop), else as they are now.
+    const from = fp + BigInt(low) - (stack?.base ?? 0n);
+    const copied = stack !== undefined && from >= 0n && from - BigInt(low) <= BigInt(stack.bytes.length);
+    const slots = copied
+      ? stack.bytes.subarray(Number(from), Number(from) - low)
+      : this.heap.read(fp + BigInt(low), -low);
     const slot = (off: number): bigint => slots.readBigUInt64LE(off - low);
     const marker = slot(L.fp.contextOrFrameType);
     if (isSmi(marker)) {
       if (marker >= BigInt(MAX_FRAME_TYPE * 2)) throw new V8ReadError('neither a frame marker nor a context');
       return { kind: 'marker', frameType: Number(marker >> 1n) };
     }
-    const fn = this.heap.expect(
-      slot(L.fp.function),
-      'JSFunction',
-      (t) => t >= L.type.jsFunction && t < L.type.jsFunction + JS_FUNCTION_TYPES,
-    );
-    const sfi = this.heap.expect(
-      this.heap.field(fn, L.off.jsFunctionShared),
-      'SharedFunctionInfo',
-      (t) => t === L.type.sharedFunctionInfo,
-    );
-    const { name, startPosition } = this.functionName(sfi);
-    const script = this.script(this.heap.field(sfi, L.off.sfiScript));
+    const fnHeader = this.heap.header(slot(L.fp.function), Math.max(L.off.jsFunctionShared, L.off.jsFunctionCode) + 8);
+    if (fnHeader === undefined) throw new V8ReadError('no readable object in the function slot');
+    if (fnHeader.type < L.type.jsFunction || fnHeader.type >= L.type.jsFunction + JS_FUNCTION_TYPES) {
+      throw new V8ReadError(`JSFunction expected, instance type ${fnHeader.type} found`);
+    }
+    const sfiTagged = fnHeader.bytes.readBigUInt64LE(L.off.jsFunctionShared);
+    const { name, startPosition, script } = this.sharedInfo(sfiTagged);
     // A builtin's own JavaScript frame is a builtin function's (no script); V8's nameless
     // closures (promise reactions, async resumption) are not in JavaScript stack traces.
     if (pcIn === 'builtin' && (name === '' || script.source !== 0n)) return { kind: 'internal' };
@@ -94,21 +130,22 @@ export class V8FrameReader {
 
     const bytecode = slot(L.fp.bytecodeArray);
     // Optimized frames keep spill slots there: any word, which may look like a pointer.
-    const isBytecode = this.heap.typeIfObject(bytecode) === L.type.bytecodeArray;
+    const bytecodeHeader = this.heap.header(bytecode, L.off.bytecodeSourcePositions + 8);
+    const isBytecode = bytecodeHeader?.type === L.type.bytecodeArray;
     let position: number | undefined;
     let lineReason: string | undefined;
     let inlined: JsFrameName[] | undefined;
     if (isBytecode && isSmi(slot(L.fp.bytecodeOffset)) && interpreterPc) {
       js.tier = 'interpreted';
       const offset = smiValue(slot(L.fp.bytecodeOffset)) - (L.off.bytecodeData - 1);
-      const at = this.bytecodePosition(bytecode - 1n, offset);
+      const at = this.bytecodePosition(bytecode - 1n, bytecodeHeader!.bytes, offset);
       if (typeof at === 'number') position = at;
       else lineReason = at.reason;
     } else if (pcIn === 'jit') {
-      const code = this.runningCode(this.heap.field(fn, L.off.jsFunctionCode), pc);
+      const code = this.runningCode(fnHeader.bytes.readBigUInt64LE(L.off.jsFunctionCode), pc);
       js.tier = code !== undefined ? code.tier : isBytecode ? 'baseline' : 'optimized';
       if (code?.tier === 'optimized') {
-        const at = this.optimizedPosition(code.code, code.offset, sfi);
+        const at = this.optimizedPosition(code.code, code.header, code.offset, sfiTagged);
         if (at !== undefined) {
           position = at.position;
           if (at.inlined.length > 0) inlined = at.inlined.map((f) => this.inlinedFrame(f.sfi, f.position, js.tier));
@@ -132,19 +169,37 @@ export class V8FrameReader {
   }
 
   /** The function's current code, if the pc is inside it: its tier and the pc's offset in it. */
-  private runningCode(tagged: bigint, pc: bigint): { code: bigint; tier: JsTier; offset: number } | undefined {
+  private runningCode(
+    tagged: bigint,
+    pc: bigint,
+  ): { code: bigint; header: Buffer; tier: JsTier; offset: number } | undefined {
     const L = this.heap.layout;
-    if (this.heap.typeIfObject(tagged) !== L.type.code) return undefined;
-    const code = tagged - 1n;
-    const start = this.heap.field(code, L.off.codeInstructionStart);
-    const size = this.heap.read(code + BigInt(L.off.codeInstructionSize), 4).readInt32LE(0);
+    const o = L.off;
+    const header = this.heap.header(
+      tagged,
+      Math.max(
+        o.codeInstructionStart + 8,
+        o.codeFlags + 4,
+        o.codeInstructionSize + 4,
+        o.codeSourcePositions + 8,
+        o.codeDeoptData + 8,
+      ),
+    );
+    if (header === undefined || header.type !== L.type.code) return undefined;
+    const start = header.bytes.readBigUInt64LE(o.codeInstructionStart);
+    const size = header.bytes.readInt32LE(o.codeInstructionSize);
     // pc is a return address (or, innermost, the next instruction): the call is before it.
     const at = pc - 1n;
     if (size <= 0 || at < start || at >= start + BigInt(size)) return undefined;
-    const flags = this.heap.read(code + BigInt(L.off.codeFlags), 4).readUInt32LE(0);
+    const flags = header.bytes.readUInt32LE(o.codeFlags);
     const kind = (flags >>> L.code.kindShift) & L.code.kindMask;
     if (kind < L.code.baseline) return undefined;
-    return { code, tier: kind === L.code.baseline ? 'baseline' : 'optimized', offset: Number(at - start) };
+    return {
+      code: tagged - 1n,
+      header: header.bytes,
+      tier: kind === L.code.baseline ? 'baseline' : 'optimized',
+      offset: Number(at - start),
+    };
   }
 
   /**
@@ -154,19 +209,24 @@ export class V8FrameReader {
    */
   private optimizedPosition(
     code: bigint,
+    header: Buffer,
     offset: number,
     sfi: bigint,
   ): { position: number; inlined: { sfi: bigint; position: number }[] } | undefined {
     const L = this.heap.layout;
-    const table = this.heap.field(code, L.off.codeSourcePositions);
-    if (this.heap.typeIfObject(table) !== L.type.byteArray) return undefined;
-    const n = this.heap.arrayLength(table - 1n, 1 << 24);
-    const at = positionAt(this.heap.readLong(table - 1n + BigInt(L.off.fixedArrayData), n), offset);
+    const bytes = cached(this.tables, code, header, () => {
+      const table = header.readBigUInt64LE(L.off.codeSourcePositions);
+      if (this.heap.typeIfObject(table) !== L.type.byteArray) return undefined;
+      const n = this.heap.arrayLength(table - 1n, 1 << 24);
+      return this.heap.readLong(table - 1n + BigInt(L.off.fixedArrayData), n);
+    });
+    if (bytes === undefined) return undefined;
+    const at = positionAt(bytes, offset);
     if (at === undefined) return undefined;
     const inlined: { sfi: bigint; position: number }[] = [];
     let { scriptOffset, inliningId } = at;
     if (inliningId === 0) return { position: scriptOffset, inlined };
-    const deopt = this.heap.field(code, L.off.codeDeoptData);
+    const deopt = header.readBigUInt64LE(L.off.codeDeoptData);
     if (this.heap.typeIfObject(deopt) !== L.type.fixedArray)
       throw new V8ReadError('optimized code without deoptimization data');
     const entries = this.heap.arrayLength(deopt - 1n, 1 << 20);
@@ -208,10 +268,8 @@ export class V8FrameReader {
 
   /** A function inlined into optimized code, named from its SharedFunctionInfo (tagged). */
   private inlinedFrame(sfiTagged: bigint, position: number, tier: JsTier): JsFrameName {
-    const L = this.heap.layout;
-    const sfi = this.heap.expect(sfiTagged, 'SharedFunctionInfo', (t) => t === L.type.sharedFunctionInfo);
-    const js: JsFrameName = { name: this.functionName(sfi).name, tier };
-    const script = this.script(this.heap.field(sfi, L.off.sfiScript));
+    const { name, script } = this.sharedInfo(sfiTagged);
+    const js: JsFrameName = { name, tier };
     if (script.file !== undefined) js.file = script.file;
     const lc = script.lineEnds === undefined || position < 0 ? undefined : lineAndColumn(script.lineEnds, position);
     if (lc !== undefined) {
@@ -222,18 +280,36 @@ export class V8FrameReader {
   }
 
   /** The script offset of a bytecode offset, from the array's source position table. */
-  private bytecodePosition(array: bigint, offset: number): number | { reason: string } {
+  private bytecodePosition(array: bigint, header: Buffer, offset: number): number | { reason: string } {
     const L = this.heap.layout;
-    const length = this.heap.arrayLength(array, 1 << 24);
-    if (offset < 0 || offset >= length) return { reason: 'bytecode offset outside the bytecode array' };
-    const table = this.heap.field(array, L.off.bytecodeSourcePositions);
-    if (!isHeapObject(table) || this.heap.typeOf(table) !== L.type.byteArray) {
+    const length = header.readBigUInt64LE(L.off.fixedArrayLength);
+    if (!isSmi(length) || offset < 0 || offset >= smiValue(length))
+      return { reason: 'bytecode offset outside the bytecode array' };
+    const table = cached(this.tables, array, header, () => {
+      const t = header.readBigUInt64LE(L.off.bytecodeSourcePositions);
+      if (this.heap.typeIfObject(t) !== L.type.byteArray) return undefined;
+      const n = this.heap.arrayLength(t - 1n, 1 << 24);
+      return this.heap.readLong(t - 1n + BigInt(L.off.fixedArrayData), n);
+    });
+    if (table === undefined)
       return { reason: 'no source positions collected for this function yet (V8 collects them lazily)' };
-    }
-    const n = this.heap.arrayLength(table - 1n, 1 << 24);
-    const bytes = this.heap.readLong(table - 1n + BigInt(L.off.fixedArrayData), n);
-    const at = positionAt(bytes, offset);
+    const at = positionAt(table, offset);
     return at === undefined ? { reason: 'no source position at this bytecode offset' } : at.scriptOffset;
+  }
+
+  /** A SharedFunctionInfo's name, start and script: cached while its fields stay the same. */
+  private sharedInfo(tagged: bigint): SharedInfo {
+    const L = this.heap.layout;
+    const header = this.heap.header(tagged, Math.max(L.off.sfiNameOrScopeInfo, L.off.sfiScript) + 8);
+    if (header === undefined) throw new V8ReadError('unreadable SharedFunctionInfo');
+    if (header.type !== L.type.sharedFunctionInfo)
+      throw new V8ReadError(`SharedFunctionInfo expected, instance type ${header.type} found`);
+    return cached(this.shared, tagged, header.bytes, () => {
+      const { name, startPosition } = this.functionName(tagged - 1n);
+      const info: SharedInfo = { name, script: this.script(header.bytes.readBigUInt64LE(L.off.sfiScript)) };
+      if (startPosition !== undefined) info.startPosition = startPosition;
+      return info;
+    });
   }
 
   /** The function's name (SharedFunctionInfo: a String, or a ScopeInfo that holds it) and start. */

@@ -63,7 +63,11 @@ export class V8Heap {
   /** The instance type of the object a tagged pointer points to. */
   typeOf(tagged: bigint): number {
     if (!isHeapObject(tagged)) throw new V8ReadError('not a heap object pointer');
-    const map = this.word(tagged - 1n + BigInt(this.layout.off.map));
+    return this.typeOfMap(this.word(tagged - 1n + BigInt(this.layout.off.map)));
+  }
+
+  /** The instance type a map (its tagged pointer, an object's first word) says. */
+  typeOfMap(map: bigint): number {
     if (!isHeapObject(map)) throw new V8ReadError('object without a valid map');
     let type = this.mapTypes.get(map);
     if (type === undefined) {
@@ -89,6 +93,18 @@ export class V8Heap {
     const type = this.typeOf(tagged);
     if (!accept(type)) throw new V8ReadError(`${what} expected, instance type ${type} found`);
     return tagged - 1n;
+  }
+
+  /** An object's first `length` bytes and its instance type, in one read; undefined if unreadable. */
+  header(tagged: bigint, length: number): { bytes: Buffer; type: number } | undefined {
+    if (!isHeapObject(tagged)) return undefined;
+    try {
+      const bytes = this.read(tagged - 1n, length);
+      return { bytes, type: this.typeOfMap(bytes.readBigUInt64LE(this.layout.off.map)) };
+    } catch (e) {
+      if (e instanceof V8ReadError) return undefined;
+      throw e;
+    }
   }
 
   /** A tagged field of an object (untagged address). */

@@ -4,7 +4,7 @@
 // stub frames) keep their native name.
 import { binding } from '../../addon';
 import { parseMaps } from '../../procfs/maps';
-import type { JsFrameName, V8Code } from '../../runtimes/v8/frames';
+import type { JsFrameName, StackCopy, V8Code } from '../../runtimes/v8/frames';
 import { findV8, v8FrameReader } from '../../runtimes/v8/runtime';
 import type { Frame } from '../../types';
 
@@ -12,6 +12,8 @@ import type { Frame } from '../../types';
 export interface FramesWithFp {
   frames: Frame[];
   fpOf: Map<Frame, bigint>;
+  /** The stack the capture copied (frame slots are read from it). */
+  stack?: StackCopy;
 }
 
 /** Where a frame's pc is, for V8; undefined when it is in neither V8's builtins nor JIT code. */
@@ -26,7 +28,7 @@ export function resolveV8Frames(pid: number, mapsText: string, threads: FramesWi
   const runtime = findV8(pid, parseMaps(mapsText));
   if (runtime === undefined) return;
   const reader = v8FrameReader(pid, runtime, (address, length) => binding.readMemory(pid, address, length));
-  for (const { frames, fpOf } of threads) {
+  for (const { frames, fpOf, stack } of threads) {
     const inlinedAt = new Map<Frame, Frame[]>();
     frames.forEach((f, i) => {
       const fp = fpOf.get(f);
@@ -42,7 +44,7 @@ export function resolveV8Frames(pid: number, mapsText: string, threads: FramesWi
           f.symbolReason = `V8 frames not readable: ${runtime.support.reason}`;
         return;
       }
-      const v = reader.read(fp, BigInt(f.pc), code);
+      const v = reader.read(fp, BigInt(f.pc), code, stack);
       if (v.kind === 'unreadable') {
         f.symbolReason = `V8 frame unreadable: ${v.reason}`;
         return;
