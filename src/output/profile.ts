@@ -47,7 +47,8 @@ export function sanitizeName(name: string): string {
 }
 
 /** What a frame is called: its symbol, else `module+0xoffset` (module base name), else `[unknown]`. */
-export function frameName(frame: Pick<Frame, 'symbol' | 'module' | 'moduleOffset'>): string {
+export function frameName(frame: Pick<Frame, 'symbol' | 'module' | 'moduleOffset' | 'kind'>): string {
+  if (frame.kind === 'js') return sanitizeName(frame.symbol || '(anonymous)');
   if (frame.symbol) return sanitizeName(frame.symbol);
   if (frame.module && frame.moduleOffset) return sanitizeName(`${path.basename(frame.module)}+${frame.moduleOffset}`);
   return '[unknown]';
@@ -181,9 +182,9 @@ export class ProfileBuilder {
     const pc = parseHex(frame.pc);
     const address = pc === null ? null : isReturnAddress(frame, index) && pc > 0n ? pc - 1n : pc;
     const name = frameName(frame);
-    // Python frames share their eval frame's pc: their function's file and line tell them apart.
-    const python = frame.kind === 'python' ? `\0${frame.file ?? ''}:${frame.line ?? ''}` : '';
-    const key = `${address === null ? `?${frame.pc}` : address.toString(16)}\0${frame.module ?? ''}\0${name}${python}`;
+    // The place too: frames run by an interpreter share one pc (V8's trampoline, CPython's eval
+    // loop); their function's file and line tell them apart.
+    const key = `${address === null ? `?${frame.pc}` : address.toString(16)}\0${frame.module ?? ''}\0${name}\0${frame.file ?? ''}:${frame.line ?? ''}`;
     let i = this.locIndex.get(key);
     if (i === undefined) {
       const off = parseHex(frame.moduleOffset);
