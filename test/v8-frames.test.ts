@@ -7,9 +7,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
+import { ElfFile, FdSource } from '../src/elf/elf-file';
+import { readV8Symbols, v8Layout } from '../src/runtimes/v8/metadata';
 import { snapshot } from '../src/snapshot';
 import type { Frame, Snapshot, ThreadStack } from '../src/types';
-import { FIXTURES_DIR } from './helpers/fixtures';
+import { compileFixture, FIXTURES_DIR } from './helpers/fixtures';
+import { readelf } from './helpers/readelf';
 import { startTarget, stopAllTargets, type Target } from './helpers/target';
 
 afterEach(async () => {
@@ -192,4 +195,47 @@ describe('V8 frames against a moving heap', () => {
     expect(js).toBeGreaterThan(SNAPSHOTS / 2);
     expect(unreadable).toBeLessThan(js);
   }, 120_000);
+});
+
+describe('V8 metadata', () => {
+  const symbols = (file: string): Map<string, number> => {
+    const fd = fs.openSync(file, 'r');
+    try {
+      return readV8Symbols(new ElfFile(new FdSource(fd)));
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+
+  it("is read from node's symbols, values from the file (zeros from .bss)", () => {
+    const values = symbols(process.execPath);
+    // The oracle: readelf's list of node's dynamic symbols.
+    const names = readelf(['-W', '--dyn-syms'], process.execPath)
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/)[7] ?? '')
+      .filter((n) => n.startsWith('v8dbg_'));
+    expect(names.length).toBeGreaterThan(400);
+    for (const n of names) expect(values.has(n), n).toBe(true);
+    expect(values.get('v8dbg_off_fp_function')).toBe(-16);
+    expect(values.get('v8dbg_SmiTag')).toBe(0); // a zero: lives in .bss
+    const support = v8Layout(values);
+    expect(support.supported).toBe(true);
+    if (support.supported) expect(support.layout.version).toBe(process.versions.v8.replace(/-.*$/, ''));
+  });
+
+  it('a build without it, with pointer compression, or missing a field is reported, not misread', () => {
+    expect(symbols(compileFixture('idle', 'fp')).size).toBe(0);
+    expect(v8Layout(new Map())).toEqual({
+      supported: false,
+      reason: expect.stringMatching(/no V8 post-mortem metadata/),
+    });
+    const values = symbols(process.execPath);
+    expect(v8Layout(new Map([...values, ['v8dbg_TaggedSize', 4]]))).toEqual({
+      supported: false,
+      reason: expect.stringMatching(/pointer compression/),
+    });
+    const without = new Map(values);
+    without.delete('v8dbg_off_fp_function');
+    expect(v8Layout(without)).toEqual({ supported: false, reason: 'V8 metadata lacks off_fp_function' });
+  });
 });
