@@ -126,12 +126,18 @@ describe('V8 frames, node started without flags', () => {
     expect(frames.slice(last + 1).some((f) => f.symbol === 'Builtins_RunMicrotasks')).toBe(true);
   });
 
-  it("worker thread equals its Error().stack, entered from the worker's own JS entry", async () => {
+  it("worker thread (Sparkplug baseline code) equals its Error().stack, from the worker's own JS entry", async () => {
     const { t, traces } = await startProgram();
     const { thread } = await threadWith(t.pid, 'workerMain');
     expect(thread.tid).not.toBe(t.pid);
     const ours = programFrames(thread);
     expectSameFrames(ours, traces.get('worker')!);
+    // Warmed 60 times: Sparkplug code, whose lines come through its bytecode offset table.
+    expect(ours.slice(0, 3).map((f) => `${f.symbol}:${f.jsTier}`)).toEqual([
+      'block:baseline',
+      'workerInner:baseline',
+      'workerMain:interpreted',
+    ]);
     const frames = thread.frames;
     expect(frames[frames.indexOf(ours[0]) - 1].symbol).toMatch(/^Builtins_CEntry/);
     expect(

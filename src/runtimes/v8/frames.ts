@@ -3,7 +3,7 @@
 // their native names) or a context (a JavaScript frame). A JS frame's function sits at
 // fp + off_fp_function; an interpreted frame also holds its bytecode array and offset.
 import { isHeapObject, isSmi, MAX_SOURCE_CHARS, smiValue, V8Heap, V8ReadError } from './heap';
-import { lineAndColumn, lineEndsOf, positionAt } from './source-positions';
+import { baselineBytecodeOffset, lineAndColumn, lineEndsOf, positionAt } from './source-positions';
 
 import type { JsTier } from '../../types';
 
@@ -83,6 +83,7 @@ export class V8FrameReader {
   private readonly scripts = new Map<bigint, ScriptInfo>();
   private readonly shared = new Map<bigint, { header: Buffer; value: SharedInfo }>();
   private readonly tables = new Map<bigint, { header: Buffer; value: Buffer | undefined }>();
+  private readonly bytecodes = new Map<bigint, { header: Buffer; value: Buffer | undefined }>();
 
   constructor(readonly heap: V8Heap) {}
 
@@ -142,8 +143,15 @@ export class V8FrameReader {
       if (typeof at === 'number') position = at;
       else lineReason = at.reason;
     } else if (pcIn === 'jit') {
-      const code = this.runningCode(fnHeader.bytes.readBigUInt64LE(L.off.jsFunctionCode), pc);
+      // The function's code, else (tiered up since the frame was entered) its Sparkplug code.
+      const code =
+        this.runningCode(fnHeader.bytes.readBigUInt64LE(L.off.jsFunctionCode), pc) ??
+        this.runningCode(this.heap.field(sfiTagged - 1n, L.off.sfiFunctionData), pc);
       js.tier = code !== undefined ? code.tier : isBytecode ? 'baseline' : 'optimized';
+      if (code?.tier === 'baseline' && bytecodeHeader !== undefined && isBytecode) {
+        const at = this.baselinePosition(code.code, code.header, code.offset + 1, bytecode - 1n, bytecodeHeader.bytes);
+        if (typeof at === 'number') position = at;
+      }
       if (code?.tier === 'optimized') {
         const at = this.optimizedPosition(code.code, code.header, code.offset, sfiTagged);
         if (at !== undefined) {
@@ -295,6 +303,33 @@ export class V8FrameReader {
       return { reason: 'no source positions collected for this function yet (V8 collects them lazily)' };
     const at = positionAt(table, offset);
     return at === undefined ? { reason: 'no source position at this bytecode offset' } : at.scriptOffset;
+  }
+
+  /** The script offset a Sparkplug frame is at: pc offset -> bytecode offset -> source position. */
+  private baselinePosition(
+    code: bigint,
+    codeHeader: Buffer,
+    pcOffset: number,
+    array: bigint,
+    arrayHeader: Buffer,
+  ): number | { reason: string } {
+    const L = this.heap.layout;
+    if (L.bytecodeSizes === undefined) return { reason: 'no bytecode size table in this node' };
+    const offsets = cached(this.tables, code, codeHeader, () => {
+      const t = codeHeader.readBigUInt64LE(L.off.codeSourcePositions); // the bytecode offset table, in baseline code
+      if (this.heap.typeIfObject(t) !== L.type.byteArray) return undefined;
+      return this.heap.readLong(t - 1n + BigInt(L.off.fixedArrayData), this.heap.arrayLength(t - 1n, 1 << 24));
+    });
+    const bytecodes = cached(this.bytecodes, array, arrayHeader, () => {
+      const length = arrayHeader.readBigUInt64LE(L.off.fixedArrayLength);
+      if (!isSmi(length) || smiValue(length) <= 0 || smiValue(length) > 1 << 20) return undefined;
+      return this.heap.readLong(array + BigInt(L.off.bytecodeData), smiValue(length));
+    });
+    if (offsets === undefined || bytecodes === undefined) return { reason: 'unreadable baseline code tables' };
+    const offset = baselineBytecodeOffset(offsets, bytecodes, L.bytecodeSizes, pcOffset);
+    if (offset === undefined) return { reason: 'bad bytecode offset table' };
+    if (offset < 0) return { reason: 'in the function prologue' };
+    return this.bytecodePosition(array, arrayHeader, offset);
   }
 
   /** A SharedFunctionInfo's name, start and script: cached while its fields stay the same. */

@@ -62,22 +62,31 @@ export interface V8Layout {
   code: { kindMask: number; kindShift: number; baseline: number };
   deopt: { inlinedCount: number; literals: number; sharedInfo: number; inliningPositions: number };
   scopeInfo: { firstVars: number; contextLocalCount: number };
+  /** kBytecodeSizes ([3][count] bytes), when the binary has the symbol. */
+  bytecodeSizes?: Buffer;
 }
 
 export type V8Support = { supported: true; layout: V8Layout } | { supported: false; reason: string };
 
-// The metadata, and V8's version numbers (v8::internal::Version::major_ etc.).
-const PREFIXES = [Buffer.from('v8dbg_'), Buffer.from('_ZN2v88internal7Version6')];
+/** v8::internal::interpreter::Bytecodes::kBytecodeSizes: uint8_t [3][count], each bytecode's
+ *  size at each operand scale (to step through bytecode, for Sparkplug frames' positions). */
+export const BYTECODE_SIZES = '_ZN2v88internal11interpreter9Bytecodes14kBytecodeSizesE';
 
-/** Reads every v8dbg_* symbol's 32-bit value; an empty map when the file has none. */
-export function readV8Symbols(elf: ElfFile): Map<string, number> {
+// The metadata, V8's version numbers (v8::internal::Version::major_ etc.), the bytecode sizes.
+const PREFIXES = [Buffer.from('v8dbg_'), Buffer.from('_ZN2v88internal7Version6'), Buffer.from(BYTECODE_SIZES)];
+
+/**
+ * Reads every v8dbg_* symbol's 32-bit value (an empty map when the file has none); the bytes
+ * of the bytecode size table go to `tables`, when given.
+ */
+export function readV8Symbols(elf: ElfFile, tables?: Map<string, Buffer>): Map<string, number> {
   const values = new Map<string, number>();
   // .dynsym first: node exports them there, and it is far smaller than .symtab.
-  const tables = [
+  const symtabs = [
     ...elf.sections.filter((s) => s.type === SHT_DYNSYM),
     ...elf.sections.filter((s) => s.type === SHT_SYMTAB),
   ];
-  for (const symtab of tables) {
+  for (const symtab of symtabs) {
     if (values.size > 0) break;
     if (symtab.entsize !== SYM_SIZE && symtab.entsize !== 0) continue;
     const strs = elf.sections[symtab.link];
@@ -95,6 +104,12 @@ export function readV8Symbols(elf: ElfFile): Map<string, number> {
       const end = names.indexOf(0, nameOff);
       const name = names.toString('latin1', nameOff, end < 0 ? names.length : end);
       if (values.has(name)) continue;
+      if (name === BYTECODE_SIZES) {
+        const size = Number(syms.readBigUInt64LE(o + 16));
+        const bytes = size > 0 && size <= 3 * 256 ? readBytes(elf, syms.readBigUInt64LE(o + 8), size) : undefined;
+        if (bytes !== undefined) tables?.set(name, bytes);
+        continue;
+      }
       const value = readValue(elf, syms.readBigUInt64LE(o + 8));
       if (value !== undefined) values.set(name, value);
     }
@@ -104,18 +119,25 @@ export function readV8Symbols(elf: ElfFile): Map<string, number> {
 
 /** The int32 a data symbol holds: from its section's bytes, or 0 in .bss (zero values live there). */
 function readValue(elf: ElfFile, addr: bigint): number | undefined {
-  const s = elf.sections.find((sec) => sec.addr !== 0n && addr >= sec.addr && addr + 4n <= sec.addr + BigInt(sec.size));
+  return readBytes(elf, addr, 4)?.readInt32LE(0);
+}
+
+/** A data symbol's bytes, from its section (zeros in .bss); undefined outside every section. */
+function readBytes(elf: ElfFile, addr: bigint, length: number): Buffer | undefined {
+  const s = elf.sections.find(
+    (sec) => sec.addr !== 0n && addr >= sec.addr && addr + BigInt(length) <= sec.addr + BigInt(sec.size),
+  );
   if (s === undefined) return undefined;
-  if (s.type === SHT_NOBITS) return 0;
+  if (s.type === SHT_NOBITS) return Buffer.alloc(length);
   try {
-    return elf.source.read(s.offset + Number(addr - s.addr), 4).readInt32LE(0);
+    return elf.source.read(s.offset + Number(addr - s.addr), length);
   } catch {
     return undefined;
   }
 }
 
 /** Validates the metadata and builds the layout, or says why V8 frames cannot be read. */
-export function v8Layout(values: Map<string, number>): V8Support {
+export function v8Layout(values: Map<string, number>, tables?: Map<string, Buffer>): V8Support {
   if (values.size === 0) return { supported: false, reason: 'no V8 post-mortem metadata (v8dbg_* symbols)' };
   const missing: string[] = [];
   const get = (name: string, fallback?: number): number => {
@@ -225,5 +247,10 @@ export function v8Layout(values: Map<string, number>): V8Support {
     scopeInfo: { firstVars: get('scopeinfo_idx_first_vars'), contextLocalCount: get('scopeinfo_idx_ncontextlocals') },
   };
   if (missing.length > 0) return { supported: false, reason: `V8 metadata lacks ${missing.slice(0, 3).join(', ')}` };
+  // Each size counts the opcode and its operands: 1 to 31 bytes (without it, Sparkplug frames
+  // get their function's line).
+  const sizes = tables?.get(BYTECODE_SIZES);
+  if (sizes !== undefined && sizes.length % 3 === 0 && sizes.every((b) => b > 0 && b < 32))
+    layout.bytecodeSizes = sizes;
   return { supported: true, layout };
 }

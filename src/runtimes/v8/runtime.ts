@@ -55,7 +55,8 @@ export function findV8(pid: number, maps: MapEntry[]): V8Runtime | undefined {
       let support = layouts.get(key);
       if (support === undefined) {
         try {
-          support = v8Layout(readV8Symbols(new ElfFile(new FdSource(opened.fd, st.size))));
+          const tables = new Map<string, Buffer>();
+          support = v8Layout(readV8Symbols(new ElfFile(new FdSource(opened.fd, st.size)), tables), tables);
         } catch (e) {
           support = { supported: false, reason: `unreadable: ${(e as Error).message}` };
         }

@@ -73,3 +73,57 @@ export function lineEndsOf(source: string): number[] {
   ends.push(source.length);
   return ends;
 }
+
+/** Bytecodes that scale the next one's operands: Wide, ExtraWide and their DebugBreak forms. */
+const SCALE_PREFIX: Record<number, number> = { 0: 1, 1: 2, 2: 1, 3: 2 };
+
+/** Size of the bytecode at `at` with its prefix, from kBytecodeSizes[scale][opcode]; 0 if invalid. */
+function bytecodeLength(bytecodes: Buffer, at: number, sizes: Buffer): number {
+  const count = sizes.length / 3;
+  const op = bytecodes[at];
+  if (op === undefined) return 0;
+  const scale = SCALE_PREFIX[op];
+  if (scale === undefined) return op < count ? sizes[op] : 0;
+  const scaled = bytecodes[at + 1];
+  return scaled === undefined || scaled >= count ? 0 : 1 + sizes[scale * count + scaled];
+}
+
+/** One unsigned VLQ (V8's base::VLQDecodeUnsigned: 7 bits a byte, low group first). */
+function readUnsignedVlq(b: Buffer, pos: number): { value: number; next: number } | undefined {
+  let value = 0;
+  for (let shift = 0; shift <= 28; shift += 7) {
+    if (pos >= b.length) return undefined;
+    const byte = b[pos++];
+    value += (byte & 0x7f) * 2 ** shift;
+    if ((byte & 0x80) === 0) return { value, next: pos };
+  }
+  return undefined;
+}
+
+/**
+ * The bytecode offset a Sparkplug (baseline) pc offset runs, as V8's BytecodeOffsetIterator
+ * finds it: the code's offset table holds, per bytecode in order, the size of its machine code.
+ * `pcOffset` is the return address's offset. −1: the function's prologue; undefined: invalid.
+ */
+export function baselineBytecodeOffset(
+  offsetTable: Buffer,
+  bytecodes: Buffer,
+  sizes: Buffer,
+  pcOffset: number,
+): number | undefined {
+  let r = readUnsignedVlq(offsetTable, 0);
+  if (r === undefined) return undefined;
+  let pcEnd = r.value;
+  let current = -1;
+  let next = 0;
+  while (pcEnd < pcOffset) {
+    r = readUnsignedVlq(offsetTable, r.next);
+    if (r === undefined) return undefined;
+    pcEnd += r.value;
+    current = next;
+    const length = bytecodeLength(bytecodes, next, sizes);
+    if (length === 0) return undefined;
+    next += length;
+  }
+  return current;
+}
