@@ -37,8 +37,9 @@ export function resolveV8Frames(pid: number, mapsText: string, threads: FramesWi
       if (code === undefined) return;
       // A frame that shares its frame pointer with its caller has not built a frame of its own
       // (a builtin's fast path, a function's prologue): the frame there is the caller's.
-      const caller = frames.slice(i + 1).find((c) => c.inlined !== true);
-      if (caller !== undefined && fpOf.get(caller) === fp) return;
+      let caller = i + 1;
+      while (caller < frames.length && frames[caller].inlined === true) caller++;
+      if (caller < frames.length && fpOf.get(frames[caller]) === fp) return;
       if (reader === undefined) {
         if (!runtime.support.supported && code !== 'builtin')
           f.symbolReason = `V8 frames not readable: ${runtime.support.reason}`;
