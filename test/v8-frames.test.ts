@@ -106,7 +106,7 @@ function expectSameFrames(ours: Frame[], trace: TraceFrame[]): void {
 }
 
 describe('V8 frames, node started without flags', () => {
-  it('main thread (async, arrow, class method, interpreted, optimized with an inlined call) equals Error().stack', async () => {
+  it('main thread (async, arrow, method, interpreted, TurboFan with inlining) equals Error().stack', async () => {
     const { t, traces } = await startProgram();
     const { thread } = await threadWith(t.pid, 'afterAwait');
     const ours = programFrames(thread);
