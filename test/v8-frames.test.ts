@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { ElfFile, FdSource } from '../src/elf/elf-file';
 import { readV8Symbols, v8Layout } from '../src/runtimes/v8/metadata';
+import { formatThreadText } from '../src/output/text';
 import { snapshot } from '../src/snapshot';
 import type { Frame, Snapshot, ThreadStack } from '../src/types';
 import { compileFixture, FIXTURES_DIR } from './helpers/fixtures';
@@ -116,6 +117,9 @@ describe('V8 frames, node started without flags', () => {
     expect(ours[1]).toMatchObject({ symbol: 'hot', jsTier: 'optimized' });
     expect(ours[1].inlined).toBeUndefined();
     for (const f of ours.slice(2)) expect(f.jsTier).toBe('interpreted');
+    // The text output: name, then tier and where (`hot  (JS optimized, /app/w.js:28:14)`).
+    const hot = traces.get('main')!.filter((f) => f.file === PROGRAM)[1];
+    expect(formatThreadText(thread)).toContain(`  hot  (JS optimized, ${PROGRAM}:${hot.line}:${hot.column})`);
     // Between the right native frames: the wait's builtin inside, the microtask runner outside.
     const frames = thread.frames;
     const first = frames.indexOf(ours[0]);
