@@ -251,16 +251,17 @@ function perfMapCheck(pid: number, target: Map<string, string>): DoctorCheck {
   if (isNode) {
     const v8 = v8Readability(pid);
     if (v8.readable) {
-      return {
-        id: 'perf-map',
-        status: 'ok',
-        detail: `no /tmp/perf-${pid}.map, none needed: JavaScript frames are named from V8's own metadata (V8 ${v8.version})`,
-      };
+      const detail =
+        `no /tmp/perf-${pid}.map, none needed: ` +
+        `JavaScript frames are named from V8's own metadata (V8 ${v8.version})`;
+      return { id: 'perf-map', status: 'ok', detail };
     }
     return {
       id: 'perf-map',
       status: 'warn',
-      detail: `no /tmp/perf-${pid}.map and V8 frames not readable (${v8.reason}): JavaScript frames will show as addresses in [anon] memory`,
+      detail:
+        `no /tmp/perf-${pid}.map and V8 frames not readable (${v8.reason}): ` +
+        'JavaScript frames will show as addresses in [anon] memory',
       fix: 'start node with --perf-basic-prof --interpreted-frames-native-stack (or NODE_OPTIONS="--perf-basic-prof --interpreted-frames-native-stack")',
     };
   }

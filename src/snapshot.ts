@@ -226,13 +226,13 @@ export function buildSnapshot(raw: RawCapture, opts: ResolvedOptions, started: b
   if (opts.symbolize) {
     const fpOfs = perThread.map((frames, i) => new Map(frames.map((f, k) => [f, unwound[i].fps[k]])));
     nameFrames(raw, unwound, perThread, origin, opts);
-    // JavaScript frames are read from the live process (after it resumed); a saved capture has none to read.
+    // JavaScript frames are read from the live process (after it resumed); a saved capture has
+    // no process to read.
     if (origin.codeOf > 0 && opts.runtimeFrames) {
-      const threads = perThread.map((frames, i) => ({
-        frames,
-        fpOf: fpOfs[i],
-        stack: { base: raw.threads[i].sp, bytes: raw.threads[i].stack },
-      }));
+      const threads = perThread.map((frames, i) => {
+        const stack = { base: raw.threads[i].sp, bytes: raw.threads[i].stack };
+        return { frames, fpOf: fpOfs[i], stack };
+      });
       resolveV8Frames(origin.codeOf, raw.maps, threads);
     }
   } else {

@@ -40,8 +40,10 @@ export interface Frame {
   /** pc minus the symbol's start, in bytes; null when symbol is null, and on inlined frames. */
   symbolOffset: number | null;
   /** Why symbol is null, e.g. "module unusable: ELF: not an ELF file", "not in the perf map"
-   *  (absent when the frame is named, and when naming was not asked for). Also on a named
-   *  `_PyEval_EvalFrameDefault` frame whose Python frames could not be read: a PythonReason. */
+   *  (absent when the frame is named, and when naming was not asked for). Also on a frame of
+   *  JIT code whose JavaScript function could not be read ("V8 frame unreadable: ..."): it
+   *  keeps what native naming found; and on a named `_PyEval_EvalFrameDefault` frame whose
+   *  Python frames could not be read: a PythonReason. */
   symbolReason?: string;
   /** Source file and line (with the `lines` option, where the module has .debug_line; for a
    *  JavaScript frame, its script and line, read from V8's memory). */

@@ -201,12 +201,10 @@ export function v8Readability(pid: number): V8Readability {
     return { module: null, readable: false, reason: `maps unreadable: ${(e as Error).message}` };
   }
   const v8 = findV8(pid, parseMaps(maps));
-  if (v8 === undefined)
-    return {
-      module: null,
-      readable: false,
-      reason: 'no V8 post-mortem metadata (v8dbg_* symbols) in the executable or libnode',
-    };
+  if (v8 === undefined) {
+    const reason = 'no V8 post-mortem metadata (v8dbg_* symbols) in the executable or libnode';
+    return { module: null, readable: false, reason };
+  }
   if (!v8.support.supported) return { module: v8.module, readable: false, reason: v8.support.reason };
   return { module: v8.module, readable: true, version: v8.support.layout.version };
 }
@@ -237,11 +235,12 @@ export function auditNode(pid: number): NodeRuntime {
     v8: v8Readability(pid),
   };
   if (result.v8.readable) {
-    if (perfFlags.length === 0)
+    if (perfFlags.length === 0) {
       result.note = `JS frames are named from V8's own memory (V8 ${result.v8.version}); no flag needed`;
-  } else if (perfFlags.length === 0)
+    }
+  } else if (perfFlags.length === 0) {
     result.note = 'JS frames will be unnamed: start node with --perf-basic-prof --interpreted-frames-native-stack';
-  else if (result.perfMap === null)
+  } else if (result.perfMap === null)
     result.note = `${perfFlags.join(' ')} is on but /tmp/perf-${pid}.map does not exist`;
   return result;
 }

@@ -134,9 +134,8 @@ export function formatAuditText(r: AuditReport): string {
     );
     lines.push(`  perf map: ${node.perfMap ?? 'none'}`);
     const v8 = node.v8;
-    lines.push(
-      `  V8 frames: ${v8.readable ? `named without flags (V8 ${v8.version}, metadata in ${v8.module})` : `not readable: ${v8.reason}`}`,
-    );
+    const readable = `named without flags (V8 ${v8.version}, metadata in ${v8.module})`;
+    lines.push(`  V8 frames: ${v8.readable ? readable : `not readable: ${v8.reason}`}`);
     if (node.note !== undefined) lines.push(`  note: ${node.note}`);
   }
   return lines.join('\n') + '\n';

@@ -184,7 +184,8 @@ export class ProfileBuilder {
     const name = frameName(frame);
     // The place too: frames run by an interpreter share one pc (V8's trampoline, CPython's eval
     // loop); their function's file and line tell them apart.
-    const key = `${address === null ? `?${frame.pc}` : address.toString(16)}\0${frame.module ?? ''}\0${name}\0${frame.file ?? ''}:${frame.line ?? ''}`;
+    const at = address === null ? `?${frame.pc}` : address.toString(16);
+    const key = `${at}\0${frame.module ?? ''}\0${name}\0${frame.file ?? ''}:${frame.line ?? ''}`;
     let i = this.locIndex.get(key);
     if (i === undefined) {
       const off = parseHex(frame.moduleOffset);

@@ -131,11 +131,8 @@ export function frameModuleText(frame: Frame): string {
 function jsNote(frame: Frame): string {
   const tier = frame.jsTier === undefined ? 'JS' : `JS ${frame.jsTier}`;
   if (frame.file === undefined) return tier;
-  const where =
-    frame.line === undefined
-      ? frame.file
-      : `${frame.file}:${frame.line}${frame.column === undefined ? '' : `:${frame.column}`}`;
-  return `${tier}, ${where}`;
+  if (frame.line === undefined) return `${tier}, ${frame.file}`;
+  return `${tier}, ${frame.file}:${frame.line}${frame.column === undefined ? '' : `:${frame.column}`}`;
 }
 
 function formatFrame(frame: Frame, index: number, indexWidth: number, p: Painter): string {
