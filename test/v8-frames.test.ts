@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { ElfFile, FdSource } from '../src/elf/elf-file';
+import { V8Heap, V8ReadError } from '../src/runtimes/v8/heap';
 import { readV8Symbols, v8Layout } from '../src/runtimes/v8/metadata';
 import { formatThreadText } from '../src/output/text';
 import { snapshot } from '../src/snapshot';
@@ -247,5 +248,84 @@ describe('V8 metadata', () => {
     const without = new Map(values);
     without.delete('v8dbg_off_fp_function');
     expect(v8Layout(without)).toEqual({ supported: false, reason: 'V8 metadata lacks off_fp_function' });
+  });
+});
+
+describe('V8 heap reader against hostile memory', () => {
+  // A made-up heap in a buffer, laid out with node's own metadata: what a target could put
+  // in its memory. The reader must give text or a V8ReadError, bounded, never loop or crash.
+  const values = (() => {
+    const fd = fs.openSync(process.execPath, 'r');
+    try {
+      return readV8Symbols(new ElfFile(new FdSource(fd)));
+    } finally {
+      fs.closeSync(fd);
+    }
+  })();
+  const support = v8Layout(values);
+  if (!support.supported) throw new Error(support.reason);
+  const L = support.layout;
+  const BASE = 0x10000n;
+  const mem = Buffer.alloc(4096);
+  const read = (address: bigint, length: number): Buffer => {
+    const off = Number(address - BASE);
+    if (off < 0 || off >= mem.length) return Buffer.alloc(0);
+    return Buffer.from(mem.subarray(off, Math.min(mem.length, off + length)));
+  };
+  let next = 0;
+  /** Allocates an object of `size` bytes whose map says `type`; returns its tagged pointer. */
+  const object = (type: number, size: number): bigint => {
+    const map = next;
+    mem.writeUInt16LE(type, map + L.off.mapInstanceType);
+    const obj = map + 16;
+    next = obj + size + ((8 - (size % 8)) % 8);
+    mem.writeBigUInt64LE(BASE + BigInt(map) + 1n, obj + L.off.map);
+    return BASE + BigInt(obj) + 1n;
+  };
+  const at = (tagged: bigint): number => Number(tagged - 1n - BASE);
+  const oneByte = L.string.seq | L.string.oneByte;
+  const twoByte = L.string.seq;
+  const seq = (type: number, bytes: Buffer, length: number): bigint => {
+    const s = object(type, L.off.seqChars + bytes.length);
+    mem.writeInt32LE(length, at(s) + L.off.stringLength);
+    bytes.copy(mem, at(s) + L.off.seqChars);
+    return s;
+  };
+
+  it('reads sequential, cons and sliced strings; lone surrogates come out as U+FFFD', () => {
+    const heap = new V8Heap(L, read);
+    const hello = seq(oneByte, Buffer.from('hello'), 5);
+    expect(heap.string(hello)).toBe('hello');
+    const lone = seq(twoByte, Buffer.from([0x61, 0, 0x00, 0xd8, 0x62, 0]), 3);
+    expect(heap.string(lone)).toBe('a\ufffdb');
+    const cons = object(L.string.cons | L.string.oneByte, L.off.consSecond + 8);
+    mem.writeInt32LE(8, at(cons) + L.off.stringLength);
+    mem.writeBigUInt64LE(hello, at(cons) + L.off.consFirst);
+    mem.writeBigUInt64LE(seq(oneByte, Buffer.from('abc'), 3), at(cons) + L.off.consSecond);
+    expect(heap.string(cons)).toBe('helloabc');
+    const sliced = object(L.string.sliced | L.string.oneByte, L.off.slicedOffset + 8);
+    mem.writeInt32LE(3, at(sliced) + L.off.stringLength);
+    mem.writeBigUInt64LE(cons, at(sliced) + L.off.slicedParent);
+    mem.writeBigUInt64LE(4n << 32n, at(sliced) + L.off.slicedOffset); // Smi 4
+    expect(heap.string(sliced)).toBe('oab');
+  });
+
+  it('refuses a cons loop, an oversized length, an untagged map, a non-string, memory that is not there', () => {
+    const heap = new V8Heap(L, read);
+    const loop = object(L.string.cons | L.string.oneByte, L.off.consSecond + 8);
+    mem.writeInt32LE(10, at(loop) + L.off.stringLength);
+    mem.writeBigUInt64LE(loop, at(loop) + L.off.consFirst);
+    mem.writeBigUInt64LE(loop, at(loop) + L.off.consSecond);
+    expect(() => heap.string(loop)).toThrow(V8ReadError);
+    const huge = seq(oneByte, Buffer.from('x'), 0x7fffffff);
+    expect(() => heap.string(huge)).toThrow(/too long/);
+    const past = seq(oneByte, Buffer.from('x'), 8000); // chars past the end of readable memory
+    expect(() => heap.string(past, 10_000)).toThrow(/unreadable memory/);
+    const noMap = BASE + BigInt(next) + 1n;
+    mem.writeBigUInt64LE(0x1234n, next); // not a tagged pointer
+    expect(() => heap.string(noMap)).toThrow(/valid map/);
+    expect(() => heap.string(object(L.type.script, 64))).toThrow(/string expected/);
+    expect(() => heap.string(0x7fff0001n)).toThrow(/unreadable memory/);
+    expect(() => heap.string(0x10010n)).toThrow(/not a heap object/);
   });
 });
