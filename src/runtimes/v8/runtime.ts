@@ -3,7 +3,7 @@
 // per process (its caches belong to that process's heap).
 import * as fs from 'node:fs';
 import { ElfFile, FdSource } from '../../elf/elf-file';
-import type { MapEntry } from '../../procfs/maps';
+import { parseMaps, type MapEntry } from '../../procfs/maps';
 import { parseProcStat } from '../../procfs/preflight';
 import { openMappedFile } from '../../symbolize/mapped-file';
 import { V8FrameReader } from './frames';
@@ -41,6 +41,19 @@ function candidates(pid: number, maps: MapEntry[]): MapEntry[] {
     }
   }
   return out;
+}
+
+/** The last answer per process, while its maps read the same (a warm snapshot opens no file). */
+const lastFound = new Map<number, { maps: string; runtime: V8Runtime | undefined }>();
+
+/** findV8 for the maps text a capture read, remembered per process while the maps stay the same. */
+export function findV8InMaps(pid: number, mapsText: string): V8Runtime | undefined {
+  const last = lastFound.get(pid);
+  if (last !== undefined && last.maps === mapsText) return last.runtime;
+  const runtime = findV8(pid, parseMaps(mapsText));
+  if (lastFound.size >= MAX_READERS) lastFound.clear();
+  lastFound.set(pid, { maps: mapsText, runtime });
+  return runtime;
 }
 
 /** The V8 in process pid, if one of its files carries V8 metadata; undefined when none does. */

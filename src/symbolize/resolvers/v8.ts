@@ -3,9 +3,8 @@
 // cannot read keep their native name and say why; frames V8 marks as its own (entry, exit,
 // stub frames) keep their native name.
 import { binding } from '../../addon';
-import { parseMaps } from '../../procfs/maps';
 import type { JsFrameName, StackCopy, V8Code } from '../../runtimes/v8/frames';
-import { findV8, v8FrameReader } from '../../runtimes/v8/runtime';
+import { findV8InMaps, v8FrameReader } from '../../runtimes/v8/runtime';
 import type { Frame } from '../../types';
 
 /** One thread's frames and the frame pointer each ran with (absent for inlined frames). */
@@ -25,7 +24,7 @@ function v8Code(f: Frame, v8Module: string): V8Code | undefined {
 
 /** Names the JavaScript frames of every thread of a live process whose node carries V8 metadata. */
 export function resolveV8Frames(pid: number, mapsText: string, threads: FramesWithFp[]): void {
-  const runtime = findV8(pid, parseMaps(mapsText));
+  const runtime = findV8InMaps(pid, mapsText);
   if (runtime === undefined) return;
   const reader = v8FrameReader(pid, runtime, (address, length) => binding.readMemory(pid, address, length));
   for (const { frames, fpOf, stack } of threads) {
