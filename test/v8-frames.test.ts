@@ -22,7 +22,10 @@ afterEach(async () => {
 });
 
 const PROGRAM = path.join(FIXTURES_DIR, 'v8_frames.js');
-const SNAPSHOTS = Number(process.env.STACKSHOT_V8_SNAPSHOTS ?? 200);
+// The 2,000 with STACKSHOT_RELIABILITY_FULL=1 (as the other reliability tests), else 200.
+const SNAPSHOTS = Number(
+  process.env.STACKSHOT_V8_SNAPSHOTS ?? (process.env.STACKSHOT_RELIABILITY_FULL === '1' ? 2000 : 200),
+);
 
 function nodeEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
