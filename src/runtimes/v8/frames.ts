@@ -2,6 +2,7 @@
 // or_frame_type holds either a frame-type marker (entry, exit, stub, builtin frames: they keep
 // their native names) or a context (a JavaScript frame). A JS frame's function sits at
 // fp + off_fp_function; an interpreted frame also holds its bytecode array and offset.
+import { CallNames, JS_FUNCTION_TYPES } from './call-names';
 import { CodePositions } from './code-positions';
 import { V8Functions } from './functions';
 import { isSmi, smiValue, V8Heap, V8ReadError } from './heap';
@@ -37,18 +38,18 @@ export interface StackCopy {
 /** Where a frame's pc is: the interpreter's builtins, other V8 builtins, or JIT-compiled code. */
 export type V8Code = 'interpreter' | 'builtin' | 'jit';
 
-/** JSFunction and its subclasses (class constructors, builtin constructors) share a type range. */
-const JS_FUNCTION_TYPES = 15;
 /** Frame-type markers are small enums shifted left by the Smi tag size. */
 const MAX_FRAME_TYPE = 64;
 
 export class V8FrameReader {
   private readonly functions: V8Functions;
   private readonly code: CodePositions;
+  private readonly calls: CallNames;
 
   constructor(readonly heap: V8Heap) {
     this.functions = new V8Functions(heap);
     this.code = new CodePositions(heap);
+    this.calls = new CallNames(heap, this.functions);
   }
 
   /** Reads the frame whose frame pointer is fp; pcIn says what code its pc is in. */
@@ -90,7 +91,7 @@ export class V8FrameReader {
     // A builtin's own JavaScript frame is a builtin function's (no script); V8's nameless
     // closures (promise reactions, async resumption) are not in JavaScript stack traces.
     if (pcIn === 'builtin' && (name === '' || script.source !== 0n)) return { kind: 'internal' };
-    const js: JsFrameName = { name, tier: 'optimized' };
+    const js: JsFrameName = { name: this.callName(fp, name, stack), tier: 'optimized' };
     if (script.file !== undefined) js.file = script.file;
 
     const bytecode = slot(L.fp.bytecodeArray);
@@ -144,6 +145,21 @@ export class V8FrameReader {
     }
     if (lineReason !== undefined) js.lineReason = lineReason;
     return inlined === undefined ? { kind: 'js', js } : { kind: 'js', js, inlined };
+  }
+
+  /** The frame's name as V8's stack trace writes it: `new F`, `Type.method`, or the name. */
+  private callName(fp: bigint, name: string, stack?: StackCopy): string {
+    const L = this.heap.layout;
+    const word = (addr: bigint): bigint => {
+      const off = stack === undefined ? -1n : addr - stack.base;
+      return off >= 0n && off + 8n <= BigInt(stack!.bytes.length)
+        ? stack!.bytes.readBigUInt64LE(Number(off))
+        : this.heap.word(addr);
+    };
+    // The caller's frame is a construct frame (its marker says so) for `new F()`.
+    const marker = word(word(fp) + BigInt(L.fp.contextOrFrameType));
+    const construct = isSmi(marker) && marker === BigInt(L.frameType.construct) << 1n;
+    return this.calls.display(name, word(fp + BigInt(L.fp.args)), construct);
   }
 
   /** A function inlined into optimized code, named from its SharedFunctionInfo (tagged). */

@@ -7,8 +7,15 @@ import { ElfFile, SHT_DYNSYM, SHT_NOBITS, SHT_STRTAB, SHT_SYMTAB, SYM_SIZE } fro
 /** Everything the V8 frame reader needs, in bytes (offsets) or V8's own numbering (types). */
 export interface V8Layout {
   version: string;
-  fp: { contextOrFrameType: number; function: number; bytecodeArray: number; bytecodeOffset: number };
-  frameType: { entry: number; constructEntry: number; exit: number; builtinExit: number; stub: number };
+  fp: { contextOrFrameType: number; function: number; bytecodeArray: number; bytecodeOffset: number; args: number };
+  frameType: {
+    entry: number;
+    constructEntry: number;
+    exit: number;
+    builtinExit: number;
+    stub: number;
+    construct: number;
+  };
   type: {
     jsFunction: number;
     sharedFunctionInfo: number;
@@ -19,6 +26,10 @@ export interface V8Layout {
     fixedArray: number;
     code: number;
     weakFixedArray: number;
+    map: number;
+    oddball: number;
+    heapNumber: number;
+    jsGlobalProxy: number;
     firstNonString: number;
   };
   string: {
@@ -34,6 +45,7 @@ export interface V8Layout {
   off: {
     map: number;
     mapInstanceType: number;
+    mapConstructor: number;
     fixedArrayLength: number;
     fixedArrayData: number;
     stringLength: number;
@@ -170,6 +182,7 @@ export function v8Layout(values: Map<string, number>, tables?: Map<string, Buffe
       function: get('off_fp_function'),
       bytecodeArray: get('off_fp_bytecode_array'),
       bytecodeOffset: get('off_fp_bytecode_offset'),
+      args: get('off_fp_args'),
     },
     frameType: {
       entry: get('frametype_EntryFrame'),
@@ -177,6 +190,7 @@ export function v8Layout(values: Map<string, number>, tables?: Map<string, Buffe
       exit: get('frametype_ExitFrame'),
       builtinExit: get('frametype_BuiltinExitFrame'),
       stub: get('frametype_StubFrame'),
+      construct: get('frametype_ConstructFrame'),
     },
     type: {
       jsFunction: get('type_JSFunction__JS_FUNCTION_TYPE'),
@@ -188,6 +202,10 @@ export function v8Layout(values: Map<string, number>, tables?: Map<string, Buffe
       fixedArray: get('type_FixedArray__FIXED_ARRAY_TYPE'),
       code: get('type_Code__CODE_TYPE'),
       weakFixedArray: get('type_WeakFixedArray__WEAK_FIXED_ARRAY_TYPE'),
+      map: get('type_Map__MAP_TYPE'),
+      oddball: get('type_Oddball__ODDBALL_TYPE'),
+      heapNumber: get('type_HeapNumber__HEAP_NUMBER_TYPE'),
+      jsGlobalProxy: get('type_JSGlobalProxy__JS_GLOBAL_PROXY_TYPE'),
       firstNonString: get('FirstNonstringType'),
     },
     string: {
@@ -203,6 +221,7 @@ export function v8Layout(values: Map<string, number>, tables?: Map<string, Buffe
     off: {
       map: get('class_HeapObject__map__Map', 0),
       mapInstanceType: get('class_Map__instance_type__uint16_t'),
+      mapConstructor: get('class_Map__constructor_or_back_pointer__Object'),
       fixedArrayLength,
       fixedArrayData: get('class_FixedArray__data__uintptr_t'),
       stringLength: get('class_String__length__int32_t'),
