@@ -6,7 +6,8 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'build/', 'prebuilds/', 'node_modules/', 'bench/results/', 'docs/'] },
+  // Test fixtures are inputs shaped for their tests (as for prettier).
+  { ignores: ['dist/', 'build/', 'prebuilds/', 'node_modules/', 'bench/results/', 'docs/', 'test/fixtures/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -36,6 +36,7 @@ export const SNAPSHOT_OPTION_KEYS = [
   'stopTimeoutMs',
   'unwind',
   'lines',
+  'runtimeFrames',
 ] as const satisfies readonly (keyof SnapshotOptions)[];
 // A type error here means a key of SnapshotOptions is missing from SNAPSHOT_OPTION_KEYS.
 type UnlistedKey = Exclude<keyof SnapshotOptions, (typeof SNAPSHOT_OPTION_KEYS)[number]>;

@@ -256,7 +256,7 @@ export function buildSnapshot(raw: RawCapture, opts: ResolvedOptions, started: b
   });
   // Runtime frames go in once the native stacks are final: read from the live target's memory.
   const runtimeStart = process.hrtime.bigint();
-  if (opts.symbolize && origin.codeOf > 0) addPythonFrames(origin.codeOf, raw.maps, threads);
+  if (opts.symbolize && opts.runtimeFrames && origin.codeOf > 0) addPythonFrames(origin.codeOf, raw.maps, threads);
   const runtimeNs = Number(process.hrtime.bigint() - runtimeStart);
 
   return {

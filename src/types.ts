@@ -158,7 +158,8 @@ export interface SnapshotOptions {
   lines?: boolean;
   /**
    * Name the frames of runtimes from their own memory, read after the threads resumed (default
-   * true): JavaScript functions of a node whose V8 carries post-mortem metadata.
+   * true): JavaScript functions of a node whose V8 carries post-mortem metadata, and Python
+   * functions of CPython 3.11 to 3.13.
    */
   runtimeFrames?: boolean;
 }

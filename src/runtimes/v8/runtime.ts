@@ -87,7 +87,7 @@ export function findV8(pid: number, maps: MapEntry[]): V8Runtime | undefined {
 /** The frame reader for this process (its map-type and script caches survive between snapshots). */
 export function v8FrameReader(pid: number, runtime: V8Runtime, readMemory: ReadMemory): V8FrameReader | undefined {
   if (!runtime.support.supported) return undefined;
-  let start = '';
+  let start: string;
   try {
     start = parseProcStat(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')).startTime;
   } catch {
