@@ -12,6 +12,7 @@
         "native/binding/xz_binding.cc",
         "native/capture/arena.cc",
         "native/capture/capture.cc",
+        "native/capture/exec_guard.cc",
         "native/capture/proc_maps.cc",
         "native/capture/stack_reader.cc",
         "native/capture/task_list.cc",

@@ -9,6 +9,7 @@
 
 #include "capture/arena.h"
 #include "capture/clock.h"
+#include "capture/exec_guard.h"
 #include "capture/proc_maps.h"
 #include "capture/stack_reader.h"
 #include "capture/task_list.h"
@@ -39,6 +40,9 @@ class Capturer {
     if (err != 0)
       throw CaptureError(err == ENOENT ? ESRCH : err, "open", "cannot read /proc/" + std::to_string(pid_) + "/maps");
 
+    // From here on, a dead tracee the target's execve waits for is reaped even while we wait
+    // for that execve ourselves.
+    ExecReaperArm reaper(pid_);
     const int64_t first_stop = now_ns();
     for (int round = 0; round < kMaxListingRounds; ++round) {
       std::vector<pid_t> fresh = next_threads(round);

@@ -9,6 +9,7 @@
 #include <cerrno>
 
 #include "capture/clock.h"
+#include "capture/exec_guard.h"
 #include "capture/tracee_events.h"
 #include "capture/tracer_thread.h"
 
@@ -19,6 +20,9 @@ Tracee::~Tracee() {
 }
 
 int Tracee::seize() {
+  // PTRACE_SEIZE waits for an execve under way in the target, which may wait for us to reap
+  // the tracees it killed: the guard has them reaped meanwhile (capture/exec_guard.h).
+  ExecGuard guard;
   if (ptrace(PTRACE_SEIZE, tid_, nullptr, nullptr) == -1) return last_errno_ = errno;
   attached_ = true;
   return 0;

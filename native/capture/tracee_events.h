@@ -18,6 +18,11 @@ class TraceeEvents {
   void drain();
   // Takes the pending stop status of tid, if any.
   bool take_stop(pid_t tid, int* status);
+  // Records an exit reaped by another thread for ours (capture/exec_guard.h).
+  void note_reaped(pid_t tid) {
+    exited_.insert(tid);
+    stops_.erase(tid);
+  }
   // Whether tid's exit has been reaped.
   bool exited(pid_t tid) const { return exited_.count(tid) != 0; }
   // Whether this thread traces nothing at all any more (waitpid said ECHILD). A leader killed
