@@ -50,6 +50,8 @@ export interface RawCapture {
   captureNs: number;
   totalNs: number;
   bytesCopied: number;
+  /** The process called execve during the capture, each time it was taken again. */
+  execDuringCapture: boolean;
 }
 
 /** An error thrown by the native side: a failing syscall for the whole process. */

@@ -45,6 +45,8 @@ export interface SavedCapture {
   maps: string;
   captureNs: number;
   bytesCopied: number;
+  /** Absent in files written before it existed. */
+  execDuringCapture?: boolean;
   threads: SavedThread[];
 }
 
@@ -62,6 +64,7 @@ function toSaved(raw: RawCapture, origin: Origin, command: string): SavedCapture
     maps: raw.maps,
     captureNs: raw.captureNs,
     bytesCopied: raw.bytesCopied,
+    execDuringCapture: raw.execDuringCapture,
     threads: raw.threads.map((t) => ({
       tid: t.tid,
       name: t.name,
@@ -87,6 +90,7 @@ function fromSaved(saved: SavedCapture): RawCapture {
     captureNs: saved.captureNs,
     totalNs: saved.captureNs,
     bytesCopied: saved.bytesCopied,
+    execDuringCapture: saved.execDuringCapture === true,
     threads: saved.threads.map((t) => {
       const stack = Buffer.from(t.stack, 'base64');
       return {

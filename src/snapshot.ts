@@ -259,7 +259,7 @@ export function buildSnapshot(raw: RawCapture, opts: ResolvedOptions, started: b
   if (opts.symbolize && opts.runtimeFrames && origin.codeOf > 0) addPythonFrames(origin.codeOf, raw.maps, threads);
   const runtimeNs = Number(process.hrtime.bigint() - runtimeStart);
 
-  return {
+  const shot: Snapshot = {
     version: SNAPSHOT_VERSION,
     pid: raw.pid,
     command: origin.command ?? processName(raw.pid, raw),
@@ -275,6 +275,8 @@ export function buildSnapshot(raw: RawCapture, opts: ResolvedOptions, started: b
       bytesCopied: raw.bytesCopied,
     },
   };
+  if (raw.execDuringCapture) shot.execDuringCapture = true;
+  return shot;
 }
 
 export interface Captured {

@@ -130,6 +130,9 @@ export interface Snapshot {
   takenAt: string;
   threads: ThreadStack[];
   cost: SnapshotCost;
+  /** Present when the process called execve during the capture, again on each retry: threads
+   *  may come from two program images, and frames of the old one may be misnamed. */
+  execDuringCapture?: true;
 }
 
 export interface SnapshotOptions {

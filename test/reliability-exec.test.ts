@@ -184,6 +184,7 @@ it(
     while (readCounter(counter) <= last && Date.now() < until) await sleep(20);
     expect(readCounter(counter), target.stderr).toBeGreaterThan(last);
     expect(target.running).toBe(true);
+    await target.stop(); // it would create the counter file again
     fs.rmSync(dir, { recursive: true, force: true });
   },
   REEXEC_MS + 30_000,

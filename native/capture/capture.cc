@@ -23,6 +23,9 @@ namespace {
 
 // Threads can be born faster than we list them; after this many rounds we stop chasing them.
 constexpr int kMaxListingRounds = 16;
+// An execve that runs through a capture leaves threads of two images and the maps of one: the
+// capture is taken again this many times before it is returned marked exec_during_capture.
+constexpr int kExecRetries = 2;
 
 class Capturer {
  public:
@@ -31,30 +34,31 @@ class Capturer {
 
   CaptureResult run() {
     const int64_t t0 = now_ns();
-    // Everything that costs time is done before the first stop: maps, buffers, /proc/<pid>/mem.
-    int err = maps_.read(pid_);
-    // Reading another process's maps passes the same ptrace access check as attaching, so a
-    // refusal here is the EPERM that PTRACE_SEIZE would have returned.
-    if (err == EACCES || err == EPERM)
-      throw CaptureError(EPERM, "ptrace", "cannot attach to pid " + std::to_string(pid_) + ": permission denied");
-    if (err != 0)
-      throw CaptureError(err == ENOENT ? ESRCH : err, "open", "cannot read /proc/" + std::to_string(pid_) + "/maps");
-
     // From here on, a dead tracee the target's execve waits for is reaped even while we wait
-    // for that execve ourselves.
+    // for that execve ourselves (capture/exec_guard.h).
     ExecReaperArm reaper(pid_);
-    const int64_t first_stop = now_ns();
-    for (int round = 0; round < kMaxListingRounds; ++round) {
-      std::vector<pid_t> fresh = next_threads(round);
-      if (fresh.empty()) break;
-      if (options_.consistent) {
-        capture_together(fresh);
-      } else {
-        for (pid_t tid : fresh) capture_alone(tid);
+    for (int attempt = 0;; ++attempt) {
+      // Everything that costs time is done before the first stop: maps, buffers, /proc/<pid>/mem.
+      read_maps();
+      const std::string image = image_identity(pid_);
+      const uint64_t reaps = exec_guard_reaps();
+      const int64_t first_stop = now_ns();
+      capture_all();
+      result_.capture_ns = now_ns() - first_stop;
+      const std::string after = image_identity(pid_);
+      const bool exec_seen = exec_guard_reaps() != reaps || (!image.empty() && !after.empty() && after != image);
+      if (!exec_seen) break;
+      if (attempt == kExecRetries) {
+        result_.exec_during_capture = true;
+        break;
       }
-      if (!options_.tids.empty()) break;  // an explicit list is captured once
+      // An execve ran through the capture: threads of two images, maps of one. Every thread
+      // runs again here; take the capture again, against the new image.
+      result_.threads.clear();
+      result_.bytes_copied = 0;
+      seen_.clear();
+      (*arena_)->reset();
     }
-    result_.capture_ns = now_ns() - first_stop;
     fail_if_nothing_attached();
 
     refresh_maps_if_stale();
@@ -66,6 +70,29 @@ class Capturer {
   }
 
  private:
+  void read_maps() {
+    int err = maps_.read(pid_);
+    // Reading another process's maps passes the same ptrace access check as attaching, so a
+    // refusal here is the EPERM that PTRACE_SEIZE would have returned.
+    if (err == EACCES || err == EPERM)
+      throw CaptureError(EPERM, "ptrace", "cannot attach to pid " + std::to_string(pid_) + ": permission denied");
+    if (err != 0)
+      throw CaptureError(err == ENOENT ? ESRCH : err, "open", "cannot read /proc/" + std::to_string(pid_) + "/maps");
+  }
+
+  void capture_all() {
+    for (int round = 0; round < kMaxListingRounds; ++round) {
+      std::vector<pid_t> fresh = next_threads(round);
+      if (fresh.empty()) break;
+      if (options_.consistent) {
+        capture_together(fresh);
+      } else {
+        for (pid_t tid : fresh) capture_alone(tid);
+      }
+      if (!options_.tids.empty()) break;  // an explicit list is captured once
+    }
+  }
+
   // Threads not seen yet: the explicit list, or /proc/<pid>/task listed again.
   std::vector<pid_t> next_threads(int round) {
     std::vector<pid_t> listed;
@@ -117,8 +144,8 @@ class Capturer {
     }
   }
 
-  // Seize + interrupt. Returns false (and records why) if the thread cannot be stopped.
-  bool begin_stop(Tracee& tracee, ThreadCapture& t) {
+  // Seize (attaches, stops nothing). Returns false (and records why) if the thread cannot be held.
+  bool seize(Tracee& tracee, ThreadCapture& t) {
     // Reap tracees that died since (an execve in the target kills every other thread and
     // waits, holding the lock PTRACE_SEIZE takes, until they are reaped).
     tracee_events().drain();
@@ -126,13 +153,18 @@ class Capturer {
     // The kernel refuses to attach to a thread that is already exiting with EPERM, not ESRCH:
     // a thread that vanished since we listed it is exited, not a permission problem.
     if (err == EPERM && thread_gone(t.tid)) err = ESRCH;
-    if (err == 0) err = tracee.interrupt();
     if (err != 0) mark_failed(t, err, "ptrace");
     return err == 0;
   }
 
-  bool finish_stop(Tracee& tracee, ThreadCapture& t) {
-    switch (tracee.wait_stop(now_ns() + options_.stop_timeout_ns)) {
+  bool interrupt(Tracee& tracee, ThreadCapture& t) {
+    int err = tracee.interrupt();
+    if (err != 0) mark_failed(t, err, "ptrace");
+    return err == 0;
+  }
+
+  bool finish_stop(Tracee& tracee, ThreadCapture& t, int64_t deadline_ns) {
+    switch (tracee.wait_stop(deadline_ns)) {
       case StopOutcome::kStopped: return true;
       case StopOutcome::kExited: t.status = ThreadStatus::kExited; return false;
       case StopOutcome::kTimedOut: t.status = ThreadStatus::kTimedOut; return false;
@@ -168,7 +200,7 @@ class Capturer {
     if (t.status == ThreadStatus::kExited) return;
     Tracee tracee(tid);
     const int64_t start = now_ns();
-    if (begin_stop(tracee, t) && finish_stop(tracee, t)) {
+    if (seize(tracee, t) && interrupt(tracee, t) && finish_stop(tracee, t, now_ns() + options_.stop_timeout_ns)) {
       copy_state(tracee, t);
       end_stop(tracee, t);
     }
@@ -179,21 +211,36 @@ class Capturer {
     std::vector<std::unique_ptr<Tracee>> tracees;
     std::vector<size_t> index;  // tracees[i] belongs to result_.threads[index[i]]
     std::vector<int64_t> started;
+    // One deadline for the whole cut: no thread is held longer than stopTimeoutMs because
+    // others were slow to stop.
+    const int64_t deadline = now_ns() + options_.stop_timeout_ns;
     // Stop every thread; threads that appear meanwhile are stopped too until the list is stable
     // (a stopped thread cannot create new ones).
     for (int round = 0; !fresh.empty() && round < kMaxListingRounds; ++round) {
       (*arena_)->reserve_more(fresh.size() * options_.stack_bytes);
       const size_t first = tracees.size();
+      // Seize them all before interrupting any: a seize may wait for an execve under way
+      // (capture/exec_guard.h), and then no thread of this round is held stopped meanwhile.
       for (pid_t tid : fresh) {
         index.push_back(result_.threads.size());
         ThreadCapture& t = add_thread(tid);
-        started.push_back(now_ns());
+        started.push_back(0);
         tracees.push_back(t.status == ThreadStatus::kExited ? nullptr : std::make_unique<Tracee>(tid));
-        if (tracees.back() && !begin_stop(*tracees.back(), t)) tracees.back().reset();
+        if (tracees.back() && !seize(*tracees.back(), t)) tracees.back().reset();
       }
       for (size_t i = first; i < tracees.size(); ++i) {
-        if (tracees[i] && !finish_stop(*tracees[i], result_.threads[index[i]])) tracees[i].reset();
+        started[i] = now_ns();
+        if (tracees[i] && !interrupt(*tracees[i], result_.threads[index[i]])) tracees[i].reset();
       }
+      bool all_stopped = true;
+      for (size_t i = first; i < tracees.size(); ++i) {
+        ThreadCapture& t = result_.threads[index[i]];
+        if (tracees[i] && !finish_stop(*tracees[i], t, deadline)) tracees[i].reset();
+        if (t.status == ThreadStatus::kTimedOut) all_stopped = false;
+      }
+      // A thread that would not stop may be an execve under way: seizing more threads would
+      // wait for it while the others are held. What we hold is the cut.
+      if (!all_stopped || now_ns() >= deadline) break;
       fresh = options_.tids.empty() ? next_threads(1) : std::vector<pid_t>{};
     }
     for (size_t i = 0; i < tracees.size(); ++i) {

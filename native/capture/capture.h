@@ -48,6 +48,7 @@ struct CaptureResult {
   int64_t capture_ns = 0;
   int64_t total_ns = 0;
   uint64_t bytes_copied = 0;
+  bool exec_during_capture = false;  // the process exec'd during every attempt (capture.cc)
 };
 
 // A failure of the whole capture (no such process, permission refused for every thread).

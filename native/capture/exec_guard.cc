@@ -1,12 +1,16 @@
 #include "capture/exec_guard.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -34,6 +38,8 @@ struct Reaper {
   std::atomic<int64_t> entered_ns{0};  // start of the guarded call; 0 outside one
   std::atomic<bool> pending{false};    // the reaper is reaping or has reaped: collect
 };
+
+uint64_t total_reaps = 0;  // tracer thread only
 
 Reaper& reaper() {
   static auto* r = new Reaper();  // leaked: the thread may outlive static destruction
@@ -113,7 +119,23 @@ size_t ExecGuard::finish() {
     r.pending.store(false);
   }
   for (pid_t tid : reaped) tracee_events().note_reaped(tid);
+  total_reaps += reaped.size();
   return reaped.size();
+}
+
+uint64_t exec_guard_reaps() { return total_reaps; }
+
+std::string image_identity(pid_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/auxv";
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd == -1) return {};
+  char buf[1024];  // ~400 bytes on x86-64; a prefix is enough to tell two images apart
+  ssize_t n;
+  do {
+    n = read(fd, buf, sizeof(buf));
+  } while (n == -1 && errno == EINTR);
+  close(fd);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
 }
 
 }  // namespace stackshot

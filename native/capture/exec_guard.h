@@ -14,6 +14,8 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <string>
 
 namespace stackshot {
 
@@ -41,5 +43,13 @@ class ExecGuard {
  private:
   bool finished_ = false;
 };
+
+// How many dead tracees ExecGuards have had reaped so far (a change: an exec was under way).
+uint64_t exec_guard_reaps();
+
+// What changes with every execve of pid: its auxiliary vector (entry point, program headers,
+// AT_RANDOM's address on the fresh stack). Empty if it cannot be read. Compared before and after
+// a capture, it tells whether the process exec'd meanwhile.
+std::string image_identity(pid_t pid);
 
 }  // namespace stackshot
