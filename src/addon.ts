@@ -38,6 +38,12 @@ export interface RawThreadCapture {
   regs: BigUint64Array;
   /** The stack bytes copied from sp upward. */
   stackBytes: number;
+  /** The copy ended at its limit (stackBytes); false: at a page that could not be read, or at
+   *  the end of the stack's mapping. Absent in capture files written before it existed. */
+  stackLimited?: boolean;
+  /** Pages of the copy that were not read (not in memory) and hold zeros: offset, length pairs
+   *  from sp. Absent in capture files written before it existed. */
+  stackHoles?: Uint32Array;
   stack: Buffer;
 }
 

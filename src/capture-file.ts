@@ -31,6 +31,10 @@ interface SavedThread {
   regs: string[];
   /** Stack bytes from sp upward, base64. */
   stack: string;
+  /** RawThreadCapture.stackLimited (absent in files written before it existed). */
+  stackLimited?: boolean;
+  /** RawThreadCapture.stackHoles as numbers (absent in files written before it existed). */
+  stackHoles?: number[];
 }
 
 export interface SavedCapture {
@@ -79,6 +83,8 @@ function toSaved(raw: RawCapture, origin: Origin, command: string): SavedCapture
       lr: hex(t.lr),
       regs: [...t.regs].map(hex),
       stack: t.stack.toString('base64'),
+      stackLimited: t.stackLimited,
+      stackHoles: t.stackHoles ? [...t.stackHoles] : undefined,
     })),
   };
 }
@@ -109,6 +115,8 @@ function fromSaved(saved: SavedCapture): RawCapture {
         regs: BigUint64Array.from(t.regs.map((r) => BigInt(r))),
         stackBytes: stack.length,
         stack,
+        stackLimited: t.stackLimited,
+        stackHoles: t.stackHoles ? Uint32Array.from(t.stackHoles) : undefined,
       };
     }),
   };

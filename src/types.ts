@@ -20,6 +20,7 @@ export type EndReason =
   | 'max-frames'
   | 'copy-exhausted' // the chain points past the bytes we copied (raise stackBytes)
   | 'cfa-not-increasing' // a CFI or signal-frame step would move down the stack: not a real frame
+  | 'stack-unreadable' // the chain leads to stack memory that could not be read (not resident, PROT_NONE, ...)
   | 'not-captured'; // the thread exited or could not be stopped; no frames
 
 export type Schedule = 'rolling' | 'consistent';

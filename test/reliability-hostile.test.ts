@@ -35,6 +35,7 @@ const END_REASONS: EndReason[] = [
   'copy-exhausted',
   'cfa-not-increasing',
   'not-captured',
+  'stack-unreadable',
 ];
 
 /** Deterministic PRNG (xorshift32), so a failure can be replayed from its iteration number. */

@@ -55,6 +55,13 @@ Napi::Object thread_to_js(Napi::Env env, const ThreadCapture& t, const std::shar
   if (t.regs.raw_count > 0) std::memcpy(regs.Data(), t.regs.raw, t.regs.raw_count * sizeof(uint64_t));
   o.Set("regs", regs);
   o.Set("stackBytes", Napi::Number::New(env, static_cast<double>(t.stack_size)));
+  o.Set("stackLimited", Napi::Boolean::New(env, t.stack_limited));
+  auto holes = Napi::Uint32Array::New(env, t.holes.size() * 2);
+  for (size_t i = 0; i < t.holes.size(); ++i) {
+    holes[i * 2] = t.holes[i].offset;
+    holes[i * 2 + 1] = t.holes[i].length;
+  }
+  o.Set("stackHoles", holes);
   o.Set("stack",
         Napi::Buffer<uint8_t>::Copy(env, t.stack_size > 0 ? (*arena)->at(t.stack_offset) : nullptr, t.stack_size));
   return o;

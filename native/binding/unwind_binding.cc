@@ -103,6 +103,18 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
       input.stack.bytes = b.Data();
       input.stack.size = b.Length();
     }
+    // Absent (older capture files): the copy was cut by its limit, as it then always was said.
+    Napi::Value limited = t.Get("stackLimited");
+    input.stack.limited = limited.IsBoolean() ? limited.As<Napi::Boolean>().Value() : true;
+    // Pages the copy skipped (offset, length pairs): the walk may not read them.
+    std::vector<StackHole> holes;
+    Napi::Value hole_pairs = t.Get("stackHoles");
+    if (hole_pairs.IsTypedArray() && hole_pairs.As<Napi::TypedArray>().TypedArrayType() == napi_uint32_array) {
+      auto pairs = hole_pairs.As<Napi::Uint32Array>();
+      for (size_t k = 0; k + 1 < pairs.ElementLength(); k += 2) holes.push_back(StackHole{pairs[k], pairs[k + 1]});
+    }
+    input.stack.holes = holes.data();
+    input.stack.hole_count = holes.size();
     if (const Mapping* m = space.find(input.regs.sp)) {
       input.stack.mapping_start = m->start;
       input.stack.mapping_end = m->end;

@@ -26,11 +26,15 @@ constexpr int kMaxListingRounds = 16;
 // An execve that runs through a capture leaves threads of two images and the maps of one: the
 // capture is taken again this many times before it is returned marked exec_during_capture.
 constexpr int kExecRetries = 2;
+// Consistent schedule: stack memory faulted in before the stops, and the most all copies of one
+// capture may hold (2,000 threads x stackBytes would otherwise be GiBs).
+constexpr size_t kPrefaultBudget = 32u << 20;
+constexpr size_t kCopyBudget = 1u << 30;
 
 class Capturer {
  public:
   Capturer(pid_t pid, const CaptureOptions& options)
-      : pid_(pid), options_(options), reader_(pid, options.force_proc_mem) {}
+      : pid_(pid), options_(options), reader_(pid, options.force_proc_mem, options.stack_bytes) {}
 
   CaptureResult run() {
     const int64_t t0 = now_ns();
@@ -173,19 +177,30 @@ class Capturer {
     return false;
   }
 
-  // Registers and one copy of the stack, from sp to the end of its mapping (capped).
-  void copy_state(Tracee& tracee, ThreadCapture& t) {
+  // Registers of a stopped thread. Returns false (and records why) if they cannot be read.
+  bool read_regs(Tracee& tracee, ThreadCapture& t) {
     int err = read_registers(tracee.tid(), &t.regs);
-    if (err != 0) {
-      mark_failed(t, err, "ptrace");
-      return;
-    }
-    size_t len = options_.stack_bytes;
-    if (const Region* r = maps_.find(t.regs.sp)) len = std::min<uint64_t>(len, r->end - t.regs.sp);
+    if (err != 0) mark_failed(t, err, "ptrace");
+    return err == 0;
+  }
+
+  // What the stack copy should hold: from sp to the end of its mapping, at most stackBytes.
+  size_t planned_copy(const ThreadCapture& t) const {
+    const Region* r = maps_.find(t.regs.sp);
+    return r == nullptr ? options_.stack_bytes : std::min<uint64_t>(options_.stack_bytes, r->end - t.regs.sp);
+  }
+
+  // One copy of the stack, of the pages in memory only (StackReader::read_resident): a page
+  // the kernel would have to fault in could wait for the target's userfaultfd handler.
+  void copy_stack(Tracee& tracee, ThreadCapture& t, size_t len) {
     t.stack_offset = (*arena_)->take(len);
-    ssize_t n = reader_.read_as(tracee.tid(), t.regs.sp, (*arena_)->at(t.stack_offset), len);
+    ssize_t n = reader_.read_resident(tracee.tid(), t.regs.sp, (*arena_)->at(t.stack_offset), len, &t.holes);
     t.stack_size = n > 0 ? static_cast<size_t>(n) : 0;
     (*arena_)->give_back(len - t.stack_size);
+    // Ended by a limit (stackBytes, the budget), or before it at a page that could not be read
+    // or at the end of the mapping (walk_result.h tells the two apart).
+    const Region* r = maps_.find(t.regs.sp);
+    t.stack_limited = t.stack_size == len && (r == nullptr || len < r->end - t.regs.sp);
     result_.bytes_copied += t.stack_size;
   }
 
@@ -201,7 +216,7 @@ class Capturer {
     Tracee tracee(tid);
     const int64_t start = now_ns();
     if (seize(tracee, t) && interrupt(tracee, t) && finish_stop(tracee, t, now_ns() + options_.stop_timeout_ns)) {
-      copy_state(tracee, t);
+      if (read_regs(tracee, t)) copy_stack(tracee, t, planned_copy(t));
       end_stop(tracee, t);
     }
     t.pause_ns = now_ns() - start;
@@ -217,7 +232,9 @@ class Capturer {
     // Stop every thread; threads that appear meanwhile are stopped too until the list is stable
     // (a stopped thread cannot create new ones).
     for (int round = 0; !fresh.empty() && round < kMaxListingRounds; ++round) {
-      (*arena_)->reserve_more(fresh.size() * options_.stack_bytes);
+      // Most copies are far shorter than stackBytes: fault in up to a budget now, the rest
+      // (if the stacks really use more) once every sp is known.
+      (*arena_)->reserve_more(std::min(fresh.size() * options_.stack_bytes, kPrefaultBudget));
       const size_t first = tracees.size();
       // Seize them all before interrupting any: a seize may wait for an execve under way
       // (capture/exec_guard.h), and then no thread of this round is held stopped meanwhile.
@@ -243,8 +260,22 @@ class Capturer {
       if (!all_stopped || now_ns() >= deadline) break;
       fresh = options_.tids.empty() ? next_threads(1) : std::vector<pid_t>{};
     }
+    // Registers first: with every sp known, the copies take what the stacks use, no more.
+    std::vector<size_t> lengths(tracees.size(), 0);
+    size_t total = 0;
     for (size_t i = 0; i < tracees.size(); ++i) {
-      if (tracees[i]) copy_state(*tracees[i], result_.threads[index[i]]);
+      if (tracees[i] && !read_regs(*tracees[i], result_.threads[index[i]])) tracees[i].reset();
+      if (tracees[i]) total += lengths[i] = planned_copy(result_.threads[index[i]]);
+    }
+    // A total budget: past it, each copy gets an equal share (and says copy-exhausted).
+    if (total > kCopyBudget) {
+      const size_t share = kCopyBudget / tracees.size();
+      total = 0;
+      for (size_t& len : lengths) total += len = std::min(len, share);
+    }
+    (*arena_)->reserve_more(total);
+    for (size_t i = 0; i < tracees.size(); ++i) {
+      if (tracees[i]) copy_stack(*tracees[i], result_.threads[index[i]], lengths[i]);
     }
     for (size_t i = 0; i < tracees.size(); ++i) {
       if (!tracees[i]) continue;  // never stopped: no pause to report

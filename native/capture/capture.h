@@ -13,6 +13,7 @@
 
 #include "arch/registers.h"
 #include "capture/arena.h"
+#include "unwind/stack_view.h"
 
 namespace stackshot {
 
@@ -38,6 +39,10 @@ struct ThreadCapture {
   RegisterSet regs;
   size_t stack_offset = 0;  // into the capture's arena
   size_t stack_size = 0;
+  // The copy ended at a limit: stackBytes or the capture's budget (false: before it, at a page
+  // that could not be read, or at the end of the stack's mapping).
+  bool stack_limited = false;
+  std::vector<StackHole> holes;  // pages of the copy not read: not in memory
 };
 
 struct CaptureResult {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <string>
 
 namespace stackshot {
@@ -13,17 +14,64 @@ namespace stackshot {
 namespace {
 constexpr uint64_t kPage = 4096;
 // Remote iovecs cut at page boundaries: the kernel then reports a partial copy up to the first
-// unmapped page instead of failing the whole request. 512 KiB needs 129 of them.
+// unmapped page instead of failing the whole request. 512 KiB needs 129 of them; one call takes
+// at most UIO_MAXIOV (1024), so larger copies take several calls.
 constexpr size_t kMaxIov = 1024;
+constexpr uint64_t kPagePresent = 1ull << 63;
+constexpr uint64_t kPageSwapped = 1ull << 62;
 }  // namespace
 
-StackReader::StackReader(pid_t pid, bool force_proc_mem) : pid_(pid), vm_readv_works_(!force_proc_mem) {
+StackReader::StackReader(pid_t pid, bool force_proc_mem, size_t max_bytes)
+    : pid_(pid), pages_(max_bytes > 0 ? max_bytes / kPage + 2 : 0), vm_readv_works_(!force_proc_mem) {
   std::string path = "/proc/" + std::to_string(pid) + "/mem";
   mem_fd_ = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  path = "/proc/" + std::to_string(pid) + "/pagemap";
+  pagemap_fd_ = open(path.c_str(), O_RDONLY | O_CLOEXEC);
 }
 
 StackReader::~StackReader() {
   if (mem_fd_ != -1) close(mem_fd_);
+  if (pagemap_fd_ != -1) close(pagemap_fd_);
+}
+
+bool StackReader::read_pagemap(uint64_t first_page, size_t count) {
+  if (pagemap_fd_ == -1 || count > pages_.size()) return false;
+  size_t done = 0;
+  while (done < count) {
+    ssize_t n =
+        pread(pagemap_fd_, pages_.data() + done, (count - done) * 8, static_cast<off_t>((first_page + done) * 8));
+    if (n == -1 && errno == EINTR) continue;
+    if (n <= 0 || n % 8 != 0) return false;
+    done += static_cast<size_t>(n) / 8;
+  }
+  return true;
+}
+
+ssize_t StackReader::read_resident(pid_t task, uint64_t addr, uint8_t* dst, size_t len, std::vector<StackHole>* holes) {
+  if (len == 0) return 0;
+  const uint64_t first = addr / kPage;
+  const size_t count = static_cast<size_t>((addr + len - 1) / kPage - first + 1);
+  if (!read_pagemap(first, count)) return read_as(task, addr, dst, len);
+  // Runs of pages in memory are copied; pages between them are holes.
+  size_t at = 0;
+  while (at < len) {
+    const size_t page = static_cast<size_t>((addr + at) / kPage - first);
+    const bool in_memory = (pages_[page] & (kPagePresent | kPageSwapped)) != 0;
+    size_t end = page + 1;
+    while (end < count && ((pages_[end] & (kPagePresent | kPageSwapped)) != 0) == in_memory) ++end;
+    const size_t run = std::min<uint64_t>(len, (first + end) * kPage - addr) - at;
+    if (!in_memory) {
+      std::memset(dst + at, 0, run);
+      holes->push_back(StackHole{static_cast<uint32_t>(at), static_cast<uint32_t>(run)});
+      at += run;
+      continue;
+    }
+    ssize_t n = read_as(task, addr + at, dst + at, run);
+    if (n < 0) return at > 0 ? static_cast<ssize_t>(at) : n;
+    at += static_cast<size_t>(n);
+    if (static_cast<size_t>(n) < run) break;
+  }
+  return static_cast<ssize_t>(at);
 }
 
 ssize_t StackReader::read_as(pid_t task, uint64_t addr, uint8_t* dst, size_t len) {
@@ -37,22 +85,28 @@ ssize_t StackReader::read_as(pid_t task, uint64_t addr, uint8_t* dst, size_t len
 }
 
 ssize_t StackReader::read_vm(pid_t task, uint64_t addr, uint8_t* dst, size_t len) {
-  iovec local{dst, len};
-  iovec remote[kMaxIov];
-  size_t count = 0;
-  uint64_t at = addr;
-  const uint64_t stop = addr + len;
-  while (at < stop && count < kMaxIov) {
-    uint64_t next = std::min(stop, (at & ~(kPage - 1)) + kPage);
-    remote[count++] = iovec{reinterpret_cast<void*>(at), static_cast<size_t>(next - at)};
-    at = next;
+  size_t done = 0;
+  while (done < len) {
+    iovec remote[kMaxIov];
+    size_t count = 0;
+    uint64_t at = addr + done;
+    const uint64_t stop = addr + len;
+    while (at < stop && count < kMaxIov) {
+      uint64_t next = std::min(stop, (at & ~(kPage - 1)) + kPage);
+      remote[count++] = iovec{reinterpret_cast<void*>(at), static_cast<size_t>(next - at)};
+      at = next;
+    }
+    const size_t want = static_cast<size_t>(at - (addr + done));
+    iovec local{dst + done, want};
+    ssize_t n;
+    do {
+      n = process_vm_readv(task, &local, 1, remote, count, 0);
+    } while (n == -1 && errno == EINTR);
+    if (n == -1) return done > 0 ? static_cast<ssize_t>(done) : -errno;
+    done += static_cast<size_t>(n);
+    if (static_cast<size_t>(n) < want) break;  // an unreadable page ends the copy
   }
-  local.iov_len = static_cast<size_t>(at - addr);
-  for (;;) {
-    ssize_t n = process_vm_readv(task, &local, 1, remote, count, 0);
-    if (n == -1 && errno == EINTR) continue;
-    return n == -1 ? -errno : n;
-  }
+  return static_cast<ssize_t>(done);
 }
 
 ssize_t StackReader::read_mem_file(uint64_t addr, uint8_t* dst, size_t len) {

@@ -5,13 +5,17 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
+
+#include "unwind/stack_view.h"
 
 namespace stackshot {
 
 class StackReader {
  public:
   // Opens /proc/<pid>/mem up front (before any stop) so the fallback costs no open() in a pause.
-  StackReader(pid_t pid, bool force_proc_mem);
+  // max_bytes: the longest copy read_resident() will be asked for.
+  StackReader(pid_t pid, bool force_proc_mem, size_t max_bytes = 0);
   ~StackReader();
   StackReader(const StackReader&) = delete;
   StackReader& operator=(const StackReader&) = delete;
@@ -23,14 +27,26 @@ class StackReader {
   // a leader that called pthread_exit (a zombie) no longer does.
   ssize_t read_as(pid_t task, uint64_t addr, uint8_t* dst, size_t len);
 
+  // Copies the pages of [addr, addr + len) that are in memory (present or swapped, as
+  // /proc/<pid>/pagemap says) and zero-fills the others, listing them in *holes. Reading a page
+  // that is not in memory would make the kernel fault it in for us: populate stack the target
+  // never touched, or -- in a userfaultfd range -- wait for the target's fault handler, for
+  // ever if that handler is stopped too. Without pagemap, copies everything. Returns the bytes
+  // copied (holes included; a page that cannot be read ends the copy), or -errno.
+  ssize_t read_resident(pid_t task, uint64_t addr, uint8_t* dst, size_t len, std::vector<StackHole>* holes);
+
   bool used_proc_mem() const { return used_proc_mem_; }
 
  private:
+  // pagemap entries of [first_page, first_page + count) into pages_. False if unreadable.
+  bool read_pagemap(uint64_t first_page, size_t count);
   ssize_t read_vm(pid_t task, uint64_t addr, uint8_t* dst, size_t len);
   ssize_t read_mem_file(uint64_t addr, uint8_t* dst, size_t len);
 
   pid_t pid_;
   int mem_fd_ = -1;
+  int pagemap_fd_ = -1;
+  std::vector<uint64_t> pages_;  // sized before the first stop: no allocation inside a pause
   bool vm_readv_works_;
   bool used_proc_mem_ = false;
 };

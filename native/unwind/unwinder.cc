@@ -81,6 +81,12 @@ class Unwinder {
   }
 
  private:
+  // Why the stack at addr was not copied: the copy's limit, or a page it could not read.
+  EndReason past_copy(uint64_t addr, size_t len) const {
+    if (stack_.in_hole(addr, len) || !stack_.limited) return EndReason::kStackUnreadable;
+    return EndReason::kCopyExhausted;
+  }
+
   // One frame outward from f. `first` marks a frame whose registers are all live (the innermost,
   // or one restored from a signal frame): only there may its caller be in lr or at sp.
   Step step(const FrameState& f, bool first) {
@@ -134,13 +140,13 @@ class Unwinder {
     uint64_t ra = f.lr;
     if (!ra_in_lr) {
       const uint64_t slot = cfa + static_cast<int64_t>(r.ra_offset);
-      if (!stack_.copied(slot, 8)) return ended(EndReason::kCopyExhausted);
+      if (!stack_.copied(slot, 8)) return ended(past_copy(slot, 8));
       ra = stack_.word(slot);
     }
     uint64_t fp = f.fp;
     if (r.fp_kind == RegRuleKind::kAtCfaOffset) {
       const uint64_t slot = cfa + static_cast<int64_t>(r.fp_offset);
-      if (!stack_.copied(slot, 8)) return ended(EndReason::kCopyExhausted);
+      if (!stack_.copied(slot, 8)) return ended(past_copy(slot, 8));
       fp = stack_.word(slot);
     }
     ra = strip_pointer_auth(in_.arch, ra);
@@ -158,7 +164,7 @@ class Unwinder {
       return ended(EndReason::kEndOfChain);
     }
     SignalContext ctx;
-    if (!x86_64::read_signal_context(stack_, f.sp, &ctx)) return ended(EndReason::kCopyExhausted);
+    if (!x86_64::read_signal_context(stack_, f.sp, &ctx)) return ended(past_copy(f.sp, 8));
     if (ctx.sp <= f.sp) return ended(EndReason::kCfaNotIncreasing);  // e.g. a handler on sigaltstack
     if (!space_.is_executable(ctx.pc)) return ended(EndReason::kRaNotExecutable);
     return to(FrameState{ctx.pc, ctx.sp, ctx.fp, ctx.lr, true}, FrameMethod::kSignal);
@@ -207,7 +213,7 @@ class Unwinder {
     const FirstFrameRule rule = x86_64::analyze_return_site(code.window);
     if (rule.kind != FirstFrameKind::kAtSp) return ended(EndReason::kEndOfChain);
     const uint64_t slot = f.sp + rule.sp_offset;
-    if (!stack_.copied(slot, 8)) return ended(EndReason::kCopyExhausted);
+    if (!stack_.copied(slot, 8)) return ended(past_copy(slot, 8));
     const uint64_t ra = stack_.word(slot);
     if (ra == 0 || !space_.is_executable(ra)) return ended(EndReason::kEndOfChain);
     return to(FrameState{ra, slot + 8, f.fp, 0, false}, FrameMethod::kStackPointer);
@@ -220,7 +226,7 @@ class Unwinder {
     if (fp % 8 != 0) return ended(EndReason::kFpMisaligned);
     if (!stack_.in_mapping(fp) || !stack_.in_mapping(fp + 15)) return ended(EndReason::kFpOutsideStack);
     if (fp < f.sp) return ended(EndReason::kFpNotIncreasing);  // a record cannot be below the stack pointer
-    if (!stack_.copied(fp, 16)) return ended(EndReason::kCopyExhausted);
+    if (!stack_.copied(fp, 16)) return ended(past_copy(fp, 16));
     const uint64_t ra = strip_pointer_auth(in_.arch, stack_.word(fp + 8));
     if (ra == 0) return ended(EndReason::kEndOfChain);
     if (!space_.is_executable(ra)) return ended(EndReason::kRaNotExecutable);
@@ -246,6 +252,7 @@ const char* end_reason_name(EndReason reason) {
     case EndReason::kMaxFrames: return "max-frames";
     case EndReason::kCopyExhausted: return "copy-exhausted";
     case EndReason::kCfaNotIncreasing: return "cfa-not-increasing";
+    case EndReason::kStackUnreadable: return "stack-unreadable";
   }
   return "end-of-chain";
 }

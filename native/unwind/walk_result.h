@@ -24,6 +24,7 @@ enum class EndReason {
   kMaxFrames,
   kCopyExhausted,     // the chain leads past the bytes copied (raise stackBytes)
   kCfaNotIncreasing,  // a CFI or signal step would move down the stack: the data is not a frame
+  kStackUnreadable,   // the chain leads past the bytes copied, to a page that could not be read
 };
 
 const char* end_reason_name(EndReason reason);

@@ -32,6 +32,7 @@ export const END_REASON_TEXT: Record<EndReason, string> = {
   'ra-not-executable': 'return address outside executable code',
   'max-frames': 'frame limit reached (raise --max-frames)',
   'copy-exhausted': 'ran past the copied stack bytes (raise --stack-bytes)',
+  'stack-unreadable': 'the stack beyond could not be read (a page not in memory, PROT_NONE or SIGBUS-backed)',
   'cfa-not-increasing': 'unwind rule pointed down the stack',
   'not-captured': 'not captured',
 };

@@ -1,0 +1,127 @@
+// Issue 18, stack memory: limits that tell the truth, and pages a copy must not touch.
+// rel_stackmem runs a thread `deep` on a 1 GiB stack mapping, ~6 MiB deep in 64 KiB frames
+// (most pages of each frame never touched), optionally with a page of it dropped, or its whole
+// mapping registered with userfaultfd: never served, or served by a handler thread that counts
+// the faults it serves.
+//
+// - stackBytes is honoured up to its maximum (64 MiB): the whole 6 MiB stack is copied and
+//   walked to the thread entry; a 4 MiB limit copies exactly 4 MiB and says copy-exhausted.
+// - A page not in memory is not read (reading it would populate it, or wait for the target's
+//   fault handler): it stays out of memory, and a walk that needs it ends `stack-unreadable`.
+// - userfaultfd: no snapshot waits for a fault that is never served (it used to hang with the
+//   thread stopped), and the target's handler never serves a fault we caused (it served ~1,000).
+import * as fs from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { snapshot, snapshotSync } from '../src/index';
+import type { Schedule, Snapshot, ThreadStack } from '../src/types';
+import { compileFixture } from './helpers/fixtures';
+import { isAlive, threadStates } from './helpers/proc';
+import { startTarget, stopAllTargets, type Target } from './helpers/target';
+
+const DEPTH = 96; // x 64 KiB frames: ~6 MiB of stack in use
+const STOP_TIMEOUT_MS = 1000;
+const SCHEDULES: Schedule[] = ['rolling', 'consistent'];
+
+afterEach(async () => {
+  await stopAllTargets();
+});
+
+async function start(mode: 'plain' | 'dropped' | 'uffd' | 'served'): Promise<Target> {
+  return startTarget(compileFixture('rel_stackmem', 'fp'), [mode, String(DEPTH)]);
+}
+
+function deep(shot: Snapshot): ThreadStack {
+  const t = shot.threads.find((x) => x.name === 'deep');
+  if (!t) throw new Error(`no thread deep in ${shot.threads.map((x) => x.name).join(', ')}`);
+  return t;
+}
+
+/** The page the fixture dropped (its `page=0x…` line). */
+function droppedPage(target: Target): bigint {
+  const m = /^page=(0x[0-9a-f]+)$/m.exec(target.stdout);
+  if (!m) throw new Error(`no page= line in ${JSON.stringify(target.stdout)}`);
+  return BigInt(m[1]);
+}
+
+/** Whether a page of pid is in memory (present or swapped), from /proc/<pid>/pagemap. */
+function inMemory(pid: number, page: bigint): boolean {
+  const fd = fs.openSync(`/proc/${pid}/pagemap`, 'r');
+  try {
+    const entry = Buffer.alloc(8);
+    fs.readSync(fd, entry, 0, 8, Number((page / 4096n) * 8n));
+    return (entry.readBigUInt64LE() & (3n << 62n)) !== 0n;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function noThreadStopped(pid: number): [number, string][] {
+  return [...threadStates(pid)].filter(([, s]) => s === 't' || s === 'T');
+}
+
+describe('stackBytes is honoured up to 64 MiB', () => {
+  it.each(SCHEDULES)(
+    '%s: 64 MiB copies the whole 6 MiB stack of a 1 GiB mapping; 4 MiB copies 4 MiB',
+    async (schedule) => {
+      const target = await start('plain');
+      const whole = deep(snapshotSync(target.pid, { schedule, stackBytes: 64 << 20 }));
+      expect(whole.stackBytes).toBeGreaterThan(DEPTH * 65536);
+      expect(whole.stackBytes).toBeLessThan(8 << 20);
+      expect(whole.end).toBe('thread-entry');
+      expect(whole.complete).toBe(true);
+      expect(whole.frames.filter((f) => f.symbol === 'deep_frame')).toHaveLength(DEPTH);
+
+      const capped = deep(snapshotSync(target.pid, { schedule, stackBytes: 4 << 20 }));
+      expect(capped.stackBytes).toBe(4 << 20); // was 4,191,568: 1,024 iovecs of one call
+      expect(capped.end).toBe('copy-exhausted');
+      expect(noThreadStopped(target.pid)).toEqual([]);
+    },
+  );
+});
+
+describe('pages not in memory are never read', () => {
+  it.each(SCHEDULES)(
+    '%s: a dropped page stays out of memory and ends the walk as stack-unreadable',
+    async (schedule) => {
+      const target = await start('dropped');
+      const page = droppedPage(target);
+      expect(inMemory(target.pid, page)).toBe(false);
+      const t = deep(await snapshot(target.pid, { schedule, stackBytes: 64 << 20 }));
+      expect(t.end).toBe('stack-unreadable');
+      // The frames below the dropped page are all there, innermost first.
+      expect(t.frames.map((f) => f.symbol).slice(0, 3)).toEqual(['pause', 'deep_wait', 'deep_bottom']);
+      expect(inMemory(target.pid, page)).toBe(false);
+    },
+  );
+
+  it('userfaultfd never served: no snapshot waits for it, no thread is left stopped', async () => {
+    const target = await start('uffd');
+    for (const schedule of SCHEDULES) {
+      for (const sync of [true, false]) {
+        const t0 = Date.now();
+        const shot = sync
+          ? snapshotSync(target.pid, { schedule, stackBytes: 64 << 20, stopTimeoutMs: STOP_TIMEOUT_MS })
+          : await snapshot(target.pid, { schedule, stackBytes: 64 << 20, stopTimeoutMs: STOP_TIMEOUT_MS });
+        expect(Date.now() - t0, `${schedule} ${sync ? 'sync' : 'async'}`).toBeLessThan(STOP_TIMEOUT_MS + 1000);
+        expect(deep(shot).end).toBe('stack-unreadable');
+        expect(noThreadStopped(target.pid)).toEqual([]);
+      }
+    }
+    expect(inMemory(target.pid, droppedPage(target))).toBe(false);
+    expect(isAlive(target.pid)).toBe(true);
+  });
+
+  it('userfaultfd with a handler: the target serves no fault for us, in either schedule', async () => {
+    const target = await start('served');
+    for (const schedule of SCHEDULES) {
+      const t0 = Date.now();
+      const shot = await snapshot(target.pid, { schedule, stackBytes: 64 << 20, stopTimeoutMs: STOP_TIMEOUT_MS });
+      expect(Date.now() - t0).toBeLessThan(STOP_TIMEOUT_MS + 1000);
+      expect(shot.threads.map((t) => t.name).sort()).toEqual(['deep', 'rel_stackmem', 'uffd-handler']);
+      expect(shot.threads.every((t) => t.failure === undefined)).toBe(true);
+    }
+    process.kill(target.pid, 'SIGUSR1');
+    expect(await target.waitForLine(/^served=/)).toBe('served=0');
+  });
+});
