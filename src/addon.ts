@@ -26,6 +26,9 @@ export interface RawThreadCapture {
   /** For status 'failed': errno and the call that failed. */
   errno: number;
   syscall: string;
+  /** For status 'failed' with EPERM: the pid of another tracer that held the thread (0: none).
+   *  Absent in capture files written before it existed. */
+  tracerPid?: number;
   /** Signal that arrived while the thread was stopped and was handed back on detach (0 if none). */
   reinjectedSignal: number;
   pauseNs: number;

@@ -31,6 +31,8 @@ interface SavedThread {
   regs: string[];
   /** Stack bytes from sp upward, base64. */
   stack: string;
+  /** RawThreadCapture.tracerPid (absent in files written before it existed). */
+  tracerPid?: number;
   /** RawThreadCapture.stackLimited (absent in files written before it existed). */
   stackLimited?: boolean;
   /** RawThreadCapture.stackHoles as numbers (absent in files written before it existed). */
@@ -83,6 +85,7 @@ function toSaved(raw: RawCapture, origin: Origin, command: string): SavedCapture
       lr: hex(t.lr),
       regs: [...t.regs].map(hex),
       stack: t.stack.toString('base64'),
+      tracerPid: t.tracerPid,
       stackLimited: t.stackLimited,
       stackHoles: t.stackHoles ? [...t.stackHoles] : undefined,
     })),
@@ -115,6 +118,7 @@ function fromSaved(saved: SavedCapture): RawCapture {
         regs: BigUint64Array.from(t.regs.map((r) => BigInt(r))),
         stackBytes: stack.length,
         stack,
+        tracerPid: t.tracerPid,
         stackLimited: t.stackLimited,
         stackHoles: t.stackHoles ? Uint32Array.from(t.stackHoles) : undefined,
       };

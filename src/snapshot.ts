@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import { binding, RAW_METHOD, type RawCapture, type RawThreadCapture, type RawUnwound } from './addon';
 import { errnoName, toStackshotError, type StackshotError } from './errors';
 import { resolveOptions, InvalidOptionError, type ResolvedOptions } from './options';
+import { readComm } from './procfs/permissions';
 import { checkTarget } from './procfs/preflight';
 import { finishStack } from './stack/thread-entry';
 import { addPythonFrames } from './symbolize/cpython-frames';
@@ -246,6 +247,7 @@ export function buildSnapshot(raw: RawCapture, opts: ResolvedOptions, started: b
     if (failure !== undefined) {
       const failed: ThreadStack = { ...base, frames: [], end: 'not-captured', complete: false, failure };
       if (failure === 'failed') failed.failureCode = errnoName(t.errno) ?? `errno ${t.errno}`;
+      if (failure === 'failed' && t.tracerPid) failed.tracer = { pid: t.tracerPid, command: readComm(t.tracerPid) };
       return failed;
     }
     const end = unwound[i].end as EndReason;

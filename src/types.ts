@@ -98,6 +98,9 @@ export interface ThreadStack {
   failure?: ThreadFailure;
   /** errno name of the failing call when failure is 'failed'. */
   failureCode?: string;
+  /** With failureCode 'EPERM': the other tracer (a debugger, another stackshot) that held the
+   *  thread for longer than the capture would wait (stopTimeoutMs). */
+  tracer?: { pid: number; command: string | null };
 }
 
 export interface SnapshotCost {

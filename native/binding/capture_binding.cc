@@ -56,6 +56,7 @@ Napi::Object thread_to_js(Napi::Env env, const ThreadCapture& t, const std::shar
   o.Set("regs", regs);
   o.Set("stackBytes", Napi::Number::New(env, static_cast<double>(t.stack_size)));
   o.Set("stackLimited", Napi::Boolean::New(env, t.stack_limited));
+  o.Set("tracerPid", Napi::Number::New(env, t.tracer_pid));
   auto holes = Napi::Uint32Array::New(env, t.holes.size() * 2);
   for (size_t i = 0; i < t.holes.size(); ++i) {
     holes[i * 2] = t.holes[i].offset;

@@ -26,6 +26,8 @@ constexpr int kMaxListingRounds = 16;
 // An execve that runs through a capture leaves threads of two images and the maps of one: the
 // capture is taken again this many times before it is returned marked exec_during_capture.
 constexpr int kExecRetries = 2;
+// A seize refused while no other tracer is to be seen is tried again this often at once.
+constexpr int kQuickRetries = 3;
 // Consistent schedule: stack memory faulted in before the stops, and the most all copies of one
 // capture may hold (2,000 threads x stackBytes would otherwise be GiBs).
 constexpr size_t kPrefaultBudget = 32u << 20;
@@ -153,12 +155,39 @@ class Capturer {
     // Reap tracees that died since (an execve in the target kills every other thread and
     // waits, holding the lock PTRACE_SEIZE takes, until they are reaped).
     tracee_events().drain();
+    int err = seize_once(tracee, t);
+    // Another tracer holds the thread: most often a second stackshot of this process, which
+    // lets go within microseconds (rolling) or stopTimeoutMs (consistent). Wait for it, within
+    // one budget per capture, then name it. Threads are seized in ascending tid order by every
+    // stackshot, so two consistent captures never wait for each other in a cycle.
+    for (int again = 0; err == EPERM;) {
+      t.tracer_pid = read_task_tracer(pid_, t.tid);
+      if (t.tracer_pid == 0 ? ++again > kQuickRetries : !wait_for_other_tracer()) break;
+      err = seize_once(tracee, t);  // no tracer now: it let go between our seize and our look
+    }
+    if (err != 0) mark_failed(t, err, "ptrace");
+    if (err == 0) t.tracer_pid = 0;
+    return err == 0;
+  }
+
+  int seize_once(Tracee& tracee, const ThreadCapture& t) {
     int err = tracee.seize();
     // The kernel refuses to attach to a thread that is already exiting with EPERM, not ESRCH:
     // a thread that vanished since we listed it is exited, not a permission problem.
     if (err == EPERM && thread_gone(t.tid)) err = ESRCH;
-    if (err != 0) mark_failed(t, err, "ptrace");
-    return err == 0;
+    return err;
+  }
+
+  // Sleeps a little if the capture's budget for waiting on other tracers (stopTimeoutMs, from
+  // the first wait) is not spent. Dead tracees are reaped meanwhile (capture/exec_guard.h).
+  bool wait_for_other_tracer() {
+    const int64_t now = now_ns();
+    if (other_tracer_deadline_ == 0) other_tracer_deadline_ = now + options_.stop_timeout_ns;
+    if (now >= other_tracer_deadline_) return false;
+    tracee_events().drain();
+    timespec ts{0, 200000};
+    nanosleep(&ts, nullptr);
+    return true;
   }
 
   bool interrupt(Tracee& tracee, ThreadCapture& t) {
@@ -321,6 +350,7 @@ class Capturer {
   StackReader reader_;
   std::shared_ptr<ArenaLease> arena_ = std::make_shared<ArenaLease>();
   std::set<pid_t> seen_;
+  int64_t other_tracer_deadline_ = 0;  // 0: no other tracer met yet
   CaptureResult result_;
 };
 

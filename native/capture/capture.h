@@ -34,6 +34,7 @@ struct ThreadCapture {
   ThreadStatus status = ThreadStatus::kCaptured;
   int err = 0;               // for kFailed
   const char* syscall = "";  // for kFailed
+  pid_t tracer_pid = 0;      // for kFailed with EPERM: the other tracer that held the thread
   int reinjected_signal = 0;
   int64_t pause_ns = 0;
   RegisterSet regs;

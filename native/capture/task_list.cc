@@ -47,4 +47,20 @@ int read_task_stat(pid_t pid, pid_t tid, TaskStat* out) {
   return 0;
 }
 
+pid_t read_task_tracer(pid_t pid, pid_t tid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status";
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd == -1) return 0;
+  char buf[4096];
+  ssize_t n;
+  do {
+    n = read(fd, buf, sizeof(buf) - 1);
+  } while (n == -1 && errno == EINTR);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  const char* field = strstr(buf, "\nTracerPid:");
+  return field == nullptr ? 0 : static_cast<pid_t>(strtol(field + 11, nullptr, 10));
+}
+
 }  // namespace stackshot

@@ -19,4 +19,7 @@ struct TaskStat {
 // Name and scheduler state of one thread from /proc/<pid>/task/<tid>/stat. Returns 0 or errno.
 int read_task_stat(pid_t pid, pid_t tid, TaskStat* out);
 
+// TracerPid of one thread from /proc/<pid>/task/<tid>/status: 0 if untraced or unreadable.
+pid_t read_task_tracer(pid_t pid, pid_t tid);
+
 }  // namespace stackshot

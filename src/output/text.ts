@@ -153,7 +153,10 @@ function threadHeader(t: ThreadStack, p: Painter): string {
   const head = `TID ${t.tid} ${JSON.stringify(t.name)} ${t.state}`;
   if (t.failure !== undefined) {
     const why = FAILURE_TEXT[t.failure] ?? t.failure;
-    const code = t.failureCode ? ` (${t.failureCode})` : '';
+    const tracer = t.tracer
+      ? `: already traced by pid ${t.tracer.pid}${t.tracer.command ? ` (${t.tracer.command})` : ''}`
+      : '';
+    const code = t.failureCode ? ` (${t.failureCode}${tracer})` : '';
     return `${p.bold(head)} — ${p.red(`not captured: ${why}${code}`)}`;
   }
   const frames = plural(t.frames.length, 'frame');
