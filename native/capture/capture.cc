@@ -183,7 +183,8 @@ class Capturer {
   bool wait_for_other_tracer() {
     const int64_t now = now_ns();
     if (other_tracer_deadline_ == 0) other_tracer_deadline_ = now + options_.stop_timeout_ns;
-    if (now >= other_tracer_deadline_) return false;
+    // Consistent: threads of earlier rounds may be held stopped meanwhile.
+    if (now >= other_tracer_deadline_ || (hold_deadline_ != 0 && now >= hold_deadline_)) return false;
     tracee_events().drain();
     timespec ts{0, 200000};
     nanosleep(&ts, nullptr);
@@ -243,8 +244,9 @@ class Capturer {
     (*arena_)->reserve_more(options_.stack_bytes);  // page faults now, not inside the pause
     if (t.status == ThreadStatus::kExited) return;
     Tracee tracee(tid);
+    if (!seize(tracee, t)) return;  // the wait for another tracer is no pause of this thread
     const int64_t start = now_ns();
-    if (seize(tracee, t) && interrupt(tracee, t) && finish_stop(tracee, t, now_ns() + options_.stop_timeout_ns)) {
+    if (interrupt(tracee, t) && finish_stop(tracee, t, now_ns() + options_.stop_timeout_ns)) {
       if (read_regs(tracee, t)) copy_stack(tracee, t, planned_copy(t));
       end_stop(tracee, t);
     }
@@ -257,7 +259,7 @@ class Capturer {
     std::vector<int64_t> started;
     // One deadline for the whole cut: no thread is held longer than stopTimeoutMs because
     // others were slow to stop.
-    const int64_t deadline = now_ns() + options_.stop_timeout_ns;
+    const int64_t deadline = hold_deadline_ = now_ns() + options_.stop_timeout_ns;
     // Stop every thread; threads that appear meanwhile are stopped too until the list is stable
     // (a stopped thread cannot create new ones).
     for (int round = 0; !fresh.empty() && round < kMaxListingRounds; ++round) {
@@ -351,6 +353,7 @@ class Capturer {
   std::shared_ptr<ArenaLease> arena_ = std::make_shared<ArenaLease>();
   std::set<pid_t> seen_;
   int64_t other_tracer_deadline_ = 0;  // 0: no other tracer met yet
+  int64_t hold_deadline_ = 0;          // consistent: when every held thread must be let go
   CaptureResult result_;
 };
 
