@@ -54,7 +54,8 @@ class Capturer {
       const std::string after = image_identity(pid_);
       const bool exec_seen = exec_guard_reaps() != reaps || (!image.empty() && !after.empty() && after != image);
       if (!exec_seen) break;
-      if (attempt == kExecRetries) {
+      // A thread still attached from this attempt could not be seized again: report instead.
+      if (attempt == kExecRetries || holds_undetached_tracee()) {
         result_.exec_during_capture = true;
         break;
       }
@@ -183,7 +184,7 @@ class Capturer {
   bool wait_for_other_tracer() {
     const int64_t now = now_ns();
     if (other_tracer_deadline_ == 0) other_tracer_deadline_ = now + options_.stop_timeout_ns;
-    // Consistent: threads of earlier rounds may be held stopped meanwhile.
+    // Consistent, after the first round: its threads are held stopped meanwhile.
     if (now >= other_tracer_deadline_ || (hold_deadline_ != 0 && now >= hold_deadline_)) return false;
     tracee_events().drain();
     timespec ts{0, 200000};
@@ -257,9 +258,9 @@ class Capturer {
     std::vector<std::unique_ptr<Tracee>> tracees;
     std::vector<size_t> index;  // tracees[i] belongs to result_.threads[index[i]]
     std::vector<int64_t> started;
-    // One deadline for the whole cut: no thread is held longer than stopTimeoutMs because
-    // others were slow to stop.
-    const int64_t deadline = hold_deadline_ = now_ns() + options_.stop_timeout_ns;
+    // One deadline for the whole cut, from the first interrupt: no thread is held longer than
+    // stopTimeoutMs because others were slow to stop.
+    int64_t deadline = hold_deadline_ = 0;
     // Stop every thread; threads that appear meanwhile are stopped too until the list is stable
     // (a stopped thread cannot create new ones).
     for (int round = 0; !fresh.empty() && round < kMaxListingRounds; ++round) {
@@ -276,6 +277,7 @@ class Capturer {
         tracees.push_back(t.status == ThreadStatus::kExited ? nullptr : std::make_unique<Tracee>(tid));
         if (tracees.back() && !seize(*tracees.back(), t)) tracees.back().reset();
       }
+      if (deadline == 0) deadline = hold_deadline_ = now_ns() + options_.stop_timeout_ns;
       for (size_t i = first; i < tracees.size(); ++i) {
         started[i] = now_ns();
         if (tracees[i] && !interrupt(*tracees[i], result_.threads[index[i]])) tracees[i].reset();
@@ -353,7 +355,7 @@ class Capturer {
   std::shared_ptr<ArenaLease> arena_ = std::make_shared<ArenaLease>();
   std::set<pid_t> seen_;
   int64_t other_tracer_deadline_ = 0;  // 0: no other tracer met yet
-  int64_t hold_deadline_ = 0;          // consistent: when every held thread must be let go
+  int64_t hold_deadline_ = 0;          // consistent: when every held thread must be let go (0: none held)
   CaptureResult result_;
 };
 

@@ -55,9 +55,17 @@ void reap_dead_threads(pid_t pid, std::vector<pid_t>* out) {
   if (list_tasks(pid, &tids) != 0) return;
   for (pid_t tid : tids) {
     if (tid == pid) continue;
+    // A tracee's stops are reported whatever the flags say: look first (WNOWAIT), and take
+    // only an exit. A stop belongs to the tracer thread's waiter.
     siginfo_t info{};
+    if (waitid(P_PID, static_cast<id_t>(tid), &info, WEXITED | WNOHANG | WNOWAIT | __WALL) != 0) continue;
+    if (info.si_pid != tid ||
+        (info.si_code != CLD_EXITED && info.si_code != CLD_KILLED && info.si_code != CLD_DUMPED)) {
+      continue;
+    }
+    info = siginfo_t{};
     if (waitid(P_PID, static_cast<id_t>(tid), &info, WEXITED | WNOHANG | __WALL) == 0 && info.si_pid == tid) {
-      out->push_back(tid);
+      out->push_back(tid);  // a zombie stays one: what we looked at is what we reaped
     }
   }
 }

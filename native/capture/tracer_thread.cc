@@ -60,6 +60,8 @@ std::mutex& call_mutex() {
 
 void note_undetached_tracee() { tls_holds_tracee = true; }
 
+bool holds_undetached_tracee() { return tls_holds_tracee; }
+
 void run_on_tracer_thread(const std::function<void()>& job) {
   std::lock_guard<std::mutex> one_at_a_time(call_mutex());
   // Leaked on purpose: the thread may outlive static destruction at process exit.

@@ -14,5 +14,7 @@ void run_on_tracer_thread(const std::function<void()>& job);
 
 // Called by a Tracee that had to be left attached; the tracer thread retires after its job.
 void note_undetached_tracee();
+// Whether the calling tracer thread holds such a tracee (until it retires).
+bool holds_undetached_tracee();
 
 }  // namespace stackshot
