@@ -8,6 +8,7 @@
 //   walked to the thread entry; a 4 MiB limit copies exactly 4 MiB and says copy-exhausted.
 // - A page not in memory is not read (reading it would populate it, or wait for the target's
 //   fault handler): it stays out of memory, and a walk that needs it ends `stack-unreadable`.
+// - consistent on 1,000 threads with 64 MiB: copies sized to what the stacks use.
 // - userfaultfd: no snapshot waits for a fault that is never served (it used to hang with the
 //   thread stopped), and the target's handler never serves a fault we caused (it served ~1,000).
 import * as fs from 'node:fs';
@@ -17,7 +18,7 @@ import { snapshot, snapshotSync } from '../src/index';
 import type { Schedule, Snapshot, ThreadStack } from '../src/types';
 import { compileFixture } from './helpers/fixtures';
 import { isAlive, threadStates } from './helpers/proc';
-import { startTarget, stopAllTargets, type Target } from './helpers/target';
+import { startFixture, startTarget, stopAllTargets, type Target } from './helpers/target';
 
 const DEPTH = 96; // x 64 KiB frames: ~6 MiB of stack in use
 const STOP_TIMEOUT_MS = 1000;
@@ -79,6 +80,18 @@ describe('stackBytes is honoured up to 64 MiB', () => {
     },
   );
 });
+
+it('consistent, 1,000 threads, stackBytes 64 MiB: copies what the stacks use, not threads x 64 MiB', async () => {
+  // It allocated threads x stackBytes up front: 1,000 x 64 MiB failed (std::bad_alloc as EIO),
+  // and 2,000 x 512 KiB took 1 GB.
+  const target = await startFixture('threads', 'fp', ['--workers', '1000', '--depth', '5', '--worker-leaf', 'sleep']);
+  const rssBefore = process.memoryUsage().rss;
+  const shot = snapshotSync(target.pid, { schedule: 'consistent', stackBytes: 64 << 20, symbolize: false });
+  expect(shot.threads).toHaveLength(1001);
+  expect(shot.threads.filter((t) => t.failure !== undefined)).toEqual([]);
+  expect(shot.cost.bytesCopied).toBeLessThan(64 << 20);
+  expect(process.memoryUsage().rss - rssBefore).toBeLessThan(512 << 20);
+}, 60_000);
 
 describe('pages not in memory are never read', () => {
   it.each(SCHEDULES)(
