@@ -59,10 +59,8 @@ void reap_dead_threads(pid_t pid, std::vector<pid_t>* out) {
     // only an exit. A stop belongs to the tracer thread's waiter.
     siginfo_t info{};
     if (waitid(P_PID, static_cast<id_t>(tid), &info, WEXITED | WNOHANG | WNOWAIT | __WALL) != 0) continue;
-    if (info.si_pid != tid ||
-        (info.si_code != CLD_EXITED && info.si_code != CLD_KILLED && info.si_code != CLD_DUMPED)) {
-      continue;
-    }
+    const bool exited = info.si_code == CLD_EXITED || info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED;
+    if (info.si_pid != tid || !exited) continue;
     info = siginfo_t{};
     if (waitid(P_PID, static_cast<id_t>(tid), &info, WEXITED | WNOHANG | __WALL) == 0 && info.si_pid == tid) {
       out->push_back(tid);  // a zombie stays one: what we looked at is what we reaped

@@ -38,8 +38,8 @@ bool StackReader::read_pagemap(uint64_t first_page, size_t count) {
   if (pagemap_fd_ == -1 || count > pages_.size()) return false;
   size_t done = 0;
   while (done < count) {
-    ssize_t n =
-        pread(pagemap_fd_, pages_.data() + done, (count - done) * 8, static_cast<off_t>((first_page + done) * 8));
+    const off_t at = static_cast<off_t>((first_page + done) * 8);
+    ssize_t n = pread(pagemap_fd_, pages_.data() + done, (count - done) * 8, at);
     if (n == -1 && errno == EINTR) continue;
     if (n <= 0 || n % 8 != 0) return false;
     done += static_cast<size_t>(n) / 8;

@@ -153,9 +153,8 @@ function threadHeader(t: ThreadStack, p: Painter): string {
   const head = `TID ${t.tid} ${JSON.stringify(t.name)} ${t.state}`;
   if (t.failure !== undefined) {
     const why = FAILURE_TEXT[t.failure] ?? t.failure;
-    const tracer = t.tracer
-      ? `: already traced by pid ${t.tracer.pid}${t.tracer.command ? ` (${t.tracer.command})` : ''}`
-      : '';
+    const by = t.tracer?.command ? ` (${t.tracer.command})` : '';
+    const tracer = t.tracer ? `: already traced by pid ${t.tracer.pid}${by}` : '';
     const code = t.failureCode ? ` (${t.failureCode}${tracer})` : '';
     return `${p.bold(head)} — ${p.red(`not captured: ${why}${code}`)}`;
   }
