@@ -2,6 +2,8 @@
 // src/ imports from here and never touches the raw binding.
 import * as path from 'node:path';
 
+import type { CaptureChoice, CaptureFallback, CapturePath } from './types';
+
 /** Options the native capture takes; every field is required at this boundary. */
 export interface RawCaptureOptions {
   /** Thread ids to capture; empty means every thread of the process. */
@@ -11,6 +13,8 @@ export interface RawCaptureOptions {
   stopTimeoutMs: number;
   /** Read stacks through /proc/<pid>/mem instead of process_vm_readv (tests the fallback). */
   forceProcMem?: boolean;
+  /** Which capture path to use per thread (capture/paths.h); the consistent schedule ignores it. */
+  capture?: CaptureChoice;
 }
 
 /** Frame methods as the native unwinder numbers them (unwind/walk_result.h). */
@@ -32,7 +36,10 @@ export interface RawThreadCapture {
   /** Signal that arrived while the thread was stopped and was handed back on detach (0 if none). */
   reinjectedSignal: number;
   pauseNs: number;
-  /** The registers the unwinder starts from (lr is 0 on x86-64). */
+  capture: CapturePath;
+  /** Why the stop-free paths tried did not serve the thread ('' when none was tried or one served). */
+  captureFallback: CaptureFallback | '';
+  /** The registers the unwinder starts from (lr is 0 on x86-64); only pc and sp on path 'blocked'. */
   pc: bigint;
   sp: bigint;
   fp: bigint;
@@ -87,6 +94,8 @@ export interface RawUnwindThread {
   fp: bigint;
   lr: bigint;
   stack: Buffer;
+  /** Only pc and sp are known: a step needing fp or lr ends the walk with 'register-unknown'. */
+  partialRegs?: boolean;
 }
 
 export interface RawUnwindInput {

@@ -23,6 +23,9 @@ interface SavedThread {
   errno: number;
   syscall: string;
   pauseNs: number;
+  /** How the thread was captured (absent in older files: 'ptrace'); 'blocked' knows only pc and sp. */
+  capture?: RawThreadCapture['capture'];
+  captureFallback?: RawThreadCapture['captureFallback'];
   /** Registers as hex strings: pc, sp, fp, lr, and every register in NT_PRSTATUS order. */
   pc: string;
   sp: string;
@@ -79,6 +82,8 @@ function toSaved(raw: RawCapture, origin: Origin, command: string): SavedCapture
       errno: t.errno,
       syscall: t.syscall,
       pauseNs: t.pauseNs,
+      capture: t.capture,
+      captureFallback: t.captureFallback,
       pc: hex(t.pc),
       sp: hex(t.sp),
       fp: hex(t.fp),
@@ -111,6 +116,8 @@ function fromSaved(saved: SavedCapture): RawCapture {
         syscall: t.syscall,
         reinjectedSignal: 0,
         pauseNs: t.pauseNs,
+        capture: t.capture ?? 'ptrace',
+        captureFallback: t.captureFallback ?? '',
         pc: BigInt(t.pc),
         sp: BigInt(t.sp),
         fp: BigInt(t.fp),
@@ -163,7 +170,7 @@ export function readCaptureFile(file: string): SavedCapture {
 export async function captureToFile(pid: number, file: string, options?: SnapshotOptions): Promise<Snapshot> {
   checkOutputPath(file);
   const c = await capture(pid, options);
-  const shot = buildSnapshot(c.raw, c.opts, c.started, c.origin);
+  const shot = buildSnapshot(c.raw, c.opts, c.started, c.origin, c.walked);
   try {
     fs.writeFileSync(file, JSON.stringify(toSaved(c.raw, c.origin, shot.command)));
   } catch (err) {

@@ -1,6 +1,6 @@
 // SnapshotOptions: defaults, validation, and the exact form the native capture takes.
 import type { RawCaptureOptions } from './addon';
-import type { Schedule, SnapshotOptions } from './types';
+import type { CaptureChoice, Schedule, SnapshotOptions } from './types';
 
 export const DEFAULTS = {
   schedule: 'rolling' as Schedule,
@@ -37,6 +37,7 @@ export const SNAPSHOT_OPTION_KEYS = [
   'unwind',
   'lines',
   'runtimeFrames',
+  'capture',
 ] as const satisfies readonly (keyof SnapshotOptions)[];
 // A type error here means a key of SnapshotOptions is missing from SNAPSHOT_OPTION_KEYS.
 type UnlistedKey = Exclude<keyof SnapshotOptions, (typeof SNAPSHOT_OPTION_KEYS)[number]>;
@@ -76,6 +77,7 @@ export function resolveOptions(options: SnapshotOptions = {}): ResolvedOptions {
   if (unwind !== 'hybrid' && unwind !== 'fp') {
     throw new InvalidOptionError(`options.unwind must be 'hybrid' or 'fp', got ${String(unwind)}`);
   }
+  const capture = resolveCapture(options.capture, schedule, unwind);
   const tids = options.threads ?? [];
   if (!Array.isArray(tids) || tids.some((t) => !Number.isInteger(t) || t <= 0)) {
     throw new InvalidOptionError('options.threads must be an array of thread ids (positive integers)');
@@ -92,6 +94,31 @@ export function resolveOptions(options: SnapshotOptions = {}): ResolvedOptions {
       consistent: schedule === 'consistent',
       stackBytes: positiveInt('stackBytes', options.stackBytes, DEFAULTS.stackBytes, 64 << 20),
       stopTimeoutMs: positiveInt('stopTimeoutMs', options.stopTimeoutMs, DEFAULTS.stopTimeoutMs, 60_000),
+      capture,
     },
   };
+}
+
+const CAPTURE_CHOICES: readonly CaptureChoice[] = ['auto', 'ptrace', 'blocked', 'perf'];
+
+/** The capture path the native side is asked for. */
+function resolveCapture(value: unknown, schedule: Schedule, unwind: 'hybrid' | 'fp'): CaptureChoice {
+  const capture = value ?? 'auto';
+  if (!CAPTURE_CHOICES.includes(capture as CaptureChoice)) {
+    throw new InvalidOptionError(
+      `options.capture must be one of ${CAPTURE_CHOICES.join(', ')}, got ${String(capture)}`,
+    );
+  }
+  if (schedule === 'consistent') {
+    // One cut across all threads needs them all stopped at once.
+    if (capture !== 'auto' && capture !== 'ptrace') {
+      throw new InvalidOptionError(
+        `options.capture '${String(capture)}' cannot give the 'consistent' schedule its one cut: use 'auto' or 'ptrace'`,
+      );
+    }
+    return 'ptrace';
+  }
+  // A frame-pointer walk needs %rbp from the first frame on, which only a stop gives.
+  if (capture === 'auto' && unwind === 'fp') return 'ptrace';
+  return capture as CaptureChoice;
 }

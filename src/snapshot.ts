@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 
 import { binding, RAW_METHOD, type RawCapture, type RawThreadCapture, type RawUnwound } from './addon';
+import { mergeStopped, stopOptions, threadsNeedingStop } from './capture/stop-fallback';
 import { errnoName, toStackshotError, type StackshotError } from './errors';
 import { resolveOptions, InvalidOptionError, type ResolvedOptions } from './options';
 import { readComm } from './procfs/permissions';
@@ -79,13 +80,15 @@ function unwindAll(raw: RawCapture, opts: ResolvedOptions, origin: Origin): RawU
   const captured = raw.threads.filter((t) => t.status === 'captured');
   let mappings = symbolizer().unwindMappings(origin.filesOf, raw.maps);
   if (opts.framePointersOnly) mappings = withoutCfi(mappings);
+  // A stop-free capture of a blocked thread knows only pc and sp.
+  const threads = captured.map((t) => (t.capture === 'blocked' ? { ...t, partialRegs: true } : t));
   const unwound = binding.unwind({
     arch: origin.arch,
     pid: origin.codeOf,
     maxFrames: opts.maxFrames,
     mappings,
     framePointersOnly: opts.framePointersOnly,
-    threads: captured,
+    threads,
   });
   const byThread = new Map<RawThreadCapture, RawUnwound>();
   captured.forEach((t, i) => byThread.set(t, unwound[i]));
@@ -216,12 +219,44 @@ export function liveOrigin(pid: number, schedule: Schedule, takenAt: string): Or
   return { arch: binding.arch, filesOf: pid, codeOf: pid, schedule, takenAt };
 }
 
-/** Unwinds, names and judges the threads of a raw capture. */
-export function buildSnapshot(raw: RawCapture, opts: ResolvedOptions, started: bigint, origin: Origin): Snapshot {
+/** The walk of a capture's threads, and what it cost. */
+export interface Walked {
+  unwound: RawUnwound[];
+  walkNs: number;
+  /** Time loading modules for it (part of walkNs). */
+  loadNs: number;
+}
+
+function walk(raw: RawCapture, opts: ResolvedOptions, origin: Origin): Walked {
   const loadBefore = symbolizer().stats.loadNs;
   const walkStart = process.hrtime.bigint();
   const unwound = unwindAll(raw, opts, origin);
-  const walkNs = Number(process.hrtime.bigint() - walkStart);
+  return {
+    unwound,
+    walkNs: Number(process.hrtime.bigint() - walkStart),
+    loadNs: symbolizer().stats.loadNs - loadBefore,
+  };
+}
+
+/** Walks the threads at indexes again (after they were captured again) into walked. */
+function walkAgain(raw: RawCapture, indexes: number[], opts: ResolvedOptions, origin: Origin, walked: Walked): void {
+  const again = walk({ ...raw, threads: indexes.map((i) => raw.threads[i]) }, opts, origin);
+  indexes.forEach((i, k) => (walked.unwound[i] = again.unwound[k]));
+  walked.walkNs += again.walkNs;
+  walked.loadNs += again.loadNs;
+}
+
+/** Unwinds (unless walked already), names and judges the threads of a raw capture. */
+export function buildSnapshot(
+  raw: RawCapture,
+  opts: ResolvedOptions,
+  started: bigint,
+  origin: Origin,
+  walked?: Walked,
+): Snapshot {
+  const w = walked ?? walk(raw, opts, origin);
+  const { unwound, walkNs } = w;
+  const loadBefore = symbolizer().stats.loadNs;
   const perThread = unwound.map(rawFrames);
   const symStart = process.hrtime.bigint();
   if (opts.symbolize) {
@@ -243,7 +278,15 @@ export function buildSnapshot(raw: RawCapture, opts: ResolvedOptions, started: b
 
   const threads: ThreadStack[] = raw.threads.map((t, i) => {
     const failure = FAILURES[t.status];
-    const base = { tid: t.tid, name: t.name, state: t.state, pauseNs: t.pauseNs, stackBytes: t.stackBytes };
+    const base = {
+      tid: t.tid,
+      name: t.name,
+      state: t.state,
+      pauseNs: t.pauseNs,
+      capture: t.capture,
+      ...(t.captureFallback === '' ? {} : { captureFallback: t.captureFallback }),
+      stackBytes: t.stackBytes,
+    };
     if (failure !== undefined) {
       const failed: ThreadStack = { ...base, frames: [], end: 'not-captured', complete: false, failure };
       if (failure === 'failed') failed.failureCode = errnoName(t.errno) ?? `errno ${t.errno}`;
@@ -273,7 +316,7 @@ export function buildSnapshot(raw: RawCapture, opts: ResolvedOptions, started: b
       pauseNsMax: threads.reduce((m, t) => Math.max(m, t.pauseNs), 0),
       walkNs,
       symbolizeNs: symbolizeNs + runtimeNs,
-      modulesNs: symbolizer().stats.loadNs - loadBefore,
+      modulesNs: w.loadNs + symbolizer().stats.loadNs - loadBefore,
       bytesCopied: raw.bytesCopied,
     },
   };
@@ -286,6 +329,19 @@ export interface Captured {
   opts: ResolvedOptions;
   started: bigint;
   origin: Origin;
+  /** The walk, done at capture time to find threads a stop-free capture cannot serve. */
+  walked: Walked;
+}
+
+/** Walks a fresh capture; returns the threads to capture again with ptrace (stop-fallback.ts). */
+function firstWalk(c: Omit<Captured, 'walked'>): Captured {
+  return { ...c, walked: walk(c.raw, c.opts, c.origin) };
+}
+
+/** Puts the stopped captures of those threads in place and walks them. */
+function useStopped(c: Captured, again: RawCapture): Captured {
+  walkAgain(c.raw, mergeStopped(c.raw, again), c.opts, c.origin, c.walked);
+  return c;
 }
 
 /**
@@ -304,12 +360,19 @@ export async function capture(pid: number, options?: SnapshotOptions): Promise<C
   const { target, opts, started, takenAt } = prepare(pid, options);
   for (let attempt = 0; ; attempt++) {
     try {
-      return {
+      const c = firstWalk({
         raw: await binding.capture(target, opts.raw),
         opts,
         started,
         origin: liveOrigin(target, opts.schedule, takenAt),
-      };
+      });
+      const redo = threadsNeedingStop(c.raw, c.walked.unwound);
+      if (redo.length === 0) return c;
+      // If even that fails (the process ended), the stop-free copies stand, their walks cut short.
+      return await binding.capture(target, stopOptions(opts.raw, redo)).then(
+        (again) => useStopped(c, again),
+        () => c,
+      );
     } catch (err) {
       const e = toStackshotError(target, err);
       if (!transient(e) || attempt >= RETRIES_UNEXPLAINED) throw e;
@@ -322,12 +385,19 @@ export function captureSync(pid: number, options?: SnapshotOptions): Captured {
   const { target, opts, started, takenAt } = prepare(pid, options);
   for (let attempt = 0; ; attempt++) {
     try {
-      return {
+      const c = firstWalk({
         raw: binding.captureSync(target, opts.raw),
         opts,
         started,
         origin: liveOrigin(target, opts.schedule, takenAt),
-      };
+      });
+      const redo = threadsNeedingStop(c.raw, c.walked.unwound);
+      if (redo.length === 0) return c;
+      try {
+        return useStopped(c, binding.captureSync(target, stopOptions(opts.raw, redo)));
+      } catch {
+        return c; // the process ended: the stop-free copies stand, their walks cut short
+      }
     } catch (err) {
       const e = toStackshotError(target, err);
       if (!transient(e) || attempt >= RETRIES_UNEXPLAINED) throw e;
@@ -339,11 +409,11 @@ export function captureSync(pid: number, options?: SnapshotOptions): Captured {
 /** Captures and names the stack of every thread of pid, off the JS thread. */
 export async function snapshot(pid: number, options?: SnapshotOptions): Promise<Snapshot> {
   const c = await capture(pid, options);
-  return buildSnapshot(c.raw, c.opts, c.started, c.origin);
+  return buildSnapshot(c.raw, c.opts, c.started, c.origin, c.walked);
 }
 
 /** The same as snapshot(), blocking the calling thread for the capture (~1 ms). */
 export function snapshotSync(pid: number, options?: SnapshotOptions): Snapshot {
   const c = captureSync(pid, options);
-  return buildSnapshot(c.raw, c.opts, c.started, c.origin);
+  return buildSnapshot(c.raw, c.opts, c.started, c.origin, c.walked);
 }

@@ -21,9 +21,29 @@ export type EndReason =
   | 'copy-exhausted' // the chain points past the bytes we copied (raise stackBytes)
   | 'cfa-not-increasing' // a CFI or signal-frame step would move down the stack: not a real frame
   | 'stack-unreadable' // the chain leads to stack memory that could not be read (not resident, PROT_NONE, ...)
+  | 'register-unknown' // a stop-free capture lacks the register the next step needs (fp, lr)
   | 'not-captured'; // the thread exited or could not be stopped; no frames
 
 export type Schedule = 'rolling' | 'consistent';
+
+/**
+ * How a thread was captured: 'ptrace' (stopped, copied, resumed), 'blocked' (asleep in a
+ * system call: read without a stop), 'perf' (a perf-event sample the kernel took while it ran).
+ */
+export type CapturePath = 'perf' | 'blocked' | 'ptrace';
+
+/** Which capture path a snapshot uses: 'auto' (the cheapest that serves each thread) or one forced. */
+export type CaptureChoice = 'auto' | CapturePath;
+
+/** Why a thread was stopped with ptrace after a stop-free path was tried for it. */
+export type CaptureFallback =
+  | 'running' // on a CPU (or runnable): not blocked
+  | 'not-in-syscall' // in the kernel, but not in a system call (e.g. a page fault)
+  | 'ran-during-copy' // it ran between the first and the last read: the copy proves nothing
+  | 'register-unknown' // the walk needed a register (fp, lr) a stop-free capture does not give
+  | 'unreadable' // /proc/<pid>/task/<tid>/syscall or schedstat could not be read
+  | 'no-schedstat' // the kernel keeps no scheduler statistics: consistency cannot be proven
+  | 'perf-unavailable'; // no perf-event path on this machine or build
 
 /** Why a thread has no stack (absent when it was captured). */
 export type ThreadFailure = 'exited' | 'timeout' | 'failed';
@@ -90,8 +110,12 @@ export interface ThreadStack {
    * cannot be recognized, so `complete` is false whether or not the walk reached it.
    */
   notJudged?: true;
-  /** How long this thread was stopped, in nanoseconds. */
+  /** How long this thread was stopped, in nanoseconds: what the target paid (0 when not stopped). */
   pauseNs: number;
+  /** How the thread was captured. */
+  capture: CapturePath;
+  /** Why a stop-free path tried for this thread did not serve it (absent when none was tried, or one served). */
+  captureFallback?: CaptureFallback;
   /** Stack bytes copied for this thread. */
   stackBytes: number;
   /** Present when the thread has no stack: exited during capture, would not stop in time, or a ptrace call failed. */
@@ -169,4 +193,11 @@ export interface SnapshotOptions {
    * functions of CPython 3.11 to 3.13.
    */
   runtimeFrames?: boolean;
+  /**
+   * How threads are captured (default 'auto': a thread blocked in a system call is read without
+   * a stop, others are stopped with ptrace). A forced path that cannot serve a thread falls back
+   * to ptrace and says why in `captureFallback`. The 'consistent' schedule always stops every
+   * thread (one cut): it takes 'auto' or 'ptrace' only.
+   */
+  capture?: CaptureChoice;
 }

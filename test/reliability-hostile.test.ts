@@ -34,6 +34,7 @@ const END_REASONS: EndReason[] = [
   'max-frames',
   'copy-exhausted',
   'cfa-not-increasing',
+  'register-unknown',
   'not-captured',
   'stack-unreadable',
 ];

@@ -11,6 +11,23 @@ namespace stackshot {
 
 namespace {
 
+CaptureMode parse_mode(const Napi::Value& v) {
+  const std::string name = v.IsString() ? v.As<Napi::String>().Utf8Value() : "auto";
+  if (name == "ptrace") return CaptureMode::kPtrace;
+  if (name == "blocked") return CaptureMode::kBlocked;
+  if (name == "perf") return CaptureMode::kPerf;
+  return CaptureMode::kAuto;
+}
+
+const char* path_name(CapturePath p) {
+  switch (p) {
+    case CapturePath::kPtrace: return "ptrace";
+    case CapturePath::kBlocked: return "blocked";
+    case CapturePath::kPerf: return "perf";
+  }
+  return "ptrace";
+}
+
 CaptureOptions parse_options(const Napi::Value& value) {
   CaptureOptions options;
   if (!value.IsObject()) return options;
@@ -24,6 +41,7 @@ CaptureOptions parse_options(const Napi::Value& value) {
   options.force_proc_mem = o.Get("forceProcMem").ToBoolean();
   options.stack_bytes = static_cast<size_t>(number_option(o, "stackBytes", 512 * 1024));
   options.stop_timeout_ns = number_option(o, "stopTimeoutMs", 1000) * 1000000;
+  options.mode = parse_mode(o.Get("capture"));
   return options;
 }
 
@@ -47,6 +65,8 @@ Napi::Object thread_to_js(Napi::Env env, const ThreadCapture& t, const std::shar
   o.Set("syscall", t.syscall);
   o.Set("reinjectedSignal", t.reinjected_signal);
   o.Set("pauseNs", Napi::Number::New(env, static_cast<double>(t.pause_ns)));
+  o.Set("capture", path_name(t.path));
+  o.Set("captureFallback", t.fallback);
   o.Set("pc", Napi::BigInt::New(env, t.regs.pc));
   o.Set("sp", Napi::BigInt::New(env, t.regs.sp));
   o.Set("fp", Napi::BigInt::New(env, t.regs.fp));

@@ -96,6 +96,7 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
                       {bigint_option(t, "pc"), bigint_option(t, "sp"), bigint_option(t, "fp"), bigint_option(t, "lr")},
                       {},
                       fp_only};
+    input.partial_regs = t.Get("partialRegs").ToBoolean().Value();
     Napi::Value stack = t.Get("stack");
     input.stack.base = input.regs.sp;
     if (stack.IsBuffer()) {

@@ -10,6 +10,7 @@
 #include "capture/arena.h"
 #include "capture/clock.h"
 #include "capture/exec_guard.h"
+#include "capture/paths.h"
 #include "capture/proc_maps.h"
 #include "capture/stack_reader.h"
 #include "capture/task_list.h"
@@ -215,24 +216,27 @@ class Capturer {
     return err == 0;
   }
 
-  // What the stack copy should hold: from sp to the end of its mapping, at most stackBytes.
-  size_t planned_copy(const ThreadCapture& t) const {
-    const Region* r = maps_.find(t.regs.sp);
-    return r == nullptr ? options_.stack_bytes : std::min<uint64_t>(options_.stack_bytes, r->end - t.regs.sp);
+  // The stack copy of a stopped thread (capture/paths.h: one copy rule for every path).
+  void copy_stopped_stack(Tracee& tracee, ThreadCapture& t, size_t len) {
+    copy_stack(path_context(), tracee.tid(), t, len);
+    result_.bytes_copied += t.stack_size;
   }
 
-  // One copy of the stack, of the pages in memory only (StackReader::read_resident): a page
-  // the kernel would have to fault in could wait for the target's userfaultfd handler.
-  void copy_stack(Tracee& tracee, ThreadCapture& t, size_t len) {
-    t.stack_offset = (*arena_)->take(len);
-    ssize_t n = reader_.read_resident(tracee.tid(), t.regs.sp, (*arena_)->at(t.stack_offset), len, &t.holes);
-    t.stack_size = n > 0 ? static_cast<size_t>(n) : 0;
-    (*arena_)->give_back(len - t.stack_size);
-    // Ended by a limit (stackBytes, the budget), or before it at a page that could not be read
-    // or at the end of the mapping (walk_result.h tells the two apart).
-    const Region* r = maps_.find(t.regs.sp);
-    t.stack_limited = t.stack_size == len && (r == nullptr || len < r->end - t.regs.sp);
-    result_.bytes_copied += t.stack_size;
+  PathContext path_context() { return PathContext{pid_, maps_, reader_, **arena_, options_.stack_bytes}; }
+
+  // The chooser: the first stop-free path that serves the thread, else false.
+  bool capture_without_stop(ThreadCapture& t) {
+    const PathContext context = path_context();
+    for (StopFreePath path : stop_free_paths(options_.mode)) {
+      const char* refusal = path(context, t);
+      if (refusal == nullptr) {
+        t.fallback = "";
+        result_.bytes_copied += t.stack_size;
+        return true;
+      }
+      t.fallback = refusal;  // the last refusal says why the thread is stopped after all
+    }
+    return false;
   }
 
   void end_stop(Tracee& tracee, ThreadCapture& t) {
@@ -244,11 +248,12 @@ class Capturer {
     ThreadCapture& t = add_thread(tid);
     (*arena_)->reserve_more(options_.stack_bytes);  // page faults now, not inside the pause
     if (t.status == ThreadStatus::kExited) return;
+    if (capture_without_stop(t)) return;
     Tracee tracee(tid);
     if (!seize(tracee, t)) return;  // the wait for another tracer is no pause of this thread
     const int64_t start = now_ns();
     if (interrupt(tracee, t) && finish_stop(tracee, t, now_ns() + options_.stop_timeout_ns)) {
-      if (read_regs(tracee, t)) copy_stack(tracee, t, planned_copy(t));
+      if (read_regs(tracee, t)) copy_stopped_stack(tracee, t, planned_copy(path_context(), t));
       end_stop(tracee, t);
     }
     t.pause_ns = now_ns() - start;
@@ -298,7 +303,7 @@ class Capturer {
     size_t total = 0;
     for (size_t i = 0; i < tracees.size(); ++i) {
       if (tracees[i] && !read_regs(*tracees[i], result_.threads[index[i]])) tracees[i].reset();
-      if (tracees[i]) total += lengths[i] = planned_copy(result_.threads[index[i]]);
+      if (tracees[i]) total += lengths[i] = planned_copy(path_context(), result_.threads[index[i]]);
     }
     // A total budget: past it, each copy gets an equal share (and says copy-exhausted).
     if (total > kCopyBudget) {
@@ -308,7 +313,7 @@ class Capturer {
     }
     (*arena_)->reserve_more(total);
     for (size_t i = 0; i < tracees.size(); ++i) {
-      if (tracees[i]) copy_stack(*tracees[i], result_.threads[index[i]], lengths[i]);
+      if (tracees[i]) copy_stopped_stack(*tracees[i], result_.threads[index[i]], lengths[i]);
     }
     for (size_t i = 0; i < tracees.size(); ++i) {
       if (!tracees[i]) continue;  // never stopped: no pause to report

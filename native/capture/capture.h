@@ -17,12 +17,18 @@
 
 namespace stackshot {
 
+// How one thread was captured: ptrace (stopped), or a stop-free path (capture/paths.h).
+enum class CapturePath : uint8_t { kPtrace, kBlocked, kPerf };
+// Which path a capture may use: auto (the cheapest that can serve each thread) or one forced.
+enum class CaptureMode : uint8_t { kAuto, kPtrace, kBlocked, kPerf };
+
 struct CaptureOptions {
   std::vector<pid_t> tids;  // empty: every thread, listed again until no new one appears
   bool consistent = false;
   size_t stack_bytes = 512 * 1024;
   int64_t stop_timeout_ns = 1000000000;
-  bool force_proc_mem = false;  // read stacks through /proc/<pid>/mem (tests the fallback)
+  bool force_proc_mem = false;            // read stacks through /proc/<pid>/mem (tests the fallback)
+  CaptureMode mode = CaptureMode::kAuto;  // the consistent schedule always stops (one cut)
 };
 
 enum class ThreadStatus { kCaptured, kExited, kTimedOut, kFailed };
@@ -36,8 +42,12 @@ struct ThreadCapture {
   const char* syscall = "";  // for kFailed
   pid_t tracer_pid = 0;      // for kFailed with EPERM: the other tracer that held the thread
   int reinjected_signal = 0;
-  int64_t pause_ns = 0;
-  RegisterSet regs;
+  int64_t pause_ns = 0;  // what the target paid: 0 on a stop-free path
+  CapturePath path = CapturePath::kPtrace;
+  // Why the stop-free paths tried did not serve this thread ("" if none was tried or one served);
+  // a name from the closed set in src/addon.ts (RawCaptureFallback).
+  const char* fallback = "";
+  RegisterSet regs;         // a blocked capture knows only pc and sp (raw_count 0)
   size_t stack_offset = 0;  // into the capture's arena
   size_t stack_size = 0;
   // The copy ended at a limit: stackBytes or the capture's budget (false: before it, at a page

@@ -15,7 +15,9 @@ struct FrameState {
   uint64_t sp;
   uint64_t fp;
   uint64_t lr;
-  bool exact_pc;  // not a return address: the innermost frame, or one interrupted by a signal
+  bool exact_pc;         // not a return address: the innermost frame, or one interrupted by a signal
+  bool fp_known = true;  // false until a frame restores fp from the stack (partial_regs)
+  bool lr_known = true;
 };
 
 struct Step {
@@ -63,7 +65,7 @@ class Unwinder {
     out.pcs.reserve(64);
     out.methods.reserve(64);
     out.fps.reserve(64);
-    FrameState f{in_.regs.pc, in_.regs.sp, in_.regs.fp, in_.regs.lr, true};
+    FrameState f{in_.regs.pc, in_.regs.sp, in_.regs.fp, in_.regs.lr, true, !in_.partial_regs, !in_.partial_regs};
     out.push(f.pc, FrameMethod::kRegs, f.fp);
     for (bool innermost = true;; innermost = false) {
       if (out.pcs.size() >= max_frames) {
@@ -127,13 +129,17 @@ class Unwinder {
     uint64_t cfa;
     switch (r.cfa_kind) {
       case CfaKind::kSpOffset: cfa = f.sp + static_cast<int64_t>(r.cfa_offset); break;
-      case CfaKind::kFpOffset: cfa = f.fp + static_cast<int64_t>(r.cfa_offset); break;
+      case CfaKind::kFpOffset:
+        if (!f.fp_known) return ended(EndReason::kRegisterUnknown);
+        cfa = f.fp + static_cast<int64_t>(r.cfa_offset);
+        break;
       case CfaKind::kPltExpression:
         cfa = f.sp + static_cast<int64_t>(r.cfa_offset) + ((f.pc & 15) >= r.plt_threshold ? 8 : 0);
         break;
       default: return ended(EndReason::kEndOfChain);
     }
     const bool ra_in_lr = r.ra_kind == RegRuleKind::kUnchanged;
+    if (ra_in_lr && !f.lr_known) return ended(EndReason::kRegisterUnknown);
     // Each caller's frame lies above its callee's: a CFA below the stack pointer is garbage.
     if (cfa < f.sp || (cfa == f.sp && !ra_in_lr)) return ended(EndReason::kCfaNotIncreasing);
     if (!stack_.in_mapping(cfa - 1)) return ended(EndReason::kFpOutsideStack);
@@ -144,16 +150,21 @@ class Unwinder {
       ra = stack_.word(slot);
     }
     uint64_t fp = f.fp;
+    // A caller's fp is known if this frame saved it, or if it is the callee's (known) value.
+    bool fp_known = f.fp_known && r.fp_kind == RegRuleKind::kUnchanged;
     if (r.fp_kind == RegRuleKind::kAtCfaOffset) {
       const uint64_t slot = cfa + static_cast<int64_t>(r.fp_offset);
       if (!stack_.copied(slot, 8)) return ended(past_copy(slot, 8));
       fp = stack_.word(slot);
+      fp_known = true;
     }
+    if (!in_.partial_regs) fp_known = true;  // a stopped thread's registers: as before
     ra = strip_pointer_auth(in_.arch, ra);
     if (ra == 0) return ended(EndReason::kEndOfChain);
     if (!space_.is_executable(ra)) return ended(EndReason::kRaNotExecutable);
     // Where the CFI says the return address is still in the link register, say so.
-    return to(FrameState{ra, cfa, fp, 0, false}, ra_in_lr ? FrameMethod::kLinkRegister : FrameMethod::kCfi);
+    return to(FrameState{ra, cfa, fp, 0, false, fp_known, !in_.partial_regs},
+              ra_in_lr ? FrameMethod::kLinkRegister : FrameMethod::kCfi);
   }
 
   // The signal trampoline: continue from the registers saved in the ucontext on the stack.
@@ -181,9 +192,10 @@ class Unwinder {
     switch (rule.kind) {
       case FirstFrameKind::kFrameRecord: return ended(EndReason::kEndOfChain);
       case FirstFrameKind::kLinkRegister: {
+        if (!f.lr_known) return ended(EndReason::kRegisterUnknown);
         const uint64_t ra = strip_pointer_auth(in_.arch, f.lr);
         if (ra == 0 || !space_.is_executable(ra)) return ended(EndReason::kEndOfChain);
-        return to(FrameState{ra, f.sp, f.fp, 0, false}, FrameMethod::kLinkRegister);
+        return to(FrameState{ra, f.sp, f.fp, 0, false, f.fp_known, !in_.partial_regs}, FrameMethod::kLinkRegister);
       }
       case FirstFrameKind::kAtSp:
       case FirstFrameKind::kAtSpIfCall: {
@@ -197,7 +209,7 @@ class Unwinder {
           if (at_ra.window.at_pc == nullptr || !call) return ended(EndReason::kEndOfChain);
         }
         // The frame pointer still holds the caller's value: the caller's record is at fp.
-        return to(FrameState{ra, slot + 8, f.fp, 0, false}, FrameMethod::kStackPointer);
+        return to(FrameState{ra, slot + 8, f.fp, 0, false, f.fp_known, !in_.partial_regs}, FrameMethod::kStackPointer);
       }
     }
     return ended(EndReason::kEndOfChain);
@@ -216,11 +228,12 @@ class Unwinder {
     if (!stack_.copied(slot, 8)) return ended(past_copy(slot, 8));
     const uint64_t ra = stack_.word(slot);
     if (ra == 0 || !space_.is_executable(ra)) return ended(EndReason::kEndOfChain);
-    return to(FrameState{ra, slot + 8, f.fp, 0, false}, FrameMethod::kStackPointer);
+    return to(FrameState{ra, slot + 8, f.fp, 0, false, f.fp_known, !in_.partial_regs}, FrameMethod::kStackPointer);
   }
 
   // A frame record at fp: [fp] = the caller's frame pointer, [fp + 8] = the return address.
   Step frame_pointer_step(const FrameState& f) {
+    if (!f.fp_known) return ended(EndReason::kRegisterUnknown);
     const uint64_t fp = f.fp;
     if (fp == 0) return ended(EndReason::kEndOfChain);
     if (fp % 8 != 0) return ended(EndReason::kFpMisaligned);
@@ -253,6 +266,7 @@ const char* end_reason_name(EndReason reason) {
     case EndReason::kCopyExhausted: return "copy-exhausted";
     case EndReason::kCfaNotIncreasing: return "cfa-not-increasing";
     case EndReason::kStackUnreadable: return "stack-unreadable";
+    case EndReason::kRegisterUnknown: return "register-unknown";
   }
   return "end-of-chain";
 }

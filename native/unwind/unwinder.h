@@ -33,6 +33,9 @@ struct UnwindInput {
   // Walk as a frame-pointer profiler would (`unwind: 'fp'`): no return-site analysis of caller
   // frames (the caller passes mappings without CFI too).
   bool frame_pointers_only = false;
+  // Only pc and sp are known (a stop-free capture of a blocked thread): a step that needs fp or
+  // lr before a frame restored it from the stack ends the walk with kRegisterUnknown.
+  bool partial_regs = false;
 };
 
 // Walks one thread. The caller holds CfiRegistry::lock() for the duration.

@@ -25,6 +25,7 @@ enum class EndReason {
   kCopyExhausted,     // the chain leads past the bytes copied (raise stackBytes)
   kCfaNotIncreasing,  // a CFI or signal step would move down the stack: the data is not a frame
   kStackUnreadable,   // the chain leads past the bytes copied, to a page that could not be read
+  kRegisterUnknown,   // the next step needs a register the capture did not give (partial_regs)
 };
 
 const char* end_reason_name(EndReason reason);

@@ -101,7 +101,8 @@ export function explainSnapshots(fpShot: Snapshot, hybridShot: Snapshot): Explai
  * explains, per thread, where the frame-pointer chain broke and whether CFI recovered it.
  */
 export async function explain(pid: number, options: ExplainOptions = {}): Promise<ExplainReport> {
-  const c = await capture(pid, { ...options, unwind: 'hybrid' });
+  // Stopped threads: the frame-pointer walk needs %rbp, which a stop-free capture lacks.
+  const c = await capture(pid, { ...options, unwind: 'hybrid', capture: 'ptrace' });
   const hybrid = buildSnapshot(c.raw, { ...c.opts, framePointersOnly: false }, c.started, c.origin);
   const fp = buildSnapshot(c.raw, { ...c.opts, framePointersOnly: true }, c.started, c.origin);
   return explainSnapshots(fp, hybrid);

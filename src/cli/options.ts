@@ -1,7 +1,7 @@
 // Parsers for the CLI's option values. Each throws commander's InvalidArgumentError on bad
 // input, which the CLI reports as a usage error (exit code 2).
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { Schedule, SnapshotOptions } from '../types';
+import type { CaptureChoice, Schedule, SnapshotOptions } from '../types';
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 * 1024, g: 1024 * 1024 * 1024 };
 
@@ -56,6 +56,12 @@ export function addCaptureOptions(cmd: Command): Command {
         '--unwind <mode>',
         'hybrid: .eh_frame where a module has it, frame pointers elsewhere; fp: frame pointers only',
       ).choices(['hybrid', 'fp']),
+    )
+    .addOption(
+      new Option(
+        '--capture <path>',
+        'auto: blocked threads read without a stop, others stopped; or force ptrace, blocked or perf (a thread a forced path cannot serve is stopped, and says why)',
+      ).choices(['auto', 'ptrace', 'blocked', 'perf']),
     );
 }
 
@@ -71,6 +77,7 @@ export interface SnapshotCliOptions {
   /** false with --no-symbolize. */
   symbolize?: boolean;
   unwind?: 'hybrid' | 'fp';
+  capture?: CaptureChoice;
   /** --lines: source file and line per frame. */
   lines?: boolean;
   /** --save FILE: also write the capture, to unwind later with `stackshot unwind FILE`. */
@@ -87,6 +94,7 @@ export function toSnapshotOptions(o: SnapshotCliOptions): SnapshotOptions {
   if (o.stopTimeout !== undefined) opts.stopTimeoutMs = o.stopTimeout;
   if (o.symbolize === false) opts.symbolize = false;
   if (o.unwind !== undefined) opts.unwind = o.unwind;
+  if (o.capture !== undefined) opts.capture = o.capture;
   if (o.lines === true) opts.lines = true;
   return opts;
 }

@@ -34,6 +34,7 @@ export const END_REASON_TEXT: Record<EndReason, string> = {
   'copy-exhausted': 'ran past the copied stack bytes (raise --stack-bytes)',
   'stack-unreadable': 'the stack beyond could not be read (a page not in memory, PROT_NONE or SIGBUS-backed)',
   'cfa-not-increasing': 'unwind rule pointed down the stack',
+  'register-unknown': 'needs a register a stop-free capture does not have',
   'not-captured': 'not captured',
 };
 

@@ -1,0 +1,56 @@
+#include "capture/blocked/blocked_capture.h"
+
+#include "capture/blocked/task_files.h"
+#include "capture/exec_guard.h"
+
+namespace stackshot {
+
+// The proof, in the order of the reads:
+//   S1  schedstat        timeslices = k
+//   Y1  syscall          the kernel saw the thread off the CPU, asleep in syscall nr, and read
+//                        its saved user pc and sp (it prints "running" otherwise)
+//   C   the stack copy
+//   Y2  syscall          byte for byte Y1
+//   S2  schedstat        byte for byte S1, so timeslices is still k
+// timeslices counts switches onto a CPU (also for a thread on a CPU now, whose run time may not
+// be brought up to date yet). Off the CPU at Y1 and never switched in between S1 and S2, the
+// thread ran no instruction from Y1 to S2: the copy and the registers are one moment's state.
+namespace {
+// The syscall file's read takes the target's cred_guard_mutex, which an execve holds while it
+// waits for our dead tracees: read it under an ExecGuard (capture/exec_guard.h).
+bool read_guarded(const TaskFile& f, TaskText* out) {
+  ExecGuard guard;
+  return f.read(out);
+}
+}  // namespace
+
+const char* capture_blocked(const PathContext& c, ThreadCapture& t) {
+  if (t.state == 'R') return "running";  // cheap early answer; Y1 would say so too
+  const TaskFile sched(c.pid, t.tid, "schedstat");
+  const TaskFile sys(c.pid, t.tid, "syscall");
+  TaskText s1, y1, y2, s2;
+  if (!sched.read(&s1) || !read_guarded(sys, &y1)) return "unreadable";
+  uint64_t timeslices;
+  if (!parse_timeslices(s1.text, &timeslices)) return "no-schedstat";
+  SyscallState state;
+  if (!parse_syscall_file(y1.text, &state)) return "unreadable";
+  if (state.running) return "running";
+  if (state.nr < 0) return "not-in-syscall";
+
+  const RegisterSet before = t.regs;
+  t.regs = RegisterSet{};
+  t.regs.pc = state.pc;
+  t.regs.sp = state.sp;
+  copy_stack(c, t.tid, t, planned_copy(c, t));
+
+  if (!read_guarded(sys, &y2) || !(y2 == y1) || !sched.read(&s2) || !(s2 == s1)) {
+    drop_stack(c, t);
+    t.regs = before;
+    return "ran-during-copy";
+  }
+  t.path = CapturePath::kBlocked;
+  t.pause_ns = 0;
+  return nullptr;
+}
+
+}  // namespace stackshot

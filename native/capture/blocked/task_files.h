@@ -1,0 +1,52 @@
+// The two /proc files that let a blocked thread be read without stopping it:
+//   syscall    "nr arg0..arg5 sp pc" while the thread sleeps in a system call (the kernel
+//              checks it is off the CPU before and after reading its saved user registers);
+//              "running" for a thread on a CPU; "-1 sp pc" in the kernel outside a syscall
+//   schedstat  "run_ns wait_ns timeslices": timeslices counts every switch onto a CPU
+// Both are opened once per thread and read again with pread at offset 0 (each read is a
+// fresh report). Reading them passes the same access check as PTRACE_ATTACH.
+#pragma once
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace stackshot {
+
+// One read of a task file, NUL-terminated.
+struct TaskText {
+  char text[256] = {};
+  size_t size = 0;
+  bool operator==(const TaskText& o) const;
+};
+
+class TaskFile {
+ public:
+  TaskFile(pid_t pid, pid_t tid, const char* name);
+  ~TaskFile();
+  TaskFile(const TaskFile&) = delete;
+  TaskFile& operator=(const TaskFile&) = delete;
+
+  bool opened() const { return fd_ != -1; }
+  // The whole file as it reads now; false when it cannot be read.
+  bool read(TaskText* out) const;
+
+ private:
+  int fd_ = -1;
+};
+
+struct SyscallState {
+  bool running = false;  // on a CPU: nothing was read
+  int64_t nr = -1;       // -1: in the kernel, but not in a system call
+  uint64_t sp = 0;
+  uint64_t pc = 0;
+};
+
+// Parses the syscall file's text. Returns false when it is malformed.
+bool parse_syscall_file(const char* text, SyscallState* out);
+
+// The third schedstat field: how many times the thread was switched onto a CPU. Returns false
+// when it is malformed or 0 (scheduler statistics off: nothing can be proven from it).
+bool parse_timeslices(const char* text, uint64_t* out);
+
+}  // namespace stackshot
