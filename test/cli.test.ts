@@ -365,6 +365,19 @@ describe.skipIf(!ADDON_BUILT)('stackshot <pid>: snapshots', () => {
     expect(snap.threads[0]!.stackBytes).toBeLessThanOrEqual(64 * 1024);
   });
 
+  it('--capture picks the path each thread is captured by, and says so in the JSON', async () => {
+    const t = await grandchild(['sleep', '60']);
+    const blocked = JSON.parse((await cli([String(t.pid), '--json', '--capture', 'blocked'])).stdout) as Snapshot;
+    expect(blocked.threads[0]).toMatchObject({ capture: 'blocked', pauseNs: 0 });
+    const stopped = JSON.parse((await cli([String(t.pid), '--json', '--capture', 'ptrace'])).stdout) as Snapshot;
+    expect(stopped.threads[0]!.capture).toBe('ptrace');
+    expect(stopped.threads[0]!.pauseNs).toBeGreaterThan(0);
+    expect(stopped.threads[0]!.frames.map((f) => f.pc)).toEqual(blocked.threads[0]!.frames.map((f) => f.pc));
+    const bad = await cli([String(t.pid), '--capture', 'teleport']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--capture/);
+  });
+
   it('--no-symbolize leaves frames unnamed; --threads picks threads', async () => {
     const t = await grandchild(['sleep', '60']);
     const r = await cli([String(t.pid), '--json', '--no-symbolize', '--threads', String(t.pid)]);

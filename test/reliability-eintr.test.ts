@@ -4,6 +4,11 @@
 // snapshot: PTRACE_INTERRUPT + DETACH has to restart those calls transparently. The fixture
 // (rel_eintr --strict) exits with status 80+k at the first EINTR from call k.
 //
+// Issue 12: by default a thread blocked in a system call is not stopped at all (capture
+// 'blocked'), so even the calls a stop does disturb -- epoll_wait, sigwaitinfo, semop, a large
+// pipe write, recv(MSG_WAITALL) -- see nothing: 0 EINTR, 0 short transfers, 0 context switches
+// of those threads, and stacks equal to eu-stack's address for address.
+//
 // epoll_wait is the exception, by kernel design: ep_poll() returns -EINTR (not an ERESTART
 // code) whenever a signal or a ptrace/job-control stop interrupts it, handler or not
 // (man 7 signal, "Interruption of system calls ... by stop signals"). Every snapshot that
@@ -16,13 +21,41 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 
-import { snapshot, snapshotSync } from '../src/index';
+import { snapshot, snapshotSync, type Snapshot } from '../src/index';
 import { compileFixture } from './helpers/fixtures';
-import { assertDetached, findThreadByName, threadStates } from './helpers/proc';
+import { assertDetached, findThreadByName, statusField, threadNames, threadStates } from './helpers/proc';
+import { euStackPcs, HAVE_EU_STACK } from './helpers/stack-oracles';
 import { startFixture, startTarget, stopAllTargets } from './helpers/target';
 
 const SNAPSHOTS = process.env.STACKSHOT_RELIABILITY_FULL === '1' ? 10_000 : 3_000;
-const CALLS = ['read', 'epoll_wait', 'epoll_wait_t', 'nanosleep', 'nanosleep_short', 'futex', 'futex_t', 'poll'];
+const CALLS = [
+  'read',
+  'epoll_wait',
+  'epoll_wait_t',
+  'nanosleep',
+  'nanosleep_short',
+  'futex',
+  'futex_t',
+  'poll',
+  'sigwaitinfo',
+  'semop',
+  'pipe_write',
+  'recv_waitall',
+  'nanosleep_tiny',
+];
+/** Threads that never wake by themselves (and main, in pthread_join): a stop is all that can move them. */
+const PARKED = [
+  'read',
+  'epoll_wait',
+  'nanosleep',
+  'futex',
+  'poll',
+  'sigwaitinfo',
+  'semop',
+  'pipe_write',
+  'recv_waitall',
+  'rel_eintr',
+];
 
 afterEach(async () => {
   await stopAllTargets();
@@ -35,17 +68,15 @@ function counters(file: string): Record<string, number> {
   return out;
 }
 
-it(`${SNAPSHOTS} snapshots never make read, poll, nanosleep or futex return EINTR`, async () => {
+it(`${SNAPSHOTS} ptrace snapshots never make read, poll, nanosleep or futex return EINTR`, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-eintr-'));
   const file = path.join(dir, 'counters');
   try {
     const target = await startTarget(compileFixture('rel_eintr', 'nofp'), [file, '--strict']);
     for (let i = 0; i < SNAPSHOTS; i++) {
       const schedule = i % 4 === 3 ? 'consistent' : 'rolling';
-      const shot =
-        i % 2
-          ? snapshotSync(target.pid, { schedule, symbolize: false })
-          : await snapshot(target.pid, { schedule, symbolize: false });
+      const options = { schedule, symbolize: false, capture: 'ptrace' } as const;
+      const shot = i % 2 ? snapshotSync(target.pid, options) : await snapshot(target.pid, options);
       expect(shot.threads.filter((t) => t.failure !== undefined)).toEqual([]);
       if (!target.running) break;
     }
@@ -71,6 +102,67 @@ it(`${SNAPSHOTS} snapshots never make read, poll, nanosleep or futex return EINT
     // The documented exception: one EINTR per stop of a thread in epoll_wait.
     expect(c.epoll_wait).toBeGreaterThan(SNAPSHOTS / 2);
     expect(c.epoll_wait).toBeLessThanOrEqual(SNAPSHOTS);
+    assertDetached(target.pid, 200);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 120_000);
+
+const BLOCKED_SNAPSHOTS = process.env.STACKSHOT_RELIABILITY_FULL === '1' ? 10_000 : 1_000;
+
+/** Voluntary + involuntary context switches of each thread: a thread that stays asleep has none. */
+function contextSwitches(pid: number, tids: number[]): Map<number, number> {
+  const sum = (tid: number) =>
+    Number(statusField(pid, 'voluntary_ctxt_switches', tid)) +
+    Number(statusField(pid, 'nonvoluntary_ctxt_switches', tid));
+  return new Map(tids.map((tid) => [tid, sum(tid)]));
+}
+
+it(`${BLOCKED_SNAPSHOTS} snapshots disturb no blocked call: no stop, no EINTR, no short transfer`, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-eintr-'));
+  const file = path.join(dir, 'counters');
+  try {
+    const target = await startTarget(compileFixture('rel_eintr', 'nofp'), [file, '--strict']);
+    const names = threadNames(target.pid);
+    const parked = [...names].filter(([, name]) => PARKED.includes(name)).map(([tid]) => tid);
+    expect(parked).toHaveLength(PARKED.length);
+    const switchesBefore = contextSwitches(target.pid, parked);
+    const shots: Snapshot[] = [];
+    let epollTimedStops = 0;
+    for (let i = 0; i < BLOCKED_SNAPSHOTS; i++) {
+      const shot =
+        i % 2 ? snapshotSync(target.pid, { symbolize: false }) : await snapshot(target.pid, { symbolize: false });
+      expect(shot.threads.filter((t) => t.failure !== undefined)).toEqual([]);
+      for (const t of shot.threads) {
+        if (parked.includes(t.tid)) expect(t, `snapshot ${i}`).toMatchObject({ capture: 'blocked', pauseNs: 0 });
+        if (names.get(t.tid) === 'epoll_wait_t' && t.capture === 'ptrace') epollTimedStops++;
+      }
+      if (i % 50 === 0) shots.push(shot);
+      if (!target.running) break;
+    }
+    const switchesAfter = contextSwitches(target.pid, parked);
+    const status = target.running ? 'running' : await target.exited;
+    const c = counters(file);
+    expect(status, `target exited: ${target.stderr}`).toBe('running');
+    // The kernel's witness: the parked threads never left their calls.
+    expect(switchesAfter).toEqual(switchesBefore);
+    const disturbed = Object.fromEntries(CALLS.filter((k) => k !== 'epoll_wait_t').map((k) => [k, c[k]]));
+    expect(disturbed).toEqual(Object.fromEntries(CALLS.filter((k) => k !== 'epoll_wait_t').map((k) => [k, 0])));
+    // epoll_wait with a 3 ms timeout wakes by itself: when a snapshot finds it awake it is stopped
+    // (capture 'ptrace'), and a stop just as it re-enters epoll_wait makes it return EINTR.
+    expect(c.epoll_wait_t).toBeLessThanOrEqual(epollTimedStops);
+    // Address for address what eu-stack sees (it stops the threads: only after the counts).
+    if (HAVE_EU_STACK) {
+      const oracle = euStackPcs(target.pid);
+      for (const shot of shots) {
+        for (const t of shot.threads.filter((x) => parked.includes(x.tid))) {
+          expect(
+            t.frames.map((f) => f.pc),
+            `thread ${names.get(t.tid)}`,
+          ).toEqual(oracle.get(t.tid));
+        }
+      }
+    }
     assertDetached(target.pid, 200);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -1,9 +1,24 @@
 #include "capture/blocked/blocked_capture.h"
 
+#include <cstring>
+
 #include "capture/blocked/task_files.h"
 #include "capture/exec_guard.h"
 
 namespace stackshot {
+
+namespace {
+
+// A thread that woke during the copy (a timeout, a short sleep) is often asleep again a moment
+// later: one more try costs a few µs, a stop costs the thread an interrupted call.
+constexpr int kAttempts = 2;
+
+// The syscall file's read takes the target's cred_guard_mutex, which an execve holds while it
+// waits for our dead tracees: read it under an ExecGuard (capture/exec_guard.h).
+bool read_guarded(const TaskFile& f, TaskText* out) {
+  ExecGuard guard;
+  return f.read(out);
+}
 
 // The proof, in the order of the reads:
 //   S1  schedstat        timeslices = k
@@ -15,19 +30,7 @@ namespace stackshot {
 // timeslices counts switches onto a CPU (also for a thread on a CPU now, whose run time may not
 // be brought up to date yet). Off the CPU at Y1 and never switched in between S1 and S2, the
 // thread ran no instruction from Y1 to S2: the copy and the registers are one moment's state.
-namespace {
-// The syscall file's read takes the target's cred_guard_mutex, which an execve holds while it
-// waits for our dead tracees: read it under an ExecGuard (capture/exec_guard.h).
-bool read_guarded(const TaskFile& f, TaskText* out) {
-  ExecGuard guard;
-  return f.read(out);
-}
-}  // namespace
-
-const char* capture_blocked(const PathContext& c, ThreadCapture& t) {
-  if (t.state == 'R') return "running";  // cheap early answer; Y1 would say so too
-  const TaskFile sched(c.pid, t.tid, "schedstat");
-  const TaskFile sys(c.pid, t.tid, "syscall");
+const char* try_once(const PathContext& c, const TaskFile& sched, const TaskFile& sys, ThreadCapture& t) {
   TaskText s1, y1, y2, s2;
   if (!sched.read(&s1) || !read_guarded(sys, &y1)) return "unreadable";
   uint64_t timeslices;
@@ -51,6 +54,19 @@ const char* capture_blocked(const PathContext& c, ThreadCapture& t) {
   t.path = CapturePath::kBlocked;
   t.pause_ns = 0;
   return nullptr;
+}
+
+}  // namespace
+
+const char* capture_blocked(const PathContext& c, ThreadCapture& t) {
+  if (t.state == 'R') return "running";  // cheap early answer; Y1 would say so too
+  const TaskFile sched(c.pid, t.tid, "schedstat");
+  const TaskFile sys(c.pid, t.tid, "syscall");
+  const char* refusal = "ran-during-copy";
+  for (int i = 0; i < kAttempts && refusal != nullptr && std::strcmp(refusal, "ran-during-copy") == 0; ++i) {
+    refusal = try_once(c, sched, sys, t);
+  }
+  return refusal;
 }
 
 }  // namespace stackshot
