@@ -15,6 +15,8 @@ export interface RawCaptureOptions {
   forceProcMem?: boolean;
   /** Which capture path to use per thread (capture/paths.h); the consistent schedule ignores it. */
   capture?: CaptureChoice;
+  /** A stop-free path waits this long after its copy (tests that a thread running meanwhile is caught). */
+  testCopyDelayUs?: number;
 }
 
 /** Frame methods as the native unwinder numbers them (unwind/walk_result.h). */

@@ -42,6 +42,7 @@ CaptureOptions parse_options(const Napi::Value& value) {
   options.stack_bytes = static_cast<size_t>(number_option(o, "stackBytes", 512 * 1024));
   options.stop_timeout_ns = number_option(o, "stopTimeoutMs", 1000) * 1000000;
   options.mode = parse_mode(o.Get("capture"));
+  options.test_copy_delay_ns = number_option(o, "testCopyDelayUs", 0) * 1000;
   return options;
 }
 

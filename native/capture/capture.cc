@@ -222,7 +222,7 @@ class Capturer {
     result_.bytes_copied += t.stack_size;
   }
 
-  PathContext path_context() { return PathContext{pid_, maps_, reader_, **arena_, options_.stack_bytes}; }
+  PathContext path_context() { return PathContext{pid_, maps_, reader_, **arena_, options_}; }
 
   // The chooser: the first stop-free path that serves the thread, else false.
   bool capture_without_stop(ThreadCapture& t) {

@@ -29,6 +29,7 @@ struct CaptureOptions {
   int64_t stop_timeout_ns = 1000000000;
   bool force_proc_mem = false;            // read stacks through /proc/<pid>/mem (tests the fallback)
   CaptureMode mode = CaptureMode::kAuto;  // the consistent schedule always stops (one cut)
+  int64_t test_copy_delay_ns = 0;         // a stop-free path waits this long after its copy (tests its checks)
 };
 
 enum class ThreadStatus { kCaptured, kExited, kTimedOut, kFailed };

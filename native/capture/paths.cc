@@ -8,7 +8,7 @@ namespace stackshot {
 
 size_t planned_copy(const PathContext& c, const ThreadCapture& t) {
   const Region* r = c.maps.find(t.regs.sp);
-  return r == nullptr ? c.stack_bytes : std::min<uint64_t>(c.stack_bytes, r->end - t.regs.sp);
+  return r == nullptr ? c.options.stack_bytes : std::min<uint64_t>(c.options.stack_bytes, r->end - t.regs.sp);
 }
 
 void copy_stack(const PathContext& c, pid_t task, ThreadCapture& t, size_t len) {

@@ -22,7 +22,7 @@ struct PathContext {
   const ProcMaps& maps;
   StackReader& reader;  // one reader for every path: one rule for how target memory is read
   Arena& arena;
-  size_t stack_bytes;
+  const CaptureOptions& options;
 };
 
 // What t's stack copy should hold: from sp to the end of its mapping, at most stack_bytes.

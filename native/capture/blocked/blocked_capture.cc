@@ -1,5 +1,7 @@
 #include "capture/blocked/blocked_capture.h"
 
+#include <time.h>
+
 #include <cstring>
 
 #include "capture/blocked/task_files.h"
@@ -45,6 +47,10 @@ const char* try_once(const PathContext& c, const TaskFile& sched, const TaskFile
   t.regs.pc = state.pc;
   t.regs.sp = state.sp;
   copy_stack(c, t.tid, t, planned_copy(c, t));
+  if (c.options.test_copy_delay_ns > 0) {
+    const timespec delay{0, static_cast<long>(c.options.test_copy_delay_ns % 1000000000)};
+    nanosleep(&delay, nullptr);
+  }
 
   if (!read_guarded(sys, &y2) || !(y2 == y1) || !sched.read(&s2) || !(s2 == s1)) {
     drop_stack(c, t);

@@ -1,0 +1,155 @@
+// Issue 12: the per-thread capture chooser. A thread blocked in a system call is read without a
+// stop ('blocked'); where that cannot be proven consistent, or the walk needs a register the
+// stop-free read does not give, the thread is stopped with ptrace after all, and says why.
+// (test/reliability-eintr.test.ts: 1,000 snapshots of parked threads disturb none of them.)
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { binding } from '../src/addon';
+import { captureToFile, snapshotFromFile } from '../src/capture-file';
+import { snapshotSync, type ThreadStack } from '../src/index';
+import { resolveOptions } from '../src/options';
+import { buildSnapshot, liveOrigin } from '../src/snapshot';
+import { compileFixture, EXPECTED_STACKS, matchFrames } from './helpers/fixtures';
+import { assertDetached, findThreadByName } from './helpers/proc';
+import { euStackPcs, HAVE_EU_STACK } from './helpers/stack-oracles';
+import { startFixture, startTarget, stopAllTargets } from './helpers/target';
+
+afterEach(async () => {
+  await stopAllTargets();
+});
+
+const names = (t: ThreadStack) => t.frames.map((f) => f.symbol ?? '??');
+
+function thread(threads: ThreadStack[], tid: number): ThreadStack {
+  const t = threads.find((x) => x.tid === tid);
+  if (t === undefined) throw new Error(`thread ${tid} missing`);
+  return t;
+}
+
+describe('capture paths', () => {
+  it('a blocked thread in code without frame pointers is read without a stop, as eu-stack sees it', async () => {
+    const target = await startFixture('threads', 'nofp', ['--only', 'sleeper,epoller,reader']);
+    const shot = snapshotSync(target.pid);
+    for (const name of ['sleeper', 'epoller', 'reader', 'main']) {
+      const t = thread(shot.threads, name === 'main' ? target.pid : findThreadByName(target.pid, name));
+      expect(t, name).toMatchObject({ capture: 'blocked', pauseNs: 0, complete: true });
+      expect(t.captureFallback).toBeUndefined();
+      expect(matchFrames(names(t), EXPECTED_STACKS[name]!)).toBeNull();
+    }
+    if (HAVE_EU_STACK) {
+      const oracle = euStackPcs(target.pid);
+      for (const t of shot.threads)
+        expect(
+          t.frames.map((f) => f.pc),
+          t.name,
+        ).toEqual(oracle.get(t.tid));
+    }
+    assertDetached(target.pid);
+  });
+
+  // A frame-pointer-compiled caller of a libc wrapper that leaves %rbp alone: the caller's CFA
+  // is %rbp + 16, and %rbp is not in /proc/<pid>/task/<tid>/syscall.
+  it.skipIf(!HAVE_EU_STACK)('a walk that needs %rbp falls back to ptrace, complete and equal to eu-stack', async () => {
+    const target = await startFixture('threads', 'fp', ['--only', 'sleeper,condwait']);
+    const sleeper = findThreadByName(target.pid, 'sleeper');
+    const condwait = findThreadByName(target.pid, 'condwait');
+    const shot = snapshotSync(target.pid);
+    const s = thread(shot.threads, sleeper);
+    expect(s).toMatchObject({ capture: 'ptrace', captureFallback: 'register-unknown', complete: true });
+    expect(s.pauseNs).toBeGreaterThan(0);
+    expect(matchFrames(names(s), EXPECTED_STACKS.sleeper!)).toBeNull();
+    // glibc's futex wait saves %rbp itself (its CFI says where): no register is missing there.
+    expect(thread(shot.threads, condwait)).toMatchObject({ capture: 'blocked', complete: true });
+    const oracle = euStackPcs(target.pid);
+    for (const t of shot.threads)
+      expect(
+        t.frames.map((f) => f.pc),
+        t.name,
+      ).toEqual(oracle.get(t.tid));
+    assertDetached(target.pid);
+  });
+
+  it('a thread that runs during the stop-free copy is stopped instead, and its stack is complete', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-paths-'));
+    try {
+      const target = await startTarget(compileFixture('rel_eintr', 'nofp'), [path.join(dir, 'counters'), '--strict']);
+      const tiny = findThreadByName(target.pid, 'nanosleep_tiny'); // wakes every few tens of µs
+      const parked = findThreadByName(target.pid, 'nanosleep');
+      // 2 ms between the copy and the second reads: the tiny sleeper surely runs in them.
+      const opts = {
+        tids: [tiny, parked],
+        consistent: false,
+        stackBytes: 512 * 1024,
+        stopTimeoutMs: 1000,
+        capture: 'blocked',
+        testCopyDelayUs: 2000,
+      } as const;
+      const shot = buildSnapshot(
+        binding.captureSync(target.pid, opts),
+        resolveOptions(),
+        process.hrtime.bigint(),
+        liveOrigin(target.pid, 'rolling', ''),
+      );
+      const t = thread(shot.threads, tiny);
+      expect(t).toMatchObject({ capture: 'ptrace', complete: true });
+      // 'running' when the second try found it on a CPU, else 'ran-during-copy'.
+      expect(['ran-during-copy', 'running']).toContain(t.captureFallback);
+      expect(matchFrames(names(t), ['run', /^start_thread$/, /^(__)?clone3$/], { suffix: true })).toBeNull();
+      // The wait alone refuses nothing: the thread that stayed asleep kept its stop-free copy.
+      expect(thread(shot.threads, parked)).toMatchObject({ capture: 'blocked', pauseNs: 0, complete: true });
+      assertDetached(target.pid);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('capture forces a path; one that cannot serve a thread falls back to ptrace and says why', async () => {
+    const target = await startFixture('threads', 'nofp', ['--only', 'spin,sleeper']);
+    const spin = findThreadByName(target.pid, 'spin');
+    const sleeper = findThreadByName(target.pid, 'sleeper');
+    const blocked = snapshotSync(target.pid, { capture: 'blocked' });
+    expect(thread(blocked.threads, spin)).toMatchObject({
+      capture: 'ptrace',
+      captureFallback: 'running',
+      complete: true,
+    });
+    expect(thread(blocked.threads, sleeper)).toMatchObject({ capture: 'blocked', pauseNs: 0, complete: true });
+    const stopped = snapshotSync(target.pid, { capture: 'ptrace' });
+    for (const t of stopped.threads) {
+      expect(t.capture).toBe('ptrace');
+      expect(t.captureFallback).toBeUndefined();
+      expect(t.pauseNs).toBeGreaterThan(0);
+    }
+    expect(thread(stopped.threads, sleeper).frames.map((f) => f.pc)).toEqual(
+      thread(blocked.threads, sleeper).frames.map((f) => f.pc),
+    );
+    // One cut across threads needs every thread stopped at once.
+    for (const t of snapshotSync(target.pid, { schedule: 'consistent' }).threads) expect(t.capture).toBe('ptrace');
+    expect(() => snapshotSync(target.pid, { schedule: 'consistent', capture: 'blocked' })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }),
+    );
+    expect(() => snapshotSync(target.pid, { capture: 'teleport' as never })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }),
+    );
+    assertDetached(target.pid);
+  });
+
+  it('a saved capture keeps how each thread was captured, and unwinds the same later', async () => {
+    const target = await startFixture('threads', 'nofp', ['--only', 'sleeper,reader']);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-paths-'));
+    try {
+      const file = path.join(dir, 'shot.json');
+      const live = await captureToFile(target.pid, file);
+      const later = snapshotFromFile(file);
+      expect(later.threads.map((t) => [t.tid, t.capture, t.frames.map((f) => f.pc)])).toEqual(
+        live.threads.map((t) => [t.tid, t.capture, t.frames.map((f) => f.pc)]),
+      );
+      expect(later.threads.every((t) => t.capture === 'blocked' && t.complete)).toBe(true);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
