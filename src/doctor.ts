@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { blockedPathCheck, capturePathsSummary } from './capture/doctor-checks';
 import type { ErrorReason } from './errors';
 import { StackshotError } from './errors';
 import { checkTarget } from './procfs/preflight';
@@ -23,7 +24,7 @@ import {
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'info';
 
 export interface DoctorCheck {
-  /** Stable identifier: 'platform', 'addon', 'yama', 'capability', 'seccomp', 'pid-namespace', 'target', 'tracer', 'permission', 'maps', 'perf-map', 'python'. */
+  /** Stable identifier: 'platform', 'addon', 'yama', 'capability', 'seccomp', 'pid-namespace', 'target', 'tracer', 'permission', 'maps', 'perf-map', 'python', 'capture-blocked', 'capture-paths'. */
   id: string;
   status: CheckStatus;
   /** One line: what was found. */
@@ -410,6 +411,9 @@ export function doctor(pid?: number): DoctorReport {
     examined = t.pid;
     checks.push(...t.checks);
   }
+  // Which capture paths are open (the stop-free ones need no more than ptrace-read access).
+  const pathChecks = [blockedPathCheck(examined)];
+  checks.push(...pathChecks, capturePathsSummary(pathChecks, !checks.some((c) => c.status === 'fail')));
   return { ...(examined === undefined ? {} : { pid: examined }), ok: !checks.some((c) => c.status === 'fail'), checks };
 }
 

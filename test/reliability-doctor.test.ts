@@ -80,6 +80,10 @@ describe('doctor()', () => {
     for (const id of ['target', 'tracer', 'permission', 'maps', 'pid-namespace', 'perf-map'])
       expect(check(r, id).status).not.toBe('fail');
     expect(check(r, 'perf-map').status).toBe('info'); // native code: no perf map needed
+    // This kernel reports sleeping threads' registers and switch counts (blocked threads are read
+    // without a stop: test/capture-paths.test.ts), and doctor says so.
+    expect(check(r, 'capture-blocked').status).toBe('ok');
+    expect(check(r, 'capture-paths').detail).toMatch(/^capture paths allowed: blocked, ptrace /);
     const tid = Number(fs.readdirSync(`/proc/${target.pid}/task`).find((t) => Number(t) !== target.pid));
     expect(doctor(tid).pid).toBe(target.pid);
   });
@@ -143,12 +147,16 @@ describe('doctor()', () => {
       expect(check(r, 'permission')).toMatchObject({ status: 'fail', code: 'EPERM', reason: 'other-uid' });
       expect(check(r, 'permission').fix).toContain('root');
       expect(check(r, 'maps').status).toBe('fail'); // what the kernel really says agrees
+      expect(check(r, 'capture-blocked')).toMatchObject({ status: 'warn' });
+      expect(check(r, 'capture-blocked').detail).toMatch(/syscall cannot be read \(EACCES\)/);
+      expect(check(r, 'capture-paths').detail).toMatch(/no capture path is allowed/);
       expect(r.ok).toBe(false);
 
       const own = await startTarget('/usr/bin/setpriv', [...NOBODY, compileFixture('idle', 'fp')]);
       const mine = doctorAsNobody(own.pid);
       expect(check(mine, 'permission').status).toBe('ok');
       expect(check(mine, 'maps').status).toBe('ok');
+      expect(check(mine, 'capture-blocked').status).toBe('ok');
       expect(mine.checks.filter((c) => c.status === 'fail')).toEqual([]);
     },
   );
