@@ -38,6 +38,7 @@ export type CaptureChoice = 'auto' | CapturePath;
 /** Why a thread was stopped with ptrace after a stop-free path was tried for it. */
 export type CaptureFallback =
   | 'running' // on a CPU (or runnable): not blocked
+  | 'traced' // another tracer (a debugger, strace) holds the thread
   | 'not-in-syscall' // in the kernel, but not in a system call (e.g. a page fault)
   | 'ran-during-copy' // it ran between the first and the last read: the copy proves nothing
   | 'register-unknown' // the walk needed a register (fp, lr) a stop-free capture does not give

@@ -26,7 +26,7 @@ export function mergeStopped(raw: RawCapture, again: RawCapture): number[] {
   for (const t of again.threads) {
     const i = raw.threads.findIndex((old) => old.tid === t.tid);
     if (i < 0) continue;
-    raw.bytesCopied += t.stackBytes;
+    raw.bytesCopied += t.stackBytes - raw.threads[i].stackBytes;
     raw.threads[i] = { ...t, captureFallback: 'register-unknown' };
     changed.push(i);
   }

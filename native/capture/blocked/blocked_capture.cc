@@ -66,6 +66,10 @@ const char* try_once(const PathContext& c, const TaskFile& sched, const TaskFile
 
 const char* capture_blocked(const PathContext& c, ThreadCapture& t) {
   if (t.state == 'R') return "running";  // cheap early answer; Y1 would say so too
+  // A thread another tracer holds is left to it (ptrace then says who): one tracer at a time.
+  bool traced = false;
+  if (!read_traced(c.pid, t.tid, &traced)) return "unreadable";
+  if (traced) return "traced";
   const TaskFile sched(c.pid, t.tid, "schedstat");
   const TaskFile sys(c.pid, t.tid, "syscall");
   const char* refusal = "ran-during-copy";

@@ -8,8 +8,8 @@
 
 namespace stackshot {
 
-// A StopFreePath. Refusals: "running", "not-in-syscall", "ran-during-copy", "unreadable",
-// "no-schedstat".
+// A StopFreePath. Refusals: "running", "traced", "not-in-syscall", "ran-during-copy",
+// "unreadable", "no-schedstat".
 const char* capture_blocked(const PathContext& c, ThreadCapture& t);
 
 }  // namespace stackshot

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -34,6 +35,24 @@ bool TaskFile::read(TaskText* out) const {
 }
 
 bool TaskText::operator==(const TaskText& o) const { return size == o.size && std::memcmp(text, o.text, size) == 0; }
+
+bool read_traced(pid_t pid, pid_t tid, bool* traced) {
+  std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status";
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd == -1) return false;
+  char buf[4096];
+  ssize_t n;
+  do {
+    n = read(fd, buf, sizeof(buf) - 1);
+  } while (n == -1 && errno == EINTR);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  const char* field = std::strstr(buf, "\nTracerPid:");
+  if (field == nullptr) return false;
+  *traced = std::strtol(field + 11, nullptr, 10) != 0;
+  return true;
+}
 
 bool parse_syscall_file(const char* text, SyscallState* out) {
   *out = SyscallState{};

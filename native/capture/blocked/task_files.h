@@ -42,6 +42,10 @@ struct SyscallState {
   uint64_t pc = 0;
 };
 
+// Whether /proc/<pid>/task/<tid>/status names a tracer (TracerPid other than 0). Returns false
+// when it cannot be read.
+bool read_traced(pid_t pid, pid_t tid, bool* traced);
+
 // Parses the syscall file's text. Returns false when it is malformed.
 bool parse_syscall_file(const char* text, SyscallState* out);
 
