@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { binding } from '../src/addon';
+import { binding, type RawCaptureOptions } from '../src/addon';
 import { captureToFile, snapshotFromFile } from '../src/capture-file';
 import { snapshotSync, type ThreadStack } from '../src/index';
 import { resolveOptions } from '../src/options';
@@ -23,6 +23,11 @@ afterEach(async () => {
 
 const names = (t: ThreadStack) => t.frames.map((f) => f.symbol ?? '??');
 
+// Targets run without the sanitizer runtime the ASan run preloads into node: its interceptors
+// (read, epoll_wait, ...) keep frame pointers, so their callers' walks would need %rbp and the
+// threads would be stopped, which these tests tell apart from the plain case.
+const PLAIN = { env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'LD_PRELOAD')) };
+
 function thread(threads: ThreadStack[], tid: number): ThreadStack {
   const t = threads.find((x) => x.tid === tid);
   if (t === undefined) throw new Error(`thread ${tid} missing`);
@@ -31,7 +36,7 @@ function thread(threads: ThreadStack[], tid: number): ThreadStack {
 
 describe('capture paths', () => {
   it('a blocked thread in code without frame pointers is read without a stop, as eu-stack sees it', async () => {
-    const target = await startFixture('threads', 'nofp', ['--only', 'sleeper,epoller,reader']);
+    const target = await startFixture('threads', 'nofp', ['--only', 'sleeper,epoller,reader'], PLAIN);
     const shot = snapshotSync(target.pid);
     for (const name of ['sleeper', 'epoller', 'reader', 'main']) {
       const t = thread(shot.threads, name === 'main' ? target.pid : findThreadByName(target.pid, name));
@@ -53,7 +58,7 @@ describe('capture paths', () => {
   // A frame-pointer-compiled caller of a libc wrapper that leaves %rbp alone: the caller's CFA
   // is %rbp + 16, and %rbp is not in /proc/<pid>/task/<tid>/syscall.
   it.skipIf(!HAVE_EU_STACK)('a walk that needs %rbp falls back to ptrace, complete and equal to eu-stack', async () => {
-    const target = await startFixture('threads', 'fp', ['--only', 'sleeper,condwait']);
+    const target = await startFixture('threads', 'fp', ['--only', 'sleeper,condwait'], PLAIN);
     const sleeper = findThreadByName(target.pid, 'sleeper');
     const condwait = findThreadByName(target.pid, 'condwait');
     const shot = snapshotSync(target.pid);
@@ -75,18 +80,22 @@ describe('capture paths', () => {
   it('a thread that runs during the stop-free copy is stopped instead, and its stack is complete', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-paths-'));
     try {
-      const target = await startTarget(compileFixture('rel_eintr', 'nofp'), [path.join(dir, 'counters'), '--strict']);
+      const target = await startTarget(
+        compileFixture('rel_eintr', 'nofp'),
+        [path.join(dir, 'counters'), '--strict'],
+        PLAIN,
+      );
       const tiny = findThreadByName(target.pid, 'nanosleep_tiny'); // wakes every few tens of µs
       const parked = findThreadByName(target.pid, 'nanosleep');
       // 2 ms between the copy and the second reads: the tiny sleeper surely runs in them.
-      const opts = {
+      const opts: RawCaptureOptions = {
         tids: [tiny, parked],
         consistent: false,
         stackBytes: 512 * 1024,
         stopTimeoutMs: 1000,
         capture: 'blocked',
         testCopyDelayUs: 2000,
-      } as const;
+      };
       const shot = buildSnapshot(
         binding.captureSync(target.pid, opts),
         resolveOptions(),
@@ -107,7 +116,7 @@ describe('capture paths', () => {
   });
 
   it('capture forces a path; one that cannot serve a thread falls back to ptrace and says why', async () => {
-    const target = await startFixture('threads', 'nofp', ['--only', 'spin,sleeper']);
+    const target = await startFixture('threads', 'nofp', ['--only', 'spin,sleeper'], PLAIN);
     const spin = findThreadByName(target.pid, 'spin');
     const sleeper = findThreadByName(target.pid, 'sleeper');
     const blocked = snapshotSync(target.pid, { capture: 'blocked' });
@@ -138,7 +147,7 @@ describe('capture paths', () => {
   });
 
   it('a saved capture keeps how each thread was captured, and unwinds the same later', async () => {
-    const target = await startFixture('threads', 'nofp', ['--only', 'sleeper,reader']);
+    const target = await startFixture('threads', 'nofp', ['--only', 'sleeper,reader'], PLAIN);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-paths-'));
     try {
       const file = path.join(dir, 'shot.json');

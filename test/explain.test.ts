@@ -124,6 +124,7 @@ describe('compareThread (pure)', () => {
     end: complete ? 'thread-entry' : 'end-of-chain',
     complete,
     pauseNs: 0,
+    capture: 'ptrace',
     stackBytes: 0,
   });
   const A = f(1, 'a');

@@ -57,7 +57,17 @@ const LIBC_BASE = 0x7f0000000000n;
 const EXE_BASE = 0x555500000000n;
 
 function thread(tid: number, name: string, state: string, frames: Frame[]): ThreadStack {
-  return { tid, name, state, frames, end: 'thread-entry', complete: true, pauseNs: 1000, stackBytes: 4096 };
+  return {
+    tid,
+    name,
+    state,
+    frames,
+    end: 'thread-entry',
+    complete: true,
+    pauseNs: 1000,
+    capture: 'ptrace',
+    stackBytes: 4096,
+  };
 }
 
 function shot(at: number, threads: ThreadStack[]): Snapshot {

@@ -25,6 +25,7 @@ function thread(over: Partial<ThreadStack> = {}): ThreadStack {
     end: 'thread-entry',
     complete: true,
     pauseNs: 23_000,
+    capture: 'ptrace',
     stackBytes: 4096,
     ...over,
   };
