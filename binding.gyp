@@ -22,6 +22,10 @@
         "native/capture/tracee.cc",
         "native/capture/tracee_events.cc",
         "native/capture/tracer_thread.cc",
+        "native/capture/perf/perf_event.cc",
+        "native/capture/perf/ring.cc",
+        "native/capture/perf/sample_format.cc",
+        "native/capture/perf/thread_sampler.cc",
         "native/compress/xz_decoder.cc",
         "native/demangle/demangle.cc",
         "native/demangle/itanium.cc",
@@ -46,8 +50,8 @@
       "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-Wall", "-Wextra", "-fno-omit-frame-pointer"],
       "cflags_cc!": ["-fno-exceptions"],
       "conditions": [
-        ["target_arch=='x64'", { "sources": ["native/arch/x86_64/registers.cc"]  }],
-        ["target_arch=='arm64'", { "sources": ["native/arch/aarch64/registers.cc"] }]
+        ["target_arch=='x64'", { "sources": ["native/arch/x86_64/registers.cc", "native/capture/perf/x86_64/sample_regs.cc"]  }],
+        ["target_arch=='arm64'", { "sources": ["native/arch/aarch64/registers.cc", "native/capture/perf/aarch64/sample_regs.cc"] }]
       ]
     }
   ]

@@ -37,6 +37,7 @@ export interface RawThreadCapture {
   tracerPid?: number;
   /** Signal that arrived while the thread was stopped and was handed back on detach (0 if none). */
   reinjectedSignal: number;
+  /** What the target paid: the stop's length (0 when sampled without a stop). */
   pauseNs: number;
   capture: CapturePath;
   /** Why the stop-free paths tried did not serve the thread ('' when none was tried or one served). */
@@ -70,6 +71,8 @@ export interface RawCapture {
   bytesCopied: number;
   /** The process called execve during the capture, each time it was taken again. */
   execDuringCapture: boolean;
+  /** errno name of a refused perf_event_open ('' when perf events worked or were not tried). */
+  perfRefused: string;
 }
 
 /** An error thrown by the native side: a failing syscall for the whole process. */

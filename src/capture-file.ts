@@ -105,6 +105,7 @@ function fromSaved(saved: SavedCapture): RawCapture {
     totalNs: saved.captureNs,
     bytesCopied: saved.bytesCopied,
     execDuringCapture: saved.execDuringCapture === true,
+    perfRefused: '',
     threads: saved.threads.map((t) => {
       const stack = Buffer.from(t.stack, 'base64');
       return {

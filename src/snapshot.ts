@@ -13,7 +13,16 @@ import { addPythonFrames } from './symbolize/cpython-frames';
 import { resolveV8Frames } from './symbolize/resolvers/v8';
 import { Symbolizer, type InlinedName, type PcToName } from './symbolize/symbolizer';
 import { SNAPSHOT_VERSION } from './types';
-import type { EndReason, Frame, Schedule, Snapshot, SnapshotOptions, ThreadFailure, ThreadStack } from './types';
+import type {
+  CaptureFallback,
+  EndReason,
+  Frame,
+  Schedule,
+  Snapshot,
+  SnapshotOptions,
+  ThreadFailure,
+  ThreadStack,
+} from './types';
 import { findMapping, parseMaps, placeInMapping } from './procfs/maps';
 
 // One symbolizer for the life of the process: its module cache is what makes a second snapshot cheap.
@@ -339,8 +348,8 @@ function firstWalk(c: Omit<Captured, 'walked'>): Captured {
 }
 
 /** Puts the stopped captures of those threads in place and walks them. */
-function useStopped(c: Captured, again: RawCapture): Captured {
-  walkAgain(c.raw, mergeStopped(c.raw, again), c.opts, c.origin, c.walked);
+function useStopped(c: Captured, again: RawCapture, why: Map<number, CaptureFallback>): Captured {
+  walkAgain(c.raw, mergeStopped(c.raw, again, why), c.opts, c.origin, c.walked);
   return c;
 }
 
@@ -355,7 +364,13 @@ function transient(err: StackshotError): boolean {
   return err.code === 'EPERM' && err.reason === 'unknown';
 }
 
-/** Stops, copies and resumes every thread (off the JS thread); nothing is unwound yet. */
+/** Threads sampled by perf whose stack went deeper than one sample could copy (perf-fallback.ts). */
+
+/**
+ * Copies every thread's registers and stack: running threads sampled by perf events where
+ * allowed, the others stopped and resumed (off the JS thread); nothing is unwound yet (but
+ * perf-sampled threads, to find any the sample cut short).
+ */
 export async function capture(pid: number, options?: SnapshotOptions): Promise<Captured> {
   const { target, opts, started, takenAt } = prepare(pid, options);
   for (let attempt = 0; ; attempt++) {
@@ -367,10 +382,10 @@ export async function capture(pid: number, options?: SnapshotOptions): Promise<C
         origin: liveOrigin(target, opts.schedule, takenAt),
       });
       const redo = threadsNeedingStop(c.raw, c.walked.unwound);
-      if (redo.length === 0) return c;
+      if (redo.size === 0) return c;
       // If even that fails (the process ended), the stop-free copies stand, their walks cut short.
-      return await binding.capture(target, stopOptions(opts.raw, redo)).then(
-        (again) => useStopped(c, again),
+      return await binding.capture(target, stopOptions(opts.raw, [...redo.keys()])).then(
+        (again) => useStopped(c, again, redo),
         () => c,
       );
     } catch (err) {
@@ -392,9 +407,9 @@ export function captureSync(pid: number, options?: SnapshotOptions): Captured {
         origin: liveOrigin(target, opts.schedule, takenAt),
       });
       const redo = threadsNeedingStop(c.raw, c.walked.unwound);
-      if (redo.length === 0) return c;
+      if (redo.size === 0) return c;
       try {
-        return useStopped(c, binding.captureSync(target, stopOptions(opts.raw, redo)));
+        return useStopped(c, binding.captureSync(target, stopOptions(opts.raw, [...redo.keys()])), redo);
       } catch {
         return c; // the process ended: the stop-free copies stand, their walks cut short
       }

@@ -44,7 +44,9 @@ export type CaptureFallback =
   | 'register-unknown' // the walk needed a register (fp, lr) a stop-free capture does not give
   | 'unreadable' // /proc/<pid>/task/<tid>/syscall or schedstat could not be read
   | 'no-schedstat' // the kernel keeps no scheduler statistics: consistency cannot be proven
-  | 'perf-unavailable'; // no perf-event path on this machine or build
+  | 'perf-unavailable' // perf events refused here (see doctor), or the sample was unusable
+  | 'no-sample' // running, but it blocked, exited or did not run before its perf sample came
+  | 'sample-too-short'; // the walk needed more stack than one perf sample holds (< 64 KiB)
 
 /** Why a thread has no stack (absent when it was captured). */
 export type ThreadFailure = 'exited' | 'timeout' | 'failed';
@@ -196,9 +198,10 @@ export interface SnapshotOptions {
   runtimeFrames?: boolean;
   /**
    * How threads are captured (default 'auto': a thread blocked in a system call is read without
-   * a stop, others are stopped with ptrace). A forced path that cannot serve a thread falls back
-   * to ptrace and says why in `captureFallback`. The 'consistent' schedule always stops every
-   * thread (one cut): it takes 'auto' or 'ptrace' only.
+   * a stop, a running thread is sampled by a perf event where perf events are allowed, others
+   * are stopped with ptrace). A forced path that cannot serve a thread falls back to ptrace and
+   * says why in `captureFallback`. The 'consistent' schedule always stops every thread (one
+   * cut): it takes 'auto' or 'ptrace' only.
    */
   capture?: CaptureChoice;
 }

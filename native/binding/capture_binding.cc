@@ -101,6 +101,7 @@ Napi::Object result_to_js(Napi::Env env, const CaptureResult& r) {
   o.Set("totalNs", Napi::Number::New(env, static_cast<double>(r.total_ns)));
   o.Set("bytesCopied", Napi::Number::New(env, static_cast<double>(r.bytes_copied)));
   o.Set("execDuringCapture", Napi::Boolean::New(env, r.exec_during_capture));
+  o.Set("perfRefused", r.perf_refused == 0 ? "" : errno_name(r.perf_refused));
   return o;
 }
 

@@ -222,7 +222,7 @@ class Capturer {
     result_.bytes_copied += t.stack_size;
   }
 
-  PathContext path_context() { return PathContext{pid_, maps_, reader_, **arena_, options_}; }
+  PathContext path_context() { return PathContext{pid_, maps_, reader_, **arena_, options_, result_.perf_refused}; }
 
   // The chooser: the first stop-free path that serves the thread, else false.
   bool capture_without_stop(ThreadCapture& t) {
@@ -234,7 +234,8 @@ class Capturer {
         result_.bytes_copied += t.stack_size;
         return true;
       }
-      t.fallback = refusal;  // the last refusal says why the thread is stopped after all
+      // The last refusal says why the thread is stopped after all ("": the path does not apply).
+      if (*refusal != '\0') t.fallback = refusal;
     }
     return false;
   }

@@ -66,6 +66,7 @@ struct CaptureResult {
   int64_t total_ns = 0;
   uint64_t bytes_copied = 0;
   bool exec_during_capture = false;  // the process exec'd during every attempt (capture.cc)
+  int perf_refused = 0;  // errno of a refused perf_event_open (0: allowed, or not tried)
 };
 
 // A failure of the whole capture (no such process, permission refused for every thread).

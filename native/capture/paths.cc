@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "capture/blocked/blocked_capture.h"
+#include "capture/clock.h"
+#include "capture/perf/thread_sampler.h"
 
 namespace stackshot {
 
@@ -31,17 +33,34 @@ void drop_stack(const PathContext& c, ThreadCapture& t) {
 }
 
 namespace {
-// Until perf/ exists, a forced perf capture says why each thread fell back.
-const char* perf_not_built(const PathContext&, ThreadCapture&) { return "perf-unavailable"; }
+
+// How long a running thread may take to produce its perf sample before it is stopped instead.
+constexpr int64_t kPerfWaitNs = 100 * 1000000;
+
+// A running thread: one perf-event sample (capture/perf/thread_sampler.h). A thread that is not
+// running is not for this path; one refusal turns perf off for the rest of the capture.
+const char* capture_perf(const PathContext& c, ThreadCapture& t) {
+  if (t.state != 'R') return "";
+  if (c.perf_refused != 0) return "perf-unavailable";
+  const int64_t deadline = now_ns() + std::min(kPerfWaitNs, c.options.stop_timeout_ns);
+  int err = 0;
+  switch (sample_running_thread(c.pid, &t, c.options.stack_bytes, deadline, &c.arena, &err)) {
+    case PerfOutcome::kSampled: return nullptr;
+    case PerfOutcome::kRefused: c.perf_refused = err; return "perf-unavailable";
+    case PerfOutcome::kNoSample: return "no-sample";
+    case PerfOutcome::kUnusable: return "perf-unavailable";
+  }
+  return "perf-unavailable";
+}
+
 }  // namespace
 
 std::vector<StopFreePath> stop_free_paths(CaptureMode mode) {
-  // A blocked thread is served from /proc at once; the perf path (waits for a sample of a
-  // running thread) plugs in after it.
+  // A blocked thread is served from /proc at once; a running one waits for its perf sample.
   switch (mode) {
-    case CaptureMode::kAuto: return {capture_blocked};
+    case CaptureMode::kAuto: return {capture_blocked, capture_perf};
     case CaptureMode::kBlocked: return {capture_blocked};
-    case CaptureMode::kPerf: return {perf_not_built};
+    case CaptureMode::kPerf: return {capture_perf};
     case CaptureMode::kPtrace: return {};
   }
   return {};

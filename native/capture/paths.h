@@ -23,6 +23,7 @@ struct PathContext {
   StackReader& reader;  // one reader for every path: one rule for how target memory is read
   Arena& arena;
   const CaptureOptions& options;
+  int& perf_refused;  // errno of a refused perf_event_open this capture (0: allowed or not tried)
 };
 
 // What t's stack copy should hold: from sp to the end of its mapping, at most stack_bytes.
@@ -36,7 +37,8 @@ void copy_stack(const PathContext& c, pid_t task, ThreadCapture& t, size_t len);
 void drop_stack(const PathContext& c, ThreadCapture& t);
 
 // A stop-free path: captures t (path, regs, stack; pause_ns stays 0) and returns nullptr, or
-// returns why it cannot serve t (a RawCaptureFallback name) and leaves t as it found it.
+// returns why it cannot serve t (a RawCaptureFallback name) and leaves t as it found it; ""
+// when the path is not for such a thread (the reason of an earlier path then stands).
 using StopFreePath = const char* (*)(const PathContext& c, ThreadCapture& t);
 
 // The stop-free paths to try for a thread captured alone, cheapest first (none for kPtrace).

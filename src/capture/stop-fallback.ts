@@ -1,15 +1,30 @@
-// The TS half of the per-thread capture chooser. A stop-free capture of a blocked thread knows
-// only its pc and sp; where the walk needs another register before a frame restored it from
-// the stack (typically %rbp for a frame-pointer-compiled caller of a libc wrapper), the walk
-// ends with 'register-unknown' and the thread is captured again with ptrace. The target
-// loses nothing by it: the first capture never stopped the thread.
-import type { RawCapture, RawCaptureOptions, RawUnwound } from '../addon';
+// The TS half of the per-thread capture chooser: a stop-free capture the walk could not finish
+// is taken again with ptrace. The target loses nothing by it: the first capture never stopped
+// the thread. Two cases:
+// - a blocked thread's capture knows only its pc and sp; where the walk needs another register
+//   before a frame restored it from the stack (typically %rbp for a frame-pointer-compiled
+//   caller of a libc wrapper), it ends with 'register-unknown';
+// - a perf sample holds at most just under 64 KiB of stack (the kernel's limit on one record):
+//   a deeper stack must not come out silently cut.
+import type { RawCapture, RawCaptureOptions, RawThreadCapture, RawUnwound } from '../addon';
+import type { CaptureFallback } from '../types';
 
-/** Thread ids whose stop-free capture the walk could not finish. */
-export function threadsNeedingStop(raw: RawCapture, unwound: RawUnwound[]): number[] {
-  return raw.threads
-    .filter((t, i) => t.capture !== 'ptrace' && unwound[i]?.end === 'register-unknown')
-    .map((t) => t.tid);
+/** Why a stop-free capture's walk needs the thread stopped after all (undefined: it does not). */
+function stopReason(t: RawThreadCapture, u: RawUnwound | undefined): CaptureFallback | undefined {
+  if (t.capture === 'ptrace' || u === undefined) return undefined;
+  if (u.end === 'register-unknown') return 'register-unknown';
+  if (t.capture === 'perf' && u.end === 'copy-exhausted') return 'sample-too-short';
+  return undefined;
+}
+
+/** Thread ids whose stop-free capture the walk could not finish, and why. */
+export function threadsNeedingStop(raw: RawCapture, unwound: RawUnwound[]): Map<number, CaptureFallback> {
+  const out = new Map<number, CaptureFallback>();
+  raw.threads.forEach((t, i) => {
+    const why = stopReason(t, unwound[i]);
+    if (why !== undefined) out.set(t.tid, why);
+  });
+  return out;
 }
 
 /** The native options that capture just these threads again, each stopped alone. */
@@ -21,15 +36,17 @@ export function stopOptions(raw: RawCaptureOptions, tids: number[]): RawCaptureO
  * Puts the stopped captures in place of the stop-free ones (their captureFallback says why)
  * and returns the indexes in raw.threads that changed.
  */
-export function mergeStopped(raw: RawCapture, again: RawCapture): number[] {
+export function mergeStopped(raw: RawCapture, again: RawCapture, why: Map<number, CaptureFallback>): number[] {
   const changed: number[] = [];
   for (const t of again.threads) {
     const i = raw.threads.findIndex((old) => old.tid === t.tid);
-    if (i < 0) continue;
+    const reason = why.get(t.tid);
+    if (i < 0 || reason === undefined) continue;
     raw.bytesCopied += t.stackBytes - raw.threads[i].stackBytes;
-    raw.threads[i] = { ...t, captureFallback: 'register-unknown' };
+    raw.threads[i] = { ...t, captureFallback: reason };
     changed.push(i);
   }
+  raw.maps = again.maps; // read last: it knows every mapping the new copies point into
   raw.captureNs += again.captureNs;
   raw.totalNs += again.totalNs;
   return changed;

@@ -1,0 +1,111 @@
+#include "capture/perf/thread_sampler.h"
+
+#include <linux/perf_event.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "capture/clock.h"
+#include "capture/perf/perf_event.h"
+#include "capture/perf/ring.h"
+#include "capture/perf/sample_format.h"
+#include "capture/perf/sample_regs.h"
+#include "capture/task_list.h"
+
+namespace stackshot {
+
+namespace {
+
+// The first sample comes after this much of the thread's own run time (the kernel's minimum).
+constexpr uint64_t kPeriodNs = 10000;
+// How often the wait looks whether the thread is still runnable (a blocked one never ticks).
+constexpr int kStateCheckMs = 2;
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+bool refusal(int err) { return err == EACCES || err == EPERM || err == ENOSYS || err == ENOENT || err == EOPNOTSUPP; }
+
+// Data pages for one record of a stack copy of `stack` bytes plus registers and header.
+size_t ring_pages(size_t stack) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  size_t pages = 1;
+  while (pages * page < stack + 1024) pages <<= 1;
+  return pages;
+}
+
+bool still_runnable(pid_t pid, pid_t tid) {
+  TaskStat stat;
+  return read_task_stat(pid, tid, &stat) == 0 && stat.state == 'R';
+}
+
+}  // namespace
+
+PerfOutcome sample_running_thread(pid_t pid, ThreadCapture* t, size_t stack_bytes, int64_t deadline_ns, Arena* arena,
+                                  int* err) {
+  *err = 0;
+  PerfEventSpec spec;
+  spec.tid = t->tid;
+  spec.period_ns = kPeriodNs;
+  spec.stack_bytes = static_cast<uint32_t>(std::min<size_t>(stack_bytes, kMaxSampleStack)) & ~7u;
+  spec.start_disabled = true;
+  Fd fd(open_thread_clock(spec));
+  if (fd.get() < 0) {
+    *err = -fd.get();
+    if (*err == ESRCH) return PerfOutcome::kNoSample;
+    return refusal(*err) ? PerfOutcome::kRefused : PerfOutcome::kUnusable;
+  }
+  PerfRing ring;
+  if (int e = ring.map(fd.get(), ring_pages(spec.stack_bytes)); e != 0) {
+    *err = e;  // EPERM: over perf_event_mlock_kb without CAP_IPC_LOCK
+    return refusal(e) ? PerfOutcome::kRefused : PerfOutcome::kUnusable;
+  }
+  // Armed for exactly one overflow: the kernel disables the event after the first sample, so a
+  // slow wake-up here never costs the target a second copy.
+  if (ioctl(fd.get(), PERF_EVENT_IOC_REFRESH, 1) != 0) {
+    *err = errno;
+    return PerfOutcome::kUnusable;
+  }
+  const size_t reg_count = static_cast<size_t>(__builtin_popcountll(perf_user_regs_mask()));
+  for (bool exited = false;;) {
+    size_t size = 0;
+    if (const uint8_t* record = ring.next(&size)) {
+      ParsedSample s;
+      if (!parse_sample(record, size, reg_count, &s) || s.tid != t->tid || s.pid != pid) return PerfOutcome::kUnusable;
+      // ABI_32: a compat task, whose registers this layout does not hold.
+      if (s.abi != PERF_SAMPLE_REGS_ABI_64 || !registers_from_perf(s.regs, s.reg_count, &t->regs)) {
+        return PerfOutcome::kUnusable;
+      }
+      t->stack_offset = arena->take(s.stack_size);
+      if (s.stack_size > 0) std::memcpy(arena->at(t->stack_offset), s.stack, s.stack_size);
+      t->stack_size = s.stack_size;
+      t->path = CapturePath::kPerf;
+      t->pause_ns = 0;
+      return PerfOutcome::kSampled;
+    }
+    const int64_t left_ms = (deadline_ns - now_ns()) / 1000000;
+    if (exited || left_ms <= 0) return PerfOutcome::kNoSample;
+    pollfd p{fd.get(), POLLIN, 0};
+    int n = poll(&p, 1, static_cast<int>(std::min<int64_t>(left_ms, kStateCheckMs)));
+    if (n < 0 && errno != EINTR) return PerfOutcome::kNoSample;
+    exited = n > 0 && (p.revents & POLLHUP) != 0;  // the ring is read once more, then we give up
+    if (n == 0 && !still_runnable(pid, t->tid)) return PerfOutcome::kNoSample;
+  }
+}
+
+}  // namespace stackshot
