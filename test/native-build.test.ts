@@ -12,15 +12,18 @@ const root = path.join(__dirname, '..');
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- node-addon-api has no types
 const napiInclude = require('node-addon-api').include_dir as string;
 
-/** Every source, but the other architecture's ptrace register access (the one part built per arch). */
+/** Every source, but the other architecture's register access (ptrace and perf samples: built per arch). */
 function sources(otherArch: string): string[] {
   const out: string[] = [];
-  const skip = path.join(root, 'native', 'arch', otherArch, 'registers.cc');
+  const perArch = [
+    path.join(root, 'native', 'arch', otherArch, 'registers.cc'),
+    path.join(root, 'native', 'capture', 'perf', otherArch, 'sample_regs.cc'),
+  ];
   const walk = (dir: string) => {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
       const p = path.join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (p.endsWith('.cc') && p !== skip) out.push(p);
+      else if (p.endsWith('.cc') && !perArch.includes(p)) out.push(p);
     }
   };
   walk(path.join(root, 'native'));
