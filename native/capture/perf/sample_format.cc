@@ -58,6 +58,7 @@ bool parse_sample(const uint8_t* record, size_t size, size_t reg_count, ParsedSa
   if (!c.u64(&asked)) return false;
   out->stack = nullptr;
   out->stack_size = 0;
+  out->stack_asked = asked;
   if (asked != 0) {
     const uint8_t* data = c.take(asked);
     uint64_t dyn;

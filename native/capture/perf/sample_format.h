@@ -25,6 +25,7 @@ struct ParsedSample {
   size_t reg_count = 0;
   const uint8_t* stack = nullptr;  // into the record: the bytes from the sampled sp upward
   size_t stack_size = 0;           // dyn_size: what the kernel could copy (<= the size asked)
+  size_t stack_asked = 0;          // the size the kernel set out to copy (the request, clamped)
 };
 
 // record: one whole record (header included), contiguous, 8-byte aligned. Returns false if it

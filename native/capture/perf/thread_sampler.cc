@@ -94,6 +94,9 @@ PerfOutcome sample_running_thread(pid_t pid, ThreadCapture* t, size_t stack_byte
       t->stack_offset = arena->take(s.stack_size);
       if (s.stack_size > 0) std::memcpy(arena->at(t->stack_offset), s.stack, s.stack_size);
       t->stack_size = s.stack_size;
+      // A copy that filled the whole size asked may have left frames above it; one that
+      // stopped short ran into unmapped memory: the stack's end.
+      t->stack_limited = s.stack_size == s.stack_asked;
       t->path = CapturePath::kPerf;
       t->pause_ns = 0;
       return PerfOutcome::kSampled;
