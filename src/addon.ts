@@ -17,6 +17,42 @@ export interface RawCaptureOptions {
   capture?: CaptureChoice;
   /** A stop-free path waits this long after its copy (tests that a thread running meanwhile is caught). */
   testCopyDelayUs?: number;
+  /** Leave threads in state R out (record samples them with a perf recorder). Rolling only. */
+  skipRunning?: boolean;
+}
+
+/** One on-CPU sample taken by the kernel for a recording (see openPerfRecorder). */
+export interface RawPerfSample {
+  tid: number;
+  /** The kernel's perf clock (CLOCK_MONOTONIC), ns. */
+  timeNs: number;
+  pc: bigint;
+  sp: bigint;
+  fp: bigint;
+  lr: bigint;
+  /** Every general register in the NT_PRSTATUS layout (registers perf does not sample are 0). */
+  regs: BigUint64Array;
+  stack: Buffer;
+  /** The copy ended at the sample's size limit: frames may lie above it. */
+  stackCut: boolean;
+}
+
+export interface RawPerfBatch {
+  /** Oldest first. */
+  samples: RawPerfSample[];
+  /** comm of each sampled thread, by tid. */
+  names: Record<string, string>;
+  /** Samples the kernel or the reader dropped since the last take (a full ring or queue). */
+  lost: number;
+  targetGone: boolean;
+}
+
+/** A per-thread perf sampling of a whole process, drained by a native reader thread. */
+export interface RawPerfRecorder {
+  /** What was sampled since the last take. */
+  take(): RawPerfBatch;
+  /** Closes every event (also done when the process exits, however it exits). */
+  close(): void;
 }
 
 /** Frame methods as the native unwinder numbers them (unwind/walk_result.h). */
@@ -178,6 +214,12 @@ export interface Binding {
    * threads run again (runtime metadata). Cut at the first unreadable page; empty when none is.
    */
   readMemory(pid: number, address: bigint, length: number): Buffer;
+  /**
+   * Starts sampling every thread of pid (and threads born later) every periodNs of its own run
+   * time, copying up to stackBytes (< 64 KiB) of stack per sample. Throws a RawSystemError
+   * (syscall 'perf_event_open') when no thread can be sampled.
+   */
+  openPerfRecorder(pid: number, options: { periodNs: number; stackBytes: number }): RawPerfRecorder;
   /** 'x64' or 'arm64': the architecture the addon was built for. */
   arch: string;
 }

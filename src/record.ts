@@ -15,11 +15,13 @@
 // reached, or the target exited (ESRCH in the middle of a recording is the end, not an error).
 // A failure before the first sample (bad pid, EPERM, ...) is thrown from the iterator.
 import * as fs from 'node:fs';
-import { snapshot } from './snapshot';
+import { PerfOnCpu } from './record-perf';
+import { buildSnapshot, capture, snapshot } from './snapshot';
+import { PcNameCache } from './symbolize/pc-name-cache';
 import { StackshotError } from './errors';
 import { InvalidOptionError, rejectUnknownOptions, SNAPSHOT_OPTION_KEYS } from './options';
 import { filterSnapshotByState, STATE_FILTERS, type StateFilter } from './output/profile';
-import type { Snapshot, SnapshotOptions } from './types';
+import type { CapturePath, Snapshot, SnapshotOptions } from './types';
 
 export interface RecordOptions extends SnapshotOptions {
   /** Samples per second (default 99: not a multiple of common timer rates). At most 10000. */
@@ -49,6 +51,16 @@ export interface RecordStats {
   hz: number;
   /** Why the recording ended; null while it runs. */
   end: RecordEnd | null;
+  /**
+   * Where running threads' stacks come from: 'perf' (kernel-timed samples, no stop), or
+   * 'ptrace' (each slot's snapshot stops them: perf events refused, the consistent schedule,
+   * or capture: 'ptrace').
+   */
+  onCpu: CapturePath;
+  /** Why perf events were not used (an errno name; absent when they were, or were not asked for). */
+  perfRefused?: string;
+  /** On-CPU samples the kernel took but the recording dropped (full rings, a slow consumer). */
+  perfLost: number;
 }
 
 function bad(name: string, value: unknown, what: string): never {
@@ -109,6 +121,9 @@ export class Recording implements AsyncIterable<Snapshot> {
   private readonly snapOpts: SnapshotOptions;
   private readonly onAbort = (): void => this.stop();
   private t0 = 0n;
+  private perf: PerfOnCpu | undefined;
+  /** Each distinct pc is named once per recording. */
+  private readonly names = new PcNameCache();
 
   constructor(
     readonly pid: number,
@@ -117,7 +132,16 @@ export class Recording implements AsyncIterable<Snapshot> {
     this.opts = checkRecordOptions(options);
     const { hz: _h, durationMs: _d, maxSamples: _m, state: _s, signal: _sig, ...snapOpts } = options;
     this.snapOpts = snapOpts;
-    this.stats = { samples: 0, dropped: 0, elapsedMs: 0, achievedHz: 0, hz: this.opts.hz, end: null };
+    this.stats = {
+      samples: 0,
+      dropped: 0,
+      elapsedMs: 0,
+      achievedHz: 0,
+      hz: this.opts.hz,
+      end: null,
+      onCpu: 'ptrace',
+      perfLost: 0,
+    };
   }
 
   /** End the recording: the iterator finishes after the capture in progress (never mid-capture). */
@@ -160,7 +184,25 @@ export class Recording implements AsyncIterable<Snapshot> {
 
   private async capture(threads: number[] | undefined): Promise<Snapshot> {
     const o = threads === undefined ? this.snapOpts : { ...this.snapOpts, threads };
-    return snapshot(this.pid, o);
+    if (this.perf === undefined) return snapshot(this.pid, o);
+    // Running threads from the kernel's samples; blocked ones (off-CPU) from a snapshot that
+    // leaves the running ones out, or none at all for an on-CPU-only recording.
+    const running = this.perf.next(threads);
+    this.stats.perfLost = this.perf.lost;
+    const c = await capture(this.pid, o, { threads: running, sampledOnly: this.opts.state === 'running' });
+    return buildSnapshot(c.raw, c.opts, c.started, c.origin, c.walked, this.names);
+  }
+
+  /** Perf events for the running threads where they can serve: not for one cut (consistent), nor when ptrace is asked for. */
+  private startPerf(): void {
+    if (this.snapOpts.schedule === 'consistent' || this.snapOpts.capture === 'ptrace') return;
+    const opened = PerfOnCpu.open(this.pid, this.opts.hz, this.snapOpts.stackBytes ?? 512 * 1024);
+    if (typeof opened === 'string') {
+      this.stats.perfRefused = opened;
+      return;
+    }
+    this.perf = opened;
+    this.stats.onCpu = 'perf';
   }
 
   private async *run(): AsyncGenerator<Snapshot> {
@@ -172,6 +214,9 @@ export class Recording implements AsyncIterable<Snapshot> {
     const slots = Number.isFinite(this.opts.durationMs) ? Math.ceil((this.opts.durationMs * 1e6) / periodNs) : Infinity;
     let threads = this.snapOpts.threads?.slice();
     try {
+      // A target that does not exist or refuses us refuses perf events too: the first capture
+      // (a snapshot then) throws the error that explains it.
+      this.startPerf();
       // The clock starts when the first capture is done: it loads the module and unwind caches
       // (tens of ms on a cold process), and that one-time cost must not count as dropped slots.
       this.t0 = 0n;
@@ -202,7 +247,7 @@ export class Recording implements AsyncIterable<Snapshot> {
           throw err;
         }
         // Every thread exited during the capture and the process is gone: the end.
-        if (shot.threads.length > 0 && shot.threads.every((t) => t.failure === 'exited') && !processAlive(this.pid)) {
+        if (shot.threads.every((t) => t.failure === 'exited') && !processAlive(this.pid)) {
           return this.finish('target-exited');
         }
         if (this.t0 === 0n) {
@@ -222,6 +267,8 @@ export class Recording implements AsyncIterable<Snapshot> {
         k = next;
       }
     } finally {
+      this.perf?.close();
+      this.perf = undefined;
       signal?.removeEventListener('abort', this.onAbort);
       if (this.stats.end === null) this.finish('stopped');
     }

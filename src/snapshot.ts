@@ -11,6 +11,7 @@ import { checkTarget } from './procfs/preflight';
 import { finishStack } from './stack/thread-entry';
 import { addPythonFrames } from './symbolize/cpython-frames';
 import { resolveV8Frames } from './symbolize/resolvers/v8';
+import type { PcNameCache } from './symbolize/pc-name-cache';
 import { Symbolizer, type InlinedName, type PcToName } from './symbolize/symbolizer';
 import { SNAPSHOT_VERSION } from './types';
 import type {
@@ -163,9 +164,12 @@ function nameFrames(
   perThread: Frame[][],
   origin: Origin,
   opts: ResolvedOptions,
+  cache?: PcNameCache,
 ): void {
   const pcs = framePcs(unwound, perThread);
-  const named = symbolizer().symbolize(origin.filesOf, raw.maps, pcs, { lines: opts.lines });
+  const lines = opts.lines;
+  const symbolize = (some: PcToName[]) => symbolizer().symbolize(origin.filesOf, raw.maps, some, { lines });
+  const named = cache === undefined ? symbolize(pcs) : cache.name(raw.maps, pcs, lines, symbolize);
   let k = 0;
   perThread.forEach((frames, ti) => {
     // With `lines`, a physical frame with inlined calls becomes those calls (innermost first) and then itself.
@@ -255,13 +259,14 @@ function walkAgain(raw: RawCapture, indexes: number[], opts: ResolvedOptions, or
   walked.loadNs += again.loadNs;
 }
 
-/** Unwinds (unless walked already), names and judges the threads of a raw capture. */
+/** Unwinds (unless walked already), names (from `cache` where it has them) and judges the threads of a raw capture. */
 export function buildSnapshot(
   raw: RawCapture,
   opts: ResolvedOptions,
   started: bigint,
   origin: Origin,
   walked?: Walked,
+  cache?: PcNameCache,
 ): Snapshot {
   const w = walked ?? walk(raw, opts, origin);
   const { unwound, walkNs } = w;
@@ -270,7 +275,7 @@ export function buildSnapshot(
   const symStart = process.hrtime.bigint();
   if (opts.symbolize) {
     const fpOfs = perThread.map((frames, i) => new Map(frames.map((f, k) => [f, unwound[i].fps[k]])));
-    nameFrames(raw, unwound, perThread, origin, opts);
+    nameFrames(raw, unwound, perThread, origin, opts, cache);
     // JavaScript frames are read from the live process (after it resumed); a saved capture has
     // no process to read.
     if (origin.codeOf > 0 && opts.runtimeFrames) {
@@ -364,23 +369,52 @@ function transient(err: StackshotError): boolean {
   return err.code === 'EPERM' && err.reason === 'unknown';
 }
 
-/** Threads sampled by perf whose stack went deeper than one sample could copy (perf-fallback.ts). */
+/**
+ * What record() brings from its perf recorder: running threads already sampled. The capture
+ * then leaves running threads out (they are in `sampled`), or with `sampledOnly` (on-CPU
+ * profiles) captures nothing else and only reads the maps.
+ */
+export interface Sampled {
+  threads: RawThreadCapture[];
+  sampledOnly: boolean;
+}
+
+function withSampled(raw: RawCapture, sampled: Sampled | undefined): RawCapture {
+  if (sampled === undefined) return raw;
+  const bytes = sampled.threads.reduce((n, t) => n + t.stackBytes, 0);
+  return { ...raw, threads: [...raw.threads, ...sampled.threads], bytesCopied: raw.bytesCopied + bytes };
+}
+
+function mapsOnly(pid: number): RawCapture {
+  let maps: string;
+  try {
+    maps = fs.readFileSync(`/proc/${pid}/maps`, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'ESRCH' : (e as NodeJS.ErrnoException).code;
+    throw toStackshotError(pid, {
+      code,
+      errno: code === 'ESRCH' ? 3 : 5,
+      syscall: 'open',
+      message: `cannot read /proc/${pid}/maps`,
+    });
+  }
+  return { pid, maps, threads: [], captureNs: 0, totalNs: 0, bytesCopied: 0, perfRefused: '', execDuringCapture: false };
+}
 
 /**
  * Copies every thread's registers and stack: running threads sampled by perf events where
  * allowed, the others stopped and resumed (off the JS thread); nothing is unwound yet (but
  * perf-sampled threads, to find any the sample cut short).
  */
-export async function capture(pid: number, options?: SnapshotOptions): Promise<Captured> {
+export async function capture(pid: number, options?: SnapshotOptions, sampled?: Sampled): Promise<Captured> {
   const { target, opts, started, takenAt } = prepare(pid, options);
   for (let attempt = 0; ; attempt++) {
     try {
-      const c = firstWalk({
-        raw: await binding.capture(target, opts.raw),
-        opts,
-        started,
-        origin: liveOrigin(target, opts.schedule, takenAt),
-      });
+      const origin = liveOrigin(target, opts.schedule, takenAt);
+      const others = sampled?.sampledOnly
+        ? mapsOnly(target)
+        : await binding.capture(target, { ...opts.raw, skipRunning: sampled !== undefined });
+      const c = firstWalk({ raw: withSampled(others, sampled), opts, started, origin });
       const redo = threadsNeedingStop(c.raw, c.walked.unwound);
       if (redo.size === 0) return c;
       // If even that fails (the process ended), the stop-free copies stand, their walks cut short.

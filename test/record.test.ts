@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseFolded, record, StackshotError, toFolded, type Snapshot } from '../src/index';
 import { decodePprof } from '../src/output/pprof';
-import { threadStates } from './helpers/proc';
+import { findThreadByName, threadStates } from './helpers/proc';
 import { startFixture, stopAllTargets } from './helpers/target';
 
 const ROOT = path.join(__dirname, '..');
@@ -57,6 +57,11 @@ function samplesPerThread(shots: Snapshot[]): Map<number, { name: string; n: num
   return m;
 }
 
+/** A thread's total time on a CPU so far (the kernel's schedstat), in ns. */
+function runTimeNs(pid: number, tid: number): number {
+  return Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+}
+
 function leafCounts(folded: string): Map<string, number> {
   const m = new Map<string, number>();
   for (const { frames, count } of parseFolded(folded)) m.set(frames.at(-1)!, (m.get(frames.at(-1)!) ?? 0) + count);
@@ -77,9 +82,12 @@ describe('record()', () => {
     { timeout: 30_000, retry: 2 },
     async () => {
       const t = await startFixture('threads', 'fp', ['--only', 'spin']);
+      const spinTid = findThreadByName(t.pid, 'spin');
+      const cpuBefore = runTimeNs(t.pid, spinTid);
       const rec = record(t.pid, { hz: 99, durationMs: 3000 });
       const shots: Snapshot[] = [];
       for await (const s of rec) shots.push(s);
+      const spinCpuS = (runTimeNs(t.pid, spinTid) - cpuBefore) / 1e9;
       const st = rec.stats;
       const why = `stats ${JSON.stringify(st)}`;
       expect(st.end, why).toBe('duration');
@@ -94,6 +102,16 @@ describe('record()', () => {
       const per = samplesPerThread(shots);
       expect([...per.values()].map((e) => e.name).sort()).toEqual(['spin', 'threads']);
       for (const [tid, e] of per) {
+        if (tid === spinTid && st.onCpu === 'perf') {
+          // Sampled by perf events: once per 1/99 s of its own CPU time, as perf record samples (a
+          // busy machine that gives the spinner half a CPU halves its samples), at most one a slot.
+          const due = Math.min(st.samples, spinCpuS * 99);
+          expect(e.n, `spin: ${spinCpuS.toFixed(2)} s on a CPU, ${why}`).toBeGreaterThanOrEqual(
+            Math.floor(0.85 * due) - 2,
+          );
+          expect(e.n, `spin: ${why}`).toBeLessThanOrEqual(st.samples);
+          continue;
+        }
         expect(e.n, `thread ${tid} (${e.name}): ${why}`).toBeGreaterThanOrEqual(250);
         expect(e.n, `thread ${tid} (${e.name})`).toBeLessThanOrEqual(300);
       }

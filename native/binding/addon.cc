@@ -16,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("buildSymbolIndex", Napi::Function::New(env, BuildSymbolIndex, "buildSymbolIndex"));
   exports.Set("xzDecompress", Napi::Function::New(env, XzDecompress, "xzDecompress"));
   exports.Set("readMemory", Napi::Function::New(env, ReadMemory, "readMemory"));
+  exports.Set("openPerfRecorder", Napi::Function::New(env, OpenPerfRecorder, "openPerfRecorder"));
   exports.Set("arch", Napi::String::New(env, arch_name()));
   return exports;
 }

@@ -39,6 +39,7 @@ CaptureOptions parse_options(const Napi::Value& value) {
   }
   options.consistent = o.Get("consistent").ToBoolean();
   options.force_proc_mem = o.Get("forceProcMem").ToBoolean();
+  options.skip_running = o.Get("skipRunning").ToBoolean();
   options.stack_bytes = static_cast<size_t>(number_option(o, "stackBytes", 512 * 1024));
   options.stop_timeout_ns = number_option(o, "stopTimeoutMs", 1000) * 1000000;
   options.mode = parse_mode(o.Get("capture"));

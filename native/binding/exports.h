@@ -13,5 +13,6 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info);
 Napi::Value BuildSymbolIndex(const Napi::CallbackInfo& info);
 Napi::Value XzDecompress(const Napi::CallbackInfo& info);
 Napi::Value ReadMemory(const Napi::CallbackInfo& info);
+Napi::Value OpenPerfRecorder(const Napi::CallbackInfo& info);
 
 }  // namespace stackshot

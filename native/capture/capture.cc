@@ -249,6 +249,11 @@ class Capturer {
     ThreadCapture& t = add_thread(tid);
     (*arena_)->reserve_more(options_.stack_bytes);  // page faults now, not inside the pause
     if (t.status == ThreadStatus::kExited) return;
+    if (options_.skip_running && t.state == 'R') {
+      result_.threads.pop_back();
+      ++skipped_;
+      return;
+    }
     if (capture_without_stop(t)) return;
     Tracee tracee(tid);
     if (!seize(tracee, t)) return;  // the wait for another tracer is no pause of this thread
@@ -336,7 +341,7 @@ class Capturer {
     if (common > 0)
       throw CaptureError(common, "ptrace",
                          std::string("cannot attach to pid ") + std::to_string(pid_) + ": " + strerror(common));
-    if (result_.threads.empty())
+    if (result_.threads.empty() && skipped_ == 0)
       throw CaptureError(ESRCH, "ptrace", "pid " + std::to_string(pid_) + " has no threads left");
   }
 
@@ -362,6 +367,7 @@ class Capturer {
   std::set<pid_t> seen_;
   int64_t other_tracer_deadline_ = 0;  // 0: no other tracer met yet
   int64_t hold_deadline_ = 0;          // consistent: when every held thread must be let go (0: none held)
+  int skipped_ = 0;  // running threads left out (skip_running)
   CaptureResult result_;
 };
 

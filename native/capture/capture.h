@@ -30,6 +30,7 @@ struct CaptureOptions {
   bool force_proc_mem = false;            // read stacks through /proc/<pid>/mem (tests the fallback)
   CaptureMode mode = CaptureMode::kAuto;  // the consistent schedule always stops (one cut)
   int64_t test_copy_delay_ns = 0;         // a stop-free path waits this long after its copy (tests its checks)
+  bool skip_running = false;  // leave threads in state R out (record samples them with perf events)
 };
 
 enum class ThreadStatus { kCaptured, kExited, kTimedOut, kFailed };

@@ -148,7 +148,16 @@ function progressBar(pid: number, durationMs: number): Progress {
     dropped: s.dropped,
     rate: s.achievedHz.toFixed(1),
   });
-  const zero: RecordStats = { samples: 0, dropped: 0, elapsedMs: 0, achievedHz: 0, hz: 0, end: null };
+  const zero: RecordStats = {
+    samples: 0,
+    dropped: 0,
+    elapsedMs: 0,
+    achievedHz: 0,
+    hz: 0,
+    end: null,
+    onCpu: 'ptrace',
+    perfLost: 0,
+  };
   bar.start(finite ? durationMs : 1, 0, payload(zero));
   return {
     update(s) {

@@ -1,0 +1,186 @@
+#include "capture/perf/recorder.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "capture/capture.h"
+#include "capture/clock.h"
+#include "capture/perf/perf_event.h"
+#include "capture/perf/ring.h"
+#include "capture/perf/sample_format.h"
+#include "capture/perf/sample_regs.h"
+#include "capture/task_list.h"
+
+namespace stackshot {
+
+namespace {
+
+// Ring data pages per thread (a power of two): room for a few samples of a full stack copy.
+constexpr size_t kRingPages = 64;
+// Samples kept for JavaScript, all threads together, before the oldest are dropped (a consumer
+// that stopped pulling must not grow our memory).
+constexpr size_t kMaxQueued = 4096;
+// New threads are looked for this often.
+constexpr int64_t kRescanNs = 20 * 1000000;
+constexpr int kPollMs = 10;
+
+}  // namespace
+
+struct PerfRecorder::Event {
+  pid_t tid = 0;
+  int fd = -1;
+  PerfRing ring;
+  ~Event() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+PerfRecorder::PerfRecorder(pid_t pid, uint64_t period_ns, uint32_t stack_bytes)
+    : pid_(pid), period_ns_(period_ns), stack_bytes_(std::min(stack_bytes, kMaxSampleStack) & ~7u) {
+  std::vector<pid_t> tids;
+  int err = list_tasks(pid_, &tids);
+  if (err != 0)
+    throw CaptureError(err == ENOENT ? ESRCH : err, "open", "cannot list threads of pid " + std::to_string(pid_));
+  int first_err = 0;
+  for (pid_t tid : tids) {
+    seen_.insert(tid);
+    if (!open_event(tid, &err) && first_err == 0) first_err = err;
+  }
+  if (events_.empty()) {
+    throw CaptureError(
+        first_err != 0 ? first_err : ESRCH, "perf_event_open",
+        "cannot open perf events on pid " + std::to_string(pid_) + ": " + strerror(first_err != 0 ? first_err : ESRCH));
+  }
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  reader_ = std::thread([this] { reader_loop(); });
+}
+
+PerfRecorder::~PerfRecorder() { close(); }
+
+void PerfRecorder::close() {
+  if (stopping_.exchange(true)) return;
+  if (wake_fd_ >= 0) {
+    uint64_t one = 1;
+    ssize_t ignored = write(wake_fd_, &one, sizeof(one));
+    (void)ignored;
+  }
+  if (reader_.joinable()) reader_.join();
+  events_.clear();  // closes every event: nothing stays attached to the target
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+  wake_fd_ = -1;
+}
+
+bool PerfRecorder::open_event(pid_t tid, int* err) {
+  PerfEventSpec spec;
+  spec.tid = tid;
+  spec.period_ns = period_ns_;
+  spec.stack_bytes = stack_bytes_;
+  int fd = open_thread_clock(spec);
+  if (fd < 0) {
+    *err = -fd;
+    return false;
+  }
+  auto e = std::make_unique<Event>();
+  e->tid = tid;
+  e->fd = fd;
+  if (int m = e->ring.map(fd, kRingPages); m != 0) {
+    *err = m;
+    return false;
+  }
+  TaskStat stat;
+  if (read_task_stat(pid_, tid, &stat) == 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    names_[tid] = stat.name;
+  }
+  events_.push_back(std::move(e));
+  return true;
+}
+
+void PerfRecorder::follow_new_threads() {
+  std::vector<pid_t> tids;
+  if (list_tasks(pid_, &tids) != 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    gone_ = true;
+    return;
+  }
+  for (pid_t tid : tids) {
+    if (!seen_.insert(tid).second) continue;
+    int err;
+    open_event(tid, &err);  // a thread that exited meanwhile, or refused: it is skipped
+  }
+}
+
+void PerfRecorder::drain(Event& e) {
+  const size_t reg_count = static_cast<size_t>(__builtin_popcountll(perf_user_regs_mask()));
+  std::vector<RecordedSample> got;
+  size_t size = 0;
+  while (const uint8_t* record = e.ring.next(&size)) {
+    ParsedSample s;
+    if (!parse_sample(record, size, reg_count, &s) || s.tid != e.tid || s.pid != pid_) continue;
+    RecordedSample r;
+    if (s.abi != PERF_SAMPLE_REGS_ABI_64 || !registers_from_perf(s.regs, s.reg_count, &r.regs)) continue;
+    r.tid = s.tid;
+    r.time_ns = s.time;
+    r.stack.assign(s.stack, s.stack + s.stack_size);
+    r.stack_cut = s.stack_size == s.stack_asked;
+    got.push_back(std::move(r));
+  }
+  e.ring.consume();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (RecordedSample& r : got) {
+    if (queue_.size() >= kMaxQueued) {
+      ++lost_;
+      continue;
+    }
+    queue_.push_back(std::move(r));
+  }
+}
+
+void PerfRecorder::reader_loop() {
+  int64_t next_rescan = now_ns() + kRescanNs;
+  std::vector<pollfd> fds;
+  uint64_t ring_lost_seen = 0;
+  while (!stopping_.load()) {
+    fds.clear();
+    fds.push_back(pollfd{wake_fd_, POLLIN, 0});
+    for (const auto& e : events_) fds.push_back(pollfd{e->fd, POLLIN, 0});
+    poll(fds.data(), fds.size(), kPollMs);
+    if (stopping_.load()) break;
+    uint64_t ring_lost = 0;
+    for (size_t i = events_.size(); i-- > 0;) {
+      Event& e = *events_[i];
+      drain(e);
+      ring_lost += e.ring.lost();
+      if ((fds[i + 1].revents & (POLLHUP | POLLERR)) != 0) events_.erase(events_.begin() + i);  // the thread exited
+    }
+    if (ring_lost != ring_lost_seen) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (ring_lost > ring_lost_seen) lost_ += ring_lost - ring_lost_seen;
+      ring_lost_seen = ring_lost;
+    }
+    if (now_ns() >= next_rescan) {
+      follow_new_threads();
+      next_rescan = now_ns() + kRescanNs;
+    }
+  }
+}
+
+RecorderBatch PerfRecorder::take() {
+  RecorderBatch b;
+  std::lock_guard<std::mutex> lock(mu_);
+  b.samples.swap(queue_);
+  for (const RecordedSample& s : b.samples) {
+    auto it = names_.find(s.tid);
+    b.names[s.tid] = it != names_.end() ? it->second : "";
+  }
+  b.lost = lost_;
+  lost_ = 0;
+  b.target_gone = gone_;
+  return b;
+}
+
+}  // namespace stackshot
