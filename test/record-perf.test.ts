@@ -1,0 +1,155 @@
+// record() on perf events: running threads sampled by the kernel (never stopped), new threads
+// followed, blocked threads still in the profile, and a recorder killed with SIGKILL leaves the
+// target running, untraced, with no perf event left (the events die with the recorder).
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { binding } from '../src/addon';
+import { record, type Snapshot } from '../src/index';
+import { EXPECTED_STACKS, matchFrames } from './helpers/fixtures';
+import { assertDetached, findThreadByName, isAlive, threadIds } from './helpers/proc';
+import { startFixture, startNode, stopAllTargets } from './helpers/target';
+
+const ROOT = path.join(__dirname, '..');
+
+afterEach(async () => {
+  await stopAllTargets();
+});
+
+beforeAll(() => {
+  // The SIGKILL test runs the built package in a child process: build dist when it is stale.
+  const mine = ['record.ts', 'record-perf.ts', 'snapshot.ts', 'addon.ts'];
+  const stale = mine.some((f) => {
+    const js = path.join(ROOT, 'dist', f.replace(/\.ts$/, '.js'));
+    return !fs.existsSync(js) || fs.statSync(js).mtimeMs < fs.statSync(path.join(ROOT, 'src', f)).mtimeMs;
+  });
+  if (stale) spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
+});
+
+/** Why this process cannot open perf events on pid ('' when it can). */
+function perfRefusal(pid: number): string {
+  try {
+    binding.openPerfRecorder(pid, { periodNs: 10_000_000, stackBytes: 4096 }).close();
+    return '';
+  } catch (e) {
+    return (e as { code?: string }).code ?? 'error';
+  }
+}
+
+function runTimeNs(pid: number, tid: number): number {
+  return Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+}
+
+/** perf event fds a process holds (links to anon_inode:[perf_event] in /proc/<pid>/fd). */
+function perfFds(pid: number): number {
+  let n = 0;
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:[perf_event]') n++;
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  return n;
+}
+
+async function waitFor(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('record on perf events', () => {
+  it('running threads come from perf samples (no stop), blocked ones from snapshots; stacks as expected', async (ctx) => {
+    const t = await startFixture('threads', 'fp', ['--only', 'spin,sleeper']);
+    const refused = perfRefusal(t.pid);
+    if (refused !== '') ctx.skip(`perf events refused to this process here (${refused})`);
+    const spin = findThreadByName(t.pid, 'spin');
+    const rec = record(t.pid, { hz: 99, durationMs: 1000 });
+    const shots: Snapshot[] = [];
+    for await (const s of rec) shots.push(s);
+    expect(rec.stats.onCpu).toBe('perf');
+    const spinSamples = shots.flatMap((s) => s.threads.filter((th) => th.tid === spin));
+    expect(spinSamples.length).toBeGreaterThan(10);
+    for (const th of spinSamples) {
+      expect(th.capture).toBe('perf');
+      expect(th.pauseNs).toBe(0);
+      expect(th.state).toBe('R');
+      expect(
+        matchFrames(
+          th.frames.map((f) => f.symbol ?? '??'),
+          EXPECTED_STACKS.spin,
+        ),
+        `sample of spin`,
+      ).toBeNull();
+    }
+    const sleeper = shots.flatMap((s) => s.threads.filter((th) => th.name === 'sleeper'));
+    expect(sleeper.length).toBeGreaterThan(10);
+    for (const th of sleeper)
+      expect(
+        matchFrames(
+          th.frames.map((f) => f.symbol ?? '??'),
+          EXPECTED_STACKS.sleeper,
+        ),
+      ).toBeNull();
+    // Every snapshot names each thread once.
+    for (const s of shots) expect(new Set(s.threads.map((th) => th.tid)).size).toBe(s.threads.length);
+    assertDetached(t.pid);
+  }, 30_000);
+
+  it('follows threads born during the recording', async (ctx) => {
+    // A node process that starts a spinning worker thread 300 ms after it says ready.
+    const t = await startNode(
+      `const { Worker } = require('worker_threads');
+       console.log('ready');
+       setTimeout(() => new Worker('for (;;) {}', { eval: true }), 300);
+       setInterval(() => {}, 1000);`,
+    );
+    const refused = perfRefusal(t.pid);
+    if (refused !== '') ctx.skip(`perf events refused to this process here (${refused})`);
+    const before = new Set(threadIds(t.pid));
+    const rec = record(t.pid, { hz: 99, durationMs: 1500, state: 'running' });
+    const sampled = new Map<number, number>();
+    for await (const s of rec) for (const th of s.threads) sampled.set(th.tid, (sampled.get(th.tid) ?? 0) + 1);
+    const born = [...sampled].filter(([tid]) => !before.has(tid));
+    expect(
+      born.length,
+      `sampled threads ${JSON.stringify([...sampled])}, before ${[...before].join(',')}`,
+    ).toBeGreaterThan(0);
+    expect(Math.max(...born.map(([, n]) => n))).toBeGreaterThan(10);
+  }, 30_000);
+
+  it('a recorder killed with SIGKILL leaves the target running, untraced, with no perf event', async (ctx) => {
+    const t = await startFixture('threads', 'fp', ['--only', 'spin,sleeper']);
+    const refused = perfRefusal(t.pid);
+    if (refused !== '') ctx.skip(`perf events refused to this process here (${refused})`);
+    const spin = findThreadByName(t.pid, 'spin');
+    const script = `const { record } = require(${JSON.stringify(path.join(ROOT, 'dist', 'index.js'))});
+      (async () => { let n = 0; for await (const _ of record(${t.pid}, { hz: 999, durationMs: 60000 })) if (++n === 20) console.log('recording'); })();`;
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      await waitFor('the recorder to record', () => out.includes('recording'), 20_000);
+      expect(perfFds(child.pid!)).toBeGreaterThanOrEqual(2); // one per thread of the target
+      child.kill('SIGKILL');
+      await waitFor(
+        'the recorder to die',
+        () => !isAlive(child.pid!) || child.exitCode !== null || child.signalCode !== null,
+      );
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+    // Its fds (and with them the events) are gone: no /proc entry at all once reaped.
+    await waitFor('the recorder to be reaped', () => !fs.existsSync(`/proc/${child.pid}/fdinfo`));
+    // Untraced, nothing stopped; and the spinner still runs.
+    assertDetached(t.pid, 1000);
+    const ran = runTimeNs(t.pid, spin);
+    await waitFor('the spinner to run on', () => runTimeNs(t.pid, spin) > ran);
+    expect(t.running).toBe(true);
+  }, 60_000);
+});
