@@ -10,7 +10,7 @@
         "native/binding/symbols_binding.cc",
         "native/binding/unwind_binding.cc",
         "native/binding/xz_binding.cc",
-        "native/binding/recorder_binding.cc",
+        "native/binding/perf_binding.cc",
         "native/capture/arena.cc",
         "native/capture/capture.cc",
         "native/capture/exec_guard.cc",

@@ -4,6 +4,7 @@
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 
 const ROOT = path.join(__dirname, '..');
@@ -109,9 +110,60 @@ function stackshotCold(pid, schedule = 'rolling') {
   }
 }
 
+/**
+ * `perf record -F hz --call-graph dwarf -p pid -- sleep s` into a temporary file (removed): the
+ * kernel-side stack-copy profiler, for its cost to the same target. Samples from its summary line.
+ */
+function perfRecord(pid, hz, ms) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-bench-perf-'));
+  try {
+    const r = run('perf', [
+      'record',
+      '-F',
+      String(hz),
+      '--call-graph',
+      'dwarf',
+      '-p',
+      String(pid),
+      '-o',
+      path.join(dir, 'perf.data'),
+      '--',
+      'sleep',
+      String(ms / 1000),
+    ]);
+    const m = /\((\d+) samples\)/.exec(r.stderr);
+    let samples = m ? Number(m[1]) : NaN;
+    if (!m && r.status === 0) {
+      const rep = run('perf', ['report', '-i', path.join(dir, 'perf.data'), '--stdio', '--header-only']);
+      const n = /# (?:sample|samples)[^\d]*(\d+)/i.exec(rep.stdout) ?? /nr_samples[^\d]*(\d+)/i.exec(rep.stdout);
+      samples = n ? Number(n[1]) : NaN;
+    }
+    return { ...r, ok: r.status === 0, samples };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Whether `perf` runs here (Debian: the linux-perf package). */
+function havePerf() {
+  const r = spawnSync('perf', ['--version'], { encoding: 'utf8' });
+  return r.status === 0;
+}
+
 function toolVersion(cmd) {
   const r = spawnSync(cmd, ['--version'], { encoding: 'utf8' });
   return (r.stdout ?? '').split('\n')[0].trim() || 'unavailable';
 }
 
-module.exports = { euStack, gdb, stackshotCli, stackshotCold, completeByNames, toolVersion, parseEuStack, parseGdb };
+module.exports = {
+  euStack,
+  gdb,
+  perfRecord,
+  havePerf,
+  stackshotCli,
+  stackshotCold,
+  completeByNames,
+  toolVersion,
+  parseEuStack,
+  parseGdb,
+};

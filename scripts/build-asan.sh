@@ -89,7 +89,7 @@ echo "$OUT/build/Release/stackshot.node"
 # Native-heavy tests: live captures (both schedules, thread churn, signals, exits), crafted
 # stacks and mutated CFI tables fed to the unwinder, offline captures, hostile xz streams,
 # hostile names fed to the demangler, return-site analysis on live stacks.
-[ $# -gt 0 ] || set -- test/reliability-hostile.test.ts test/reliability-churn.test.ts test/snapshot.test.ts test/signals.test.ts test/capture-file.test.ts test/cfi.test.ts test/mini-debuginfo.test.ts test/demangle-hostile.test.ts test/symbolize-differential.test.ts
+[ $# -gt 0 ] || set -- test/reliability-hostile.test.ts test/reliability-churn.test.ts test/snapshot.test.ts test/perf-capture.test.ts test/record-perf.test.ts test/signals.test.ts test/capture-file.test.ts test/cfi.test.ts test/mini-debuginfo.test.ts test/demangle-hostile.test.ts test/symbolize-differential.test.ts
 LOG="$OUT/asan-test.log"
 echo "build-asan: running $* under ASan+UBSan (log: $LOG)" >&2
 ASAN_LIB=$($CXX -print-file-name=libasan.so)

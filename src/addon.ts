@@ -17,8 +17,10 @@ export interface RawCaptureOptions {
   capture?: CaptureChoice;
   /** A stop-free path waits this long after its copy (tests that a thread running meanwhile is caught). */
   testCopyDelayUs?: number;
-  /** Leave threads in state R out (record samples them with a perf recorder). Rolling only. */
-  skipRunning?: boolean;
+  /** Threads left out while in state R (record samples them with a perf recorder). Rolling only. */
+  sampledElsewhere?: number[];
+  /** Leave threads not in state R out (an on-CPU-only recording). */
+  onlyRunning?: boolean;
 }
 
 /** One on-CPU sample taken by the kernel for a recording (see openPerfRecorder). */
@@ -45,6 +47,8 @@ export interface RawPerfBatch {
   /** Samples the kernel or the reader dropped since the last take (a full ring or queue). */
   lost: number;
   targetGone: boolean;
+  /** Threads that carry an event now (a thread born since the last rescan, or refused, does not). */
+  covered: number[];
 }
 
 /** A per-thread perf sampling of a whole process, drained by a native reader thread. */
@@ -220,6 +224,11 @@ export interface Binding {
    * (syscall 'perf_event_open') when no thread can be sampled.
    */
   openPerfRecorder(pid: number, options: { periodNs: number; stackBytes: number }): RawPerfRecorder;
+  /**
+   * Opens (disabled: it never runs) and closes the sampling event stackshot uses on thread tid
+   * (0: this thread). '' when allowed, else the errno name of the refusal.
+   */
+  probePerf(tid: number): string;
   /** 'x64' or 'arm64': the architecture the addon was built for. */
   arch: string;
 }

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { blockedPathCheck, capturePathsSummary } from './capture/doctor-checks';
+import { perfEventsCheck } from './doctor-perf';
 import type { ErrorReason } from './errors';
 import { StackshotError } from './errors';
 import { checkTarget } from './procfs/preflight';
@@ -24,7 +25,7 @@ import {
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'info';
 
 export interface DoctorCheck {
-  /** Stable identifier: 'platform', 'addon', 'yama', 'capability', 'seccomp', 'pid-namespace', 'target', 'tracer', 'permission', 'maps', 'perf-map', 'python', 'capture-blocked', 'capture-paths'. */
+  /** Stable identifier: 'platform', 'addon', 'yama', 'capability', 'seccomp', 'perf-events', 'pid-namespace', 'target', 'tracer', 'permission', 'maps', 'perf-map', 'python', 'capture-blocked', 'capture-paths'. */
   id: string;
   status: CheckStatus;
   /** One line: what was found. */
@@ -404,6 +405,7 @@ export function doctor(pid?: number): DoctorReport {
   }
 
   let examined: number | undefined;
+  if (checks[1].status === 'ok') checks.push(perfEventsCheck(pid));
   if (pid === undefined) {
     checks.push(namespaceCheck(self));
   } else {

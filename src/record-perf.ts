@@ -1,17 +1,18 @@
 // record()'s on-CPU samples from perf events: the kernel samples every thread of the target at
 // the recording's rate (of each thread's own run time), a native reader thread drains the
-// rings, and each slot of the recording takes, per thread, the oldest sample it has not used
-// yet. Running threads are never stopped; blocked threads are still captured by a snapshot
-// (off-CPU samples), which leaves the running ones out.
+// rings, and each slot of the recording takes every sample taken since the previous slot (a
+// thread that ran through several periods appears that many times: the rate is the kernel's,
+// whatever the slots cost). Running threads are never stopped; blocked threads are still
+// captured by a snapshot (off-CPU samples), which leaves the running ones out.
 import { binding, type RawPerfRecorder, type RawPerfSample, type RawThreadCapture } from './addon';
 
-/** Samples kept per thread for later slots (a consumer slower than the rate drops the oldest). */
-const BACKLOG = 8;
-
 export class PerfOnCpu {
-  /** Samples the kernel, the reader or the backlog dropped. */
+  /** Samples the kernel or the reader dropped (full rings, a consumer that stopped pulling). */
   lost = 0;
-  private readonly queued = new Map<number, RawPerfSample[]>();
+  /** Samples handed out. */
+  taken = 0;
+  /** Threads the recorder sampled at the last next(): the capture leaves them out while running. */
+  covered: number[] = [];
   private readonly names = new Map<number, string>();
 
   private constructor(private readonly recorder: RawPerfRecorder) {}
@@ -27,27 +28,14 @@ export class PerfOnCpu {
     }
   }
 
-  /** One sample per thread that ran since it was last sampled (only `tids`, when given). */
+  /** Every sample taken since the last call, oldest first (only of `tids`, when given). */
   next(tids: number[] | undefined): RawThreadCapture[] {
     const batch = this.recorder.take();
     this.lost += batch.lost;
+    this.covered = batch.covered;
     for (const [tid, name] of Object.entries(batch.names)) this.names.set(Number(tid), name);
-    for (const s of batch.samples) {
-      const q = this.queued.get(s.tid) ?? [];
-      q.push(s);
-      if (q.length > BACKLOG) {
-        q.shift();
-        this.lost++;
-      }
-      this.queued.set(s.tid, q);
-    }
-    const out: RawThreadCapture[] = [];
-    for (const [tid, q] of this.queued) {
-      const s = q.shift();
-      if (q.length === 0) this.queued.delete(tid);
-      if (s === undefined || (tids !== undefined && !tids.includes(tid))) continue;
-      out.push(this.toThread(s));
-    }
+    const out = batch.samples.filter((s) => tids === undefined || tids.includes(s.tid)).map((s) => this.toThread(s));
+    this.taken += out.length;
     return out;
   }
 

@@ -16,7 +16,7 @@
 // A failure before the first sample (bad pid, EPERM, ...) is thrown from the iterator.
 import * as fs from 'node:fs';
 import { PerfOnCpu } from './record-perf';
-import { buildSnapshot, capture, snapshot } from './snapshot';
+import { buildSnapshot, capture } from './snapshot';
 import { PcNameCache } from './symbolize/pc-name-cache';
 import { StackshotError } from './errors';
 import { InvalidOptionError, rejectUnknownOptions, SNAPSHOT_OPTION_KEYS } from './options';
@@ -61,6 +61,11 @@ export interface RecordStats {
   perfRefused?: string;
   /** On-CPU samples the kernel took but the recording dropped (full rings, a slow consumer). */
   perfLost: number;
+  /**
+   * On-CPU samples from perf events (onCpu 'perf'). Each slot's snapshot holds every one taken
+   * since the previous slot, so a running thread may appear more than once in a snapshot.
+   */
+  perfSamples: number;
 }
 
 function bad(name: string, value: unknown, what: string): never {
@@ -141,6 +146,7 @@ export class Recording implements AsyncIterable<Snapshot> {
       end: null,
       onCpu: 'ptrace',
       perfLost: 0,
+      perfSamples: 0,
     };
   }
 
@@ -184,12 +190,20 @@ export class Recording implements AsyncIterable<Snapshot> {
 
   private async capture(threads: number[] | undefined): Promise<Snapshot> {
     const o = threads === undefined ? this.snapOpts : { ...this.snapOpts, threads };
-    if (this.perf === undefined) return snapshot(this.pid, o);
-    // Running threads from the kernel's samples; blocked ones (off-CPU) from a snapshot that
-    // leaves the running ones out, or none at all for an on-CPU-only recording.
+    if (this.perf === undefined) {
+      const c = await capture(this.pid, o);
+      return buildSnapshot(c.raw, c.opts, c.started, c.origin, c.walked, this.names);
+    }
+    // Running threads from the kernel's samples; blocked ones (off-CPU) from a capture that
+    // leaves the sampled ones out (for an on-CPU-only recording: running threads it missed).
     const running = this.perf.next(threads);
     this.stats.perfLost = this.perf.lost;
-    const c = await capture(this.pid, o, { threads: running, sampledOnly: this.opts.state === 'running' });
+    this.stats.perfSamples = this.perf.taken;
+    const c = await capture(this.pid, o, {
+      threads: running,
+      covered: this.perf.covered,
+      sampledOnly: this.opts.state === 'running',
+    });
     return buildSnapshot(c.raw, c.opts, c.started, c.origin, c.walked, this.names);
   }
 

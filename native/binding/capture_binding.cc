@@ -39,7 +39,13 @@ CaptureOptions parse_options(const Napi::Value& value) {
   }
   options.consistent = o.Get("consistent").ToBoolean();
   options.force_proc_mem = o.Get("forceProcMem").ToBoolean();
-  options.skip_running = o.Get("skipRunning").ToBoolean();
+  options.only_running = o.Get("onlyRunning").ToBoolean();
+  Napi::Value elsewhere = o.Get("sampledElsewhere");
+  if (elsewhere.IsArray()) {
+    Napi::Array a = elsewhere.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i)
+      options.sampled_elsewhere.push_back(a.Get(i).As<Napi::Number>().Int32Value());
+  }
   options.stack_bytes = static_cast<size_t>(number_option(o, "stackBytes", 512 * 1024));
   options.stop_timeout_ns = number_option(o, "stopTimeoutMs", 1000) * 1000000;
   options.mode = parse_mode(o.Get("capture"));

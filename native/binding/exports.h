@@ -14,5 +14,6 @@ Napi::Value BuildSymbolIndex(const Napi::CallbackInfo& info);
 Napi::Value XzDecompress(const Napi::CallbackInfo& info);
 Napi::Value ReadMemory(const Napi::CallbackInfo& info);
 Napi::Value OpenPerfRecorder(const Napi::CallbackInfo& info);
+Napi::Value ProbePerf(const Napi::CallbackInfo& info);
 
 }  // namespace stackshot

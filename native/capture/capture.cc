@@ -249,7 +249,9 @@ class Capturer {
     ThreadCapture& t = add_thread(tid);
     (*arena_)->reserve_more(options_.stack_bytes);  // page faults now, not inside the pause
     if (t.status == ThreadStatus::kExited) return;
-    if (options_.skip_running && t.state == 'R') {
+    const bool elsewhere = std::find(options_.sampled_elsewhere.begin(), options_.sampled_elsewhere.end(), tid) !=
+                           options_.sampled_elsewhere.end();
+    if (t.state == 'R' ? elsewhere : options_.only_running) {
       result_.threads.pop_back();
       ++skipped_;
       return;
@@ -367,7 +369,7 @@ class Capturer {
   std::set<pid_t> seen_;
   int64_t other_tracer_deadline_ = 0;  // 0: no other tracer met yet
   int64_t hold_deadline_ = 0;          // consistent: when every held thread must be let go (0: none held)
-  int skipped_ = 0;  // running threads left out (skip_running)
+  int skipped_ = 0;                    // threads left out (sampled_elsewhere, only_running)
   CaptureResult result_;
 };
 

@@ -30,7 +30,9 @@ struct CaptureOptions {
   bool force_proc_mem = false;            // read stacks through /proc/<pid>/mem (tests the fallback)
   CaptureMode mode = CaptureMode::kAuto;  // the consistent schedule always stops (one cut)
   int64_t test_copy_delay_ns = 0;         // a stop-free path waits this long after its copy (tests its checks)
-  bool skip_running = false;  // leave threads in state R out (record samples them with perf events)
+  // Threads left out while in state R: record samples them with perf events.
+  std::vector<pid_t> sampled_elsewhere;
+  bool only_running = false;  // leave threads not in state R out (an on-CPU-only recording)
 };
 
 enum class ThreadStatus { kCaptured, kExited, kTimedOut, kFailed };
@@ -67,7 +69,7 @@ struct CaptureResult {
   int64_t total_ns = 0;
   uint64_t bytes_copied = 0;
   bool exec_during_capture = false;  // the process exec'd during every attempt (capture.cc)
-  int perf_refused = 0;  // errno of a refused perf_event_open (0: allowed, or not tried)
+  int perf_refused = 0;              // errno of a refused perf_event_open (0: allowed, or not tried)
 };
 
 // A failure of the whole capture (no such process, permission refused for every thread).

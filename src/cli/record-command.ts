@@ -157,6 +157,7 @@ function progressBar(pid: number, durationMs: number): Progress {
     end: null,
     onCpu: 'ptrace',
     perfLost: 0,
+    perfSamples: 0,
   };
   bar.start(finite ? durationMs : 1, 0, payload(zero));
   return {

@@ -21,9 +21,11 @@ namespace {
 
 // Ring data pages per thread (a power of two): room for a few samples of a full stack copy.
 constexpr size_t kRingPages = 64;
-// Samples kept for JavaScript, all threads together, before the oldest are dropped (a consumer
-// that stopped pulling must not grow our memory).
+constexpr size_t kMinRingPages = 32;
+// Samples kept for JavaScript, all threads together, before new ones are dropped (a consumer
+// that stopped pulling must not grow our memory): a count and the bytes of their stacks.
 constexpr size_t kMaxQueued = 4096;
+constexpr size_t kMaxQueuedBytes = 32u << 20;
 // New threads are looked for this often.
 constexpr int64_t kRescanNs = 20 * 1000000;
 constexpr int kPollMs = 10;
@@ -87,7 +89,11 @@ bool PerfRecorder::open_event(pid_t tid, int* err) {
   auto e = std::make_unique<Event>();
   e->tid = tid;
   e->fd = fd;
-  if (int m = e->ring.map(fd, kRingPages); m != 0) {
+  // Without CAP_IPC_LOCK, rings count against perf_event_mlock_kb: halve until one fits (one
+  // record of a full stack copy still must).
+  int m = EPERM;
+  for (size_t pages = kRingPages; pages >= kMinRingPages && m != 0; pages /= 2) m = e->ring.map(fd, pages);
+  if (m != 0) {
     *err = m;
     return false;
   }
@@ -97,6 +103,7 @@ bool PerfRecorder::open_event(pid_t tid, int* err) {
     names_[tid] = stat.name;
   }
   events_.push_back(std::move(e));
+  update_covered();
   return true;
 }
 
@@ -132,10 +139,11 @@ void PerfRecorder::drain(Event& e) {
   e.ring.consume();
   std::lock_guard<std::mutex> lock(mu_);
   for (RecordedSample& r : got) {
-    if (queue_.size() >= kMaxQueued) {
+    if (queue_.size() >= kMaxQueued || queued_bytes_ + r.stack.size() > kMaxQueuedBytes) {
       ++lost_;
       continue;
     }
+    queued_bytes_ += r.stack.size();
     queue_.push_back(std::move(r));
   }
 }
@@ -155,7 +163,10 @@ void PerfRecorder::reader_loop() {
       Event& e = *events_[i];
       drain(e);
       ring_lost += e.ring.lost();
-      if ((fds[i + 1].revents & (POLLHUP | POLLERR)) != 0) events_.erase(events_.begin() + i);  // the thread exited
+      if ((fds[i + 1].revents & (POLLHUP | POLLERR)) != 0) {
+        events_.erase(events_.begin() + i);  // the thread exited
+        update_covered();
+      }
     }
     if (ring_lost != ring_lost_seen) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -169,10 +180,18 @@ void PerfRecorder::reader_loop() {
   }
 }
 
+void PerfRecorder::update_covered() {
+  std::vector<pid_t> tids;
+  for (const auto& e : events_) tids.push_back(e->tid);
+  std::lock_guard<std::mutex> lock(mu_);
+  covered_ = std::move(tids);
+}
+
 RecorderBatch PerfRecorder::take() {
   RecorderBatch b;
   std::lock_guard<std::mutex> lock(mu_);
   b.samples.swap(queue_);
+  queued_bytes_ = 0;
   for (const RecordedSample& s : b.samples) {
     auto it = names_.find(s.tid);
     b.names[s.tid] = it != names_.end() ? it->second : "";
@@ -180,6 +199,7 @@ RecorderBatch PerfRecorder::take() {
   b.lost = lost_;
   lost_ = 0;
   b.target_gone = gone_;
+  b.covered = covered_;
   return b;
 }
 

@@ -30,10 +30,11 @@ struct RecordedSample {
 };
 
 struct RecorderBatch {
-  std::vector<RecordedSample> samples;  // oldest first, per thread at most kMaxQueued
+  std::vector<RecordedSample> samples;  // oldest first
   std::map<pid_t, std::string> names;   // comm of every thread with a sample here
   uint64_t lost = 0;                    // samples dropped since the last take (ring or queue full)
   bool target_gone = false;             // the process no longer exists
+  std::vector<pid_t> covered;           // threads that carry an event
 };
 
 class PerfRecorder {
@@ -54,6 +55,7 @@ class PerfRecorder {
   void follow_new_threads();
   bool open_event(pid_t tid, int* err);
   void drain(Event& e);
+  void update_covered();
 
   const pid_t pid_;
   const uint64_t period_ns_;
@@ -66,9 +68,11 @@ class PerfRecorder {
 
   std::mutex mu_;  // guards what take() hands over
   std::vector<RecordedSample> queue_;
+  size_t queued_bytes_ = 0;
   std::map<pid_t, std::string> names_;
   uint64_t lost_ = 0;
   bool gone_ = false;
+  std::vector<pid_t> covered_;
 };
 
 }  // namespace stackshot

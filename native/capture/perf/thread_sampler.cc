@@ -85,6 +85,9 @@ PerfOutcome sample_running_thread(pid_t pid, ThreadCapture* t, size_t stack_byte
   for (bool exited = false;;) {
     size_t size = 0;
     if (const uint8_t* record = ring.next(&size)) {
+      perf_event_header h;
+      std::memcpy(&h, record, sizeof(h));
+      if (h.type != PERF_RECORD_SAMPLE) continue;  // throttling notices and the like
       ParsedSample s;
       if (!parse_sample(record, size, reg_count, &s) || s.tid != t->tid || s.pid != pid) return PerfOutcome::kUnusable;
       // ABI_32: a compat task, whose registers this layout does not hold.

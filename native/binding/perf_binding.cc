@@ -1,5 +1,7 @@
-// JavaScript <-> native for record's perf sampling: a PerfRecorder held by a JS object
-// (openPerfRecorder(pid, { periodNs, stackBytes }) -> { take(), close() }).
+// JavaScript <-> native for perf events: record's PerfRecorder held by a JS object
+// (openPerfRecorder(pid, { periodNs, stackBytes }) -> { take(), close() }), and doctor's probe.
+#include <unistd.h>
+
 #include <cstring>
 #include <memory>
 #include <string>
@@ -72,6 +74,9 @@ class RecorderWrap : public Napi::ObjectWrap<RecorderWrap> {
     out.Set("names", names);
     out.Set("lost", Napi::Number::New(env, static_cast<double>(b.lost)));
     out.Set("targetGone", b.target_gone);
+    Napi::Array covered = Napi::Array::New(env, b.covered.size());
+    for (size_t i = 0; i < b.covered.size(); ++i) covered.Set(static_cast<uint32_t>(i), b.covered[i]);
+    out.Set("covered", covered);
     return out;
   }
 
@@ -85,6 +90,23 @@ class RecorderWrap : public Napi::ObjectWrap<RecorderWrap> {
 };
 
 }  // namespace
+
+Napi::Value ProbePerf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "probePerf(tid: number)").ThrowAsJavaScriptException();
+    return env.Null();
+  }
+  // Opened disabled and closed at once: never enabled, it costs the thread nothing.
+  PerfEventSpec spec;
+  spec.tid = info[0].As<Napi::Number>().Int32Value();
+  spec.period_ns = 10000000;
+  spec.start_disabled = true;
+  int fd = open_thread_clock(spec);
+  if (fd < 0) return Napi::String::New(env, errno_name(-fd));
+  close(fd);
+  return Napi::String::New(env, "");
+}
 
 Napi::Value OpenPerfRecorder(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
