@@ -1,9 +1,9 @@
 // A module is what stackshot needs from one mapped file: its PT_LOAD segments (to turn file
 // offsets into link-time addresses), its function symbols (from the file and, when installed,
-// its separate debug file, else its MiniDebugInfo), and its unwind table (.eh_frame, handed
-// to the native unwinder). Parsing one is the expensive step, so the symbolizer keeps modules
-// in an LRU cache by file identity and build-id, bounded by the bytes they hold (`bytes`), and
-// frees their native unwind tables when they leave it (releaseModule).
+// its separate debug file, else its MiniDebugInfo), and its unwind table (.eh_frame,
+// .debug_frame, handed to the native unwinder). Parsing one is the expensive step, so the
+// symbolizer keeps modules in an LRU cache by file identity and build-id, bounded by the bytes
+// they hold (`bytes`), and frees their native unwind tables when they leave it (releaseModule).
 import * as fs from 'node:fs';
 import { loadUnwindTable, unloadUnwindTable } from '../unwind/unwind-table';
 import { findDebugFile } from '../elf/build-id';
@@ -28,7 +28,7 @@ export interface Module {
   debugFileId?: { dev: number; ino: number };
   /** Whether the .symtab embedded in .gnu_debugdata was merged in. */
   miniDebugInfo?: boolean;
-  /** The native unwind table's id; 0 when the file has no usable .eh_frame. */
+  /** The native unwind table's id; 0 when the file has neither .eh_frame nor .debug_frame. */
   cfi: number;
   /** PLT stubs, named `name@plt` (they have no symbols of their own); found when first needed. */
   plt?: PltStub[];
@@ -77,12 +77,12 @@ export function loadElfModule(
   } catch (e) {
     return failedModule(`ELF: ${(e as Error).message}`);
   }
-  const { id: cfi, bytes: cfiBytes } = loadUnwindTable(elf);
   const sources: SymbolSource[] = symbolSources(elf);
   let debugFile: string | undefined;
   let debugFileId: Module['debugFileId'];
   const refused: string[] = [];
   let debugFd: number | undefined;
+  let debugElf: ElfFile | undefined;
   // Only look for a debug file when the binary itself lacks .symtab: that is what stripping
   // removes, and a binary that kept .symtab has nothing more to gain.
   if (debugRoots.length > 0 && !sources.some((s) => s.symtab.name === '.symtab')) {
@@ -92,6 +92,7 @@ export function loadElfModule(
         debugFile = dbg.path;
         debugFileId = { dev: dbg.dev, ino: dbg.ino };
         debugFd = dbg.fd;
+        debugElf = dbg.elf;
         // Debug .symtab first: equal-rank duplicates keep the earlier source.
         sources.unshift(...symbolSources(dbg.elf).filter((s) => s.symtab.name === '.symtab'));
       }
@@ -101,6 +102,8 @@ export function loadElfModule(
   }
   // A debug file the target points at but that was refused: say so (it may be why names lack).
   let reason: string | undefined = debugFile === undefined && refused.length > 0 ? refused[0] : undefined;
+  // After the debug file: a module without .debug_frame of its own may find it there.
+  const { id: cfi, bytes: cfiBytes } = loadUnwindTable(elf, debugElf);
   // MiniDebugInfo only when neither the file nor a debug file has a .symtab, as gdb and
   // elfutils do: it is cut from the full .symtab, so a debug file already holds all of it.
   // Decompressed here, once per parsed file (the module is cached by file identity).

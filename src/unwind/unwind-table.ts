@@ -1,28 +1,57 @@
-// A module's unwind table: its .eh_frame and .eh_frame_hdr handed to the native unwinder once,
-// when the module is parsed (the bytes are copied there; afterwards only the id travels).
+// A module's unwind table: its .eh_frame and .eh_frame_hdr, and its .debug_frame (its own, else
+// its separate debug file's), handed to the native unwinder once, when the module is parsed (the
+// bytes are copied there; afterwards only the id travels). .debug_frame matters where a module
+// has no .eh_frame at all: Go binaries carry only .debug_frame, and so do some static and
+// embedded builds; eu-stack and gdb unwind them with it.
 import { binding } from '../addon';
-import { EM_AARCH64, EM_X86_64, type ElfFile } from '../elf/elf-file';
+import { sectionBytes } from '../dwarf/sections';
+import { EM_AARCH64, EM_X86_64, SHT_NOBITS, type ElfFile, type SectionHeader } from '../elf/elf-file';
+
+/** sh_flags bit of a compressed section: loaded sections (.eh_frame) never are. */
+const SHF_COMPRESSED = 0x800;
+
+/** The section when it holds plain bytes in the file (not NOBITS in a debug file, not compressed). */
+function plainSection(elf: ElfFile, name: string): SectionHeader | undefined {
+  const s = elf.section(name);
+  if (s === undefined || s.type === SHT_NOBITS || s.size === 0 || (s.flags & SHF_COMPRESSED) !== 0) return undefined;
+  return s;
+}
+
+/** A .debug_frame's bytes, inflated when compressed (Go compresses its DWARF); undefined when unusable. */
+function debugFrameBytes(elf: ElfFile): Buffer | undefined {
+  const s = elf.section('.debug_frame');
+  if (s === undefined || s.type === SHT_NOBITS || s.size === 0) return undefined;
+  try {
+    return sectionBytes(elf, s);
+  } catch {
+    return undefined; // zstd, or a corrupt stream: no .debug_frame from this file
+  }
+}
 
 /**
  * Registers the ELF's unwind sections natively: the table id (0 if it has none) and the bytes
- * copied there.
+ * copied there. `debug` is the module's separate debug file, if one was found: its .debug_frame
+ * (same link-time addresses) is used when the module has none of its own.
  */
-export function loadUnwindTable(elf: ElfFile): { id: number; bytes: number } {
+export function loadUnwindTable(elf: ElfFile, debug?: ElfFile): { id: number; bytes: number } {
   const none = { id: 0, bytes: 0 };
   const arch = elf.machine === EM_AARCH64 ? 'arm64' : elf.machine === EM_X86_64 ? 'x64' : null;
   if (arch === null) return none;
-  const ehFrame = elf.section('.eh_frame');
-  if (ehFrame === undefined || ehFrame.size === 0) return none;
-  const hdr = elf.section('.eh_frame_hdr');
+  const ehFrame = plainSection(elf, '.eh_frame');
+  const hdr = ehFrame === undefined ? undefined : plainSection(elf, '.eh_frame_hdr');
+  const debugFrame = debugFrameBytes(elf) ?? (debug?.machine === elf.machine ? debugFrameBytes(debug) : undefined);
+  if (ehFrame === undefined && debugFrame === undefined) return none;
   try {
     const id = binding.loadCfi({
       arch,
-      ehFrame: elf.sectionData(ehFrame),
-      ehFrameVaddr: ehFrame.addr,
+      ehFrame: ehFrame === undefined ? undefined : elf.sectionData(ehFrame),
+      ehFrameVaddr: ehFrame?.addr,
       ehFrameHdr: hdr === undefined ? undefined : elf.sectionData(hdr),
       ehFrameHdrVaddr: hdr?.addr,
+      debugFrame,
     });
-    return { id, bytes: id === 0 ? 0 : ehFrame.size + (hdr?.size ?? 0) };
+    const bytes = (ehFrame?.size ?? 0) + (hdr?.size ?? 0) + (debugFrame?.length ?? 0);
+    return { id, bytes: id === 0 ? 0 : bytes };
   } catch {
     return none; // unreadable sections: frame pointers will have to do for this module
   }
