@@ -36,6 +36,7 @@
         "native/demangle/rust_v0.cc",
         "native/symbols/symbol_index.cc",
         "native/unwind/unwinder.cc",
+        "native/unwind/interrupted_stack.cc",
         "native/unwind/cfi_registry.cc",
         "native/unwind/cfi/cfa_program.cc",
         "native/unwind/cfi/cfi_table.cc",

@@ -22,6 +22,7 @@ export type EndReason =
   | 'cfa-not-increasing' // a CFI or signal-frame step would move down the stack: not a real frame
   | 'stack-unreadable' // the chain leads to stack memory that could not be read (not resident, PROT_NONE, ...)
   | 'register-unknown' // a stop-free capture lacks the register the next step needs (fp, lr)
+  | 'interrupted-stack-unreadable' // past a handler on sigaltstack: the interrupted stack could not be read
   | 'not-captured'; // the thread exited or could not be stopped; no frames
 
 export type Schedule = 'rolling' | 'consistent';

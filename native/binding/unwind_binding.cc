@@ -86,6 +86,16 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
   });
   ReadCode read_code = [&](uint64_t addr, uint8_t* out, size_t n) { return code.read(addr, out, n); };
 
+  // Stacks are read afresh (no page cache): the target ran since its copy was taken.
+  TargetMemory read_stack;
+  if (reader) {
+    read_stack.ctx = reader.get();
+    read_stack.fn = [](void* ctx, uint64_t addr, uint8_t* out, size_t n) -> size_t {
+      const ssize_t got = static_cast<StackReader*>(ctx)->read(addr, out, n);
+      return got > 0 ? static_cast<size_t>(got) : 0;
+    };
+  }
+
   Napi::Array threads = in.Get("threads").As<Napi::Array>();
   Napi::Array results = Napi::Array::New(env, threads.Length());
   CfiRegistry& cfi = CfiRegistry::instance();
@@ -95,7 +105,8 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
     UnwindInput input{arch,
                       {bigint_option(t, "pc"), bigint_option(t, "sp"), bigint_option(t, "fp"), bigint_option(t, "lr")},
                       {},
-                      fp_only};
+                      fp_only,
+                      read_stack};
     input.partial_regs = t.Get("partialRegs").ToBoolean().Value();
     Napi::Value stack = t.Get("stack");
     input.stack.base = input.regs.sp;

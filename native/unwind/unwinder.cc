@@ -2,6 +2,7 @@
 
 #include "arch/first_frame.h"
 #include "arch/signal_frame.h"
+#include "unwind/interrupted_stack.h"
 
 namespace stackshot {
 
@@ -25,10 +26,14 @@ struct Step {
   EndReason reason;
   FrameState next;
   FrameMethod method;
+  bool keep_next = false;  // ended, but `next` is a real frame still (a return address into unmapped code)
 };
 
 Step ended(EndReason reason) { return Step{true, reason, {}, FrameMethod::kRegs}; }
 Step to(const FrameState& next, FrameMethod method) { return Step{false, EndReason::kEndOfChain, next, method}; }
+Step ended_at(const FrameState& last, FrameMethod method, EndReason reason) {
+  return Step{true, reason, last, method, true};
+}
 
 // Code bytes around addr, as far as they can be read.
 struct CodeBytes {
@@ -74,6 +79,7 @@ class Unwinder {
       }
       Step s = step(f, innermost || f.exact_pc);
       if (s.ended) {
+        if (s.keep_next) out.push(s.next.pc, s.method);
         out.end = s.reason;
         return out;
       }
@@ -115,6 +121,10 @@ class Unwinder {
     }
     return frame_pointer_step(f);
   }
+
+  // A return address lies in executable code, and never in the thread's own stack (an rwx stack
+  // would pass the first test: a walk run past its entry finds stack addresses there).
+  bool code_address(uint64_t addr) const { return space_.is_executable(addr) && !stack_.in_mapping(addr); }
 
   bool usable(const UnwindRule& r, bool first) const {
     if (r.cfa_kind == CfaKind::kUnsupported) return false;
@@ -161,10 +171,14 @@ class Unwinder {
     if (!in_.partial_regs) fp_known = true;  // a stopped thread's registers: as before
     ra = strip_pointer_auth(in_.arch, ra);
     if (ra == 0) return ended(EndReason::kEndOfChain);
-    if (!space_.is_executable(ra)) return ended(EndReason::kRaNotExecutable);
+    const FrameMethod method = ra_in_lr ? FrameMethod::kLinkRegister : FrameMethod::kCfi;
+    // The CFI is exact: a return address in no mapping at all is a real caller whose code is gone
+    // (a dlclose'd library). Keep its frame, as eu-stack and gdb do, and end there.
+    if (space_.find(ra) == nullptr)
+      return ended_at(FrameState{ra, cfa, fp, 0, false}, method, EndReason::kRaNotExecutable);
+    if (!code_address(ra)) return ended(EndReason::kRaNotExecutable);
     // Where the CFI says the return address is still in the link register, say so.
-    return to(FrameState{ra, cfa, fp, 0, false, fp_known, !in_.partial_regs},
-              ra_in_lr ? FrameMethod::kLinkRegister : FrameMethod::kCfi);
+    return to(FrameState{ra, cfa, fp, 0, false, fp_known, !in_.partial_regs}, method);
   }
 
   // The signal trampoline: continue from the registers saved in the ucontext on the stack.
@@ -176,8 +190,17 @@ class Unwinder {
     }
     SignalContext ctx;
     if (!x86_64::read_signal_context(stack_, f.sp, &ctx)) return ended(past_copy(f.sp, 8));
-    if (ctx.sp <= f.sp) return ended(EndReason::kCfaNotIncreasing);  // e.g. a handler on sigaltstack
-    if (!space_.is_executable(ctx.pc)) return ended(EndReason::kRaNotExecutable);
+    if (!code_address(ctx.pc)) return ended(EndReason::kRaNotExecutable);
+    if (!stack_.in_mapping(ctx.sp)) {
+      // The handler ran on an alternate stack (sigaltstack): go on on the interrupted one.
+      StackView interrupted;
+      if (!read_interrupted_stack(in_.read_stack, space_, f.sp, ctx, &interrupted_bytes_, &interrupted)) {
+        return ended(EndReason::kInterruptedStackUnreadable);
+      }
+      stack_ = interrupted;
+    } else if (ctx.sp <= f.sp) {
+      return ended(EndReason::kCfaNotIncreasing);
+    }
     return to(FrameState{ctx.pc, ctx.sp, ctx.fp, ctx.lr, true}, FrameMethod::kSignal);
   }
 
@@ -194,7 +217,7 @@ class Unwinder {
       case FirstFrameKind::kLinkRegister: {
         if (!f.lr_known) return ended(EndReason::kRegisterUnknown);
         const uint64_t ra = strip_pointer_auth(in_.arch, f.lr);
-        if (ra == 0 || !space_.is_executable(ra)) return ended(EndReason::kEndOfChain);
+        if (ra == 0 || !code_address(ra)) return ended(EndReason::kEndOfChain);
         return to(FrameState{ra, f.sp, f.fp, 0, false, f.fp_known, !in_.partial_regs}, FrameMethod::kLinkRegister);
       }
       case FirstFrameKind::kAtSp:
@@ -202,7 +225,7 @@ class Unwinder {
         const uint64_t slot = f.sp + rule.sp_offset;
         if (!stack_.copied(slot, 8)) return ended(EndReason::kEndOfChain);
         const uint64_t ra = stack_.word(slot);
-        if (!space_.is_executable(ra)) return ended(EndReason::kEndOfChain);
+        if (!code_address(ra)) return ended(EndReason::kEndOfChain);
         if (rule.kind == FirstFrameKind::kAtSpIfCall) {
           CodeBytes at_ra(ra, read_code_);
           const bool call = x86 ? x86_64::follows_call(at_ra.window) : aarch64::follows_call(at_ra.window);
@@ -227,7 +250,7 @@ class Unwinder {
     const uint64_t slot = f.sp + rule.sp_offset;
     if (!stack_.copied(slot, 8)) return ended(past_copy(slot, 8));
     const uint64_t ra = stack_.word(slot);
-    if (ra == 0 || !space_.is_executable(ra)) return ended(EndReason::kEndOfChain);
+    if (ra == 0 || !code_address(ra)) return ended(EndReason::kEndOfChain);
     return to(FrameState{ra, slot + 8, f.fp, 0, false, f.fp_known, !in_.partial_regs}, FrameMethod::kStackPointer);
   }
 
@@ -242,12 +265,13 @@ class Unwinder {
     if (!stack_.copied(fp, 16)) return ended(past_copy(fp, 16));
     const uint64_t ra = strip_pointer_auth(in_.arch, stack_.word(fp + 8));
     if (ra == 0) return ended(EndReason::kEndOfChain);
-    if (!space_.is_executable(ra)) return ended(EndReason::kRaNotExecutable);
+    if (!code_address(ra)) return ended(EndReason::kRaNotExecutable);
     return to(FrameState{ra, fp + 16, stack_.word(fp), 0, false}, FrameMethod::kFramePointer);
   }
 
   const UnwindInput& in_;
-  const StackView& stack_;
+  StackView stack_;  // the copy; replaced by the interrupted stack past a sigaltstack handler
+  std::vector<uint8_t> interrupted_bytes_;
   const AddressSpace& space_;
   CfiRegistry& cfi_;
   const ReadCode& read_code_;
@@ -267,6 +291,7 @@ const char* end_reason_name(EndReason reason) {
     case EndReason::kCfaNotIncreasing: return "cfa-not-increasing";
     case EndReason::kStackUnreadable: return "stack-unreadable";
     case EndReason::kRegisterUnknown: return "register-unknown";
+    case EndReason::kInterruptedStackUnreadable: return "interrupted-stack-unreadable";
   }
   return "end-of-chain";
 }

@@ -11,6 +11,7 @@
 #include "unwind/address_space.h"
 #include "unwind/cfi/unwind_rule.h"
 #include "unwind/cfi_registry.h"
+#include "unwind/interrupted_stack.h"
 #include "unwind/stack_view.h"
 #include "unwind/walk_result.h"
 
@@ -36,6 +37,9 @@ struct UnwindInput {
   // Only pc and sp are known (a stop-free capture of a blocked thread): a step that needs fp or
   // lr before a frame restored it from the stack ends the walk with kRegisterUnknown.
   bool partial_regs = false;
+  // Reads the live target's memory after the stop (none offline): the stack a signal handler
+  // on sigaltstack interrupted, which the copy does not hold.
+  TargetMemory read_stack;
 };
 
 // Walks one thread. The caller holds CfiRegistry::lock() for the duration.

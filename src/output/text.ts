@@ -35,6 +35,7 @@ export const END_REASON_TEXT: Record<EndReason, string> = {
   'stack-unreadable': 'the stack beyond could not be read (a page not in memory, PROT_NONE or SIGBUS-backed)',
   'cfa-not-increasing': 'unwind rule pointed down the stack',
   'register-unknown': 'needs a register a stop-free capture does not have',
+  'interrupted-stack-unreadable': 'the stack a signal handler on sigaltstack interrupted could not be read',
   'not-captured': 'not captured',
 };
 
