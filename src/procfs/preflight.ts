@@ -3,6 +3,7 @@
 // (typo in the pid, our own pid, a kernel thread, a zombie) never reach the native side.
 import * as fs from 'node:fs';
 import { StackshotError } from '../errors';
+import { foreignArchitecture } from './elf-class';
 import { parseProcStatus, type ProcStatus } from './permissions';
 
 /** PF_KTHREAD in the flags field of /proc/<pid>/stat (include/linux/sched.h). */
@@ -108,6 +109,7 @@ function allThreadsZombie(pid: number): boolean {
  * - No such process → ESRCH 'no-such-process'.
  * - A kernel thread (PF_KTHREAD, or no memory map) → EINVAL 'kernel-thread'.
  * - A zombie (every thread in state Z) → ESRCH 'zombie'.
+ * - A process of another architecture (a 32-bit one) → EINVAL 'unsupported-architecture'.
  *
  * It does not check permissions (uid, Yama, tracer present): the kernel decides those at
  * attach time, and a refusal is explained by diagnosePermission().
@@ -196,6 +198,17 @@ export function checkTarget(pid: unknown): number {
       reason: 'zombie',
       message: `pid ${tgid} (${stat.comm}) is a zombie: it has exited and waits for its parent (pid ${stat.ppid}) to reap it`,
       hint: `a zombie has no threads left to inspect; its parent (pid ${stat.ppid}) must wait() for it`,
+      pid: tgid,
+    });
+  }
+  const foreign = foreignArchitecture(tgid, process.arch);
+  if (foreign !== null) {
+    throw new StackshotError({
+      code: 'EINVAL',
+      syscall: 'ptrace',
+      reason: 'unsupported-architecture',
+      message: `pid ${tgid} (${stat.comm}) is a ${foreign} process: stackshot unwinds ${process.arch} processes only`,
+      hint: 'use eu-stack -p <pid> or gdb for this process; stackshot does not stop it',
       pid: tgid,
     });
   }

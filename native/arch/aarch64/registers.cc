@@ -18,6 +18,8 @@ int read_registers(pid_t tid, RegisterSet* out) {
   user_pt_regs regs;
   iovec iov{&regs, sizeof(regs)};
   if (ptrace(PTRACE_GETREGSET, tid, reinterpret_cast<void*>(NT_PRSTATUS), &iov) == -1) return errno;
+  // A 32-bit (compat) tracee gets its own, smaller register set: none of these fields were filled.
+  if (iov.iov_len != sizeof(regs)) return EINVAL;
   out->pc = regs.pc;
   out->sp = regs.sp;
   out->fp = regs.regs[29];

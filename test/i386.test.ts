@@ -1,0 +1,75 @@
+// A 32-bit (i386) process: stackshot refuses it before any stop (EINVAL,
+// 'unsupported-architecture', with a hint), and doctor agrees; the native capture, reached
+// around that check, never reads registers the kernel did not return (a 32-bit tracee's
+// NT_PRSTATUS is the smaller i386 set). eu-stack unwinds it: the process is a real i386 one.
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { binding } from '../src/addon';
+import { doctor } from '../src/doctor';
+import { snapshot, StackshotError } from '../src/index';
+import { resolveOptions } from '../src/options';
+import { buildCached, fixtureSource } from './helpers/fixtures';
+import { tracerPid } from './helpers/proc';
+import { euStack, HAVE_EU_STACK } from './helpers/stack-oracles';
+import { startTarget, stopAllTargets } from './helpers/target';
+
+afterEach(async () => {
+  await stopAllTargets();
+});
+
+/** gcc -m32 needs the i386 libc and libgcc (libc6-dev-i386, lib32gcc-12-dev). */
+function buildI386(): string | null {
+  const src = fixtureSource('i386');
+  const version = execFileSync('gcc', ['-dumpfullversion'], { encoding: 'utf8' }).trim();
+  try {
+    return buildCached('i386', [version, '-m32', fs.readFileSync(src)], (tmp) => {
+      execFileSync('gcc', ['-m32', '-O1', '-g', '-o', tmp, src], { stdio: ['ignore', 'pipe', 'pipe'] });
+    });
+  } catch {
+    return null;
+  }
+}
+const I386 = process.arch === 'x64' ? buildI386() : null;
+
+describe('a 32-bit (i386) process', () => {
+  it.skipIf(I386 === null)('is refused before any stop, and doctor agrees (needs gcc -m32)', async () => {
+    const target = await startTarget(I386!);
+    const err = await snapshot(target.pid).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StackshotError);
+    expect(err).toMatchObject({ code: 'EINVAL', reason: 'unsupported-architecture', pid: target.pid });
+    expect((err as StackshotError).message).toMatch(/32-bit i386/);
+    expect((err as StackshotError).hint).toMatch(/eu-stack/);
+    expect(tracerPid(target.pid)).toBe(0);
+
+    const report = doctor(target.pid);
+    expect(report.ok).toBe(false);
+    expect(report.checks.find((c) => c.id === 'target')).toMatchObject({
+      status: 'fail',
+      code: 'EINVAL',
+      reason: 'unsupported-architecture',
+    });
+  });
+
+  it.skipIf(I386 === null)('the native capture never reads the x86-64 registers of an i386 thread', async () => {
+    const target = await startTarget(I386!);
+    // GETREGSET returns the i386 set (fewer bytes): its one thread fails with EINVAL, so the
+    // whole capture does, instead of yielding a garbage pc.
+    expect(() => binding.captureSync(target.pid, resolveOptions().raw)).toThrow(
+      expect.objectContaining({ code: 'EINVAL', syscall: 'ptrace' }),
+    );
+    expect(spawnSync('kill', ['-0', String(target.pid)]).status).toBe(0); // left running
+    expect(tracerPid(target.pid)).toBe(0);
+  });
+
+  it.skipIf(I386 === null || !HAVE_EU_STACK)(
+    'is a real i386 process: eu-stack unwinds it (needs eu-stack)',
+    async () => {
+      const target = await startTarget(I386!);
+      const frames = euStack(target.pid).get(target.pid) ?? [];
+      expect(frames.map((f) => f.name)).toEqual(expect.arrayContaining(['wait_here', 'main']));
+      expect(frames.every((f) => BigInt(f.pc!) < 1n << 32n)).toBe(true);
+    },
+  );
+});
