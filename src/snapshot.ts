@@ -127,6 +127,9 @@ function rawFrames(u: RawUnwound): Frame[] {
   return frames;
 }
 
+/** Frames whose pc lies in the function at an ELF entry point (see finishStack). */
+const AT_ENTRY_POINT = new WeakSet<Frame>();
+
 /** Every frame's pc, and whether it is a return address (looked up at pc - 1), in thread order. */
 function framePcs(unwound: RawUnwound[], perThread: Frame[][]): PcToName[] {
   const pcs: PcToName[] = [];
@@ -181,6 +184,7 @@ function nameFrames(
       f.symbol = n.symbol;
       f.symbolOffset = n.symbolOffset;
       if (n.reason !== undefined) f.symbolReason = n.reason;
+      if (n.atEntryPoint) AT_ENTRY_POINT.add(f);
       if (n.file !== undefined) {
         f.file = n.file;
         f.line = n.line;
@@ -309,7 +313,7 @@ export function buildSnapshot(
     }
     const end = unwound[i].end as EndReason;
     const finished = opts.symbolize
-      ? finishStack(perThread[i], end)
+      ? finishStack(perThread[i], end, (k) => AT_ENTRY_POINT.has(perThread[i][k]))
       : { frames: perThread[i], end, complete: false, notJudged: true as const };
     return { ...base, ...finished };
   });

@@ -127,6 +127,8 @@ export function cString(table: Buffer, off: number, maxLength = 65536): string {
 export class ElfFile {
   readonly type: number;
   readonly machine: number;
+  /** e_entry: the link-time address where the process starts (0 when the file has none). */
+  readonly entry: bigint;
   readonly loads: LoadSegment[] = [];
   readonly notes: NoteSegment[] = [];
   readonly sections: SectionHeader[] = [];
@@ -140,6 +142,7 @@ export class ElfFile {
     if (eh[5] !== 1) throw new ElfError('not little-endian');
     this.type = eh.readUInt16LE(16);
     this.machine = eh.readUInt16LE(18);
+    this.entry = eh.readBigUInt64LE(24);
     const phoff = safeNumber(eh.readBigUInt64LE(32), 'e_phoff');
     const shoff = safeNumber(eh.readBigUInt64LE(40), 'e_shoff');
     const phentsize = eh.readUInt16LE(54);

@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import { loadUnwindTable, unloadUnwindTable } from '../unwind/unwind-table';
 import { findDebugFile } from '../elf/build-id';
+import { entryFunction, type EntryFunction } from '../elf/entry-function';
 import { miniDebugInfo, type XzDecompress } from '../elf/mini-debuginfo';
 import type { PltStub } from '../elf/plt';
 import type { InlineIndex } from '../dwarf/inline-index';
@@ -30,6 +31,8 @@ export interface Module {
   miniDebugInfo?: boolean;
   /** The native unwind table's id; 0 when the file has neither .eh_frame nor .debug_frame. */
   cfi: number;
+  /** The function at the ELF entry point (link-time range): reaching it completes a stack. */
+  entry?: EntryFunction;
   /** PLT stubs, named `name@plt` (they have no symbols of their own); found when first needed. */
   plt?: PltStub[];
   /** Its key in the symbolizer's file cache (file identity). */
@@ -126,6 +129,7 @@ export function loadElfModule(
   }
   try {
     const symbols = new SymbolTable(sources);
+    const entry = entryFunction(elf, symbols);
     return {
       loads: elf.loads,
       symbols,
@@ -134,6 +138,7 @@ export function loadElfModule(
       debugFileId,
       miniDebugInfo: mini,
       cfi,
+      entry,
       bytes: cfiBytes + symbols.bytes,
     };
   } catch (e) {
@@ -145,6 +150,7 @@ export function loadElfModule(
       debugFileId,
       miniDebugInfo: mini,
       cfi,
+      entry: entryFunction(elf, null),
       bytes: cfiBytes,
     };
   } finally {

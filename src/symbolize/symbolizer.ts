@@ -40,6 +40,8 @@ export interface NamedPc {
   line?: number;
   /** With `lines`: the calls inlined at this pc (from .debug_info), innermost first. */
   inlined?: InlinedName[];
+  /** The (looked-up) pc lies in the function at its file's ELF entry point: where a process starts. */
+  atEntryPoint?: true;
 }
 
 /** A call inlined into a physical frame: its function (demangled) and where execution is in it. */
@@ -215,6 +217,9 @@ export class Symbolizer {
             symbolOffset: null,
             reason: unnamedReason(mod, vaddr),
           };
+        }
+        if (vaddr !== undefined && mod.entry !== undefined && vaddr >= mod.entry.start && vaddr < mod.entry.end) {
+          out[i].atEntryPoint = true;
         }
         this.remember(view, at, out[i], delta);
         if (lines && vaddr !== undefined) {
