@@ -1,7 +1,8 @@
 // aarch64 unwinding on captured data. There is no aarch64 machine here: the fixture is
 // cross-compiled and run under qemu-aarch64; gdb (through qemu's gdb stub) stops it, dumps its
 // registers and stack into a stackshot capture file, and stackshot unwinds that file offline
-// with the aarch64 unwinder, using the binary's .eh_frame. gdb's own backtrace of the same stop
+// with the aarch64 unwinder, using the binary's .eh_frame (or .debug_frame, in the debugframe
+// variant). gdb's own backtrace of the same stop
 // is the oracle.
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -25,13 +26,21 @@ const READY = have('aarch64-linux-gnu-gcc') && have('qemu-aarch64') && have('gdb
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-aarch64-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function build(variant: 'fp' | 'nofp'): string {
+/**
+ * 'debugframe': no frame pointers, and the fixture's CFI only in .debug_frame (no .eh_frame of
+ * its own: -g with the unwind tables off), as some static and embedded builds have it.
+ */
+type Variant = 'fp' | 'nofp' | 'debugframe';
+
+function build(variant: Variant): string {
   const out = path.join(dir, `aarch64_stack-${variant}`);
-  const fp = variant === 'fp' ? '-fno-omit-frame-pointer' : '-fomit-frame-pointer';
+  const fp = variant === 'fp' ? ['-fno-omit-frame-pointer'] : ['-fomit-frame-pointer'];
+  const cfi = variant === 'debugframe' ? ['-g', '-fno-asynchronous-unwind-tables', '-fno-unwind-tables'] : [];
   execFileSync('aarch64-linux-gnu-gcc', [
     '-static',
     '-O1',
-    fp,
+    ...fp,
+    ...cfi,
     '-fno-optimize-sibling-calls',
     path.join(__dirname, 'fixtures', 'aarch64_stack.c'),
     '-o',
@@ -154,7 +163,7 @@ function captureFile(binary: string, stop: GdbStop): string {
 }
 
 describe.skipIf(!READY)('aarch64 (qemu-aarch64 + gdb-multiarch)', () => {
-  for (const variant of ['fp', 'nofp'] as const) {
+  for (const variant of ['fp', 'nofp', 'debugframe'] as const) {
     for (const where of ['capture_point', '*level_3']) {
       it(`${variant} build, stopped at ${where}: the frames equal gdb's and reach _start`, async () => {
         const binary = build(variant);
