@@ -2,8 +2,7 @@
 // cross-compiled and run under qemu-aarch64; gdb (through qemu's gdb stub) stops it, dumps its
 // registers and stack into a stackshot capture file, and stackshot unwinds that file offline
 // with the aarch64 unwinder, using the binary's .eh_frame (or .debug_frame, in the debugframe
-// variant). gdb's own backtrace of the same stop
-// is the oracle.
+// variant). gdb's own backtrace of the same stop is the oracle.
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';

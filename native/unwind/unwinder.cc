@@ -78,6 +78,11 @@ class Unwinder {
         return out;
       }
       Step s = step(f, innermost || f.exact_pc);
+      // A deep stack leads past the copy: read more from the target and take the step again.
+      while (s.ended && s.reason == EndReason::kCopyExhausted &&
+             extend_stack(in_.read_stack, &stack_, &extended_bytes_)) {
+        s = step(f, innermost || f.exact_pc);
+      }
       if (s.ended) {
         if (s.keep_next) out.push(s.next.pc, s.method);
         out.end = s.reason;
@@ -272,6 +277,7 @@ class Unwinder {
   const UnwindInput& in_;
   StackView stack_;  // the copy; replaced by the interrupted stack past a sigaltstack handler
   std::vector<uint8_t> interrupted_bytes_;
+  std::vector<uint8_t> extended_bytes_;  // the copy and what was read beyond it (deep stacks)
   const AddressSpace& space_;
   CfiRegistry& cfi_;
   const ReadCode& read_code_;
