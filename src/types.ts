@@ -174,7 +174,8 @@ export interface SnapshotOptions {
   schedule?: Schedule;
   /** Most frames per thread (default 1024). */
   maxFrames?: number;
-  /** Most stack bytes copied per thread, from sp upward (default 512 KiB). */
+  /** Most stack bytes copied per thread while it is stopped, from sp upward (default 512 KiB); a
+   *  deeper walk reads on from the target after the resume, validated, up to 8 MiB. */
   stackBytes?: number;
   /** Name the frames (default true). With false, frames carry pc and method only. */
   symbolize?: boolean;
