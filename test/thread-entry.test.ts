@@ -1,0 +1,48 @@
+// Thread entries are matched exactly: a name a user function may carry (musl's `start`) counts
+// only inside musl's libc; Go's runtime entries count by their (dotted, un-C-like) names.
+import { describe, expect, it } from 'vitest';
+
+import { finishStack, isThreadEntry } from '../src/stack/thread-entry';
+import type { Frame } from '../src/types';
+
+const frame = (symbol: string | null, module: string | null): Frame => ({
+  pc: '0x1000',
+  method: 'cfi',
+  module,
+  moduleOffset: module === null ? null : '0x1000',
+  symbol,
+  symbolOffset: symbol === null ? null : 0,
+});
+
+describe('thread entries', () => {
+  it("musl's start counts only in musl's libc, not in a user's binary", () => {
+    expect(isThreadEntry(frame('start', '/usr/local/bin/app'))).toBe(false);
+    expect(isThreadEntry(frame('start', '/usr/lib/x86_64-linux-gnu/libfoo.so.1'))).toBe(false);
+    expect(isThreadEntry(frame('start', '/lib/ld-musl-x86_64.so.1'))).toBe(true);
+    expect(isThreadEntry(frame('start_c11', '/usr/lib/x86_64-linux-musl/libc.so'))).toBe(true);
+  });
+
+  it("Go's thread and goroutine entries", () => {
+    for (const name of ['runtime.goexit.abi0', 'runtime.mstart.abi0', 'runtime.rt0_go.abi0', 'runtime.clone.abi0']) {
+      expect(isThreadEntry(frame(name, '/app'))).toBe(true);
+    }
+    expect(isThreadEntry(frame('runtime.main', '/app'))).toBe(false);
+  });
+
+  it('a user function called start does not end the stack as complete', () => {
+    const frames = [frame('work', '/app'), frame('start', '/app'), frame('main', '/app'), frame('_start', '/app')];
+    const done = finishStack(frames, 'end-of-chain');
+    expect(done.frames).toHaveLength(4);
+    expect(done.complete).toBe(true);
+  });
+
+  it('an unnamed frame at the ELF entry point completes the stack', () => {
+    const frames = [frame('work', '/app'), frame(null, '/app'), frame(null, null)];
+    expect(finishStack(frames, 'end-of-chain', (i) => i === 1)).toEqual({
+      frames: frames.slice(0, 2),
+      end: 'thread-entry',
+      complete: true,
+    });
+    expect(finishStack(frames, 'end-of-chain').complete).toBe(false);
+  });
+});
