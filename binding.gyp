@@ -37,6 +37,7 @@
         "native/symbols/symbol_index.cc",
         "native/unwind/unwinder.cc",
         "native/unwind/interrupted_stack.cc",
+        "native/unwind/stack_extension.cc",
         "native/unwind/cfi_registry.cc",
         "native/unwind/cfi/cfa_program.cc",
         "native/unwind/cfi/cfi_table.cc",

@@ -9,18 +9,10 @@
 
 #include "arch/signal_frame.h"
 #include "unwind/address_space.h"
+#include "unwind/target_memory.h"
 #include "unwind/stack_view.h"
 
 namespace stackshot {
-
-// Reads target memory: copies up to n bytes at addr, returns the count (0 when unavailable).
-using TargetMemoryFn = size_t (*)(void* ctx, uint64_t addr, uint8_t* out, size_t n);
-
-struct TargetMemory {
-  TargetMemoryFn fn = nullptr;
-  void* ctx = nullptr;
-  size_t read(uint64_t addr, uint8_t* out, size_t n) const { return fn == nullptr ? 0 : fn(ctx, addr, out, n); }
-};
 
 // Most bytes read of an interrupted stack (the default copy of a thread's stack).
 constexpr size_t kInterruptedStackMax = 512 * 1024;
@@ -31,11 +23,5 @@ constexpr size_t kInterruptedStackMax = 512 * 1024;
 // returned meanwhile (its ucontext changed).
 bool read_interrupted_stack(const TargetMemory& memory, const AddressSpace& space, uint64_t ucontext_sp,
                             const SignalContext& interrupted, std::vector<uint8_t>* storage, StackView* out);
-
-// Deep stacks: extends `stack` (a copy ending before its mapping does) with the next bytes of
-// the mapping, read from the target after it ran again, into `storage`. Valid only if the
-// thread has not returned below the copy's end meanwhile: the last kOverlap copied bytes are read
-// again with the extension and must be unchanged. False when nothing more can be had.
-bool extend_stack(const TargetMemory& memory, StackView* stack, std::vector<uint8_t>* storage);
 
 }  // namespace stackshot

@@ -3,6 +3,7 @@
 #include "arch/first_frame.h"
 #include "arch/signal_frame.h"
 #include "unwind/interrupted_stack.h"
+#include "unwind/stack_extension.h"
 
 namespace stackshot {
 

@@ -11,7 +11,7 @@
 #include "unwind/address_space.h"
 #include "unwind/cfi/unwind_rule.h"
 #include "unwind/cfi_registry.h"
-#include "unwind/interrupted_stack.h"
+#include "unwind/target_memory.h"
 #include "unwind/stack_view.h"
 #include "unwind/walk_result.h"
 
