@@ -141,6 +141,8 @@ export interface RawUnwindThread {
   stack: Buffer;
   /** Only pc and sp are known: a step needing fp or lr ends the walk with 'register-unknown'. */
   partialRegs?: boolean;
+  /** A perf sample of a running thread: its stack is never read on from the live target. */
+  sampled?: boolean;
 }
 
 export interface RawUnwindInput {

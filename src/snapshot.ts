@@ -91,7 +91,11 @@ function unwindAll(raw: RawCapture, opts: ResolvedOptions, origin: Origin): RawU
   let mappings = symbolizer().unwindMappings(origin.filesOf, raw.maps);
   if (opts.framePointersOnly) mappings = withoutCfi(mappings);
   // A stop-free capture of a blocked thread knows only pc and sp.
-  const threads = captured.map((t) => (t.capture === 'blocked' ? { ...t, partialRegs: true } : t));
+  // A blocked thread's capture knows pc and sp only; a perf sample's stack is never read on from
+  // the live target (the thread was running: it is captured again instead, stop-fallback.ts).
+  const threads = captured.map((t) =>
+    t.capture === 'blocked' ? { ...t, partialRegs: true } : t.capture === 'perf' ? { ...t, sampled: true } : t,
+  );
   const unwound = binding.unwind({
     arch: origin.arch,
     pid: origin.codeOf,

@@ -47,7 +47,7 @@ export type CaptureFallback =
   | 'no-schedstat' // the kernel keeps no scheduler statistics: consistency cannot be proven
   | 'perf-unavailable' // perf events refused here (see doctor), or the sample was unusable
   | 'no-sample' // running, but it blocked, exited or did not run before its perf sample came
-  | 'sample-too-short'; // the walk needed more stack than one perf sample holds (< 64 KiB)
+  | 'sample-too-short'; // the walk needed more stack than one perf sample holds (< 64 KiB: no more is read from a running thread)
 
 /** Why a thread has no stack (absent when it was captured). */
 export type ThreadFailure = 'exited' | 'timeout' | 'failed';

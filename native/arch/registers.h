@@ -25,4 +25,7 @@ int read_registers(pid_t tid, RegisterSet* out);
 // Name of the architecture this addon was built for, as Node spells it ('x64', 'arm64').
 const char* arch_name();
 
+// The ELF machine (e_machine) of 64-bit programs this addon can capture: EM_X86_64, EM_AARCH64.
+uint16_t native_elf_machine();
+
 }  // namespace stackshot

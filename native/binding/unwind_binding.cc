@@ -78,7 +78,8 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
   const AddressSpace space(parse_mappings(in.Get("mappings")));
 
   // Code is read from the live target (it does not change under a stopped pc); offline, none.
-  std::unique_ptr<StackReader> reader = pid > 0 ? std::make_unique<StackReader>(pid, false) : nullptr;
+  // (Sized for the longest stack read after the resume: a deep stack's extension, 8 MiB.)
+  std::unique_ptr<StackReader> reader = pid > 0 ? std::make_unique<StackReader>(pid, false, 9u << 20) : nullptr;
   CodePages code([&](uint64_t addr, uint8_t* out, size_t n) -> size_t {
     if (!reader) return 0;
     ssize_t got = reader->read(addr, out, n);
@@ -86,13 +87,19 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
   });
   ReadCode read_code = [&](uint64_t addr, uint8_t* out, size_t n) { return code.read(addr, out, n); };
 
-  // Stacks are read afresh (no page cache): the target ran since its copy was taken.
+  // Stacks are read afresh (no page cache): the target ran since its copy was taken. Only pages
+  // in memory, up to the first that is not: reading one would populate it for the target, or
+  // wait for its userfaultfd handler (StackReader::read_resident).
   TargetMemory read_stack;
   if (reader) {
     read_stack.ctx = reader.get();
     read_stack.fn = [](void* ctx, uint64_t addr, uint8_t* out, size_t n) -> size_t {
-      const ssize_t got = static_cast<StackReader*>(ctx)->read(addr, out, n);
-      return got > 0 ? static_cast<size_t>(got) : 0;
+      auto* r = static_cast<StackReader*>(ctx);
+      std::vector<StackHole> holes;
+      const ssize_t got = r->read_resident(r->pid(), addr, out, n, &holes);
+      size_t usable = got > 0 ? static_cast<size_t>(got) : 0;
+      if (!holes.empty()) usable = std::min<size_t>(usable, holes.front().offset);
+      return usable;
     };
   }
 
@@ -108,6 +115,8 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
                       fp_only,
                       read_stack};
     input.partial_regs = t.Get("partialRegs").ToBoolean().Value();
+    // A perf sample's thread was running: what lies beyond its copy now proves nothing.
+    if (t.Get("sampled").ToBoolean().Value()) input.read_stack = TargetMemory{};
     Napi::Value stack = t.Get("stack");
     input.stack.base = input.regs.sp;
     if (stack.IsBuffer()) {

@@ -10,6 +10,7 @@
 #include "capture/arena.h"
 #include "capture/clock.h"
 #include "capture/exec_guard.h"
+#include "capture/exe_image.h"
 #include "capture/paths.h"
 #include "capture/proc_maps.h"
 #include "capture/stack_reader.h"
@@ -41,6 +42,11 @@ class Capturer {
 
   CaptureResult run() {
     const int64_t t0 = now_ns();
+    if (exe_image(pid_) == ExeImage::kForeign) {
+      throw CaptureError(
+          EINVAL, "ptrace",
+          "pid " + std::to_string(pid_) + " runs a program of another architecture (not 64-bit " + arch_name() + ")");
+    }
     // From here on, a dead tracee the target's execve waits for is reaped even while we wait
     // for that execve ourselves (capture/exec_guard.h).
     ExecReaperArm reaper(pid_);

@@ -36,6 +36,7 @@ class StackReader {
   ssize_t read_resident(pid_t task, uint64_t addr, uint8_t* dst, size_t len, std::vector<StackHole>* holes);
 
   bool used_proc_mem() const { return used_proc_mem_; }
+  pid_t pid() const { return pid_; }
 
  private:
   // pagemap entries of [first_page, first_page + count) into pages_. False if unreadable.

@@ -85,7 +85,7 @@ class Unwinder {
         s = step(f, innermost || f.exact_pc);
       }
       if (s.ended) {
-        if (s.keep_next) out.push(s.next.pc, s.method);
+        if (s.keep_next) out.push(s.next.pc, s.method, s.next.fp);
         out.end = s.reason;
         return out;
       }

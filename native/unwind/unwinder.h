@@ -34,12 +34,12 @@ struct UnwindInput {
   // Walk as a frame-pointer profiler would (`unwind: 'fp'`): no return-site analysis of caller
   // frames (the caller passes mappings without CFI too).
   bool frame_pointers_only = false;
+  // Reads the live target's memory after the stop (none offline): the stack a signal handler
+  // on sigaltstack interrupted, and a deep stack's part beyond the copy.
+  TargetMemory read_stack;
   // Only pc and sp are known (a stop-free capture of a blocked thread): a step that needs fp or
   // lr before a frame restored it from the stack ends the walk with kRegisterUnknown.
   bool partial_regs = false;
-  // Reads the live target's memory after the stop (none offline): the stack a signal handler
-  // on sigaltstack interrupted, which the copy does not hold.
-  TargetMemory read_stack;
 };
 
 // Walks one thread. The caller holds CfiRegistry::lock() for the duration.

@@ -22,10 +22,10 @@ enum class EndReason {
   kFpOutsideStack,
   kRaNotExecutable,  // the return address is in no executable mapping
   kMaxFrames,
-  kCopyExhausted,     // the chain leads past the bytes copied (raise stackBytes)
-  kCfaNotIncreasing,  // a CFI or signal step would move down the stack: the data is not a frame
-  kStackUnreadable,   // the chain leads past the bytes copied, to a page that could not be read
-  kRegisterUnknown,   // the next step needs a register the capture did not give (partial_regs)
+  kCopyExhausted,               // the chain leads past the bytes copied (raise stackBytes)
+  kCfaNotIncreasing,            // a CFI or signal step would move down the stack: the data is not a frame
+  kStackUnreadable,             // the chain leads past the bytes copied, to a page that could not be read
+  kRegisterUnknown,             // the next step needs a register the capture did not give (partial_regs)
   kInterruptedStackUnreadable,  // past a sigaltstack handler: the interrupted stack could not be read
 };
 

@@ -13,7 +13,8 @@ import type { CaptureFallback } from '../types';
 function stopReason(t: RawThreadCapture, u: RawUnwound | undefined): CaptureFallback | undefined {
   if (t.capture === 'ptrace' || u === undefined) return undefined;
   if (u.end === 'register-unknown') return 'register-unknown';
-  if (t.capture === 'perf' && u.end === 'copy-exhausted') return 'sample-too-short';
+  if (t.capture === 'perf' && (u.end === 'copy-exhausted' || u.end === 'interrupted-stack-unreadable'))
+    return 'sample-too-short';
   return undefined;
 }
 

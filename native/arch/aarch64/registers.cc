@@ -31,4 +31,6 @@ int read_registers(pid_t tid, RegisterSet* out) {
 
 const char* arch_name() { return "arm64"; }
 
+uint16_t native_elf_machine() { return EM_AARCH64; }
+
 }  // namespace stackshot

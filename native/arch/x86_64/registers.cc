@@ -30,4 +30,6 @@ int read_registers(pid_t tid, RegisterSet* out) {
 
 const char* arch_name() { return "x64"; }
 
+uint16_t native_elf_machine() { return EM_X86_64; }
+
 }  // namespace stackshot

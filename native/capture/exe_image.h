@@ -1,0 +1,17 @@
+// Whether a process runs a program of this addon's architecture, from its executable's ELF
+// header: a 32-bit (i386) program on x86-64 has another register layout, and no capture path
+// may read it as ours (ptrace returns a shorter register set; /proc's syscall file and perf
+// samples give its registers in another form). src/procfs/elf-class.ts refuses such a process
+// first, with a hint; this is the native side's own guard, for callers of the raw binding.
+#pragma once
+#include <sys/types.h>
+
+namespace stackshot {
+
+enum class ExeImage { kNative, kForeign, kUnknown };
+
+// Reads 20 bytes of /proc/<pid>/exe (non-blocking, regular files only). kUnknown when it cannot
+// be read (then the ptrace path's own register-size check still stands).
+ExeImage exe_image(pid_t pid);
+
+}  // namespace stackshot
