@@ -18,7 +18,10 @@ case "$SECONDS_EACH" in ''|*[!0-9]*) echo "usage: npm run fuzz [-- SECONDS [TARG
 TARGETS=${*:-$(node -p 'Object.keys(require("./test/fuzz/targets.json").targets).join(" ")')}
 OUT="$ROOT/build-fuzz"
 
-command -v clang++ >/dev/null || { echo "fuzz: clang++ not found (Debian: apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
+if ! command -v clang++ >/dev/null; then
+  echo "fuzz: clang++ not found (Debian: apt-get install clang libclang-rt-14-dev)" >&2
+  exit 1
+fi
 npx cmake-js build --out "$OUT" --cc clang --cxx clang++ --parallel "${JOBS:-2}" --log-level warn
 
 SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/stackshot-fuzz.XXXXXX")
@@ -31,7 +34,7 @@ for t in $TARGETS; do
   echo "fuzz: $t for ${SECONDS_EACH}s" >&2
   if "$OUT/fuzz_$t" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix="$OUT/findings/$t/" "$SCRATCH/$t" "$@" > "$OUT/findings/$t.log" 2>&1; then
-    grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' "$OUT/findings/$t.log" | sed "s/^/fuzz: $t: /" >&2
+    grep -E '^(Done|stat::peak_rss_mb)' "$OUT/findings/$t.log" | sed "s/^/fuzz: $t: /" >&2
   else
     echo "fuzz: $t FOUND a problem (log: $OUT/findings/$t.log):" >&2
     grep -E 'ERROR|SUMMARY|FUZZ_CHECK|runtime error|Test unit written' "$OUT/findings/$t.log" | head -n 8 >&2

@@ -34,25 +34,16 @@ function expand(pattern: string): string[] {
 }
 
 const SANITIZE = ['-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-fno-omit-frame-pointer'];
+const INCLUDE = ['-I', path.join(REPO_ROOT, 'native'), '-I', FUZZ_DIR];
 
 function buildTarget(name: string, targetSource: string, spec: TargetSpec): string {
   return buildNative({
     name: `fuzz_replay_${name}`,
     sources: [targetSource, DRIVER, ...spec.sources.flatMap(expand)],
-    flags: [
-      '-std=c++17',
-      '-O1',
-      '-g',
-      '-Wall',
-      '-Wextra',
-      ...SANITIZE,
-      '-I',
-      path.join(REPO_ROOT, 'native'),
-      '-I',
-      FUZZ_DIR,
-    ],
+    flags: ['-std=c++17', '-O1', '-g', '-Wall', '-Wextra', ...SANITIZE, ...INCLUDE],
     linkFlags: spec.libs.map((l) => `-l${l}`),
-    deps: [path.join(REPO_ROOT, 'native'), FUZZ_DIR],
+    // Headers only: a change to one target (or to the corpus) rebuilds only that target.
+    deps: [path.join(REPO_ROOT, 'native'), path.join(FUZZ_DIR, 'fuzz_input.h')],
   });
 }
 
@@ -82,8 +73,9 @@ describe('fuzz targets replay their corpus and regression inputs', () => {
       .map((f) => f.slice(0, -3))
       .sort();
     expect(Object.keys(TARGETS).sort()).toEqual(files);
-    for (const t of files)
+    for (const t of files) {
       expect(inputFiles(path.join(FUZZ_DIR, 'corpus', t)).length, `seeds of ${t}`).toBeGreaterThan(0);
+    }
     // Regression inputs only for targets that exist (a renamed target must take its inputs along).
     const regressions = path.join(FUZZ_DIR, 'regressions');
     for (const t of fs.existsSync(regressions) ? fs.readdirSync(regressions) : []) expect(files).toContain(t);
@@ -108,9 +100,7 @@ describe('fuzz targets replay their corpus and regression inputs', () => {
   for (const [name, spec] of Object.entries(TARGETS)) {
     it(`${name}: every seed and regression input runs clean under ASan/UBSan`, { timeout: 240_000 }, () => {
       const binary = buildTarget(name, path.join(FUZZ_DIR, 'targets', `${name}.cc`), spec);
-      const dirs = [path.join(FUZZ_DIR, 'corpus', name), path.join(FUZZ_DIR, 'regressions', name)].filter((d) =>
-        fs.existsSync(d),
-      );
+      const dirs = ['corpus', 'regressions'].map((d) => path.join(FUZZ_DIR, d, name)).filter((d) => fs.existsSync(d));
       const expected = dirs.reduce((n, d) => n + inputFiles(d).length, 0);
       const r = replay(binary, dirs);
       expect(r.status, r.output.slice(-4000)).toBe(0);

@@ -33,11 +33,12 @@ function sections(file) {
     const m = /^\s*\[\s*(\d+)\]\s+(\S+)\s+\S+\s+([0-9a-f]+)\s+([0-9a-f]+)\s+([0-9a-f]+)\s+\S+\s+(\S*)/.exec(line);
     if (m) {
       const [, index, name, addr, offset, size, flags] = m;
+      const hex = (h) => parseInt(h, 16);
       out.set(name, {
         index: +index,
         addr: BigInt('0x' + addr),
-        offset: parseInt(offset, 16),
-        size: parseInt(size, 16),
+        offset: hex(offset),
+        size: hex(size),
         exec: flags.includes('X'),
       });
     }
@@ -94,15 +95,8 @@ run('gcc', ['-O2', '-pthread', '-o', threads, path.join(ROOT, 'test/fixtures/thr
 const threadsFp = path.join(tmp, 'threads-fp');
 run('gcc', ['-O1', '-fno-omit-frame-pointer', '-pthread', '-o', threadsFp, path.join(ROOT, 'test/fixtures/threads.c')]);
 const debugFrame = path.join(tmp, 'debug-frame');
-run('gcc', [
-  '-O2',
-  '-g',
-  '-fno-asynchronous-unwind-tables',
-  '-fno-unwind-tables',
-  '-o',
-  debugFrame,
-  path.join(ROOT, 'test/fixtures/aarch64_cfi.c'),
-]);
+const noUnwindTables = ['-fno-asynchronous-unwind-tables', '-fno-unwind-tables'];
+run('gcc', ['-O2', '-g', ...noUnwindTables, '-o', debugFrame, path.join(ROOT, 'test/fixtures/aarch64_cfi.c')]);
 let aarch64 = path.join(tmp, 'aarch64');
 try {
   run('aarch64-linux-gnu-gcc', [
@@ -243,20 +237,8 @@ try {
   const env = { ...process.env, RUSTC_BOOTSTRAP: '1' };
   const flags = ['--edition', '2021', '-C', 'opt-level=0'];
   run('rustc', [...flags, '-C', 'symbol-mangling-version=v0', '-o', path.join(tmp, 'rust-v0'), rust], env);
-  run(
-    'rustc',
-    [
-      ...flags,
-      '-Z',
-      'unstable-options',
-      '-C',
-      'symbol-mangling-version=legacy',
-      '-o',
-      path.join(tmp, 'rust-legacy'),
-      rust,
-    ],
-    env,
-  );
+  const legacy = ['-Z', 'unstable-options', '-C', 'symbol-mangling-version=legacy'];
+  run('rustc', [...flags, ...legacy, '-o', path.join(tmp, 'rust-legacy'), rust], env);
   const local = (file, re) =>
     run('nm', ['--defined-only', file])
       .split('\n')
@@ -307,11 +289,8 @@ const part = (file, syms, strs) => ({
   strs: sectionBytes(file, strs),
   exec: execMap(file),
 });
-write(
-  'symbol_index',
-  'threads-symtab-dynsym',
-  symSeed([part(threads, '.symtab', '.strtab'), part(threads, '.dynsym', '.dynstr')]),
-);
+const threadsTables = [part(threads, '.symtab', '.strtab'), part(threads, '.dynsym', '.dynstr')];
+write('symbol_index', 'threads-symtab-dynsym', symSeed(threadsTables));
 write('symbol_index', 'libgcc-dynsym', symSeed([part(LIBGCC, '.dynsym', '.dynstr')]));
 
 // ---- unwinder: the frame-pointer fixture's code and CFI, a stack of frame records into it ----
@@ -324,21 +303,17 @@ function unwinderSeed(file, flags) {
   const load = run('readelf', ['-lW', file])
     .split('\n')
     .find((l) => /LOAD/.test(l) && /R E/.test(l));
-  const [offset, vaddr, filesz] = /LOAD\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+0x[0-9a-f]+\s+0x([0-9a-f]+)/
-    .exec(load)
-    .slice(1)
-    .map((h) => parseInt(h, 16));
+  const fields = /LOAD\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+0x[0-9a-f]+\s+0x([0-9a-f]+)/.exec(load);
+  const [offset, vaddr, filesz] = fields.slice(1).map((h) => parseInt(h, 16));
   if (vaddr < 0x1000 || vaddr - 0x1000 + filesz > 0xffff)
     throw new Error(`text segment out of the harness's range: ${load}`);
   const code = Buffer.alloc(vaddr - 0x1000 + filesz);
   fs.readFileSync(file).copy(code, vaddr - 0x1000, offset, offset + filesz);
-  const syms = new Map(
-    run('nm', [file])
-      .split('\n')
-      .map((l) => l.split(' '))
-      .filter((f) => f.length === 3)
-      .map(([a, , n]) => [n, BigInt('0x' + a)]),
-  );
+  const nm = run('nm', [file])
+    .split('\n')
+    .map((l) => l.split(' '))
+    .filter((f) => f.length === 3);
+  const syms = new Map(nm.map(([a, , n]) => [n, BigInt('0x' + a)]));
   const at = (name, plus) => MODULE_BASE + (syms.get(name) - 0x1000n) + plus;
   // sp: [0] ra into depth_02; fp at +64: a record -> +128: a record -> 0 (end of chain).
   const stack = Buffer.alloc(256);

@@ -62,10 +62,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const int32_t cfi_id = fp_only ? 0 : registry.add(arch, std::move(cfi));
 
   const uint64_t code_end = code_len > 0 ? code_len : 1;  // an empty region still maps a byte
+  const uint64_t stack_end = kStackBase + stack_len + uint64_t{slack} * 8;
   AddressSpace space({
       Mapping{kModuleBase, kModuleBase + code_end, kModuleBias, cfi_id, true},
       Mapping{kJitBase, kJitBase + code_end, 0, 0, true},
-      Mapping{kStackBase - 4096, kStackBase + stack_len + uint64_t{slack} * 8, 0, 0, false},
+      Mapping{kStackBase - 4096, stack_end, 0, 0, false},
   });
   const ReadCode read_code = [&](uint64_t addr, uint8_t* out, size_t n) -> size_t {
     for (uint64_t base : {kModuleBase, kJitBase}) {
@@ -84,8 +85,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   input.frame_pointers_only = fp_only;
   const uint64_t pc_base = pc_region == 0 ? kModuleBase : pc_region == 1 ? kJitBase : 0;
   input.regs = UnwindRegs{pc_base + pc_offset, kStackBase, kStackBase + fp_offset, kModuleBase + lr_offset};
-  input.stack =
-      StackView{kStackBase, stack_bytes, stack_len, kStackBase - 4096, kStackBase + stack_len + uint64_t{slack} * 8};
+  input.stack = StackView{kStackBase, stack_bytes, stack_len, kStackBase - 4096, stack_end};
 
   WalkResult r;
   {
