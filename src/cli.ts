@@ -167,7 +167,8 @@ Examples:
   stackshot doctor 1234                  can pid 1234 be snapshotted? (Yama, CAP_SYS_PTRACE, seccomp, uid, perf map)
   stackshot record 1234 -o profile.svg   sample for 10 s at 99 Hz, write a flame graph
 
-Node targets need --perf-basic-prof (and --interpreted-frames-native-stack) for JS names.`,
+JavaScript frames of node and Python frames of CPython 3.11-3.13 are named from the runtime's own
+memory, without flags (see: stackshot doctor <pid>).`,
   );
   return program;
 }

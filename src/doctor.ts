@@ -24,9 +24,27 @@ import {
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'info';
 
+/** What a doctor check is about: stable, programs may branch on it. */
+export type CheckId =
+  | 'platform'
+  | 'addon'
+  | 'yama'
+  | 'capability'
+  | 'capability-note'
+  | 'seccomp'
+  | 'perf-events'
+  | 'pid-namespace'
+  | 'target'
+  | 'tracer'
+  | 'permission'
+  | 'maps'
+  | 'perf-map'
+  | 'python'
+  | 'capture-blocked'
+  | 'capture-paths';
+
 export interface DoctorCheck {
-  /** Stable identifier: 'platform', 'addon', 'yama', 'capability', 'seccomp', 'perf-events', 'pid-namespace', 'target', 'tracer', 'permission', 'maps', 'perf-map', 'python', 'capture-blocked', 'capture-paths'. */
-  id: string;
+  id: CheckId;
   status: CheckStatus;
   /** One line: what was found. */
   detail: string;

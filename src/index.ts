@@ -22,7 +22,7 @@ export { explain, type ExplainOptions } from './audit/explain';
 export { FP_WALKABLE_SHARE } from './audit/types';
 export { PYTHON_REASONS, type PythonReason } from './runtimes/cpython/reasons';
 export type { PythonFramesProbe } from './runtimes/cpython/probe';
-export { doctor, formatDoctor, type DoctorReport, type DoctorCheck } from './doctor';
+export { doctor, formatDoctor, type DoctorReport, type DoctorCheck, type CheckId } from './doctor';
 export type {
   AuditOptions,
   AuditReport,

@@ -75,13 +75,7 @@ Napi::Object thread_to_js(Napi::Env env, const ThreadCapture& t, const std::shar
   o.Set("pauseNs", Napi::Number::New(env, static_cast<double>(t.pause_ns)));
   o.Set("capture", path_name(t.path));
   o.Set("captureFallback", t.fallback);
-  o.Set("pc", Napi::BigInt::New(env, t.regs.pc));
-  o.Set("sp", Napi::BigInt::New(env, t.regs.sp));
-  o.Set("fp", Napi::BigInt::New(env, t.regs.fp));
-  o.Set("lr", Napi::BigInt::New(env, t.regs.lr));
-  auto regs = Napi::TypedArrayOf<uint64_t>::New(env, t.regs.raw_count);
-  if (t.regs.raw_count > 0) std::memcpy(regs.Data(), t.regs.raw, t.regs.raw_count * sizeof(uint64_t));
-  o.Set("regs", regs);
+  set_registers(env, o, t.regs);
   o.Set("stackBytes", Napi::Number::New(env, static_cast<double>(t.stack_size)));
   o.Set("stackLimited", Napi::Boolean::New(env, t.stack_limited));
   o.Set("tracerPid", Napi::Number::New(env, t.tracer_pid));

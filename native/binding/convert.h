@@ -7,6 +7,8 @@
 #include <string>
 #include <utility>
 
+#include "arch/registers.h"
+
 namespace stackshot {
 
 inline std::string errno_name(int err) {
@@ -32,6 +34,17 @@ inline uint64_t bigint_option(const Napi::Object& o, const char* key) {
   if (!v.IsBigInt()) return 0;
   bool lossless = true;
   return v.As<Napi::BigInt>().Uint64Value(&lossless);
+}
+
+/** pc, sp, fp, lr as BigInts and every raw register word (the RawThreadCapture fields). */
+inline void set_registers(Napi::Env env, Napi::Object& o, const RegisterSet& regs) {
+  o.Set("pc", Napi::BigInt::New(env, regs.pc));
+  o.Set("sp", Napi::BigInt::New(env, regs.sp));
+  o.Set("fp", Napi::BigInt::New(env, regs.fp));
+  o.Set("lr", Napi::BigInt::New(env, regs.lr));
+  auto raw = Napi::TypedArrayOf<uint64_t>::New(env, regs.raw_count);
+  if (regs.raw_count > 0) std::memcpy(raw.Data(), regs.raw, regs.raw_count * sizeof(uint64_t));
+  o.Set("regs", raw);
 }
 
 }  // namespace stackshot

@@ -20,13 +20,7 @@ Napi::Object sample_to_js(Napi::Env env, const RecordedSample& s) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("tid", s.tid);
   o.Set("timeNs", Napi::Number::New(env, static_cast<double>(s.time_ns)));
-  o.Set("pc", Napi::BigInt::New(env, s.regs.pc));
-  o.Set("sp", Napi::BigInt::New(env, s.regs.sp));
-  o.Set("fp", Napi::BigInt::New(env, s.regs.fp));
-  o.Set("lr", Napi::BigInt::New(env, s.regs.lr));
-  auto regs = Napi::TypedArrayOf<uint64_t>::New(env, s.regs.raw_count);
-  if (s.regs.raw_count > 0) std::memcpy(regs.Data(), s.regs.raw, s.regs.raw_count * sizeof(uint64_t));
-  o.Set("regs", regs);
+  set_registers(env, o, s.regs);
   o.Set("stack", Napi::Buffer<uint8_t>::Copy(env, s.stack.data(), s.stack.size()));
   o.Set("stackCut", s.stack_cut);
   return o;
