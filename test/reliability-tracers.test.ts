@@ -124,8 +124,10 @@ it('a thread another tracer keeps: waited for, then failed with EPERM naming the
   const spin = findThreadByName(target.pid, 'spin');
   const holder = await startTarget(compileFixture('rel_holder', 'fp'), [String(spin)]);
   expect(tracerPid(target.pid, spin)).toBe(holder.pid);
+  // The ptrace path is the one another tracer's hold refuses ('auto' samples the running spin
+  // thread with a perf event, which no hold prevents).
   for (const schedule of ['rolling', 'consistent'] as const) {
-    const shot = snapshotSync(target.pid, { schedule, stopTimeoutMs: 200 });
+    const shot = snapshotSync(target.pid, { schedule, stopTimeoutMs: 200, capture: 'ptrace' });
     const held = shot.threads.find((t) => t.tid === spin)!;
     expect(held).toMatchObject({
       failure: 'failed',
