@@ -67,7 +67,12 @@ describe('a 32-bit (i386) process', () => {
     'is a real i386 process: eu-stack unwinds it (needs eu-stack)',
     async () => {
       const target = await startTarget(I386!);
-      const frames = euStack(target.pid).get(target.pid) ?? [];
+      // It prints `ready` on its way into wait_here: look until it is there (at most 10 s).
+      let frames = euStack(target.pid).get(target.pid) ?? [];
+      for (const until = Date.now() + 10_000; !frames.some((f) => f.name === 'wait_here') && Date.now() < until;) {
+        await new Promise((r) => setTimeout(r, 50));
+        frames = euStack(target.pid).get(target.pid) ?? [];
+      }
       expect(frames.map((f) => f.name)).toEqual(expect.arrayContaining(['wait_here', 'main']));
       expect(frames.every((f) => BigInt(f.pc!) < 1n << 32n)).toBe(true);
     },

@@ -118,6 +118,18 @@ function contextSwitches(pid: number, tids: number[]): Map<number, number> {
   return new Map(tids.map((tid) => [tid, sum(tid)]));
 }
 
+/** The parked threads' switch counts once two readings 100 ms apart agree (at most 10 s). */
+async function settledSwitches(pid: number, tids: number[]): Promise<Map<number, number>> {
+  let last = contextSwitches(pid, tids);
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = contextSwitches(pid, tids);
+    if (JSON.stringify([...now]) === JSON.stringify([...last])) return now;
+    last = now;
+  }
+  return last;
+}
+
 it(`${BLOCKED_SNAPSHOTS} snapshots disturb no blocked call: no stop, no EINTR, no short transfer`, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-eintr-'));
   const file = path.join(dir, 'counters');
@@ -129,7 +141,9 @@ it(`${BLOCKED_SNAPSHOTS} snapshots disturb no blocked call: no stop, no EINTR, n
     const names = threadNames(target.pid);
     const parked = [...names].filter(([, name]) => PARKED.includes(name)).map(([tid]) => tid);
     expect(parked).toHaveLength(PARKED.length);
-    const switchesBefore = contextSwitches(target.pid, parked);
+    // Measured once the parked threads are settled in their calls (a thread that printed its
+    // readiness may still be on its way into the call).
+    const switchesBefore = await settledSwitches(target.pid, parked);
     const shots: Snapshot[] = [];
     let epollTimedStops = 0;
     for (let i = 0; i < BLOCKED_SNAPSHOTS; i++) {

@@ -81,12 +81,16 @@ export function decodeCode(mem: TargetMemory, rt: PythonRuntime, address: bigint
   const units = head.readBigInt64LE(OB_SIZE);
   if (units <= 0n || units > BigInt(MAX_CODE_UNITS)) return null;
   const field = (offset: number): bigint => head.readBigUInt64LE(offset);
+  // A live code object's file is never its name's string object: one that is was read while
+  // the memory changed under us (a churned heap gave "__init__" as the file of __init__).
+  const filename = field(c.filename);
+  if (filename === field(c.name) || filename === field(c.qualname)) return null;
   const name = readString(mem, rt, field(c.qualname)) ?? readString(mem, rt, field(c.name));
   if (name === null) return null;
   const firstLine = head.readInt32LE(c.firstlineno);
   return {
     name,
-    file: readString(mem, rt, field(c.filename)),
+    file: readString(mem, rt, filename),
     firstLine,
     codeStart: address + BigInt(c.adaptive),
     units: Number(units),

@@ -124,12 +124,18 @@ export function readPythonStack(mem: TargetMemory, rt: PythonRuntime, codes: Cod
       break;
     }
     const previous = raw.readBigUInt64LE(L.frame.previous);
-    if (L.entry === 'cstack-shim' && raw[L.frame.owner] === FRAME_OWNED_BY_CSTACK) {
+    const shim = L.entry === 'cstack-shim' && raw[L.frame.owner] === FRAME_OWNED_BY_CSTACK;
+    const f = shim
+      ? null
+      : frameOf(mem, rt, codes, raw.readBigUInt64LE(L.frame.code), raw.readBigUInt64LE(L.frame.instr));
+    // The shim's own code object ("<interpreter trampoline>" in "<shim>") runs only in shim
+    // frames: read while the frame was being set up, its owner byte can lag behind.
+    if (shim || (L.entry === 'cstack-shim' && f?.file === '<shim>')) {
       // The shim below one eval call's frames: that run is complete (it may be empty).
       stack.runs.push(run);
       run = [];
-    } else {
-      run.push(frameOf(mem, rt, codes, raw.readBigUInt64LE(L.frame.code), raw.readBigUInt64LE(L.frame.instr)));
+    } else if (f !== null) {
+      run.push(f);
       if (L.frame.isEntry !== null && raw[L.frame.isEntry] !== 0) {
         stack.runs.push(run);
         run = [];
