@@ -540,8 +540,11 @@ describe('launcher', () => {
     let out = '';
     sh.stdout!.on('data', (d: Buffer) => (out += d));
     const closed = new Promise<number | null>((r) => sh.on('close', (code) => r(code)));
-    const deadline = Date.now() + 5000;
-    while (!/^ready$/m.test(out) && Date.now() < deadline) await sleep(5);
+    // ready comes on stdout, the pids on another pipe: wait for all three (a busy machine
+    // delivers them at different moments).
+    const deadline = Date.now() + 30_000;
+    const started = () => /^ready$/m.test(out) && /^pid=\d+$/m.test(ctl) && /^watcher=\d+$/m.test(ctl);
+    while (!started() && Date.now() < deadline) await sleep(5);
     const pid = Number(/^pid=(\d+)$/m.exec(ctl)?.[1]);
     const watcher = Number(/^watcher=(\d+)$/m.exec(ctl)?.[1]);
     expect(isAlive(pid)).toBe(true);
