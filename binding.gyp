@@ -39,6 +39,7 @@
         "native/unwind/unwinder.cc",
         "native/unwind/interrupted_stack.cc",
         "native/unwind/stack_extension.cc",
+        "native/unwind/stack_scan.cc",
         "native/unwind/cfi_registry.cc",
         "native/unwind/cfi/cfa_program.cc",
         "native/unwind/cfi/cfi_table.cc",

@@ -60,7 +60,7 @@ export interface RawPerfRecorder {
 }
 
 /** Frame methods as the native unwinder numbers them (unwind/walk_result.h). */
-export const RAW_METHOD = ['regs', 'fp', 'cfi', 'signal', 'lr', 'sp'] as const;
+export const RAW_METHOD = ['regs', 'fp', 'cfi', 'signal', 'lr', 'sp', 'scan'] as const;
 
 export interface RawThreadCapture {
   tid: number;
@@ -154,6 +154,8 @@ export interface RawUnwindInput {
   mappings: BigUint64Array;
   /** Walk as a frame-pointer-only profiler would: no return-site analysis of caller frames. */
   framePointersOnly?: boolean;
+  /** Search the stack where a frame has neither CFI nor a frame record (default true). */
+  stackScan?: boolean;
   threads: RawUnwindThread[];
 }
 

@@ -35,6 +35,7 @@ export const SNAPSHOT_OPTION_KEYS = [
   'symbolize',
   'stopTimeoutMs',
   'unwind',
+  'stackScan',
   'lines',
   'runtimeFrames',
   'capture',
@@ -60,6 +61,7 @@ export interface ResolvedOptions {
   symbolize: boolean;
   maxFrames: number;
   framePointersOnly: boolean;
+  stackScan: boolean;
   lines: boolean;
   runtimeFrames: boolean;
 }
@@ -87,6 +89,7 @@ export function resolveOptions(options: SnapshotOptions = {}): ResolvedOptions {
     symbolize: options.symbolize ?? true,
     maxFrames: positiveInt('maxFrames', options.maxFrames, DEFAULTS.maxFrames, 1 << 20),
     framePointersOnly: unwind === 'fp',
+    stackScan: options.stackScan ?? true,
     lines: options.lines === true,
     runtimeFrames: options.runtimeFrames ?? true,
     raw: {

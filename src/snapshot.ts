@@ -102,6 +102,7 @@ function unwindAll(raw: RawCapture, opts: ResolvedOptions, origin: Origin): RawU
     maxFrames: opts.maxFrames,
     mappings,
     framePointersOnly: opts.framePointersOnly,
+    stackScan: opts.stackScan,
     threads,
   });
   const byThread = new Map<RawThreadCapture, RawUnwound>();

@@ -7,7 +7,7 @@ export type FrameKind = 'native' | 'js' | 'python';
 export type JsTier = 'interpreted' | 'baseline' | 'optimized' | 'builtin';
 
 /** How a frame's pc was found. */
-export type FrameMethod = 'regs' | 'fp' | 'cfi' | 'signal' | 'lr' | 'sp';
+export type FrameMethod = 'regs' | 'fp' | 'cfi' | 'signal' | 'lr' | 'sp' | 'scan';
 
 /** Why a thread's walk stopped. `thread-entry` is the only reason that makes a stack complete. */
 export type EndReason =
@@ -187,6 +187,12 @@ export interface SnapshotOptions {
    * where frame-pointer chains break).
    */
   unwind?: 'hybrid' | 'fp';
+  /**
+   * Where a frame has neither CFI nor a frame record, search the stack above it for a return
+   * address that follows a call (default true; 'hybrid' only, x86-64). Such frames say
+   * `method: 'scan'`; false ends the walk there instead.
+   */
+  stackScan?: boolean;
   /**
    * Source file and line per frame from .debug_line, and inlined calls as extra frames
    * (`inlined: true`) from .debug_info, where the module has debug info (default false).

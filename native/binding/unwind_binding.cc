@@ -74,6 +74,8 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
   const CfiArch arch = parse_arch(in.Get("arch"));
   const size_t max_frames = static_cast<size_t>(number_option(in, "maxFrames", 1024));
   const bool fp_only = in.Get("framePointersOnly").ToBoolean().Value();
+  const Napi::Value scan = in.Get("stackScan");
+  const bool stack_scan = !scan.IsBoolean() || scan.As<Napi::Boolean>().Value();
   const pid_t pid = static_cast<pid_t>(number_option(in, "pid", 0));
   const AddressSpace space(parse_mappings(in.Get("mappings")));
 
@@ -115,6 +117,7 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
                       fp_only,
                       read_stack};
     input.partial_regs = t.Get("partialRegs").ToBoolean().Value();
+    input.stack_scan = stack_scan;
     // A perf sample's thread was running: what lies beyond its copy now proves nothing.
     if (t.Get("sampled").ToBoolean().Value()) input.read_stack = TargetMemory{};
     Napi::Value stack = t.Get("stack");

@@ -3,6 +3,7 @@
 #include "arch/first_frame.h"
 #include "arch/signal_frame.h"
 #include "unwind/interrupted_stack.h"
+#include "unwind/stack_scan.h"
 #include "unwind/stack_extension.h"
 
 namespace stackshot {
@@ -106,10 +107,12 @@ class Unwinder {
   Step step(const FrameState& f, bool first) {
     const uint64_t lookup = f.exact_pc ? f.pc : f.pc - 1;
     const Mapping* m = space_.find(lookup);
+    bool has_cfi = false;
     if (m != nullptr && m->cfi != 0) {
       if (CfiTable* table = cfi_.get(m->cfi)) {
         CfiLookup hit = table->lookup(lookup - m->bias);
         if (hit.status == CfiLookupStatus::kFound) {
+          has_cfi = true;
           if (hit.rule.signal_frame) {
             Step s = signal_step(f);
             if (!s.ended || s.reason != EndReason::kEndOfChain) return s;
@@ -125,7 +128,24 @@ class Unwinder {
       Step s = return_site_step(f);
       if (!s.ended) return s;
     }
-    return frame_pointer_step(f);
+    Step s = frame_pointer_step(f);
+    if (s.ended && !has_cfi && scan_allowed(s.reason)) return scan_step(f, s);
+    return s;
+  }
+
+  // Code with neither CFI nor a frame record: search the stack (stack_scan.h). Not where the
+  // frame-pointer step ran out of copy or registers: more copy, or a stop, serves better.
+  bool scan_allowed(EndReason fp_end) const {
+    return in_.stack_scan && !in_.frame_pointers_only && in_.arch == CfiArch::kX86_64 &&
+           fp_end != EndReason::kRegisterUnknown && fp_end != EndReason::kCopyExhausted &&
+           fp_end != EndReason::kStackUnreadable;
+  }
+
+  Step scan_step(const FrameState& f, const Step& fp_end) {
+    const ScanHit hit = scan_for_return_address(stack_, space_, read_code_, f.sp, f.pc, f.exact_pc);
+    if (hit.status == ScanStatus::kPastCopy) return ended(past_copy(hit.slot, 8));
+    if (hit.status != ScanStatus::kFound) return fp_end;
+    return to(FrameState{hit.ra, hit.slot + 8, f.fp, 0, false, f.fp_known, !in_.partial_regs}, FrameMethod::kScan);
   }
 
   // A return address lies in executable code, and never in the thread's own stack (an rwx stack

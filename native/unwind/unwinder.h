@@ -40,6 +40,9 @@ struct UnwindInput {
   // Only pc and sp are known (a stop-free capture of a blocked thread): a step that needs fp or
   // lr before a frame restored it from the stack ends the walk with kRegisterUnknown.
   bool partial_regs = false;
+  // Search the stack for a return address where a frame has neither CFI nor a frame record
+  // (stack_scan.h); off: such a frame ends the walk.
+  bool stack_scan = true;
 };
 
 // Walks one thread. The caller holds CfiRegistry::lock() for the duration.

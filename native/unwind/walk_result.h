@@ -13,6 +13,7 @@ enum class FrameMethod : uint8_t {
   kSignal = 3,
   kLinkRegister = 4,  // aarch64: the caller of a function that has not saved x30 yet
   kStackPointer = 5,  // the caller of a function stopped in its prologue or at its return
+  kScan = 6,          // a return address found by scanning the stack (no CFI, no frame record)
 };
 
 enum class EndReason {

@@ -57,6 +57,10 @@ export function addCaptureOptions(cmd: Command): Command {
         'hybrid: .eh_frame where a module has it, frame pointers elsewhere; fp: frame pointers only',
       ).choices(['hybrid', 'fp']),
     )
+    .option(
+      '--no-stack-scan',
+      'end a walk at a frame with neither CFI nor a frame record, instead of searching the stack',
+    )
     .addOption(
       new Option(
         '--capture <path>',
@@ -77,6 +81,8 @@ export interface SnapshotCliOptions {
   /** false with --no-symbolize. */
   symbolize?: boolean;
   unwind?: 'hybrid' | 'fp';
+  /** false with --no-stack-scan. */
+  stackScan?: boolean;
   capture?: CaptureChoice;
   /** --lines: source file and line per frame. */
   lines?: boolean;
@@ -94,6 +100,7 @@ export function toSnapshotOptions(o: SnapshotCliOptions): SnapshotOptions {
   if (o.stopTimeout !== undefined) opts.stopTimeoutMs = o.stopTimeout;
   if (o.symbolize === false) opts.symbolize = false;
   if (o.unwind !== undefined) opts.unwind = o.unwind;
+  if (o.stackScan === false) opts.stackScan = false;
   if (o.capture !== undefined) opts.capture = o.capture;
   if (o.lines === true) opts.lines = true;
   return opts;

@@ -96,7 +96,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(r.pcs.size() <= (max_frames > 0 ? max_frames : 0));
   if (r.end == EndReason::kMaxFrames) FUZZ_CHECK(r.pcs.size() == max_frames);
   for (size_t i = 0; i < r.pcs.size(); i++) {
-    FUZZ_CHECK(r.methods[i] <= static_cast<uint8_t>(FrameMethod::kStackPointer));
+    FUZZ_CHECK(r.methods[i] <= static_cast<uint8_t>(FrameMethod::kScan));
     // Every caller the walk reports is in executable memory (only the registers' pc may not be),
     // but for a last frame the CFI found in no mapping at all: code that is gone (dlclose), kept
     // as eu-stack and gdb keep it, ending ra-not-executable.
