@@ -10,6 +10,7 @@
 import type { ElfFile } from '../elf/elf-file';
 import type { LineTable, SourceLine } from './line-table';
 import { RangeIndex } from './range-index';
+import { subprogramScopes } from './scope-names';
 import { rangeList, readAranges } from './ranges';
 import { DwarfReader } from './reader';
 import { namedSection } from './sections';
@@ -82,6 +83,8 @@ export class InlineIndex {
   private unitRanges = new RangeIndex<Unit>([]);
   private readonly trees = new Map<Unit, FunctionTree | null>();
   private readonly names = new Map<number, { name: string; linkage: boolean } | null>();
+  /** Per unit, the C++ scope of each subprogram entry (null: the unit could not be walked). */
+  private readonly scopes = new Map<Unit, Map<number, string> | null>();
 
   /** About how much memory the index holds: the debug sections it reads units from (parsed
    *  units add to that as they are looked up). */
@@ -341,9 +344,24 @@ export class InlineIndex {
     return undefined;
   }
 
+  /** The C++ scope ('std::', '') of the subprogram entry at a .debug_info offset. */
+  private scopeOf(unit: Unit, offset: number): string {
+    let scopes = this.scopes.get(unit);
+    if (scopes === undefined) {
+      try {
+        scopes = subprogramScopes(unit, this.sections);
+      } catch {
+        scopes = null;
+      }
+      this.scopes.set(unit, scopes);
+    }
+    return scopes?.get(offset) ?? '';
+  }
+
   /**
    * The name of the function a DIE stands for: a linkage name anywhere along its abstract_origin
-   * / specification chain wins (as in binutils), else the nearest DW_AT_name.
+   * / specification chain wins (as in binutils), else the DW_AT_name of the entry the chain
+   * ends at, qualified with its C++ scope (scope-names.ts).
    */
   private nameAt(offset: number, depth: number): { name: string; linkage: boolean } | null {
     const known = this.names.get(offset);
@@ -376,15 +394,12 @@ export class InlineIndex {
       }
     }
     let result: { name: string; linkage: boolean } | null;
-    if (linkage !== undefined) {
-      result = { name: linkage, linkage: true };
-    } else {
-      const up =
-        origin !== undefined && origin !== offset && depth < MAX_ORIGIN_DEPTH ? this.nameAt(origin, depth + 1) : null;
-      if (up?.linkage) result = up;
-      else if (name !== undefined) result = { name, linkage: false };
-      else result = up;
-    }
+    const up =
+      origin !== undefined && origin !== offset && depth < MAX_ORIGIN_DEPTH ? this.nameAt(origin, depth + 1) : null;
+    if (linkage !== undefined) result = { name: linkage, linkage: true };
+    // The entry the chain leads to is the declaration, inside its namespace or class.
+    else if (up !== null) result = up;
+    else result = name === undefined ? null : { name: this.scopeOf(unit, offset) + name, linkage: false };
     this.names.set(offset, result);
     return result;
   }

@@ -25,6 +25,10 @@ export const DW_TAG = {
   skeleton_unit: 0x4a,
   subprogram: 0x2e,
   inlined_subroutine: 0x1d,
+  namespace: 0x39,
+  class_type: 0x02,
+  structure_type: 0x13,
+  union_type: 0x17,
 } as const;
 
 export const DW_AT = {

@@ -109,8 +109,9 @@ export function gdbStacks(pid: number, executable?: string): Map<number, OracleF
     const tid = /^Thread \d+ \(.*LWP (\d+)/.exec(line);
     if (tid) threads.set(Number(tid[1]), (current = []));
     // `#4  0x0000… in name (args) at file:line`, or `#0  name (args) …` for a frame gdb prints
-    // without its address (an inline frame, or a pc at the start of a line).
-    const frame = /^#\d+\s+(?:0x([0-9a-f]+) in )?(\S+) \(/.exec(line);
+    // without its address (an inline frame, or a pc at the start of a line). A C++ name may hold
+    // spaces (`std::__invoke_impl<void, main()::<lambda()> >`): it ends at the first ` (`.
+    const frame = /^#\d+\s+(?:0x([0-9a-f]+) in )?(\S.*?) \(/.exec(line);
     if (frame && current)
       current.push({
         pc: frame[1] === undefined ? null : hexPc(frame[1]),
