@@ -89,6 +89,9 @@ export interface RawThreadCapture {
   lr: bigint;
   /** Every general register, in the kernel's NT_PRSTATUS layout for the addon's arch. */
   regs: BigUint64Array;
+  /** aarch64: the pointer-authentication bits of code addresses (NT_ARM_PAC_MASK); absent where
+   *  the kernel reports none, or the thread was not stopped. */
+  pacMask?: bigint;
   /** The stack bytes copied from sp upward. */
   stackBytes: number;
   /** The copy ended at its limit (stackBytes); false: at a page that could not be read, or at
@@ -156,6 +159,8 @@ export interface RawUnwindInput {
   framePointersOnly?: boolean;
   /** Search the stack where a frame has neither CFI nor a frame record (default true). */
   stackScan?: boolean;
+  /** aarch64: the process's pointer-authentication mask (any stopped thread's pacMask); absent: bits 48 and up. */
+  pacMask?: bigint;
   threads: RawUnwindThread[];
 }
 

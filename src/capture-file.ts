@@ -40,6 +40,8 @@ interface SavedThread {
   stackLimited?: boolean;
   /** RawThreadCapture.stackHoles as numbers (absent in files written before it existed). */
   stackHoles?: number[];
+  /** RawThreadCapture.pacMask as hex (aarch64; absent when none was read). */
+  pacMask?: string;
 }
 
 export interface SavedCapture {
@@ -93,6 +95,7 @@ function toSaved(raw: RawCapture, origin: Origin, command: string): SavedCapture
       tracerPid: t.tracerPid,
       stackLimited: t.stackLimited,
       stackHoles: t.stackHoles ? [...t.stackHoles] : undefined,
+      pacMask: t.pacMask === undefined ? undefined : hex(t.pacMask),
     })),
   };
 }
@@ -129,6 +132,7 @@ function fromSaved(saved: SavedCapture): RawCapture {
         tracerPid: t.tracerPid,
         stackLimited: t.stackLimited,
         stackHoles: t.stackHoles ? Uint32Array.from(t.stackHoles) : undefined,
+        pacMask: t.pacMask === undefined ? undefined : BigInt(t.pacMask),
       };
     }),
   };

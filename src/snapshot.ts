@@ -103,6 +103,8 @@ function unwindAll(raw: RawCapture, opts: ResolvedOptions, origin: Origin): RawU
     mappings,
     framePointersOnly: opts.framePointersOnly,
     stackScan: opts.stackScan,
+    // One mask for the whole process: threads read without a stop have none of their own.
+    pacMask: captured.find((t) => t.pacMask !== undefined)?.pacMask,
     threads,
   });
   const byThread = new Map<RawThreadCapture, RawUnwound>();

@@ -180,3 +180,57 @@ describe.skipIf(!READY)('aarch64 (qemu-aarch64 + gdb-multiarch)', () => {
     }
   }
 });
+
+// Pointer authentication: return addresses signed by a CPU with PAC carry the signature in the
+// bits the kernel reports as NT_ARM_PAC_MASK, which depend on the address space's size. A 39-bit
+// address space (as some kernels configure) puts them from bit 39 up: a fixed 48-bit strip would
+// leave bits 39-47 in place. The capture carries the mask and the unwinder strips with it.
+const VA_BITS = 39n;
+const PAC_MASK = ((1n << 55n) - 1n) & ~((1n << VA_BITS) - 1n);
+const SIGNATURE = (0x1d3n << VA_BITS) | (1n << 50n); // inside the mask, partly below bit 48
+
+/** The stop as a PAC CPU would show it: x30 and every saved return address of the x29 chain signed. */
+function signed(stop: GdbStop): { stop: GdbStop; count: number } {
+  const stack = Buffer.from(stop.stack, 'hex');
+  const sp = BigInt(stop.regs.sp);
+  let count = 0;
+  for (let fp = BigInt(stop.regs.x29); fp >= sp && fp + 16n <= sp + BigInt(stack.length);) {
+    const at = Number(fp - sp);
+    const ra = stack.readBigUInt64LE(at + 8);
+    if (ra !== 0n) {
+      stack.writeBigUInt64LE(ra | SIGNATURE, at + 8);
+      count++;
+    }
+    const next = stack.readBigUInt64LE(at);
+    if (next <= fp) break;
+    fp = next;
+  }
+  const x30 = `0x${(BigInt(stop.regs.x30) | SIGNATURE).toString(16)}`;
+  return { stop: { ...stop, regs: { ...stop.regs, x30 }, stack: stack.toString('hex') }, count };
+}
+
+function withPacMask(file: string, mask: bigint): string {
+  const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as SavedCapture;
+  saved.threads[0].pacMask = `0x${mask.toString(16)}`;
+  fs.writeFileSync(file, JSON.stringify(saved));
+  return file;
+}
+
+describe.skipIf(!READY)('aarch64 pointer authentication (qemu-aarch64 + gdb-multiarch)', () => {
+  it("strips signed return addresses with the capture's NT_ARM_PAC_MASK, not a fixed 48-bit mask", async () => {
+    const binary = build('fp');
+    const stop = await stopUnderGdb(binary, '*level_3');
+    const plain = snapshotFromFile(captureFile(binary, stop)).threads[0];
+    const { stop: signedStop, count } = signed(stop);
+    expect(count).toBeGreaterThanOrEqual(3); // level_2, level_1, main at least
+    const masked = snapshotFromFile(withPacMask(captureFile(binary, signedStop), PAC_MASK)).threads[0];
+    expect(masked.frames.map((f) => [f.pc, f.symbol, f.method])).toEqual(
+      plain.frames.map((f) => [f.pc, f.symbol, f.method]),
+    );
+    expect(masked.complete).toBe(true);
+    // Without the mask, bits 39-47 of the signature stay: the first signed return address leads nowhere.
+    const unmasked = snapshotFromFile(captureFile(binary, signedStop)).threads[0];
+    expect(unmasked.complete).toBe(false);
+    expect(unmasked.frames.length).toBeLessThan(plain.frames.length);
+  }, 90_000);
+});

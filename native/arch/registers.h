@@ -13,8 +13,9 @@ constexpr size_t kMaxRawRegisters = 40;
 struct RegisterSet {
   uint64_t pc = 0;
   uint64_t sp = 0;
-  uint64_t fp = 0;  // %rbp / x29
-  uint64_t lr = 0;  // x30 on aarch64; 0 on x86-64, where the return address is on the stack
+  uint64_t fp = 0;        // %rbp / x29
+  uint64_t lr = 0;        // x30 on aarch64; 0 on x86-64, where the return address is on the stack
+  uint64_t pac_mask = 0;  // aarch64: NT_ARM_PAC_MASK's insn_mask (0: no pointer authentication, or unknown)
   uint64_t raw[kMaxRawRegisters] = {};
   size_t raw_count = 0;  // words of the kernel's register layout kept in raw (for offline unwinding)
 };

@@ -42,6 +42,7 @@ inline void set_registers(Napi::Env env, Napi::Object& o, const RegisterSet& reg
   o.Set("sp", Napi::BigInt::New(env, regs.sp));
   o.Set("fp", Napi::BigInt::New(env, regs.fp));
   o.Set("lr", Napi::BigInt::New(env, regs.lr));
+  if (regs.pac_mask != 0) o.Set("pacMask", Napi::BigInt::New(env, regs.pac_mask));
   auto raw = Napi::TypedArrayOf<uint64_t>::New(env, regs.raw_count);
   if (regs.raw_count > 0) std::memcpy(raw.Data(), regs.raw, regs.raw_count * sizeof(uint64_t));
   o.Set("regs", raw);

@@ -76,6 +76,7 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
   const bool fp_only = in.Get("framePointersOnly").ToBoolean().Value();
   const Napi::Value scan = in.Get("stackScan");
   const bool stack_scan = !scan.IsBoolean() || scan.As<Napi::Boolean>().Value();
+  const uint64_t pac_mask = bigint_option(in, "pacMask");
   const pid_t pid = static_cast<pid_t>(number_option(in, "pid", 0));
   const AddressSpace space(parse_mappings(in.Get("mappings")));
 
@@ -118,6 +119,7 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
                       read_stack};
     input.partial_regs = t.Get("partialRegs").ToBoolean().Value();
     input.stack_scan = stack_scan;
+    input.pac_mask = pac_mask;
     // A perf sample's thread was running: what lies beyond its copy now proves nothing.
     if (t.Get("sampled").ToBoolean().Value()) input.read_stack = TargetMemory{};
     Napi::Value stack = t.Get("stack");

@@ -53,9 +53,14 @@ struct CodeBytes {
   }
 };
 
-// aarch64 return addresses may carry pointer-authentication bits above the virtual address.
-uint64_t strip_pointer_auth(CfiArch arch, uint64_t ra) {
-  return arch == CfiArch::kAarch64 ? ra & ((uint64_t{1} << 48) - 1) : ra;
+// aarch64 return addresses may carry pointer-authentication bits above the virtual address:
+// those of the mask the kernel reports (NT_ARM_PAC_MASK), else all from bit 48 (a 48-bit
+// address space), and the top byte, which the MMU ignores (TBI) and the code may tag.
+uint64_t strip_pointer_auth(CfiArch arch, uint64_t pac_mask, uint64_t ra) {
+  if (arch != CfiArch::kAarch64) return ra;
+  constexpr uint64_t kTopByte = uint64_t{0xff} << 56;
+  const uint64_t mask = pac_mask != 0 ? pac_mask | kTopByte : ~((uint64_t{1} << 48) - 1);
+  return ra & ~mask;
 }
 
 class Unwinder {
@@ -195,7 +200,7 @@ class Unwinder {
       fp_known = true;
     }
     if (!in_.partial_regs) fp_known = true;  // a stopped thread's registers: as before
-    ra = strip_pointer_auth(in_.arch, ra);
+    ra = strip_pointer_auth(in_.arch, in_.pac_mask, ra);
     if (ra == 0) return ended(EndReason::kEndOfChain);
     const FrameMethod method = ra_in_lr ? FrameMethod::kLinkRegister : FrameMethod::kCfi;
     // The CFI is exact: a return address in no mapping at all is a real caller whose code is gone
@@ -242,7 +247,7 @@ class Unwinder {
       case FirstFrameKind::kFrameRecord: return ended(EndReason::kEndOfChain);
       case FirstFrameKind::kLinkRegister: {
         if (!f.lr_known) return ended(EndReason::kRegisterUnknown);
-        const uint64_t ra = strip_pointer_auth(in_.arch, f.lr);
+        const uint64_t ra = strip_pointer_auth(in_.arch, in_.pac_mask, f.lr);
         if (ra == 0 || !code_address(ra)) return ended(EndReason::kEndOfChain);
         return to(FrameState{ra, f.sp, f.fp, 0, false, f.fp_known, !in_.partial_regs}, FrameMethod::kLinkRegister);
       }
@@ -289,7 +294,7 @@ class Unwinder {
     if (!stack_.in_mapping(fp) || !stack_.in_mapping(fp + 15)) return ended(EndReason::kFpOutsideStack);
     if (fp < f.sp) return ended(EndReason::kFpNotIncreasing);  // a record cannot be below the stack pointer
     if (!stack_.copied(fp, 16)) return ended(past_copy(fp, 16));
-    const uint64_t ra = strip_pointer_auth(in_.arch, stack_.word(fp + 8));
+    const uint64_t ra = strip_pointer_auth(in_.arch, in_.pac_mask, stack_.word(fp + 8));
     if (ra == 0) return ended(EndReason::kEndOfChain);
     if (!code_address(ra)) return ended(EndReason::kRaNotExecutable);
     return to(FrameState{ra, fp + 16, stack_.word(fp), 0, false}, FrameMethod::kFramePointer);

@@ -43,6 +43,9 @@ struct UnwindInput {
   // Search the stack for a return address where a frame has neither CFI nor a frame record
   // (stack_scan.h); off: such a frame ends the walk.
   bool stack_scan = true;
+  // aarch64: the pointer-authentication bits of a code address, as the kernel reports them
+  // (NT_ARM_PAC_MASK); 0 when unknown (a fixed 48-bit address space is assumed).
+  uint64_t pac_mask = 0;
 };
 
 // Walks one thread. The caller holds CfiRegistry::lock() for the duration.
