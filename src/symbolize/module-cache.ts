@@ -14,6 +14,7 @@ import type { InlineIndex } from '../dwarf/inline-index';
 import type { LineTable } from '../dwarf/line-table';
 import { ByteSource, ElfFile, LoadSegment, SHT_SYMTAB } from '../elf/elf-file';
 import { SymbolSource, symbolSources, SymbolTable } from '../elf/symbols';
+import { GoPclntab } from './resolvers/go-pclntab';
 import type { TargetRoot } from './target-file';
 
 export interface Module {
@@ -33,6 +34,8 @@ export interface Module {
   cfi: number;
   /** The function at the ELF entry point (link-time range): reaching it completes a stack. */
   entry?: EntryFunction;
+  /** A stripped Go binary's function table (.gopclntab): names where no symbol is left. */
+  goFunctions?: GoPclntab | null;
   /** PLT stubs, named `name@plt` (they have no symbols of their own); found when first needed. */
   plt?: PltStub[];
   /** Its key in the symbolizer's file cache (file identity). */
@@ -127,10 +130,13 @@ export function loadElfModule(
       reason = `MiniDebugInfo: ${(e as Error).message}${typeof code === 'string' ? ` (${code})` : ''}`;
     }
   }
+  // Go keeps .gopclntab for its own tracebacks: it names a Go binary built without symbols.
+  const goFunctions = hasSymtab(sources) ? null : GoPclntab.read(elf);
   try {
     const symbols = new SymbolTable(sources);
     const entry = entryFunction(elf, symbols);
     return {
+      goFunctions,
       loads: elf.loads,
       symbols,
       reason,
@@ -139,7 +145,7 @@ export function loadElfModule(
       miniDebugInfo: mini,
       cfi,
       entry,
-      bytes: cfiBytes + symbols.bytes,
+      bytes: cfiBytes + symbols.bytes + (goFunctions?.bytes ?? 0),
     };
   } catch (e) {
     return {

@@ -10,6 +10,7 @@ import { LineTable } from '../dwarf/line-table';
 import type { XzDecompress } from '../elf/mini-debuginfo';
 import { findPltStub, pltStubs, type PltStub } from '../elf/plt';
 import { SymbolHit } from '../elf/symbols';
+import type { GoFunction } from './resolvers/go-pclntab';
 import { findMapping, MapEntry, parseMaps, placeInMapping } from '../procfs/maps';
 import { readBuildId } from '../elf/build-id';
 import { LruCache } from './lru-cache';
@@ -191,6 +192,7 @@ export class Symbolizer {
         const mod = this.moduleFor(pid, view, m);
         const vaddr = fileOffsetToVaddr(mod.loads, at - m.start + m.offset);
         let stub: PltStub | undefined;
+        let go: GoFunction | null | undefined;
         if (vaddr !== undefined && mod.symbols !== null && mod.symbols.lookup(vaddr, this.hit)) {
           out[i] = {
             module: m.path,
@@ -198,6 +200,8 @@ export class Symbolizer {
             symbol: this.nameOf(mod.symbols.name(this.hit.index)),
             symbolOffset: this.hit.offset + delta,
           };
+        } else if (vaddr !== undefined && (go = mod.goFunctions?.lookup(vaddr)) != null) {
+          out[i] = { module: m.path, moduleOffset, symbol: go.name, symbolOffset: go.offset + delta };
         } else if (
           vaddr !== undefined &&
           mod.loads.length > 0 &&

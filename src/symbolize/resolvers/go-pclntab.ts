@@ -1,0 +1,120 @@
+// Go function names from `.gopclntab`, for Go binaries built without symbols (`go build
+// -ldflags='-s -w'`): Go keeps this table for its own tracebacks, so it survives stripping.
+// Layout of Go 1.18 and later (runtime/symtab.go, pcHeader): magic 0xfffffff0 (1.18, 1.19) or
+// 0xfffffff1 (1.20+), then the function table, one (entryoff, funcoff) pair of uint32 per
+// function, entry offsets relative to textStart, and each _func's nameOff into funcnametab.
+// The table comes from the target's file: every offset is checked against the section, and a
+// table that fails a check names nothing. Go's names carry no ABI suffix here (`runtime.goexit`
+// where .symtab says `runtime.goexit.abi0` for an assembly function).
+import { cString, type ElfFile } from '../../elf/elf-file';
+
+const MAGIC_GO118 = 0xfffffff0;
+const MAGIC_GO120 = 0xfffffff1;
+const HEADER_BYTES = 72; // pcHeader with 8-byte pointers
+/** Larger than any real binary's table (a large Go program's is tens of MB): read no more. */
+const MAX_TABLE_BYTES = 256 << 20;
+const MAX_NAME_BYTES = 4096;
+/** Go names are text: no control characters, no replacement characters from bad UTF-8. */
+function isName(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f || c === 0xfffd) return false;
+  }
+  return s.length > 0;
+}
+
+/** A Go function: its name and where the looked-up address lies in it. */
+export interface GoFunction {
+  name: string;
+  offset: number;
+}
+
+export class GoPclntab {
+  private constructor(
+    private readonly table: Buffer,
+    private readonly textStart: bigint,
+    private readonly nfunc: number,
+    /** Byte offsets in table: the function table (pairs), and the function names. */
+    private readonly functab: number,
+    private readonly funcnames: number,
+  ) {}
+
+  /** What the parsed table holds in memory (for the module cache's bound). */
+  get bytes(): number {
+    return this.table.length;
+  }
+
+  /** The file's table, or null when it has none this reader knows, or one that fails a check. */
+  static read(elf: ElfFile): GoPclntab | null {
+    const section = elf.section('.gopclntab');
+    if (section === undefined || section.size < HEADER_BYTES || section.size > MAX_TABLE_BYTES) return null;
+    try {
+      const text = elf.section('.text')?.addr ?? 0n;
+      return GoPclntab.parse(elf.sectionData(section), text);
+    } catch {
+      return null; // unreadable file range
+    }
+  }
+
+  /** Parses a table; `textAddr` stands in for a textStart of 0 (a position-independent build). */
+  static parse(table: Buffer, textAddr: bigint): GoPclntab | null {
+    if (table.length < HEADER_BYTES) return null;
+    const magic = table.readUInt32LE(0);
+    if (magic !== MAGIC_GO118 && magic !== MAGIC_GO120) return null;
+    if (table[4] !== 0 || table[5] !== 0 || table[7] !== 8) return null; // pads, 8-byte pointers
+    const word = (at: number): number => {
+      const v = table.readBigUInt64LE(at);
+      return v > BigInt(table.length) ? -1 : Number(v);
+    };
+    const nfunc = word(8);
+    const funcnames = word(32);
+    const functab = word(64);
+    if (nfunc <= 0 || funcnames < HEADER_BYTES || functab < HEADER_BYTES) return null;
+    // nfunc + 1 pairs: the last entry's entryoff is the end of the last function.
+    if (functab + (nfunc + 1) * 8 > table.length) return null;
+    let previous = -1;
+    for (let i = 0; i <= nfunc; i++) {
+      const entry = table.readUInt32LE(functab + i * 8);
+      if (entry < previous) return null; // Go sorts the table: anything else is not one
+      previous = entry;
+      if (i < nfunc && functab + table.readUInt32LE(functab + i * 8 + 4) + 8 > table.length) return null;
+    }
+    const textStart = table.readBigUInt64LE(24);
+    return new GoPclntab(table, textStart === 0n ? textAddr : textStart, nfunc, functab, funcnames);
+  }
+
+  /** The function at a link-time address, or null when the table covers no function there. */
+  lookup(vaddr: bigint): GoFunction | null {
+    if (vaddr < this.textStart) return null;
+    const delta = vaddr - this.textStart;
+    if (delta >= BigInt(this.entry(this.nfunc))) return null;
+    const off = Number(delta);
+    let lo = 0;
+    let hi = this.nfunc - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (this.entry(mid) <= off) lo = mid;
+      else hi = mid - 1;
+    }
+    if (this.entry(lo) > off) return null;
+    const func = this.functab + this.table.readUInt32LE(this.functab + lo * 8 + 4);
+    // The _func repeats its entry offset (Go's own traceback checks the same).
+    if (this.table.readUInt32LE(func) !== this.entry(lo)) return null;
+    const name = this.nameAt(this.table.readInt32LE(func + 4));
+    return name === null ? null : { name, offset: off - this.entry(lo) };
+  }
+
+  /** A NUL-terminated name in funcnametab, or null when it is out of range, too long or not text. */
+  private nameAt(nameOff: number): string | null {
+    const at = this.funcnames + nameOff;
+    if (nameOff < 0 || at >= this.table.length) return null;
+    const end = this.table.indexOf(0, at);
+    if (end < 0 || end === at || end - at > MAX_NAME_BYTES) return null;
+    const name = cString(this.table, at, MAX_NAME_BYTES);
+    return isName(name) ? name : null;
+  }
+
+  private entry(i: number): number {
+    return this.table.readUInt32LE(this.functab + i * 8);
+  }
+}

@@ -1,0 +1,117 @@
+// Stripped Go binaries (`go build -ldflags='-s -w'`: no .symtab, no DWARF) are named from
+// .gopclntab, the table Go keeps for its own tracebacks. Oracle: the same program built with
+// symbols (the same code at the same addresses): every function symbol's name, but for the
+// `.abi0` suffix .symtab gives assembly functions and the compiler's `type..` helpers, which the
+// table names as Go's runtime does (`type..eq.[...]T` for `type..eq.[5]T`).
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { BufferSource, ElfFile } from '../src/elf/elf-file';
+import { SymbolTable, symbolSources } from '../src/elf/symbols';
+import { snapshotSync } from '../src/index';
+import { GoPclntab } from '../src/symbolize/resolvers/go-pclntab';
+import { buildCached, FIXTURES_DIR } from './helpers/fixtures';
+import { threadStates } from './helpers/proc';
+import { startTarget, stopAllTargets } from './helpers/target';
+
+const HAVE_GO = spawnSync('sh', ['-c', 'command -v go']).status === 0;
+const SOURCE = path.join(FIXTURES_DIR, 'gostacks.go');
+
+afterEach(async () => {
+  await stopAllTargets();
+});
+
+function buildGo(stripped: boolean): string {
+  const version = execFileSync('go', ['version'], { encoding: 'utf8' }).trim();
+  const name = stripped ? 'gostacks-stripped' : 'gostacks';
+  return buildCached(name, [version, name, fs.readFileSync(SOURCE)], (tmp) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, CGO_ENABLED: '0', GO111MODULE: 'off' };
+    delete env.LD_PRELOAD;
+    const flags = stripped ? ['-ldflags=-s -w'] : [];
+    execFileSync('go', ['build', ...flags, '-o', tmp, SOURCE], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  });
+}
+
+const elfOf = (file: string): ElfFile => new ElfFile(new BufferSource(fs.readFileSync(file)));
+const withoutAbi = (name: string): string => name.replace(/\.abi0$/, '');
+
+/** Every sized function symbol of a file: name and address (readelf; names cut at a space). */
+function functionSymbols(file: string): { name: string; addr: bigint }[] {
+  const out = execFileSync('readelf', ['-sW', file], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  return out
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((c) => c[3] === 'FUNC' && c[6] !== 'UND' && Number(c[2]) > 0)
+    .map((c) => ({ name: c[7], addr: BigInt(`0x${c[1]}`) }));
+}
+
+describe.skipIf(!HAVE_GO)('stripped Go binaries (needs go)', () => {
+  it("name every function as the unstripped build's .symtab does", () => {
+    const stripped = elfOf(buildGo(true));
+    expect(stripped.section('.symtab')).toBeUndefined();
+    const table = GoPclntab.read(stripped)!;
+    expect(table).not.toBeNull();
+    const symbols = functionSymbols(buildGo(false)).filter((s) => !s.name.startsWith('type..'));
+    expect(symbols.length).toBeGreaterThan(1000);
+    const wrong = symbols.filter((s) => {
+      const hit = table.lookup(s.addr);
+      return hit === null || hit.name !== withoutAbi(s.name) || hit.offset !== 0;
+    });
+    expect(wrong.map((s) => `${s.name}: ${JSON.stringify(table.lookup(s.addr))}`)).toEqual([]);
+  });
+
+  it('a live stripped program: every thread complete, every frame named as with symbols', async () => {
+    const binary = buildGo(true);
+    const target = await startTarget(binary);
+    for (let i = 0; ; i++) {
+      const states = [...threadStates(target.pid).values()];
+      if (states.length >= 5 && states.filter((s) => s === 'R').length <= 1) break;
+      if (i > 500) throw new Error(`threads never settled: ${states.join('')}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const full = elfOf(buildGo(false));
+    const symbols = new SymbolTable(symbolSources(full));
+    const hit = { index: 0, offset: 0 };
+    let named = 0;
+    for (const t of snapshotSync(target.pid).threads) {
+      expect(t.complete, `thread ${t.tid} (${t.end})`).toBe(true);
+      t.frames.forEach((f, i) => {
+        expect(f.module).toBe(binary);
+        const vaddr = full.fileOffsetToVaddr(BigInt(f.moduleOffset!))! - (i > 0 ? 1n : 0n);
+        expect(symbols.lookup(vaddr, hit)).toBe(true);
+        expect(f.symbol).toBe(withoutAbi(symbols.name(hit.index)));
+        expect(f.symbolOffset).toBe(hit.offset + (i > 0 ? 1 : 0));
+        named++;
+      });
+    }
+    expect(named).toBeGreaterThan(10);
+  });
+
+  it('a damaged table names nothing wrong: mutated and cut tables give text names or none', () => {
+    const elf = elfOf(buildGo(true));
+    const section = elf.section('.gopclntab')!;
+    const good = elf.sectionData(section);
+    const text = elf.section('.text')!.addr;
+    const probes = functionSymbols(buildGo(false)).map((s) => s.addr);
+    let seed = 14;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    for (let round = 0; round < 300; round++) {
+      const bytes = Buffer.from(good.subarray(0, round % 3 === 0 ? random(good.length) : good.length));
+      for (let k = 0; k < 8 && bytes.length > 0; k++) bytes[random(Math.min(bytes.length, 4096))] = random(256);
+      const table = GoPclntab.parse(bytes, text);
+      for (let p = 0; p < 50 && table !== null; p++) {
+        const hit = table.lookup(probes[random(probes.length)]);
+        if (hit !== null) expect(hit.name).toMatch(/^[^\p{Cc}\ufffd]+$/u);
+      }
+    }
+    // A table of another Go version (1.16's magic) is not misread.
+    const old = Buffer.from(good);
+    old.writeUInt32LE(0xfffffffa, 0);
+    expect(GoPclntab.parse(old, text)).toBeNull();
+  });
+});
