@@ -27,7 +27,7 @@ function build(cfi: boolean): string {
   const version = execFileSync('gcc', ['-dumpfullversion'], { encoding: 'utf8' }).trim();
   const name = cfi ? 'nocfi-twin' : 'nocfi';
   return buildCached(name, [version, name, fs.readFileSync(src)], (tmp) => {
-    const flags = ['-O1', '-fomit-frame-pointer', '-fno-optimize-sibling-calls'];
+    const flags = ['-O1', '-pthread', '-fomit-frame-pointer', '-fno-optimize-sibling-calls'];
     if (cfi) {
       execFileSync('gcc', [...flags, '-fasynchronous-unwind-tables', '-o', tmp, src]);
       return;
@@ -48,15 +48,22 @@ function section(file: string, name: string): Buffer {
   }
 }
 
-/** Starts the fixture and waits until its thread spins (it prints "ready" before it gets there). */
+/** Starts the fixture and waits until its main thread spins and its other thread sleeps. */
 async function spinning(binary: string): Promise<number> {
   const target = await startTarget(binary);
-  for (let i = 0; snapshotSync(target.pid, { threads: [target.pid] }).threads[0].frames[0]?.symbol !== 'spin'; i++) {
-    if (i > 200) throw new Error('the fixture never reached spin');
+  for (let i = 0; ; i++) {
+    const shot = snapshotSync(target.pid);
+    const main = mainThread(shot.threads, target.pid);
+    const other = waiterThread(shot.threads, target.pid);
+    if (main.frames[0]?.symbol === 'spin' && other?.frames[0]?.symbol === 'pause') return target.pid;
+    if (i > 200) throw new Error('the fixture never reached spin and pause');
     await new Promise((r) => setTimeout(r, 5));
   }
-  return target.pid;
 }
+
+const mainThread = (threads: ThreadStack[], pid: number): ThreadStack => threads.find((t) => t.tid === pid)!;
+const waiterThread = (threads: ThreadStack[], pid: number): ThreadStack | undefined =>
+  threads.find((t) => t.tid !== pid);
 
 function names(t: ThreadStack): (string | null)[] {
   return t.frames.map((f) => f.symbol);
@@ -72,7 +79,7 @@ describe.skipIf(!X86_64)('stack scanning (x86-64 only: aarch64 scans not yet)', 
 
   it('finds the whole chain of a spinner without CFI or frame pointers, complete at _start', async () => {
     const pid = await spinning(build(false));
-    const t = snapshotSync(pid).threads[0];
+    const t = mainThread(snapshotSync(pid).threads, pid);
     expect(names(t).slice(0, CHAIN.length)).toEqual(CHAIN);
     const rest = names(t).slice(CHAIN.length);
     expect(rest).toHaveLength(LIBC_START.length);
@@ -84,30 +91,44 @@ describe.skipIf(!X86_64)('stack scanning (x86-64 only: aarch64 scans not yet)', 
     expect(t.complete).toBe(true);
   });
 
+  it('finds the chain of a thread blocked in libc under such code, complete at clone3', async () => {
+    const pid = await spinning(build(false));
+    const t = waiterThread(snapshotSync(pid).threads, pid)!;
+    expect(names(t)).toEqual(['pause', 'wait2', 'wait1', 'waiter', 'start_thread', 'clone3']);
+    expect(t.frames.map((f) => f.method)).toEqual(['regs', 'cfi', 'scan', 'scan', 'scan', 'cfi']);
+    expect(t.complete).toBe(true);
+  });
+
   it.skipIf(!HAVE_EU_STACK)(
     'its return addresses are the ones eu-stack finds in the twin with CFI (needs eu-stack)',
     async () => {
       const bare = build(false);
       const twin = build(true);
-      const ours = snapshotSync(await spinning(bare)).threads[0];
+      const oursPid = await spinning(bare);
+      const ours = snapshotSync(oursPid).threads;
       const twinPid = await spinning(twin);
-      const eu = euStack(twinPid).get(twinPid)!;
-      const twinShot = snapshotSync(twinPid, { stackScan: false }).threads[0];
-      // The twin is walked by CFI, as eu-stack walks it (frame 0 spins on between the two).
-      expect(eu.slice(1).map((f) => f.pc)).toEqual(twinShot.frames.slice(1).map((f) => f.pc));
-      const offsets = (t: ThreadStack) =>
-        t.frames.slice(1).map((f) => `${f.module === bare ? 'exe' : f.module}:${f.moduleOffset}`);
-      const twinOffsets = twinShot.frames
-        .slice(1)
-        .map((f) => `${f.module === twin ? 'exe' : f.module}:${f.moduleOffset}`);
-      expect(offsets(ours)).toEqual(twinOffsets);
+      const eu = euStack(twinPid);
+      const twinShot = snapshotSync(twinPid, { stackScan: false }).threads;
+      const offsets = (t: ThreadStack, exe: string) =>
+        t.frames.slice(1).map((f) => `${f.module === exe ? 'exe' : f.module}:${f.moduleOffset}`);
+      for (const pick of [mainThread, waiterThread]) {
+        const theirs = pick(twinShot, twinPid)!;
+        // The twin is walked by CFI, as eu-stack walks it (frame 0 may move on between the two).
+        expect(
+          eu
+            .get(theirs.tid)!
+            .slice(1)
+            .map((f) => f.pc),
+        ).toEqual(theirs.frames.slice(1).map((f) => f.pc));
+        expect(offsets(pick(ours, oursPid)!, bare)).toEqual(offsets(theirs, twin));
+      }
     },
   );
 
   it('stackScan: false (and unwind: fp) end the walk at the frame without CFI', async () => {
     const pid = await spinning(build(false));
     for (const options of [{ stackScan: false }, { unwind: 'fp' as const }]) {
-      const t = snapshotSync(pid, options).threads[0];
+      const t = mainThread(snapshotSync(pid, options).threads, pid);
       expect(t.frames.every((f) => f.method !== 'scan')).toBe(true);
       expect(t.frames.map((f) => f.symbol).slice(0, 2)).not.toEqual(['spin', 'level3']);
       expect(t.complete).toBe(false);
