@@ -70,7 +70,12 @@ function targetGone(pid: number, err: unknown): boolean {
   return readComm(pid) === null;
 }
 
-async function runRounds(pid: number, o: ResolvedBenchOptions, t: Tallies): Promise<BenchmarkReport['partial']> {
+async function runRounds(
+  pid: number,
+  o: ResolvedBenchOptions,
+  t: Tallies,
+  onRound: BenchmarkOptions['onRound'],
+): Promise<BenchmarkReport['partial']> {
   const started = Date.now();
   while (t.rounds < o.count && (t.rounds === 0 || Date.now() - started < o.durationMs)) {
     for (const path of BENCH_PATHS) {
@@ -87,6 +92,7 @@ async function runRounds(pid: number, o: ResolvedBenchOptions, t: Tallies): Prom
       await sleep(GAP_MS);
     }
     t.rounds++;
+    onRound?.(t.rounds);
   }
   return undefined;
 }
@@ -108,7 +114,7 @@ export async function benchmark(pid: number, options?: BenchmarkOptions): Promis
   options?.onPlan?.(plan);
 
   const t = new Tallies();
-  const partial = await runRounds(target, o, t);
+  const partial = await runRounds(target, o, t, options?.onRound);
   const methods = [t.methods.fp.result(), t.methods.hybrid.result()];
   const report: BenchmarkReport = {
     version: BENCHMARK_VERSION,

@@ -6,10 +6,10 @@ import type { EndReason, Snapshot, ThreadStack } from '../types';
 import { bump, distribution } from './distribution';
 import type { BenchMethod, FpLoss, MethodKind, MethodResult } from './types';
 
-/** "main" for the main thread; else its name without digits ("libuv-worker", "V8 DefaultWorker"). */
+/** "main" for the main thread; else its name without numbers ("libuv-worker", "python" for "python3.11"). */
 export function threadKind(pid: number, t: Pick<ThreadStack, 'tid' | 'name'>): string {
   if (t.tid === pid) return 'main';
-  return t.name.replace(/\d+/g, '').trim() || '(unnamed)';
+  return t.name.replace(/\d+(\.\d+)*/g, '').trim() || '(unnamed)';
 }
 
 interface KindAcc {

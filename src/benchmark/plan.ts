@@ -5,7 +5,13 @@ import type { BenchmarkOptions, BenchPath, BenchPlan, ReferenceTool } from './ty
 
 export const BENCH_DEFAULTS = { count: 10, durationMs: 10_000 };
 export const BENCH_PATHS: readonly BenchPath[] = ['ptrace-rolling', 'ptrace-consistent', 'stop-free'];
-const OPTION_KEYS = ['count', 'durationMs', 'compare', 'onPlan'] as const satisfies readonly (keyof BenchmarkOptions)[];
+const OPTION_KEYS = [
+  'count',
+  'durationMs',
+  'compare',
+  'onPlan',
+  'onRound',
+] as const satisfies readonly (keyof BenchmarkOptions)[];
 /** The most rounds one run may ask for. */
 const MAX_COUNT = 10_000;
 

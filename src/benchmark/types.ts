@@ -179,4 +179,6 @@ export interface BenchmarkOptions {
   compare?: boolean;
   /** Called once with the plan, before the first stop. */
   onPlan?: (plan: BenchPlan) => void;
+  /** Called after each round with the number of rounds done (progress). */
+  onRound?: (roundsDone: number) => void;
 }

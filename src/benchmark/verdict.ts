@@ -8,7 +8,7 @@ function methodsSentence(r: BenchmarkReport): string | null {
   if (hybrid.stacks === 0) return null;
   const cost =
     `${dur(hybrid.walkNsPerFrame.median)} per frame, ${dur(hybrid.walkNsPerStack.median)} per stack ` +
-    `(frame pointers alone: ${dur(fp.walkNsPerFrame.median)} per frame, ${dur(fp.walkNsPerStack.median)} per stack of ${num(fp.frames.median)} frames)`;
+    `(frame pointers alone: ${dur(fp.walkNsPerFrame.median)} per frame, ${dur(fp.walkNsPerStack.median)} per stack of ${fp.frames.median === 1 ? '1 frame' : `${num(fp.frames.median)} frames`})`;
   const { lost, recovered, breakers } = r.fpLoss;
   const where = breakers.length > 0 ? `, mostly in ${baseName(breakers[0]!.module)}` : '';
   const over = `${plural(hybrid.stacks, 'stack')} (${plural(r.plan.threads, 'thread')} × ${plural(r.rounds, 'round')})`;
