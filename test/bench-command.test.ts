@@ -457,6 +457,14 @@ describe('stackshot bench', () => {
     }
   });
 
+  it('bench --help lists its options; stackshot --help lists the command', async () => {
+    const h = await runCli(['bench', '--help']);
+    expect(h.code).toBe(0);
+    expect(h.stdout).toMatch(/^Usage: stackshot bench \[options\] <pid>/);
+    for (const flag of ['--count', '--duration', '--compare', '--output', '--json']) expect(h.stdout).toContain(flag);
+    expect((await runCli(['--help'])).stdout).toMatch(/^\s+bench \[options\] <pid>/m);
+  });
+
   it('reports a bad pid and a gone process as the rest of the CLI does', async () => {
     const bad = await runCli(['bench', 'abc']);
     expect(bad.code).toBe(1);

@@ -5,7 +5,7 @@ import type { BenchmarkReport } from './types';
 
 const WIDTH = 760;
 const LEFT = 150;
-const RIGHT = 20;
+const RIGHT = 45;
 const ROW = 56;
 const TOP = 40;
 
@@ -28,13 +28,13 @@ export function pauseChartSvg(r: BenchmarkReport): string {
   const min = Math.log10(ticks[0]!);
   const max = Math.log10(ticks[ticks.length - 1]!);
   const x = (ns: number) => LEFT + ((Math.log10(ns) - min) / (max - min || 1)) * (WIDTH - LEFT - RIGHT);
-  const height = TOP + r.paths.length * ROW + 40;
+  const height = TOP + r.paths.length * ROW + 54;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
     `<text x="10" y="20" font-size="14">${esc(`pause per stopped thread: pid ${r.pid} (${r.command}), ${r.rounds} rounds`)}</text>`,
   ];
-  const axisY = TOP + r.paths.length * ROW;
+  const axisY = TOP + r.paths.length * ROW + 14;
   for (const t of ticks) {
     parts.push(`<line x1="${x(t)}" y1="${TOP}" x2="${x(t)}" y2="${axisY}" stroke="#ddd"/>`);
     parts.push(`<text x="${x(t)}" y="${axisY + 16}" text-anchor="middle">${esc(dur(t))}</text>`);
