@@ -102,6 +102,7 @@ function expectSane(r: BenchmarkReport, rounds: number): void {
   expect(r.naming.frames).toBeGreaterThan(0);
   expect(r.naming.coldNsPerFrame!).toBeGreaterThan(0);
   expect(r.naming.warmNsPerFrame!).toBeGreaterThan(0);
+  expect(r.naming.firstSnapshotNs!).toBeGreaterThan(0);
   expect(r.naming.snapshotNsPerFrame.n).toBe(rounds);
   expect(r.naming.sources.elf ?? 0).toBeGreaterThan(0);
   expect(r.verdict).toMatch(/^Frame pointers alone lose /);
@@ -350,7 +351,15 @@ const REPORT_SCHEMA = {
     },
     naming: {
       type: 'object',
-      required: ['frames', 'coldNsPerFrame', 'warmNsPerFrame', 'snapshotNsPerFrame', 'sources', 'unnamedReasons'],
+      required: [
+        'frames',
+        'coldNsPerFrame',
+        'warmNsPerFrame',
+        'firstSnapshotNs',
+        'snapshotNsPerFrame',
+        'sources',
+        'unnamedReasons',
+      ],
       properties: {
         snapshotNsPerFrame: DIST,
         sources: {

@@ -56,7 +56,10 @@ async function capturePath(pid: number, path: BenchPath, t: Tallies): Promise<vo
   t.methods.hybrid.add(hybrid);
   t.methods.fp.add(fp);
   t.fpLoss.add(fp, hybrid);
-  if (t.rounds === 0) t.naming.measureColdWarm(hybrid, c.raw.maps);
+  if (t.rounds === 0) {
+    t.naming.first(hybrid, c.walked.loadNs);
+    t.naming.measureColdWarm(hybrid, c.raw.maps);
+  }
   t.naming.add(hybrid);
   // The first snapshot of a process parses its module files: references compare with warm ones.
   if (t.rounds > 0) t.snapshotNs.push(captureNs + hybrid.cost.symbolizeNs);

@@ -95,6 +95,7 @@ function namingBlock(r: BenchmarkReport): string {
   let s =
     `naming: ${plural(n.frames, 'native frame')}; cold ${dur(n.coldNsPerFrame)} per frame (files opened and parsed), ` +
     `warm ${dur(n.warmNsPerFrame)}; a whole snapshot's naming, runtime frames included: ${dur(n.snapshotNsPerFrame.median)} per frame\n` +
+    `  first snapshot of the run: ${dur(n.firstSnapshotNs)} parsing files and naming (cold if nothing named this process before)\n` +
     `  named by (all rounds): ${counts(n.sources)}\n`;
   for (const u of n.unnamedReasons.slice(0, 5)) s += `  unnamed ${u.frames}: ${u.reason}\n`;
   return s;

@@ -36,6 +36,7 @@ export class NamingTally {
   private frames = 0;
   private coldNs: number | null = null;
   private warmNs: number | null = null;
+  private firstNs: number | null = null;
   private readonly perFrame: number[] = [];
   private readonly sources: Partial<Record<NameSource, number>> = {};
   private readonly unnamed = new Map<string, number>();
@@ -53,6 +54,11 @@ export class NamingTally {
     this.coldNs = time();
     this.warmNs = time();
     this.frames = pcs.length;
+  }
+
+  /** The first snapshot: files its walk parsed (walkLoadNs), and its own parsing and naming. */
+  first(shot: Snapshot, walkLoadNs: number): void {
+    this.firstNs = walkLoadNs + shot.cost.modulesNs + shot.cost.symbolizeNs;
   }
 
   /** A named snapshot: where its names came from, and its (warm) naming time per frame. */
@@ -78,6 +84,7 @@ export class NamingTally {
       frames: this.frames,
       coldNsPerFrame: per(this.coldNs),
       warmNsPerFrame: per(this.warmNs),
+      firstSnapshotNs: this.firstNs,
       snapshotNsPerFrame: distribution(this.perFrame),
       sources: this.sources,
       unnamedReasons: [...this.unnamed]

@@ -125,6 +125,12 @@ export interface NamingResult {
   coldNsPerFrame: number | null;
   /** The same frames again, modules cached, ns per frame. */
   warmNsPerFrame: number | null;
+  /**
+   * The first snapshot of the run: files parsed (for its walk and its names) plus its naming,
+   * runtime frames included, ns. Cold when this program had named no frames of the process
+   * before (always so from the CLI): `npm run bench` calls it cold symbolization.
+   */
+  firstSnapshotNs: number | null;
   /** A whole snapshot's naming (runtime frames included), warm, per frame, ns. */
   snapshotNsPerFrame: Distribution;
   sources: Partial<Record<NameSource, number>>;
