@@ -446,8 +446,10 @@ describe('stackshot bench', () => {
       fs.symlinkSync('/usr/bin/eu-stack', path.join(dir, 'eu-stack'));
       const run = await runCli(['bench', String(t.pid), '--count', '2', '--compare', '--json'], { PATH: dir });
       expect(run.code).toBe(0);
-      expect(run.stderr).toContain('then eu-stack once each');
       const r = JSON.parse(run.stdout) as BenchmarkReport;
+      // eu-stack stops every thread, and so does the baseline snapshot taken right before it.
+      expect(r.plan.referenceStops).toBe(2 * r.plan.threads);
+      expect(run.stderr).toContain(`then one more snapshot and eu-stack once each (${2 * r.plan.threads} more stops)`);
       expect(validateReport(r), JSON.stringify(validateReport.errors)).toBe(true);
       const eu = r.references!.find((x) => x.tool === 'eu-stack')!;
       expect(eu.status).toBe('ran');
@@ -465,6 +467,37 @@ describe('stackshot bench', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it.skipIf(!HAVE_GCC)(
+    '--compare runs every installed reference on the bench fixture: eu-stack and gdb see every thread, perf samples the spinner',
+    async () => {
+      const t = await benchTargets.startCTarget({ workers: 1, depth: 4 });
+      try {
+        const run = await runCli(['bench', String(t.pid), '--count', '1', '--compare', '--json'], {
+          PATH: '/usr/bin:/bin',
+        });
+        expect(run.code).toBe(0);
+        const r = JSON.parse(run.stdout) as BenchmarkReport;
+        expect(validateReport(r), JSON.stringify(validateReport.errors)).toBe(true);
+        const installed = (tool: string) => fs.existsSync(`/usr/bin/${tool}`);
+        for (const ref of r.references!) {
+          const tool = ref.tool.startsWith('perf') ? 'perf' : ref.tool;
+          expect(ref.status, `${ref.tool}: ${ref.error ?? ''}`).toBe(installed(tool) ? 'ran' : 'missing');
+          if (ref.status !== 'ran') continue;
+          if (ref.tool === 'eu-stack' || ref.tool === 'gdb') {
+            expect(ref.stacks).toBe(r.plan.threads); // one stack per thread
+            expect(ref.wallRatio!).toBeGreaterThan(0);
+          } else {
+            expect(ref.stacks!).toBeGreaterThan(0); // the spinner ran during the second of sampling
+          }
+          expect(ref.frames!.median!).toBeGreaterThan(1);
+        }
+      } finally {
+        t.stop();
+      }
+    },
+    120_000,
+  );
 
   it('bench --help lists its options; stackshot --help lists the command', async () => {
     const h = await runCli(['bench', '--help']);

@@ -13,7 +13,13 @@ import { NamingTally } from './naming';
 import { PathTally } from './paths';
 import { BENCH_PATHS, makePlan, resolveBenchOptions, type ResolvedBenchOptions } from './plan';
 import { installedReferences, runReferences, skippedReferences } from './references';
-import { BENCHMARK_VERSION, type BenchmarkOptions, type BenchmarkReport, type BenchPath } from './types';
+import {
+  BENCHMARK_VERSION,
+  type BenchmarkOptions,
+  type BenchmarkReport,
+  type BenchPath,
+  type ReferenceResult,
+} from './types';
 import { verdict } from './verdict';
 import { distribution } from './distribution';
 
@@ -39,6 +45,27 @@ class Tallies {
   get stops(): number {
     return [...this.paths.values()].reduce((n, p) => n + p.stops, 0);
   }
+}
+
+/** One warm snapshot's time (capture, walk, naming), ptrace rolling. */
+async function timeSnapshot(pid: number): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  const c = await capture(pid, PATH_OPTIONS['ptrace-rolling']);
+  const captureNs = Number(process.hrtime.bigint() - t0);
+  return captureNs + buildSnapshot(c.raw, c.opts, c.started, c.origin, c.walked).cost.symbolizeNs;
+}
+
+/** The references, after one more snapshot right before them (their baseline, warm even after one round). */
+async function compareReferences(pid: number, t: Tallies, hybridFrames: number | null): Promise<ReferenceResult[]> {
+  const installed = installedReferences().installed;
+  if (installed.length > 0) {
+    try {
+      t.snapshotNs.push(await timeSnapshot(pid));
+    } catch {
+      /* gone meanwhile: the references will say so */
+    }
+  }
+  return runReferences(pid, { snapshotNs: distribution(t.snapshotNs).median, frames: hybridFrames });
 }
 
 /** Captures pid once along one path and adds what it cost (and, for ptrace rolling, both walks). */
@@ -136,11 +163,10 @@ export async function benchmark(pid: number, options?: BenchmarkOptions): Promis
     verdict: '',
   };
   if (o.compare) {
-    const baseline = { snapshotNs: distribution(t.snapshotNs).median, frames: methods[1]!.frames.median };
     report.references =
       partial?.reason === 'target-exited'
         ? skippedReferences('the target exited before the references ran')
-        : await runReferences(target, baseline);
+        : await compareReferences(target, t, methods[1]!.frames.median);
   }
   report.elapsedMs = Date.now() - t0;
   report.verdict = verdict(report);

@@ -55,7 +55,8 @@ export function makePlan(
     paths: [...BENCH_PATHS],
     maxStops: o.count * threads * BENCH_PATHS.length,
     references,
-    referenceStops: references.filter((r) => STOPPING.includes(r)).length * threads,
+    // One more stackshot snapshot right before them is their baseline.
+    referenceStops: references.length === 0 ? 0 : (references.filter((r) => STOPPING.includes(r)).length + 1) * threads,
   };
 }
 
@@ -71,7 +72,7 @@ export function describePlan(plan: BenchPlan): string {
     `capture paths: ${plan.paths.join(', ')}; stop-free stops only the threads it cannot serve), ` +
     `no round started after ${seconds(plan.durationMs)}`;
   if (plan.references.length > 0) {
-    s += `; then ${plan.references.join(', ')} once each (${plan.referenceStops} more stops)`;
+    s += `; then one more snapshot and ${plan.references.join(', ')} once each (${plan.referenceStops} more stops)`;
   }
   return s + '\n';
 }

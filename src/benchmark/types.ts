@@ -49,7 +49,7 @@ export interface BenchPlan {
   paths: BenchPath[];
   /** Thread stops at most: rounds × threads per ptrace path, and as many for stop-free (a thread it cannot serve is stopped). */
   maxStops: number;
-  /** References that will run (one run each), and the stops they cause at most (eu-stack and gdb stop every thread). */
+  /** References that will run (one run each), and the stops they cause at most: eu-stack and gdb stop every thread, and so does the snapshot taken right before them as their baseline. */
   references: ReferenceTool[];
   referenceStops: number;
 }
@@ -145,7 +145,7 @@ export interface ReferenceResult {
   /** Why it failed (absent unless failed). */
   error?: string;
   wallNs?: number;
-  /** Its wall time over stackshot's median capture-and-walk-and-name time (ptrace rolling). */
+  /** Its wall time over stackshot's: the median warm snapshot (ptrace rolling: capture, walk, naming), one taken right before the references included. */
   wallRatio?: number;
   /** Stacks it printed (threads, or perf samples) and their frames. */
   stacks?: number;
