@@ -18,6 +18,7 @@ import { registerRecordCommand } from './cli/record-command';
 import { captureToFile, snapshotFromFile } from './capture-file';
 import { registerAuditCommand } from './cli/audit-command';
 import { registerDoctorCommand } from './cli/doctor-command';
+import { registerBenchCommand } from './cli/bench-command';
 import { runExplain } from './cli/explain';
 import { addCaptureOptions, toSnapshotOptions, type SnapshotCliOptions } from './cli/options';
 import type { Snapshot } from './types';
@@ -151,6 +152,7 @@ export function buildProgram(out: (s: string) => void): Command {
   registerRecordCommand(program, out);
   registerAuditCommand(program, out);
   registerDoctorCommand(program, out);
+  registerBenchCommand(program, out);
 
   program.addHelpText(
     'after',
@@ -166,6 +168,7 @@ Examples:
   stackshot audit 1234                   which modules of pid 1234 have frame pointers, CFI, symbols
   stackshot doctor 1234                  can pid 1234 be snapshotted? (Yama, CAP_SYS_PTRACE, seccomp, uid, perf map)
   stackshot record 1234 -o profile.svg   sample for 10 s at 99 Hz, write a flame graph
+  stackshot bench 1234                   what unwinding pid 1234 costs: fp vs hybrid, pauses, naming
 
 JavaScript frames of node and Python frames of CPython 3.11-3.13 are named from the runtime's own
 memory, without flags (see: stackshot doctor <pid>).`,

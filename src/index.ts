@@ -22,6 +22,25 @@ export { explain, type ExplainOptions } from './audit/explain';
 export { FP_WALKABLE_SHARE } from './audit/types';
 export { PYTHON_REASONS, type PythonReason } from './runtimes/cpython/reasons';
 export type { PythonFramesProbe } from './runtimes/cpython/probe';
+export { benchmark } from './benchmark/benchmark';
+export { BENCHMARK_VERSION } from './benchmark/types';
+export type {
+  BenchmarkOptions,
+  BenchmarkReport,
+  BenchMethod,
+  BenchPath,
+  BenchPlan,
+  Distribution,
+  FpLoss,
+  KernelAccounting,
+  MethodKind,
+  MethodResult,
+  NameSource,
+  NamingResult,
+  PathResult,
+  ReferenceResult,
+  ReferenceTool,
+} from './benchmark/types';
 export { doctor, formatDoctor, type DoctorReport, type DoctorCheck, type CheckId } from './doctor';
 export type {
   AuditOptions,
