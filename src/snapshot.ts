@@ -9,9 +9,10 @@ import { resolveOptions, InvalidOptionError, type ResolvedOptions } from './opti
 import { readComm } from './procfs/permissions';
 import { checkTarget } from './procfs/preflight';
 import { finishStack } from './stack/thread-entry';
-import { addPythonFrames } from './symbolize/cpython-frames';
-import { resolveV8Frames } from './symbolize/resolvers/v8';
+import { ModuleRegistry } from './symbolize/module-registry';
 import type { PcNameCache } from './symbolize/pc-name-cache';
+import { addPythonFrames } from './symbolize/resolvers/cpython';
+import { resolveV8Frames } from './symbolize/resolvers/v8';
 import { Symbolizer, type InlinedName, type PcToName } from './symbolize/symbolizer';
 import { SNAPSHOT_VERSION } from './types';
 import type {
@@ -26,10 +27,16 @@ import type {
 } from './types';
 import { findMapping, parseMaps, placeInMapping } from './procfs/maps';
 
-// One symbolizer for the life of the process: its module cache is what makes a second snapshot cheap.
+// One module registry for the life of the process, for unwinding and naming alike: its parsed
+// modules are what make a second snapshot cheap.
+let sharedModules: ModuleRegistry | undefined;
+function modules(): ModuleRegistry {
+  sharedModules ??= new ModuleRegistry({ xzDecompress: binding.xzDecompress });
+  return sharedModules;
+}
 let sharedSymbolizer: Symbolizer | undefined;
 function symbolizer(): Symbolizer {
-  sharedSymbolizer ??= new Symbolizer({ demangle: binding.demangle, xzDecompress: binding.xzDecompress });
+  sharedSymbolizer ??= new Symbolizer({ demangle: binding.demangle, modules: modules() });
   return sharedSymbolizer;
 }
 
@@ -88,7 +95,7 @@ const NOT_UNWOUND: RawUnwound = {
  */
 function unwindAll(raw: RawCapture, opts: ResolvedOptions, origin: Origin): RawUnwound[] {
   const captured = raw.threads.filter((t) => t.status === 'captured');
-  let mappings = symbolizer().unwindMappings(origin.filesOf, raw.maps);
+  let mappings = modules().unwindMappings(origin.filesOf, raw.maps);
   if (opts.framePointersOnly) mappings = withoutCfi(mappings);
   // A stop-free capture of a blocked thread knows only pc and sp.
   // A blocked thread's capture knows pc and sp only; a perf sample's stack is never read on from
@@ -188,6 +195,7 @@ function nameFrames(
       f.symbol = n.symbol;
       f.symbolOffset = n.symbolOffset;
       if (n.reason !== undefined) f.symbolReason = n.reason;
+      if (n.detail !== undefined) f.symbolDetail = n.detail;
       if (n.atEntryPoint) AT_ENTRY_POINT.add(f);
       if (n.file !== undefined) {
         f.file = n.file;
@@ -249,13 +257,13 @@ export interface Walked {
 }
 
 function walk(raw: RawCapture, opts: ResolvedOptions, origin: Origin): Walked {
-  const loadBefore = symbolizer().stats.loadNs;
+  const loadBefore = modules().stats.loadNs;
   const walkStart = process.hrtime.bigint();
   const unwound = unwindAll(raw, opts, origin);
   return {
     unwound,
     walkNs: Number(process.hrtime.bigint() - walkStart),
-    loadNs: symbolizer().stats.loadNs - loadBefore,
+    loadNs: modules().stats.loadNs - loadBefore,
   };
 }
 
@@ -278,7 +286,7 @@ export function buildSnapshot(
 ): Snapshot {
   const w = walked ?? walk(raw, opts, origin);
   const { unwound, walkNs } = w;
-  const loadBefore = symbolizer().stats.loadNs;
+  const loadBefore = modules().stats.loadNs;
   const perThread = unwound.map(rawFrames);
   const symStart = process.hrtime.bigint();
   if (opts.symbolize) {
@@ -338,7 +346,7 @@ export function buildSnapshot(
       pauseNsMax: threads.reduce((m, t) => Math.max(m, t.pauseNs), 0),
       walkNs,
       symbolizeNs: symbolizeNs + runtimeNs,
-      modulesNs: w.loadNs + symbolizer().stats.loadNs - loadBefore,
+      modulesNs: w.loadNs + modules().stats.loadNs - loadBefore,
       bytesCopied: raw.bytesCopied,
     },
   };
