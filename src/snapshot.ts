@@ -11,8 +11,7 @@ import { checkTarget } from './procfs/preflight';
 import { finishStack } from './stack/thread-entry';
 import { ModuleRegistry } from './symbolize/module-registry';
 import type { PcNameCache } from './symbolize/pc-name-cache';
-import { addPythonFrames } from './symbolize/resolvers/cpython';
-import { resolveV8Frames } from './symbolize/resolvers/v8';
+import { nameRuntimeFrames } from './symbolize/resolvers/runtimes';
 import { Symbolizer, type InlinedName, type PcToName } from './symbolize/symbolizer';
 import { SNAPSHOT_VERSION } from './types';
 import type {
@@ -275,38 +274,14 @@ function walkAgain(raw: RawCapture, indexes: number[], opts: ResolvedOptions, or
   walked.loadNs += again.loadNs;
 }
 
-/** Unwinds (unless walked already), names (from `cache` where it has them) and judges the threads of a raw capture. */
-export function buildSnapshot(
+/** Each thread of the capture as a ThreadStack: its frames cut at its entry, or why it has none. */
+function judgeThreads(
   raw: RawCapture,
+  unwound: RawUnwound[],
+  perThread: Frame[][],
   opts: ResolvedOptions,
-  started: bigint,
-  origin: Origin,
-  walked?: Walked,
-  cache?: PcNameCache,
-): Snapshot {
-  const w = walked ?? walk(raw, opts, origin);
-  const { unwound, walkNs } = w;
-  const loadBefore = modules().stats.loadNs;
-  const perThread = unwound.map(rawFrames);
-  const symStart = process.hrtime.bigint();
-  if (opts.symbolize) {
-    const fpOfs = perThread.map((frames, i) => new Map(frames.map((f, k) => [f, unwound[i].fps[k]])));
-    nameFrames(raw, unwound, perThread, origin, opts, cache);
-    // JavaScript frames are read from the live process (after it resumed); a saved capture has
-    // no process to read.
-    if (origin.codeOf > 0 && opts.runtimeFrames) {
-      const threads = perThread.map((frames, i) => {
-        const stack = { base: raw.threads[i].sp, bytes: raw.threads[i].stack };
-        return { frames, fpOf: fpOfs[i], stack };
-      });
-      resolveV8Frames(origin.codeOf, raw.maps, threads);
-    }
-  } else {
-    placeFrames(raw, unwound, perThread);
-  }
-  const symbolizeNs = Number(process.hrtime.bigint() - symStart);
-
-  const threads: ThreadStack[] = raw.threads.map((t, i) => {
+): ThreadStack[] {
+  return raw.threads.map((t, i) => {
     const failure = FAILURES[t.status];
     const base = {
       tid: t.tid,
@@ -329,10 +304,38 @@ export function buildSnapshot(
       : { frames: perThread[i], end, complete: false, notJudged: true as const };
     return { ...base, ...finished };
   });
-  // Runtime frames go in once the native stacks are final: read from the live target's memory.
-  const runtimeStart = process.hrtime.bigint();
-  if (opts.symbolize && opts.runtimeFrames && origin.codeOf > 0) addPythonFrames(origin.codeOf, raw.maps, threads);
-  const runtimeNs = Number(process.hrtime.bigint() - runtimeStart);
+}
+
+/** Unwinds (unless walked already), names (from `cache` where it has them) and judges the threads of a raw capture. */
+export function buildSnapshot(
+  raw: RawCapture,
+  opts: ResolvedOptions,
+  started: bigint,
+  origin: Origin,
+  walked?: Walked,
+  cache?: PcNameCache,
+): Snapshot {
+  const w = walked ?? walk(raw, opts, origin);
+  const { unwound, walkNs } = w;
+  const loadBefore = modules().stats.loadNs;
+  const perThread = unwound.map(rawFrames);
+  const runtimes = opts.symbolize && opts.runtimeFrames && origin.codeOf > 0;
+  // Each frame's frame pointer, by frame object: inlined frames (added by naming) have none.
+  const fpOfs = runtimes ? perThread.map((frames, i) => new Map(frames.map((f, k) => [f, unwound[i].fps[k]]))) : [];
+  const symStart = process.hrtime.bigint();
+  if (opts.symbolize) nameFrames(raw, unwound, perThread, origin, opts, cache);
+  else placeFrames(raw, unwound, perThread);
+  const threads = judgeThreads(raw, unwound, perThread, opts);
+  // Runtime frames go in once the native stacks are final: read from the live target's memory
+  // (after it resumed); a saved capture has no process to read.
+  if (runtimes) {
+    const runtimeThreads = threads.map((thread, i) => {
+      const stack = { base: raw.threads[i].sp, bytes: raw.threads[i].stack };
+      return { thread, fpOf: fpOfs[i], stack };
+    });
+    nameRuntimeFrames(origin.codeOf, raw.maps, runtimeThreads);
+  }
+  const symbolizeNs = Number(process.hrtime.bigint() - symStart);
 
   const shot: Snapshot = {
     version: SNAPSHOT_VERSION,
@@ -345,7 +348,7 @@ export function buildSnapshot(
       totalNs: Number(process.hrtime.bigint() - started),
       pauseNsMax: threads.reduce((m, t) => Math.max(m, t.pauseNs), 0),
       walkNs,
-      symbolizeNs: symbolizeNs + runtimeNs,
+      symbolizeNs,
       modulesNs: w.loadNs + modules().stats.loadNs - loadBefore,
       bytesCopied: raw.bytesCopied,
     },
