@@ -39,7 +39,7 @@ export interface Module {
   entry?: EntryFunction;
   /** PLT stubs, named `name@plt` (they have no symbols of their own); found when first needed. */
   plt?: PltStub[];
-  /** Its key in the symbolizer's file cache (file identity). */
+  /** Its key in the registry's file cache (file identity). */
   cacheKey?: string;
   /** Source lines (.debug_line of the debug file, else of the file), built on first use. */
   lineTable?: LineTable | null;

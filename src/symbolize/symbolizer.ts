@@ -8,6 +8,7 @@ import { fileOffsetToVaddr } from '../elf/elf-file';
 import { findMapping, type MapEntry, placeInMapping } from '../procfs/maps';
 import type { SymbolReason } from '../types';
 import { Demangler } from './demangler';
+import { LruCache } from './lru-cache';
 import { hasModule, ModuleRegistry, type ModuleRegistryOptions, type ProcessView } from './module-registry';
 import { atEntryPoint, elfSource, ElfSymbolResolver } from './resolvers/elf';
 import { PerfMapResolver } from './resolvers/perf-map';
@@ -56,8 +57,9 @@ export interface SymbolizerOptions extends ModuleRegistryOptions {
   modules?: ModuleRegistry;
 }
 
-/** Looked-up pcs remembered per process. */
+/** Looked-up pcs remembered per process, and processes whose names are remembered. */
 const MEMO_CAP = 65536;
+const PROCESS_CAP = 32;
 
 const NO_NAME: NamedPc = {
   module: null,
@@ -67,13 +69,12 @@ const NO_NAME: NamedPc = {
   reason: 'no-mapping',
 };
 
-/** A remembered name, for a pc `delta` bytes past its lookup address. */
-function shifted(known: NamedPc, delta: number): NamedPc {
-  if (delta === 0) return known;
+/** A remembered name, for a return address: the pc is one byte past its lookup address. */
+function pastLookup(known: NamedPc): NamedPc {
   return {
     ...known,
-    moduleOffset: known.moduleOffset === null ? null : known.moduleOffset + BigInt(delta),
-    symbolOffset: known.symbolOffset === null ? null : known.symbolOffset + delta,
+    moduleOffset: known.moduleOffset === null ? null : known.moduleOffset + 1n,
+    symbolOffset: known.symbolOffset === null ? null : known.symbolOffset + 1,
   };
 }
 
@@ -89,10 +90,11 @@ export class Symbolizer {
   private readonly jitSources: readonly Resolver[];
   /**
    * Names of file-backed pcs already looked up, by lookup address (pc − 1 for return
-   * addresses), per process view (a new maps text starts afresh): repeated snapshots meet the
-   * same return addresses again and again. JIT code is not remembered.
+   * addresses), per process and for its current view only (a new maps text starts afresh):
+   * repeated snapshots meet the same return addresses again and again. JIT code is not
+   * remembered.
    */
-  private readonly memos = new WeakMap<ProcessView, Map<bigint, NamedPc>>();
+  private readonly memos = new LruCache<number, { view: ProcessView; names: Map<bigint, NamedPc> }>(PROCESS_CAP);
 
   constructor(options: SymbolizerOptions = {}) {
     this.modules = options.modules ?? new ModuleRegistry(options);
@@ -107,8 +109,9 @@ export class Symbolizer {
   symbolize(pid: number, maps: string, pcs: PcToName[], options: { lines?: boolean } = {}): NamedPc[] {
     const lines = options.lines === true;
     const view = this.modules.view(pid, maps);
-    let memo = this.memos.get(view);
-    if (memo === undefined) this.memos.set(view, (memo = new Map()));
+    let held = this.memos.get(pid);
+    if (held?.view !== view) this.memos.set(pid, (held = { view, names: new Map() }));
+    const memo = held.names;
     this.perfMap.beginPass();
     const out: NamedPc[] = new Array(pcs.length);
     for (let i = 0; i < pcs.length; i++) {
@@ -118,7 +121,7 @@ export class Symbolizer {
       const known = lines ? undefined : memo.get(at);
       if (known !== undefined) {
         this.stats.memoHits++;
-        out[i] = shifted(known, delta);
+        out[i] = delta === 0 ? known : pastLookup(known);
         continue;
       }
       out[i] = this.nameAt(view, pc, at, delta, lines, memo);
@@ -145,17 +148,15 @@ export class Symbolizer {
     const m = findMapping(view.entries, at);
     if (m === undefined) return NO_NAME;
     const { module, moduleOffset } = placeInMapping(m, pc);
-    const place: PcPlace = { pid: view.pid, m, at };
-    if (hasModule(m)) {
-      place.module = this.modules.moduleFor(view, m);
-      place.vaddr = fileOffsetToVaddr(place.module.loads, at - m.start + m.offset);
-    }
+    const mod = hasModule(m) ? this.modules.moduleFor(view, m) : undefined;
+    const vaddr = mod === undefined ? undefined : fileOffsetToVaddr(mod.loads, at - m.start + m.offset);
+    const place: PcPlace = { pid: view.pid, m, at, module: mod, vaddr };
     const r = resolveFirst(this.sourcesOf(m), place);
     let named: NamedPc =
-      'symbol' in r
+      r.symbol !== undefined
         ? { module, moduleOffset, symbol: r.symbol, symbolOffset: r.offset + delta }
         : { module, moduleOffset, symbol: null, symbolOffset: null, reason: r.reason };
-    if (!('symbol' in r) && r.detail !== undefined) named.detail = r.detail;
+    if (r.symbol === undefined && r.detail !== undefined) named.detail = r.detail;
     if (place.module === undefined) return named;
     if (atEntryPoint(place)) named.atEntryPoint = true;
     this.remember(memo, at, named, delta);
@@ -169,6 +170,15 @@ export class Symbolizer {
   /** Stores a file-backed result by lookup address, with the offsets of `at` itself. */
   private remember(memo: Map<bigint, NamedPc>, at: bigint, named: NamedPc, delta: number): void {
     if (memo.size >= MEMO_CAP) memo.clear();
-    memo.set(at, shifted(named, -delta));
+    // An exact pc's name is its lookup address's (named is not changed after this).
+    if (delta === 0) {
+      memo.set(at, named);
+      return;
+    }
+    memo.set(at, {
+      ...named,
+      moduleOffset: named.moduleOffset === null ? null : named.moduleOffset - 1n,
+      symbolOffset: named.symbolOffset === null ? null : named.symbolOffset - 1,
+    });
   }
 }

@@ -18,7 +18,9 @@ export interface PcPlace {
 }
 
 /** A name, with `offset` = lookup address − the symbol's start, or why there is none. */
-export type Resolution = { symbol: string; offset: number } | { reason: SymbolReason; detail?: string };
+export type Resolution =
+  | { symbol: string; offset: number; reason?: undefined }
+  | { symbol?: undefined; reason: SymbolReason; detail?: string };
 
 export interface Resolver {
   resolve(place: PcPlace): Resolution;
@@ -27,9 +29,9 @@ export interface Resolver {
 /** The first source's name; when none names the pc, the first source's reason (the most telling). */
 export function resolveFirst(sources: readonly Resolver[], place: PcPlace): Resolution {
   let first: Resolution | undefined;
-  for (const s of sources) {
-    const r = s.resolve(place);
-    if ('symbol' in r) return r;
+  for (let i = 0; i < sources.length; i++) {
+    const r = sources[i].resolve(place);
+    if (r.symbol !== undefined) return r;
     first ??= r;
   }
   return first ?? { reason: 'no-symbol-covers' };
