@@ -320,14 +320,16 @@ export function buildSnapshot(
   const loadBefore = modules().stats.loadNs;
   const perThread = unwound.map(rawFrames);
   const runtimes = opts.symbolize && opts.runtimeFrames && origin.codeOf > 0;
+  const symStart = process.hrtime.bigint();
   // Each frame's frame pointer, by frame object: inlined frames (added by naming) have none.
   const fpOfs = runtimes ? perThread.map((frames, i) => new Map(frames.map((f, k) => [f, unwound[i].fps[k]]))) : [];
-  const symStart = process.hrtime.bigint();
   if (opts.symbolize) nameFrames(raw, unwound, perThread, origin, opts, cache);
   else placeFrames(raw, unwound, perThread);
+  const nativeNs = Number(process.hrtime.bigint() - symStart);
   const threads = judgeThreads(raw, unwound, perThread, opts);
   // Runtime frames go in once the native stacks are final: read from the live target's memory
   // (after it resumed); a saved capture has no process to read.
+  const runtimeStart = process.hrtime.bigint();
   if (runtimes) {
     const runtimeThreads = threads.map((thread, i) => {
       const stack = { base: raw.threads[i].sp, bytes: raw.threads[i].stack };
@@ -335,7 +337,7 @@ export function buildSnapshot(
     });
     nameRuntimeFrames(origin.codeOf, raw.maps, runtimeThreads);
   }
-  const symbolizeNs = Number(process.hrtime.bigint() - symStart);
+  const symbolizeNs = nativeNs + Number(process.hrtime.bigint() - runtimeStart);
 
   const shot: Snapshot = {
     version: SNAPSHOT_VERSION,
