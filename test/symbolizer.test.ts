@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseMaps } from '../src/procfs/maps';
 import { PerfMapCache } from '../src/symbolize/perf-map';
+import { ModuleRegistry } from '../src/symbolize/module-registry';
 import { NamedPc, PcToName, Symbolizer } from '../src/symbolize/symbolizer';
 import { buildIdDebugPath, readelf, readelfFunctions, runtimeAddress } from './helpers/readelf';
 
@@ -319,6 +320,22 @@ describe('Symbolizer caching', () => {
     const other = s.symbolize(nopie.pid, mapsOf(nopie.pid), [exact(nopie.addr.printf), exact(nopie.addr.leaf_alpha)]);
     expect(other.map((n) => n.symbol)).toEqual(['printf', 'leaf_alpha']);
     expect(s.modules.stats.modulesParsed).toBe(3);
+  });
+
+  it('shares its modules with unwinding: a file parsed for the unwind tables is not parsed again to name', () => {
+    const modules = new ModuleRegistry();
+    const maps = mapsOf(pie.pid);
+    expect(modules.unwindMappings(pie.pid, maps).some((v, i) => i % 4 === 3 && v > 1n)).toBe(true);
+    const parsed = modules.stats.modulesParsed;
+    expect(parsed).toBeGreaterThan(2); // every code mapping: the executable, libc, ld.so, the vdso
+    const s = new Symbolizer({ modules });
+    const pcs = [exact(pie.addr.leaf_alpha), exact(pie.addr.printf)];
+    expect(s.symbolize(pie.pid, maps, pcs).map((n) => n.symbol)).toEqual(['leaf_alpha', 'printf']);
+    expect(s.modules.stats.modulesParsed).toBe(parsed);
+    // A symbolizer of its own parses them anew: the count above is what sharing saved.
+    const alone = new Symbolizer();
+    alone.symbolize(pie.pid, maps, pcs);
+    expect(alone.modules.stats.modulesParsed).toBe(2);
   });
 
   it('parses one build once: a copy of the executable (another inode) is found by its build-id', async () => {
