@@ -10,7 +10,7 @@ const path = require('node:path');
 const { binding } = require('../dist/addon.js');
 const { snapshotSync } = require('../dist/index.js');
 const { captureSync } = require('../dist/snapshot.js');
-const { Symbolizer } = require('../dist/symbolize/symbolizer.js');
+const { ModuleRegistry } = require('../dist/symbolize/module-registry.js');
 
 const FLAGS = [
   '-O1',
@@ -83,7 +83,7 @@ async function measureUnwinder(rounds = 200) {
   const target = await start(buildThreadsFixture(), ['--workers', '4', '--depth', '1000', '--worker-leaf', 'sleep']);
   try {
     const { raw } = captureSync(target.pid);
-    const mappings = new Symbolizer().unwindMappings(raw.pid, raw.maps);
+    const mappings = new ModuleRegistry().unwindMappings(raw.pid, raw.maps);
     const fpOnly = mappings.slice();
     for (let i = 3; i < fpOnly.length; i += 4) fpOnly[i] &= 1n;
     const cfi = throughput(raw, mappings, false);

@@ -21,6 +21,7 @@ export { audit, auditFiles, auditProcess } from './audit/audit';
 export { explain, type ExplainOptions } from './audit/explain';
 export { FP_WALKABLE_SHARE } from './audit/types';
 export { PYTHON_REASONS, type PythonReason } from './runtimes/cpython/reasons';
+export { SYMBOL_REASONS } from './symbolize/reasons';
 export type { PythonFramesProbe } from './runtimes/cpython/probe';
 export { benchmark } from './benchmark/benchmark';
 export { BENCHMARK_VERSION } from './benchmark/types';
@@ -64,6 +65,7 @@ export type {
   Snapshot,
   SnapshotCost,
   SnapshotOptions,
+  SymbolReason,
   ThreadFailure,
   ThreadStack,
 } from './types';

@@ -9,9 +9,9 @@ import { resolveOptions, InvalidOptionError, type ResolvedOptions } from './opti
 import { readComm } from './procfs/permissions';
 import { checkTarget } from './procfs/preflight';
 import { finishStack } from './stack/thread-entry';
-import { addPythonFrames } from './symbolize/cpython-frames';
-import { resolveV8Frames } from './symbolize/resolvers/v8';
+import { ModuleRegistry } from './symbolize/module-registry';
 import type { PcNameCache } from './symbolize/pc-name-cache';
+import { nameRuntimeFrames } from './symbolize/resolvers/runtimes';
 import { Symbolizer, type InlinedName, type PcToName } from './symbolize/symbolizer';
 import { SNAPSHOT_VERSION } from './types';
 import type {
@@ -26,10 +26,16 @@ import type {
 } from './types';
 import { findMapping, parseMaps, placeInMapping } from './procfs/maps';
 
-// One symbolizer for the life of the process: its module cache is what makes a second snapshot cheap.
+// One module registry for the life of the process, for unwinding and naming alike: its parsed
+// modules are what make a second snapshot cheap.
+let sharedModules: ModuleRegistry | undefined;
+function modules(): ModuleRegistry {
+  sharedModules ??= new ModuleRegistry({ xzDecompress: binding.xzDecompress });
+  return sharedModules;
+}
 let sharedSymbolizer: Symbolizer | undefined;
 function symbolizer(): Symbolizer {
-  sharedSymbolizer ??= new Symbolizer({ demangle: binding.demangle, xzDecompress: binding.xzDecompress });
+  sharedSymbolizer ??= new Symbolizer({ demangle: binding.demangle, modules: modules() });
   return sharedSymbolizer;
 }
 
@@ -88,7 +94,7 @@ const NOT_UNWOUND: RawUnwound = {
  */
 function unwindAll(raw: RawCapture, opts: ResolvedOptions, origin: Origin): RawUnwound[] {
   const captured = raw.threads.filter((t) => t.status === 'captured');
-  let mappings = symbolizer().unwindMappings(origin.filesOf, raw.maps);
+  let mappings = modules().unwindMappings(origin.filesOf, raw.maps);
   if (opts.framePointersOnly) mappings = withoutCfi(mappings);
   // A stop-free capture of a blocked thread knows only pc and sp.
   // A blocked thread's capture knows pc and sp only; a perf sample's stack is never read on from
@@ -191,6 +197,7 @@ function nameFrames(
       f.symbol = n.symbol;
       f.symbolOffset = n.symbolOffset;
       if (n.reason !== undefined) f.symbolReason = n.reason;
+      if (n.detail !== undefined) f.symbolDetail = n.detail;
       if (n.atEntryPoint) AT_ENTRY_POINT.add(f);
       if (n.file !== undefined) {
         f.file = n.file;
@@ -252,13 +259,13 @@ export interface Walked {
 }
 
 function walk(raw: RawCapture, opts: ResolvedOptions, origin: Origin): Walked {
-  const loadBefore = symbolizer().stats.loadNs;
+  const loadBefore = modules().stats.loadNs;
   const walkStart = process.hrtime.bigint();
   const unwound = unwindAll(raw, opts, origin);
   return {
     unwound,
     walkNs: Number(process.hrtime.bigint() - walkStart),
-    loadNs: symbolizer().stats.loadNs - loadBefore,
+    loadNs: modules().stats.loadNs - loadBefore,
   };
 }
 
@@ -270,38 +277,14 @@ function walkAgain(raw: RawCapture, indexes: number[], opts: ResolvedOptions, or
   walked.loadNs += again.loadNs;
 }
 
-/** Unwinds (unless walked already), names (from `cache` where it has them) and judges the threads of a raw capture. */
-export function buildSnapshot(
+/** Each thread of the capture as a ThreadStack: its frames cut at its entry, or why it has none. */
+function judgeThreads(
   raw: RawCapture,
+  unwound: RawUnwound[],
+  perThread: Frame[][],
   opts: ResolvedOptions,
-  started: bigint,
-  origin: Origin,
-  walked?: Walked,
-  cache?: PcNameCache,
-): Snapshot {
-  const w = walked ?? walk(raw, opts, origin);
-  const { unwound, walkNs } = w;
-  const loadBefore = symbolizer().stats.loadNs;
-  const perThread = unwound.map(rawFrames);
-  const symStart = process.hrtime.bigint();
-  if (opts.symbolize) {
-    const fpOfs = perThread.map((frames, i) => new Map(frames.map((f, k) => [f, unwound[i].fps[k]])));
-    nameFrames(raw, unwound, perThread, origin, opts, cache);
-    // JavaScript frames are read from the live process (after it resumed); a saved capture has
-    // no process to read.
-    if (origin.codeOf > 0 && opts.runtimeFrames) {
-      const threads = perThread.map((frames, i) => {
-        const stack = { base: raw.threads[i].sp, bytes: raw.threads[i].stack };
-        return { frames, fpOf: fpOfs[i], stack };
-      });
-      resolveV8Frames(origin.codeOf, raw.maps, threads);
-    }
-  } else {
-    placeFrames(raw, unwound, perThread);
-  }
-  const symbolizeNs = Number(process.hrtime.bigint() - symStart);
-
-  const threads: ThreadStack[] = raw.threads.map((t, i) => {
+): ThreadStack[] {
+  return raw.threads.map((t, i) => {
     const failure = FAILURES[t.status];
     const base = {
       tid: t.tid,
@@ -324,10 +307,40 @@ export function buildSnapshot(
       : { frames: perThread[i], end, complete: false, notJudged: true as const };
     return { ...base, ...finished };
   });
-  // Runtime frames go in once the native stacks are final: read from the live target's memory.
+}
+
+/** Unwinds (unless walked already), names (from `cache` where it has them) and judges the threads of a raw capture. */
+export function buildSnapshot(
+  raw: RawCapture,
+  opts: ResolvedOptions,
+  started: bigint,
+  origin: Origin,
+  walked?: Walked,
+  cache?: PcNameCache,
+): Snapshot {
+  const w = walked ?? walk(raw, opts, origin);
+  const { unwound, walkNs } = w;
+  const loadBefore = modules().stats.loadNs;
+  const perThread = unwound.map(rawFrames);
+  const runtimes = opts.symbolize && opts.runtimeFrames && origin.codeOf > 0;
+  const symStart = process.hrtime.bigint();
+  // Each frame's frame pointer, by frame object: inlined frames (added by naming) have none.
+  const fpOfs = runtimes ? perThread.map((frames, i) => new Map(frames.map((f, k) => [f, unwound[i].fps[k]]))) : [];
+  if (opts.symbolize) nameFrames(raw, unwound, perThread, origin, opts, cache);
+  else placeFrames(raw, unwound, perThread);
+  const nativeNs = Number(process.hrtime.bigint() - symStart);
+  const threads = judgeThreads(raw, unwound, perThread, opts);
+  // Runtime frames go in once the native stacks are final: read from the live target's memory
+  // (after it resumed); a saved capture has no process to read.
   const runtimeStart = process.hrtime.bigint();
-  if (opts.symbolize && opts.runtimeFrames && origin.codeOf > 0) addPythonFrames(origin.codeOf, raw.maps, threads);
-  const runtimeNs = Number(process.hrtime.bigint() - runtimeStart);
+  if (runtimes) {
+    const runtimeThreads = threads.map((thread, i) => {
+      const stack = { base: raw.threads[i].sp, bytes: raw.threads[i].stack };
+      return { thread, fpOf: fpOfs[i], stack };
+    });
+    nameRuntimeFrames(origin.codeOf, raw.maps, runtimeThreads);
+  }
+  const symbolizeNs = nativeNs + Number(process.hrtime.bigint() - runtimeStart);
 
   const shot: Snapshot = {
     version: SNAPSHOT_VERSION,
@@ -340,8 +353,8 @@ export function buildSnapshot(
       totalNs: Number(process.hrtime.bigint() - started),
       pauseNsMax: threads.reduce((m, t) => Math.max(m, t.pauseNs), 0),
       walkNs,
-      symbolizeNs: symbolizeNs + runtimeNs,
-      modulesNs: w.loadNs + symbolizer().stats.loadNs - loadBefore,
+      symbolizeNs,
+      modulesNs: w.loadNs + modules().stats.loadNs - loadBefore,
       bytesCopied: raw.bytesCopied,
     },
   };

@@ -6,6 +6,35 @@ export type FrameKind = 'native' | 'js' | 'python';
 /** How V8 ran a JavaScript frame. */
 export type JsTier = 'interpreted' | 'baseline' | 'optimized' | 'builtin';
 
+/**
+ * Why a frame has no name (or keeps its native one): one per naming source's failure. Each is
+ * explained in src/symbolize/reasons.ts (SYMBOL_REASONS), the one list the README's table follows.
+ */
+export type SymbolReason =
+  | 'no-mapping'
+  | 'module-unreadable'
+  | 'module-changed'
+  | 'module-invalid'
+  | 'vdso-unreadable'
+  | 'outside-loadable-segments'
+  | 'no-function-symbols'
+  | 'no-symbol-covers'
+  | 'no-perf-map'
+  | 'perf-map-refused'
+  | 'not-in-perf-map'
+  | 'v8-unsupported'
+  | 'v8-frame-unreadable'
+  | 'python-version-unsupported'
+  | 'python-build-unsupported'
+  | 'python-version-unknown'
+  | 'python-runtime-not-found'
+  | 'python-runtime-unreadable'
+  | 'python-thread-state-not-found'
+  | 'python-frame-unreadable'
+  | 'python-code-invalid'
+  | 'python-chain-invalid'
+  | 'python-stack-changed';
+
 /** How a frame's pc was found. */
 export type FrameMethod = 'regs' | 'fp' | 'cfi' | 'signal' | 'lr' | 'sp' | 'scan';
 
@@ -64,12 +93,13 @@ export interface Frame {
   symbol: string | null;
   /** pc minus the symbol's start, in bytes; null when symbol is null, and on inlined frames. */
   symbolOffset: number | null;
-  /** Why symbol is null, e.g. "module unusable: ELF: not an ELF file", "not in the perf map"
-   *  (absent when the frame is named, and when naming was not asked for). Also on a frame of
-   *  JIT code whose JavaScript function could not be read ("V8 frame unreadable: ..."): it
-   *  keeps what native naming found; and on a named `_PyEval_EvalFrameDefault` frame whose
-   *  Python frames could not be read: a PythonReason. */
-  symbolReason?: string;
+  /** Why symbol is null (absent when the frame is named, and when naming was not asked for);
+   *  also on a frame that keeps its native name because its runtime's function could not be
+   *  read (V8, or the Python frames of a `_PyEval_EvalFrameDefault` frame). See SymbolReason. */
+  symbolReason?: SymbolReason;
+  /** What exactly went wrong, in words, where a reason has more to say (the file's error, the
+   *  perf map refused and why, the V8 object that did not check out). */
+  symbolDetail?: string;
   /** Source file and line (with the `lines` option, where the module has .debug_line; for a
    *  JavaScript frame, its script and line, read from V8's memory). */
   file?: string;

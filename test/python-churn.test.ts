@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { snapshotSync } from '../src/snapshot';
-import { EVAL_FRAME } from '../src/symbolize/cpython-frames';
+import { EVAL_FRAME } from '../src/symbolize/resolvers/cpython';
 import { PYTHON_REASONS } from '../src/runtimes/cpython/reasons';
 import { assertDetached, isAlive } from './helpers/proc';
 import { startTarget, stopAllTargets } from './helpers/target';

@@ -12,7 +12,7 @@ import { audit } from '../src/audit/audit';
 import { doctor } from '../src/doctor';
 import { probePythonFrames } from '../src/runtimes/cpython/probe';
 import { snapshotSync } from '../src/snapshot';
-import { EVAL_FRAME } from '../src/symbolize/cpython-frames';
+import { EVAL_FRAME } from '../src/symbolize/resolvers/cpython';
 import type { Frame, Snapshot } from '../src/types';
 import { formatThreadText } from '../src/output/text';
 import { toFolded } from '../src/output/folded';

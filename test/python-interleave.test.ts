@@ -1,6 +1,6 @@
 // Where Python runs go among native frames: pure, on hand-made stacks.
 import { describe, expect, it } from 'vitest';
-import { EVAL_FRAME, interleave } from '../src/symbolize/cpython-frames';
+import { EVAL_FRAME, interleave } from '../src/symbolize/resolvers/cpython';
 import type { PythonStack } from '../src/runtimes/cpython/stacks';
 import type { Frame } from '../src/types';
 

@@ -39,9 +39,9 @@ const JIT_MAPS = '7f0000000000-7f0000100000 r-xp 00000000 00:00 0 \n';
 const JIT_PC = 0x7f0000000010n;
 
 /** The name (or why none) the symbolizer gives the JIT pc of `pid` from its perf map. */
-function jitName(pid: number): { symbol: string | null; reason?: string } {
+function jitName(pid: number): { symbol: string | null; reason?: string; detail?: string } {
   const [n] = new Symbolizer().symbolize(pid, JIT_MAPS, [{ pc: JIT_PC, isReturnAddress: false }]);
-  return { symbol: n.symbol, reason: n.reason };
+  return { symbol: n.symbol, reason: n.reason, detail: n.detail };
 }
 
 /** A process that prints ready and waits, optionally as `uid`, optionally chrooted. */
@@ -80,7 +80,8 @@ describe('perf maps the target controls', () => {
     try {
       expect(jitName(t.pid)).toEqual({
         symbol: null,
-        reason: expect.stringMatching(/perf map .* refused: not a regular file/),
+        reason: 'perf-map-refused',
+        detail: expect.stringMatching(/perf map .* refused: not a regular file/),
       });
     } finally {
       fs.rmSync(map);
@@ -109,13 +110,15 @@ describe('perf maps the target controls', () => {
       try {
         const named = jitName(t.pid);
         expect(JSON.stringify(named)).not.toMatch(/TOP-SECRET/);
-        expect(named.reason).toMatch(/not readable by the target's user \(uid 65534\)/);
+        expect(named.reason).toBe('perf-map-refused');
+        expect(named.detail).toMatch(/not readable by the target's user \(uid 65534\)/);
         // Readable but in a directory the user cannot search: refused too.
         fs.chmodSync(secret, 0o644);
         fs.chmodSync(secretDir, 0o700);
         expect(jitName(t.pid)).toEqual({
           symbol: null,
-          reason: expect.stringMatching(/not accessible to the target's user \(uid 65534\)/),
+          reason: 'perf-map-refused',
+          detail: expect.stringMatching(/not accessible to the target's user \(uid 65534\)/),
         });
         // Control: once the user could read it, it is read.
         fs.chmodSync(secretDir, 0o755);
@@ -286,10 +289,12 @@ describe('perf maps the target controls', () => {
   });
 });
 
-/** The symbolReasons of the frames in `module`, joined. */
+/** The symbolReasons and their details of the frames in `module`, joined. */
 function reasonsIn(snap: Snapshot, module: string): string {
   return snap.threads
-    .flatMap((t) => t.frames.filter((f) => f.module === module).map((f) => f.symbolReason ?? ''))
+    .flatMap((t) =>
+      t.frames.filter((f) => f.module === module).map((f) => `${f.symbolReason ?? ''}: ${f.symbolDetail ?? ''}`),
+    )
     .join('\n');
 }
 

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { binding, type RawCapture } from '../src/addon';
-import { Symbolizer } from '../src/symbolize/symbolizer';
+import { ModuleRegistry } from '../src/symbolize/module-registry';
 import { snapshot, snapshotSync, type Snapshot, type ThreadStack } from '../src/index';
 import { compileFixture, EXPECTED_STACKS, SPIN_DEPTH_FRAMES, matchFrames } from './helpers/fixtures';
 import { assertDetached, findThreadByName, threadStates } from './helpers/proc';
@@ -165,7 +165,7 @@ describe('capture mechanics', () => {
         arch: binding.arch,
         pid: raw.pid,
         maxFrames: 64,
-        mappings: new Symbolizer().unwindMappings(raw.pid, raw.maps),
+        mappings: new ModuleRegistry().unwindMappings(raw.pid, raw.maps),
         threads: raw.threads,
       })[0];
     const viaVm = unwound(binding.captureSync(target.pid, opts));

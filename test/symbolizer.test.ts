@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseMaps } from '../src/procfs/maps';
 import { PerfMapCache } from '../src/symbolize/perf-map';
+import { ModuleRegistry } from '../src/symbolize/module-registry';
 import { NamedPc, PcToName, Symbolizer } from '../src/symbolize/symbolizer';
 import { buildIdDebugPath, readelf, readelfFunctions, runtimeAddress } from './helpers/readelf';
 
@@ -233,13 +234,13 @@ describe('Symbolizer on running processes', () => {
       ['old_code', 0x10], // looked up at pc − 1, offset from the real pc
     ]);
     for (const n of first) expect(n.module).toBe('[anon]');
-    expect(first[5].reason).toBe('not in the perf map');
+    expect(first[5].reason).toBe('not-in-perf-map');
     fs.appendFileSync(perfMap, `${hex(jit + 0x30n)} 4 appended\n`);
     expect(look()[4]).toMatchObject({ symbol: 'appended', symbolOffset: 1 });
     fs.rmSync(perfMap);
     expect(new Symbolizer().symbolize(pie.pid, maps, [exact(jit)])[0]).toMatchObject({
       symbol: null,
-      reason: 'anonymous memory and no perf map',
+      reason: 'no-perf-map',
     });
   });
 
@@ -305,20 +306,36 @@ describe('Symbolizer caching', () => {
     const s = new Symbolizer();
     const pcs = [exact(pie.addr.leaf_alpha), exact(pie.addr.printf), exact(pie.addr.main)];
     const first = s.symbolize(pie.pid, mapsOf(pie.pid), pcs);
-    expect(s.stats.modulesParsed).toBe(2); // the executable and libc
-    const hits = s.stats.cacheHits;
+    expect(s.modules.stats.modulesParsed).toBe(2); // the executable and libc
+    const hits = s.stats.memoHits;
     // An equal maps text (a fresh string): nothing parsed, every mapping from the cache.
     expect(s.symbolize(pie.pid, mapsOf(pie.pid), pcs)).toEqual(first);
-    expect(s.stats.modulesParsed).toBe(2);
-    expect(s.stats.cacheHits).toBeGreaterThanOrEqual(hits + 2);
+    expect(s.modules.stats.modulesParsed).toBe(2);
+    expect(s.stats.memoHits).toBeGreaterThanOrEqual(hits + 3);
     // A maps change elsewhere in the address space: the surviving mappings are still known.
     const changed = mapsOf(pie.pid) + '7ffffff00000-7ffffff01000 r-xp 00000000 00:00 0 \n';
     expect(s.symbolize(pie.pid, changed, pcs)).toEqual(first);
-    expect(s.stats.modulesParsed).toBe(2);
+    expect(s.modules.stats.modulesParsed).toBe(2);
     // Another process mapping the same libc: found by file identity; only its executable is new.
     const other = s.symbolize(nopie.pid, mapsOf(nopie.pid), [exact(nopie.addr.printf), exact(nopie.addr.leaf_alpha)]);
     expect(other.map((n) => n.symbol)).toEqual(['printf', 'leaf_alpha']);
-    expect(s.stats.modulesParsed).toBe(3);
+    expect(s.modules.stats.modulesParsed).toBe(3);
+  });
+
+  it('shares its modules with unwinding: a file parsed for the unwind tables is not parsed again to name', () => {
+    const modules = new ModuleRegistry();
+    const maps = mapsOf(pie.pid);
+    expect(modules.unwindMappings(pie.pid, maps).some((v, i) => i % 4 === 3 && v > 1n)).toBe(true);
+    const parsed = modules.stats.modulesParsed;
+    expect(parsed).toBeGreaterThan(2); // every code mapping: the executable, libc, ld.so, the vdso
+    const s = new Symbolizer({ modules });
+    const pcs = [exact(pie.addr.leaf_alpha), exact(pie.addr.printf)];
+    expect(s.symbolize(pie.pid, maps, pcs).map((n) => n.symbol)).toEqual(['leaf_alpha', 'printf']);
+    expect(s.modules.stats.modulesParsed).toBe(parsed);
+    // A symbolizer of its own parses them anew: the count above is what sharing saved.
+    const alone = new Symbolizer();
+    alone.symbolize(pie.pid, maps, pcs);
+    expect(alone.modules.stats.modulesParsed).toBe(2);
   });
 
   it('parses one build once: a copy of the executable (another inode) is found by its build-id', async () => {
@@ -330,19 +347,19 @@ describe('Symbolizer caching', () => {
     targets.push(twin);
     const s = new Symbolizer();
     s.symbolize(pie.pid, mapsOf(pie.pid), [exact(pie.addr.leaf_alpha)]);
-    const parsed = s.stats.modulesParsed;
+    const parsed = s.modules.stats.modulesParsed;
     expect(s.symbolize(twin.pid, mapsOf(twin.pid), [exact(twin.addr.leaf_alpha)])[0]).toMatchObject({
       module: copy,
       symbol: 'leaf_alpha',
       symbolOffset: 0,
     });
-    expect(s.stats.modulesParsed).toBe(parsed);
+    expect(s.modules.stats.modulesParsed).toBe(parsed);
   });
 
   it('stays within its memory budget: modules pushed out are parsed again when needed, and still name and unwind', () => {
     const s = new Symbolizer({ maxCacheBytes: 1 }); // room for one module at a time
     const cfiIds = (pid: number): bigint[] =>
-      [...s.unwindMappings(pid, mapsOf(pid))].filter((_, i) => i % 4 === 3 && _ > 1n).map((v) => v >> 1n);
+      [...s.modules.unwindMappings(pid, mapsOf(pid))].filter((_, i) => i % 4 === 3 && _ > 1n).map((v) => v >> 1n);
     const first = cfiIds(pie.pid);
     expect(first.length).toBeGreaterThan(0);
     for (let round = 0; round < 3; round++) {
@@ -350,10 +367,10 @@ describe('Symbolizer caching', () => {
         expect(
           s.symbolize(t.pid, mapsOf(t.pid), [exact(t.addr.leaf_alpha), exact(t.addr.printf)]).map((n) => n.symbol),
         ).toEqual(['leaf_alpha', 'printf']);
-        expect(s.cacheSize.modules).toBe(1);
+        expect(s.modules.cacheSize.modules).toBe(1);
       }
     }
-    expect(s.stats.modulesParsed).toBeGreaterThan(6);
+    expect(s.modules.stats.modulesParsed).toBeGreaterThan(6);
     // The released unwind tables' ids are never handed out again: fresh mappings get new ones.
     const again = cfiIds(pie.pid);
     expect(again.length).toBe(first.length);
@@ -362,14 +379,14 @@ describe('Symbolizer caching', () => {
     const roomy = new Symbolizer();
     for (const t of [pie, nopie])
       roomy.symbolize(t.pid, mapsOf(t.pid), [exact(t.addr.leaf_alpha), exact(t.addr.printf)]);
-    expect(roomy.cacheSize.modules).toBe(3);
-    expect(roomy.cacheSize.bytes).toBeGreaterThan(0);
+    expect(roomy.modules.cacheSize.modules).toBe(3);
+    expect(roomy.modules.cacheSize.bytes).toBeGreaterThan(0);
     // Source lines make a module bigger (libc's, from libc6-dbg): counted against the budget too.
-    const before = roomy.cacheSize.bytes;
+    const before = roomy.modules.cacheSize.bytes;
     expect(roomy.symbolize(pie.pid, mapsOf(pie.pid), [exact(pie.addr.printf)], { lines: true })[0].file).toMatch(
       /printf/,
     );
-    expect(roomy.cacheSize.bytes).toBeGreaterThan(before + 1_000_000);
+    expect(roomy.modules.cacheSize.bytes).toBeGreaterThan(before + 1_000_000);
   });
 
   it('remembered lookups keep each pc its own offsets (exact and return address at one lookup address)', () => {
@@ -451,14 +468,14 @@ describe('Symbolizer on bad input', () => {
     ];
     const s = new Symbolizer();
     const out = s.symbolize(process.pid, lines.join('\n'), pcs);
-    // Each unnamed frame says why, in words that point at the cause.
-    const why = [
-      /^module unusable: ELF: not an ELF file$/,
-      /^module unusable: ELF: read of \d+ bytes at \d+ is outside the 3000-byte file$/,
-      /^module unusable: ELF: read of \d+ bytes at \d+ is outside the 64-byte file$/,
-      /^module unusable: ELF: too small for an ELF header$/,
-      /^module unusable: cannot open the mapped file$/,
-      /^module unusable: not a regular file$/,
+    // Each unnamed frame says why: a reason to branch on, and words that point at the cause.
+    const why: [string, RegExp][] = [
+      ['module-invalid', /^ELF: not an ELF file$/],
+      ['module-invalid', /^ELF: read of \d+ bytes at \d+ is outside the 3000-byte file$/],
+      ['module-invalid', /^ELF: read of \d+ bytes at \d+ is outside the 64-byte file$/],
+      ['module-invalid', /^ELF: too small for an ELF header$/],
+      ['module-unreadable', /^cannot open the mapped file$/],
+      ['module-unreadable', /^not a regular file$/],
     ];
     paths.forEach((p, i) =>
       expect(out[i]).toEqual({
@@ -466,7 +483,8 @@ describe('Symbolizer on bad input', () => {
         moduleOffset: 0x1234n,
         symbol: null,
         symbolOffset: null,
-        reason: expect.stringMatching(why[i]),
+        reason: why[i][0],
+        detail: expect.stringMatching(why[i][1]),
       }),
     );
     expect(out[paths.length]).toMatchObject({ module: pie.exe, symbol: 'leaf_alpha', symbolOffset: 2 });
@@ -476,7 +494,7 @@ describe('Symbolizer on bad input', () => {
       moduleOffset: null,
       symbol: null,
       symbolOffset: null,
-      reason: 'in no mapping',
+      reason: 'no-mapping',
     });
     expect(out[paths.length + 2].module).toBeNull();
     // Through a path (no map_files for crafted ranges), a file whose inode differs from the
@@ -489,10 +507,11 @@ describe('Symbolizer on bad input', () => {
     expect(new Symbolizer().symbolize(process.pid, at(st.ino + 1), probe)[0]).toMatchObject({
       module: pie.exe,
       symbol: null,
+      reason: 'module-changed',
     });
     // Failures are cached too: asking again parses nothing new.
-    const parsed = s.stats.modulesParsed;
+    const parsed = s.modules.stats.modulesParsed;
     s.symbolize(process.pid, lines.join('\n'), pcs);
-    expect(s.stats.modulesParsed).toBe(parsed);
+    expect(s.modules.stats.modulesParsed).toBe(parsed);
   });
 });

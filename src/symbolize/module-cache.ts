@@ -3,7 +3,8 @@
 // its separate debug file, else its MiniDebugInfo), and its unwind table (.eh_frame,
 // .debug_frame, handed to the native unwinder). Parsing one is the expensive step, so the
 // symbolizer keeps modules in an LRU cache by file identity and build-id, bounded by the bytes
-// they hold (`bytes`), and frees their native unwind tables when they leave it (releaseModule).
+// they hold (`bytes`), and frees their native unwind tables when they leave it (releaseModule):
+// module-registry.ts owns them.
 import * as fs from 'node:fs';
 import { loadUnwindTable, unloadUnwindTable } from '../unwind/unwind-table';
 import { findDebugFile } from '../elf/build-id';
@@ -14,6 +15,7 @@ import type { InlineIndex } from '../dwarf/inline-index';
 import type { LineTable } from '../dwarf/line-table';
 import { ByteSource, ElfFile, LoadSegment, SHT_SYMTAB } from '../elf/elf-file';
 import { SymbolSource, symbolSources, SymbolTable } from '../elf/symbols';
+import type { SymbolReason } from '../types';
 import { GoPclntab } from './resolvers/go-pclntab';
 import type { TargetRoot } from './target-file';
 
@@ -24,6 +26,8 @@ export interface Module {
   symbols: SymbolTable | null;
   /** Why symbols is null, or why some were not available (an unusable MiniDebugInfo). */
   reason?: string;
+  /** When symbols is null: the frames' SymbolReason (reason gives the detail). */
+  failure?: ModuleFailure;
   /** The separate debug file whose .symtab was merged in, if any. */
   debugFile?: string;
   /** Its identity: reopening debugFile must find this very file. */
@@ -38,7 +42,7 @@ export interface Module {
   goFunctions?: GoPclntab | null;
   /** PLT stubs, named `name@plt` (they have no symbols of their own); found when first needed. */
   plt?: PltStub[];
-  /** Its key in the symbolizer's file cache (file identity). */
+  /** Its key in the registry's file cache (file identity). */
   cacheKey?: string;
   /** Source lines (.debug_line of the debug file, else of the file), built on first use. */
   lineTable?: LineTable | null;
@@ -49,6 +53,12 @@ export interface Module {
   bytes: number;
 }
 
+/** The reasons a whole module names nothing for. */
+export type ModuleFailure = Extract<
+  SymbolReason,
+  'module-unreadable' | 'module-changed' | 'module-invalid' | 'vdso-unreadable'
+>;
+
 /** Frees what a module holds natively (its unwind table); the module must not be used after. */
 export function releaseModule(mod: Module): void {
   if (mod.cfi !== 0) unloadUnwindTable(mod.cfi);
@@ -56,13 +66,77 @@ export function releaseModule(mod: Module): void {
 }
 
 /** A module that names nothing, remembering why (unreadable file, not ELF, ...). */
-export function failedModule(reason: string): Module {
-  return { loads: [], symbols: null, reason, cfi: 0, plt: [], bytes: 0 };
+export function failedModule(reason: string, failure: ModuleFailure = 'module-unreadable'): Module {
+  return { loads: [], symbols: null, reason, failure, cfi: 0, plt: [], bytes: 0 };
 }
 
 /** Whether one of the sources is a .symtab with entries (not a stripped placeholder). */
 function hasSymtab(sources: SymbolSource[]): boolean {
   return sources.some((s) => s.symtab.type === SHT_SYMTAB && s.symtab.size > 0);
+}
+
+/** A separate debug file found for a module, open until the module is built. */
+interface DebugFile {
+  path: string;
+  id: { dev: number; ino: number };
+  fd: number;
+  elf: ElfFile;
+}
+
+/**
+ * The module's separate debug file, its .symtab put first in `sources`. Only looked for when
+ * the binary itself lacks .symtab: that is what stripping removes, and a binary that kept
+ * .symtab has nothing more to gain. A refused candidate's reason goes to `refused`.
+ */
+function addDebugFile(
+  elf: ElfFile,
+  modulePath: string,
+  debugRoots: readonly (string | TargetRoot)[],
+  sources: SymbolSource[],
+  refused: string[],
+): DebugFile | undefined {
+  if (debugRoots.length === 0 || sources.some((s) => s.symtab.name === '.symtab')) return undefined;
+  let dbg: ReturnType<typeof findDebugFile> = null;
+  try {
+    dbg = findDebugFile(elf, modulePath, debugRoots, refused);
+    if (dbg === null) return undefined;
+    // Debug .symtab first: equal-rank duplicates keep the earlier source.
+    sources.unshift(...symbolSources(dbg.elf).filter((s) => s.symtab.name === '.symtab'));
+    return { path: dbg.path, id: { dev: dbg.dev, ino: dbg.ino }, fd: dbg.fd, elf: dbg.elf };
+  } catch {
+    if (dbg !== null) fs.closeSync(dbg.fd);
+    return undefined; // a debug file that cannot be used leaves the binary's own symbols
+  }
+}
+
+/**
+ * MiniDebugInfo's .symtab, put first in `sources`, only when neither the file nor a debug file
+ * has a .symtab, as gdb and elfutils do: it is cut from the full .symtab, so a debug file
+ * already holds all of it. Decompressed once per parsed file (modules are cached). Returns
+ * whether it was merged, and why it could not be where it could not.
+ */
+function addMiniDebugInfo(
+  elf: ElfFile,
+  sources: SymbolSource[],
+  xzDecompress?: XzDecompress,
+): { merged: boolean; reason?: string } {
+  if (hasSymtab(sources)) return { merged: false };
+  try {
+    const embedded = miniDebugInfo(elf, xzDecompress);
+    if (embedded === null) return { merged: false };
+    const symtabs = symbolSources(embedded).filter((s) => s.symtab.type === SHT_SYMTAB);
+    // Ahead of .dynsym: at an address both name, the .symtab entry is kept.
+    sources.unshift(...symtabs);
+    if (symtabs.length === 0) return { merged: false, reason: 'MiniDebugInfo: the embedded file has no .symtab' };
+    return { merged: true };
+  } catch (e) {
+    // Bad xz, not ELF inside, no liblzma: .dynsym still names the exported functions.
+    const code = (e as { code?: unknown }).code;
+    return {
+      merged: false,
+      reason: `MiniDebugInfo: ${(e as Error).message}${typeof code === 'string' ? ` (${code})` : ''}`,
+    };
+  }
 }
 
 /**
@@ -81,85 +155,48 @@ export function loadElfModule(
   try {
     elf = from instanceof ElfFile ? from : new ElfFile(from);
   } catch (e) {
-    return failedModule(`ELF: ${(e as Error).message}`);
+    return failedModule(`ELF: ${(e as Error).message}`, 'module-invalid');
   }
   const sources: SymbolSource[] = symbolSources(elf);
-  let debugFile: string | undefined;
-  let debugFileId: Module['debugFileId'];
   const refused: string[] = [];
-  let debugFd: number | undefined;
-  let debugElf: ElfFile | undefined;
-  // Only look for a debug file when the binary itself lacks .symtab: that is what stripping
-  // removes, and a binary that kept .symtab has nothing more to gain.
-  if (debugRoots.length > 0 && !sources.some((s) => s.symtab.name === '.symtab')) {
-    try {
-      const dbg = findDebugFile(elf, modulePath, debugRoots, refused);
-      if (dbg !== null) {
-        debugFile = dbg.path;
-        debugFileId = { dev: dbg.dev, ino: dbg.ino };
-        debugFd = dbg.fd;
-        debugElf = dbg.elf;
-        // Debug .symtab first: equal-rank duplicates keep the earlier source.
-        sources.unshift(...symbolSources(dbg.elf).filter((s) => s.symtab.name === '.symtab'));
-      }
-    } catch {
-      // A debug file that cannot be used leaves the binary's own symbols.
-    }
-  }
-  // A debug file the target points at but that was refused: say so (it may be why names lack).
-  let reason: string | undefined = debugFile === undefined && refused.length > 0 ? refused[0] : undefined;
-  // After the debug file: a module without .debug_frame of its own may find it there.
-  const { id: cfi, bytes: cfiBytes } = loadUnwindTable(elf, debugElf);
-  // MiniDebugInfo only when neither the file nor a debug file has a .symtab, as gdb and
-  // elfutils do: it is cut from the full .symtab, so a debug file already holds all of it.
-  // Decompressed here, once per parsed file (the module is cached by file identity).
-  let mini = false;
-  if (!hasSymtab(sources)) {
-    try {
-      const embedded = miniDebugInfo(elf, xzDecompress);
-      if (embedded !== null) {
-        const symtabs = symbolSources(embedded).filter((s) => s.symtab.type === SHT_SYMTAB);
-        if (symtabs.length === 0) reason = 'MiniDebugInfo: the embedded file has no .symtab';
-        // Ahead of .dynsym: at an address both name, the .symtab entry is kept.
-        sources.unshift(...symtabs);
-        mini = symtabs.length > 0;
-      }
-    } catch (e) {
-      // Bad xz, not ELF inside, no liblzma: .dynsym still names the exported functions.
-      const code = (e as { code?: unknown }).code;
-      reason = `MiniDebugInfo: ${(e as Error).message}${typeof code === 'string' ? ` (${code})` : ''}`;
-    }
-  }
-  // Go keeps .gopclntab for its own tracebacks: it names a Go binary built without symbols.
-  const goFunctions = hasSymtab(sources) ? null : GoPclntab.read(elf);
+  const debug = addDebugFile(elf, modulePath, debugRoots, sources, refused);
   try {
-    const symbols = new SymbolTable(sources);
-    const entry = entryFunction(elf, symbols);
-    return {
+    // After the debug file: a module without .debug_frame of its own may find it there.
+    const { id: cfi, bytes: cfiBytes } = loadUnwindTable(elf, debug?.elf);
+    const mini = addMiniDebugInfo(elf, sources, xzDecompress);
+    // A debug file the target points at but that was refused: say so (it may be why names lack).
+    const reason = mini.reason ?? (debug === undefined && refused.length > 0 ? refused[0] : undefined);
+    // Go keeps .gopclntab for its own tracebacks: it names a Go binary built without symbols.
+    const goFunctions = hasSymtab(sources) ? null : GoPclntab.read(elf);
+    const common = {
       goFunctions,
       loads: elf.loads,
-      symbols,
-      reason,
-      debugFile,
-      debugFileId,
-      miniDebugInfo: mini,
+      debugFile: debug?.path,
+      debugFileId: debug?.id,
+      miniDebugInfo: mini.merged,
       cfi,
-      entry,
-      bytes: cfiBytes + symbols.bytes + (goFunctions?.bytes ?? 0),
     };
-  } catch (e) {
-    return {
-      loads: elf.loads,
-      symbols: null,
-      reason: `symbols: ${(e as Error).message}`,
-      debugFile,
-      debugFileId,
-      miniDebugInfo: mini,
-      cfi,
-      entry: entryFunction(elf, null),
-      bytes: cfiBytes,
-    };
+    try {
+      const symbols = new SymbolTable(sources);
+      return {
+        ...common,
+        symbols,
+        reason,
+        entry: entryFunction(elf, symbols),
+        bytes: cfiBytes + symbols.bytes + (goFunctions?.bytes ?? 0),
+      };
+    } catch (e) {
+      const why = `symbols: ${(e as Error).message}`;
+      return {
+        ...common,
+        symbols: null,
+        reason: why,
+        failure: 'module-invalid',
+        entry: entryFunction(elf, null),
+        bytes: cfiBytes,
+      };
+    }
   } finally {
-    if (debugFd !== undefined) fs.closeSync(debugFd);
+    if (debug !== undefined) fs.closeSync(debug.fd);
   }
 }

@@ -5,7 +5,7 @@
 import { binding } from '../../addon';
 import type { JsFrameName, StackCopy, V8Code } from '../../runtimes/v8/frames';
 import { findV8InMaps, v8FrameReader } from '../../runtimes/v8/runtime';
-import type { Frame } from '../../types';
+import type { Frame, SymbolReason } from '../../types';
 
 /** One thread's frames and the frame pointer each ran with (absent for inlined frames). */
 export interface FramesWithFp {
@@ -40,13 +40,12 @@ export function resolveV8Frames(pid: number, mapsText: string, threads: FramesWi
       while (caller < frames.length && frames[caller].inlined === true) caller++;
       if (caller < frames.length && fpOf.get(frames[caller]) === fp) return;
       if (reader === undefined) {
-        if (!runtime.support.supported && code !== 'builtin')
-          f.symbolReason = `V8 frames not readable: ${runtime.support.reason}`;
+        if (!runtime.support.supported && code !== 'builtin') setReason(f, 'v8-unsupported', runtime.support.reason);
         return;
       }
       const v = reader.read(fp, BigInt(f.pc), code, stack);
       if (v.kind === 'unreadable') {
-        f.symbolReason = `V8 frame unreadable: ${v.reason}`;
+        setReason(f, 'v8-frame-unreadable', v.reason);
         return;
       }
       if (v.kind === 'marker' || v.kind === 'internal') return;
@@ -55,6 +54,7 @@ export function resolveV8Frames(pid: number, mapsText: string, threads: FramesWi
       f.symbolOffset = null;
       f.jsTier = v.js.tier;
       delete f.symbolReason;
+      delete f.symbolDetail;
       if (v.js.file !== undefined) f.file = v.js.file;
       if (v.js.line !== undefined) {
         f.line = v.js.line;
@@ -72,6 +72,12 @@ export function resolveV8Frames(pid: number, mapsText: string, threads: FramesWi
       if (calls !== undefined) frames.splice(i, 0, ...calls);
     }
   }
+}
+
+/** The frame keeps its native name, and says why it is not a JavaScript one. */
+function setReason(f: Frame, reason: SymbolReason, detail: string): void {
+  f.symbolReason = reason;
+  f.symbolDetail = detail;
 }
 
 function inlinedJsFrame(physical: Frame, js: JsFrameName): Frame {

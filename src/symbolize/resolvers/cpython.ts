@@ -4,14 +4,14 @@
 // way `py-spy dump --native` reads; an eval frame whose Python frames cannot be read keeps
 // its native name and says why in symbolReason (a PythonReason).
 import * as fs from 'node:fs';
-import { parseMaps, type MapEntry } from '../procfs/maps';
-import { findPythonRuntime, isInterpreterPath, type PythonRuntimeResult } from '../runtimes/cpython/interpreter';
-import { TargetMemory } from '../runtimes/cpython/memory';
-import type { PythonReason } from '../runtimes/cpython/reasons';
-import { CodeCache, readPythonStack, threadStates } from '../runtimes/cpython/stacks';
-import type { PythonFrame, PythonStack } from '../runtimes/cpython/stacks';
-import type { Frame, ThreadStack } from '../types';
-import { LruCache } from './lru-cache';
+import { parseMaps, type MapEntry } from '../../procfs/maps';
+import { findPythonRuntime, isInterpreterPath, type PythonRuntimeResult } from '../../runtimes/cpython/interpreter';
+import { TargetMemory } from '../../runtimes/cpython/memory';
+import type { PythonReason } from '../../runtimes/cpython/reasons';
+import { CodeCache, readPythonStack, threadStates } from '../../runtimes/cpython/stacks';
+import type { PythonFrame, PythonStack } from '../../runtimes/cpython/stacks';
+import type { Frame, ThreadStack } from '../../types';
+import { LruCache } from '../lru-cache';
 
 /** The native function that runs Python frames (3.11 to 3.13). */
 export const EVAL_FRAME = '_PyEval_EvalFrameDefault';
