@@ -5,17 +5,16 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Snapshot } from '../src/types';
+import { compileFixture } from './helpers/fixtures';
+import { have } from './helpers/tools';
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const ADDON_BUILT = fs.existsSync(path.join(ROOT, 'build', 'Release', 'stackshot.node'));
 const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
 
-function have(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-}
 const HAVE_GCC = have('gcc');
 const HAVE_STRACE = have('strace');
 const HAVE_SETPRIV = have('setpriv') && process.getuid!() === 0;
@@ -190,39 +189,6 @@ function isAlive(pid: number): boolean {
 
 // ---------------------------------------------------------------------------------------------
 
-const NODUMP_C = `
-#include <stdio.h>
-#include <unistd.h>
-#include <sys/prctl.h>
-int main(void) {
-  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) { perror("prctl"); return 1; }
-  printf("ready\\n"); fflush(stdout);
-  for (;;) pause();
-}
-`;
-const SEIZE_TRACER_C = `
-#include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
-#include <sys/ptrace.h>
-int main(int argc, char **argv) {
-  if (ptrace(PTRACE_SEIZE, atoi(argv[1]), 0, 0) != 0) { perror("PTRACE_SEIZE"); return 1; }
-  printf("seized\\n"); fflush(stdout);
-  for (;;) pause();
-}
-`;
-
-let cdir = '';
-function compile(name: string, source: string): string {
-  const bin = path.join(cdir, name);
-  if (!fs.existsSync(bin)) {
-    fs.writeFileSync(`${bin}.c`, source);
-    const r = spawnSync('gcc', ['-O1', '-o', bin, `${bin}.c`], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`gcc: ${r.stderr}`);
-  }
-  return bin;
-}
-
 beforeAll(() => {
   // `npm test` builds dist first; build it here when it is missing or older than our sources.
   const mine = [
@@ -239,16 +205,10 @@ beforeAll(() => {
   });
   if (stale) spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
   expect(fs.existsSync(CLI)).toBe(true);
-  cdir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-cli-'));
-  fs.chmodSync(cdir, 0o755);
 });
 
 afterEach(async () => {
   await Promise.all([...running].map((p) => p.kill()));
-});
-
-afterAll(() => {
-  fs.rmSync(cdir, { recursive: true, force: true });
 });
 
 describe('stackshot: usage', () => {
@@ -396,7 +356,7 @@ describe.skipIf(!ADDON_BUILT)('stackshot <pid>: snapshots', () => {
 
   const tracers: Array<[string, boolean, (pid: number) => string[]]> = [
     ['strace', HAVE_STRACE, (pid) => ['strace', '-p', String(pid), '-o', '/dev/null']],
-    ['seize-tracer', HAVE_GCC, (pid) => [compile('seize-tracer', SEIZE_TRACER_C), String(pid)]],
+    ['seize-tracer', HAVE_GCC, (pid) => [compileFixture('seize-tracer', 'fp'), String(pid)]],
   ];
   for (const [comm, available, argv] of tracers) {
     it.skipIf(!available)(`a process already traced by ${comm}: EPERM naming the tracer`, async () => {
@@ -438,7 +398,7 @@ describe.skipIf(!ADDON_BUILT)('stackshot <pid>: snapshots', () => {
   });
 
   it.skipIf(!HAVE_SETPRIV || !HAVE_GCC)('a non-dumpable process of the same user: not-dumpable', async () => {
-    const t = await grandchild([compile('nodump', NODUMP_C)], NOBODY);
+    const t = await grandchild([compileFixture('nodump', 'fp')], NOBODY);
     await t.line(/^ready$/);
     const r = await cli([String(t.pid)], NOBODY);
     const line = expectErrorLines(r, 'EPERM');
@@ -519,7 +479,7 @@ describe.skipIf(!ADDON_BUILT)('stackshot demo', () => {
     });
     child.kill('SIGKILL');
     await done;
-    await until(() => !isAlive(workload), 10_000); // its stdin pipe closed: it exits by itself
+    await until(() => !isAlive(workload), 10_000); // the launcher's lifeline killed it
     fs.rmSync(`/tmp/perf-${workload}.map`, { force: true }); // nobody was left to remove it
   });
 });

@@ -1,7 +1,7 @@
 // StackshotError, toStackshotError, checkTarget (preflight) and diagnosePermission, on real
 // processes: every target is a grandchild started through `sh -c '... & echo $!; wait'` (libuv
 // reaps direct children and would steal ptrace stops), and every process is killed afterwards.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -10,6 +10,8 @@ import { StackshotError, errnoName, errnoOf, toStackshotError } from '../src/err
 import { record, type RecordOptions } from '../src/record';
 import { snapshot, snapshotSync } from '../src/snapshot';
 import type { SnapshotOptions } from '../src/types';
+import { compileFixture } from './helpers/fixtures';
+import { have } from './helpers/tools';
 import { checkTarget, isKernelThreadFlags, parseProcStat, PF_KTHREAD } from '../src/procfs/preflight';
 import {
   CAP_SYS_PTRACE,
@@ -118,50 +120,9 @@ async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
   }
 }
 
-function have(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-}
-
-// A tiny real tracer: PTRACE_SEIZE the pid, say so, hold it until killed.
-const SEIZE_TRACER_C = `
-#include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
-#include <sys/ptrace.h>
-int main(int argc, char **argv) {
-  pid_t pid = atoi(argv[1]);
-  if (ptrace(PTRACE_SEIZE, pid, 0, 0) != 0) { perror("PTRACE_SEIZE"); return 1; }
-  printf("seized\\n"); fflush(stdout);
-  for (;;) pause();
-}
-`;
-
-// A process that makes itself non-dumpable, then sleeps.
-const NODUMP_C = `
-#include <stdio.h>
-#include <unistd.h>
-#include <sys/prctl.h>
-int main(void) {
-  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) { perror("prctl"); return 1; }
-  printf("ready\\n"); fflush(stdout);
-  for (;;) pause();
-}
-`;
-
 let cdir = '';
 const HAVE_GCC = have('gcc');
 const HAVE_STRACE = have('strace');
-
-function compile(name: string, source: string): string {
-  const src = path.join(cdir, `${name}.c`);
-  const bin = path.join(cdir, name);
-  if (!fs.existsSync(bin)) {
-    fs.writeFileSync(src, source);
-    const r = spawnSync('gcc', ['-O1', '-o', bin, src], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`gcc failed: ${r.stderr}`);
-  }
-  return bin;
-}
 
 beforeAll(() => {
   cdir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-errors-'));
@@ -377,7 +338,7 @@ describe('diagnosePermission', () => {
   });
 
   it.skipIf(!HAVE_GCC)('sees a real non-dumpable process as not dumpable', async () => {
-    const bin = compile('nodump', NODUMP_C);
+    const bin = compileFixture('nodump', 'fp');
     const p = await grandchild([bin], ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']);
     await p.line(/^ready$/);
     const f = gatherPermissionFacts(p.pid);
@@ -387,7 +348,7 @@ describe('diagnosePermission', () => {
 
   const tracers: Array<[string, boolean, (pid: number) => string[]]> = [
     ['strace', HAVE_STRACE, (pid) => ['strace', '-p', String(pid), '-o', '/dev/null']],
-    ['seize-tracer', HAVE_GCC, (pid) => [compile('seize-tracer', SEIZE_TRACER_C), String(pid)]],
+    ['seize-tracer', HAVE_GCC, (pid) => [compileFixture('seize-tracer', 'fp'), String(pid)]],
   ];
 
   for (const [comm, available, argv] of tracers) {

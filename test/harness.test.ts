@@ -47,6 +47,7 @@ import {
   type Target,
   waitForRtCount,
 } from './helpers/target';
+import { have } from './helpers/tools';
 
 afterEach(async () => {
   await stopAllTargets();
@@ -67,10 +68,6 @@ async function waitForState(pid: number, tid: number, want: string): Promise<str
     state = threadStates(pid).get(tid);
   }
   return state;
-}
-
-function have(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
 
 async function waitGone(pid: number, ms = 3000): Promise<boolean> {

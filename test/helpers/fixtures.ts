@@ -100,6 +100,25 @@ export function compileFixture(name: string, variant: FrameVariant): string {
 }
 
 /**
+ * Compile a small C program given as text (a test's own helper process) with gcc and return
+ * the binary's path; cached like the fixtures, keyed by compiler, flags and source.
+ */
+export function compileSource(name: string, source: string, flags: readonly string[] = ['-O1']): string {
+  return buildCached(name, [gccIdentity(), flags.join(' '), source], (tmp) => {
+    const src = `${tmp}.c`;
+    fs.writeFileSync(src, source);
+    try {
+      execFileSync('gcc', [...flags, '-o', tmp, src], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (err) {
+      const e = err as { stderr?: string; message: string };
+      throw new Error(`compiling ${name} failed: ${e.stderr ?? e.message}`, { cause: err });
+    } finally {
+      fs.rmSync(src, { force: true });
+    }
+  });
+}
+
+/**
  * A binary named `name`, built by `build(tmpPath)` once per distinct key (compiler identity,
  * flags, source...) and cached at <cache>/<hash of key>/<name>. Concurrent builders each write
  * their own temporary file and rename it into place, so a reader sees none or a whole binary.
