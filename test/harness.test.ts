@@ -159,6 +159,10 @@ describe('fixture compilation', () => {
         compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
       });
       fs.writeFileSync(path.join(work, 'helpers', 'fixtures.js'), js.outputText);
+      fs.copyFileSync(
+        path.join(__dirname, 'helpers', 'fixture-flags.json'),
+        path.join(work, 'helpers', 'fixture-flags.json'),
+      );
       const cache = path.join(work, 'cache');
       const script = `process.stdout.write(require(${JSON.stringify(path.join(work, 'helpers', 'fixtures.js'))}).compileFixture('idle', 'nofp'))`;
       const runs = Array.from(
