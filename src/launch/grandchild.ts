@@ -57,8 +57,9 @@ export interface Target {
 }
 
 export interface StartOptions {
-  /** Readiness line (tested per line). Default /^ready$/m. */
-  ready?: RegExp;
+  /** Readiness line (tested per line). Default /^ready$/m; null: ready once the pid is known
+   *  (a target that prints nothing, like `sleep`). */
+  ready?: RegExp | null;
   /** How long to wait for pid and readiness. Default 10 s. */
   timeoutMs?: number;
   /** Environment of the target. Default: this process's. */
@@ -384,7 +385,7 @@ export async function startTarget(binary: string, args: string[] = [], opts: Sta
     if ((await within(t.pidPromise, timeoutMs)) === false) {
       throw t.describe(`timed out after ${timeoutMs} ms waiting for the intermediate sh to report the pid`);
     }
-    await t.waitForLine(opts.ready ?? /^ready$/m, timeoutMs);
+    if (opts.ready !== null) await t.waitForLine(opts.ready ?? /^ready$/m, timeoutMs);
     if (opts.mainBlocked) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
