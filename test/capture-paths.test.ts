@@ -1,4 +1,4 @@
-// Issue 12: the per-thread capture chooser. A thread blocked in a system call is read without a
+// The per-thread capture chooser. A thread blocked in a system call is read without a
 // stop ('blocked'); where that cannot be proven consistent, or the walk needs a register the
 // stop-free read does not give, the thread is stopped with ptrace after all, and says why.
 // (test/reliability-eintr.test.ts: 1,000 snapshots of parked threads disturb none of them.)
