@@ -8,6 +8,8 @@ import * as path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Snapshot } from '../src/types';
 import { compileFixture } from './helpers/fixtures';
+import { statusField, waitUntil } from './helpers/proc';
+import { startTarget, stopAllTargets, type Target } from './helpers/target';
 import { have } from './helpers/tools';
 
 const ROOT = path.join(__dirname, '..');
@@ -88,71 +90,11 @@ function expectUsageError(r: Run): void {
 // ---------------------------------------------------------------------------------------------
 // Targets: grandchildren
 
-interface Target {
-  pid: number;
-  shell: ChildProcess;
-  line(re: RegExp): Promise<void>;
-  kill(): Promise<void>;
-}
-
-function grandchild(argv: string[], prefix: string[] = []): Promise<Target> {
-  const cmd = [...prefix, '/bin/sh', '-c', '"$@" & echo "$!"; wait', 'sh', ...argv];
-  const shell = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'ignore'], cwd: os.tmpdir() });
-  const exit = new Promise<void>((r) => shell.once('exit', () => r()));
-  let out = '';
-  const waiters: Array<() => void> = [];
-  shell.stdout!.setEncoding('utf8').on('data', (s: string) => {
-    out += s;
-    waiters.splice(0).forEach((w) => w());
-  });
-  const line = (re: RegExp): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no line ${re}`)), 15_000);
-      const check = (): void => {
-        if (out.split('\n').some((l) => re.test(l))) {
-          clearTimeout(timer);
-          resolve();
-        } else waiters.push(check);
-      };
-      check();
-    });
-  return line(/^\d+$/).then(() => {
-    // The grandchild may print before the shell echoes its pid: take the first number line.
-    const pid = Number(out.split('\n').find((l) => /^\d+$/.test(l)));
-    const t: Target = {
-      pid,
-      shell,
-      line,
-      kill: async () => {
-        running.delete(t);
-        if (shell.exitCode === null && shell.signalCode === null) {
-          try {
-            process.kill(pid, 'SIGKILL'); // the shell has not reaped it yet: still our pid
-          } catch {
-            /* gone */
-          }
-          const timer = setTimeout(() => shell.kill('SIGKILL'), 3_000);
-          await exit;
-          clearTimeout(timer);
-        }
-      },
-    };
-    running.add(t);
-    return t;
-  });
-}
-
-async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-function statusField(pid: number, key: string): string {
-  const m = new RegExp(`^${key}:\\s*(.*)$`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? m[1]! : '';
+/** argv as a grandchild (the shared launcher); a `prefix` (setpriv ...) execs argv, so the pid
+ *  is argv's, run as the prefix says. Ready at once, or at a line matching `ready`. */
+function grandchild(argv: string[], prefix: string[] = [], ready: RegExp | null = null): Promise<Target> {
+  const [cmd, ...args] = [...prefix, ...argv];
+  return startTarget(cmd!, args, { ready, cwd: os.tmpdir() });
 }
 
 function ppidOf(pid: number): number {
@@ -209,6 +151,7 @@ beforeAll(() => {
 
 afterEach(async () => {
   await Promise.all([...running].map((p) => p.kill()));
+  await stopAllTargets();
 });
 
 describe('stackshot: usage', () => {
@@ -372,7 +315,7 @@ describe.skipIf(!ADDON_BUILT)('stackshot <pid>: snapshots', () => {
         },
       };
       running.add(handle);
-      await until(() => statusField(t.pid, 'TracerPid') === String(tracer.pid));
+      await waitUntil(() => statusField(t.pid, 'TracerPid') === String(tracer.pid));
       const line = expectErrorLines(await cli([String(t.pid)]), 'EPERM');
       expect(line).toBe(
         `stackshot: cannot attach to pid ${t.pid}: already traced by pid ${tracer.pid} (${comm}) [EPERM]`,
@@ -398,8 +341,7 @@ describe.skipIf(!ADDON_BUILT)('stackshot <pid>: snapshots', () => {
   });
 
   it.skipIf(!HAVE_SETPRIV || !HAVE_GCC)('a non-dumpable process of the same user: not-dumpable', async () => {
-    const t = await grandchild([compileFixture('nodump', 'fp')], NOBODY);
-    await t.line(/^ready$/);
+    const t = await grandchild([compileFixture('nodump', 'fp')], NOBODY, /^ready$/);
     const r = await cli([String(t.pid)], NOBODY);
     const line = expectErrorLines(r, 'EPERM');
     expect(line).toContain('it is not dumpable');
@@ -458,7 +400,7 @@ describe.skipIf(!ADDON_BUILT)('stackshot demo', () => {
   it('SIGINT while the demo starts kills the workload and removes its perf map', async () => {
     const { child, done } = startCli(['demo']);
     let workload = 0;
-    await until(() => {
+    await waitUntil(() => {
       workload = grandchildrenMatching(child.pid!, 'workload.js')[0] ?? 0;
       return workload > 0;
     });
@@ -466,20 +408,20 @@ describe.skipIf(!ADDON_BUILT)('stackshot demo', () => {
     const r = await done;
     expect(r.signal).toBe('SIGINT');
     expect(r.stderr).not.toMatch(/^\s+at /m);
-    await until(() => !isAlive(workload), 5_000);
+    await waitUntil(() => !isAlive(workload), 5_000);
     expect(fs.existsSync(`/tmp/perf-${workload}.map`)).toBe(false);
   });
 
   it('even SIGKILL of the CLI does not leave the workload running', async () => {
     const { child, done } = startCli(['demo']);
     let workload = 0;
-    await until(() => {
+    await waitUntil(() => {
       workload = grandchildrenMatching(child.pid!, 'workload.js')[0] ?? 0;
       return workload > 0;
     });
     child.kill('SIGKILL');
     await done;
-    await until(() => !isAlive(workload), 10_000); // the launcher's lifeline killed it
+    await waitUntil(() => !isAlive(workload), 10_000); // the launcher's lifeline killed it
     fs.rmSync(`/tmp/perf-${workload}.map`, { force: true }); // nobody was left to remove it
   });
 });
