@@ -7,7 +7,7 @@
 # Usage: scripts/arm64-node-sysroot.sh          build it (when missing) and print its directory
 #        scripts/arm64-node-sysroot.sh --dir    only print where it is (or would be)
 set -eu
-dir="${STACKSHOT_ARM64_SYSROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/stackshot/arm64-node}"
+dir="${STACKSHOT_ARM64_SYSROOT:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/stackshot/arm64-node}"
 if [ "${1:-}" = "--dir" ] || [ -x "$dir/usr/bin/node" ]; then
   echo "$dir"
   exit 0
