@@ -1,38 +1,33 @@
 // Benchmark targets: bench/target.c (compiled with gcc, cached in os.tmpdir()) and Node
-// processes. Every target is started as a GRANDCHILD (sh -c '"$0" "$@" & echo pid=$!; wait'):
-// libuv reaps direct children with waitpid and would steal their ptrace stops.
+// processes. Every target is started as a GRANDCHILD (src/launch/grandchild.ts): libuv reaps
+// direct children with waitpid and would steal their ptrace stops.
 //
 // The C target logs its own stop gaps into a shared file (layout at the top of target.c);
 // StatsReader reads it so the pause is measured from the target's side, the same way for
 // every tool.
 'use strict';
-const { spawn, execFileSync } = require('node:child_process');
+const { execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const FLAGS = [
-  '-O1',
-  '-g',
-  '-fno-omit-frame-pointer',
-  '-mno-omit-leaf-frame-pointer',
-  '-fno-optimize-sibling-calls',
-  '-pthread',
-];
+// The test fixtures' frame-pointer build (one list for tests and bench).
+const FLAGS = require('../test/helpers/fixture-flags.json').fp;
+const { startTarget } = require('../dist/launch/grandchild.js');
 const CACHE = path.join(os.tmpdir(), 'stackshot-bench');
 const RING = 2048;
 const HDR = 64;
 
-function buildTarget() {
-  const source = path.join(__dirname, 'target.c');
+/** A C source built with the fixtures' frame-pointer flags, cached by source and flags. */
+function buildC(source) {
   const hash = crypto
     .createHash('sha1')
     .update(fs.readFileSync(source))
     .update(FLAGS.join(' '))
     .digest('hex')
     .slice(0, 12);
-  const out = path.join(CACHE, `target-${hash}`);
+  const out = path.join(CACHE, `${path.basename(source, '.c')}-${hash}`);
   if (!fs.existsSync(out)) {
     fs.mkdirSync(CACHE, { recursive: true });
     execFileSync('gcc', [...FLAGS, source, '-o', `${out}.tmp`], { stdio: 'inherit' });
@@ -41,43 +36,16 @@ function buildTarget() {
   return out;
 }
 
+function buildTarget() {
+  return buildC(path.join(__dirname, 'target.c'));
+}
+
 /**
- * Starts `command args…` as a grandchild; resolves once stdout matches `ready`
- * with { pid, out, stop() }.
+ * Starts `command args…` as a grandchild (the tests' launcher, src/launch/grandchild.ts); resolves
+ * once it printed a line matching `ready`, with { pid, stdout, stop() }.
  */
 function startGrandchild(command, args, ready = /^ready$/m, timeoutMs = 20_000) {
-  const sh = spawn('sh', ['-c', '"$0" "$@" & echo "pid=$!"; wait', command, ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      sh.kill('SIGKILL');
-      reject(new Error(`target ${command} did not get ready:\n${out}`));
-    }, timeoutMs);
-    sh.stdout.on('data', (chunk) => {
-      out += chunk;
-      const pid = /pid=(\d+)/.exec(out);
-      if (pid && ready.test(out)) {
-        clearTimeout(timer);
-        sh.stdout.removeAllListeners('data');
-        sh.stdout.resume();
-        const target = Number(pid[1]);
-        resolve({
-          pid: target,
-          out,
-          stop() {
-            try {
-              process.kill(target, 'SIGKILL');
-            } catch {
-              /* already gone */
-            }
-            sh.kill('SIGKILL');
-          },
-        });
-      }
-    });
-  });
+  return startTarget(command, args, { ready, timeoutMs });
 }
 
 /** The C workload: workers + 2 threads (main, spinner), each `depth` frames deep. */
@@ -96,11 +64,11 @@ async function startCTarget({ workers, depth, gapNs = 1000 }) {
   ]);
   const kinds = new Map(); // tid -> kind
   let spinTid = 0;
-  for (const m of t.out.matchAll(/^thread (\S+) (\d+) (\S+)$/gm)) {
+  for (const m of t.stdout.matchAll(/^thread (\S+) (\d+) (\S+)$/gm)) {
     kinds.set(Number(m[2]), m[1]);
     if (m[1] === 'spin') spinTid = Number(m[2]);
   }
-  const clock = /^clock (.*)$/m.exec(t.out)?.[1] ?? '';
+  const clock = /^clock (.*)$/m.exec(t.stdout)?.[1] ?? '';
   const stats = new StatsReader(statsPath);
   return {
     ...t,
@@ -247,6 +215,7 @@ function withTargetWindow(target, fn) {
 }
 
 module.exports = {
+  buildC,
   buildTarget,
   startGrandchild,
   startCTarget,

@@ -2,61 +2,13 @@
 // frames separately, one core), and whether unwinding with CFI costs the target anything
 // (it must not: the capture is the same, the unwind runs after the threads resumed).
 'use strict';
-const { execFileSync, spawn } = require('node:child_process');
-const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 
 const { binding } = require('../dist/addon.js');
 const { snapshotSync } = require('../dist/index.js');
 const { captureSync } = require('../dist/snapshot.js');
 const { ModuleRegistry } = require('../dist/symbolize/module-registry.js');
-
-const FLAGS = [
-  '-O1',
-  '-g',
-  '-fno-omit-frame-pointer',
-  '-mno-omit-leaf-frame-pointer',
-  '-fno-optimize-sibling-calls',
-  '-pthread',
-];
-
-function buildThreadsFixture() {
-  const out = path.join(os.tmpdir(), 'stackshot-bench', 'threads-unwind');
-  fs.mkdirSync(path.dirname(out), { recursive: true });
-  execFileSync('gcc', [...FLAGS, path.join(__dirname, '..', 'test', 'fixtures', 'threads.c'), '-o', out]);
-  return out;
-}
-
-/** Starts the fixture as a grandchild; resolves { pid, stop } once it prints `ready`. */
-function start(binary, args) {
-  const sh = spawn('sh', ['-c', '"$0" "$@" & echo "pid=$!"; wait', binary, ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`target did not get ready: ${out}`)), 10_000);
-    sh.stdout.on('data', (chunk) => {
-      out += chunk;
-      const m = /pid=(\d+)/.exec(out);
-      if (m && /^ready$/m.test(out)) {
-        clearTimeout(timer);
-        const pid = Number(m[1]);
-        resolve({
-          pid,
-          stop: () => {
-            try {
-              process.kill(pid, 'SIGKILL');
-            } catch {
-              /* gone */
-            }
-            sh.kill('SIGKILL');
-          },
-        });
-      }
-    });
-  });
-}
+const { buildC, startGrandchild } = require('./target.js');
 
 const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 
@@ -80,7 +32,8 @@ function throughput(raw, mappings, live) {
 
 /** Rows for the markdown table: [measure, median, detail, target]. */
 async function measureUnwinder(rounds = 200) {
-  const target = await start(buildThreadsFixture(), ['--workers', '4', '--depth', '1000', '--worker-leaf', 'sleep']);
+  const fixture = buildC(path.join(__dirname, '..', 'test', 'fixtures', 'threads.c'));
+  const target = await startGrandchild(fixture, ['--workers', '4', '--depth', '1000', '--worker-leaf', 'sleep']);
   try {
     const { raw } = captureSync(target.pid);
     const mappings = new ModuleRegistry().unwindMappings(raw.pid, raw.maps);

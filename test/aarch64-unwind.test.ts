@@ -11,15 +11,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { snapshotFromFile, type SavedCapture } from '../src/capture-file';
 import { ElfFile, FdSource } from '../src/elf/elf-file';
+import { have } from './helpers/tools';
 
-function have(cmd: string): boolean {
-  try {
-    execFileSync(cmd, ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 const READY = have('aarch64-linux-gnu-gcc') && have('qemu-aarch64') && have('gdb-multiarch');
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-aarch64-'));

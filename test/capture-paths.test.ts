@@ -1,4 +1,4 @@
-// Issue 12: the per-thread capture chooser. A thread blocked in a system call is read without a
+// The per-thread capture chooser. A thread blocked in a system call is read without a
 // stop ('blocked'); where that cannot be proven consistent, or the walk needs a register the
 // stop-free read does not give, the thread is stopped with ptrace after all, and says why.
 // (test/reliability-eintr.test.ts: 1,000 snapshots of parked threads disturb none of them.)
@@ -34,6 +34,16 @@ function thread(threads: ThreadStack[], tid: number): ThreadStack {
   return t;
 }
 
+/** Every thread's frame addresses equal eu-stack's of the same (still blocked) threads. */
+function expectPcsOfEuStack(threads: ThreadStack[], pid: number): void {
+  const oracle = euStackPcs(pid);
+  for (const t of threads)
+    expect(
+      t.frames.map((f) => f.pc),
+      t.name,
+    ).toEqual(oracle.get(t.tid));
+}
+
 describe('capture paths', () => {
   it('a blocked thread in code without frame pointers is read without a stop, as eu-stack sees it', async () => {
     const target = await startFixture('threads', 'nofp', ['--only', 'sleeper,epoller,reader'], PLAIN);
@@ -44,14 +54,7 @@ describe('capture paths', () => {
       expect(t.captureFallback).toBeUndefined();
       expect(matchFrames(names(t), EXPECTED_STACKS[name]!)).toBeNull();
     }
-    if (HAVE_EU_STACK) {
-      const oracle = euStackPcs(target.pid);
-      for (const t of shot.threads)
-        expect(
-          t.frames.map((f) => f.pc),
-          t.name,
-        ).toEqual(oracle.get(t.tid));
-    }
+    if (HAVE_EU_STACK) expectPcsOfEuStack(shot.threads, target.pid);
     assertDetached(target.pid);
   });
 
@@ -68,12 +71,7 @@ describe('capture paths', () => {
     expect(matchFrames(names(s), EXPECTED_STACKS.sleeper!)).toBeNull();
     // glibc's futex wait saves %rbp itself (its CFI says where): no register is missing there.
     expect(thread(shot.threads, condwait)).toMatchObject({ capture: 'blocked', complete: true });
-    const oracle = euStackPcs(target.pid);
-    for (const t of shot.threads)
-      expect(
-        t.frames.map((f) => f.pc),
-        t.name,
-      ).toEqual(oracle.get(t.tid));
+    expectPcsOfEuStack(shot.threads, target.pid);
     assertDetached(target.pid);
   });
 

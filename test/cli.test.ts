@@ -5,17 +5,18 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Snapshot } from '../src/types';
+import { compileFixture } from './helpers/fixtures';
+import { statusField, waitUntil } from './helpers/proc';
+import { startTarget, stopAllTargets, type Target } from './helpers/target';
+import { have } from './helpers/tools';
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const ADDON_BUILT = fs.existsSync(path.join(ROOT, 'build', 'Release', 'stackshot.node'));
 const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
 
-function have(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-}
 const HAVE_GCC = have('gcc');
 const HAVE_STRACE = have('strace');
 const HAVE_SETPRIV = have('setpriv') && process.getuid!() === 0;
@@ -89,71 +90,11 @@ function expectUsageError(r: Run): void {
 // ---------------------------------------------------------------------------------------------
 // Targets: grandchildren
 
-interface Target {
-  pid: number;
-  shell: ChildProcess;
-  line(re: RegExp): Promise<void>;
-  kill(): Promise<void>;
-}
-
-function grandchild(argv: string[], prefix: string[] = []): Promise<Target> {
-  const cmd = [...prefix, '/bin/sh', '-c', '"$@" & echo "$!"; wait', 'sh', ...argv];
-  const shell = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'ignore'], cwd: os.tmpdir() });
-  const exit = new Promise<void>((r) => shell.once('exit', () => r()));
-  let out = '';
-  const waiters: Array<() => void> = [];
-  shell.stdout!.setEncoding('utf8').on('data', (s: string) => {
-    out += s;
-    waiters.splice(0).forEach((w) => w());
-  });
-  const line = (re: RegExp): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no line ${re}`)), 15_000);
-      const check = (): void => {
-        if (out.split('\n').some((l) => re.test(l))) {
-          clearTimeout(timer);
-          resolve();
-        } else waiters.push(check);
-      };
-      check();
-    });
-  return line(/^\d+$/).then(() => {
-    // The grandchild may print before the shell echoes its pid: take the first number line.
-    const pid = Number(out.split('\n').find((l) => /^\d+$/.test(l)));
-    const t: Target = {
-      pid,
-      shell,
-      line,
-      kill: async () => {
-        running.delete(t);
-        if (shell.exitCode === null && shell.signalCode === null) {
-          try {
-            process.kill(pid, 'SIGKILL'); // the shell has not reaped it yet: still our pid
-          } catch {
-            /* gone */
-          }
-          const timer = setTimeout(() => shell.kill('SIGKILL'), 3_000);
-          await exit;
-          clearTimeout(timer);
-        }
-      },
-    };
-    running.add(t);
-    return t;
-  });
-}
-
-async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-function statusField(pid: number, key: string): string {
-  const m = new RegExp(`^${key}:\\s*(.*)$`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? m[1]! : '';
+/** argv as a grandchild (the shared launcher); a `prefix` (setpriv ...) execs argv, so the pid
+ *  is argv's, run as the prefix says. Ready at once, or at a line matching `ready`. */
+function grandchild(argv: string[], prefix: string[] = [], ready: RegExp | null = null): Promise<Target> {
+  const [cmd, ...args] = [...prefix, ...argv];
+  return startTarget(cmd!, args, { ready, cwd: os.tmpdir() });
 }
 
 function ppidOf(pid: number): number {
@@ -190,39 +131,6 @@ function isAlive(pid: number): boolean {
 
 // ---------------------------------------------------------------------------------------------
 
-const NODUMP_C = `
-#include <stdio.h>
-#include <unistd.h>
-#include <sys/prctl.h>
-int main(void) {
-  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) { perror("prctl"); return 1; }
-  printf("ready\\n"); fflush(stdout);
-  for (;;) pause();
-}
-`;
-const SEIZE_TRACER_C = `
-#include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
-#include <sys/ptrace.h>
-int main(int argc, char **argv) {
-  if (ptrace(PTRACE_SEIZE, atoi(argv[1]), 0, 0) != 0) { perror("PTRACE_SEIZE"); return 1; }
-  printf("seized\\n"); fflush(stdout);
-  for (;;) pause();
-}
-`;
-
-let cdir = '';
-function compile(name: string, source: string): string {
-  const bin = path.join(cdir, name);
-  if (!fs.existsSync(bin)) {
-    fs.writeFileSync(`${bin}.c`, source);
-    const r = spawnSync('gcc', ['-O1', '-o', bin, `${bin}.c`], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`gcc: ${r.stderr}`);
-  }
-  return bin;
-}
-
 beforeAll(() => {
   // `npm test` builds dist first; build it here when it is missing or older than our sources.
   const mine = [
@@ -239,16 +147,11 @@ beforeAll(() => {
   });
   if (stale) spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
   expect(fs.existsSync(CLI)).toBe(true);
-  cdir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-cli-'));
-  fs.chmodSync(cdir, 0o755);
 });
 
 afterEach(async () => {
   await Promise.all([...running].map((p) => p.kill()));
-});
-
-afterAll(() => {
-  fs.rmSync(cdir, { recursive: true, force: true });
+  await stopAllTargets();
 });
 
 describe('stackshot: usage', () => {
@@ -396,7 +299,7 @@ describe.skipIf(!ADDON_BUILT)('stackshot <pid>: snapshots', () => {
 
   const tracers: Array<[string, boolean, (pid: number) => string[]]> = [
     ['strace', HAVE_STRACE, (pid) => ['strace', '-p', String(pid), '-o', '/dev/null']],
-    ['seize-tracer', HAVE_GCC, (pid) => [compile('seize-tracer', SEIZE_TRACER_C), String(pid)]],
+    ['seize-tracer', HAVE_GCC, (pid) => [compileFixture('seize-tracer', 'fp'), String(pid)]],
   ];
   for (const [comm, available, argv] of tracers) {
     it.skipIf(!available)(`a process already traced by ${comm}: EPERM naming the tracer`, async () => {
@@ -412,7 +315,7 @@ describe.skipIf(!ADDON_BUILT)('stackshot <pid>: snapshots', () => {
         },
       };
       running.add(handle);
-      await until(() => statusField(t.pid, 'TracerPid') === String(tracer.pid));
+      await waitUntil(() => statusField(t.pid, 'TracerPid') === String(tracer.pid));
       const line = expectErrorLines(await cli([String(t.pid)]), 'EPERM');
       expect(line).toBe(
         `stackshot: cannot attach to pid ${t.pid}: already traced by pid ${tracer.pid} (${comm}) [EPERM]`,
@@ -438,8 +341,7 @@ describe.skipIf(!ADDON_BUILT)('stackshot <pid>: snapshots', () => {
   });
 
   it.skipIf(!HAVE_SETPRIV || !HAVE_GCC)('a non-dumpable process of the same user: not-dumpable', async () => {
-    const t = await grandchild([compile('nodump', NODUMP_C)], NOBODY);
-    await t.line(/^ready$/);
+    const t = await grandchild([compileFixture('nodump', 'fp')], NOBODY, /^ready$/);
     const r = await cli([String(t.pid)], NOBODY);
     const line = expectErrorLines(r, 'EPERM');
     expect(line).toContain('it is not dumpable');
@@ -498,7 +400,7 @@ describe.skipIf(!ADDON_BUILT)('stackshot demo', () => {
   it('SIGINT while the demo starts kills the workload and removes its perf map', async () => {
     const { child, done } = startCli(['demo']);
     let workload = 0;
-    await until(() => {
+    await waitUntil(() => {
       workload = grandchildrenMatching(child.pid!, 'workload.js')[0] ?? 0;
       return workload > 0;
     });
@@ -506,20 +408,20 @@ describe.skipIf(!ADDON_BUILT)('stackshot demo', () => {
     const r = await done;
     expect(r.signal).toBe('SIGINT');
     expect(r.stderr).not.toMatch(/^\s+at /m);
-    await until(() => !isAlive(workload), 5_000);
+    await waitUntil(() => !isAlive(workload), 5_000);
     expect(fs.existsSync(`/tmp/perf-${workload}.map`)).toBe(false);
   });
 
   it('even SIGKILL of the CLI does not leave the workload running', async () => {
     const { child, done } = startCli(['demo']);
     let workload = 0;
-    await until(() => {
+    await waitUntil(() => {
       workload = grandchildrenMatching(child.pid!, 'workload.js')[0] ?? 0;
       return workload > 0;
     });
     child.kill('SIGKILL');
     await done;
-    await until(() => !isAlive(workload), 10_000); // its stdin pipe closed: it exits by itself
+    await waitUntil(() => !isAlive(workload), 10_000); // the launcher's lifeline killed it
     fs.rmSync(`/tmp/perf-${workload}.map`, { force: true }); // nobody was left to remove it
   });
 });

@@ -153,6 +153,116 @@ describe('compareThread (pure)', () => {
     expect(compareThread(failed, failed).status).toBe('not-captured');
   });
 
+  // Each row: the fp walk's and the hybrid walk's frames (by letter) and completeness, and the
+  // verdict with the last common frame (brokeAt) and the first one fp missed, as indexes.
+  const table: {
+    name: string;
+    fp: [Frame[], boolean];
+    hybrid: [Frame[], boolean];
+    status: string;
+    brokeAt: number | null;
+    missed: number | null;
+    recovered: boolean;
+  }[] = [
+    {
+      name: 'same frames',
+      fp: [[A, B, C], true],
+      hybrid: [[A, B, C], true],
+      status: 'intact',
+      brokeAt: null,
+      missed: null,
+      recovered: true,
+    },
+    {
+      name: 'fp stops at an earlier entry frame',
+      fp: [[A, C], true],
+      hybrid: [[A, C, C], true],
+      status: 'intact',
+      brokeAt: null,
+      missed: null,
+      recovered: true,
+    },
+    {
+      name: 'fp cut short, hybrid complete',
+      fp: [[A], false],
+      hybrid: [[A, B, C], true],
+      status: 'cut-short',
+      brokeAt: 0,
+      missed: 1,
+      recovered: true,
+    },
+    {
+      name: 'both cut short',
+      fp: [[A], false],
+      hybrid: [[A, B], false],
+      status: 'cut-short',
+      brokeAt: 0,
+      missed: 1,
+      recovered: false,
+    },
+    {
+      name: 'fp broke at the first frame',
+      fp: [[B], false],
+      hybrid: [[A, B, C], true],
+      status: 'cut-short',
+      brokeAt: null,
+      missed: 0,
+      recovered: true,
+    },
+    {
+      name: 'fp jumped over a frame',
+      fp: [[A, C], true],
+      hybrid: [[A, B, C], true],
+      status: 'skipped-frames',
+      brokeAt: 0,
+      missed: 1,
+      recovered: true,
+    },
+    {
+      name: 'fp complete, hybrid not: nothing to blame',
+      fp: [[A, C], true],
+      hybrid: [[A, B], false],
+      status: 'intact',
+      brokeAt: null,
+      missed: null,
+      recovered: false,
+    },
+    {
+      name: 'hybrid cut short, fp too: the common prefix is all',
+      fp: [[A, B], false],
+      hybrid: [[A, B], false],
+      status: 'cut-short',
+      brokeAt: 1,
+      missed: null,
+      recovered: false,
+    },
+  ];
+  it.each(table)('table: $name', ({ fp, hybrid, status, brokeAt, missed, recovered }) => {
+    const h = stack(...hybrid);
+    const out = compareThread(stack(...fp), h);
+    expect(out.status).toBe(status);
+    expect(out.recovered).toBe(recovered);
+    expect(out.brokeAt?.index ?? null).toBe(brokeAt);
+    expect(out.missed?.index ?? null).toBe(missed);
+    if (out.brokeAt !== null) expect(out.brokeAt.pc).toBe(h.frames[out.brokeAt.index]!.pc);
+    if (out.missed !== null) expect(out.missed.pc).toBe(h.frames[out.missed.index]!.pc);
+    expect(out).toMatchObject({ fp: { frames: fp[0].length }, hybrid: { frames: hybrid[0].length } });
+  });
+
+  it('a thread either walk failed to capture is not judged', () => {
+    const failed = { ...stack([], false), failure: 'exited' as const };
+    expect(compareThread(failed, stack([A], true))).toMatchObject({
+      status: 'not-captured',
+      brokeAt: null,
+      missed: null,
+    });
+    expect(compareThread(stack([A], true), failed)).toMatchObject({
+      status: 'not-captured',
+      brokeAt: null,
+      missed: null,
+    });
+  });
+
   it('summarizes', () => {
     const shot = (threads: ThreadStack[]): Snapshot => ({
       version: 1,

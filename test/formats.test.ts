@@ -21,13 +21,14 @@ import {
 } from '../src/index';
 import { decodePprof } from '../src/output/pprof';
 import { startFixture, stopAllTargets } from './helpers/target';
+import { have } from './helpers/tools';
 
 const ROOT = path.join(__dirname, '..');
 const SCHEMA = JSON.parse(
   fs.readFileSync(path.join(ROOT, 'node_modules', 'speedscope', 'dist', 'release', 'file-format-schema.json'), 'utf8'),
 );
 const validateSpeedscope = new Ajv({ allErrors: true, strict: false }).compile(SCHEMA);
-const HAVE_GO = spawnSync('sh', ['-c', 'command -v go']).status === 0;
+const HAVE_GO = have('go');
 
 // ---------------------------------------------------------------------------------------------
 // Hand-made snapshots

@@ -4,7 +4,7 @@
 // libc. Every thread of test/fixtures/gostacks.go (netpoller, futexes, a thread locked to a
 // goroutine blocked on a channel, a spinner) must be complete and equal eu-stack's frames
 // (pc and name) up to its entry; gdb's return addresses must agree too.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -14,8 +14,9 @@ import { buildCached, FIXTURES_DIR } from './helpers/fixtures';
 import { threadStates } from './helpers/proc';
 import { euStack, gdbStacks, HAVE_EU_STACK, HAVE_GDB, type OracleFrame } from './helpers/stack-oracles';
 import { startTarget, stopAllTargets } from './helpers/target';
+import { have } from './helpers/tools';
 
-const HAVE_GO = spawnSync('sh', ['-c', 'command -v go']).status === 0;
+const HAVE_GO = have('go');
 const SOURCE = path.join(FIXTURES_DIR, 'gostacks.go');
 
 afterEach(async () => {

@@ -47,6 +47,7 @@ import {
   type Target,
   waitForRtCount,
 } from './helpers/target';
+import { have } from './helpers/tools';
 
 afterEach(async () => {
   await stopAllTargets();
@@ -67,10 +68,6 @@ async function waitForState(pid: number, tid: number, want: string): Promise<str
     state = threadStates(pid).get(tid);
   }
   return state;
-}
-
-function have(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
 
 async function waitGone(pid: number, ms = 3000): Promise<boolean> {
@@ -162,6 +159,10 @@ describe('fixture compilation', () => {
         compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
       });
       fs.writeFileSync(path.join(work, 'helpers', 'fixtures.js'), js.outputText);
+      fs.copyFileSync(
+        path.join(__dirname, 'helpers', 'fixture-flags.json'),
+        path.join(work, 'helpers', 'fixture-flags.json'),
+      );
       const cache = path.join(work, 'cache');
       const script = `process.stdout.write(require(${JSON.stringify(path.join(work, 'helpers', 'fixtures.js'))}).compileFixture('idle', 'nofp'))`;
       const runs = Array.from(

@@ -1,11 +1,12 @@
 // The native code must build warning-free for both architectures stackshot supports. There is
 // no aarch64 machine here, so aarch64 is checked by cross-compiling every source file with
 // Debian's aarch64-linux-gnu-g++ (CI installs it).
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { hasCompiler } from './helpers/native-build';
 
 const run = promisify(execFile);
 const root = path.join(__dirname, '..');
@@ -28,15 +29,6 @@ function sources(otherArch: string): string[] {
   };
   walk(path.join(root, 'native'));
   return out;
-}
-
-function hasCompiler(cc: string): boolean {
-  try {
-    execFileSync(cc, ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 // The host compiler builds the host's arch/ directory; the cross compilers build the other.

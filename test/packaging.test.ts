@@ -14,13 +14,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { have } from './helpers/tools';
 
 const ROOT = path.join(__dirname, '..');
 const PLATFORM_DIR = `${process.platform}-${process.arch}`;
 /** Why the package cannot be built here (null when it can): both prebuilds need their compiler. */
 const MISSING =
   ['g++', 'make', 'strip', 'aarch64-linux-gnu-g++', 'aarch64-linux-gnu-strip']
-    .filter((c) => spawnSync('sh', ['-c', `command -v ${c}`]).status !== 0)
+    .filter((c) => !have(c))
     .map((c) => `${c} is not installed`)
     .join(', ') || null;
 
@@ -203,4 +204,37 @@ describe('npm package', () => {
     );
     expect(api.stdout.trim()).toBe('function function function function function function');
   }, 120_000);
+
+  it('the linux-arm64 prebuild is an aarch64 addon that loads and runs in an arm64 node (qemu)', (ctx) => {
+    if (MISSING !== null) ctx.skip(MISSING);
+    const addon = path.join(stage, 'prebuilds', 'linux-arm64', 'stackshot.node');
+    // `file` as the oracle of what the binary is, beside elfMachine's own reading above.
+    if (!have('file')) ctx.skip('file is not installed');
+    expect(execFileSync('file', ['-b', addon], { encoding: 'utf8' })).toMatch(
+      /^ELF 64-bit LSB shared object, ARM aarch64/,
+    );
+    if (!have('qemu-aarch64')) ctx.skip('qemu-aarch64 is not installed (Debian: qemu-user)');
+    const sysroot = execFileSync('sh', [path.join(ROOT, 'scripts', 'arm64-node-sysroot.sh'), '--dir'], {
+      encoding: 'utf8',
+    }).trim();
+    if (!fs.existsSync(path.join(sysroot, 'usr', 'bin', 'node'))) {
+      ctx.skip(`no arm64 node in ${sysroot}: run scripts/arm64-node-sysroot.sh (as root; .ci/run does)`);
+    }
+    // qemu-aarch64 -L makes the sysroot the arm64 node's `/`; the addon's path is outside it, so
+    // qemu falls back to the real file. A call into the addon proves more than the load.
+    const r = run(
+      'qemu-aarch64',
+      [
+        '-L',
+        sysroot,
+        path.join(sysroot, 'usr', 'bin', 'node'),
+        '-e',
+        `const a = require(${JSON.stringify(addon)}); console.log(process.arch, a.demangle('_ZN3foo3barEv'))`,
+      ],
+      work,
+      cleanEnv(),
+      120_000,
+    );
+    expect(r.stdout.trim()).toBe('arm64 foo::bar()');
+  }, 180_000);
 });

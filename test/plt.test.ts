@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { ElfFile, FdSource } from '../src/elf/elf-file';
 import { findPltStub, pltStubs } from '../src/elf/plt';
+import { compileSource } from './helpers/fixtures';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-plt-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -35,13 +36,7 @@ function ours(file: string) {
 
 const SOURCE = '#include <stdio.h>\n#include <unistd.h>\nint main(void) { puts("x"); usleep(1); return 0; }\n';
 
-function compile(name: string, flags: string[]): string {
-  const src = path.join(dir, 'plt.c');
-  fs.writeFileSync(src, SOURCE);
-  const out = path.join(dir, name);
-  execFileSync('gcc', ['-O1', ...flags, src, '-o', out]);
-  return out;
-}
+const compile = (name: string, flags: string[]): string => compileSource(name, SOURCE, ['-O1', ...flags]);
 
 describe("PLT stubs equal objdump's", () => {
   const cases: [string, () => string][] = [

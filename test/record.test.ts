@@ -1,7 +1,7 @@
 // record(): sampling at a rate, as an async iterator of Snapshots, and `stackshot record` as a real
 // process (node dist/cli.js; `npm test` builds it). Targets are the C fixtures, started as
 // grandchildren; nothing is left running afterwards.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -10,6 +10,7 @@ import { parseFolded, record, StackshotError, toFolded, type Snapshot } from '..
 import { decodePprof } from '../src/output/pprof';
 import { findThreadByName, threadStates } from './helpers/proc';
 import { startFixture, stopAllTargets } from './helpers/target';
+import { have } from './helpers/tools';
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
@@ -237,7 +238,7 @@ function startCli(args: string[]): { child: ChildProcess; done: Promise<Run> } {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const HAVE_SCRIPT = spawnSync('sh', ['-c', 'command -v script']).status === 0;
+const HAVE_SCRIPT = have('script');
 
 describe('stackshot record', () => {
   it('Ctrl-C (SIGINT) stops the recording and still writes a valid file; the target keeps running', async () => {

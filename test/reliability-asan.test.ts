@@ -1,4 +1,4 @@
-// Issue 8, sanitizer build: the native-heavy tests (live captures under churn and signals,
+// Sanitizer build: the native-heavy tests (live captures under churn and signals,
 // crafted stacks and mutated CFI tables through the unwinder, offline captures) run again
 // against the addon built with -fsanitize=address,undefined (scripts/build-asan.sh), with the
 // ASan runtime preloaded into node. Opt-in, because the build alone takes ~35 s on 2 cores and

@@ -1,10 +1,10 @@
-// Issue 8, signals (see also test/signals.test.ts: 1,000 snapshots lose no real-time signal;
+// Signals (see also test/signals.test.ts: 1,000 snapshots lose no real-time signal;
 // test/snapshot.test.ts: a stopped process stays stopped). Threads parked in read, poll, nanosleep (long and short) and futex (with
 // and without timeout), with no signal handler installed, must never see EINTR because of a
 // snapshot: PTRACE_INTERRUPT + DETACH has to restart those calls transparently. The fixture
 // (rel_eintr --strict) exits with status 80+k at the first EINTR from call k.
 //
-// Issue 12: by default a thread blocked in a system call is not stopped at all (capture
+// By default a thread blocked in a system call is not stopped at all (capture
 // 'blocked'), so even the calls a stop does disturb -- epoll_wait, sigwaitinfo, semop, a large
 // pipe write, recv(MSG_WAITALL) -- see nothing: 0 EINTR, 0 short transfers, 0 context switches
 // of those threads, and stacks equal to eu-stack's address for address.

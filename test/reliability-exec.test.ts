@@ -1,4 +1,4 @@
-// Issue 8, target churn: a target that execs in the middle of snapshots (rel_exec execs every
+// Target churn: a target that execs in the middle of snapshots (rel_exec execs every
 // 1-3 ms, alternately from the leader and from a second thread) keeps running, is never left
 // stopped or traced, and no snapshot hangs. In its own file: when the bug below strikes, the
 // tracer thread of this test process is stuck for good and every later capture would queue
@@ -77,7 +77,7 @@ it('exec from the leader and from another thread: no hang, no error but ESRCH, n
   expect(target.running).toBe(true);
 }, 30_000);
 
-// Issue 18: a target holding 8 idle threads re-execs itself every 30 ms (alternately from the
+// A target holding 8 idle threads re-execs itself every 30 ms (alternately from the
 // leader and from a thread) while a separate stackshot process snapshots it in every schedule,
 // sync and async, back to back. It froze within seconds: the exec waited in de_thread for our
 // dead tracees to be reaped while our tracer waited in PTRACE_SEIZE for the exec's

@@ -1,11 +1,11 @@
-// Issue 18, files the target controls: its perf map, the debug files its binaries name, the
+// Files the target controls: its perf map, the debug files its binaries name, the
 // libraries it maps. Each hostile case is built here and run against a live target:
 //   - a FIFO as perf map, as .gnu_debuglink target, as build-id debug file: no hang, a reason;
 //   - a perf map symlinked to a root-only file: its content never printed (we run as root);
 //   - an absolute symlink in a chrooted target: resolved inside the target's root, not ours;
 //   - huge and growing perf maps: bounded memory, only appended bytes read;
 //   - libraries dlopen'ed and dlclose'd continuously: no frame named from another library.
-// Scale: STACKSHOT_RELIABILITY_FULL=1 runs the issue's sizes (5 M-line map, 5,000 churn
+// Scale: STACKSHOT_RELIABILITY_FULL=1 runs the full sizes (5 M-line map, 5,000 churn
 // snapshots) and checks the timings.
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';

@@ -1,4 +1,4 @@
-// Issue 8, hostile input: the TypeScript parsers (ELF reader and symbol tables, perf maps,
+// Hostile input: the TypeScript parsers (ELF reader and symbol tables, perf maps,
 // /proc/<pid>/maps) over thousands of mutated inputs; the unwinder over crafted stacks (frame
 // pointer loops, pointers outside the stack, huge frames, garbage) fed through saved capture
 // files; and a live process whose mappings have hostile paths. Nothing may throw where the

@@ -1,4 +1,4 @@
-// Issue 8, security: stackshot only reads. The native code may make exactly these ptrace
+// Security: stackshot only reads. The native code may make exactly these ptrace
 // requests: SEIZE, INTERRUPT, GETREGSET, DETACH; it may read memory with process_vm_readv or
 // a /proc/<pid>/mem opened read-only, and must never write the target's memory or registers.
 // A source scan keeps that true as the code changes (a new request must be added here on

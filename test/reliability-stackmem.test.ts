@@ -1,4 +1,4 @@
-// Issue 18, stack memory: limits that tell the truth, and pages a copy must not touch.
+// Stack memory: limits that tell the truth, and pages a copy must not touch.
 // rel_stackmem runs a thread `deep` on a 1 GiB stack mapping, ~6 MiB deep in 64 KiB frames
 // (most pages of each frame never touched), optionally with a page of it dropped, or its whole
 // mapping registered with userfaultfd: never served, or served by a handler thread that counts

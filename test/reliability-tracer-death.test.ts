@@ -1,4 +1,4 @@
-// Issue 8, tracer death: a separate node process takes snapshots of a target in a loop and is
+// Tracer death: a separate node process takes snapshots of a target in a loop and is
 // SIGKILLed at random points, many times. The kernel must release every seized thread when
 // the tracer dies: 100 ms later no thread of the target is stopped (t/T) or traced, and the
 // target is alive. The stackshot process is a child of this test; the target is a grandchild

@@ -1,5 +1,5 @@
-// Issue 8, other tracers: a target under gdb is refused with EPERM naming gdb (strace and a
-// bare PTRACE_SEIZE tracer are covered in test/errors.test.ts; two concurrent snapshots of
+// Other tracers: a target under gdb is refused with EPERM naming gdb (strace and a
+// bare PTRACE_SEIZE tracer are covered in test/permissions.test.ts; two concurrent snapshots of
 // one pid in one process are serialised, test/snapshot.test.ts; in two processes, below). The
 // refused snapshot must not disturb the debugger's hold, and once gdb detaches, snapshots work
 // and the target runs.
@@ -78,7 +78,7 @@ it.skipIf(!HAVE_GDB)(
   60_000,
 );
 
-// Issue 18: two stackshots of one target at once. Each seize of a thread the other holds used
+// Two stackshots of one target at once. Each seize of a thread the other holds used
 // to fail at once ("not captured: could not be stopped (EPERM)" on 162 of 195 runs). Now a
 // capture waits for the other tracer (within stopTimeoutMs) and gets every thread.
 const CONCURRENT_SNAPSHOTS = process.env.STACKSHOT_RELIABILITY_FULL === '1' ? 400 : 60;

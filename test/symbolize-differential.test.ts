@@ -34,20 +34,13 @@ import {
 } from './helpers/readelf';
 import { euStack, gdbStacks, HAVE_EU_STACK, HAVE_GDB, type OracleFrame } from './helpers/stack-oracles';
 import { startNode, startTarget, stopAllTargets } from './helpers/target';
+import { have } from './helpers/tools';
 
 afterEach(async () => {
   await stopAllTargets();
 });
 
-const has = (tool: string): boolean => {
-  try {
-    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
-const HAVE_LLD = has('ld.lld');
+const HAVE_LLD = have('ld.lld');
 const BUILD_ID_DIR = '/usr/lib/debug/.build-id';
 /** Installing a debug file where build-id lookups look needs write access there (root in CI). */
 const CAN_INSTALL_DEBUG = (() => {

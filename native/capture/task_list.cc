@@ -25,19 +25,29 @@ int list_tasks(pid_t pid, std::vector<pid_t>* out) {
   return 0;
 }
 
-int read_task_stat(pid_t pid, pid_t tid, TaskStat* out) {
-  std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/stat";
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+std::string task_file_path(pid_t pid, pid_t tid, const char* name) {
+  return "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/" + name;
+}
+
+int read_task_file(pid_t pid, pid_t tid, const char* name, char* buf, size_t size, size_t* len) {
+  int fd = open(task_file_path(pid, tid, name).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd == -1) return errno;
-  char buf[512];
   ssize_t n;
   do {
-    n = read(fd, buf, sizeof(buf) - 1);
+    n = read(fd, buf, size - 1);
   } while (n == -1 && errno == EINTR);
   int err = n == -1 ? errno : 0;
   close(fd);
   if (err != 0) return err;
   buf[n] = '\0';
+  *len = static_cast<size_t>(n);
+  return 0;
+}
+
+int read_task_stat(pid_t pid, pid_t tid, TaskStat* out) {
+  char buf[512];
+  size_t len;
+  if (int err = read_task_file(pid, tid, "stat", buf, sizeof(buf), &len); err != 0) return err;
   // "tid (comm) S ...": comm may itself hold ')' or spaces, so take the LAST ')'.
   char* open_paren = strchr(buf, '(');
   char* close_paren = strrchr(buf, ')');
@@ -47,20 +57,19 @@ int read_task_stat(pid_t pid, pid_t tid, TaskStat* out) {
   return 0;
 }
 
-pid_t read_task_tracer(pid_t pid, pid_t tid) {
-  std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status";
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd == -1) return 0;
+bool read_task_tracer_pid(pid_t pid, pid_t tid, pid_t* tracer) {
   char buf[4096];
-  ssize_t n;
-  do {
-    n = read(fd, buf, sizeof(buf) - 1);
-  } while (n == -1 && errno == EINTR);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = '\0';
+  size_t len;
+  if (read_task_file(pid, tid, "status", buf, sizeof(buf), &len) != 0 || len == 0) return false;
   const char* field = strstr(buf, "\nTracerPid:");
-  return field == nullptr ? 0 : static_cast<pid_t>(strtol(field + 11, nullptr, 10));
+  if (field == nullptr) return false;
+  *tracer = static_cast<pid_t>(strtol(field + 11, nullptr, 10));
+  return true;
+}
+
+pid_t read_task_tracer(pid_t pid, pid_t tid) {
+  pid_t tracer = 0;
+  return read_task_tracer_pid(pid, tid, &tracer) ? tracer : 0;
 }
 
 }  // namespace stackshot

@@ -43,8 +43,10 @@ function cfiCell(m: ModuleAudit): string {
   return parts.length === 0 ? 'none' : parts.join(', ');
 }
 
-/** The report as a table for people, then per-module details and the runtime checks. */
-export function formatAuditText(r: AuditReport): string {
+type AuditModule = AuditReport['modules'][number];
+
+/** The summary line and the table of modules with its legend. */
+function moduleTable(r: AuditReport): string[] {
   const lines: string[] = [];
   const s = r.summary;
   const counts = `${s['frame-pointer walkable']} frame-pointer walkable, ${s['needs CFI']} need CFI, ${s['not unwindable']} not unwindable`;
@@ -79,65 +81,71 @@ export function formatAuditText(r: AuditReport): string {
   lines.push(
     `Verdict: >= ${pct(FP_WALKABLE_SHARE)} by count → frame-pointer walkable; else .eh_frame → needs CFI; else not unwindable.`,
   );
+  return lines;
+}
 
-  lines.push('');
-  lines.push('Details:');
-  for (const m of r.modules) {
-    lines.push(`  ${m.path}`);
-    if (m.error !== undefined) {
-      lines.push(`    error: ${m.error}`);
-      continue;
-    }
-    lines.push(`    ${m.arch} ${m.elfType}, build-id ${m.buildId ?? 'none'}, debug file ${m.debugFile ?? 'not found'}`);
-    const fp = m.framePointers;
-    if (fp !== null) {
-      lines.push(
-        `    ${fp.withFramePointer} of ${fp.functions} functions set up a frame pointer (${fp.atEntry} at entry, ${fp.later} after a preamble), ` +
-          `symbols from ${fp.symbolSource}${fp.skipped > 0 ? `, ${fp.skipped} skipped` : ''}`,
-      );
-    }
-    const c = m.compiler;
-    const flag =
-      c.framePointerFlag === 'on'
-        ? '-fno-omit-frame-pointer'
-        : c.framePointerFlag === 'off'
-          ? '-fomit-frame-pointer'
-          : 'no frame-pointer flag recorded';
-    if (c.producer !== null)
-      lines.push(`    producer: ${c.producer.length > 200 ? c.producer.slice(0, 200) + '…' : c.producer}`);
-    if (c.commandLine !== null) lines.push(`    .GCC.command.line: ${c.commandLine.join(' ').slice(0, 200)}`);
+/** One module's details: ELF facts, frame-pointer counts, compiler flags, the verdict's reason. */
+function moduleDetails(m: AuditModule): string[] {
+  const lines = [`  ${m.path}`];
+  if (m.error !== undefined) return [...lines, `    error: ${m.error}`];
+  lines.push(`    ${m.arch} ${m.elfType}, build-id ${m.buildId ?? 'none'}, debug file ${m.debugFile ?? 'not found'}`);
+  const fp = m.framePointers;
+  if (fp !== null) {
     lines.push(
-      `    compiler flags: ${c.producer === null && c.commandLine === null ? 'not recorded' : flag}${c.note !== undefined ? ` (${c.note})` : ''}`,
+      `    ${fp.withFramePointer} of ${fp.functions} functions set up a frame pointer (${fp.atEntry} at entry, ${fp.later} after a preamble), ` +
+        `symbols from ${fp.symbolSource}${fp.skipped > 0 ? `, ${fp.skipped} skipped` : ''}`,
     );
-    lines.push(`    → ${m.verdict}: ${m.reason}`);
   }
+  const c = m.compiler;
+  const flag =
+    c.framePointerFlag === 'on'
+      ? '-fno-omit-frame-pointer'
+      : c.framePointerFlag === 'off'
+        ? '-fomit-frame-pointer'
+        : 'no frame-pointer flag recorded';
+  if (c.producer !== null)
+    lines.push(`    producer: ${c.producer.length > 200 ? c.producer.slice(0, 200) + '…' : c.producer}`);
+  if (c.commandLine !== null) lines.push(`    .GCC.command.line: ${c.commandLine.join(' ').slice(0, 200)}`);
+  lines.push(
+    `    compiler flags: ${c.producer === null && c.commandLine === null ? 'not recorded' : flag}${c.note !== undefined ? ` (${c.note})` : ''}`,
+  );
+  lines.push(`    → ${m.verdict}: ${m.reason}`);
+  return lines;
+}
 
-  const py = r.runtimes.python;
-  if (py !== undefined) {
-    lines.push('');
-    lines.push(`Python (${py.detectedBy}):`);
-    const built = py.builtWithFramePointers === null ? 'unknown' : py.builtWithFramePointers ? 'yes' : 'no';
-    lines.push(`  built with frame pointers: ${built}${py.cflags !== null ? ` (CFLAGS: ${py.cflags})` : ''}`);
-    if (py.interpreter !== null) lines.push(`  read by running: ${py.interpreter} -I -c 'import sysconfig; ...'`);
-    if (py.frames !== null) lines.push(`  ${describePythonProbe(py.frames)}`);
-    lines.push(
-      `  perf trampoline requested (-X perf / PYTHONPERFSUPPORT): ${py.perfTrampolineRequested ? 'yes' : 'no'}; perf map: ${py.perfMap ?? 'none'}`,
-    );
-    if (py.note !== undefined) lines.push(`  note: ${py.note}`);
-  }
-  const node = r.runtimes.node;
-  if (node !== undefined) {
-    lines.push('');
-    lines.push('Node:');
-    lines.push(
-      `  perf map flags: ${node.perfFlags.length > 0 ? node.perfFlags.join(' ') : 'none'}; --interpreted-frames-native-stack: ${node.interpretedFramesNativeStack ? 'yes' : 'no'}`,
-    );
-    lines.push(`  perf map: ${node.perfMap ?? 'none'}`);
-    const v8 = node.v8;
-    const readable = `named without flags (V8 ${v8.version}, metadata in ${v8.module})`;
-    lines.push(`  V8 frames: ${v8.readable ? readable : `not readable: ${v8.reason}`}`);
-    if (node.note !== undefined) lines.push(`  note: ${node.note}`);
-  }
+/** The Python section (when the target runs CPython). */
+function pythonSection(py: NonNullable<AuditReport['runtimes']['python']>): string[] {
+  const lines = ['', `Python (${py.detectedBy}):`];
+  const built = py.builtWithFramePointers === null ? 'unknown' : py.builtWithFramePointers ? 'yes' : 'no';
+  lines.push(`  built with frame pointers: ${built}${py.cflags !== null ? ` (CFLAGS: ${py.cflags})` : ''}`);
+  if (py.interpreter !== null) lines.push(`  read by running: ${py.interpreter} -I -c 'import sysconfig; ...'`);
+  if (py.frames !== null) lines.push(`  ${describePythonProbe(py.frames)}`);
+  lines.push(
+    `  perf trampoline requested (-X perf / PYTHONPERFSUPPORT): ${py.perfTrampolineRequested ? 'yes' : 'no'}; perf map: ${py.perfMap ?? 'none'}`,
+  );
+  if (py.note !== undefined) lines.push(`  note: ${py.note}`);
+  return lines;
+}
+
+/** The Node section (when the target runs node). */
+function nodeSection(node: NonNullable<AuditReport['runtimes']['node']>): string[] {
+  const lines = ['', 'Node:'];
+  lines.push(
+    `  perf map flags: ${node.perfFlags.length > 0 ? node.perfFlags.join(' ') : 'none'}; --interpreted-frames-native-stack: ${node.interpretedFramesNativeStack ? 'yes' : 'no'}`,
+  );
+  lines.push(`  perf map: ${node.perfMap ?? 'none'}`);
+  const v8 = node.v8;
+  const readable = `named without flags (V8 ${v8.version}, metadata in ${v8.module})`;
+  lines.push(`  V8 frames: ${v8.readable ? readable : `not readable: ${v8.reason}`}`);
+  if (node.note !== undefined) lines.push(`  note: ${node.note}`);
+  return lines;
+}
+
+/** The report as a table for people, then per-module details and the runtime checks. */
+export function formatAuditText(r: AuditReport): string {
+  const lines = [...moduleTable(r), '', 'Details:', ...r.modules.flatMap(moduleDetails)];
+  if (r.runtimes.python !== undefined) lines.push(...pythonSection(r.runtimes.python));
+  if (r.runtimes.node !== undefined) lines.push(...nodeSection(r.runtimes.node));
   return lines.join('\n') + '\n';
 }
 

@@ -137,7 +137,8 @@ write('cfi_table', 'x86-debug-frame', cfiSeed(debugFrame, { hdr: false, debug: t
 if (aarch64) write('cfi_table', 'aarch64-pac-eh-hdr', cfiSeed(aarch64, { flags: 1 }));
 
 // ---- cfa_program: real CIE/FDE program pairs out of .eh_frame ----
-function uleb(buf, off) {
+/** LEB128 at `off`: [value, offset after it]; `signed` extends the last byte's sign bit. */
+function leb(buf, off, signed) {
   let v = 0,
     shift = 0,
     b;
@@ -146,20 +147,11 @@ function uleb(buf, off) {
     v += (b & 0x7f) * 2 ** shift;
     shift += 7;
   } while (b & 0x80);
+  if (signed && b & 0x40) v -= 2 ** shift;
   return [v, off];
 }
-function sleb(buf, off) {
-  let v = 0,
-    shift = 0,
-    b;
-  do {
-    b = buf[off++];
-    v += (b & 0x7f) * 2 ** shift;
-    shift += 7;
-  } while (b & 0x80);
-  if (b & 0x40) v -= 2 ** shift;
-  return [v, off];
-}
+const uleb = (buf, off) => leb(buf, off, false);
+const sleb = (buf, off) => leb(buf, off, true);
 /** { cie program, fde program, code/data alignment, ra column, pc_range } of the first FDEs ("zR" CIEs only). */
 function programs(eh, max) {
   const cies = new Map();

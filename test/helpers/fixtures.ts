@@ -18,18 +18,13 @@ export const FRAME_VARIANTS: readonly FrameVariant[] = ['fp', 'nofp'];
 /** Fixture programs shipped in test/fixtures (name = file name without `.c`). */
 export const FIXTURE_NAMES = ['threads', 'exits', 'idle'] as const;
 
-/** gcc flags per variant (the source file and `-o` are appended). */
-export const VARIANT_FLAGS: Readonly<Record<FrameVariant, readonly string[]>> = {
-  fp: [
-    '-O1',
-    '-g',
-    '-fno-omit-frame-pointer',
-    '-mno-omit-leaf-frame-pointer',
-    '-fno-optimize-sibling-calls',
-    '-pthread',
-  ],
-  nofp: ['-O1', '-g', '-fomit-frame-pointer', '-fno-optimize-sibling-calls', '-pthread'],
-};
+/**
+ * gcc flags per variant (the source file and `-o` are appended). They live in
+ * fixture-flags.json because the benchmarks (bench/) build their C targets with them too.
+ */
+export const VARIANT_FLAGS: Readonly<Record<FrameVariant, readonly string[]>> = JSON.parse(
+  fs.readFileSync(path.join(__dirname, 'fixture-flags.json'), 'utf8'),
+) as Record<FrameVariant, string[]>;
 
 /** Flags common to both variants (warnings only; they do not change code generation). */
 const COMMON_FLAGS: readonly string[] = ['-Wall', '-Wextra'];
@@ -96,6 +91,25 @@ export function compileFixture(name: string, variant: FrameVariant): string {
         '\n',
     );
     fs.renameSync(`${tmp}.json`, `${bin}.build.json`);
+  });
+}
+
+/**
+ * Compile a small C program given as text (a test's own helper process) with gcc and return
+ * the binary's path; cached like the fixtures, keyed by compiler, flags and source.
+ */
+export function compileSource(name: string, source: string, flags: readonly string[] = ['-O1']): string {
+  return buildCached(name, [gccIdentity(), flags.join(' '), source], (tmp) => {
+    const src = `${tmp}.c`;
+    fs.writeFileSync(src, source);
+    try {
+      execFileSync('gcc', [...flags, '-o', tmp, src], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (err) {
+      const e = err as { stderr?: string; message: string };
+      throw new Error(`compiling ${name} failed: ${e.stderr ?? e.message}`, { cause: err });
+    } finally {
+      fs.rmSync(src, { force: true });
+    }
   });
 }
 

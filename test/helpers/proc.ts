@@ -169,3 +169,12 @@ export function findThreadByName(pid: number, name: string): number {
     `process ${pid} has no thread named ${JSON.stringify(name)}; threads: ${[...names].map(([t, n]) => `${t}=${n}`).join(' ')}`,
   );
 }
+
+/** Resolves once `cond()` holds; rejects after timeoutMs (a bound, not a timing claim). */
+export async function waitUntil(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${cond.toString()}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -11,10 +11,11 @@
 // The standard library linked in is mangled as the toolchain's was built (legacy in
 // Debian's 1.63, v0 in recent rustup toolchains), whatever the fixture's own scheme.
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildCached, FIXTURES_DIR } from './fixtures';
+import { have } from './tools';
 
 export type RustMangling = 'v0' | 'legacy';
 
@@ -42,7 +43,7 @@ const COMMON_FLAGS: readonly string[] = [
 
 /** Whether `rustc` is on PATH. */
 export function haveRustc(): boolean {
-  return spawnSync('sh', ['-c', 'command -v rustc']).status === 0;
+  return have('rustc');
 }
 
 /**

@@ -1,5 +1,7 @@
 #include "capture/blocked/task_files.h"
 
+#include "capture/task_list.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -13,8 +15,7 @@
 namespace stackshot {
 
 TaskFile::TaskFile(pid_t pid, pid_t tid, const char* name) {
-  std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/" + name;
-  fd_ = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  fd_ = open(task_file_path(pid, tid, name).c_str(), O_RDONLY | O_CLOEXEC);
 }
 
 TaskFile::~TaskFile() {
@@ -37,20 +38,9 @@ bool TaskFile::read(TaskText* out) const {
 bool TaskText::operator==(const TaskText& o) const { return size == o.size && std::memcmp(text, o.text, size) == 0; }
 
 bool read_traced(pid_t pid, pid_t tid, bool* traced) {
-  std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status";
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd == -1) return false;
-  char buf[4096];
-  ssize_t n;
-  do {
-    n = read(fd, buf, sizeof(buf) - 1);
-  } while (n == -1 && errno == EINTR);
-  close(fd);
-  if (n <= 0) return false;
-  buf[n] = '\0';
-  const char* field = std::strstr(buf, "\nTracerPid:");
-  if (field == nullptr) return false;
-  *traced = std::strtol(field + 11, nullptr, 10) != 0;
+  pid_t tracer = 0;
+  if (!read_task_tracer_pid(pid, tid, &tracer)) return false;
+  *traced = tracer != 0;
   return true;
 }
 

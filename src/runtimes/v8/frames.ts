@@ -108,28 +108,10 @@ export class V8FrameReader {
       if (typeof at === 'number') position = at;
       else lineReason = at.reason;
     } else if (pcIn === 'jit') {
-      // The function's code, else (tiered up since the frame was entered) its Sparkplug code.
-      const code =
-        this.code.runningCode(fnHeader.bytes.readBigUInt64LE(L.off.jsFunctionCode), pc) ??
-        this.code.runningCode(this.heap.field(sfiTagged - 1n, L.off.sfiFunctionData), pc);
-      js.tier = code !== undefined ? code.tier : isBytecode ? 'baseline' : 'optimized';
-      if (code?.tier === 'baseline' && bytecodeHeader !== undefined && isBytecode) {
-        const at = this.code.baselinePosition(
-          code.code,
-          code.header,
-          code.offset + 1,
-          bytecode - 1n,
-          bytecodeHeader.bytes,
-        );
-        if (typeof at === 'number') position = at;
-      }
-      if (code?.tier === 'optimized') {
-        const at = this.code.optimizedPosition(code.code, code.header, code.offset, sfiTagged);
-        if (at !== undefined) {
-          position = at.position;
-          if (at.inlined.length > 0) inlined = at.inlined.map((f) => this.inlinedFrame(f.sfi, f.position, js.tier));
-        }
-      }
+      const jit = this.jitPosition(pc, fnHeader.bytes, sfiTagged, bytecode, isBytecode ? bytecodeHeader : undefined);
+      js.tier = jit.tier;
+      position = jit.position;
+      inlined = jit.inlined;
       if (position === undefined) lineReason = `${js.tier} code: the line is where the function starts`;
     } else {
       js.tier = 'builtin';
@@ -145,6 +127,43 @@ export class V8FrameReader {
     }
     if (lineReason !== undefined) js.lineReason = lineReason;
     return inlined === undefined ? { kind: 'js', js } : { kind: 'js', js, inlined };
+  }
+
+  /**
+   * Tier and source position of a frame whose pc is in JIT code: from the function's code, else
+   * (tiered up since the frame was entered) its Sparkplug code; with the calls inlined at the pc.
+   * `bytecodeHeader` is the frame's BytecodeArray, when its slot holds one.
+   */
+  private jitPosition(
+    pc: bigint,
+    fnBytes: Buffer,
+    sfiTagged: bigint,
+    bytecode: bigint,
+    bytecodeHeader: { bytes: Buffer } | undefined,
+  ): { tier: JsTier; position?: number; inlined?: JsFrameName[] } {
+    const L = this.heap.layout;
+    const code =
+      this.code.runningCode(fnBytes.readBigUInt64LE(L.off.jsFunctionCode), pc) ??
+      this.code.runningCode(this.heap.field(sfiTagged - 1n, L.off.sfiFunctionData), pc);
+    const tier: JsTier = code !== undefined ? code.tier : bytecodeHeader !== undefined ? 'baseline' : 'optimized';
+    if (code?.tier === 'baseline' && bytecodeHeader !== undefined) {
+      const at = this.code.baselinePosition(
+        code.code,
+        code.header,
+        code.offset + 1,
+        bytecode - 1n,
+        bytecodeHeader.bytes,
+      );
+      return typeof at === 'number' ? { tier, position: at } : { tier };
+    }
+    if (code?.tier === 'optimized') {
+      const at = this.code.optimizedPosition(code.code, code.header, code.offset, sfiTagged);
+      if (at === undefined) return { tier };
+      if (at.inlined.length === 0) return { tier, position: at.position };
+      const inlined = at.inlined.map((f) => this.inlinedFrame(f.sfi, f.position, tier));
+      return { tier, position: at.position, inlined };
+    }
+    return { tier };
   }
 
   /** The frame's name as V8's stack trace writes it: `new F`, `Type.method`, or the name. */

@@ -148,32 +148,32 @@ function readBytes(elf: ElfFile, addr: bigint, length: number): Buffer | undefin
   }
 }
 
-/** Validates the metadata and builds the layout, or says why V8 frames cannot be read. */
-export function v8Layout(values: Map<string, number>, tables?: Map<string, Buffer>): V8Support {
-  if (values.size === 0) return { supported: false, reason: 'no V8 post-mortem metadata (v8dbg_* symbols)' };
-  const missing: string[] = [];
-  const get = (name: string, fallback?: number): number => {
-    const v = values.get(`v8dbg_${name}`);
-    if (v !== undefined) return v;
-    if (fallback !== undefined) return fallback;
-    missing.push(name);
-    return 0;
-  };
-  if (get('SystemPointerSize', 8) !== 8) return { supported: false, reason: 'not a 64-bit V8' };
-  if (get('TaggedSize', 8) !== 8)
-    return { supported: false, reason: 'pointer compression (4-byte tagged values): not supported yet' };
+type Get = (name: string, fallback?: number) => number;
+
+/** Why this V8's pointer size or tagging scheme is not one we read, or undefined when it is. */
+function unsupportedScheme(get: Get): string | undefined {
+  if (get('SystemPointerSize', 8) !== 8) return 'not a 64-bit V8';
+  if (get('TaggedSize', 8) !== 8) return 'pointer compression (4-byte tagged values): not supported yet';
   if (
     get('HeapObjectTag') !== 1 ||
     get('HeapObjectTagMask') !== 3 ||
     get('SmiTagMask') !== 1 ||
     get('SmiShiftSize', 31) !== 31
   ) {
-    return { supported: false, reason: 'unexpected tagging scheme' };
+    return 'unexpected tagging scheme';
   }
+  return undefined;
+}
+
+/**
+ * The layout, field by field, from the v8dbg_* values (`get` records a missing one). A flat
+ * table of names, kept whole though it is over 80 lines: split, it would only scatter them.
+ */
+function readLayout(get: Get, values: Map<string, number>): V8Layout {
   const fixedArrayLength = get('class_FixedArrayBase__length__SMI');
   const codeSourcePositions = get('class_Code__source_position_table__ByteArray');
   const part = (p: string): number | undefined => values.get(`_ZN2v88internal7Version6${p}_E`);
-  const layout: V8Layout = {
+  return {
     version: [part('major'), part('minor'), part('build'), part('patch')].every((v) => v !== undefined)
       ? [part('major'), part('minor'), part('build'), part('patch')].join('.')
       : 'unknown',
@@ -265,6 +265,22 @@ export function v8Layout(values: Map<string, number>, tables?: Map<string, Buffe
     },
     scopeInfo: { firstVars: get('scopeinfo_idx_first_vars'), contextLocalCount: get('scopeinfo_idx_ncontextlocals') },
   };
+}
+
+/** Validates the metadata and builds the layout, or says why V8 frames cannot be read. */
+export function v8Layout(values: Map<string, number>, tables?: Map<string, Buffer>): V8Support {
+  if (values.size === 0) return { supported: false, reason: 'no V8 post-mortem metadata (v8dbg_* symbols)' };
+  const missing: string[] = [];
+  const get = (name: string, fallback?: number): number => {
+    const v = values.get(`v8dbg_${name}`);
+    if (v !== undefined) return v;
+    if (fallback !== undefined) return fallback;
+    missing.push(name);
+    return 0;
+  };
+  const unsupported = unsupportedScheme(get);
+  if (unsupported !== undefined) return { supported: false, reason: unsupported };
+  const layout = readLayout(get, values);
   if (missing.length > 0) return { supported: false, reason: `V8 metadata lacks ${missing.slice(0, 3).join(', ')}` };
   // Each size counts the opcode and its operands: 1 to 31 bytes (without it, Sparkplug frames
   // get their function's line).
