@@ -12,9 +12,10 @@ import { finishStack } from './stack/thread-entry';
 import { addPythonFrames } from './symbolize/cpython-frames';
 import { resolveV8Frames } from './symbolize/resolvers/v8';
 import type { PcNameCache } from './symbolize/pc-name-cache';
-import { Symbolizer, type InlinedName, type PcToName } from './symbolize/symbolizer';
+import { Symbolizer, type InlinedName, type PcToName, type SymbolizerOptions } from './symbolize/symbolizer';
 import { SNAPSHOT_VERSION } from './types';
 import type {
+  Arch,
   CaptureFallback,
   EndReason,
   Frame,
@@ -26,11 +27,20 @@ import type {
 } from './types';
 import { findMapping, parseMaps, placeInMapping } from './procfs/maps';
 
+/** A symbolizer that demangles and reads MiniDebugInfo with the addon (plus `options`). */
+export function createSymbolizer(options: SymbolizerOptions = {}): Symbolizer {
+  return new Symbolizer({ demangle: binding.demangle, xzDecompress: binding.xzDecompress, ...options });
+}
+
 // One symbolizer for the life of the process: its module cache is what makes a second snapshot cheap.
 let sharedSymbolizer: Symbolizer | undefined;
 function symbolizer(): Symbolizer {
-  sharedSymbolizer ??= new Symbolizer({ demangle: binding.demangle, xzDecompress: binding.xzDecompress });
+  sharedSymbolizer ??= createSymbolizer();
   return sharedSymbolizer;
+}
+
+function symbolizerOf(origin: Origin): Symbolizer {
+  return origin.symbolizer ?? symbolizer();
 }
 
 function hex(n: bigint): string {
@@ -88,7 +98,7 @@ const NOT_UNWOUND: RawUnwound = {
  */
 function unwindAll(raw: RawCapture, opts: ResolvedOptions, origin: Origin): RawUnwound[] {
   const captured = raw.threads.filter((t) => t.status === 'captured');
-  let mappings = symbolizer().unwindMappings(origin.filesOf, raw.maps);
+  let mappings = symbolizerOf(origin).unwindMappings(origin.filesOf, raw.maps);
   if (opts.framePointersOnly) mappings = withoutCfi(mappings);
   // A stop-free capture of a blocked thread knows only pc and sp.
   // A blocked thread's capture knows pc and sp only; a perf sample's stack is never read on from
@@ -175,7 +185,7 @@ function nameFrames(
 ): void {
   const pcs = framePcs(unwound, perThread);
   const lines = opts.lines;
-  const symbolize = (some: PcToName[]) => symbolizer().symbolize(origin.filesOf, raw.maps, some, { lines });
+  const symbolize = (some: PcToName[]) => symbolizerOf(origin).symbolize(origin.filesOf, raw.maps, some, { lines });
   const named = cache === undefined ? symbolize(pcs) : cache.name(raw.maps, pcs, lines, symbolize);
   let k = 0;
   perThread.forEach((frames, ti) => {
@@ -223,11 +233,14 @@ function inlinedFrame(physical: Frame, c: InlinedName): Frame {
 
 /** Where a capture comes from: the live process, or a file (unwound later, perhaps elsewhere). */
 export interface Origin {
-  arch: string;
+  arch: Arch;
   /** Whose /proc/<pid>/map_files the module files are opened through (OFFLINE: by path only). */
   filesOf: number;
   /** Whose memory the unwinder may read code from (0: none). */
   codeOf: number;
+  /** Names and unwind tables from a symbolizer of its own (a capture file's recorded modules);
+   *  default: the shared one, which opens the module files. */
+  symbolizer?: Symbolizer;
   command?: string;
   schedule: Schedule;
   takenAt: string;
@@ -249,13 +262,13 @@ export interface Walked {
 }
 
 function walk(raw: RawCapture, opts: ResolvedOptions, origin: Origin): Walked {
-  const loadBefore = symbolizer().stats.loadNs;
+  const loadBefore = symbolizerOf(origin).stats.loadNs;
   const walkStart = process.hrtime.bigint();
   const unwound = unwindAll(raw, opts, origin);
   return {
     unwound,
     walkNs: Number(process.hrtime.bigint() - walkStart),
-    loadNs: symbolizer().stats.loadNs - loadBefore,
+    loadNs: symbolizerOf(origin).stats.loadNs - loadBefore,
   };
 }
 
@@ -278,7 +291,7 @@ export function buildSnapshot(
 ): Snapshot {
   const w = walked ?? walk(raw, opts, origin);
   const { unwound, walkNs } = w;
-  const loadBefore = symbolizer().stats.loadNs;
+  const loadBefore = symbolizerOf(origin).stats.loadNs;
   const perThread = unwound.map(rawFrames);
   const symStart = process.hrtime.bigint();
   if (opts.symbolize) {
@@ -338,7 +351,7 @@ export function buildSnapshot(
       pauseNsMax: threads.reduce((m, t) => Math.max(m, t.pauseNs), 0),
       walkNs,
       symbolizeNs: symbolizeNs + runtimeNs,
-      modulesNs: w.loadNs + symbolizer().stats.loadNs - loadBefore,
+      modulesNs: w.loadNs + symbolizerOf(origin).stats.loadNs - loadBefore,
       bytesCopied: raw.bytesCopied,
     },
   };

@@ -58,6 +58,11 @@ export interface SymbolizerOptions {
   maxCacheBytes?: number;
   /** xz decoder (the addon's xzDecompress) for MiniDebugInfo; without it .gnu_debugdata is not read. */
   xzDecompress?: XzDecompress;
+  /**
+   * The module of a file mapping when the caller has it (a capture file's embedded module, or
+   * one it refuses to trust); undefined: open the file. The caller owns what it returns.
+   */
+  supplied?: (m: MapEntry) => Module | undefined;
 }
 
 /** Most files kept parsed, and the memory they may hold together (node alone: ~20 MB). */
@@ -128,11 +133,21 @@ function loadOfMapping(loads: LoadSegment[], m: MapEntry): LoadSegment | undefin
   return overlapping.find((l) => ((l.flags & PF_X) !== 0) === executable) ?? overlapping[0];
 }
 
+/**
+ * Where pid's debug files are searched. A target in another mount namespace has them under its
+ * own root; then ours. Either way the target names them (debuglink, build-id): read as its user could.
+ */
+export function debugRootsOf(pid: number): TargetRoot[] {
+  const where = targetRoot(pid);
+  return where.root === '' ? [where] : [where, { root: '', creds: where.creds }];
+}
+
 export class Symbolizer {
   /** loadNs: time spent opening and parsing module files (the cold path's cost), cumulative. */
   readonly stats = { modulesParsed: 0, cacheHits: 0, loadNs: 0 };
   private readonly demangler?: (mangled: string) => string | null;
   private readonly xzDecompress?: XzDecompress;
+  private readonly supplied?: (m: MapEntry) => Module | undefined;
   /** Parsed modules by file identity: dev, inode, size, mtime of the opened file. */
   private readonly files: LruCache<string, Module>;
   /**
@@ -150,6 +165,7 @@ export class Symbolizer {
   constructor(options: SymbolizerOptions = {}) {
     this.demangler = options.demangle;
     this.xzDecompress = options.xzDecompress;
+    this.supplied = options.supplied;
     this.files = new LruCache<string, Module>(MODULE_CAP, {
       weigh: (mod) => mod.bytes,
       maxWeight: options.maxCacheBytes ?? MODULE_BYTES_CAP,
@@ -367,10 +383,7 @@ export class Symbolizer {
   private view(pid: number, maps: string): ProcessView {
     const old = this.processes.get(pid);
     if (old !== undefined && old.mapsText === maps) return old;
-    // A target in another mount namespace has its debug files under its own root; then ours.
-    // Either way the target names them (debuglink, build-id): read as its user could.
-    const where = targetRoot(pid);
-    const debugRoots = where.root === '' ? [where] : [where, { root: '', creds: where.creds }];
+    const debugRoots = debugRootsOf(pid);
     const view: ProcessView = {
       mapsText: maps,
       entries: parseMaps(maps),
@@ -391,7 +404,7 @@ export class Symbolizer {
       return known;
     }
     const key = mappingKey(m);
-    let mod = view.modules.get(key) ?? view.previous?.get(key);
+    let mod = view.modules.get(key) ?? view.previous?.get(key) ?? this.supplied?.(m);
     if (mod !== undefined) {
       this.stats.cacheHits++;
     } else {
