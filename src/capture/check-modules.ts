@@ -31,10 +31,11 @@ const short = (id: string) => (id.length > 16 ? `${id.slice(0, 16)}…` : id);
 
 /** Why the opened file is not the recorded one, or undefined when it is. */
 function difference(record: SavedModule, fd: number, size: number): string | undefined {
-  if (record.size !== undefined && record.size !== size) return `size ${record.size} is now ${size}`;
   const now = identify(fd, size);
   if (record.buildId !== undefined && now.buildId !== record.buildId)
     return `build-id ${short(record.buildId)} is now ${now.buildId === undefined ? 'none' : short(now.buildId)}`;
+  // The same build-id at another size: the same build, stripped differently (or forged).
+  if (record.size !== undefined && record.size !== size) return `size ${record.size} is now ${size}`;
   if (record.sha256 !== undefined && now.sha256 !== record.sha256) return 'its contents changed (SHA-256)';
   return undefined;
 }
