@@ -54,6 +54,8 @@ export interface SavedModule {
   sha256?: string;
   /** Why the file could not be identified at capture time: it is then not checked. */
   unreadable?: string;
+  /** With --embed-modules: why this module has no image (too large, unreadable). */
+  notEmbedded?: string;
   /** With --embed-modules: a reduced ELF (base64) holding the file's PT_LOAD headers, unwind
    *  sections and function symbols (module-image.ts). */
   image?: string;
@@ -80,8 +82,9 @@ export interface SavedCapture {
 
 /** Limits on what a capture file may hold: far above what stackshot writes, far below harm. */
 export const CAPTURE_LIMITS = {
-  /** The whole file (a capture with node's modules embedded is tens of MB). */
-  fileBytes: 1024 * 1024 * 1024,
+  /** The whole file (a capture with node's modules embedded: 16 MB). Below V8's longest
+   *  string (2^29 − 24 characters): the file is parsed as one. */
+  fileBytes: 500 * 1024 * 1024,
   threads: 1 << 16,
   /** One thread's stack copy: stackBytes is at most 64 MiB. */
   stackBytes: 64 * 1024 * 1024,
@@ -89,8 +92,10 @@ export const CAPTURE_LIMITS = {
   regs: 64,
   mapsChars: 64 * 1024 * 1024,
   modules: 1 << 16,
-  /** One embedded module image. */
-  imageBytes: 512 * 1024 * 1024,
+  /** One embedded module image, decoded. */
+  imageBytes: 256 * 1024 * 1024,
+  /** All images together, base64: the rest of the file stays within fileBytes. */
+  imagesChars: 400 * 1024 * 1024,
   text: 4096,
 };
 
@@ -214,6 +219,7 @@ function checkModule(v: unknown, field: string): SavedModule {
     buildId: optional(m.buildId, (s) => hexId(s, 'buildId')),
     sha256: optional(m.sha256, (s) => hexId(s, 'sha256')),
     unreadable: optional(m.unreadable, (s) => text(s, f('unreadable'))),
+    notEmbedded: optional(m.notEmbedded, (s) => text(s, f('notEmbedded'))),
     image: optional(m.image, (s) => base64(s, f('image'), CAPTURE_LIMITS.imageBytes)),
   };
 }

@@ -77,20 +77,42 @@ function imageOf(elf: ElfFile, path: string, roots: readonly TargetRoot[]): Buff
   }
 }
 
-/** The image as a capture holds it, unless too large to hold. */
-function embedded(image: Buffer): Pick<SavedModule, 'image' | 'unreadable'> {
-  if (image.length > CAPTURE_LIMITS.imageBytes) return { unreadable: 'module too large to embed' };
+/** Base64 characters of images embedded so far, against CAPTURE_LIMITS.imagesChars. */
+interface Budget {
+  chars: number;
+}
+
+/** The image as a capture holds it, unless too large to hold (alone, or with those before it). */
+function embedded(image: Buffer, budget: Budget): Pick<SavedModule, 'image' | 'notEmbedded'> {
+  const chars = Math.ceil(image.length / 3) * 4;
+  if (image.length > CAPTURE_LIMITS.imageBytes) return { notEmbedded: 'larger than a capture may embed' };
+  if (budget.chars + chars > CAPTURE_LIMITS.imagesChars)
+    return { notEmbedded: 'the capture reached the size its embedded modules may take' };
+  budget.chars += chars;
   return { image: image.toString('base64') };
 }
 
-function recordFile(pid: number, m: MapEntry, embed: boolean, roots: readonly TargetRoot[]): SavedModule {
+function embeddedFile(
+  fd: number,
+  size: number,
+  path: string,
+  budget: Budget,
+  roots: readonly TargetRoot[],
+): Pick<SavedModule, 'image' | 'notEmbedded'> {
+  try {
+    return embedded(imageOf(new ElfFile(new FdSource(fd, size)), path, roots), budget);
+  } catch (e) {
+    return { notEmbedded: (e as Error).message }; // not ELF, or damaged: checked, not embedded
+  }
+}
+
+function recordFile(pid: number, m: MapEntry, budget: Budget | null, roots: readonly TargetRoot[]): SavedModule {
   const record: SavedModule = { path: m.path, dev: m.dev, inode: m.inode };
   const opened = openMappedFile(pid, m);
   if ('failure' in opened) return { ...record, unreadable: opened.failure };
   try {
     Object.assign(record, identify(opened.fd, opened.st.size));
-    if (embed)
-      Object.assign(record, embedded(imageOf(new ElfFile(new FdSource(opened.fd, opened.st.size)), m.path, roots)));
+    if (budget !== null) Object.assign(record, embeddedFile(opened.fd, opened.st.size, m.path, budget, roots));
   } catch (e) {
     record.unreadable = (e as Error).message;
   } finally {
@@ -100,22 +122,22 @@ function recordFile(pid: number, m: MapEntry, embed: boolean, roots: readonly Ta
 }
 
 /** The vdso exists only in memory: its image is read from the target (root or ptrace access). */
-function recordVdso(pid: number, m: MapEntry): SavedModule {
+function recordVdso(pid: number, m: MapEntry, budget: Budget): SavedModule {
   const record: SavedModule = { path: m.path, dev: m.dev, inode: m.inode };
   const size = Number(m.end - m.start);
-  if (size <= 0 || size > VDSO_MAX) return { ...record, unreadable: 'implausible vdso size' };
+  if (size <= 0 || size > VDSO_MAX) return { ...record, notEmbedded: 'implausible vdso size' };
   let fd: number;
   try {
     fd = fs.openSync(`/proc/${pid}/mem`, 'r');
   } catch (e) {
-    return { ...record, unreadable: `vdso: ${(e as Error).message}` };
+    return { ...record, notEmbedded: `vdso: ${(e as Error).message}` };
   }
   try {
     const buf = Buffer.alloc(size);
     const n = fs.readSync(fd, buf, 0, size, m.start);
-    return { ...record, ...embedded(imageOf(new ElfFile(new BufferSource(buf.subarray(0, n))), m.path, [])) };
+    return { ...record, ...embedded(imageOf(new ElfFile(new BufferSource(buf.subarray(0, n))), m.path, []), budget) };
   } catch (e) {
-    return { ...record, unreadable: `vdso: ${(e as Error).message}` };
+    return { ...record, notEmbedded: `vdso: ${(e as Error).message}` };
   } finally {
     fs.closeSync(fd);
   }
@@ -128,12 +150,13 @@ function recordVdso(pid: number, m: MapEntry): SavedModule {
  */
 export function recordModules(pid: number, maps: string, embed: boolean): SavedModule[] {
   const roots = debugRootsOf(pid);
+  const budget = embed ? { chars: 0 } : null;
   const out: SavedModule[] = [];
   for (const m of moduleMappings(maps)) {
     if (m.path === '[vdso]') {
-      if (embed) out.push(recordVdso(pid, m));
+      if (budget !== null) out.push(recordVdso(pid, m, budget));
     } else {
-      out.push(recordFile(pid, m, embed, roots));
+      out.push(recordFile(pid, m, budget, roots));
     }
   }
   return out;
