@@ -230,6 +230,44 @@ describe('fields checked where the capture comes in', () => {
     expect(() => binding.loadCfi({ arch, ehFrame: Buffer.alloc(16) })).toThrow(/^arch must be 'x64' or 'arm64'$/);
   });
 
+  it('300 captures with one value replaced: each unwinds or is refused with a stable reason', () => {
+    // Every leaf of the file (numbers, strings, booleans, array items) is a place to put a
+    // value of another type or range; nothing may escape as a TypeError, RangeError or crash.
+    const base = saved(plain);
+    const leaves: (string | number)[][] = [];
+    const walk = (v: unknown, at: (string | number)[]) => {
+      if (typeof v === 'object' && v !== null) {
+        for (const [k, x] of Object.entries(v)) walk(x, [...at, Array.isArray(v) ? Number(k) : k]);
+      } else leaves.push(at);
+    };
+    walk(base, []);
+    const values: unknown[] = [null, -1, 0, 1.5, 2 ** 64, '', 'x', '0xffffffffffffffff', '////', true, [], {}];
+    let seed = 12345;
+    const next = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) >>> 0) % n;
+    const reasons = new Map<string, number>();
+    for (let i = 0; i < 300; i++) {
+      const copy = JSON.parse(JSON.stringify(base)) as Record<string, unknown>;
+      const at = leaves[next(leaves.length)];
+      let o = copy as Record<string | number, unknown>;
+      for (const k of at.slice(0, -1)) o = o[k] as Record<string | number, unknown>;
+      o[at[at.length - 1]] = values[next(values.length)];
+      const file = path.join(dir, 'fuzzed.json');
+      fs.writeFileSync(file, JSON.stringify(copy));
+      let reason = 'unwound';
+      try {
+        snapshotFromFile(file, undefined, { allowChangedModules: true }); // the library was deleted above
+      } catch (e) {
+        reason = (e as StackshotError).reason ?? `${(e as Error).name}: ${(e as Error).message} at ${at.join('.')}`;
+      }
+      reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+    }
+    expect([...reasons.keys()].filter((r) => !['unwound', 'bad-capture-file', 'modules-changed'].includes(r))).toEqual(
+      [],
+    );
+    expect(reasons.get('bad-capture-file')).toBeGreaterThan(100);
+    expect(reasons.get('unwound')).toBeGreaterThan(0); // values in range reach the unwinder
+  });
+
   it('a FIFO is refused without blocking', () => {
     const fifo = path.join(dir, 'fifo');
     execFileSync('mkfifo', [fifo]);
