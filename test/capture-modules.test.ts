@@ -138,6 +138,25 @@ describe('module identities', () => {
     const err = errorOf(() => snapshotFromFile(file));
     expect(err.code).toBe('ESTALE');
     expect(err.message).toContain(`${libm}.other (not recorded in the capture)`);
+    // Its record edited too: the file found there is not the one recorded.
+    const both = writeCapture('other-record.json', (c) => {
+      c.maps = c.maps.split(lib).join(libm);
+      for (const m of c.modules ?? []) if (m.path === lib) m.path = libm;
+    });
+    expect(errorOf(() => snapshotFromFile(both)).message).toMatch(
+      new RegExp(`: a module changed since the capture: ${libm} \\(build-id [0-9a-f]{16}… is now [0-9a-f]{16}…\\)$`),
+    );
+  });
+
+  it('a version 1 capture (no records) is still read, its files used as found', () => {
+    const file = writeCapture('v1.json', (c) => {
+      c.version = 1;
+      delete c.modules;
+    });
+    const main = snapshotFromFile(file).threads.find((t) => t.tid === live.pid);
+    expect(main?.frames.map((f) => f.symbol)).toEqual(
+      live.threads.find((t) => t.tid === live.pid)?.frames.map((f) => f.symbol),
+    );
   });
 });
 
