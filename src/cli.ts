@@ -118,6 +118,8 @@ export function buildProgram(out: (s: string) => void): Command {
       "where a frame-pointer-only profiler (perf --call-graph fp) would lose each thread's stack, and whether CFI recovered it",
     )
     .action(async (pid: string, o: SnapshotCliOptions & { explain?: boolean; embedModules?: boolean }) => {
+      if (o.embedModules === true && o.save === undefined)
+        program.error("option '--embed-modules' needs '--save <file>'");
       if (o.explain) {
         await runExplain(pid, o, out);
         return;

@@ -161,6 +161,12 @@ describe('module identities', () => {
 });
 
 describe('--embed-modules', () => {
+  it('without --save: a usage error, exit 2', () => {
+    const r = cli(['1', '--embed-modules']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe("stackshot: option '--embed-modules' needs '--save <file>'\nhint: see `stackshot --help`\n");
+  });
+
   it('unwinds and names as live after the library is rebuilt, then deleted', () => {
     const c = saved(embedded);
     expect(c.modules?.find((m) => m.path === lib)?.image).toBeDefined();
