@@ -11,6 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureToFile, snapshotFromFile, type SavedCapture } from '../src/capture-file';
 import type { StackshotError } from '../src/errors';
 import { binding } from '../src/addon';
+import { imagePltStubs } from '../src/capture/module-image';
+import { BufferSource, ElfFile } from '../src/elf/elf-file';
+import { pltStubs } from '../src/elf/plt';
+import { loadElfModule, releaseModule } from '../src/symbolize/module-cache';
+import { unwindSections } from '../src/unwind/unwind-table';
 import type { Arch, Snapshot } from '../src/types';
 import { buildCached, FIXTURES_DIR } from './helpers/fixtures';
 import { startTarget, stopAllTargets } from './helpers/target';
@@ -179,6 +184,26 @@ describe('--embed-modules', () => {
     const sleeper = liveEmbedded.threads.find((t) => t.name === 'sleeper');
     expect(sleeper?.complete).toBe(true);
     expect(sleeper?.frames.map((f) => f.symbol)).toContain('dl_sleep_static');
+  });
+
+  it("a module's image holds what its file gives: segments, entry, unwind sections, symbols, PLT stubs", () => {
+    const c = saved(embedded);
+    const exe = c.modules!.find((m) => m.path.endsWith('/symdiff'))!;
+    const file = new ElfFile(new BufferSource(fs.readFileSync(exe.path)));
+    const image = new ElfFile(new BufferSource(Buffer.from(exe.image!, 'base64')));
+    expect([image.machine, image.type, image.entry]).toEqual([file.machine, file.type, file.entry]);
+    expect(image.loads).toEqual(file.loads);
+    expect(unwindSections(image)).toEqual(unwindSections(file));
+    expect(imagePltStubs(image)).toEqual(pltStubs(file));
+    expect(pltStubs(file).map((s) => s.name)).toContain('pthread_create@plt');
+    const names = (elf: ElfFile) => {
+      const mod = loadElfModule(elf, exe.path, []);
+      releaseModule(mod);
+      const t = mod.symbols!;
+      return Array.from({ length: t.length }, (_, i) => [t.start(i), t.symbolSize(i), t.name(i)]);
+    };
+    expect(names(image)).toEqual(names(file));
+    expect(fs.statSync(exe.path).size).toBeGreaterThan(Buffer.from(exe.image!, 'base64').length);
   });
 
   it('a forged image is read like a hostile file: the frames say why, nothing crashes', () => {

@@ -16,6 +16,7 @@ import { reopenTargetFile } from '../symbolize/target-file';
 import { OFFLINE } from '../snapshot';
 import type { Arch } from '../types';
 import type { ModuleCheck } from './check-modules';
+import { imagePltStubs } from './module-image';
 import { moduleKey } from './record-modules';
 
 const MACHINE: Record<Arch, number> = { x64: EM_X86_64, arm64: EM_AARCH64 };
@@ -81,7 +82,9 @@ export class CaptureModules {
       const elf = new ElfFile(new BufferSource(bytes));
       if (elf.machine !== MACHINE[this.arch])
         return sealed(failedModule(`embedded module: not an ${this.arch} ELF (e_machine ${elf.machine})`));
-      return sealed(loadElfModule(elf, path, []));
+      const mod = loadElfModule(elf, path, []);
+      mod.plt = imagePltStubs(elf);
+      return sealed(mod);
     } catch (e) {
       return sealed(failedModule(`embedded module: ${(e as Error).message}`));
     }

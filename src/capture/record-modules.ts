@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { binding } from '../addon';
 import { readBuildId } from '../elf/build-id';
 import { BufferSource, ElfFile, FdSource } from '../elf/elf-file';
+import { pltStubs } from '../elf/plt';
 import { parseMaps, type MapEntry } from '../procfs/maps';
 import { openMappedFile } from '../symbolize/mapped-file';
 import { loadElfModule, releaseModule } from '../symbolize/module-cache';
@@ -70,7 +71,7 @@ function imageOf(elf: ElfFile, path: string, roots: readonly TargetRoot[]): Buff
         debug = new ElfFile(new FdSource(opened.fd, opened.st.size));
       }
     }
-    return moduleImage(elf, mod.symbols, unwindSections(elf, debug));
+    return moduleImage(elf, mod.symbols, unwindSections(elf, debug), path === '[vdso]' ? [] : pltStubs(elf));
   } finally {
     releaseModule(mod);
     if (debugFd !== undefined) fs.closeSync(debugFd);
