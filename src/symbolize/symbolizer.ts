@@ -404,12 +404,12 @@ export class Symbolizer {
       return known;
     }
     const key = mappingKey(m);
-    let mod = view.modules.get(key) ?? view.previous?.get(key) ?? this.supplied?.(m);
+    let mod = view.modules.get(key) ?? view.previous?.get(key);
     if (mod !== undefined) {
       this.stats.cacheHits++;
     } else {
       const t0 = process.hrtime.bigint();
-      mod = m.path === '[vdso]' ? this.loadVdso(pid, m) : this.loadFile(pid, view, m);
+      mod = this.supplied?.(m) ?? (m.path === '[vdso]' ? this.loadVdso(pid, m) : this.loadFile(pid, view, m));
       this.stats.loadNs += Number(process.hrtime.bigint() - t0);
     }
     view.modules.set(key, mod);
