@@ -141,7 +141,15 @@ function readCaptureText(file: string): string {
     if (!st.isFile()) throw badFile(file, 'not a regular file');
     if (st.size > CAPTURE_LIMITS.fileBytes)
       throw badFile(file, `${st.size} bytes: larger than a capture may be (${CAPTURE_LIMITS.fileBytes})`, 'EFBIG');
-    return fs.readFileSync(fd, 'utf8');
+    // Exactly the size checked: a file that grows meanwhile is not read past it.
+    const buf = Buffer.alloc(st.size);
+    let got = 0;
+    while (got < st.size) {
+      const n = fs.readSync(fd, buf, got, st.size - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    return buf.toString('utf8', 0, got);
   } catch (e) {
     if (e instanceof StackshotError) throw e;
     throw badFile(file, (e as Error).message, (e as NodeJS.ErrnoException).code ?? 'EIO', e);
