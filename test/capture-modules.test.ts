@@ -3,12 +3,14 @@
 // and naming need so the capture unwinds after its files are gone. The target is symdiff with
 // its dlopen'ed library built into a directory of this test, so the library can be rebuilt.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { captureToFile, snapshotFromFile, type SavedCapture } from '../src/capture-file';
+import { captureToFile, readCaptureFile, snapshotFromFile, type SavedCapture } from '../src/capture-file';
+import { checkModules } from '../src/capture/check-modules';
 import type { StackshotError } from '../src/errors';
 import { binding } from '../src/addon';
 import { imagePltStubs } from '../src/capture/module-image';
@@ -150,6 +152,23 @@ describe('module identities', () => {
     });
     expect(errorOf(() => snapshotFromFile(both)).message).toMatch(
       new RegExp(`: a module changed since the capture: ${libm} \\(build-id [0-9a-f]{16}… is now [0-9a-f]{16}…\\)$`),
+    );
+  });
+
+  it('a module without a build-id is identified by its SHA-256', () => {
+    const c = saved(plain);
+    const exe = c.modules!.find((m) => m.path.endsWith('/symdiff'))!;
+    const withHash = (sha256: string) =>
+      writeCapture('sha.json', (x) => {
+        const m = x.modules!.find((r) => r.path === exe.path)!;
+        delete m.buildId;
+        m.sha256 = sha256;
+      });
+    const real = createHash('sha256').update(fs.readFileSync(exe.path)).digest('hex');
+    const key = `${exe.dev} ${exe.inode} ${exe.path}`;
+    expect(checkModules(readCaptureFile(withHash(real))).get(key)?.changed).toBeUndefined();
+    expect(checkModules(readCaptureFile(withHash('00'.repeat(32)))).get(key)?.changed).toBe(
+      'its contents changed (SHA-256)',
     );
   });
 

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 
 import { openTargetFile } from '../symbolize/target-file';
 import type { SavedCapture, SavedModule } from './capture-schema';
-import { identify, moduleKey, moduleMappings } from './record-modules';
+import { buildIdOf, MAX_HASHED_BYTES, moduleKey, moduleMappings, sha256Of } from './record-modules';
 
 /** The file found for a module, as opened: to reopen exactly it (same device and inode). */
 export interface FoundFile {
@@ -31,12 +31,16 @@ const short = (id: string) => (id.length > 16 ? `${id.slice(0, 16)}…` : id);
 
 /** Why the opened file is not the recorded one, or undefined when it is. */
 function difference(record: SavedModule, fd: number, size: number): string | undefined {
-  const now = identify(fd, size);
-  if (record.buildId !== undefined && now.buildId !== record.buildId)
-    return `build-id ${short(record.buildId)} is now ${now.buildId === undefined ? 'none' : short(now.buildId)}`;
+  if (record.buildId !== undefined) {
+    const now = buildIdOf(fd, size);
+    if (now !== record.buildId) return `build-id ${short(record.buildId)} is now ${now === null ? 'none' : short(now)}`;
+  }
   // The same build-id at another size: the same build, stripped differently (or forged).
   if (record.size !== undefined && record.size !== size) return `size ${record.size} is now ${size}`;
-  if (record.sha256 !== undefined && now.sha256 !== record.sha256) return 'its contents changed (SHA-256)';
+  if (record.sha256 !== undefined) {
+    if (size > MAX_HASHED_BYTES) return 'too large to hash';
+    if (sha256Of(fd, size) !== record.sha256) return 'its contents changed (SHA-256)';
+  }
   return undefined;
 }
 

@@ -39,14 +39,21 @@ export function moduleMappings(maps: string): MapEntry[] {
   });
 }
 
-/** What identifies a file: its size and build-id, or its size and SHA-256 when it has none. */
-export function identify(fd: number, size: number): Pick<SavedModule, 'size' | 'buildId' | 'sha256'> {
+/** Files without a build-id are hashed; past this size they are not identified (a sparse
+ *  file of terabytes named by a forged capture must not keep `unwind` hashing for hours). */
+export const MAX_HASHED_BYTES = 4 * 1024 * 1024 * 1024;
+
+/** The file's GNU build-id, or null when it has none (or is not ELF). */
+export function buildIdOf(fd: number, size: number): string | null {
   try {
-    const buildId = readBuildId(new ElfFile(new FdSource(fd, size)));
-    if (buildId !== null) return { size, buildId };
+    return readBuildId(new ElfFile(new FdSource(fd, size)));
   } catch {
-    // not ELF, or a damaged one: its bytes identify it
+    return null; // not ELF, or a damaged one
   }
+}
+
+/** The SHA-256 of the file's bytes (size at most MAX_HASHED_BYTES). */
+export function sha256Of(fd: number, size: number): string {
   const hash = createHash('sha256');
   const chunk = Buffer.alloc(HASH_CHUNK);
   for (let at = 0; at < size;) {
@@ -55,7 +62,15 @@ export function identify(fd: number, size: number): Pick<SavedModule, 'size' | '
     hash.update(chunk.subarray(0, n));
     at += n;
   }
-  return { size, sha256: hash.digest('hex') };
+  return hash.digest('hex');
+}
+
+/** What identifies a file: its size and build-id, or its size and SHA-256 when it has none. */
+function identify(fd: number, size: number): Pick<SavedModule, 'size' | 'buildId' | 'sha256' | 'unreadable'> {
+  const buildId = buildIdOf(fd, size);
+  if (buildId !== null) return { size, buildId };
+  if (size > MAX_HASHED_BYTES) return { size, unreadable: 'no build-id, and too large to hash' };
+  return { size, sha256: sha256Of(fd, size) };
 }
 
 /** The reduced image of the module in `elf`: symbols from every source, unwind sections. */
