@@ -53,7 +53,7 @@ export function unwindSections(elf: ElfFile, debug?: ElfFile): CfiSections | und
 }
 
 /** Registers unwind sections natively: the table id (0 if none) and the bytes copied there. */
-export function registerUnwindSections(sections: CfiSections): { id: number; bytes: number } {
+function registerUnwindSections(sections: CfiSections): { id: number; bytes: number } {
   const id = binding.loadCfi(sections);
   const bytes =
     (sections.ehFrame?.length ?? 0) + (sections.ehFrameHdr?.length ?? 0) + (sections.debugFrame?.length ?? 0);
