@@ -2,7 +2,7 @@
 // src/ imports from here and never touches the raw binding.
 import * as path from 'node:path';
 
-import type { CaptureChoice, CaptureFallback, CapturePath } from './types';
+import type { Arch, CaptureChoice, CaptureFallback, CapturePath } from './types';
 
 /** Options the native capture takes; every field is required at this boundary. */
 export interface RawCaptureOptions {
@@ -127,7 +127,7 @@ export interface RawSystemError extends Error {
 
 /** A module's unwind sections, at their link-time addresses. */
 export interface CfiSections {
-  arch: string;
+  arch: Arch;
   ehFrame?: Buffer;
   ehFrameVaddr?: bigint;
   ehFrameHdr?: Buffer;
@@ -149,7 +149,7 @@ export interface RawUnwindThread {
 }
 
 export interface RawUnwindInput {
-  arch: string;
+  arch: Arch;
   /** The live target, for reading code (at the innermost pc, at return sites); 0 offline. */
   pid: number;
   maxFrames: number;
@@ -238,8 +238,8 @@ export interface Binding {
    * (0: this thread). '' when allowed, else the errno name of the refusal.
    */
   probePerf(tid: number): string;
-  /** 'x64' or 'arm64': the architecture the addon was built for. */
-  arch: string;
+  /** The architecture the addon was built for. */
+  arch: Arch;
 }
 
 // node-gyp-build looks in prebuilds/<platform>-<arch>/ first, then build/Release/.

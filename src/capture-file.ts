@@ -1,72 +1,52 @@
 // A capture saved to a file and unwound later: `stackshot <pid> --save FILE`, then
 // `stackshot unwind FILE`. The file holds what the stop produced (registers, stack bytes, the
 // maps text) and nothing derived, so a newer unwinder gives a better answer from an old file.
-// Module files are found again by their paths (the process may be long gone), which is why a
-// capture unwinds fully only where those files still exist (the same machine or image).
+// It also records each module's identity (size, build-id): module files are found again by
+// their paths (the process may be long gone) and must be the files captured, or the capture
+// embeds what is needed of them (--embed-modules) and unwinds anywhere.
 import * as fs from 'node:fs';
 
-import type { RawCapture, RawThreadCapture } from './addon';
+import type { RawCapture } from './addon';
 import { StackshotError } from './errors';
 import { resolveOptions } from './options';
-import { buildSnapshot, capture, OFFLINE, type Origin } from './snapshot';
-import type { Schedule, Snapshot, SnapshotOptions } from './types';
+import { buildSnapshot, capture, createSymbolizer, OFFLINE, type Origin } from './snapshot';
+import type { Snapshot, SnapshotOptions } from './types';
+import {
+  CAPTURE_FORMAT,
+  CAPTURE_LIMITS,
+  CAPTURE_VERSION,
+  CaptureFieldError,
+  checkCapture,
+  type SavedCapture,
+  type SavedModule,
+} from './capture/capture-schema';
+import { checkModules, unusableModules, type ModuleCheck } from './capture/check-modules';
+import { CaptureModules } from './capture/embedded-modules';
+import { recordModules } from './capture/record-modules';
 import { checkOutputPath, outputFileError } from './output/output-file';
 
-export const CAPTURE_FORMAT = 'stackshot-capture';
-const VERSION = 1;
+export { CAPTURE_FORMAT, type SavedCapture, type SavedModule, type SavedThread } from './capture/capture-schema';
 
-interface SavedThread {
-  tid: number;
-  name: string;
-  state: string;
-  status: RawThreadCapture['status'];
-  errno: number;
-  syscall: string;
-  pauseNs: number;
-  /** How the thread was captured (absent in older files: 'ptrace'); 'blocked' knows only pc and sp. */
-  capture?: RawThreadCapture['capture'];
-  captureFallback?: RawThreadCapture['captureFallback'];
-  /** Registers as hex strings: pc, sp, fp, lr, and every register in NT_PRSTATUS order. */
-  pc: string;
-  sp: string;
-  fp: string;
-  lr: string;
-  regs: string[];
-  /** Stack bytes from sp upward, base64. */
-  stack: string;
-  /** RawThreadCapture.tracerPid (absent in files written before it existed). */
-  tracerPid?: number;
-  /** RawThreadCapture.stackLimited (absent in files written before it existed). */
-  stackLimited?: boolean;
-  /** RawThreadCapture.stackHoles as numbers (absent in files written before it existed). */
-  stackHoles?: number[];
-  /** RawThreadCapture.pacMask as hex (aarch64; absent when none was read). */
-  pacMask?: string;
+/** How a capture is saved. */
+export interface SaveOptions {
+  /** Embed each module's unwind tables and symbols (a reduced ELF per module), so the capture
+   *  unwinds and names where its files are gone or changed: on another machine, after an upgrade. */
+  embedModules?: boolean;
 }
 
-export interface SavedCapture {
-  format: typeof CAPTURE_FORMAT;
-  version: number;
-  /** 'x64' or 'arm64': the machine the capture was taken on. */
-  arch: string;
-  pid: number;
-  command: string;
-  schedule: Schedule;
-  takenAt: string;
-  maps: string;
-  captureNs: number;
-  bytesCopied: number;
-  /** Absent in files written before it existed. */
-  execDuringCapture?: boolean;
-  threads: SavedThread[];
+/** How a saved capture is unwound. */
+export interface UnwindFileOptions {
+  /** Unwind even when module files changed since the capture: their frames stay unnamed (with a
+   *  symbolReason) and are walked by frame pointers. Default: refuse (code ESTALE). */
+  allowChangedModules?: boolean;
 }
 
 const hex = (n: bigint) => `0x${n.toString(16)}`;
 
-function toSaved(raw: RawCapture, origin: Origin, command: string): SavedCapture {
+function toSaved(raw: RawCapture, origin: Origin, command: string, modules: SavedModule[]): SavedCapture {
   return {
     format: CAPTURE_FORMAT,
-    version: VERSION,
+    version: CAPTURE_VERSION,
     arch: origin.arch,
     pid: raw.pid,
     command,
@@ -97,6 +77,7 @@ function toSaved(raw: RawCapture, origin: Origin, command: string): SavedCapture
       stackHoles: t.stackHoles ? [...t.stackHoles] : undefined,
       pacMask: t.pacMask === undefined ? undefined : hex(t.pacMask),
     })),
+    modules,
   };
 }
 
@@ -149,52 +130,110 @@ function badFile(file: string, what: string, code = 'EINVAL', cause?: unknown): 
   });
 }
 
-/** Reads and checks a capture file. Throws a StackshotError (reason 'bad-capture-file') naming what is wrong. */
-export function readCaptureFile(file: string): SavedCapture {
-  let text: string;
+/** The file's text: a regular file (opened without blocking: a FIFO would hang), size capped. */
+function readCaptureText(file: string): string {
+  let fd: number;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch (e) {
     throw badFile(file, (e as Error).message, (e as NodeJS.ErrnoException).code ?? 'EIO', e);
   }
-  let saved: SavedCapture;
   try {
-    saved = JSON.parse(text) as SavedCapture;
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw badFile(file, 'not a regular file');
+    if (st.size > CAPTURE_LIMITS.fileBytes)
+      throw badFile(file, `${st.size} bytes: larger than a capture may be (${CAPTURE_LIMITS.fileBytes})`, 'EFBIG');
+    // Exactly the size checked: a file that grows meanwhile is not read past it.
+    const buf = Buffer.alloc(st.size);
+    let got = 0;
+    while (got < st.size) {
+      const n = fs.readSync(fd, buf, got, st.size - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    return buf.toString('utf8', 0, got);
+  } catch (e) {
+    if (e instanceof StackshotError) throw e;
+    throw badFile(file, (e as Error).message, (e as NodeJS.ErrnoException).code ?? 'EIO', e);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Reads and checks a capture file. Throws a StackshotError (reason 'bad-capture-file') naming what is wrong. */
+export function readCaptureFile(file: string): SavedCapture {
+  const text = readCaptureText(file);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
   } catch (e) {
     throw badFile(file, `not JSON (${(e as Error).message})`, 'EINVAL', e);
   }
-  if (saved?.format !== CAPTURE_FORMAT)
-    throw badFile(file, `not a stackshot capture (no "format": "${CAPTURE_FORMAT}")`);
-  if (saved.version !== VERSION)
-    throw badFile(file, `capture format version ${String(saved.version)}; this stackshot reads version ${VERSION}`);
-  if (!Array.isArray(saved.threads) || typeof saved.maps !== 'string') throw badFile(file, 'threads or maps missing');
-  return saved;
+  try {
+    return checkCapture(json);
+  } catch (e) {
+    if (e instanceof CaptureFieldError) throw badFile(file, e.message);
+    throw e;
+  }
 }
 
 /** Captures pid, writes the capture to file, and returns the snapshot built from that same capture. */
-export async function captureToFile(pid: number, file: string, options?: SnapshotOptions): Promise<Snapshot> {
+export async function captureToFile(
+  pid: number,
+  file: string,
+  options?: SnapshotOptions,
+  save: SaveOptions = {},
+): Promise<Snapshot> {
   checkOutputPath(file);
   const c = await capture(pid, options);
   const shot = buildSnapshot(c.raw, c.opts, c.started, c.origin, c.walked);
+  const modules = recordModules(c.raw.pid, c.raw.maps, save.embedModules === true);
   try {
-    fs.writeFileSync(file, JSON.stringify(toSaved(c.raw, c.origin, shot.command)));
+    fs.writeFileSync(file, JSON.stringify(toSaved(c.raw, c.origin, shot.command, modules)));
   } catch (err) {
     throw outputFileError(file, err);
   }
   return shot;
 }
 
-/** Unwinds and names a saved capture (no live process needed: modules are opened by path). */
-export function snapshotFromFile(file: string, options?: SnapshotOptions): Snapshot {
+function modulesChanged(file: string, changed: ModuleCheck[]): StackshotError {
+  const list = changed.map((c) => `${c.path} (${c.changed ?? 'changed'})`).join('; ');
+  return new StackshotError({
+    code: 'ESTALE',
+    syscall: 'open',
+    reason: 'modules-changed',
+    message: `${file}: ${changed.length === 1 ? 'a module' : `${changed.length} modules`} changed since the capture: ${list}`,
+    hint: 'unwind where those files are as captured, save with --embed-modules, or pass --allow-changed-modules to leave their frames unnamed',
+  });
+}
+
+/**
+ * Unwinds and names a saved capture (no live process needed). Each module comes from the file
+ * at its path when that is the file captured (size and build-id), else from the capture's
+ * embedded image; a module that changed and is not embedded is refused (StackshotError, code
+ * ESTALE, reason 'modules-changed', naming each), unless `allowChangedModules`.
+ */
+export function snapshotFromFile(file: string, options?: SnapshotOptions, unwind: UnwindFileOptions = {}): Snapshot {
   const started = process.hrtime.bigint();
   const saved = readCaptureFile(file);
+  const checks = checkModules(saved);
+  const changed = unusableModules(checks);
+  if (changed.length > 0 && unwind.allowChangedModules !== true) throw modulesChanged(file, changed);
+  const modules = new CaptureModules(saved.arch, checks);
+  const symbolizer = createSymbolizer({ supplied: modules.supplied });
   const origin: Origin = {
     arch: saved.arch,
     filesOf: OFFLINE,
     codeOf: 0,
+    symbolizer,
     command: saved.command,
     schedule: saved.schedule,
     takenAt: saved.takenAt,
   };
-  return buildSnapshot(fromSaved(saved), resolveOptions(options), started, origin);
+  try {
+    return buildSnapshot(fromSaved(saved), resolveOptions(options), started, origin);
+  } finally {
+    symbolizer.modules.clear();
+    modules.release();
+  }
 }

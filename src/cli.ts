@@ -111,10 +111,16 @@ export function buildProgram(out: (s: string) => void): Command {
       'also save the capture (registers, stacks, maps) to unwind later with `stackshot unwind <file>`',
     )
     .option(
+      '--embed-modules',
+      "with --save: embed each module's unwind tables and symbols, so the capture unwinds where its files are gone or changed (another machine, after an upgrade)",
+    )
+    .option(
       '--explain',
       "where a frame-pointer-only profiler (perf --call-graph fp) would lose each thread's stack, and whether CFI recovered it",
     )
-    .action(async (pid: string, o: SnapshotCliOptions & { explain?: boolean }) => {
+    .action(async (pid: string, o: SnapshotCliOptions & { explain?: boolean; embedModules?: boolean }) => {
+      if (o.embedModules === true && o.save === undefined)
+        program.error("option '--embed-modules' needs '--save <file>'");
       if (o.explain) {
         await runExplain(pid, o, out);
         return;
@@ -122,7 +128,7 @@ export function buildProgram(out: (s: string) => void): Command {
       const opts = toSnapshotOptions(o);
       const snap =
         o.save !== undefined
-          ? await captureToFile(pid as unknown as number, o.save, opts)
+          ? await captureToFile(pid as unknown as number, o.save, opts, { embedModules: o.embedModules === true })
           : await snapshot(pid as unknown as number, opts);
       out(render(snap, o));
     });
@@ -131,10 +137,18 @@ export function buildProgram(out: (s: string) => void): Command {
     program
       .command('unwind')
       .argument('<file>', 'a capture saved with --save')
-      .description('unwind and name a capture saved with --save (the process may be gone)'),
-  ).action((file: string, o: SnapshotCliOptions) => {
-    out(render(snapshotFromFile(file, toSnapshotOptions(o)), o));
-  });
+      .description(
+        'unwind and name a capture saved with --save (the process may be gone); refused when a module file changed since the capture and the capture does not embed it',
+      ),
+  )
+    .option(
+      '--allow-changed-modules',
+      'unwind even when module files changed since the capture: their frames stay unnamed and are walked by frame pointers',
+    )
+    .action((file: string, o: SnapshotCliOptions & { allowChangedModules?: boolean }) => {
+      const unwind = { allowChangedModules: o.allowChangedModules === true };
+      out(render(snapshotFromFile(file, toSnapshotOptions(o), unwind), o));
+    });
 
   addSnapshotOptions(
     program
@@ -164,6 +178,8 @@ Examples:
   stackshot demo                         try it on a bundled Node program
   stackshot 1234 --save shot.json        snapshot, and keep the capture to unwind again later
   stackshot unwind shot.json             unwind a saved capture (the process may be gone)
+  stackshot 1234 --save shot.json --embed-modules
+                                         a capture that unwinds on another machine too
   stackshot 1234 --explain               which threads a frame-pointer-only profiler would cut short, and why
   stackshot audit 1234                   which modules of pid 1234 have frame pointers, CFI, symbols
   stackshot doctor 1234                  can pid 1234 be snapshotted? (Yama, CAP_SYS_PTRACE, seccomp, uid, perf map)

@@ -18,6 +18,7 @@ export type ErrorReason =
   | 'already-traced' // another tracer (debugger, strace, profiler) is attached
   | 'not-dumpable' // the target made itself non-dumpable (setuid, prctl(PR_SET_DUMPABLE, 0))
   | 'bad-capture-file' // a file given to `stackshot unwind` that is missing or not a capture
+  | 'modules-changed' // a capture's module files changed since it was taken (and it does not embed them)
   | 'cannot-write-output' // an output path (--save, record -o) that cannot be written
   | 'unsupported-architecture' // a process of another architecture (32-bit i386, x32, arm32)
   | 'unknown';

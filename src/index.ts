@@ -1,6 +1,14 @@
 // stackshot: the call stack of every thread of a running Linux process.
 export { snapshot, snapshotSync } from './snapshot';
-export { captureToFile, snapshotFromFile, readCaptureFile, type SavedCapture } from './capture-file';
+export {
+  captureToFile,
+  snapshotFromFile,
+  readCaptureFile,
+  type SavedCapture,
+  type SavedModule,
+  type SaveOptions,
+  type UnwindFileOptions,
+} from './capture-file';
 export { StackshotError, type ErrorReason } from './errors';
 export { InvalidOptionError } from './options';
 export { record, Recording, type RecordOptions, type RecordStats, type RecordEnd } from './record';

@@ -12,9 +12,10 @@ import { finishStack } from './stack/thread-entry';
 import { ModuleRegistry } from './symbolize/module-registry';
 import type { PcNameCache } from './symbolize/pc-name-cache';
 import { nameRuntimeFrames } from './symbolize/resolvers/runtimes';
-import { Symbolizer, type InlinedName, type PcToName } from './symbolize/symbolizer';
+import { Symbolizer, type InlinedName, type PcToName, type SymbolizerOptions } from './symbolize/symbolizer';
 import { SNAPSHOT_VERSION } from './types';
 import type {
+  Arch,
   CaptureFallback,
   EndReason,
   Frame,
@@ -33,10 +34,23 @@ function modules(): ModuleRegistry {
   sharedModules ??= new ModuleRegistry({ xzDecompress: binding.xzDecompress });
   return sharedModules;
 }
+
+/**
+ * A symbolizer that demangles with the addon, over a registry of its own (a saved capture's
+ * supplied modules must not mix with live ones), unless `options.modules` gives one.
+ */
+export function createSymbolizer(options: SymbolizerOptions = {}): Symbolizer {
+  return new Symbolizer({ demangle: binding.demangle, xzDecompress: binding.xzDecompress, ...options });
+}
+
 let sharedSymbolizer: Symbolizer | undefined;
 function symbolizer(): Symbolizer {
-  sharedSymbolizer ??= new Symbolizer({ demangle: binding.demangle, modules: modules() });
+  sharedSymbolizer ??= createSymbolizer({ modules: modules() });
   return sharedSymbolizer;
+}
+
+function symbolizerOf(origin: Origin): Symbolizer {
+  return origin.symbolizer ?? symbolizer();
 }
 
 function hex(n: bigint): string {
@@ -94,7 +108,7 @@ const NOT_UNWOUND: RawUnwound = {
  */
 function unwindAll(raw: RawCapture, opts: ResolvedOptions, origin: Origin): RawUnwound[] {
   const captured = raw.threads.filter((t) => t.status === 'captured');
-  let mappings = modules().unwindMappings(origin.filesOf, raw.maps);
+  let mappings = symbolizerOf(origin).modules.unwindMappings(origin.filesOf, raw.maps);
   if (opts.framePointersOnly) mappings = withoutCfi(mappings);
   // A stop-free capture of a blocked thread knows only pc and sp.
   // A blocked thread's capture knows pc and sp only; a perf sample's stack is never read on from
@@ -184,7 +198,7 @@ function nameFrames(
 ): void {
   const pcs = framePcs(unwound, perThread);
   const lines = opts.lines;
-  const symbolize = (some: PcToName[]) => symbolizer().symbolize(origin.filesOf, raw.maps, some, { lines });
+  const symbolize = (some: PcToName[]) => symbolizerOf(origin).symbolize(origin.filesOf, raw.maps, some, { lines });
   const named = cache === undefined ? symbolize(pcs) : cache.name(raw.maps, pcs, lines, symbolize);
   let k = 0;
   perThread.forEach((frames, ti) => {
@@ -233,11 +247,14 @@ function inlinedFrame(physical: Frame, c: InlinedName): Frame {
 
 /** Where a capture comes from: the live process, or a file (unwound later, perhaps elsewhere). */
 export interface Origin {
-  arch: string;
+  arch: Arch;
   /** Whose /proc/<pid>/map_files the module files are opened through (OFFLINE: by path only). */
   filesOf: number;
   /** Whose memory the unwinder may read code from (0: none). */
   codeOf: number;
+  /** Names and unwind tables from a symbolizer of its own (a capture file's recorded modules);
+   *  default: the shared one, which opens the module files. */
+  symbolizer?: Symbolizer;
   command?: string;
   schedule: Schedule;
   takenAt: string;
@@ -259,13 +276,13 @@ export interface Walked {
 }
 
 function walk(raw: RawCapture, opts: ResolvedOptions, origin: Origin): Walked {
-  const loadBefore = modules().stats.loadNs;
+  const loadBefore = symbolizerOf(origin).modules.stats.loadNs;
   const walkStart = process.hrtime.bigint();
   const unwound = unwindAll(raw, opts, origin);
   return {
     unwound,
     walkNs: Number(process.hrtime.bigint() - walkStart),
-    loadNs: modules().stats.loadNs - loadBefore,
+    loadNs: symbolizerOf(origin).modules.stats.loadNs - loadBefore,
   };
 }
 
@@ -320,7 +337,7 @@ export function buildSnapshot(
 ): Snapshot {
   const w = walked ?? walk(raw, opts, origin);
   const { unwound, walkNs } = w;
-  const loadBefore = modules().stats.loadNs;
+  const loadBefore = symbolizerOf(origin).modules.stats.loadNs;
   const perThread = unwound.map(rawFrames);
   const runtimes = opts.symbolize && opts.runtimeFrames && origin.codeOf > 0;
   const symStart = process.hrtime.bigint();
@@ -354,7 +371,7 @@ export function buildSnapshot(
       pauseNsMax: threads.reduce((m, t) => Math.max(m, t.pauseNs), 0),
       walkNs,
       symbolizeNs,
-      modulesNs: w.loadNs + modules().stats.loadNs - loadBefore,
+      modulesNs: w.loadNs + symbolizerOf(origin).modules.stats.loadNs - loadBefore,
       bytesCopied: raw.bytesCopied,
     },
   };

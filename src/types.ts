@@ -56,6 +56,9 @@ export type EndReason =
 
 export type Schedule = 'rolling' | 'consistent';
 
+/** A machine stackshot unwinds, named as Node's `process.arch` names it. */
+export type Arch = 'x64' | 'arm64';
+
 /**
  * How a thread was captured: 'ptrace' (stopped, copied, resumed), 'blocked' (asleep in a
  * system call: read without a stop), 'perf' (a perf-event sample the kernel took while it ran).

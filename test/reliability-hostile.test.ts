@@ -548,15 +548,21 @@ describe('mappings with hostile paths in a live process', () => {
         );
       }
       // Offline, files are opened by path: the escaped and the deleted ones cannot be found,
-      // so their symbol is null — but nothing throws and the walk still ends with a reason.
+      // and unwind says so. Accepted anyway, their symbol is null, but nothing throws and the
+      // walk still ends with a reason.
       const file = path.join(dir, 'capture.json');
       await captureToFile(target.pid, file);
-      const offline = snapshotFromFile(file);
+      expect(() => snapshotFromFile(file)).toThrow(/3 modules changed since the capture: .*\(no longer exists\)/);
+      const offline = snapshotFromFile(file, undefined, { allowChangedModules: true });
       for (const t of offline.threads.filter((x) => /^odd\d$/.test(x.name))) {
         expect([null, 'odd_spin']).toContain(t.frames[0].symbol);
         expect(END_REASONS).toContain(t.end);
       }
       expect(offline.threads.find((t) => t.name === 'odd0')?.frames[0].symbol).toBe('odd_spin');
+      // With the modules embedded (read through map_files while the process lives), all four are named.
+      await captureToFile(target.pid, file, undefined, { embedModules: true });
+      const embedded = snapshotFromFile(file).threads.filter((x) => /^odd\d$/.test(x.name));
+      expect(embedded.map((t) => t.frames[0].symbol)).toEqual(['odd_spin', 'odd_spin', 'odd_spin', 'odd_spin']);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

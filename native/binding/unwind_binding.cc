@@ -1,6 +1,8 @@
 // JavaScript <-> native for unwinding: loadCfi() registers a module's unwind sections once;
 // unwind() walks copied stacks against the target's mappings.
 #include <cstring>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "binding/convert.h"
@@ -14,8 +16,18 @@ namespace stackshot {
 
 namespace {
 
-CfiArch parse_arch(const Napi::Value& v) {
-  return v.IsString() && v.As<Napi::String>().Utf8Value() == "arm64" ? CfiArch::kAarch64 : CfiArch::kX86_64;
+// The architectures the unwinder knows (src/types.ts Arch); anything else is a caller's bug or
+// an unchecked capture file, never silently unwound as x86-64.
+std::optional<CfiArch> parse_arch(const Napi::Value& v) {
+  if (!v.IsString()) return std::nullopt;
+  const std::string name = v.As<Napi::String>().Utf8Value();
+  if (name == "x64") return CfiArch::kX86_64;
+  if (name == "arm64") return CfiArch::kAarch64;
+  return std::nullopt;
+}
+
+void throw_bad_arch(Napi::Env env) {
+  Napi::TypeError::New(env, "arch must be 'x64' or 'arm64'").ThrowAsJavaScriptException();
 }
 
 std::vector<uint8_t> bytes_option(const Napi::Object& o, const char* key) {
@@ -50,8 +62,13 @@ Napi::Value LoadCfi(const Napi::CallbackInfo& info) {
   bytes.eh_frame_hdr = bytes_option(o, "ehFrameHdr");
   bytes.eh_frame_hdr_vaddr = bigint_option(o, "ehFrameHdrVaddr");
   bytes.debug_frame = bytes_option(o, "debugFrame");
+  const std::optional<CfiArch> arch = parse_arch(o.Get("arch"));
+  if (!arch) {
+    throw_bad_arch(env);
+    return env.Null();
+  }
   if (bytes.eh_frame.empty() && bytes.debug_frame.empty()) return Napi::Number::New(env, 0);
-  return Napi::Number::New(env, CfiRegistry::instance().add(parse_arch(o.Get("arch")), std::move(bytes)));
+  return Napi::Number::New(env, CfiRegistry::instance().add(*arch, std::move(bytes)));
 }
 
 Napi::Value UnloadCfi(const Napi::CallbackInfo& info) {
@@ -71,7 +88,12 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
     return env.Null();
   }
   Napi::Object in = info[0].As<Napi::Object>();
-  const CfiArch arch = parse_arch(in.Get("arch"));
+  const std::optional<CfiArch> parsed_arch = parse_arch(in.Get("arch"));
+  if (!parsed_arch) {
+    throw_bad_arch(env);
+    return env.Null();
+  }
+  const CfiArch arch = *parsed_arch;
   const size_t max_frames = static_cast<size_t>(number_option(in, "maxFrames", 1024));
   const bool fp_only = in.Get("framePointersOnly").ToBoolean().Value();
   const Napi::Value scan = in.Get("stackScan");

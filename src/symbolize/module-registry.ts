@@ -21,6 +21,20 @@ export interface ModuleRegistryOptions {
   maxCacheBytes?: number;
   /** xz decoder (the addon's xzDecompress) for MiniDebugInfo; without it .gnu_debugdata is not read. */
   xzDecompress?: XzDecompress;
+  /**
+   * The module of a file mapping when the caller has it (a capture file's embedded module, or
+   * one it refuses to trust); undefined: open the file. The caller owns what it returns.
+   */
+  supplied?: (m: MapEntry) => Module | undefined;
+}
+
+/**
+ * Where pid's debug files are searched. A target in another mount namespace has them under its
+ * own root; then ours. Either way the target names them (debuglink, build-id): read as its user could.
+ */
+export function debugRootsOf(pid: number): TargetRoot[] {
+  const where = targetRoot(pid);
+  return where.root === '' ? [where] : [where, { root: '', creds: where.creds }];
 }
 
 /** Most files kept parsed, and the memory they may hold together (node alone: ~20 MB). */
@@ -74,6 +88,7 @@ export class ModuleRegistry {
   /** loadNs: time spent opening and parsing module files (the cold path's cost), cumulative. */
   readonly stats = { modulesParsed: 0, cacheHits: 0, loadNs: 0 };
   private readonly xzDecompress?: XzDecompress;
+  private readonly supplied?: (m: MapEntry) => Module | undefined;
   /** Parsed modules by file identity: dev, inode, size, mtime of the opened file. */
   private readonly files: LruCache<string, Module>;
   /**
@@ -87,6 +102,7 @@ export class ModuleRegistry {
 
   constructor(options: ModuleRegistryOptions = {}) {
     this.xzDecompress = options.xzDecompress;
+    this.supplied = options.supplied;
     this.files = new LruCache<string, Module>(MODULE_CAP, {
       weigh: (mod) => mod.bytes,
       maxWeight: options.maxCacheBytes ?? MODULE_BYTES_CAP,
@@ -102,10 +118,7 @@ export class ModuleRegistry {
     this.retire();
     const old = this.processes.get(pid);
     if (old !== undefined && old.mapsText === maps) return old;
-    // A target in another mount namespace has its debug files under its own root; then ours.
-    // Either way the target names them (debuglink, build-id): read as its user could.
-    const where = targetRoot(pid);
-    const debugRoots = where.root === '' ? [where] : [where, { root: '', creds: where.creds }];
+    const debugRoots = debugRootsOf(pid);
     const view: ProcessView = {
       pid,
       mapsText: maps,
@@ -132,7 +145,7 @@ export class ModuleRegistry {
       this.stats.cacheHits++;
     } else {
       const t0 = process.hrtime.bigint();
-      mod = m.path === '[vdso]' ? this.loadVdso(view.pid, m) : this.loadFile(view, m);
+      mod = this.supplied?.(m) ?? (m.path === '[vdso]' ? this.loadVdso(view.pid, m) : this.loadFile(view, m));
       this.stats.loadNs += Number(process.hrtime.bigint() - t0);
     }
     view.modules.set(key, mod);

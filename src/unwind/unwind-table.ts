@@ -3,7 +3,8 @@
 // bytes are copied there; afterwards only the id travels). .debug_frame matters where a module
 // has no .eh_frame at all: Go binaries carry only .debug_frame, and so do some static and
 // embedded builds; eu-stack and gdb unwind them with it.
-import { binding } from '../addon';
+import { binding, type CfiSections } from '../addon';
+import type { Arch } from '../types';
 import { sectionBytes } from '../dwarf/sections';
 import { EM_AARCH64, EM_X86_64, SHT_NOBITS, type ElfFile, type SectionHeader } from '../elf/elf-file';
 
@@ -29,31 +30,46 @@ function debugFrameBytes(elf: ElfFile): Buffer | undefined {
 }
 
 /**
- * Registers the ELF's unwind sections natively: the table id (0 if it has none) and the bytes
- * copied there. `debug` is the module's separate debug file, if one was found: its .debug_frame
- * (same link-time addresses) is used when the module has none of its own.
+ * The ELF's unwind sections as the native unwinder takes them, undefined when it has none (or
+ * is of an architecture stackshot does not unwind). `debug` is the module's separate debug
+ * file, if one was found: its .debug_frame (same link-time addresses) is used when the module
+ * has none of its own.
  */
-export function loadUnwindTable(elf: ElfFile, debug?: ElfFile): { id: number; bytes: number } {
-  const none = { id: 0, bytes: 0 };
-  const arch = elf.machine === EM_AARCH64 ? 'arm64' : elf.machine === EM_X86_64 ? 'x64' : null;
-  if (arch === null) return none;
+export function unwindSections(elf: ElfFile, debug?: ElfFile): CfiSections | undefined {
+  const arch: Arch | null = elf.machine === EM_AARCH64 ? 'arm64' : elf.machine === EM_X86_64 ? 'x64' : null;
+  if (arch === null) return undefined;
   const ehFrame = plainSection(elf, '.eh_frame');
   const hdr = ehFrame === undefined ? undefined : plainSection(elf, '.eh_frame_hdr');
   const debugFrame = debugFrameBytes(elf) ?? (debug?.machine === elf.machine ? debugFrameBytes(debug) : undefined);
-  if (ehFrame === undefined && debugFrame === undefined) return none;
+  if (ehFrame === undefined && debugFrame === undefined) return undefined;
+  return {
+    arch,
+    ehFrame: ehFrame === undefined ? undefined : elf.sectionData(ehFrame),
+    ehFrameVaddr: ehFrame?.addr,
+    ehFrameHdr: hdr === undefined ? undefined : elf.sectionData(hdr),
+    ehFrameHdrVaddr: hdr?.addr,
+    debugFrame,
+  };
+}
+
+/** Registers unwind sections natively: the table id (0 if none) and the bytes copied there. */
+function registerUnwindSections(sections: CfiSections): { id: number; bytes: number } {
+  const id = binding.loadCfi(sections);
+  const bytes =
+    (sections.ehFrame?.length ?? 0) + (sections.ehFrameHdr?.length ?? 0) + (sections.debugFrame?.length ?? 0);
+  return { id, bytes: id === 0 ? 0 : bytes };
+}
+
+/**
+ * Registers the ELF's unwind sections natively (see unwindSections): the table id (0 if it has
+ * none) and the bytes copied there.
+ */
+export function loadUnwindTable(elf: ElfFile, debug?: ElfFile): { id: number; bytes: number } {
   try {
-    const id = binding.loadCfi({
-      arch,
-      ehFrame: ehFrame === undefined ? undefined : elf.sectionData(ehFrame),
-      ehFrameVaddr: ehFrame?.addr,
-      ehFrameHdr: hdr === undefined ? undefined : elf.sectionData(hdr),
-      ehFrameHdrVaddr: hdr?.addr,
-      debugFrame,
-    });
-    const bytes = (ehFrame?.size ?? 0) + (hdr?.size ?? 0) + (debugFrame?.length ?? 0);
-    return { id, bytes: id === 0 ? 0 : bytes };
+    const sections = unwindSections(elf, debug);
+    return sections === undefined ? { id: 0, bytes: 0 } : registerUnwindSections(sections);
   } catch {
-    return none; // unreadable sections: frame pointers will have to do for this module
+    return { id: 0, bytes: 0 }; // unreadable sections: frame pointers will have to do for this module
   }
 }
 
