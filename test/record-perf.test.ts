@@ -74,7 +74,7 @@ describe('record on perf events', () => {
     if (refused !== '') ctx.skip(`perf events refused to this process here (${refused})`);
     const spin = findThreadByName(t.pid, 'spin');
     const cpu0 = runTimeNs(t.pid, spin);
-    const rec = record(t.pid, { hz: 99, durationMs: 1000 });
+    const rec = record(t.pid, { hz: 99, durationMs: 1000, state: 'all' });
     const shots: Snapshot[] = [];
     for await (const s of rec) shots.push(s);
     const cpuS = (runTimeNs(t.pid, spin) - cpu0) / 1e9;

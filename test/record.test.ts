@@ -84,7 +84,7 @@ describe('record()', () => {
       const t = await startFixture('threads', 'fp', ['--only', 'spin']);
       const spinTid = findThreadByName(t.pid, 'spin');
       const cpuBefore = runTimeNs(t.pid, spinTid);
-      const rec = record(t.pid, { hz: 99, durationMs: 3000 });
+      const rec = record(t.pid, { hz: 99, durationMs: 3000, state: 'all' });
       const shots: Snapshot[] = [];
       for await (const s of rec) shots.push(s);
       const spinCpuS = (runTimeNs(t.pid, spinTid) - cpuBefore) / 1e9;
@@ -243,14 +243,14 @@ describe('stackshot record', () => {
   it('Ctrl-C (SIGINT) stops the recording and still writes a valid file; the target keeps running', async () => {
     const t = await startFixture('threads', 'fp');
     const out = path.join(tmp, 'sigint.speedscope.json');
-    const { child, done } = startCli(['record', String(t.pid), '--duration', '60s', '-o', out]);
+    const { child, done } = startCli(['record', String(t.pid), '--duration', '60s', '--state', 'all', '-o', out]);
     await sleep(1500);
     expect(child.exitCode).toBeNull();
     child.kill('SIGINT');
     const r = await done;
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(
-      /^stackshot: interrupted: \d+ samples \(\d+ dropped\) of 8 threads in [\d.]+ s, [\d.]+ Hz achieved; wrote .*sigint\.speedscope\.json \(speedscope\)\n$/,
+      /^stackshot: interrupted: \d+ samples of 8 threads from \d+ snapshots \(\d+ dropped\) in [\d.]+ s, [\d.]+ Hz achieved; wrote .*sigint\.speedscope\.json \(speedscope\)\n$/,
     );
     expect(r.stderr).not.toMatch(/\x1b\[/); // stderr is a pipe: no progress bar
     const file = JSON.parse(fs.readFileSync(out, 'utf8'));
@@ -258,6 +258,9 @@ describe('stackshot record', () => {
     expect(file.profiles.length).toBe(8);
     // What matters is a complete file with every thread; how many samples 1.5 s gives depends on the machine's load.
     for (const p of file.profiles) expect(p.samples.length).toBeGreaterThanOrEqual(3);
+    // The summary counts the samples the file holds.
+    const inFile = (file.profiles as { samples: unknown[] }[]).reduce((a, p) => a + p.samples.length, 0);
+    expect(Number(/: (\d+) samples of/.exec(r.stderr)![1])).toBe(inFile);
     expect(fs.readdirSync(tmp).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     expect(t.running).toBe(true);
     expectNotStopped(t.pid);
@@ -277,10 +280,10 @@ describe('stackshot record', () => {
     // second depends on the machine's load (the rate is the first test's business).
     const prof = decodePprof(fs.readFileSync(out));
     expect(Number(reported![1])).toBeGreaterThan(0);
-    expect(prof.sample.length).toBeGreaterThan(0);
+    expect(prof.sample.length).toBe(Number(reported![1]));
   }, 30_000);
 
-  it('--format json writes one snapshot per line; --state running keeps on-CPU threads only', async () => {
+  it('--format json writes one snapshot per line; by default only on-CPU threads', async () => {
     const t = await startFixture('threads', 'fp', ['--only', 'spin,sleeper']);
     const out = path.join(tmp, 'shots.out');
     const r = await startCli([
@@ -292,8 +295,6 @@ describe('stackshot record', () => {
       '50',
       '--format',
       'json',
-      '--state',
-      'running',
       '-o',
       out,
     ]).done;
@@ -303,11 +304,14 @@ describe('stackshot record', () => {
     // many fewer depends on the machine's load.
     expect(lines.length).toBeGreaterThanOrEqual(3);
     expect(lines.length).toBeLessThanOrEqual(26);
+    const names = new Set<string>();
     for (const l of lines) {
       const s = JSON.parse(l) as Snapshot;
       expect(s.pid).toBe(t.pid);
       for (const th of s.threads) expect(th.state).toBe('R');
+      for (const th of s.threads) names.add(th.name);
     }
+    expect(names.has('spin')).toBe(true);
   }, 20_000);
 
   it.skipIf(!HAVE_SCRIPT)(
