@@ -6,13 +6,23 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseFolded, record, StackshotError, toFolded, type Snapshot } from '../src/index';
+import {
+  parseFolded,
+  record,
+  StackshotError,
+  toFlameGraph,
+  toFolded,
+  toPprof,
+  toSpeedscope,
+  type Snapshot,
+} from '../src/index';
 import { decodePprof } from '../src/output/pprof';
-import { findThreadByName, threadStates } from './helpers/proc';
-import { startFixture, stopAllTargets } from './helpers/target';
+import { findThreadByName, threadIds, threadStates } from './helpers/proc';
+import { startFixture, startNode, stopAllTargets } from './helpers/target';
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
+const HAVE_GO = spawnSync('sh', ['-c', 'command -v go']).status === 0;
 let tmp: string;
 
 /**
@@ -153,6 +163,55 @@ describe('record()', () => {
     expect(names.has('sleeper')).toBe(false);
   }, 20_000);
 
+  it(
+    'a recording that falls behind its rate still weighs each thread its wall time, the same in every format',
+    { timeout: 60_000 },
+    async () => {
+      const t = await startFixture('threads', 'fp');
+      // 10 kHz with every thread stopped by ptrace in each snapshot: more than the captures can
+      // keep up with, so slots are dropped and the snapshots come at irregular, wider intervals.
+      const rec = record(t.pid, { hz: 10_000, durationMs: 2000, state: 'all', capture: 'ptrace' });
+      const shots: Snapshot[] = [];
+      const started = process.hrtime.bigint();
+      for await (const s of rec) shots.push(s);
+      const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
+      const st = rec.stats;
+      const why = `stats ${JSON.stringify(st)}, wall ${wallMs.toFixed(0)} ms`;
+      expect(st.dropped, why).toBeGreaterThan(0);
+      const threads = samplesPerThread(shots).size;
+      expect(threads, why).toBe(8);
+
+      // pprof: the wall values add up to the wall time × the sampled threads (not samples / hz).
+      const file = path.join(tmp, 'behind.pb.gz');
+      fs.writeFileSync(file, toPprof(shots, { intervalMs: 0.1 }));
+      const p = decodePprof(fs.readFileSync(file));
+      const totalMs = p.sample.reduce((a, s) => a + Number(s.value[1]), 0) / 1e6;
+      expect(totalMs / (wallMs * threads), `pprof total ${totalMs} ms, ${why}`).toBeGreaterThan(0.9);
+      expect(totalMs / (wallMs * threads), `pprof total ${totalMs} ms, ${why}`).toBeLessThan(1.1);
+      if (HAVE_GO) {
+        const r = spawnSync('go', ['tool', 'pprof', '-top', file], {
+          encoding: 'utf8',
+          env: { ...process.env, PPROF_TMPDIR: tmp, HOME: tmp },
+        });
+        expect(r.status, r.stderr).toBe(0);
+        const m = /of ([\d.]+)(ms|s|min) total/.exec(r.stdout);
+        expect(m, r.stdout).not.toBeNull();
+        const goMs = Number(m![1]) * { ms: 1, s: 1000, min: 60_000 }[m![2] as 'ms' | 's' | 'min'];
+        expect(Math.abs(goMs - totalMs) / totalMs, r.stdout.slice(0, 400)).toBeLessThan(0.01);
+      }
+      // The same samples, and the same time, in every format and in the stats.
+      expect(p.sample.length).toBe(st.threadSamples);
+      expect(parseFolded(toFolded(shots)).reduce((a, l) => a + l.count, 0)).toBe(st.threadSamples);
+      const ss = toSpeedscope(shots, { intervalMs: 0.1 });
+      expect(ss.profiles.reduce((a, pr) => a + pr.samples.length, 0)).toBe(st.threadSamples);
+      expect(ss.profiles.reduce((a, pr) => a + pr.endValue, 0)).toBeCloseTo(totalMs, 3);
+      const svg = toFlameGraph(shots, { intervalMs: 0.1 });
+      expect(Number(/data-total="([\d.e+-]+)"/.exec(svg)![1])).toBeCloseTo(totalMs, 3);
+      expect(svg).toContain(`${st.threadSamples.toLocaleString('en-US')} samples (`);
+      expectNotStopped(t.pid);
+    },
+  );
+
   it('stop(), an AbortSignal and maxSamples end the recording early', async () => {
     const t = await startFixture('threads', 'fp', ['--only', 'sleeper']);
     const rec = record(t.pid, { hz: 200 });
@@ -282,6 +341,33 @@ describe('stackshot record', () => {
     expect(Number(reported![1])).toBeGreaterThan(0);
     expect(prof.sample.length).toBe(Number(reported![1]));
   }, 30_000);
+
+  it('on-CPU by default: a busy node process with idle threads; its busy path is >= 80 % of the flame graph', async () => {
+    const t = await startNode(
+      `function burn() { let x = 0; for (;;) { x += Math.sqrt(x + 1); if (x > 1e12) x = 0; } }
+       console.log('ready');
+       setTimeout(burn, 10);`,
+    );
+    expect(threadIds(t.pid).length).toBeGreaterThanOrEqual(4); // V8's and libuv's idle threads
+    /** The share of the flame graph under frames of the busy JS function (it never nests). */
+    const busyShare = (svg: string): number => {
+      const total = Number(/data-total="([\d.e+-]+)"/.exec(svg)![1]);
+      let busy = 0;
+      for (const m of svg.matchAll(/<g class="f" data-x="[^"]*" data-w="([^"]*)" data-d="\d+" data-n="[^"]*\bburn"/g))
+        busy += Number(m[1]);
+      return busy / total;
+    };
+    const out = path.join(tmp, 'busy.svg');
+    const r = await startCli(['record', String(t.pid), '--duration', '3s', '-o', out]).done;
+    expect(r.code, r.stderr).toBe(0);
+    const onCpu = busyShare(fs.readFileSync(out, 'utf8'));
+    expect(onCpu, r.stderr).toBeGreaterThanOrEqual(0.8);
+    // What the default spares us: with the idle threads, the busy path is a small part.
+    const all = path.join(tmp, 'busy-all.svg');
+    const ra = await startCli(['record', String(t.pid), '--duration', '1s', '--state', 'all', '-o', all]).done;
+    expect(ra.code, ra.stderr).toBe(0);
+    expect(busyShare(fs.readFileSync(all, 'utf8')), ra.stderr).toBeLessThan(0.5);
+  }, 40_000);
 
   it('--format json writes one snapshot per line; by default only on-CPU threads', async () => {
     const t = await startFixture('threads', 'fp', ['--only', 'spin,sleeper']);
