@@ -28,6 +28,8 @@ export interface RawPerfSample {
   tid: number;
   /** The kernel's perf clock (CLOCK_MONOTONIC), ns. */
   timeNs: number;
+  /** The thread's run time the sample stands for, ns: one period, more after lost samples. */
+  weightNs: number;
   pc: bigint;
   sp: bigint;
   fp: bigint;
@@ -89,6 +91,8 @@ export interface RawThreadCapture {
   lr: bigint;
   /** Every general register, in the kernel's NT_PRSTATUS layout for the addon's arch. */
   regs: BigUint64Array;
+  /** A recording's perf-event sample: the thread's run time it stands for, ns (else absent). */
+  weightNs?: number;
   /** The stack bytes copied from sp upward. */
   stackBytes: number;
   /** The copy ended at its limit (stackBytes); false: at a page that could not be read, or at

@@ -306,6 +306,7 @@ export function buildSnapshot(
       state: t.state,
       pauseNs: t.pauseNs,
       capture: t.capture,
+      ...(t.weightNs === undefined ? {} : { weightNs: t.weightNs }),
       ...(t.captureFallback === '' ? {} : { captureFallback: t.captureFallback }),
       stackBytes: t.stackBytes,
     };

@@ -221,7 +221,8 @@ export async function runRecord(pidArg: string, o: RecordCliOptions, out: (s: st
   if (!toStdout) checkOutputPath(o.output!);
   const sink = new Sink(toStdout ? undefined : path.resolve(o.output!));
   const rec = record(pid, ropts);
-  const builder = new ProfileBuilder(); // the snapshots arrive filtered already
+  // The snapshots arrive filtered already; the builder's state names it in the files.
+  const builder = new ProfileBuilder(o.state);
   const bar =
     o.progress !== false && !o.quiet && process.stderr.isTTY === true ? progressBar(rec.pid, o.duration) : undefined;
 

@@ -18,8 +18,9 @@ export interface ProfileOptions {
    * The nominal wall time one sample stands for, in milliseconds (1000 / hz of the recording).
    * When absent it is inferred from the snapshots' times (their mean spacing), if there are at
    * least two. A sample weighs the real interval since the previous snapshot (so a recording
-   * that fell behind still adds up to its wall time); the nominal interval is the weight of the
-   * first snapshot's samples and of perf-event samples (one per interval of a thread's run time).
+   * that fell behind still adds up to its wall time), a recording's perf-event sample the run
+   * time the kernel counted for it (ThreadStack.weightNs); the nominal interval is the weight
+   * of the first snapshot's samples.
    */
   intervalMs?: number;
 }
@@ -102,10 +103,10 @@ export interface ThreadTrack {
   /** Per sample: capture time in ms since the epoch (from the snapshot's takenAt). */
   times: number[];
   /**
-   * Per sample: the wall time it stands for, in ms: the real interval since the previous
-   * snapshot (a recording that fell behind spaces them wider), or NaN for one nominal interval
-   * (the first snapshot; a perf-event sample, taken once per interval of the thread's own run
-   * time). See ProfileBuilder.weightMs.
+   * Per sample: the time it stands for, in ms: the real interval since the previous snapshot
+   * (a recording that fell behind spaces them wider), the run time a recording's perf-event
+   * sample stands for (its weightNs), or NaN for one nominal interval (the first snapshot).
+   * See ProfileBuilder.weightsMs.
    */
   gaps: number[];
   /** Per sample: the thread's scheduler state letter. */
@@ -166,7 +167,8 @@ export class ProfileBuilder {
       track.stacks.push(stack);
       track.times.push(time);
       track.states.push(th.state);
-      track.gaps.push(th.capture === 'perf' ? NaN : gap);
+      // A perf-event sample whose run time could not be counted (0) weighs one nominal interval.
+      track.gaps.push(th.weightNs === undefined ? gap : th.weightNs > 0 ? th.weightNs / 1e6 : NaN);
       this.samples++;
     }
     return this;
