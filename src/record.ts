@@ -200,7 +200,9 @@ export class Recording implements AsyncIterable<Snapshot> {
   private async capture(threads: number[] | undefined): Promise<Snapshot> {
     const o = threads === undefined ? this.snapOpts : { ...this.snapOpts, threads };
     if (this.perf === undefined) {
-      const c = await capture(this.pid, o);
+      // On-CPU only: threads not running are left out before they are stopped, not after.
+      const onlyRunning = this.opts.state === 'running' ? { threads: [], covered: [], sampledOnly: true } : undefined;
+      const c = await capture(this.pid, o, onlyRunning);
       return buildSnapshot(c.raw, c.opts, c.started, c.origin, c.walked, this.names);
     }
     // Running threads from the kernel's samples; blocked ones (off-CPU) from a capture that

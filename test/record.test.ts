@@ -214,6 +214,20 @@ describe('record()', () => {
     },
   );
 
+  it('on-CPU by ptrace: threads not running are never captured, let alone stopped', async () => {
+    const t = await startFixture('threads', 'fp', ['--only', 'spin,sleeper']);
+    const shots: Snapshot[] = [];
+    for await (const s of record(t.pid, { hz: 99, maxSamples: 30, capture: 'ptrace' })) shots.push(s);
+    const names = new Set(shots.flatMap((s) => s.threads.map((th) => th.name)));
+    expect(names.has('spin')).toBe(true);
+    for (const s of shots) {
+      for (const th of s.threads) expect(th.state).toBe('R');
+      // What was copied is the kept threads' stacks: nothing of a blocked thread was read.
+      expect(s.cost.bytesCopied).toBe(s.threads.reduce((a, th) => a + th.stackBytes, 0));
+    }
+    expectNotStopped(t.pid);
+  }, 30_000);
+
   it('stop(), an AbortSignal and maxSamples end the recording early', async () => {
     const t = await startFixture('threads', 'fp', ['--only', 'sleeper']);
     // Stopped from a timer, as another part of a program would, once 10 snapshots are in: the
