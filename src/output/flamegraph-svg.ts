@@ -1,10 +1,13 @@
 // An interactive, self-contained SVG flame graph: open it in a browser (no network, no other
-// files). Each frame is a <g class="f"> holding a <title> (tooltip), a <rect> and a <text>, with its
-// position in sample units in data attributes; the embedded script (flamegraph-script.ts) zooms,
-// searches and shows details. Viewers without scripts still show the static graph.
+// files). Each frame is a <g class="f"> holding a <title> (tooltip), a <rect> and a <text>, with
+// its position in time units (ms; samples when no interval is known) in data attributes; the
+// embedded script (flamegraph-script.ts) zooms, searches and shows details. Viewers without
+// scripts still show the static graph.
 //
-// The x axis is the share of sampled wall time (or of samples, when no interval is known), not
-// a timeline: children are sorted by name and merged, as in Brendan Gregg's flame graphs. The root is "all"; by default each thread name gets its own tower.
+// The x axis is the share of sampled time (each sample's weight, see ProfileOptions.intervalMs;
+// of samples when no interval is known), not a timeline: children are sorted by name and
+// merged, as in Brendan Gregg's flame graphs. The root is "all"; by default each thread name
+// gets its own tower.
 import { FLAMEGRAPH_SCRIPT } from './flamegraph-script';
 import { sanitizeName, toBuilder, type ProfileBuilder, type ProfileInput, type ProfileOptions } from './profile';
 
@@ -26,7 +29,7 @@ export interface FlameGraphOptions extends ProfileOptions {
 interface Node {
   name: string;
   kind: FrameKind;
-  /** Width: the wall time of the samples under this frame in ms, or their count when no interval is known. */
+  /** Width: the time of the samples under this frame in ms, or their count when no interval is known. */
   value: number;
   /** Samples under this frame. */
   count: number;
@@ -151,9 +154,10 @@ function placeFrames(root: Node, scale: number, minWidth: number): { placed: Pla
   return { placed, maxDepth };
 }
 
-/** "1.25 s" or "830 ms": a wall time in ms. */
+/** "1.25 s", "830 ms" or "0.4 ms": a time in ms. */
 function fmtMs(ms: number): string {
-  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`;
+  if (ms >= 1000) return `${(ms / 1000).toFixed(2)} s`;
+  return ms >= 10 ? `${Math.round(ms)} ms` : `${ms.toFixed(1)} ms`;
 }
 
 /** "pid 1234 (node) — 95 samples (0.94 s) from 95 snapshots over 1.0 s, on-CPU (state R) only" */
