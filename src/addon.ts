@@ -28,6 +28,8 @@ export interface RawPerfSample {
   tid: number;
   /** The kernel's perf clock (CLOCK_MONOTONIC), ns. */
   timeNs: number;
+  /** The thread's run time the sample stands for, ns: one period, more after lost samples. */
+  weightNs: number;
   pc: bigint;
   sp: bigint;
   fp: bigint;
@@ -92,6 +94,8 @@ export interface RawThreadCapture {
   /** aarch64: the pointer-authentication bits of code addresses (NT_ARM_PAC_MASK); absent where
    *  the kernel reports none, or the thread was not stopped. */
   pacMask?: bigint;
+  /** A recording's perf-event sample: the thread's run time it stands for, ns (else absent). */
+  weightNs?: number;
   /** The stack bytes copied from sp upward. */
   stackBytes: number;
   /** The copy ended at its limit (stackBytes); false: at a page that could not be read, or at

@@ -11,6 +11,7 @@ import { StackshotError } from './errors';
 import { checkTarget } from './procfs/preflight';
 import { describePythonProbe, probePythonFrames } from './runtimes/cpython/probe';
 import { v8Readability } from './audit/runtime';
+import { NODE_JIT_NAMES_FIX } from './symbolize/jit-hint';
 import {
   CAP_SYS_PTRACE,
   explainPermission,
@@ -282,7 +283,7 @@ function perfMapCheck(pid: number, target: Map<string, string>): DoctorCheck {
       detail:
         `no /tmp/perf-${pid}.map and V8 frames not readable (${v8.reason}): ` +
         'JavaScript frames will show as addresses in [anon] memory',
-      fix: 'start node with --perf-basic-prof --interpreted-frames-native-stack (or NODE_OPTIONS="--perf-basic-prof --interpreted-frames-native-stack")',
+      fix: NODE_JIT_NAMES_FIX,
     };
   }
   return {

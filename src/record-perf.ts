@@ -60,6 +60,7 @@ export class PerfOnCpu {
       fp: s.fp,
       lr: s.lr,
       regs: s.regs,
+      weightNs: s.weightNs,
       stackBytes: s.stack.length,
       stackLimited: s.stackCut,
       stack: s.stack,

@@ -20,7 +20,7 @@ import { buildSnapshot, capture } from './snapshot';
 import { PcNameCache } from './symbolize/pc-name-cache';
 import { StackshotError } from './errors';
 import { InvalidOptionError, rejectUnknownOptions, SNAPSHOT_OPTION_KEYS } from './options';
-import { filterSnapshotByState, STATE_FILTERS, type StateFilter } from './output/profile';
+import { filterSnapshotByState, isThreadSample, STATE_FILTERS, type StateFilter } from './output/profile';
 import type { CapturePath, Snapshot, SnapshotOptions } from './types';
 
 export interface RecordOptions extends SnapshotOptions {
@@ -30,7 +30,10 @@ export interface RecordOptions extends SnapshotOptions {
   durationMs?: number;
   /** Stop after this many samples. */
   maxSamples?: number;
-  /** Keep only threads in this scheduler state in each yielded snapshot (default 'all'). */
+  /**
+   * Keep only threads in this scheduler state in each yielded snapshot: 'running' (default:
+   * on-CPU, state R, as perf, py-spy and 0x sample), 'blocked' (off-CPU) or 'all'.
+   */
   state?: StateFilter;
   /** Stops the recording (the iterator then ends normally). */
   signal?: AbortSignal;
@@ -41,6 +44,11 @@ export type RecordEnd = 'duration' | 'stopped' | 'max-samples' | 'target-exited'
 export interface RecordStats {
   /** Snapshots taken (= yielded). */
   samples: number;
+  /**
+   * Thread samples in the yielded snapshots: threads with frames (the state filter applied).
+   * Every profile format counts these same samples.
+   */
+  threadSamples: number;
   /** Slots missed because a snapshot (or the consumer) overran its slot. */
   dropped: number;
   /** Time since the schedule started (the end of the first capture), in ms. */
@@ -95,7 +103,7 @@ function checkRecordOptions(o: RecordOptions): {
   const maxSamples = o.maxSamples ?? Infinity;
   if (typeof maxSamples !== 'number' || Number.isNaN(maxSamples) || maxSamples < 1)
     bad('maxSamples', maxSamples, 'expected a positive integer');
-  const state = o.state ?? 'all';
+  const state = o.state ?? 'running';
   if (!STATE_FILTERS.includes(state)) bad('state', state, "expected 'running', 'blocked' or 'all'");
   return { hz, durationMs, maxSamples, state };
 }
@@ -139,6 +147,7 @@ export class Recording implements AsyncIterable<Snapshot> {
     this.snapOpts = snapOpts;
     this.stats = {
       samples: 0,
+      threadSamples: 0,
       dropped: 0,
       elapsedMs: 0,
       achievedHz: 0,
@@ -191,7 +200,9 @@ export class Recording implements AsyncIterable<Snapshot> {
   private async capture(threads: number[] | undefined): Promise<Snapshot> {
     const o = threads === undefined ? this.snapOpts : { ...this.snapOpts, threads };
     if (this.perf === undefined) {
-      const c = await capture(this.pid, o);
+      // On-CPU only: threads not running are left out before they are stopped, not after.
+      const onlyRunning = this.opts.state === 'running' ? { threads: [], covered: [], sampledOnly: true } : undefined;
+      const c = await capture(this.pid, o, onlyRunning);
       return buildSnapshot(c.raw, c.opts, c.started, c.origin, c.walked, this.names);
     }
     // Running threads from the kernel's samples; blocked ones (off-CPU) from a capture that
@@ -268,9 +279,11 @@ export class Recording implements AsyncIterable<Snapshot> {
           this.t0 = process.hrtime.bigint();
           if (Number.isFinite(this.opts.durationMs)) endAt = this.t0 + BigInt(Math.round(this.opts.durationMs * 1e6));
         }
+        const kept = filterSnapshotByState(shot, this.opts.state);
         this.stats.samples++;
+        this.stats.threadSamples += kept.threads.filter((t) => isThreadSample(t)).length;
         this.updateTimes();
-        yield filterSnapshotByState(shot, this.opts.state);
+        yield kept;
 
         // Next slot: k + 1, unless the capture and the consumer ran past it.
         const now = process.hrtime.bigint();

@@ -309,6 +309,7 @@ function judgeThreads(
       state: t.state,
       pauseNs: t.pauseNs,
       capture: t.capture,
+      ...(t.weightNs === undefined ? {} : { weightNs: t.weightNs }),
       ...(t.captureFallback === '' ? {} : { captureFallback: t.captureFallback }),
       stackBytes: t.stackBytes,
     };

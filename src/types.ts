@@ -151,6 +151,11 @@ export interface ThreadStack {
   pauseNs: number;
   /** How the thread was captured. */
   capture: CapturePath;
+  /**
+   * A recording's perf-event sample (capture 'perf'): the thread's run time it stands for, in
+   * ns, as the kernel counted it (one period; more when samples were lost). Absent otherwise.
+   */
+  weightNs?: number;
   /** Why a stop-free path tried for this thread did not serve it (absent when none was tried, or one served). */
   captureFallback?: CaptureFallback;
   /** Stack bytes copied for this thread. */

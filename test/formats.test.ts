@@ -253,8 +253,44 @@ describe('flame graph SVG', () => {
       1 + 2 + 5 + 4,
     );
     expect(svg).toContain('data-n="all"');
-    expect(svg).toMatch(/<title>hot \(2 samples, 40\.00%\)<\/title>/); // of 5 thread samples
+    expect(svg).toMatch(/<title>hot \(2 samples, 20 ms, 40\.00%\)<\/title>/); // of 5 thread samples
+    expect(svg).toContain('5 samples (50 ms) from 3 snapshots');
     expect(toFlameGraph([])).toContain('No samples');
+  });
+});
+
+describe('sample weights', () => {
+  // Snapshots at 0, 10 and 50 ms of a 100 Hz recording that fell behind before the third: the
+  // third one's samples stand for 40 ms each, except the running thread's there: a perf-event
+  // sample of a recording, standing for the CPU time the kernel counted for it (25 ms: samples
+  // were lost), whatever the slots' spacing.
+  const perf = (t: ThreadStack): ThreadStack => ({ ...t, capture: 'perf', pauseNs: 0, weightNs: 25e6 });
+  const BEHIND: Snapshot[] = [
+    shot(0, [thread(100, 'app', 'R', mainStack('hot')), thread(101, 'io', 'S', workerStack())]),
+    shot(10, [thread(100, 'app', 'R', mainStack('hot')), thread(101, 'io', 'S', workerStack())]),
+    shot(50, [perf(thread(100, 'app', 'R', mainStack('hot'))), thread(101, 'io', 'S', workerStack())]),
+    shot(60, [thread(100, 'app', 'S', mainStack('cold'))]),
+  ];
+
+  it('each sample weighs the real interval since the previous snapshot (perf samples: one period)', () => {
+    const file = toSpeedscope(BEHIND, { intervalMs: 10 });
+    expect(file.profiles.map((p) => p.weights)).toEqual([
+      [10, 10, 25, 10],
+      [10, 10, 40],
+    ]);
+    expect(file.profiles.map((p) => p.endValue)).toEqual([55, 60]);
+    const p = decodePprof(toPprof(BEHIND, { intervalMs: 10 }));
+    expect(p.sample.map((smp) => Number(smp.value[1]) / 1e6)).toEqual([10, 10, 25, 10, 10, 10, 40]);
+    // The flame graph's widths are time: epoll_wait (3 samples, 60 ms) is 52.17 % of 115 ms.
+    const svg = toFlameGraph(BEHIND, { intervalMs: 10 });
+    expect(svg).toMatch(/data-total="115"/);
+    expect(svg).toMatch(/<title>epoll_wait \(3 samples, 60 ms, 52\.17%\)<\/title>/);
+    expect(svg).toMatch(/<title>hot \(3 samples, 45 ms, 39\.13%\)<\/title>/);
+    expect(svg).toContain('7 samples (115 ms) from 4 snapshots');
+    // Folded counts samples: the same 7.
+    expect(parseFolded(toFolded(BEHIND)).reduce((a, l) => a + l.count, 0)).toBe(7);
+    // Without a given interval, the nominal one is the mean spacing (20 ms): first samples weigh it.
+    expect(toSpeedscope(BEHIND).profiles[1]!.weights).toEqual([20, 10, 40]);
   });
 });
 
@@ -281,7 +317,7 @@ describe('a real recording of the threads fixture', () => {
   beforeAll(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-formats-'));
     const t = await startFixture('threads', 'fp');
-    for await (const s of record(t.pid, { hz: 99, durationMs: 1000 })) shots.push(s);
+    for await (const s of record(t.pid, { hz: 99, durationMs: 1000, state: 'all' })) shots.push(s);
     await stopAllTargets();
   }, 30_000);
   afterAll(() => {

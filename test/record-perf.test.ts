@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { binding } from '../src/addon';
-import { record, type Snapshot } from '../src/index';
+import { record, toSpeedscope, type Snapshot } from '../src/index';
 import { PcNameCache } from '../src/symbolize/pc-name-cache';
 import type { NamedPc, PcToName } from '../src/symbolize/symbolizer';
 import { EXPECTED_STACKS, matchFrames } from './helpers/fixtures';
@@ -74,7 +74,7 @@ describe('record on perf events', () => {
     if (refused !== '') ctx.skip(`perf events refused to this process here (${refused})`);
     const spin = findThreadByName(t.pid, 'spin');
     const cpu0 = runTimeNs(t.pid, spin);
-    const rec = record(t.pid, { hz: 99, durationMs: 1000 });
+    const rec = record(t.pid, { hz: 99, durationMs: 1000, state: 'all' });
     const shots: Snapshot[] = [];
     for await (const s of rec) shots.push(s);
     const cpuS = (runTimeNs(t.pid, spin) - cpu0) / 1e9;
@@ -114,6 +114,49 @@ describe('record on perf events', () => {
     expect(rec.stats.perfSamples).toBe(shots.flatMap((s) => s.threads.filter((th) => th.capture === 'perf')).length);
     assertDetached(t.pid);
   }, 30_000);
+
+  it('samples lost to a slow consumer: the weights still add up to the run time the kernel counted', async (ctx) => {
+    const t = await startFixture('threads', 'fp', ['--only', 'spin']);
+    const refused = perfRefusal(t.pid);
+    if (refused !== '') ctx.skip(`perf events refused to this process here (${refused})`);
+    const spin = findThreadByName(t.pid, 'spin');
+    const hz = 5000;
+    const cpu0 = runTimeNs(t.pid, spin);
+    // A sample count, not a duration, ends it: however long the wait below takes on a loaded
+    // machine, the samples it left behind are taken by the next slot.
+    const rec = record(t.pid, { hz, maxSamples: 4 });
+    const shots: Snapshot[] = [];
+    let beforeLast = cpu0; // the spinner's run time when the snapshot before the last was yielded
+    let atLast = cpu0;
+    for await (const s of rec) {
+      shots.push(s);
+      beforeLast = atLast;
+      atLast = runTimeNs(t.pid, spin);
+      // A consumer that stops pulling for 1.2 s of the spinner's run time: 6,000 samples, more
+      // than the recorder keeps (4,096), so samples are lost by construction.
+      if (shots.length === 2)
+        await waitFor('the spinner to run 1.2 s', () => runTimeNs(t.pid, spin) - atLast > 1.2e9, 30_000);
+    }
+    const cpu1 = runTimeNs(t.pid, spin);
+    const st = rec.stats;
+    const why = `stats ${JSON.stringify(st)}`;
+    expect(st.onCpu, why).toBe('perf');
+    expect(st.perfLost, why).toBeGreaterThan(1000);
+    const samples = shots.flatMap((s) => s.threads.filter((th) => th.tid === spin && th.capture === 'perf'));
+    expect(samples.every((th) => th.weightNs !== undefined && th.weightNs >= 1e9 / hz / 2)).toBe(true);
+    // The weights add up to the run time of the samples taken: between the run time at the
+    // snapshot before the last and at the end (samples after the last take are not in it).
+    const weightMs = samples.reduce((a, th) => a + th.weightNs!, 0) / 1e6;
+    const range = `spinner ran ${((beforeLast - cpu0) / 1e6).toFixed(0)}..${((cpu1 - cpu0) / 1e6).toFixed(0)} ms; weights ${weightMs.toFixed(0)} ms; ${samples.length} samples; ${why}`;
+    expect(weightMs, range).toBeGreaterThan((0.9 * (beforeLast - cpu0)) / 1e6);
+    expect(weightMs, range).toBeLessThan((1.02 * (cpu1 - cpu0)) / 1e6);
+    // Samples / hz would be far short of it.
+    expect((samples.length / hz) * 1000, range).toBeLessThan(0.8 * weightMs);
+    // The formats carry the weights: speedscope's profile of the spinner adds up to them.
+    const profile = toSpeedscope(shots, { intervalMs: 1000 / hz }).profiles.find((p) => p.name.startsWith('spin '))!;
+    expect(profile.endValue).toBeCloseTo(weightMs, 3);
+    assertDetached(t.pid);
+  }, 60_000);
 
   it('follows threads born during the recording', async (ctx) => {
     // A node process that starts a spinning worker thread 300 ms after it says ready.

@@ -1,19 +1,29 @@
 // record(): sampling at a rate, as an async iterator of Snapshots, and `stackshot record` as a real
 // process (node dist/cli.js; `npm test` builds it). Targets are the C fixtures, started as
 // grandchildren; nothing is left running afterwards.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseFolded, record, StackshotError, toFolded, type Snapshot } from '../src/index';
+import {
+  parseFolded,
+  record,
+  StackshotError,
+  toFlameGraph,
+  toFolded,
+  toPprof,
+  toSpeedscope,
+  type Snapshot,
+} from '../src/index';
 import { decodePprof } from '../src/output/pprof';
-import { findThreadByName, threadStates } from './helpers/proc';
-import { startFixture, stopAllTargets } from './helpers/target';
+import { findThreadByName, threadIds, threadStates } from './helpers/proc';
+import { startFixture, startNode, stopAllTargets } from './helpers/target';
 import { have } from './helpers/tools';
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
+const HAVE_GO = have('go');
 let tmp: string;
 
 /**
@@ -77,7 +87,8 @@ function expectNotStopped(pid: number): void {
 }
 
 describe('record()', () => {
-  // A timing test on a shared 2-vCPU machine: retried, never loosened.
+  // The schedule on absolute deadlines, and what each thread's samples hold; retried: a loaded
+  // machine can stretch the last capture past the end.
   it(
     'samples the threads fixture at 99 Hz for 3 s on absolute deadlines; folded counts add up; spin_leaf dominates',
     { timeout: 30_000, retry: 2 },
@@ -85,7 +96,7 @@ describe('record()', () => {
       const t = await startFixture('threads', 'fp', ['--only', 'spin']);
       const spinTid = findThreadByName(t.pid, 'spin');
       const cpuBefore = runTimeNs(t.pid, spinTid);
-      const rec = record(t.pid, { hz: 99, durationMs: 3000 });
+      const rec = record(t.pid, { hz: 99, durationMs: 3000, state: 'all' });
       const shots: Snapshot[] = [];
       for await (const s of rec) shots.push(s);
       const spinCpuS = (runTimeNs(t.pid, spinTid) - cpuBefore) / 1e9;
@@ -113,8 +124,9 @@ describe('record()', () => {
           expect(e.n, `spin: ${spinCpuS.toFixed(2)} s on a CPU, ${why}`).toBeLessThanOrEqual(Math.ceil(1.05 * due) + 2);
           continue;
         }
-        expect(e.n, `thread ${tid} (${e.name}): ${why}`).toBeGreaterThanOrEqual(250);
-        expect(e.n, `thread ${tid} (${e.name})`).toBeLessThanOrEqual(300);
+        // In every snapshot. How many snapshots a loaded machine leaves room for is a timing
+        // question for `npm run bench`; that every slot is taken or counted dropped is checked above.
+        expect(e.n, `thread ${tid} (${e.name}): ${why}`).toBe(st.samples);
       }
       const threadSamples = [...per.values()].reduce((a, e) => a + e.n, 0);
 
@@ -154,22 +166,87 @@ describe('record()', () => {
     expect(names.has('sleeper')).toBe(false);
   }, 20_000);
 
+  it(
+    'a recording that falls behind its rate still weighs each thread its wall time, the same in every format',
+    { timeout: 60_000 },
+    async () => {
+      const t = await startFixture('threads', 'fp');
+      // 10 kHz with every thread stopped by ptrace in each snapshot: more than the captures can
+      // keep up with, so slots are dropped and the snapshots come at irregular, wider intervals.
+      const rec = record(t.pid, { hz: 10_000, durationMs: 2000, state: 'all', capture: 'ptrace' });
+      const shots: Snapshot[] = [];
+      const started = process.hrtime.bigint();
+      for await (const s of rec) shots.push(s);
+      const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
+      const st = rec.stats;
+      const why = `stats ${JSON.stringify(st)}, wall ${wallMs.toFixed(0)} ms`;
+      expect(st.dropped, why).toBeGreaterThan(0);
+      const threads = samplesPerThread(shots).size;
+      expect(threads, why).toBe(8);
+
+      // pprof: the wall values add up to the wall time × the sampled threads (not samples / hz).
+      const file = path.join(tmp, 'behind.pb.gz');
+      fs.writeFileSync(file, toPprof(shots, { intervalMs: 0.1 }));
+      const p = decodePprof(fs.readFileSync(file));
+      const totalMs = p.sample.reduce((a, s) => a + Number(s.value[1]), 0) / 1e6;
+      expect(totalMs / (wallMs * threads), `pprof total ${totalMs} ms, ${why}`).toBeGreaterThan(0.9);
+      expect(totalMs / (wallMs * threads), `pprof total ${totalMs} ms, ${why}`).toBeLessThan(1.1);
+      if (HAVE_GO) {
+        const r = spawnSync('go', ['tool', 'pprof', '-top', file], {
+          encoding: 'utf8',
+          env: { ...process.env, PPROF_TMPDIR: tmp, HOME: tmp },
+        });
+        expect(r.status, r.stderr).toBe(0);
+        const m = /of ([\d.]+)(ms|s|min) total/.exec(r.stdout);
+        expect(m, r.stdout).not.toBeNull();
+        const goMs = Number(m![1]) * { ms: 1, s: 1000, min: 60_000 }[m![2] as 'ms' | 's' | 'min'];
+        expect(Math.abs(goMs - totalMs) / totalMs, r.stdout.slice(0, 400)).toBeLessThan(0.01);
+      }
+      // The same samples, and the same time, in every format and in the stats.
+      expect(p.sample.length).toBe(st.threadSamples);
+      expect(parseFolded(toFolded(shots)).reduce((a, l) => a + l.count, 0)).toBe(st.threadSamples);
+      const ss = toSpeedscope(shots, { intervalMs: 0.1 });
+      expect(ss.profiles.reduce((a, pr) => a + pr.samples.length, 0)).toBe(st.threadSamples);
+      expect(ss.profiles.reduce((a, pr) => a + pr.endValue, 0)).toBeCloseTo(totalMs, 3);
+      const svg = toFlameGraph(shots, { intervalMs: 0.1 });
+      expect(Number(/data-total="([\d.e+-]+)"/.exec(svg)![1])).toBeCloseTo(totalMs, 3);
+      expect(svg).toContain(`${st.threadSamples.toLocaleString('en-US')} samples (`);
+      expectNotStopped(t.pid);
+    },
+  );
+
+  it('on-CPU by ptrace: threads not running are never captured, let alone stopped', async () => {
+    const t = await startFixture('threads', 'fp', ['--only', 'spin,sleeper']);
+    const shots: Snapshot[] = [];
+    for await (const s of record(t.pid, { hz: 99, maxSamples: 30, capture: 'ptrace' })) shots.push(s);
+    const names = new Set(shots.flatMap((s) => s.threads.map((th) => th.name)));
+    expect(names.has('spin')).toBe(true);
+    for (const s of shots) {
+      for (const th of s.threads) expect(th.state).toBe('R');
+      // What was copied is the kept threads' stacks: nothing of a blocked thread was read.
+      expect(s.cost.bytesCopied).toBe(s.threads.reduce((a, th) => a + th.stackBytes, 0));
+    }
+    expectNotStopped(t.pid);
+  }, 30_000);
+
   it('stop(), an AbortSignal and maxSamples end the recording early', async () => {
     const t = await startFixture('threads', 'fp', ['--only', 'sleeper']);
+    // Stopped from a timer, as another part of a program would, once 10 snapshots are in: the
+    // recording ends after at most the capture in progress, whatever the machine's load.
     const rec = record(t.pid, { hz: 200 });
-    setTimeout(() => rec.stop(), 300);
     let n = 0;
-    for await (const _ of rec) n++;
+    for await (const _ of rec) if (++n === 10) setTimeout(() => rec.stop(), 0);
     expect(rec.stats.end).toBe('stopped');
-    expect(n).toBeGreaterThan(10);
+    expect(n).toBeGreaterThanOrEqual(10);
+    expect(n).toBeLessThanOrEqual(11);
 
     const ac = new AbortController();
-    setTimeout(() => ac.abort(), 200);
     const rec2 = record(t.pid, { hz: 200, signal: ac.signal });
     let m = 0;
-    for await (const _ of rec2) m++;
+    for await (const _ of rec2) if (++m === 5) setTimeout(() => ac.abort(), 0);
     expect(rec2.stats.end).toBe('stopped');
-    expect(m).toBeGreaterThan(5);
+    expect(m).toBeGreaterThanOrEqual(5);
+    expect(m).toBeLessThanOrEqual(6);
 
     const rec3 = record(t.pid, { hz: 500, maxSamples: 7 });
     let k = 0;
@@ -185,11 +262,11 @@ describe('record()', () => {
   it('the target exiting ends the recording cleanly with what was collected', async () => {
     const t = await startFixture('threads', 'fp', ['--only', 'spin']);
     const rec = record(t.pid, { hz: 99, durationMs: 20_000 });
-    setTimeout(() => void t.stop(), 500);
     const shots: Snapshot[] = [];
-    for await (const s of rec) shots.push(s);
+    // The target is stopped once 20 snapshots are in (not after a time a loaded machine stretches).
+    for await (const s of rec) if (shots.push(s) === 20) void t.stop();
     expect(rec.stats.end).toBe('target-exited');
-    expect(shots.length).toBeGreaterThan(20);
+    expect(shots.length).toBeGreaterThanOrEqual(20);
     expect(parseFolded(toFolded(shots)).length).toBeGreaterThan(0);
   }, 20_000);
 
@@ -238,20 +315,28 @@ function startCli(args: string[]): { child: ChildProcess; done: Promise<Run> } {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(what: string, cond: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
 const HAVE_SCRIPT = have('script');
 
 describe('stackshot record', () => {
   it('Ctrl-C (SIGINT) stops the recording and still writes a valid file; the target keeps running', async () => {
     const t = await startFixture('threads', 'fp');
     const out = path.join(tmp, 'sigint.speedscope.json');
-    const { child, done } = startCli(['record', String(t.pid), '--duration', '60s', '-o', out]);
+    const { child, done } = startCli(['record', String(t.pid), '--duration', '60s', '--state', 'all', '-o', out]);
     await sleep(1500);
     expect(child.exitCode).toBeNull();
     child.kill('SIGINT');
     const r = await done;
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(
-      /^stackshot: interrupted: \d+ samples \(\d+ dropped\) of 8 threads in [\d.]+ s, [\d.]+ Hz achieved; wrote .*sigint\.speedscope\.json \(speedscope\)\n$/,
+      /^stackshot: interrupted: \d+ samples of 8 threads from \d+ snapshots \(\d+ dropped\) in [\d.]+ s, [\d.]+ Hz achieved; wrote .*sigint\.speedscope\.json \(speedscope\)\n$/,
     );
     expect(r.stderr).not.toMatch(/\x1b\[/); // stderr is a pipe: no progress bar
     const file = JSON.parse(fs.readFileSync(out, 'utf8'));
@@ -259,29 +344,74 @@ describe('stackshot record', () => {
     expect(file.profiles.length).toBe(8);
     // What matters is a complete file with every thread; how many samples 1.5 s gives depends on the machine's load.
     for (const p of file.profiles) expect(p.samples.length).toBeGreaterThanOrEqual(3);
+    // The summary counts the samples the file holds.
+    const inFile = (file.profiles as { samples: unknown[] }[]).reduce((a, p) => a + p.samples.length, 0);
+    expect(Number(/: (\d+) samples of/.exec(r.stderr)![1])).toBe(inFile);
     expect(fs.readdirSync(tmp).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     expect(t.running).toBe(true);
     expectNotStopped(t.pid);
   }, 30_000);
 
-  it('the target exiting ends the recording: exit 0 and a complete pprof file', async () => {
+  it('the target exiting ends the recording: exit 0 and complete output', async () => {
     const t = await startFixture('threads', 'fp', ['--only', 'spin']);
-    const out = path.join(tmp, 'exit.pb.gz');
-    const { done } = startCli(['record', String(t.pid), '--duration', '60s', '-o', out]);
-    await sleep(1000);
+    // JSON lines to stdout: the first line says the recording has its first sample (a target
+    // gone before that is an error, not an end), whenever a loaded machine gets there.
+    const { child, done } = startCli([
+      'record',
+      String(t.pid),
+      '--duration',
+      '60s',
+      '--state',
+      'all',
+      '--format',
+      'json',
+    ]);
+    let first = false;
+    child.stdout!.on('data', (s: string) => (first ||= s.includes('\n')));
+    await waitFor('the first snapshot', () => first || child.exitCode !== null, 30_000);
     await t.stop();
     const r = await done;
     expect(r.code, r.stderr).toBe(0);
     const reported = /^stackshot: the target exited: (\d+) samples/.exec(r.stderr);
     expect(reported, r.stderr).not.toBeNull();
-    // What this checks is the clean end and a complete file; how many samples fit in the
-    // second depends on the machine's load (the rate is the first test's business).
-    const prof = decodePprof(fs.readFileSync(out));
+    // Every line is a whole snapshot; the summary counts the thread samples they hold.
+    const shots = r.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Snapshot);
+    const threadSamples = shots.reduce((a, s) => a + s.threads.filter((th) => th.frames.length > 0).length, 0);
     expect(Number(reported![1])).toBeGreaterThan(0);
-    expect(prof.sample.length).toBeGreaterThan(0);
-  }, 30_000);
+    expect(threadSamples).toBe(Number(reported![1]));
+  }, 45_000);
 
-  it('--format json writes one snapshot per line; --state running keeps on-CPU threads only', async () => {
+  it('on-CPU by default: a busy node process with idle threads; its busy path is >= 80 % of the flame graph', async () => {
+    const t = await startNode(
+      `function burn() { let x = 0; for (;;) { x += Math.sqrt(x + 1); if (x > 1e12) x = 0; } }
+       console.log('ready');
+       setTimeout(burn, 10);`,
+    );
+    expect(threadIds(t.pid).length).toBeGreaterThanOrEqual(4); // V8's and libuv's idle threads
+    /** The share of the flame graph under frames of the busy JS function (it never nests). */
+    const busyShare = (svg: string): number => {
+      const total = Number(/data-total="([\d.e+-]+)"/.exec(svg)![1]);
+      let busy = 0;
+      for (const m of svg.matchAll(/<g class="f" data-x="[^"]*" data-w="([^"]*)" data-d="\d+" data-n="[^"]*\bburn"/g))
+        busy += Number(m[1]);
+      return busy / total;
+    };
+    const out = path.join(tmp, 'busy.svg');
+    const r = await startCli(['record', String(t.pid), '--duration', '3s', '-o', out]).done;
+    expect(r.code, r.stderr).toBe(0);
+    const onCpu = busyShare(fs.readFileSync(out, 'utf8'));
+    expect(onCpu, r.stderr).toBeGreaterThanOrEqual(0.8);
+    // What the default spares us: with the idle threads, the busy path is a small part.
+    const all = path.join(tmp, 'busy-all.svg');
+    const ra = await startCli(['record', String(t.pid), '--duration', '1s', '--state', 'all', '-o', all]).done;
+    expect(ra.code, ra.stderr).toBe(0);
+    expect(busyShare(fs.readFileSync(all, 'utf8')), ra.stderr).toBeLessThan(0.5);
+  }, 40_000);
+
+  it('--format json writes one snapshot per line; by default only on-CPU threads', async () => {
     const t = await startFixture('threads', 'fp', ['--only', 'spin,sleeper']);
     const out = path.join(tmp, 'shots.out');
     const r = await startCli([
@@ -293,8 +423,6 @@ describe('stackshot record', () => {
       '50',
       '--format',
       'json',
-      '--state',
-      'running',
       '-o',
       out,
     ]).done;
@@ -304,11 +432,14 @@ describe('stackshot record', () => {
     // many fewer depends on the machine's load.
     expect(lines.length).toBeGreaterThanOrEqual(3);
     expect(lines.length).toBeLessThanOrEqual(26);
+    const names = new Set<string>();
     for (const l of lines) {
       const s = JSON.parse(l) as Snapshot;
       expect(s.pid).toBe(t.pid);
       for (const th of s.threads) expect(th.state).toBe('R');
+      for (const th of s.threads) names.add(th.name);
     }
+    expect(names.has('spin')).toBe(true);
   }, 20_000);
 
   it.skipIf(!HAVE_SCRIPT)(

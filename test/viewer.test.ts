@@ -36,8 +36,11 @@ beforeAll(async () => {
   if (!HAVE_CHROMIUM) return;
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-viewer-'));
   // Record first, then start the browser: Chromium starting up would starve the sampler.
+  // Every thread, each snapshot by ptrace: every thread has one sample per snapshot, so each of
+  // the 8 towers is 1/8 of the graph by construction, however little CPU a loaded machine gives
+  // the spinner (perf events sample it per CPU time: its tower would shrink and cut its labels).
   const t = await startFixture('threads', 'fp');
-  for await (const s of record(t.pid, { hz: 99, durationMs: 1500 })) shots.push(s);
+  for await (const s of record(t.pid, { hz: 99, durationMs: 1500, state: 'all', capture: 'ptrace' })) shots.push(s);
   await stopAllTargets();
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
 }, 60_000);
@@ -76,15 +79,19 @@ describe('SVG flame graph in Chromium', () => {
     const frame = (name: string) => page.locator(`g.f[data-n="${name}"]`).first();
     const width = async (name: string) => Number(await frame(name).locator('rect').getAttribute('width'));
 
-    // Frame names are drawn (and fit: wide frames show their full name).
+    // Frame names are drawn (and fit: wide frames show their full name), the full name in the
+    // tooltip too. The spin tower is 1/8 of 1180 px by construction (see beforeAll).
     for (const name of ['spin_leaf', 'spin_thread_main', 'sleeper_thread_main', 'epoll_wait', 'main', 'all']) {
       expect(await frame(name).isVisible(), name).toBe(true);
       expect(await frame(name).locator('text').textContent(), name).toBe(name);
+      expect(await frame(name).locator('title').textContent(), name).toMatch(new RegExp(`^${name} \\(`));
     }
 
     // Hover: the details line names the frame with its samples and share; save the screenshot so.
     await frame('spin_leaf').locator('rect').hover();
-    expect(await page.locator('#details').textContent()).toMatch(/^spin_leaf \(\d+ samples, \d+\.\d\d%\)$/);
+    expect(await page.locator('#details').textContent()).toMatch(
+      /^spin_leaf \(\d+ samples, (\d+ ms|\d+\.\d\d s), \d+\.\d\d%\)$/,
+    );
     // The screenshot is checked into docs/ by `npm run docs:screenshot`; a test run leaves the
     // tree alone and writes it to a temporary directory.
     const shotDir = process.env.STACKSHOT_SCREENSHOT_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-shot-'));

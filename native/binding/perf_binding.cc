@@ -20,6 +20,7 @@ Napi::Object sample_to_js(Napi::Env env, const RecordedSample& s) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("tid", s.tid);
   o.Set("timeNs", Napi::Number::New(env, static_cast<double>(s.time_ns)));
+  o.Set("weightNs", Napi::Number::New(env, static_cast<double>(s.weight_ns)));
   set_registers(env, o, s.regs);
   o.Set("stack", Napi::Buffer<uint8_t>::Copy(env, s.stack.data(), s.stack.size()));
   o.Set("stackCut", s.stack_cut);

@@ -18,6 +18,7 @@ import { framePointerFlag } from './dwarf-producer';
 import { probePythonFrames } from '../runtimes/cpython/probe';
 import { parseMaps } from '../procfs/maps';
 import { findV8 } from '../runtimes/v8/runtime';
+import { NODE_PERF_MAP_FLAGS } from '../symbolize/jit-hint';
 import type { NodeRuntime, PythonRuntime, V8Readability } from './types';
 
 const PYTHON_EXE = /^python[0-9.]*[a-z]*$/;
@@ -239,7 +240,7 @@ export function auditNode(pid: number): NodeRuntime {
       result.note = `JS frames are named from V8's own memory (V8 ${result.v8.version}); no flag needed`;
     }
   } else if (perfFlags.length === 0) {
-    result.note = 'JS frames will be unnamed: start node with --perf-basic-prof --interpreted-frames-native-stack';
+    result.note = `JS frames will be unnamed: start node with ${NODE_PERF_MAP_FLAGS}`;
   } else if (result.perfMap === null)
     result.note = `${perfFlags.join(' ')} is on but /tmp/perf-${pid}.map does not exist`;
   return result;

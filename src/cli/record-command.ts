@@ -2,7 +2,7 @@
 //
 //   stackshot record 1234 --hz 99 --duration 10s -o profile.svg
 //   stackshot record 1234 -o out.pb.gz                # pprof, from the extension
-//   stackshot record 1234 --state running -o cpu.folded --format folded
+//   stackshot record 1234 --state all -o wall.folded  # blocked threads too (default: on-CPU)
 //
 // Ctrl-C (SIGINT), SIGTERM or SIGHUP end the recording early and still write a complete file; a
 // second one exits at once without writing. The target exiting ends the recording with what was
@@ -144,12 +144,13 @@ function progressBar(pid: number, durationMs: number): Progress {
     pid,
     elapsed: fmtSeconds(s.elapsedMs),
     total_s: fmtSeconds(durationMs),
-    samples: s.samples,
+    samples: s.threadSamples,
     dropped: s.dropped,
     rate: s.achievedHz.toFixed(1),
   });
   const zero: RecordStats = {
     samples: 0,
+    threadSamples: 0,
     dropped: 0,
     elapsedMs: 0,
     achievedHz: 0,
@@ -185,6 +186,26 @@ function describeEnd(stats: RecordStats, interrupted: boolean): string {
   }
 }
 
+/**
+ * "stackshot: done: 290 samples of 2 threads from 297 snapshots (0 dropped) in 3.00 s, 99.0 Hz
+ * achieved; wrote x.svg (svg)": the samples every output format holds (rec.stats.threadSamples).
+ */
+function summaryLine(
+  s: RecordStats,
+  threads: number,
+  interrupted: boolean,
+  where: string,
+  format: RecordFormat,
+  state: StateFilter,
+): string {
+  const line =
+    `stackshot: ${describeEnd(s, interrupted)}: ${s.threadSamples} samples of ${threads} thread${threads === 1 ? '' : 's'} ` +
+    `from ${s.samples} snapshots (${s.dropped} dropped) in ${(s.elapsedMs / 1000).toFixed(2)} s, ` +
+    `${s.achievedHz.toFixed(1)} Hz achieved; wrote ${where} (${format})\n`;
+  if (s.threadSamples > 0 || state !== 'running') return line;
+  return `${line}hint: no thread was on a CPU when sampled; --state all records blocked threads too\n`;
+}
+
 /** Run a recording as the CLI does; resolves with the stats once the file is written. */
 export async function runRecord(pidArg: string, o: RecordCliOptions, out: (s: string) => void): Promise<RecordStats> {
   const format = chooseFormat(o);
@@ -200,7 +221,8 @@ export async function runRecord(pidArg: string, o: RecordCliOptions, out: (s: st
   if (!toStdout) checkOutputPath(o.output!);
   const sink = new Sink(toStdout ? undefined : path.resolve(o.output!));
   const rec = record(pid, ropts);
-  const builder = new ProfileBuilder(); // the snapshots arrive filtered already
+  // The snapshots arrive filtered already; the builder's state names it in the files.
+  const builder = new ProfileBuilder(o.state);
   const bar =
     o.progress !== false && !o.quiet && process.stderr.isTTY === true ? progressBar(rec.pid, o.duration) : undefined;
 
@@ -246,13 +268,10 @@ export async function runRecord(pidArg: string, o: RecordCliOptions, out: (s: st
   }
 
   const s = rec.stats;
-  if (!o.quiet) {
-    const where = toStdout ? 'stdout' : o.output!;
+  if (!o.quiet)
     process.stderr.write(
-      `stackshot: ${describeEnd(s, interrupted)}: ${s.samples} samples (${s.dropped} dropped) of ${threadsSeen.size} thread${threadsSeen.size === 1 ? '' : 's'} ` +
-        `in ${(s.elapsedMs / 1000).toFixed(2)} s, ${s.achievedHz.toFixed(1)} Hz achieved; wrote ${where} (${format})\n`,
+      summaryLine(s, threadsSeen.size, interrupted, toStdout ? 'stdout' : o.output!, format, o.state),
     );
-  }
   return s;
 }
 
@@ -290,7 +309,7 @@ export function registerRecordCommand(program: Command, out: (s: string) => void
           'keep samples of threads that are running (on-CPU, state R), blocked (off-CPU), or all',
         )
           .choices([...STATE_FILTERS])
-          .default('all'),
+          .default('running'),
       ),
   )
     .option('--no-symbolize', 'do not name frames (frames become [unknown])')
@@ -311,7 +330,7 @@ Formats by extension: .folded .collapsed .txt → folded; .speedscope.json → s
 Examples:
   stackshot record 1234 -o profile.svg                 10 s at 99 Hz, a flame graph
   stackshot record 1234 --duration 30s -o cpu.pb.gz     pprof: go tool pprof -top cpu.pb.gz
-  stackshot record 1234 --state running -o on-cpu.folded
+  stackshot record 1234 --state all -o wall.folded      blocked threads too (default: on-CPU)
   stackshot record 1234 --duration inf -o app.speedscope.json   until Ctrl-C`,
     )
     .action(async function (this: Command, pid: string, o: RecordCliOptions) {

@@ -5,8 +5,8 @@
 //   click a frame          zoom: the frame spans the full width, its ancestors stay (faded)
 //   click a faded ancestor zoom out to it; "Reset Zoom" (top left) zooms out fully
 //   Search (top right), Ctrl-F or "/"   highlight frames matching a regular expression and show the
-//                          share of samples under them; Escape or "Reset Search" clears it
-//   hover                  the details line shows name, samples and share (also a native tooltip)
+//                          share of sampled time under them; Escape or "Reset Search" clears it
+//   hover                  the details line shows name, samples, time and share (also a native tooltip)
 export const FLAMEGRAPH_SCRIPT = String.raw`
 "use strict";
 (function () {
@@ -102,7 +102,7 @@ export const FLAMEGRAPH_SCRIPT = String.raw`
       f.g.classList.toggle("match", hit);
       if (hit) spans.push([f.x, f.x + f.w]);
     }
-    // Share of samples under any match: the union of the matching x ranges (nested matches once).
+    // Share of sampled time under any match: the union of the matching x ranges (nested matches once).
     spans.sort(function (a, b) { return a[0] - b[0]; });
     var covered = 0, end = -1;
     for (var j = 0; j < spans.length; j++) {

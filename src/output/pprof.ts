@@ -2,8 +2,10 @@
 // Read it with `go tool pprof`, Grafana Pyroscope, Datadog, speedscope, ...
 //
 //   sample types  samples/count and wall/nanoseconds (wall only when the interval is known)
-//   samples       one per thread per snapshot; labels "thread id", "thread name", "thread state"
-//                 and "timestamp_ns" (the capture time, nanoseconds since the epoch)
+//   samples       one per thread sample (see ProfileBuilder): count 1, and the wall time it
+//                 stands for (the real interval since the previous snapshot: see ProfileOptions);
+//                 labels "thread id", "thread name", "thread state" and "timestamp_ns" (the
+//                 capture time, nanoseconds since the epoch)
 //   locations     one per distinct address: the pc of innermost and signal frames, pc - 1 for
 //                 return addresses (the call instruction, as the symbolizer looked it up); frames
 //                 inlined at one address (`lines`) are one location each, with that address
@@ -14,8 +16,8 @@
 //   lines         one per location, with the source line when known (go tool pprof -list)
 import * as zlib from 'node:zlib';
 import type * as PprofFormat from 'pprof-format';
-import type { Profile, Sample } from 'pprof-format';
-import { toBuilder, type ProfileInput, type ProfileOptions } from './profile';
+import type { Mapping, Profile, Sample } from 'pprof-format';
+import { toBuilder, type ProfileBuilder, type ProfileInput, type ProfileOptions } from './profile';
 
 /** pprof-format, loaded on first use: `require('stackshot')` and the CLI start without it. */
 function pprofFormat(): typeof PprofFormat {
@@ -28,38 +30,23 @@ export interface PprofOptions extends ProfileOptions {
   uncompressed?: boolean;
 }
 
-/** The snapshots as a pprof Profile object (see toPprof for the encoded file). */
-export function toPprofProfile(input: ProfileInput, opts: PprofOptions = {}): Profile {
-  const {
-    Function: PprofFunction,
-    Label,
-    Line,
-    Location,
-    Mapping,
-    Profile,
-    Sample,
-    StringTable,
-    ValueType,
-  } = pprofFormat();
-  const b = toBuilder(input, opts);
-  const strings = new StringTable();
-  const str = (s: string): number => strings.dedup(s);
+type Pprof = typeof PprofFormat;
+type Str = (s: string) => number;
 
-  const intervalMs = b.intervalMs(opts.intervalMs);
-  const intervalNs = intervalMs === undefined ? undefined : BigInt(Math.round(intervalMs * 1e6));
+/** A mapping: one (module, load base), spanning the addresses sampled in it. */
+interface Span {
+  id: number;
+  module: string;
+  base: bigint;
+  lo: bigint;
+  hi: bigint;
+}
 
-  const sampleType = [new ValueType({ type: str('samples'), unit: str('count') })];
-  if (intervalNs !== undefined) sampleType.push(new ValueType({ type: str('wall'), unit: str('nanoseconds') }));
-
-  // Mappings: one per (module, base), spanning the addresses seen in it. The executable (the
-  // module of the main thread's outermost frame) goes first: pprof takes mapping 1 as the main binary.
-  interface Span {
-    id: number;
-    module: string;
-    base: bigint;
-    lo: bigint;
-    hi: bigint;
-  }
+/**
+ * Mappings, and each location's mapping id (0: none). The executable (the module of the main
+ * thread's outermost frame) goes first: pprof takes mapping 1 as the main binary.
+ */
+function mappingsOf(b: ProfileBuilder, str: Str, P: Pprof): { mapping: Mapping[]; locMapping: number[] } {
   const mappingOf = new Map<string, Span>();
   const locSpan: (Span | null)[] = [];
   for (const loc of b.locations) {
@@ -82,10 +69,9 @@ export function toPprofProfile(input: ProfileInput, opts: PprofOptions = {}): Pr
     .filter((m) => m.module === b.mainModule)
     .concat(spans.filter((m) => m.module !== b.mainModule));
   mainFirst.forEach((m, i) => (m.id = i + 1));
-  const locMapping = locSpan.map((m) => (m === null ? 0 : m.id));
   const mapping = mainFirst.map(
     (m) =>
-      new Mapping({
+      new P.Mapping({
         id: m.id,
         memoryStart: m.lo,
         memoryLimit: m.hi + 1n,
@@ -95,10 +81,19 @@ export function toPprofProfile(input: ProfileInput, opts: PprofOptions = {}): Pr
         hasFunctions: true,
       }),
   );
+  return { mapping, locMapping: locSpan.map((m) => (m === null ? 0 : m.id)) };
+}
 
+/** Functions (id = index + 1) and locations (id = index + 1, one line each). */
+function symbolsOf(
+  b: ProfileBuilder,
+  str: Str,
+  P: Pprof,
+  locMapping: number[],
+): Pick<Profile, 'function' | 'location'> {
   const fn = b.functions.map(
     (f, i) =>
-      new PprofFunction({
+      new P.Function({
         id: i + 1,
         name: str(f.name),
         systemName: str(f.name),
@@ -107,14 +102,18 @@ export function toPprofProfile(input: ProfileInput, opts: PprofOptions = {}): Pr
   );
   const location = b.locations.map(
     (loc, i) =>
-      new Location({
+      new P.Location({
         id: i + 1,
         mappingId: locMapping[i]!,
         address: loc.address ?? 0n,
-        line: [new Line({ functionId: loc.fn + 1, line: loc.line ?? 0 })],
+        line: [new P.Line({ functionId: loc.fn + 1, line: loc.line ?? 0 })],
       }),
   );
+  return { function: fn, location };
+}
 
+/** One pprof sample per thread sample: [count 1, its wall time in ns when known], with labels. */
+function samplesOf(b: ProfileBuilder, str: Str, P: Pprof, intervalMs: number | undefined): Sample[] {
   const kThreadId = str('thread id');
   const kThreadName = str('thread name');
   const kState = str('thread state');
@@ -123,25 +122,43 @@ export function toPprofProfile(input: ProfileInput, opts: PprofOptions = {}): Pr
   const sample: Sample[] = [];
   for (const track of b.threads.values()) {
     const name = str(track.name);
+    const weights = b.weightsMs(track, intervalMs);
     for (let i = 0; i < track.stacks.length; i++) {
       // pprof lists locations from the leaf to the root.
       const locationId = b.stacks[track.stacks[i]!]!.map((l) => l + 1).reverse();
-      const value: bigint[] = intervalNs === undefined ? [1n] : [1n, intervalNs];
+      const value: bigint[] = weights === undefined ? [1n] : [1n, BigInt(Math.round(weights[i]! * 1e6))];
       sample.push(
-        new Sample({
+        new P.Sample({
           locationId,
           value,
           label: [
-            new Label({ key: kThreadId, num: track.tid }),
-            new Label({ key: kThreadName, str: name }),
-            new Label({ key: kState, str: str(track.states[i]!) }),
-            new Label({ key: kTimestamp, num: BigInt(Math.round(track.times[i]!)) * 1_000_000n, numUnit: kNs }),
+            new P.Label({ key: kThreadId, num: track.tid }),
+            new P.Label({ key: kThreadName, str: name }),
+            new P.Label({ key: kState, str: str(track.states[i]!) }),
+            new P.Label({ key: kTimestamp, num: BigInt(Math.round(track.times[i]!)) * 1_000_000n, numUnit: kNs }),
           ],
         }),
       );
     }
   }
+  return sample;
+}
 
+/** The snapshots as a pprof Profile object (see toPprof for the encoded file). */
+export function toPprofProfile(input: ProfileInput, opts: PprofOptions = {}): Profile {
+  const P = pprofFormat();
+  const b = toBuilder(input, opts);
+  const strings = new P.StringTable();
+  const str = (s: string): number => strings.dedup(s);
+
+  const intervalMs = b.intervalMs(opts.intervalMs);
+  const intervalNs = intervalMs === undefined ? undefined : BigInt(Math.round(intervalMs * 1e6));
+  const sampleType = [new P.ValueType({ type: str('samples'), unit: str('count') })];
+  if (intervalNs !== undefined) sampleType.push(new P.ValueType({ type: str('wall'), unit: str('nanoseconds') }));
+
+  const { mapping, locMapping } = mappingsOf(b, str, P);
+  const symbols = symbolsOf(b, str, P, locMapping);
+  const sample = samplesOf(b, str, P, intervalMs);
   const comment = [
     str(
       `stackshot: pid ${b.pid ?? '?'}${b.command ? ` (${b.command})` : ''}, ${b.snapshots} snapshots, ${b.samples} thread samples, state ${b.state}`,
@@ -150,19 +167,18 @@ export function toPprofProfile(input: ProfileInput, opts: PprofOptions = {}): Pr
   ];
   const startNs = Number.isFinite(b.startMs) ? BigInt(Math.round(b.startMs)) * 1_000_000n : 0n;
   const spanNs = Number.isFinite(b.startMs) ? BigInt(Math.round(b.endMs - b.startMs)) * 1_000_000n : 0n;
-  return new Profile({
+  return new P.Profile({
     sampleType,
     sample,
     mapping,
-    location,
-    function: fn,
+    ...symbols,
     stringTable: strings,
     timeNanos: startNs,
     durationNanos: spanNs + (intervalNs ?? 0n),
     periodType:
       intervalNs === undefined
-        ? new ValueType({ type: str('samples'), unit: str('count') })
-        : new ValueType({ type: str('wall'), unit: str('nanoseconds') }),
+        ? new P.ValueType({ type: str('samples'), unit: str('count') })
+        : new P.ValueType({ type: str('wall'), unit: str('nanoseconds') }),
     period: intervalNs ?? 1n,
     comment,
     defaultSampleType: intervalNs === undefined ? str('samples') : str('wall'),

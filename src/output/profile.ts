@@ -15,8 +15,12 @@ export interface ProfileOptions {
   /** Keep only the samples of threads in this scheduler state (default 'all'). */
   state?: StateFilter;
   /**
-   * Wall time one sample stands for, in milliseconds (1000 / hz of the recording). When absent
-   * it is inferred from the snapshots' times (their mean spacing), if there are at least two.
+   * The nominal wall time one sample stands for, in milliseconds (1000 / hz of the recording).
+   * When absent it is inferred from the snapshots' times (their mean spacing), if there are at
+   * least two. A sample weighs the real interval since the previous snapshot (so a recording
+   * that fell behind still adds up to its wall time), a recording's perf-event sample the run
+   * time the kernel counted for it (ThreadStack.weightNs); the nominal interval is the weight
+   * of the first snapshot's samples.
    */
   intervalMs?: number;
 }
@@ -25,6 +29,11 @@ export interface ProfileOptions {
 export function threadMatchesState(thread: Pick<ThreadStack, 'state'>, state: StateFilter = 'all'): boolean {
   if (state === 'all') return true;
   return (thread.state === 'R') === (state === 'running');
+}
+
+/** A thread is a sample of a profile when it has frames and its state passes the filter. */
+export function isThreadSample(thread: Pick<ThreadStack, 'state' | 'frames'>, state: StateFilter = 'all'): boolean {
+  return thread.frames.length > 0 && threadMatchesState(thread, state);
 }
 
 /** A copy of the snapshot holding only the threads whose state passes the filter. */
@@ -93,6 +102,13 @@ export interface ThreadTrack {
   stacks: number[];
   /** Per sample: capture time in ms since the epoch (from the snapshot's takenAt). */
   times: number[];
+  /**
+   * Per sample: the time it stands for, in ms: the real interval since the previous snapshot
+   * (a recording that fell behind spaces them wider), the run time a recording's perf-event
+   * sample stands for (its weightNs), or NaN for one nominal interval (the first snapshot).
+   * See ProfileBuilder.weightsMs.
+   */
+  gaps: number[];
   /** Per sample: the thread's scheduler state letter. */
   states: string[];
 }
@@ -112,6 +128,8 @@ export class ProfileBuilder {
   /** Earliest and latest capture time (ms since the epoch); NaN before the first snapshot. */
   startMs = NaN;
   endMs = NaN;
+  /** Capture time of the latest snapshot added (the next one's interval starts there). */
+  private lastMs = NaN;
   pid: number | null = null;
   command = '';
   /** The module of the main thread's outermost frame (`_start`): the executable, when known. */
@@ -132,23 +150,37 @@ export class ProfileBuilder {
     const time = Number.isFinite(t) ? t : Number.isFinite(this.endMs) ? this.endMs : 0;
     if (!(time >= this.startMs)) this.startMs = time;
     if (!(time <= this.endMs)) this.endMs = time;
+    // Snapshots come in capture order; clocks that step back give an interval of 0, not < 0.
+    const gap = Number.isFinite(this.lastMs) ? Math.max(0, time - this.lastMs) : NaN;
+    this.lastMs = time;
     for (const th of shot.threads) {
       if (th.tid === shot.pid && th.frames.length > 0)
         this.mainModule = th.frames[th.frames.length - 1]!.module ?? this.mainModule;
-      if (th.frames.length === 0 || !threadMatchesState(th, this.state)) continue;
+      if (!isThreadSample(th, this.state)) continue;
       const stack = this.internStack(th.frames);
       let track = this.threads.get(th.tid);
       if (track === undefined) {
-        track = { tid: th.tid, name: th.name, stacks: [], times: [], states: [] };
+        track = { tid: th.tid, name: th.name, stacks: [], times: [], states: [], gaps: [] };
         this.threads.set(th.tid, track);
       }
       if (th.name) track.name = th.name;
       track.stacks.push(stack);
       track.times.push(time);
       track.states.push(th.state);
+      // A perf-event sample whose run time could not be counted (0) weighs one nominal interval.
+      track.gaps.push(th.weightNs === undefined ? gap : th.weightNs > 0 ? th.weightNs / 1e6 : NaN);
       this.samples++;
     }
     return this;
+  }
+
+  /**
+   * Wall time per sample of a track, in ms, with `interval` (see intervalMs) as the nominal
+   * interval; undefined when no interval is known (then samples are only counted).
+   */
+  weightsMs(track: ThreadTrack, interval: number | undefined): number[] | undefined {
+    if (interval === undefined) return undefined;
+    return track.gaps.map((g) => (Number.isNaN(g) ? interval : g));
   }
 
   /** Wall time per sample in ms: the option, else the mean spacing of the snapshots, else undefined. */

@@ -39,14 +39,13 @@ export interface SpeedscopeOptions extends ProfileOptions {
 
 /**
  * The snapshots as a speedscope file object (JSON.stringify it to write it). Profiles are named
- * `name (tid)`; each sample weighs the sampling interval in milliseconds when it is known (given
- * or inferred from the snapshot times), else 1 ('none'). The active profile (shown first) is the
- * thread most often on-CPU.
+ * `name (tid)`; each sample weighs the wall time it stands for in milliseconds when the interval
+ * is known (see ProfileOptions.intervalMs), else 1 ('none'). The active profile (shown first) is
+ * the thread most often on-CPU.
  */
 export function toSpeedscope(input: ProfileInput, opts: SpeedscopeOptions = {}): SpeedscopeFile {
   const b = toBuilder(input, opts);
   const interval = b.intervalMs(opts.intervalMs);
-  const weight = interval ?? 1;
   // A function's source file where known (Python frames, `lines`), else its module.
   const frames: SpeedscopeFrame[] = b.functions.map((f) =>
     (f.file ?? f.module) ? { name: f.name, file: f.file ?? f.module! } : { name: f.name },
@@ -57,7 +56,8 @@ export function toSpeedscope(input: ProfileInput, opts: SpeedscopeOptions = {}):
   let best = [-1, -1];
   for (const track of b.threads.values()) {
     const samples = track.stacks.map((s) => b.functionStack(s));
-    const total = samples.length * weight;
+    const weights = b.weightsMs(track, interval) ?? samples.map(() => 1);
+    const total = weights.reduce((a, w) => a + w, 0);
     const running = track.states.filter((st) => st === 'R').length;
     if (running > best[0]! || (running === best[0] && samples.length > best[1]!)) {
       best = [running, samples.length];
@@ -70,7 +70,7 @@ export function toSpeedscope(input: ProfileInput, opts: SpeedscopeOptions = {}):
       startValue: 0,
       endValue: total,
       samples,
-      weights: samples.map(() => weight),
+      weights,
     });
   }
   const name = opts.name ?? (b.pid === null ? 'stackshot' : `pid ${b.pid}${b.command ? ` (${b.command})` : ''}`);

@@ -14,6 +14,7 @@
 //
 // JIT frames named by a runtime's perf map are shown split into name and note (see
 // readableJitName); JSON and the profile formats keep the runtime's own string.
+import { unnamedJitHint } from '../symbolize/jit-hint';
 import { readableJitName, type ReadableJitName } from '../symbolize/perf-map';
 import type { EndReason, Frame, Snapshot, ThreadStack } from '../types';
 
@@ -193,9 +194,11 @@ export function formatThreadText(t: ThreadStack, opts: TextOptions = {}): string
   return lines.join('\n');
 }
 
-/** The whole snapshot as text, ending with a newline. */
+/** The whole snapshot as text, ending with a newline; a hint last when JIT frames have no names. */
 export function formatSnapshotText(snap: Snapshot, opts: TextOptions = {}): string {
   const parts = [formatSnapshotHeader(snap, opts)];
   for (const t of snap.threads) parts.push(formatThreadText(t, opts));
+  const hint = unnamedJitHint(snap);
+  if (hint !== null) parts.push(painter(opts.color === true).yellow(`hint: ${hint}`));
   return parts.join('\n\n') + '\n';
 }

@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -36,6 +37,8 @@ struct PerfRecorder::Event {
   pid_t tid = 0;
   int fd = -1;
   PerfRing ring;
+  uint64_t counted_ns = 0;    // the event's count (the thread's run time) at the last drain
+  int64_t unweighted_ns = 0;  // run time counted but not yet given to a sample (< 0: given ahead)
   ~Event() {
     if (fd >= 0) ::close(fd);
   }
@@ -137,15 +140,36 @@ void PerfRecorder::drain(Event& e) {
     got.push_back(std::move(r));
   }
   e.ring.consume();
+  weigh(e, &got, period_ns_);
   std::lock_guard<std::mutex> lock(mu_);
   for (RecordedSample& r : got) {
     if (queue_.size() >= kMaxQueued || queued_bytes_ + r.stack.size() > kMaxQueuedBytes) {
       ++lost_;
+      e.unweighted_ns += static_cast<int64_t>(r.weight_ns);  // the next sample of the thread stands for it
       continue;
     }
     queued_bytes_ += r.stack.size();
     queue_.push_back(std::move(r));
   }
+}
+
+// Each sample's weight is the thread's run time the kernel counted since the samples before
+// it, shared by the samples of one drain: a period each while none is lost, more when the
+// ring overflowed or the kernel throttled, so the weights add up to the thread's run time.
+// The count is read after the ring: a sample taken in between is counted in this drain but
+// weighed in the next, so a drain never gives less than a period (the balance goes below zero
+// and the next drain pays it back).
+void PerfRecorder::weigh(Event& e, std::vector<RecordedSample>* got, uint64_t period_ns) {
+  uint64_t count = 0;
+  if (read(e.fd, &count, sizeof(count)) == static_cast<ssize_t>(sizeof(count)) && count > e.counted_ns) {
+    e.unweighted_ns += static_cast<int64_t>(count - e.counted_ns);
+    e.counted_ns = count;
+  }
+  if (got->empty()) return;
+  const int64_t n = static_cast<int64_t>(got->size());
+  const int64_t each = std::max(static_cast<int64_t>(period_ns), e.unweighted_ns / n);
+  for (RecordedSample& r : *got) r.weight_ns = static_cast<uint64_t>(each);
+  e.unweighted_ns -= each * n;
 }
 
 void PerfRecorder::reader_loop() {

@@ -23,7 +23,8 @@ namespace stackshot {
 
 struct RecordedSample {
   pid_t tid = 0;
-  uint64_t time_ns = 0;  // the kernel's perf clock (monotonic)
+  uint64_t time_ns = 0;    // the kernel's perf clock (monotonic)
+  uint64_t weight_ns = 0;  // the thread's run time the sample stands for (see weigh)
   RegisterSet regs;
   std::vector<uint8_t> stack;  // from regs.sp upward
   bool stack_cut = false;      // the copy ended at the sample's size limit
@@ -55,6 +56,7 @@ class PerfRecorder {
   void follow_new_threads();
   bool open_event(pid_t tid, int* err);
   void drain(Event& e);
+  static void weigh(Event& e, std::vector<RecordedSample>* got, uint64_t period_ns);
   void update_covered();
 
   const pid_t pid_;
