@@ -163,6 +163,8 @@ export interface RawUnwound {
   methods: Uint8Array;
   /** The frame pointer each frame ran with (V8 keeps a JS frame's function at a fixed offset from it). */
   fps: BigUint64Array;
+  /** 1 where the pc is a return address (see Frame.returnAddress), 0 where it is exact. */
+  returnAddresses: Uint8Array;
   /** Why the walk stopped (an EndReason other than 'thread-entry'). */
   end: string;
 }

@@ -9,6 +9,7 @@ import { resolveOptions, InvalidOptionError, type ResolvedOptions } from './opti
 import { readComm } from './procfs/permissions';
 import { checkTarget } from './procfs/preflight';
 import { finishStack } from './stack/thread-entry';
+import { lookupAddress } from './stack/lookup-address';
 import { addPythonFrames } from './symbolize/cpython-frames';
 import { resolveV8Frames } from './symbolize/resolvers/v8';
 import type { PcNameCache } from './symbolize/pc-name-cache';
@@ -79,6 +80,7 @@ const NOT_UNWOUND: RawUnwound = {
   pcs: new BigUint64Array(0),
   methods: new Uint8Array(0),
   fps: new BigUint64Array(0),
+  returnAddresses: new Uint8Array(0),
   end: 'not-captured',
 };
 
@@ -122,6 +124,7 @@ function rawFrames(u: RawUnwound): Frame[] {
     frames.push({
       pc: hex(u.pcs[i]),
       method: RAW_METHOD[u.methods[i]] ?? 'fp',
+      returnAddress: u.returnAddresses[i] === 1,
       module: null,
       moduleOffset: null,
       symbol: null,
@@ -134,18 +137,11 @@ function rawFrames(u: RawUnwound): Frame[] {
 /** Frames whose pc lies in the function at an ELF entry point (see finishStack). */
 const AT_ENTRY_POINT = new WeakSet<Frame>();
 
-/** Every frame's pc, and whether it is a return address (looked up at pc - 1), in thread order. */
+/** Every frame's pc, and whether the unwinder found it a return address, in thread order. */
 function framePcs(unwound: RawUnwound[], perThread: Frame[][]): PcToName[] {
   const pcs: PcToName[] = [];
   unwound.forEach((u, ti) => {
-    const frames = perThread[ti];
-    frames.forEach((f, i) => {
-      // Return addresses point after the call: look them up at pc - 1 so a call that ends a
-      // function is not named after the next one. Exact pcs: frame 0, a frame restored from a
-      // signal frame, and the signal trampoline itself (the handler "returns" to its first byte).
-      const exact = i === 0 || f.method === 'signal' || frames[i + 1]?.method === 'signal';
-      pcs.push({ pc: u.pcs[i], isReturnAddress: !exact });
-    });
+    perThread[ti].forEach((f, i) => pcs.push({ pc: u.pcs[i], isReturnAddress: f.returnAddress }));
   });
   return pcs;
 }
@@ -156,7 +152,7 @@ function placeFrames(raw: RawCapture, unwound: RawUnwound[], perThread: Frame[][
   const pcs = framePcs(unwound, perThread);
   perThread.flat().forEach((f, k) => {
     const { pc, isReturnAddress } = pcs[k];
-    const m = findMapping(maps, isReturnAddress && pc > 0n ? pc - 1n : pc);
+    const m = findMapping(maps, lookupAddress(pc, isReturnAddress));
     if (m === undefined) return;
     const at = placeInMapping(m, pc);
     f.module = at.module;
@@ -208,6 +204,7 @@ function inlinedFrame(physical: Frame, c: InlinedName): Frame {
   const f: Frame = {
     pc: physical.pc,
     method: physical.method,
+    returnAddress: physical.returnAddress,
     module: physical.module,
     moduleOffset: physical.moduleOffset,
     symbol: c.symbol,

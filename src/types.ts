@@ -56,6 +56,12 @@ export interface Frame {
   /** Program counter as "0x…" (the return address for frames above the first). */
   pc: string;
   method: FrameMethod;
+  /**
+   * True when pc is a return address: the call is just before it, so naming, lines and profiles
+   * look the frame up at pc - 1 (a call may end a function). False for the exact pcs: the
+   * innermost frame, a frame a signal interrupted, and the signal trampoline. The unwinder decides.
+   */
+  returnAddress: boolean;
   /** Path of the mapped file (or "[vdso]", "[anon]", ...); null if the pc is in no mapping. */
   module: string | null;
   /** Offset of the pc in the module's file, "0x…"; null when module is null. */

@@ -155,6 +155,9 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
     auto fps = Napi::TypedArrayOf<uint64_t>::New(env, n);
     if (n > 0) std::memcpy(fps.Data(), walk.fps.data(), n * sizeof(uint64_t));
     r.Set("fps", fps);
+    auto return_addresses = Napi::Uint8Array::New(env, n);
+    if (n > 0) std::memcpy(return_addresses.Data(), walk.return_addresses.data(), n);
+    r.Set("returnAddresses", return_addresses);
     r.Set("end", end_reason_name(walk.end));
     results.Set(i, r);
   }

@@ -9,9 +9,13 @@ namespace stackshot {
 
 namespace {
 
-// Where a frame stands: its pc and the registers the next step needs. The pc of every frame
-// but the innermost (and those interrupted by a signal) is a return address, looked up at
-// pc - 1 so a call that ends a function finds that function's rule.
+// Where a frame stands: its pc and the registers the next step needs. The pc of every frame is
+// a return address, looked up at pc - 1 so a call that ends a function finds that function's
+// rule, except three exact ones: the innermost frame, a frame a signal interrupted (its pc
+// restored from the signal frame), and the signal trampoline (a handler returns to its first
+// byte; its CFI is found at pc - 1 still: glibc pads one byte before it for that lookup).
+// This is the only place that rule lives: each frame carries it out (WalkResult), and naming,
+// lines and every output format use that flag.
 struct FrameState {
   uint64_t pc;
   uint64_t sp;
@@ -72,7 +76,7 @@ class Unwinder {
     out.methods.reserve(64);
     out.fps.reserve(64);
     FrameState f{in_.regs.pc, in_.regs.sp, in_.regs.fp, in_.regs.lr, true, !in_.partial_regs, !in_.partial_regs};
-    out.push(f.pc, FrameMethod::kRegs, f.fp);
+    out.push(f.pc, FrameMethod::kRegs, f.fp, false);
     for (bool innermost = true;; innermost = false) {
       if (out.pcs.size() >= max_frames) {
         out.end = EndReason::kMaxFrames;
@@ -85,11 +89,12 @@ class Unwinder {
         s = step(f, innermost || f.exact_pc);
       }
       if (s.ended) {
-        if (s.keep_next) out.push(s.next.pc, s.method, s.next.fp);
+        if (s.keep_next) out.push(s.next.pc, s.method, s.next.fp, !s.next.exact_pc);
         out.end = s.reason;
         return out;
       }
-      out.push(s.next.pc, s.method, s.next.fp);
+      if (s.method == FrameMethod::kSignal) out.return_addresses.back() = 0;  // f is the trampoline
+      out.push(s.next.pc, s.method, s.next.fp, !s.next.exact_pc);
       f = s.next;
     }
   }

@@ -36,12 +36,16 @@ struct WalkResult {
   std::vector<uint8_t> methods;
   // The frame pointer each frame ran with: where a runtime's frame (V8) keeps its function.
   std::vector<uint64_t> fps;
+  // 1 where the pc is a return address (its call is at pc - 1: naming looks it up there), 0 where
+  // it is exact. Decided by the walk alone (unwinder.cc), and only there.
+  std::vector<uint8_t> return_addresses;
   EndReason end = EndReason::kEndOfChain;
 
-  void push(uint64_t pc, FrameMethod how, uint64_t fp) {
+  void push(uint64_t pc, FrameMethod how, uint64_t fp, bool return_address) {
     pcs.push_back(pc);
     methods.push_back(static_cast<uint8_t>(how));
     fps.push_back(fp);
+    return_addresses.push_back(return_address ? 1 : 0);
   }
 };
 

@@ -17,6 +17,7 @@ import { failedModule, loadElfModule, Module, releaseModule } from './module-cac
 import { openMappedFile } from './mapped-file';
 import { reopenTargetFile, targetRoot, type TargetRoot } from './target-file';
 import { PerfMap, PerfMapCache } from './perf-map';
+import { lookupAddress } from '../stack/lookup-address';
 
 export interface PcToName {
   pc: bigint;
@@ -166,8 +167,8 @@ export class Symbolizer {
     const out: NamedPc[] = new Array(pcs.length);
     for (let i = 0; i < pcs.length; i++) {
       const { pc, isReturnAddress } = pcs[i];
-      const delta = isReturnAddress && pc > 0n ? 1 : 0;
-      const at = delta === 1 ? pc - 1n : pc;
+      const at = lookupAddress(pc, isReturnAddress);
+      const delta = at === pc ? 0 : 1;
       const known = lines ? undefined : view.memo.get(at);
       if (known !== undefined) {
         this.stats.cacheHits++;
