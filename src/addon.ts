@@ -2,7 +2,7 @@
 // src/ imports from here and never touches the raw binding.
 import * as path from 'node:path';
 
-import type { CaptureChoice, CaptureFallback, CapturePath } from './types';
+import type { CaptureChoice, CaptureFallback, CapturePath, WalkEndReason } from './types';
 
 /** Options the native capture takes; every field is required at this boundary. */
 export interface RawCaptureOptions {
@@ -165,8 +165,8 @@ export interface RawUnwound {
   fps: BigUint64Array;
   /** 1 where the pc is a return address (see Frame.returnAddress), 0 where it is exact. */
   returnAddresses: Uint8Array;
-  /** Why the walk stopped (an EndReason other than 'thread-entry'). */
-  end: string;
+  /** Why the walk stopped. */
+  end: WalkEndReason;
 }
 
 /** One ELF symbol table section (Elf64_Sym entries) with its string table. */
@@ -202,6 +202,8 @@ export interface Binding {
   unloadCfi(id: number): void;
   /** Walks copied stacks (CFI where a module has it, frame pointers elsewhere). */
   unwind(input: RawUnwindInput): RawUnwound[];
+  /** Every end reason unwind() may report, in the unwinder's order: WALK_END_REASONS. */
+  readonly endReasons: readonly string[];
   /** Merges symbol tables (earlier sections win ties) the way perf picks among aliases. */
   buildSymbolIndex(sections: RawSymbolSection[]): RawSymbolIndex;
   /**

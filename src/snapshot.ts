@@ -15,16 +15,7 @@ import { resolveV8Frames } from './symbolize/resolvers/v8';
 import type { PcNameCache } from './symbolize/pc-name-cache';
 import { Symbolizer, type InlinedName, type PcToName } from './symbolize/symbolizer';
 import { SNAPSHOT_VERSION } from './types';
-import type {
-  CaptureFallback,
-  EndReason,
-  Frame,
-  Schedule,
-  Snapshot,
-  SnapshotOptions,
-  ThreadFailure,
-  ThreadStack,
-} from './types';
+import type { CaptureFallback, Frame, Schedule, Snapshot, SnapshotOptions, ThreadFailure, ThreadStack } from './types';
 import { findMapping, parseMaps, placeInMapping } from './procfs/maps';
 
 // One symbolizer for the life of the process: its module cache is what makes a second snapshot cheap.
@@ -81,7 +72,7 @@ const NOT_UNWOUND: RawUnwound = {
   methods: new Uint8Array(0),
   fps: new BigUint64Array(0),
   returnAddresses: new Uint8Array(0),
-  end: 'not-captured',
+  end: 'end-of-chain', // not read: a thread that was not captured ends 'not-captured'
 };
 
 /**
@@ -312,7 +303,7 @@ export function buildSnapshot(
       if (failure === 'failed' && t.tracerPid) failed.tracer = { pid: t.tracerPid, command: readComm(t.tracerPid) };
       return failed;
     }
-    const end = unwound[i].end as EndReason;
+    const end = unwound[i].end;
     const finished = opts.symbolize
       ? finishStack(perThread[i], end, (k) => AT_ENTRY_POINT.has(perThread[i][k]))
       : { frames: perThread[i], end, complete: false, notJudged: true as const };

@@ -9,20 +9,30 @@ export type JsTier = 'interpreted' | 'baseline' | 'optimized' | 'builtin';
 /** How a frame's pc was found. */
 export type FrameMethod = 'regs' | 'fp' | 'cfi' | 'signal' | 'lr' | 'sp';
 
+/**
+ * Why the native walk stopped, in the unwinder's order (native/unwind/walk_result.h EndReason;
+ * test/end-reasons.test.ts checks the addon spells exactly these).
+ */
+export const WALK_END_REASONS = [
+  'end-of-chain', // the frame-pointer chain ended (fp or return address of 0) before an entry
+  'fp-not-increasing',
+  'fp-misaligned',
+  'fp-outside-stack', // a frame record at fp would lie outside the thread's stack
+  'cfa-outside-stack', // the CFI's frame address lies outside the thread's stack
+  'ra-not-executable',
+  'max-frames',
+  'copy-exhausted', // the chain points past the bytes we copied (raise stackBytes)
+  'cfa-not-increasing', // a CFI or signal-frame step would move down the stack: not a real frame
+  'stack-unreadable', // the chain leads to stack memory that could not be read (not resident, PROT_NONE, ...)
+  'register-unknown', // a stop-free capture lacks the register the next step needs (fp, lr)
+  'interrupted-stack-unreadable', // past a handler on sigaltstack: the interrupted stack could not be read
+] as const;
+export type WalkEndReason = (typeof WALK_END_REASONS)[number];
+
 /** Why a thread's walk stopped. `thread-entry` is the only reason that makes a stack complete. */
 export type EndReason =
   | 'thread-entry' // the last frame is the thread's real entry (_start, clone3, start_thread, ...)
-  | 'end-of-chain' // the frame-pointer chain ended (fp or return address of 0) before an entry
-  | 'fp-not-increasing'
-  | 'fp-misaligned'
-  | 'fp-outside-stack'
-  | 'ra-not-executable'
-  | 'max-frames'
-  | 'copy-exhausted' // the chain points past the bytes we copied (raise stackBytes)
-  | 'cfa-not-increasing' // a CFI or signal-frame step would move down the stack: not a real frame
-  | 'stack-unreadable' // the chain leads to stack memory that could not be read (not resident, PROT_NONE, ...)
-  | 'register-unknown' // a stop-free capture lacks the register the next step needs (fp, lr)
-  | 'interrupted-stack-unreadable' // past a handler on sigaltstack: the interrupted stack could not be read
+  | WalkEndReason
   | 'not-captured'; // the thread exited or could not be stopped; no frames
 
 export type Schedule = 'rolling' | 'consistent';

@@ -37,6 +37,13 @@ std::vector<Mapping> parse_mappings(const Napi::Value& v) {
 
 }  // namespace
 
+Napi::Array EndReasonNames(Napi::Env env) {
+  const auto n = static_cast<uint32_t>(EndReason::kCount);
+  Napi::Array names = Napi::Array::New(env, n);
+  for (uint32_t i = 0; i < n; ++i) names.Set(i, end_reason_name(static_cast<EndReason>(i)));
+  return names;
+}
+
 Napi::Value LoadCfi(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {

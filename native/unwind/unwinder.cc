@@ -1,5 +1,7 @@
 #include "unwind/unwinder.h"
 
+#include <optional>
+
 #include "arch/first_frame.h"
 #include "arch/signal_frame.h"
 #include "unwind/interrupted_stack.h"
@@ -39,6 +41,9 @@ Step to(const FrameState& next, FrameMethod method) { return Step{false, EndReas
 Step ended_at(const FrameState& last, FrameMethod method, EndReason reason) {
   return Step{true, reason, last, method, true};
 }
+// A rule that may not apply here (a signal trampoline, a prologue, a return site): nullopt when
+// it does not, and the walk tries the next rule.
+using MaybeStep = std::optional<Step>;
 
 // Code bytes around addr, as far as they can be read.
 struct CodeBytes {
@@ -116,19 +121,16 @@ class Unwinder {
         CfiLookup hit = table->lookup(lookup - m->bias);
         if (hit.status == CfiLookupStatus::kFound) {
           if (hit.rule.signal_frame) {
-            Step s = signal_step(f);
-            if (!s.ended || s.reason != EndReason::kEndOfChain) return s;
+            if (MaybeStep s = signal_step(f)) return *s;
           }
           if (usable(hit.rule, first)) return cfi_step(f, hit.rule);
         }
       }
     }
     if (first) {
-      Step s = first_frame_step(f);
-      if (!s.ended) return s;
+      if (MaybeStep s = first_frame_step(f)) return *s;
     } else if (in_.arch == CfiArch::kX86_64 && !in_.frame_pointers_only) {
-      Step s = return_site_step(f);
-      if (!s.ended) return s;
+      if (MaybeStep s = return_site_step(f)) return *s;
     }
     return frame_pointer_step(f);
   }
@@ -163,7 +165,7 @@ class Unwinder {
     if (ra_in_lr && !f.lr_known) return ended(EndReason::kRegisterUnknown);
     // Each caller's frame lies above its callee's: a CFA below the stack pointer is garbage.
     if (cfa < f.sp || (cfa == f.sp && !ra_in_lr)) return ended(EndReason::kCfaNotIncreasing);
-    if (!stack_.in_mapping(cfa - 1)) return ended(EndReason::kFpOutsideStack);
+    if (!stack_.in_mapping(cfa - 1)) return ended(EndReason::kCfaOutsideStack);
     uint64_t ra = f.lr;
     if (!ra_in_lr) {
       const uint64_t slot = cfa + static_cast<int64_t>(r.ra_offset);
@@ -193,11 +195,11 @@ class Unwinder {
   }
 
   // The signal trampoline: continue from the registers saved in the ucontext on the stack.
-  Step signal_step(const FrameState& f) {
-    if (in_.arch != CfiArch::kX86_64) return ended(EndReason::kEndOfChain);  // not yet: aarch64
+  MaybeStep signal_step(const FrameState& f) {
+    if (in_.arch != CfiArch::kX86_64) return std::nullopt;  // not yet: aarch64
     CodeBytes code(f.pc, read_code_);
     if (code.window.at_pc == nullptr || !x86_64::is_sigreturn_trampoline(code.window.at_pc, code.window.after)) {
-      return ended(EndReason::kEndOfChain);
+      return std::nullopt;
     }
     SignalContext ctx;
     if (!x86_64::read_signal_context(stack_, f.sp, &ctx)) return ended(past_copy(f.sp, 8));
@@ -217,51 +219,51 @@ class Unwinder {
 
   // A live frame without CFI may have no frame record of its own yet (prologue) or any more
   // (epilogue): the code at the pc says where its caller's return address is.
-  Step first_frame_step(const FrameState& f) {
+  MaybeStep first_frame_step(const FrameState& f) {
     CodeBytes code(f.pc, read_code_);
-    if (code.window.at_pc == nullptr) return ended(EndReason::kEndOfChain);
+    if (code.window.at_pc == nullptr) return std::nullopt;
     const bool x86 = in_.arch == CfiArch::kX86_64;
     const FirstFrameRule rule =
         x86 ? x86_64::analyze_first_frame(code.window) : aarch64::analyze_first_frame(code.window);
     switch (rule.kind) {
-      case FirstFrameKind::kFrameRecord: return ended(EndReason::kEndOfChain);
+      case FirstFrameKind::kFrameRecord: return std::nullopt;
       case FirstFrameKind::kLinkRegister: {
-        if (!f.lr_known) return ended(EndReason::kRegisterUnknown);
+        if (!f.lr_known) return std::nullopt;
         const uint64_t ra = strip_pointer_auth(in_.arch, f.lr);
-        if (ra == 0 || !code_address(ra)) return ended(EndReason::kEndOfChain);
+        if (ra == 0 || !code_address(ra)) return std::nullopt;
         return to(FrameState{ra, f.sp, f.fp, 0, false, f.fp_known, !in_.partial_regs}, FrameMethod::kLinkRegister);
       }
       case FirstFrameKind::kAtSp:
       case FirstFrameKind::kAtSpIfCall: {
         const uint64_t slot = f.sp + rule.sp_offset;
-        if (!stack_.copied(slot, 8)) return ended(EndReason::kEndOfChain);
+        if (!stack_.copied(slot, 8)) return std::nullopt;
         const uint64_t ra = stack_.word(slot);
-        if (!code_address(ra)) return ended(EndReason::kEndOfChain);
+        if (!code_address(ra)) return std::nullopt;
         if (rule.kind == FirstFrameKind::kAtSpIfCall) {
           CodeBytes at_ra(ra, read_code_);
           const bool call = x86 ? x86_64::follows_call(at_ra.window) : aarch64::follows_call(at_ra.window);
-          if (at_ra.window.at_pc == nullptr || !call) return ended(EndReason::kEndOfChain);
+          if (at_ra.window.at_pc == nullptr || !call) return std::nullopt;
         }
         // The frame pointer still holds the caller's value: the caller's record is at fp.
         return to(FrameState{ra, slot + 8, f.fp, 0, false, f.fp_known, !in_.partial_regs}, FrameMethod::kStackPointer);
       }
     }
-    return ended(EndReason::kEndOfChain);
+    return std::nullopt;
   }
 
   // A caller frame without CFI whose code, from the return address on, only drops stack and
   // returns (Python's perf trampoline: `sub $8,%rsp; call *%rcx; add $8,%rsp; ret`): it keeps no
   // frame record, so the frame pointer still belongs to a frame further out, and the code
   // itself says where its caller's return address is. sp is exact here: the callee's CFA.
-  Step return_site_step(const FrameState& f) {
+  MaybeStep return_site_step(const FrameState& f) {
     CodeBytes code(f.pc, read_code_);
-    if (code.window.at_pc == nullptr) return ended(EndReason::kEndOfChain);
+    if (code.window.at_pc == nullptr) return std::nullopt;
     const FirstFrameRule rule = x86_64::analyze_return_site(code.window);
-    if (rule.kind != FirstFrameKind::kAtSp) return ended(EndReason::kEndOfChain);
+    if (rule.kind != FirstFrameKind::kAtSp) return std::nullopt;
     const uint64_t slot = f.sp + rule.sp_offset;
-    if (!stack_.copied(slot, 8)) return ended(past_copy(slot, 8));
+    if (!stack_.copied(slot, 8)) return std::nullopt;
     const uint64_t ra = stack_.word(slot);
-    if (ra == 0 || !code_address(ra)) return ended(EndReason::kEndOfChain);
+    if (ra == 0 || !code_address(ra)) return std::nullopt;
     return to(FrameState{ra, slot + 8, f.fp, 0, false, f.fp_known, !in_.partial_regs}, FrameMethod::kStackPointer);
   }
 
@@ -291,21 +293,18 @@ class Unwinder {
 
 }  // namespace
 
+// In EndReason's order.
+constexpr const char* kEndReasonNames[] = {
+    "end-of-chain",       "fp-not-increasing", "fp-misaligned",    "fp-outside-stack",
+    "cfa-outside-stack",  "ra-not-executable", "max-frames",       "copy-exhausted",
+    "cfa-not-increasing", "stack-unreadable",  "register-unknown", "interrupted-stack-unreadable",
+};
+static_assert(sizeof(kEndReasonNames) / sizeof(kEndReasonNames[0]) == static_cast<size_t>(EndReason::kCount),
+              "one name per EndReason");
+
 const char* end_reason_name(EndReason reason) {
-  switch (reason) {
-    case EndReason::kEndOfChain: return "end-of-chain";
-    case EndReason::kFpNotIncreasing: return "fp-not-increasing";
-    case EndReason::kFpMisaligned: return "fp-misaligned";
-    case EndReason::kFpOutsideStack: return "fp-outside-stack";
-    case EndReason::kRaNotExecutable: return "ra-not-executable";
-    case EndReason::kMaxFrames: return "max-frames";
-    case EndReason::kCopyExhausted: return "copy-exhausted";
-    case EndReason::kCfaNotIncreasing: return "cfa-not-increasing";
-    case EndReason::kStackUnreadable: return "stack-unreadable";
-    case EndReason::kRegisterUnknown: return "register-unknown";
-    case EndReason::kInterruptedStackUnreadable: return "interrupted-stack-unreadable";
-  }
-  return "end-of-chain";
+  const auto i = static_cast<size_t>(reason);
+  return i < static_cast<size_t>(EndReason::kCount) ? kEndReasonNames[i] : kEndReasonNames[0];
 }
 
 WalkResult unwind_thread(const UnwindInput& input, const AddressSpace& space, CfiRegistry& cfi,

@@ -15,11 +15,14 @@ enum class FrameMethod : uint8_t {
   kStackPointer = 5,  // the caller of a function stopped in its prologue or at its return
 };
 
+// Spelled for JavaScript by end_reason_name (unwinder.cc) in this order; src/types.ts lists the
+// same names (WALK_END_REASONS), and test/end-reasons.test.ts checks they are equal.
 enum class EndReason {
   kEndOfChain,       // frame pointer or return address of 0: where the ABI says a chain ends
   kFpNotIncreasing,  // the next frame is not above this one (a loop, or %rbp used as data)
   kFpMisaligned,
-  kFpOutsideStack,
+  kFpOutsideStack,   // a frame record at fp would lie outside the thread's stack mapping
+  kCfaOutsideStack,  // the CFI's canonical frame address lies outside the thread's stack mapping
   kRaNotExecutable,  // the return address is in no executable mapping
   kMaxFrames,
   kCopyExhausted,               // the chain leads past the bytes copied (raise stackBytes)
@@ -27,6 +30,7 @@ enum class EndReason {
   kStackUnreadable,             // the chain leads past the bytes copied, to a page that could not be read
   kRegisterUnknown,             // the next step needs a register the capture did not give (partial_regs)
   kInterruptedStackUnreadable,  // past a sigaltstack handler: the interrupted stack could not be read
+  kCount,                       // not a reason: how many there are
 };
 
 const char* end_reason_name(EndReason reason);
