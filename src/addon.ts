@@ -243,4 +243,27 @@ export interface Binding {
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const load = require('node-gyp-build') as (dir: string) => unknown;
 
-export const binding = load(path.join(__dirname, '..')) as Binding;
+let loadError: Error | null = null;
+
+/** Loads the addon; where it cannot load, a stand-in whose every member throws why. */
+function loadBinding(): Binding {
+  try {
+    return load(path.join(__dirname, '..')) as Binding;
+  } catch (e) {
+    loadError = e instanceof Error ? e : new Error(String(e));
+    const failed = loadError;
+    return new Proxy({} as Binding, {
+      get: () => {
+        throw failed;
+      },
+    });
+  }
+}
+
+/** The native addon. Loaded once, here only; using it throws if it did not load. */
+export const binding: Binding = loadBinding();
+
+/** Why the addon did not load (doctor reports it), or null when it did. */
+export function addonLoadError(): Error | null {
+  return loadError;
+}

@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 
 import { binding, RAW_METHOD, type RawCapture, type RawThreadCapture, type RawUnwound } from './addon';
 import { mergeStopped, stopOptions, threadsNeedingStop } from './capture/stop-fallback';
-import { errnoName, toStackshotError, type StackshotError } from './errors';
+import { toStackshotError } from './capture/capture-error';
+import { errnoName, type StackshotError } from './errors';
 import { resolveOptions, InvalidOptionError, type ResolvedOptions } from './options';
 import { readComm } from './procfs/permissions';
 import { checkTarget } from './procfs/preflight';

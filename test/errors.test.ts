@@ -6,19 +6,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { StackshotError, errnoName, errnoOf, toStackshotError } from '../src/errors';
+import { toStackshotError } from '../src/capture/capture-error';
+import { StackshotError, errnoName, errnoOf } from '../src/errors';
 import { record, type RecordOptions } from '../src/record';
 import { snapshot, snapshotSync } from '../src/snapshot';
 import type { SnapshotOptions } from '../src/types';
 import { checkTarget, isKernelThreadFlags, parseProcStat, PF_KTHREAD } from '../src/procfs/preflight';
-import {
-  CAP_SYS_PTRACE,
-  diagnosePermission,
-  gatherPermissionFacts,
-  hasCapability,
-  parseProcStatus,
-  readYamaScope,
-} from '../src/procfs/permissions';
+import { diagnosePermission, gatherPermissionFacts, readYamaScope } from '../src/procfs/permissions';
+import { parseProcStatus } from '../src/procfs/proc-status';
+import { CAP_SYS_PTRACE, hasCapability } from '../src/procfs/ptrace-rules';
 
 // ---------------------------------------------------------------------------------------------
 // Real processes
@@ -442,9 +438,10 @@ describe('diagnosePermission', () => {
     });
   }
 
-  it('says unknown when nothing explains a refusal (root with CAP_SYS_PTRACE, untraced target)', async () => {
+  it('says unknown when nothing explains a refusal (root with CAP_SYS_PTRACE, untraced target)', async (ctx) => {
     const me = parseProcStatus(fs.readFileSync('/proc/self/status', 'utf8'));
-    if (!hasCapability(me.capEff, CAP_SYS_PTRACE)) return; // only meaningful with the capability
+    if (!hasCapability(me.capEff, CAP_SYS_PTRACE))
+      ctx.skip('needs CAP_SYS_PTRACE: without it a rule explains the refusal');
     const p = await grandchild(['sleep', '60']);
     const d = diagnosePermission(p.pid);
     expect(d.reason).toBe('unknown');
