@@ -2,8 +2,7 @@
 
 #include <optional>
 
-#include "arch/first_frame.h"
-#include "arch/signal_frame.h"
+#include "arch/unwind_ops.h"
 #include "unwind/interrupted_stack.h"
 #include "unwind/stack_extension.h"
 
@@ -61,15 +60,10 @@ struct CodeBytes {
   }
 };
 
-// aarch64 return addresses may carry pointer-authentication bits above the virtual address.
-uint64_t strip_pointer_auth(CfiArch arch, uint64_t ra) {
-  return arch == CfiArch::kAarch64 ? ra & ((uint64_t{1} << 48) - 1) : ra;
-}
-
 class Unwinder {
  public:
   Unwinder(const UnwindInput& in, const AddressSpace& space, CfiRegistry& cfi, const ReadCode& read_code)
-      : in_(in), stack_(in.stack), space_(space), cfi_(cfi), read_code_(read_code) {}
+      : in_(in), arch_(unwind_ops(in.arch)), stack_(in.stack), space_(space), cfi_(cfi), read_code_(read_code) {}
 
   WalkResult run(size_t max_frames) {
     WalkResult out;
@@ -129,7 +123,7 @@ class Unwinder {
     }
     if (first) {
       if (MaybeStep s = first_frame_step(f)) return *s;
-    } else if (in_.arch == CfiArch::kX86_64 && !in_.frame_pointers_only) {
+    } else if (arch_.has_return_sites() && !in_.frame_pointers_only) {
       if (MaybeStep s = return_site_step(f)) return *s;
     }
     return frame_pointer_step(f);
@@ -142,8 +136,8 @@ class Unwinder {
   bool usable(const UnwindRule& r, bool first) const {
     if (r.cfa_kind == CfaKind::kUnsupported) return false;
     if (r.ra_kind == RegRuleKind::kAtCfaOffset || r.ra_kind == RegRuleKind::kUndefined) return true;
-    // aarch64 leaf code: the return address is still in x30, known only in a live frame.
-    return in_.arch == CfiArch::kAarch64 && r.ra_kind == RegRuleKind::kUnchanged && first;
+    // Leaf code (aarch64): the return address is still in the link register, known only in a live frame.
+    return arch_.ra_in_link_register() && r.ra_kind == RegRuleKind::kUnchanged && first;
   }
 
   Step cfi_step(const FrameState& f, const UnwindRule& r) {
@@ -182,7 +176,7 @@ class Unwinder {
       fp_known = true;
     }
     if (!in_.partial_regs) fp_known = true;  // a stopped thread's registers: as before
-    ra = strip_pointer_auth(in_.arch, ra);
+    ra = arch_.strip_pointer_auth(ra);
     if (ra == 0) return ended(EndReason::kEndOfChain);
     const FrameMethod method = ra_in_lr ? FrameMethod::kLinkRegister : FrameMethod::kCfi;
     // The CFI is exact: a return address in no mapping at all is a real caller whose code is gone
@@ -196,18 +190,17 @@ class Unwinder {
 
   // The signal trampoline: continue from the registers saved in the ucontext on the stack.
   MaybeStep signal_step(const FrameState& f) {
-    if (in_.arch != CfiArch::kX86_64) return std::nullopt;  // not yet: aarch64
     CodeBytes code(f.pc, read_code_);
-    if (code.window.at_pc == nullptr || !x86_64::is_sigreturn_trampoline(code.window.at_pc, code.window.after)) {
+    if (code.window.at_pc == nullptr || !arch_.is_sigreturn_trampoline(code.window.at_pc, code.window.after)) {
       return std::nullopt;
     }
     SignalContext ctx;
-    if (!x86_64::read_signal_context(stack_, f.sp, &ctx)) return ended(past_copy(f.sp, 8));
+    if (!arch_.read_signal_context(stack_, f.sp, &ctx)) return ended(past_copy(f.sp, 8));
     if (!code_address(ctx.pc)) return ended(EndReason::kRaNotExecutable);
     if (!stack_.in_mapping(ctx.sp)) {
       // The handler ran on an alternate stack (sigaltstack): go on on the interrupted one.
       StackView interrupted;
-      if (!read_interrupted_stack(in_.read_stack, space_, f.sp, ctx, &interrupted_bytes_, &interrupted)) {
+      if (!read_interrupted_stack(arch_, in_.read_stack, space_, f.sp, ctx, &interrupted_bytes_, &interrupted)) {
         return ended(EndReason::kInterruptedStackUnreadable);
       }
       stack_ = interrupted;
@@ -222,14 +215,12 @@ class Unwinder {
   MaybeStep first_frame_step(const FrameState& f) {
     CodeBytes code(f.pc, read_code_);
     if (code.window.at_pc == nullptr) return std::nullopt;
-    const bool x86 = in_.arch == CfiArch::kX86_64;
-    const FirstFrameRule rule =
-        x86 ? x86_64::analyze_first_frame(code.window) : aarch64::analyze_first_frame(code.window);
+    const FirstFrameRule rule = arch_.analyze_first_frame(code.window);
     switch (rule.kind) {
       case FirstFrameKind::kFrameRecord: return std::nullopt;
       case FirstFrameKind::kLinkRegister: {
         if (!f.lr_known) return std::nullopt;
-        const uint64_t ra = strip_pointer_auth(in_.arch, f.lr);
+        const uint64_t ra = arch_.strip_pointer_auth(f.lr);
         if (ra == 0 || !code_address(ra)) return std::nullopt;
         return to(FrameState{ra, f.sp, f.fp, 0, false, f.fp_known, !in_.partial_regs}, FrameMethod::kLinkRegister);
       }
@@ -241,8 +232,7 @@ class Unwinder {
         if (!code_address(ra)) return std::nullopt;
         if (rule.kind == FirstFrameKind::kAtSpIfCall) {
           CodeBytes at_ra(ra, read_code_);
-          const bool call = x86 ? x86_64::follows_call(at_ra.window) : aarch64::follows_call(at_ra.window);
-          if (at_ra.window.at_pc == nullptr || !call) return std::nullopt;
+          if (at_ra.window.at_pc == nullptr || !arch_.follows_call(at_ra.window)) return std::nullopt;
         }
         // The frame pointer still holds the caller's value: the caller's record is at fp.
         return to(FrameState{ra, slot + 8, f.fp, 0, false, f.fp_known, !in_.partial_regs}, FrameMethod::kStackPointer);
@@ -258,7 +248,7 @@ class Unwinder {
   MaybeStep return_site_step(const FrameState& f) {
     CodeBytes code(f.pc, read_code_);
     if (code.window.at_pc == nullptr) return std::nullopt;
-    const FirstFrameRule rule = x86_64::analyze_return_site(code.window);
+    const FirstFrameRule rule = arch_.analyze_return_site(code.window);
     if (rule.kind != FirstFrameKind::kAtSp) return std::nullopt;
     const uint64_t slot = f.sp + rule.sp_offset;
     if (!stack_.copied(slot, 8)) return std::nullopt;
@@ -276,14 +266,15 @@ class Unwinder {
     if (!stack_.in_mapping(fp) || !stack_.in_mapping(fp + 15)) return ended(EndReason::kFpOutsideStack);
     if (fp < f.sp) return ended(EndReason::kFpNotIncreasing);  // a record cannot be below the stack pointer
     if (!stack_.copied(fp, 16)) return ended(past_copy(fp, 16));
-    const uint64_t ra = strip_pointer_auth(in_.arch, stack_.word(fp + 8));
+    const uint64_t ra = arch_.strip_pointer_auth(stack_.word(fp + 8));
     if (ra == 0) return ended(EndReason::kEndOfChain);
     if (!code_address(ra)) return ended(EndReason::kRaNotExecutable);
     return to(FrameState{ra, fp + 16, stack_.word(fp), 0, false}, FrameMethod::kFramePointer);
   }
 
   const UnwindInput& in_;
-  StackView stack_;  // the copy; replaced by the interrupted stack past a sigaltstack handler
+  const ArchUnwindOps& arch_;  // chosen once, from in_.arch
+  StackView stack_;            // the copy; replaced by the interrupted stack past a sigaltstack handler
   std::vector<uint8_t> interrupted_bytes_;
   std::vector<uint8_t> extended_bytes_;  // the copy and what was read beyond it (deep stacks)
   const AddressSpace& space_;
