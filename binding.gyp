@@ -49,7 +49,9 @@
         "native/unwind/cfi/fde_index.cc",
         "native/arch/x86_64/first_frame.cc",
         "native/arch/x86_64/signal_frame.cc",
-        "native/arch/aarch64/first_frame.cc"
+        "native/arch/aarch64/first_frame.cc",
+        "native/arch/x86_64/unwind_ops.cc",
+        "native/arch/aarch64/unwind_ops.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -2,7 +2,7 @@
 // src/ imports from here and never touches the raw binding.
 import * as path from 'node:path';
 
-import type { Arch, CaptureChoice, CaptureFallback, CapturePath } from './types';
+import type { Arch, CaptureChoice, CaptureFallback, CapturePath, WalkEndReason } from './types';
 
 /** Options the native capture takes; every field is required at this boundary. */
 export interface RawCaptureOptions {
@@ -174,8 +174,10 @@ export interface RawUnwound {
   methods: Uint8Array;
   /** The frame pointer each frame ran with (V8 keeps a JS frame's function at a fixed offset from it). */
   fps: BigUint64Array;
-  /** Why the walk stopped (an EndReason other than 'thread-entry'). */
-  end: string;
+  /** 1 where the pc is a return address (see Frame.returnAddress), 0 where it is exact. */
+  returnAddresses: Uint8Array;
+  /** Why the walk stopped. */
+  end: WalkEndReason;
 }
 
 /** One ELF symbol table section (Elf64_Sym entries) with its string table. */
@@ -211,6 +213,8 @@ export interface Binding {
   unloadCfi(id: number): void;
   /** Walks copied stacks (CFI where a module has it, frame pointers elsewhere). */
   unwind(input: RawUnwindInput): RawUnwound[];
+  /** Every end reason unwind() may report, in the unwinder's order: WALK_END_REASONS. */
+  readonly endReasons: readonly string[];
   /** Merges symbol tables (earlier sections win ties) the way perf picks among aliases. */
   buildSymbolIndex(sections: RawSymbolSection[]): RawSymbolIndex;
   /**
@@ -250,4 +254,27 @@ export interface Binding {
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const load = require('node-gyp-build') as (dir: string) => unknown;
 
-export const binding = load(path.join(__dirname, '..')) as Binding;
+let loadError: Error | null = null;
+
+/** Loads the addon; where it cannot load, a stand-in whose every member throws why. */
+function loadBinding(): Binding {
+  try {
+    return load(path.join(__dirname, '..')) as Binding;
+  } catch (e) {
+    loadError = e instanceof Error ? e : new Error(String(e));
+    const failed = loadError;
+    return new Proxy({} as Binding, {
+      get: () => {
+        throw failed;
+      },
+    });
+  }
+}
+
+/** The native addon. Loaded once, here only; using it throws if it did not load. */
+export const binding: Binding = loadBinding();
+
+/** Why the addon did not load (doctor reports it), or null when it did. */
+export function addonLoadError(): Error | null {
+  return loadError;
+}

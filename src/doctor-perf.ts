@@ -2,11 +2,11 @@
 // It asks the kernel: the sampling event stackshot uses is opened disabled (it never runs, the
 // thread pays nothing) and closed. A refusal is a warning, not a failure: ptrace still works.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 
-import type { Binding } from './addon';
+import { binding } from './addon';
 import type { DoctorCheck } from './doctor';
-import { hasCapability, readProcStatus } from './procfs/permissions';
+import { readProcStatus } from './procfs/proc-status';
+import { hasCapability } from './procfs/ptrace-rules';
 
 const CAP_SYS_ADMIN = 21;
 const CAP_PERFMON = 38;
@@ -24,10 +24,8 @@ function readParanoid(): number | null {
 /** The probe: '' when the event opens on tid (0: ourselves), else the errno name. */
 function probe(tid: number): string {
   try {
-    // Loaded as doctor's addon check loads it (doctor runs where the addon may not load).
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const load = require('node-gyp-build') as (dir: string) => Binding;
-    return load(path.join(__dirname, '..')).probePerf(tid);
+    // Throws where the addon did not load (doctor runs there too).
+    return binding.probePerf(tid);
   } catch (e) {
     return `addon: ${(e as Error).message.split('\n')[0]}`;
   }

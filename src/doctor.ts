@@ -1,9 +1,10 @@
 // `stackshot doctor [pid]`: a preflight that says whether snapshots can work here (and of pid),
 // and exactly what to change when they cannot. Reads /proc only; never calls ptrace, so it is
-// safe to run against anything. The kernel's rules are the ones procfs/permissions.ts encodes.
+// safe to run against anything. The kernel's rules, and their texts, are procfs/ptrace-rules.ts's.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { addonLoadError, binding } from './addon';
 import { blockedPathCheck, capturePathsSummary } from './capture/doctor-checks';
 import { perfEventsCheck } from './doctor-perf';
 import type { ErrorReason } from './errors';
@@ -12,16 +13,17 @@ import { checkTarget } from './procfs/preflight';
 import { describePythonProbe, probePythonFrames } from './runtimes/cpython/probe';
 import { v8Readability } from './audit/runtime';
 import { NODE_JIT_NAMES_FIX } from './symbolize/jit-hint';
+import { gatherPermissionFacts, readComm, readYamaScope, YAMA_PTRACE_SCOPE_FILE } from './procfs/permissions';
+import { readProcStatus, type ProcStatus } from './procfs/proc-status';
 import {
   CAP_SYS_PTRACE,
+  CONTAINER_HINT,
   explainPermission,
-  gatherPermissionFacts,
   hasCapability,
-  readComm,
-  readProcStatus,
-  readYamaScope,
-  YAMA_PTRACE_SCOPE_FILE,
-} from './procfs/permissions';
+  SUDO_HINT,
+  yamaVerdict,
+  type PermissionFacts,
+} from './procfs/ptrace-rules';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'info';
 
@@ -84,11 +86,6 @@ function hexCaps(v: string | undefined): bigint {
   return v !== undefined && /^[0-9a-fA-F]+$/.test(v) ? BigInt('0x' + v) : 0n;
 }
 
-const SUDO =
-  'run stackshot as root (sudo) or give node CAP_SYS_PTRACE (sudo setcap cap_sys_ptrace+ep "$(readlink -f "$(which node)")")';
-const CONTAINER =
-  'in a container: docker/podman run --cap-add SYS_PTRACE, Kubernetes securityContext.capabilities.add: ["SYS_PTRACE"]';
-
 function platformCheck(): DoctorCheck {
   if (process.platform !== 'linux') {
     return {
@@ -118,19 +115,14 @@ function platformCheck(): DoctorCheck {
 }
 
 function addonCheck(): DoctorCheck {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const load = require('node-gyp-build') as (dir: string) => { arch?: string };
-    const b = load(path.join(__dirname, '..'));
-    return { id: 'addon', status: 'ok', detail: `native addon loaded (${b.arch ?? 'unknown arch'})` };
-  } catch (e) {
-    return {
-      id: 'addon',
-      status: 'fail',
-      detail: `the native addon does not load: ${(e as Error).message.split('\n')[0]}`,
-      fix: 'rebuild it: npm rebuild stackshot (needs g++, make and python3), or reinstall on this platform',
-    };
-  }
+  const e = addonLoadError();
+  if (e === null) return { id: 'addon', status: 'ok', detail: `native addon loaded (${binding.arch})` };
+  return {
+    id: 'addon',
+    status: 'fail',
+    detail: `the native addon does not load: ${e.message.split('\n')[0]}`,
+    fix: 'rebuild it: npm rebuild stackshot (needs g++, make and python3), or reinstall on this platform',
+  };
 }
 
 function capabilityCheck(cap: boolean, bounding: bigint, uid: number): DoctorCheck {
@@ -145,51 +137,23 @@ function capabilityCheck(cap: boolean, bounding: bigint, uid: number): DoctorChe
     id: 'capability',
     status: 'warn',
     detail: `no CAP_SYS_PTRACE (uid ${uid}): only processes of uid ${uid} that are dumpable can be inspected${inBounding ? '' : '; it is not even in the bounding set (container?)'}`,
-    fix: inBounding ? SUDO : CONTAINER,
+    fix: inBounding ? SUDO_HINT : CONTAINER_HINT,
   };
 }
 
 function yamaCheck(scope: number | null, cap: boolean): DoctorCheck {
-  const file = YAMA_PTRACE_SCOPE_FILE;
-  if (scope === null) return { id: 'yama', status: 'ok', detail: `Yama is not enabled (no ${file})` };
-  switch (scope) {
-    case 0:
-      return { id: 'yama', status: 'ok', detail: 'kernel.yama.ptrace_scope = 0: same-uid processes may be traced' };
-    case 1:
-      return cap
-        ? {
-            id: 'yama',
-            status: 'ok',
-            detail: 'kernel.yama.ptrace_scope = 1 (descendants only), but CAP_SYS_PTRACE overrides it',
-          }
-        : {
-            id: 'yama',
-            status: 'warn',
-            detail: 'kernel.yama.ptrace_scope = 1: without CAP_SYS_PTRACE only our own descendants can be traced',
-            fix: `${SUDO}; or sudo sysctl kernel.yama.ptrace_scope=0; or have the target call prctl(PR_SET_PTRACER, <stackshot pid>)`,
-            reason: 'yama',
-          };
-    case 2:
-      return cap
-        ? { id: 'yama', status: 'ok', detail: 'kernel.yama.ptrace_scope = 2 (admin only), and we have CAP_SYS_PTRACE' }
-        : {
-            id: 'yama',
-            status: 'fail',
-            detail: 'kernel.yama.ptrace_scope = 2: only CAP_SYS_PTRACE may trace, and we lack it',
-            fix: `${SUDO}; or sudo sysctl kernel.yama.ptrace_scope=1`,
-            code: 'EPERM',
-            reason: 'yama',
-          };
-    default:
-      return {
-        id: 'yama',
-        status: 'fail',
-        detail: `kernel.yama.ptrace_scope = ${scope}: ptrace attach is disabled for everyone`,
-        fix: 'scope 3 cannot be lowered at run time: set kernel.yama.ptrace_scope=1 (or 0) in /etc/sysctl.d/ and reboot',
-        code: 'EPERM',
-        reason: 'yama',
-      };
-  }
+  const v = yamaVerdict(scope, cap);
+  const detail = scope === null ? `${v.text} (no ${YAMA_PTRACE_SCOPE_FILE})` : v.text;
+  if (v.allows === 'any') return { id: 'yama', status: 'ok', detail };
+  const refused = v.allows === 'none';
+  return {
+    id: 'yama',
+    status: refused ? 'fail' : 'warn',
+    detail,
+    ...(v.hint === undefined ? {} : { fix: v.hint }),
+    ...(refused ? { code: 'EPERM' } : {}),
+    reason: 'yama',
+  };
 }
 
 function seccompCheck(self: Map<string, string>): DoctorCheck {
@@ -306,92 +270,86 @@ function pythonCheck(pid: number): DoctorCheck | null {
   return { id: 'python', status: 'warn', detail, fix };
 }
 
-function targetChecks(pid: number, cap: boolean): { pid: number; checks: DoctorCheck[] } {
-  const checks: DoctorCheck[] = [];
+/** The target: a live user-space process and the facts that decide its ptrace permission. */
+type Examined =
+  { tgid: number; facts: PermissionFacts & { target: ProcStatus } } | { failed: DoctorCheck; pid: number };
+
+function examineTarget(pid: number): Examined {
   let tgid: number;
   try {
     tgid = checkTarget(pid);
   } catch (e) {
     const err = e as StackshotError;
-    checks.push({
-      id: 'target',
-      status: 'fail',
-      detail: err.message,
-      fix: err.hint,
-      code: err.code,
-      reason: err.reason,
-    });
-    return { pid, checks };
+    const failed: DoctorCheck = { id: 'target', status: 'fail', detail: err.message, fix: err.hint };
+    return { failed: { ...failed, code: err.code, reason: err.reason }, pid };
   }
-  const comm = readComm(tgid) ?? '?';
   const facts = gatherPermissionFacts(tgid);
   const t = facts.target;
   if (t === null) {
-    checks.push({
-      id: 'target',
-      status: 'fail',
-      detail: `pid ${tgid} exited while being examined`,
-      fix: 'try again with a live pid',
-      code: 'ESRCH',
-      reason: 'no-such-process',
-    });
-    return { pid: tgid, checks };
+    const detail = `pid ${tgid} exited while being examined`;
+    const fix = 'try again with a live pid';
+    return {
+      failed: { id: 'target', status: 'fail', detail, fix, code: 'ESRCH', reason: 'no-such-process' },
+      pid: tgid,
+    };
   }
-  checks.push({
-    id: 'target',
-    status: 'ok',
-    detail: `pid ${tgid} (${comm}) is a live user-space process, uid ${t.uid[0]}, state ${t.state}`,
-  });
+  return { tgid, facts: { ...facts, target: t } };
+}
 
-  if (t.tracerPid !== 0) {
-    const d = explainPermission(facts);
-    checks.push({
-      id: 'tracer',
-      status: 'fail',
-      detail: d.message,
-      fix: d.hint,
-      code: 'EPERM',
-      reason: 'already-traced',
-    });
-  } else {
-    checks.push({
-      id: 'tracer',
-      status: 'ok',
-      detail: 'not traced by anyone (no debugger, strace or profiler attached)',
-    });
+function tracerCheck(facts: PermissionFacts & { target: ProcStatus }): DoctorCheck {
+  if (facts.target.tracerPid === 0) {
+    return { id: 'tracer', status: 'ok', detail: 'not traced by anyone (no debugger, strace or profiler attached)' };
   }
+  const d = explainPermission(facts);
+  return { id: 'tracer', status: 'fail', detail: d.message, fix: d.hint, code: 'EPERM', reason: 'already-traced' };
+}
 
-  // Uid, capabilities, dumpable, Yama against this target: the same rules a refusal is explained by.
-  const d = explainPermission({ ...facts, target: { ...t, tracerPid: 0 } });
-  if (d.reason === 'unknown') {
-    const how = cap
-      ? 'we have CAP_SYS_PTRACE'
-      : `same uid (${facts.self.uid})${facts.dumpable === false ? '' : ', dumpable'}`;
-    checks.push({
-      id: 'permission',
-      status: 'ok',
-      detail: `the kernel's ptrace rules allow it: ${how}${facts.yamaScope === 1 && !cap ? ', and it is our descendant' : ''}`,
-    });
-  } else {
-    checks.push({ id: 'permission', status: 'fail', detail: d.message, fix: d.hint, code: 'EPERM', reason: d.reason });
+/** Uid, capabilities, dumpable, Yama against this target: the rules a refusal is explained by. */
+function permissionCheck(facts: PermissionFacts & { target: ProcStatus }, cap: boolean): DoctorCheck {
+  const d = explainPermission({ ...facts, target: { ...facts.target, tracerPid: 0 } });
+  if (d.reason !== 'unknown') {
+    return { id: 'permission', status: 'fail', detail: d.message, fix: d.hint, code: 'EPERM', reason: d.reason };
   }
+  const how = cap
+    ? 'we have CAP_SYS_PTRACE'
+    : `same uid (${facts.self.uid})${facts.dumpable === false ? '' : ', dumpable'}`;
+  const descendant = facts.yamaScope === 1 && !cap ? ', and it is our descendant' : '';
+  return { id: 'permission', status: 'ok', detail: `the kernel's ptrace rules allow it: ${how}${descendant}` };
+}
 
-  // Reading maps passes the same access check as attaching: a direct, harmless test.
+/** Reading maps passes the same access check as attaching: a direct, harmless test. */
+function mapsCheck(tgid: number, permission: DoctorCheck): DoctorCheck {
   try {
     fs.readFileSync(`/proc/${tgid}/maps`, 'utf8');
-    checks.push({ id: 'maps', status: 'ok', detail: `/proc/${tgid}/maps is readable` });
+    return { id: 'maps', status: 'ok', detail: `/proc/${tgid}/maps is readable` };
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
-    checks.push({
+    const explained = permission.status === 'fail';
+    return {
       id: 'maps',
       status: 'fail',
       detail: `/proc/${tgid}/maps cannot be read (${code}): the kernel refuses ptrace-read access`,
-      fix: d.reason === 'unknown' ? 'an LSM (AppArmor, SELinux) may deny it; check `dmesg` and the audit log' : d.hint,
+      fix: explained ? permission.fix! : 'an LSM (AppArmor, SELinux) may deny it; check `dmesg` and the audit log',
       code: 'EPERM',
-      reason: d.reason,
-    });
+      reason: explained ? permission.reason! : 'unknown',
+    };
   }
+}
 
+function targetChecks(pid: number, cap: boolean): { pid: number; checks: DoctorCheck[] } {
+  const examined = examineTarget(pid);
+  if ('failed' in examined) return { pid: examined.pid, checks: [examined.failed] };
+  const { tgid, facts } = examined;
+  const t = facts.target;
+  const comm = readComm(tgid) ?? '?';
+  const detail = `pid ${tgid} (${comm}) is a live user-space process, uid ${t.uid[0]}, state ${t.state}`;
+  const permission = permissionCheck(facts, cap);
+  const checks: DoctorCheck[] = [
+    { id: 'target', status: 'ok', detail },
+    tracerCheck(facts),
+    permission,
+    mapsCheck(tgid, permission),
+  ];
   const fields = statusFields(tgid);
   checks.push(namespaceCheck(statusFields('self'), fields, tgid));
   checks.push(perfMapCheck(tgid, fields));

@@ -4,12 +4,14 @@ import * as fs from 'node:fs';
 
 import { binding, RAW_METHOD, type RawCapture, type RawThreadCapture, type RawUnwound } from './addon';
 import { mergeStopped, stopOptions, threadsNeedingStop } from './capture/stop-fallback';
-import { errnoName, toStackshotError, type StackshotError } from './errors';
+import { toStackshotError } from './capture/capture-error';
+import { errnoName, type StackshotError } from './errors';
 import { resolveOptions, InvalidOptionError, type ResolvedOptions } from './options';
 import { readComm } from './procfs/permissions';
 import { checkTarget } from './procfs/preflight';
 import { finishStack } from './stack/thread-entry';
 import { ModuleRegistry } from './symbolize/module-registry';
+import { lookupAddress } from './stack/lookup-address';
 import type { PcNameCache } from './symbolize/pc-name-cache';
 import { nameRuntimeFrames } from './symbolize/resolvers/runtimes';
 import { Symbolizer, type InlinedName, type PcToName, type SymbolizerOptions } from './symbolize/symbolizer';
@@ -17,7 +19,6 @@ import { SNAPSHOT_VERSION } from './types';
 import type {
   Arch,
   CaptureFallback,
-  EndReason,
   Frame,
   Schedule,
   Snapshot,
@@ -99,7 +100,8 @@ const NOT_UNWOUND: RawUnwound = {
   pcs: new BigUint64Array(0),
   methods: new Uint8Array(0),
   fps: new BigUint64Array(0),
-  end: 'not-captured',
+  returnAddresses: new Uint8Array(0),
+  end: 'end-of-chain', // not read: a thread that was not captured ends 'not-captured'
 };
 
 /**
@@ -145,6 +147,7 @@ function rawFrames(u: RawUnwound): Frame[] {
     frames.push({
       pc: hex(u.pcs[i]),
       method: RAW_METHOD[u.methods[i]] ?? 'fp',
+      returnAddress: u.returnAddresses[i] === 1,
       module: null,
       moduleOffset: null,
       symbol: null,
@@ -157,18 +160,11 @@ function rawFrames(u: RawUnwound): Frame[] {
 /** Frames whose pc lies in the function at an ELF entry point (see finishStack). */
 const AT_ENTRY_POINT = new WeakSet<Frame>();
 
-/** Every frame's pc, and whether it is a return address (looked up at pc - 1), in thread order. */
+/** Every frame's pc, and whether the unwinder found it a return address, in thread order. */
 function framePcs(unwound: RawUnwound[], perThread: Frame[][]): PcToName[] {
   const pcs: PcToName[] = [];
   unwound.forEach((u, ti) => {
-    const frames = perThread[ti];
-    frames.forEach((f, i) => {
-      // Return addresses point after the call: look them up at pc - 1 so a call that ends a
-      // function is not named after the next one. Exact pcs: frame 0, a frame restored from a
-      // signal frame, and the signal trampoline itself (the handler "returns" to its first byte).
-      const exact = i === 0 || f.method === 'signal' || frames[i + 1]?.method === 'signal';
-      pcs.push({ pc: u.pcs[i], isReturnAddress: !exact });
-    });
+    perThread[ti].forEach((f, i) => pcs.push({ pc: u.pcs[i], isReturnAddress: f.returnAddress }));
   });
   return pcs;
 }
@@ -179,7 +175,7 @@ function placeFrames(raw: RawCapture, unwound: RawUnwound[], perThread: Frame[][
   const pcs = framePcs(unwound, perThread);
   perThread.flat().forEach((f, k) => {
     const { pc, isReturnAddress } = pcs[k];
-    const m = findMapping(maps, isReturnAddress && pc > 0n ? pc - 1n : pc);
+    const m = findMapping(maps, lookupAddress(pc, isReturnAddress));
     if (m === undefined) return;
     const at = placeInMapping(m, pc);
     f.module = at.module;
@@ -232,6 +228,7 @@ function inlinedFrame(physical: Frame, c: InlinedName): Frame {
   const f: Frame = {
     pc: physical.pc,
     method: physical.method,
+    returnAddress: physical.returnAddress,
     module: physical.module,
     moduleOffset: physical.moduleOffset,
     symbol: c.symbol,
@@ -319,7 +316,7 @@ function judgeThreads(
       if (failure === 'failed' && t.tracerPid) failed.tracer = { pid: t.tracerPid, command: readComm(t.tracerPid) };
       return failed;
     }
-    const end = unwound[i].end as EndReason;
+    const end = unwound[i].end;
     const finished = opts.symbolize
       ? finishStack(perThread[i], end, (k) => AT_ENTRY_POINT.has(perThread[i][k]))
       : { frames: perThread[i], end, complete: false, notJudged: true as const };

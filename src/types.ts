@@ -38,20 +38,30 @@ export type SymbolReason =
 /** How a frame's pc was found. */
 export type FrameMethod = 'regs' | 'fp' | 'cfi' | 'signal' | 'lr' | 'sp' | 'scan';
 
+/**
+ * Why the native walk stopped, in the unwinder's order (native/unwind/walk_result.h EndReason;
+ * test/end-reasons.test.ts checks the addon spells exactly these).
+ */
+export const WALK_END_REASONS = [
+  'end-of-chain', // the frame-pointer chain ended (fp or return address of 0) before an entry
+  'fp-not-increasing',
+  'fp-misaligned',
+  'fp-outside-stack', // a frame record at fp would lie outside the thread's stack
+  'cfa-outside-stack', // the CFI's frame address lies outside the thread's stack
+  'ra-not-executable',
+  'max-frames',
+  'copy-exhausted', // the chain points past the bytes we copied (raise stackBytes)
+  'cfa-not-increasing', // a CFI or signal-frame step would move down the stack: not a real frame
+  'stack-unreadable', // the chain leads to stack memory that could not be read (not resident, PROT_NONE, ...)
+  'register-unknown', // a stop-free capture lacks the register the next step needs (fp, lr)
+  'interrupted-stack-unreadable', // past a handler on sigaltstack: the interrupted stack could not be read
+] as const;
+export type WalkEndReason = (typeof WALK_END_REASONS)[number];
+
 /** Why a thread's walk stopped. `thread-entry` is the only reason that makes a stack complete. */
 export type EndReason =
   | 'thread-entry' // the last frame is the thread's real entry (_start, clone3, start_thread, ...)
-  | 'end-of-chain' // the frame-pointer chain ended (fp or return address of 0) before an entry
-  | 'fp-not-increasing'
-  | 'fp-misaligned'
-  | 'fp-outside-stack'
-  | 'ra-not-executable'
-  | 'max-frames'
-  | 'copy-exhausted' // the chain points past the bytes we copied (raise stackBytes)
-  | 'cfa-not-increasing' // a CFI or signal-frame step would move down the stack: not a real frame
-  | 'stack-unreadable' // the chain leads to stack memory that could not be read (not resident, PROT_NONE, ...)
-  | 'register-unknown' // a stop-free capture lacks the register the next step needs (fp, lr)
-  | 'interrupted-stack-unreadable' // past a handler on sigaltstack: the interrupted stack could not be read
+  | WalkEndReason
   | 'not-captured'; // the thread exited or could not be stopped; no frames
 
 export type Schedule = 'rolling' | 'consistent';
@@ -88,6 +98,12 @@ export interface Frame {
   /** Program counter as "0x…" (the return address for frames above the first). */
   pc: string;
   method: FrameMethod;
+  /**
+   * True when pc is a return address: the call is just before it, so naming, lines and profiles
+   * look the frame up at pc - 1 (a call may end a function). False for the exact pcs: the
+   * innermost frame, a frame a signal interrupted, and the signal trampoline. The unwinder decides.
+   */
+  returnAddress: boolean;
   /** Path of the mapped file (or "[vdso]", "[anon]", ...); null if the pc is in no mapping. */
   module: string | null;
   /** Offset of the pc in the module's file, "0x…"; null when module is null. */

@@ -2,7 +2,8 @@
 // and a hint.
 import * as os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { StackshotError, errnoName, errnoOf, toStackshotError } from '../src/errors';
+import { toStackshotError } from '../src/capture/capture-error';
+import { StackshotError, errnoName, errnoOf } from '../src/errors';
 
 describe('StackshotError', () => {
   it('has the Node SystemError shape with a negative errno', () => {

@@ -111,6 +111,7 @@ describe('compareThread (pure)', () => {
   const f = (pc: number, symbol: string, module = '/lib/libx.so'): Frame => ({
     pc: `0x${pc.toString(16)}`,
     method: 'fp',
+    returnAddress: true,
     module,
     moduleOffset: '0x0',
     symbol,

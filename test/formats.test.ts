@@ -43,10 +43,12 @@ function frame(
   module: string | null,
   base: bigint,
   method: Frame['method'] = 'fp',
+  returnAddress = method !== 'regs',
 ): Frame {
   return {
     pc: `0x${pc.toString(16)}`,
     method,
+    returnAddress,
     module,
     moduleOffset: module === null ? null : `0x${(pc - base).toString(16)}`,
     symbol,
@@ -221,17 +223,19 @@ describe('pprof', () => {
     expect(s(fn.get(Number(ioLocs[2]!.line[0]!.functionId))!.name)).toBe('libc.so.6+0x8a000');
   });
 
-  it('signal frames keep their exact pc', () => {
+  it('exact pcs (as the unwinder marks them) are not looked up at pc - 1', () => {
     const frames = [
       frame(LIBC_BASE + 0x100n, 'handler', LIBC, LIBC_BASE, 'regs'),
-      frame(LIBC_BASE + 0x200n, '__restore_rt', LIBC, LIBC_BASE, 'fp'),
-      frame(LIBC_BASE + 0x300n, 'interrupted', LIBC, LIBC_BASE, 'signal'),
+      frame(LIBC_BASE + 0x200n, 'handler_caller', LIBC, LIBC_BASE, 'cfi'),
+      frame(LIBC_BASE + 0x280n, '__restore_rt', LIBC, LIBC_BASE, 'cfi', false),
+      frame(LIBC_BASE + 0x300n, 'interrupted', LIBC, LIBC_BASE, 'signal', false),
     ];
     const p = decodePprof(toPprof(shot(0, [thread(100, 'app', 'S', frames)])));
     const addrs = new Map(p.location.map((l) => [Number(l.id), BigInt(l.address)]));
     expect(p.sample[0]!.locationId.map((id) => addrs.get(Number(id)))).toEqual([
       LIBC_BASE + 0x100n,
       LIBC_BASE + 0x1ffn,
+      LIBC_BASE + 0x280n,
       LIBC_BASE + 0x300n,
     ]);
     expect(p.sampleType).toHaveLength(1); // one snapshot: no interval, no wall time

@@ -45,6 +45,7 @@ describe('text output: JIT frames without names', () => {
     const frame = (over: Partial<Frame>): Frame => ({
       pc: '0x7f0000001000',
       method: 'regs',
+      returnAddress: false,
       module: '[anon]',
       moduleOffset: '0x1000',
       symbol: null,

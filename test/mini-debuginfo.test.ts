@@ -310,7 +310,7 @@ describe('MiniDebugInfo', () => {
       const shot = await snapshot(t.pid);
       const frames = shot.threads.find((th) => th.tid === t.pid)!.frames;
       const maps = fs.readFileSync(`/proc/${t.pid}/maps`, 'utf8');
-      const pcs = frames.map((f, i) => ({ pc: BigInt(f.pc), isReturnAddress: i > 0 && f.method !== 'signal' }));
+      const pcs = frames.map((f) => ({ pc: BigInt(f.pc), isReturnAddress: f.returnAddress }));
       expect(s.symbolize(t.pid, maps, pcs).map((n) => n.symbol)).toEqual(frames.map((f) => f.symbol));
     }
     expect(calls()).toBe(1);

@@ -5,16 +5,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { StackshotError, toStackshotError } from '../src/errors';
+import { toStackshotError } from '../src/capture/capture-error';
+import { StackshotError } from '../src/errors';
 import { checkTarget, isKernelThreadFlags, parseProcStat, PF_KTHREAD } from '../src/procfs/preflight';
-import {
-  CAP_SYS_PTRACE,
-  diagnosePermission,
-  gatherPermissionFacts,
-  hasCapability,
-  parseProcStatus,
-  readYamaScope,
-} from '../src/procfs/permissions';
+import { diagnosePermission, gatherPermissionFacts, readYamaScope } from '../src/procfs/permissions';
+import { parseProcStatus } from '../src/procfs/proc-status';
+import { CAP_SYS_PTRACE, hasCapability } from '../src/procfs/ptrace-rules';
 import { compileFixture } from './helpers/fixtures';
 import { tracerPid, waitUntil } from './helpers/proc';
 import { startTarget, stopAllTargets } from './helpers/target';

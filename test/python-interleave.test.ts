@@ -6,7 +6,16 @@ import type { Frame } from '../src/types';
 
 const native = (symbol: string, extra: Partial<Frame> = {}): Frame => {
   const module = '/usr/bin/python3.11';
-  return { pc: '0x10', method: 'cfi', module, moduleOffset: '0x10', symbol, symbolOffset: 1, ...extra };
+  return {
+    pc: '0x10',
+    method: 'cfi',
+    returnAddress: true,
+    module,
+    moduleOffset: '0x10',
+    symbol,
+    symbolOffset: 1,
+    ...extra,
+  };
 };
 const py = (name: string) => ({ name, file: '/app/job.py', line: 1 });
 const names = (frames: Frame[]) => frames.map((f) => (f.kind === 'python' ? `py:${f.symbol}` : f.symbol));

@@ -65,7 +65,7 @@ describe('doctor()', () => {
     const yama = fs.existsSync('/proc/sys/kernel/yama/ptrace_scope')
       ? fs.readFileSync('/proc/sys/kernel/yama/ptrace_scope', 'utf8').trim()
       : null;
-    expect(check(r, 'yama').detail).toContain(yama === null ? 'not enabled' : `ptrace_scope = ${yama}`);
+    expect(check(r, 'yama').detail).toContain(yama === null ? 'not enabled' : `ptrace_scope is ${yama}`);
     expect(r.ok).toBe(r.checks.every((c) => c.status !== 'fail'));
     expect(formatDoctor(r)).toMatch(/^\[(ok {2}|warn|info|FAIL)\] platform/);
     expect(doctorError(r) === null).toBe(r.ok);

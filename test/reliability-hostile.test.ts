@@ -30,6 +30,7 @@ const END_REASONS: EndReason[] = [
   'fp-not-increasing',
   'fp-misaligned',
   'fp-outside-stack',
+  'cfa-outside-stack',
   'ra-not-executable',
   'max-frames',
   'copy-exhausted',

@@ -4,7 +4,8 @@
 // the resume, while the handler still runs) and reach clone3, as eu-stack and gdb do.
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { snapshotSync } from '../src/index';
+import { snapshotSync, toPprof } from '../src/index';
+import { decodePprof } from '../src/output/pprof';
 import { compileFixture } from './helpers/fixtures';
 import { findThreadByName } from './helpers/proc';
 import { euStack, gdbStacks, HAVE_EU_STACK, HAVE_GDB } from './helpers/stack-oracles';
@@ -51,4 +52,26 @@ describe('signal handler on sigaltstack', () => {
       60_000,
     );
   }
+
+  it('the trampoline and the frame after the signal frame keep their exact pc, in pprof too', async () => {
+    const target = await startTarget(compileFixture('altstack', 'nofp'));
+    const tid = findThreadByName(target.pid, 'sigalt');
+    const shot = snapshotSync(target.pid);
+    const t = shot.threads.find((x) => x.tid === tid)!;
+    const signal = t.frames.findIndex((f) => f.method === 'signal');
+    expect(signal).toBeGreaterThan(1);
+    expect(t.frames[signal].symbol).toBe('chain_c');
+    // Exact: the innermost frame, the trampoline (the handler returned to its first byte) and
+    // the frame the signal interrupted. Every other pc is a return address.
+    const exact = t.frames.flatMap((f, i) => (f.returnAddress ? [] : [i]));
+    expect(exact).toEqual([0, signal - 1, signal]);
+
+    const p = decodePprof(toPprof({ ...shot, threads: [t] }));
+    const address = new Map(p.location.map((l) => [Number(l.id), BigInt(l.address)]));
+    const addresses = p.sample[0]!.locationId.map((id) => address.get(Number(id)));
+    expect(addresses).toHaveLength(t.frames.length);
+    expect(addresses[signal - 1]).toBe(BigInt(t.frames[signal - 1].pc));
+    expect(addresses[signal]).toBe(BigInt(t.frames[signal].pc));
+    expect(addresses[signal + 1]).toBe(BigInt(t.frames[signal + 1].pc) - 1n);
+  }, 60_000);
 });

@@ -115,7 +115,7 @@ describe('every thread of the fixture', () => {
     expect(spin.frames[0].symbol).toBe('spin_leaf');
     expect(spin.complete).toBe(false);
     expect(spin.end).toMatch(
-      /^(end-of-chain|fp-not-increasing|fp-misaligned|fp-outside-stack|ra-not-executable|copy-exhausted)$/,
+      /^(end-of-chain|fp-not-increasing|fp-misaligned|fp-outside-stack|cfa-outside-stack|ra-not-executable|copy-exhausted)$/,
     );
     for (const t of shot.threads) expect(t.frames.length).toBeGreaterThanOrEqual(1);
     assertDetached(target.pid);

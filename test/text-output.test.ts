@@ -13,7 +13,16 @@ import type { Frame, Snapshot, ThreadStack } from '../src/types';
 const LIBC = '/usr/lib/x86_64-linux-gnu/libc.so.6';
 
 function frame(pc: string, over: Partial<Frame> = {}): Frame {
-  return { pc, method: 'cfi', module: null, moduleOffset: null, symbol: null, symbolOffset: null, ...over };
+  return {
+    pc,
+    method: 'cfi',
+    returnAddress: true,
+    module: null,
+    moduleOffset: null,
+    symbol: null,
+    symbolOffset: null,
+    ...over,
+  };
 }
 
 function thread(over: Partial<ThreadStack> = {}): ThreadStack {

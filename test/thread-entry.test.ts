@@ -8,6 +8,7 @@ import type { EndReason, Frame } from '../src/types';
 const frame = (symbol: string | null, module: string | null): Frame => ({
   pc: '0x1000',
   method: 'cfi',
+  returnAddress: true,
   module,
   moduleOffset: module === null ? null : '0x1000',
   symbol,

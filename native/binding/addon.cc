@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("loadCfi", Napi::Function::New(env, LoadCfi, "loadCfi"));
   exports.Set("unloadCfi", Napi::Function::New(env, UnloadCfi, "unloadCfi"));
   exports.Set("unwind", Napi::Function::New(env, UnwindThreads, "unwind"));
+  exports.Set("endReasons", EndReasonNames(env));
   exports.Set("buildSymbolIndex", Napi::Function::New(env, BuildSymbolIndex, "buildSymbolIndex"));
   exports.Set("xzDecompress", Napi::Function::New(env, XzDecompress, "xzDecompress"));
   exports.Set("readMemory", Napi::Function::New(env, ReadMemory, "readMemory"));

@@ -10,6 +10,8 @@ Napi::Value Demangle(const Napi::CallbackInfo& info);
 Napi::Value LoadCfi(const Napi::CallbackInfo& info);
 Napi::Value UnloadCfi(const Napi::CallbackInfo& info);
 Napi::Value UnwindThreads(const Napi::CallbackInfo& info);
+// Every end reason unwind() may report, in the unwinder's order (checked against src/types.ts).
+Napi::Array EndReasonNames(Napi::Env env);
 Napi::Value BuildSymbolIndex(const Napi::CallbackInfo& info);
 Napi::Value XzDecompress(const Napi::CallbackInfo& info);
 Napi::Value ReadMemory(const Napi::CallbackInfo& info);

@@ -49,6 +49,13 @@ std::vector<Mapping> parse_mappings(const Napi::Value& v) {
 
 }  // namespace
 
+Napi::Array EndReasonNames(Napi::Env env) {
+  const auto n = static_cast<uint32_t>(EndReason::kCount);
+  Napi::Array names = Napi::Array::New(env, n);
+  for (uint32_t i = 0; i < n; ++i) names.Set(i, end_reason_name(static_cast<EndReason>(i)));
+  return names;
+}
+
 Napi::Value LoadCfi(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
@@ -182,6 +189,9 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
     auto fps = Napi::TypedArrayOf<uint64_t>::New(env, n);
     if (n > 0) std::memcpy(fps.Data(), walk.fps.data(), n * sizeof(uint64_t));
     r.Set("fps", fps);
+    auto return_addresses = Napi::Uint8Array::New(env, n);
+    if (n > 0) std::memcpy(return_addresses.Data(), walk.return_addresses.data(), n);
+    r.Set("returnAddresses", return_addresses);
     r.Set("end", end_reason_name(walk.end));
     results.Set(i, r);
   }

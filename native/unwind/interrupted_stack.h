@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "arch/signal_frame.h"
+#include "arch/unwind_ops.h"
 #include "unwind/address_space.h"
 #include "unwind/target_memory.h"
 #include "unwind/stack_view.h"
@@ -18,10 +18,12 @@ namespace stackshot {
 constexpr size_t kInterruptedStackMax = 512 * 1024;
 
 // Reads the stack at `interrupted.sp` (a mapping other than `signal_stack`'s) into `storage`
-// and returns it in `out`. `ucontext_sp` is where the x86-64 ucontext sits in signal_stack.
+// and returns it in `out`. `ucontext_sp` is where the signal frame sits in signal_stack (read
+// again with `arch`).
 // False when the target cannot be read, the sp is in no writable mapping, or the handler
 // returned meanwhile (its ucontext changed).
-bool read_interrupted_stack(const TargetMemory& memory, const AddressSpace& space, uint64_t ucontext_sp,
-                            const SignalContext& interrupted, std::vector<uint8_t>* storage, StackView* out);
+bool read_interrupted_stack(const ArchUnwindOps& arch, const TargetMemory& memory, const AddressSpace& space,
+                            uint64_t ucontext_sp, const SignalContext& interrupted, std::vector<uint8_t>* storage,
+                            StackView* out);
 
 }  // namespace stackshot

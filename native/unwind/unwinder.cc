@@ -1,7 +1,8 @@
 #include "unwind/unwinder.h"
 
-#include "arch/first_frame.h"
-#include "arch/signal_frame.h"
+#include <optional>
+
+#include "arch/unwind_ops.h"
 #include "unwind/interrupted_stack.h"
 #include "unwind/stack_scan.h"
 #include "unwind/stack_extension.h"
@@ -10,9 +11,13 @@ namespace stackshot {
 
 namespace {
 
-// Where a frame stands: its pc and the registers the next step needs. The pc of every frame
-// but the innermost (and those interrupted by a signal) is a return address, looked up at
-// pc - 1 so a call that ends a function finds that function's rule.
+// Where a frame stands: its pc and the registers the next step needs. The pc of every frame is
+// a return address, looked up at pc - 1 so a call that ends a function finds that function's
+// rule, except three exact ones: the innermost frame, a frame a signal interrupted (its pc
+// restored from the signal frame), and the signal trampoline (a handler returns to its first
+// byte; its CFI is found at pc - 1 still: glibc pads one byte before it for that lookup).
+// This is the only place that rule lives: each frame carries it out (WalkResult), and naming,
+// lines and every output format use that flag.
 struct FrameState {
   uint64_t pc;
   uint64_t sp;
@@ -36,6 +41,9 @@ Step to(const FrameState& next, FrameMethod method) { return Step{false, EndReas
 Step ended_at(const FrameState& last, FrameMethod method, EndReason reason) {
   return Step{true, reason, last, method, true};
 }
+// A rule that may not apply here (a signal trampoline, a prologue, a return site): nullopt when
+// it does not, and the walk tries the next rule.
+using MaybeStep = std::optional<Step>;
 
 // Code bytes around addr, as far as they can be read.
 struct CodeBytes {
@@ -53,20 +61,10 @@ struct CodeBytes {
   }
 };
 
-// aarch64 return addresses may carry pointer-authentication bits above the virtual address:
-// those of the mask the kernel reports (NT_ARM_PAC_MASK), else all from bit 48 (a 48-bit
-// address space), and the top byte, which the MMU ignores (TBI) and the code may tag.
-uint64_t strip_pointer_auth(CfiArch arch, uint64_t pac_mask, uint64_t ra) {
-  if (arch != CfiArch::kAarch64) return ra;
-  constexpr uint64_t kTopByte = uint64_t{0xff} << 56;
-  const uint64_t mask = pac_mask != 0 ? pac_mask | kTopByte : ~((uint64_t{1} << 48) - 1);
-  return ra & ~mask;
-}
-
 class Unwinder {
  public:
   Unwinder(const UnwindInput& in, const AddressSpace& space, CfiRegistry& cfi, const ReadCode& read_code)
-      : in_(in), stack_(in.stack), space_(space), cfi_(cfi), read_code_(read_code) {}
+      : in_(in), arch_(unwind_ops(in.arch)), stack_(in.stack), space_(space), cfi_(cfi), read_code_(read_code) {}
 
   WalkResult run(size_t max_frames) {
     WalkResult out;
@@ -78,7 +76,7 @@ class Unwinder {
     out.methods.reserve(64);
     out.fps.reserve(64);
     FrameState f{in_.regs.pc, in_.regs.sp, in_.regs.fp, in_.regs.lr, true, !in_.partial_regs, !in_.partial_regs};
-    out.push(f.pc, FrameMethod::kRegs, f.fp);
+    out.push(f.pc, FrameMethod::kRegs, f.fp, false);
     for (bool innermost = true;; innermost = false) {
       if (out.pcs.size() >= max_frames) {
         out.end = EndReason::kMaxFrames;
@@ -91,11 +89,12 @@ class Unwinder {
         s = step(f, innermost || f.exact_pc);
       }
       if (s.ended) {
-        if (s.keep_next) out.push(s.next.pc, s.method, s.next.fp);
+        if (s.keep_next) out.push(s.next.pc, s.method, s.next.fp, !s.next.exact_pc);
         out.end = s.reason;
         return out;
       }
-      out.push(s.next.pc, s.method, s.next.fp);
+      if (s.method == FrameMethod::kSignal) out.return_addresses.back() = 0;  // f is the trampoline
+      out.push(s.next.pc, s.method, s.next.fp, !s.next.exact_pc);
       f = s.next;
     }
   }
@@ -119,19 +118,16 @@ class Unwinder {
         if (hit.status == CfiLookupStatus::kFound) {
           has_cfi = true;
           if (hit.rule.signal_frame) {
-            Step s = signal_step(f);
-            if (!s.ended || s.reason != EndReason::kEndOfChain) return s;
+            if (MaybeStep s = signal_step(f)) return *s;
           }
           if (usable(hit.rule, first)) return cfi_step(f, hit.rule);
         }
       }
     }
     if (first) {
-      Step s = first_frame_step(f);
-      if (!s.ended) return s;
-    } else if (in_.arch == CfiArch::kX86_64 && !in_.frame_pointers_only) {
-      Step s = return_site_step(f);
-      if (!s.ended) return s;
+      if (MaybeStep s = first_frame_step(f)) return *s;
+    } else if (arch_.has_return_sites() && !in_.frame_pointers_only) {
+      if (MaybeStep s = return_site_step(f)) return *s;
     }
     Step s = frame_pointer_step(f);
     if (s.ended && !has_cfi && scan_allowed(s.reason)) return scan_step(f, s);
@@ -141,7 +137,7 @@ class Unwinder {
   // Code with neither CFI nor a frame record: search the stack (stack_scan.h). Not where the
   // frame-pointer step ran out of copy or registers: more copy, or a stop, serves better.
   bool scan_allowed(EndReason fp_end) const {
-    return in_.stack_scan && !in_.frame_pointers_only && in_.arch == CfiArch::kX86_64 &&
+    return in_.stack_scan && !in_.frame_pointers_only && arch_.can_scan_stack() &&
            fp_end != EndReason::kRegisterUnknown && fp_end != EndReason::kCopyExhausted &&
            fp_end != EndReason::kStackUnreadable;
   }
@@ -160,8 +156,8 @@ class Unwinder {
   bool usable(const UnwindRule& r, bool first) const {
     if (r.cfa_kind == CfaKind::kUnsupported) return false;
     if (r.ra_kind == RegRuleKind::kAtCfaOffset || r.ra_kind == RegRuleKind::kUndefined) return true;
-    // aarch64 leaf code: the return address is still in x30, known only in a live frame.
-    return in_.arch == CfiArch::kAarch64 && r.ra_kind == RegRuleKind::kUnchanged && first;
+    // Leaf code (aarch64): the return address is still in the link register, known only in a live frame.
+    return arch_.ra_in_link_register() && r.ra_kind == RegRuleKind::kUnchanged && first;
   }
 
   Step cfi_step(const FrameState& f, const UnwindRule& r) {
@@ -183,7 +179,7 @@ class Unwinder {
     if (ra_in_lr && !f.lr_known) return ended(EndReason::kRegisterUnknown);
     // Each caller's frame lies above its callee's: a CFA below the stack pointer is garbage.
     if (cfa < f.sp || (cfa == f.sp && !ra_in_lr)) return ended(EndReason::kCfaNotIncreasing);
-    if (!stack_.in_mapping(cfa - 1)) return ended(EndReason::kFpOutsideStack);
+    if (!stack_.in_mapping(cfa - 1)) return ended(EndReason::kCfaOutsideStack);
     uint64_t ra = f.lr;
     if (!ra_in_lr) {
       const uint64_t slot = cfa + static_cast<int64_t>(r.ra_offset);
@@ -200,7 +196,7 @@ class Unwinder {
       fp_known = true;
     }
     if (!in_.partial_regs) fp_known = true;  // a stopped thread's registers: as before
-    ra = strip_pointer_auth(in_.arch, in_.pac_mask, ra);
+    ra = arch_.strip_pointer_auth(ra, in_.pac_mask);
     if (ra == 0) return ended(EndReason::kEndOfChain);
     const FrameMethod method = ra_in_lr ? FrameMethod::kLinkRegister : FrameMethod::kCfi;
     // The CFI is exact: a return address in no mapping at all is a real caller whose code is gone
@@ -213,19 +209,18 @@ class Unwinder {
   }
 
   // The signal trampoline: continue from the registers saved in the ucontext on the stack.
-  Step signal_step(const FrameState& f) {
-    if (in_.arch != CfiArch::kX86_64) return ended(EndReason::kEndOfChain);  // not yet: aarch64
+  MaybeStep signal_step(const FrameState& f) {
     CodeBytes code(f.pc, read_code_);
-    if (code.window.at_pc == nullptr || !x86_64::is_sigreturn_trampoline(code.window.at_pc, code.window.after)) {
-      return ended(EndReason::kEndOfChain);
+    if (code.window.at_pc == nullptr || !arch_.is_sigreturn_trampoline(code.window.at_pc, code.window.after)) {
+      return std::nullopt;
     }
     SignalContext ctx;
-    if (!x86_64::read_signal_context(stack_, f.sp, &ctx)) return ended(past_copy(f.sp, 8));
+    if (!arch_.read_signal_context(stack_, f.sp, &ctx)) return ended(past_copy(f.sp, 8));
     if (!code_address(ctx.pc)) return ended(EndReason::kRaNotExecutable);
     if (!stack_.in_mapping(ctx.sp)) {
       // The handler ran on an alternate stack (sigaltstack): go on on the interrupted one.
       StackView interrupted;
-      if (!read_interrupted_stack(in_.read_stack, space_, f.sp, ctx, &interrupted_bytes_, &interrupted)) {
+      if (!read_interrupted_stack(arch_, in_.read_stack, space_, f.sp, ctx, &interrupted_bytes_, &interrupted)) {
         return ended(EndReason::kInterruptedStackUnreadable);
       }
       stack_ = interrupted;
@@ -237,51 +232,48 @@ class Unwinder {
 
   // A live frame without CFI may have no frame record of its own yet (prologue) or any more
   // (epilogue): the code at the pc says where its caller's return address is.
-  Step first_frame_step(const FrameState& f) {
+  MaybeStep first_frame_step(const FrameState& f) {
     CodeBytes code(f.pc, read_code_);
-    if (code.window.at_pc == nullptr) return ended(EndReason::kEndOfChain);
-    const bool x86 = in_.arch == CfiArch::kX86_64;
-    const FirstFrameRule rule =
-        x86 ? x86_64::analyze_first_frame(code.window) : aarch64::analyze_first_frame(code.window);
+    if (code.window.at_pc == nullptr) return std::nullopt;
+    const FirstFrameRule rule = arch_.analyze_first_frame(code.window);
     switch (rule.kind) {
-      case FirstFrameKind::kFrameRecord: return ended(EndReason::kEndOfChain);
+      case FirstFrameKind::kFrameRecord: return std::nullopt;
       case FirstFrameKind::kLinkRegister: {
-        if (!f.lr_known) return ended(EndReason::kRegisterUnknown);
-        const uint64_t ra = strip_pointer_auth(in_.arch, in_.pac_mask, f.lr);
-        if (ra == 0 || !code_address(ra)) return ended(EndReason::kEndOfChain);
+        if (!f.lr_known) return std::nullopt;
+        const uint64_t ra = arch_.strip_pointer_auth(f.lr, in_.pac_mask);
+        if (ra == 0 || !code_address(ra)) return std::nullopt;
         return to(FrameState{ra, f.sp, f.fp, 0, false, f.fp_known, !in_.partial_regs}, FrameMethod::kLinkRegister);
       }
       case FirstFrameKind::kAtSp:
       case FirstFrameKind::kAtSpIfCall: {
         const uint64_t slot = f.sp + rule.sp_offset;
-        if (!stack_.copied(slot, 8)) return ended(EndReason::kEndOfChain);
+        if (!stack_.copied(slot, 8)) return std::nullopt;
         const uint64_t ra = stack_.word(slot);
-        if (!code_address(ra)) return ended(EndReason::kEndOfChain);
+        if (!code_address(ra)) return std::nullopt;
         if (rule.kind == FirstFrameKind::kAtSpIfCall) {
           CodeBytes at_ra(ra, read_code_);
-          const bool call = x86 ? x86_64::follows_call(at_ra.window) : aarch64::follows_call(at_ra.window);
-          if (at_ra.window.at_pc == nullptr || !call) return ended(EndReason::kEndOfChain);
+          if (at_ra.window.at_pc == nullptr || !arch_.follows_call(at_ra.window)) return std::nullopt;
         }
         // The frame pointer still holds the caller's value: the caller's record is at fp.
         return to(FrameState{ra, slot + 8, f.fp, 0, false, f.fp_known, !in_.partial_regs}, FrameMethod::kStackPointer);
       }
     }
-    return ended(EndReason::kEndOfChain);
+    return std::nullopt;
   }
 
   // A caller frame without CFI whose code, from the return address on, only drops stack and
   // returns (Python's perf trampoline: `sub $8,%rsp; call *%rcx; add $8,%rsp; ret`): it keeps no
   // frame record, so the frame pointer still belongs to a frame further out, and the code
   // itself says where its caller's return address is. sp is exact here: the callee's CFA.
-  Step return_site_step(const FrameState& f) {
+  MaybeStep return_site_step(const FrameState& f) {
     CodeBytes code(f.pc, read_code_);
-    if (code.window.at_pc == nullptr) return ended(EndReason::kEndOfChain);
-    const FirstFrameRule rule = x86_64::analyze_return_site(code.window);
-    if (rule.kind != FirstFrameKind::kAtSp) return ended(EndReason::kEndOfChain);
+    if (code.window.at_pc == nullptr) return std::nullopt;
+    const FirstFrameRule rule = arch_.analyze_return_site(code.window);
+    if (rule.kind != FirstFrameKind::kAtSp) return std::nullopt;
     const uint64_t slot = f.sp + rule.sp_offset;
-    if (!stack_.copied(slot, 8)) return ended(past_copy(slot, 8));
+    if (!stack_.copied(slot, 8)) return std::nullopt;
     const uint64_t ra = stack_.word(slot);
-    if (ra == 0 || !code_address(ra)) return ended(EndReason::kEndOfChain);
+    if (ra == 0 || !code_address(ra)) return std::nullopt;
     return to(FrameState{ra, slot + 8, f.fp, 0, false, f.fp_known, !in_.partial_regs}, FrameMethod::kStackPointer);
   }
 
@@ -294,14 +286,15 @@ class Unwinder {
     if (!stack_.in_mapping(fp) || !stack_.in_mapping(fp + 15)) return ended(EndReason::kFpOutsideStack);
     if (fp < f.sp) return ended(EndReason::kFpNotIncreasing);  // a record cannot be below the stack pointer
     if (!stack_.copied(fp, 16)) return ended(past_copy(fp, 16));
-    const uint64_t ra = strip_pointer_auth(in_.arch, in_.pac_mask, stack_.word(fp + 8));
+    const uint64_t ra = arch_.strip_pointer_auth(stack_.word(fp + 8), in_.pac_mask);
     if (ra == 0) return ended(EndReason::kEndOfChain);
     if (!code_address(ra)) return ended(EndReason::kRaNotExecutable);
     return to(FrameState{ra, fp + 16, stack_.word(fp), 0, false}, FrameMethod::kFramePointer);
   }
 
   const UnwindInput& in_;
-  StackView stack_;  // the copy; replaced by the interrupted stack past a sigaltstack handler
+  const ArchUnwindOps& arch_;  // chosen once, from in_.arch
+  StackView stack_;            // the copy; replaced by the interrupted stack past a sigaltstack handler
   std::vector<uint8_t> interrupted_bytes_;
   std::vector<uint8_t> extended_bytes_;  // the copy and what was read beyond it (deep stacks)
   const AddressSpace& space_;
@@ -311,21 +304,18 @@ class Unwinder {
 
 }  // namespace
 
+// In EndReason's order.
+constexpr const char* kEndReasonNames[] = {
+    "end-of-chain",       "fp-not-increasing", "fp-misaligned",    "fp-outside-stack",
+    "cfa-outside-stack",  "ra-not-executable", "max-frames",       "copy-exhausted",
+    "cfa-not-increasing", "stack-unreadable",  "register-unknown", "interrupted-stack-unreadable",
+};
+static_assert(sizeof(kEndReasonNames) / sizeof(kEndReasonNames[0]) == static_cast<size_t>(EndReason::kCount),
+              "one name per EndReason");
+
 const char* end_reason_name(EndReason reason) {
-  switch (reason) {
-    case EndReason::kEndOfChain: return "end-of-chain";
-    case EndReason::kFpNotIncreasing: return "fp-not-increasing";
-    case EndReason::kFpMisaligned: return "fp-misaligned";
-    case EndReason::kFpOutsideStack: return "fp-outside-stack";
-    case EndReason::kRaNotExecutable: return "ra-not-executable";
-    case EndReason::kMaxFrames: return "max-frames";
-    case EndReason::kCopyExhausted: return "copy-exhausted";
-    case EndReason::kCfaNotIncreasing: return "cfa-not-increasing";
-    case EndReason::kStackUnreadable: return "stack-unreadable";
-    case EndReason::kRegisterUnknown: return "register-unknown";
-    case EndReason::kInterruptedStackUnreadable: return "interrupted-stack-unreadable";
-  }
-  return "end-of-chain";
+  const auto i = static_cast<size_t>(reason);
+  return i < static_cast<size_t>(EndReason::kCount) ? kEndReasonNames[i] : kEndReasonNames[0];
 }
 
 WalkResult unwind_thread(const UnwindInput& input, const AddressSpace& space, CfiRegistry& cfi,

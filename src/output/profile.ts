@@ -4,6 +4,7 @@
 // never has to keep its snapshots in memory. Pure: no I/O, no clock.
 import * as path from 'node:path';
 import type { Frame, Snapshot, ThreadStack } from '../types';
+import { lookupAddress } from '../stack/lookup-address';
 
 /** Which thread samples count: on-CPU (state R), off-CPU (any other state), or all. */
 export type StateFilter = 'running' | 'blocked' | 'all';
@@ -61,11 +62,6 @@ export function frameName(frame: Pick<Frame, 'symbol' | 'module' | 'moduleOffset
   if (frame.symbol) return sanitizeName(frame.symbol);
   if (frame.module && frame.moduleOffset) return sanitizeName(`${path.basename(frame.module)}+${frame.moduleOffset}`);
   return '[unknown]';
-}
-
-/** Frames above the innermost hold return addresses (look them up at pc - 1), except signal frames. */
-export function isReturnAddress(frame: Pick<Frame, 'method'>, index: number): boolean {
-  return index > 0 && frame.method !== 'signal';
 }
 
 function parseHex(s: string | null | undefined): bigint | null {
@@ -210,9 +206,9 @@ export class ProfileBuilder {
     return i;
   }
 
-  private internLocation(frame: Frame, index: number): number {
+  private internLocation(frame: Frame): number {
     const pc = parseHex(frame.pc);
-    const address = pc === null ? null : isReturnAddress(frame, index) && pc > 0n ? pc - 1n : pc;
+    const address = pc === null ? null : lookupAddress(pc, frame.returnAddress);
     const name = frameName(frame);
     // The place too: frames run by an interpreter share one pc (V8's trampoline, CPython's eval
     // loop); their function's file and line tell them apart.
@@ -238,13 +234,8 @@ export class ProfileBuilder {
 
   private internStack(frames: Frame[]): number {
     const locs: number[] = new Array<number>(frames.length);
-    // Frames are innermost first; stacks are stored root first. Inlined frames share the pc of
-    // the physical frame after them, so whether a pc is a return address goes by physical index.
-    let physical = 0;
-    for (let i = 0; i < frames.length; i++) {
-      locs[frames.length - 1 - i] = this.internLocation(frames[i]!, physical);
-      if (frames[i]!.inlined !== true && frames[i]!.kind !== 'python') physical++;
-    }
+    // Frames are innermost first; stacks are stored root first.
+    for (let i = 0; i < frames.length; i++) locs[frames.length - 1 - i] = this.internLocation(frames[i]!);
     const key = locs.join(',');
     let s = this.stackIndex.get(key);
     if (s === undefined) {

@@ -30,6 +30,7 @@ export const END_REASON_TEXT: Record<EndReason, string> = {
   'fp-not-increasing': 'frame pointer did not move up the stack',
   'fp-misaligned': 'misaligned frame pointer',
   'fp-outside-stack': 'frame pointer left the stack',
+  'cfa-outside-stack': 'the unwind tables led outside the stack',
   'ra-not-executable': 'return address outside executable code',
   'max-frames': 'frame limit reached (raise --max-frames)',
   'copy-exhausted': 'ran past the copied stack bytes (raise --stack-bytes)',

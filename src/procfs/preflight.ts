@@ -2,9 +2,9 @@
 // Each refusal is a StackshotError with a reason and a hint, so that the common mistakes
 // (typo in the pid, our own pid, a kernel thread, a zombie) never reach the native side.
 import * as fs from 'node:fs';
-import { StackshotError } from '../errors';
+import { StackshotError, type ErrorReason } from '../errors';
 import { foreignArchitecture } from './elf-class';
-import { parseProcStatus, type ProcStatus } from './permissions';
+import { parseProcStatus, type ProcStatus } from './proc-status';
 
 /** PF_KTHREAD in the flags field of /proc/<pid>/stat (include/linux/sched.h). */
 export const PF_KTHREAD = 0x00200000;
@@ -97,6 +97,94 @@ function allThreadsZombie(pid: number): boolean {
   return true;
 }
 
+// Targets already checked, by pid, with the start time that makes the pid unambiguous (a reused
+// pid has another start time). Repeated snapshots of one process then read one /proc file.
+const checked = new Map<number, { startTime: string; tgid: number }>();
+const CHECKED_MAX = 1024;
+
+/** The pid as a positive safe integer, or EINVAL 'not-integer'. */
+function pidNumber(pid: unknown): number {
+  let n: number;
+  if (typeof pid === 'number') n = pid;
+  else if (typeof pid === 'string' && /^\s*\d+\s*$/.test(pid)) n = Number(pid);
+  else if (typeof pid === 'bigint') n = Number(pid);
+  else n = NaN;
+  if (Number.isSafeInteger(n) && n > 0) return n;
+  const shown = typeof pid === 'string' ? JSON.stringify(pid) : String(pid);
+  throw new StackshotError({
+    code: 'EINVAL',
+    syscall: 'ptrace',
+    reason: 'not-integer',
+    message: `invalid pid ${shown}: a pid is a positive integer`,
+    hint: 'pass the numeric process id, e.g. `stackshot 1234` (find it with `pgrep <name>` or `ps -e`)',
+  });
+}
+
+function ownPidError(n: number): StackshotError {
+  return new StackshotError({
+    code: 'EINVAL',
+    syscall: 'ptrace',
+    reason: 'own-pid',
+    message: `pid ${n} is this process (stackshot itself): a process cannot trace its own threads`,
+    hint: 'run stackshot from another process (e.g. `npx stackshot <pid>` in another terminal, or a child_process from your app)',
+    pid: n,
+  });
+}
+
+/** The status of pid's thread group leader (pid itself, or the process a thread id belongs to). */
+function leaderStatus(n: number): ProcStatus {
+  // Pids above pid_max (at most 2^22) cannot exist; anything else is looked up in /proc.
+  const read = (pid: number): ProcStatus => {
+    try {
+      return parseProcStatus(readProcFile(pid, 'status'));
+    } catch (e) {
+      if (e instanceof StackshotError) throw e;
+      throw noSuchProcess(n); // the process vanished between reads, or status is cut short
+    }
+  };
+  const status = read(n);
+  // A thread id: work on its thread group leader. (One of our own threads has our Tgid.)
+  if (status.tgid === process.pid) throw ownPidError(n);
+  return status.tgid === n ? status : read(status.tgid);
+}
+
+/** A process stackshot cannot snapshot: a kernel thread, a zombie, another architecture. */
+function refuseUnsupported(tgid: number, status: ProcStatus, stat: ProcStat): void {
+  const kthread =
+    isKernelThreadFlags(stat.flags) ||
+    status.kthread === true ||
+    (stat.state !== 'Z' && stat.state !== 'X' && hasNoUserMemory(tgid));
+  const refuse = (code: string, reason: ErrorReason, message: string, hint: string): never => {
+    throw new StackshotError({ code, syscall: 'ptrace', reason, message, hint, pid: tgid });
+  };
+  const who = `pid ${tgid} (${stat.comm})`;
+  if (kthread) {
+    refuse(
+      'EINVAL',
+      'kernel-thread',
+      `${who} is a kernel thread: it has no user-space stack`,
+      'pick a user-space process (kernel threads show in brackets in `ps -e`); for kernel stacks read /proc/<pid>/stack as root',
+    );
+  }
+  if ((stat.state === 'Z' || stat.state === 'X') && allThreadsZombie(tgid)) {
+    refuse(
+      'ESRCH',
+      'zombie',
+      `${who} is a zombie: it has exited and waits for its parent (pid ${stat.ppid}) to reap it`,
+      `a zombie has no threads left to inspect; its parent (pid ${stat.ppid}) must wait() for it`,
+    );
+  }
+  const foreign = foreignArchitecture(tgid, process.arch);
+  if (foreign !== null) {
+    refuse(
+      'EINVAL',
+      'unsupported-architecture',
+      `${who} is a ${foreign} process: stackshot unwinds ${process.arch} processes only`,
+      'use eu-stack -p <pid> or gdb for this process; stackshot does not stop it',
+    );
+  }
+}
+
 /**
  * Check that pid names a live user-space process that we could trace, and return its pid.
  *
@@ -114,38 +202,9 @@ function allThreadsZombie(pid: number): boolean {
  * It does not check permissions (uid, Yama, tracer present): the kernel decides those at
  * attach time, and a refusal is explained by diagnosePermission().
  */
-// Targets already checked, by pid, with the start time that makes the pid unambiguous (a reused
-// pid has another start time). Repeated snapshots of one process then read one /proc file.
-const checked = new Map<number, { startTime: string; tgid: number }>();
-const CHECKED_MAX = 1024;
-
 export function checkTarget(pid: unknown): number {
-  let n: number;
-  if (typeof pid === 'number') n = pid;
-  else if (typeof pid === 'string' && /^\s*\d+\s*$/.test(pid)) n = Number(pid);
-  else if (typeof pid === 'bigint') n = Number(pid);
-  else n = NaN;
-  if (!Number.isSafeInteger(n) || n <= 0) {
-    const shown = typeof pid === 'string' ? JSON.stringify(pid) : String(pid);
-    throw new StackshotError({
-      code: 'EINVAL',
-      syscall: 'ptrace',
-      reason: 'not-integer',
-      message: `invalid pid ${shown}: a pid is a positive integer`,
-      hint: 'pass the numeric process id, e.g. `stackshot 1234` (find it with `pgrep <name>` or `ps -e`)',
-    });
-  }
-
-  const ownPidError = (): StackshotError =>
-    new StackshotError({
-      code: 'EINVAL',
-      syscall: 'ptrace',
-      reason: 'own-pid',
-      message: `pid ${n} is this process (stackshot itself): a process cannot trace its own threads`,
-      hint: 'run stackshot from another process (e.g. `npx stackshot <pid>` in another terminal, or a child_process from your app)',
-      pid: n,
-    });
-  if (n === process.pid) throw ownPidError();
+  const n = pidNumber(pid);
+  if (n === process.pid) throw ownPidError(n);
 
   const known = checked.get(n);
   if (known !== undefined) {
@@ -154,64 +213,10 @@ export function checkTarget(pid: unknown): number {
     checked.delete(n);
   }
 
-  // Pids above pid_max (at most 2^22) cannot exist; anything else is looked up in /proc.
-  let status: ProcStatus;
-  try {
-    status = parseProcStatus(readProcFile(n, 'status'));
-  } catch (e) {
-    if (e instanceof StackshotError) throw e;
-    throw noSuchProcess(n); // the process vanished between reads, or status is cut short
-  }
-
-  // A thread id: work on its thread group leader. (One of our own threads has our Tgid.)
+  const status = leaderStatus(n);
   const tgid = status.tgid;
-  if (tgid === process.pid) throw ownPidError();
-  if (tgid !== n) {
-    try {
-      status = parseProcStatus(readProcFile(tgid, 'status'));
-    } catch (e) {
-      if (e instanceof StackshotError) throw e;
-      throw noSuchProcess(n);
-    }
-  }
-
   const stat = parseProcStat(readProcFile(tgid, 'stat'));
-  const kthread =
-    isKernelThreadFlags(stat.flags) ||
-    status.kthread === true ||
-    (stat.state !== 'Z' && stat.state !== 'X' && hasNoUserMemory(tgid));
-  if (kthread) {
-    throw new StackshotError({
-      code: 'EINVAL',
-      syscall: 'ptrace',
-      reason: 'kernel-thread',
-      message: `pid ${tgid} (${stat.comm}) is a kernel thread: it has no user-space stack`,
-      hint: 'pick a user-space process (kernel threads show in brackets in `ps -e`); for kernel stacks read /proc/<pid>/stack as root',
-      pid: tgid,
-    });
-  }
-
-  if ((stat.state === 'Z' || stat.state === 'X') && allThreadsZombie(tgid)) {
-    throw new StackshotError({
-      code: 'ESRCH',
-      syscall: 'ptrace',
-      reason: 'zombie',
-      message: `pid ${tgid} (${stat.comm}) is a zombie: it has exited and waits for its parent (pid ${stat.ppid}) to reap it`,
-      hint: `a zombie has no threads left to inspect; its parent (pid ${stat.ppid}) must wait() for it`,
-      pid: tgid,
-    });
-  }
-  const foreign = foreignArchitecture(tgid, process.arch);
-  if (foreign !== null) {
-    throw new StackshotError({
-      code: 'EINVAL',
-      syscall: 'ptrace',
-      reason: 'unsupported-architecture',
-      message: `pid ${tgid} (${stat.comm}) is a ${foreign} process: stackshot unwinds ${process.arch} processes only`,
-      hint: 'use eu-stack -p <pid> or gdb for this process; stackshot does not stop it',
-      pid: tgid,
-    });
-  }
+  refuseUnsupported(tgid, status, stat);
   const own = n === tgid ? stat : parseProcStat(readProcFile(n, 'stat'));
   if (checked.size >= CHECKED_MAX) checked.clear();
   checked.set(n, { startTime: own.startTime, tgid });

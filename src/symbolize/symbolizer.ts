@@ -15,6 +15,7 @@ import { GoPclntabResolver } from './resolvers/go';
 import { PerfMapResolver } from './resolvers/perf-map';
 import { PltResolver } from './resolvers/plt';
 import { type PcPlace, resolveFirst, type Resolver } from './resolvers/resolver';
+import { lookupAddress } from '../stack/lookup-address';
 
 export interface PcToName {
   pc: bigint;
@@ -117,8 +118,8 @@ export class Symbolizer {
     const out: NamedPc[] = new Array(pcs.length);
     for (let i = 0; i < pcs.length; i++) {
       const { pc, isReturnAddress } = pcs[i];
-      const delta = isReturnAddress && pc > 0n ? 1 : 0;
-      const at = delta === 1 ? pc - 1n : pc;
+      const at = lookupAddress(pc, isReturnAddress);
+      const delta = at === pc ? 0 : 1;
       const known = lines ? undefined : memo.get(at);
       if (known !== undefined) {
         this.stats.memoHits++;

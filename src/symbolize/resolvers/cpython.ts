@@ -61,8 +61,17 @@ function namespaceTids(pid: number, tids: number[]): Map<number, number> {
 }
 
 function pythonFrame(at: Frame, p: PythonFrame): Frame {
-  const { pc, method, module, moduleOffset } = at;
-  const f: Frame = { pc, method, module, moduleOffset, symbol: p.name, symbolOffset: null, kind: 'python' };
+  const { pc, method, returnAddress, module, moduleOffset } = at;
+  const f: Frame = {
+    pc,
+    method,
+    returnAddress,
+    module,
+    moduleOffset,
+    symbol: p.name,
+    symbolOffset: null,
+    kind: 'python',
+  };
   if (p.reason !== undefined) f.symbolReason = p.reason;
   if (p.file !== null) f.file = p.file;
   if (p.line !== null) f.line = p.line;

@@ -84,6 +84,7 @@ function inlinedJsFrame(physical: Frame, js: JsFrameName): Frame {
   const f: Frame = {
     pc: physical.pc,
     method: physical.method,
+    returnAddress: physical.returnAddress,
     module: physical.module,
     moduleOffset: physical.moduleOffset,
     symbol: js.name,
