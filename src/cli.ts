@@ -13,17 +13,23 @@ import { Command, CommanderError } from 'commander';
 import { snapshot } from './snapshot';
 import { StackshotError } from './errors';
 import { formatSnapshotText } from './output/text';
-import { withDemo } from './demo/run-demo';
-import { registerRecordCommand } from './cli/record-command';
-import { captureToFile, snapshotFromFile } from './capture-file';
-import { registerAuditCommand } from './cli/audit-command';
-import { registerDoctorCommand } from './cli/doctor-command';
-import { runExplain } from './cli/explain';
+import type * as CaptureFile from './capture-file';
+import type * as Demo from './demo/run-demo';
+import type * as Explain from './cli/explain';
+import { isPlainSnapshot, registerSubcommands } from './cli/subcommands';
 import { addCaptureOptions, toSnapshotOptions, type SnapshotCliOptions } from './cli/options';
 import type { Snapshot } from './types';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, REPORTED_FAILURE } from './cli/exit-codes';
 
 export { EXIT_OK, EXIT_FAILURE, EXIT_USAGE };
+
+// What only one command uses is required when that command runs: every start pays for what
+// is loaded at the top (see cli/subcommands.ts).
+/* eslint-disable @typescript-eslint/no-require-imports */
+const captureFile = (): typeof CaptureFile => require('./capture-file') as typeof CaptureFile;
+const demo = (): typeof Demo => require('./demo/run-demo') as typeof Demo;
+const explainCommand = (): typeof Explain => require('./cli/explain') as typeof Explain;
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 function packageVersion(): string {
   try {
@@ -91,70 +97,7 @@ export function reportError(err: unknown, write: (s: string) => void = (s) => pr
   return EXIT_FAILURE;
 }
 
-export function buildProgram(out: (s: string) => void): Command {
-  const program = new Command('stackshot');
-  program
-    .description('Print the call stack of every thread of a running Linux process (native and JIT frames, symbolized).')
-    .version(packageVersion(), '-v, --version')
-    .helpCommand('help [command]', 'help for a command')
-    .enablePositionalOptions()
-    .exitOverride()
-    .configureOutput({
-      outputError: (str, write) => write(`stackshot: ${str.replace(/^error: /, '')}`),
-    })
-    .showSuggestionAfterError(true)
-    .argument('<pid>', 'process id to inspect (a thread id selects its process)');
-  addSnapshotOptions(program)
-    .option(
-      '--save <file>',
-      'also save the capture (registers, stacks, maps) to unwind later with `stackshot unwind <file>`',
-    )
-    .option(
-      '--explain',
-      "where a frame-pointer-only profiler (perf --call-graph fp) would lose each thread's stack, and whether CFI recovered it",
-    )
-    .action(async (pid: string, o: SnapshotCliOptions & { explain?: boolean }) => {
-      if (o.explain) {
-        await runExplain(pid, o, out);
-        return;
-      }
-      const opts = toSnapshotOptions(o);
-      const snap =
-        o.save !== undefined
-          ? await captureToFile(pid as unknown as number, o.save, opts)
-          : await snapshot(pid as unknown as number, opts);
-      out(render(snap, o));
-    });
-
-  addSnapshotOptions(
-    program
-      .command('unwind')
-      .argument('<file>', 'a capture saved with --save')
-      .description('unwind and name a capture saved with --save (the process may be gone)'),
-  ).action((file: string, o: SnapshotCliOptions) => {
-    out(render(snapshotFromFile(file, toSnapshotOptions(o)), o));
-  });
-
-  addSnapshotOptions(
-    program
-      .command('demo')
-      .description(
-        'start a small Node program (a worker spinning in JS, a worker in Atomics.wait, an idle main thread) and print its snapshot',
-      ),
-  ).action(async (o: SnapshotCliOptions) => {
-    await withDemo(async (demo) => {
-      const snap = await snapshot(demo.pid, toSnapshotOptions(o));
-      out(render(snap, o));
-    });
-  });
-
-  registerRecordCommand(program, out);
-  registerAuditCommand(program, out);
-  registerDoctorCommand(program, out);
-
-  program.addHelpText(
-    'after',
-    `
+const EXAMPLES = `
 Examples:
   stackshot 1234                         all threads of pid 1234, as text
   stackshot 1234 --json > shot.json      the same as JSON
@@ -168,15 +111,82 @@ Examples:
   stackshot record 1234 -o profile.svg   sample for 10 s at 99 Hz, write a flame graph
 
 JavaScript frames of node and Python frames of CPython 3.11-3.13 are named from the runtime's own
-memory, without flags (see: stackshot doctor <pid>).`,
-  );
+memory, without flags (see: stackshot doctor <pid>).`;
+
+/** The root command: its settings, the pid argument, the examples. */
+function rootCommand(): Command {
+  return new Command('stackshot')
+    .description('Print the call stack of every thread of a running Linux process (native and JIT frames, symbolized).')
+    .version(packageVersion(), '-v, --version')
+    .helpCommand('help [command]', 'help for a command')
+    .enablePositionalOptions()
+    .exitOverride()
+    .configureOutput({
+      outputError: (str, write) => write(`stackshot: ${str.replace(/^error: /, '')}`),
+    })
+    .showSuggestionAfterError(true)
+    .argument('<pid>', 'process id to inspect (a thread id selects its process)')
+    .addHelpText('after', EXAMPLES);
+}
+
+/**
+ * The command line. `argv`, when given, is the one about to be parsed: a plain `stackshot <pid>`
+ * then registers no subcommand module (see isPlainSnapshot); without it, every command is there.
+ */
+export function buildProgram(out: (s: string) => void, argv?: readonly string[]): Command {
+  const program = rootCommand();
+  addSnapshotOptions(program)
+    .option(
+      '--save <file>',
+      'also save the capture (registers, stacks, maps) to unwind later with `stackshot unwind <file>`',
+    )
+    .option(
+      '--explain',
+      "where a frame-pointer-only profiler (perf --call-graph fp) would lose each thread's stack, and whether CFI recovered it",
+    )
+    .action(async (pid: string, o: SnapshotCliOptions & { explain?: boolean }) => {
+      if (o.explain) {
+        await explainCommand().runExplain(pid, o, out);
+        return;
+      }
+      const opts = toSnapshotOptions(o);
+      const snap =
+        o.save !== undefined
+          ? await captureFile().captureToFile(pid as unknown as number, o.save, opts)
+          : await snapshot(pid as unknown as number, opts);
+      out(render(snap, o));
+    });
+
+  addSnapshotOptions(
+    program
+      .command('unwind')
+      .argument('<file>', 'a capture saved with --save')
+      .description('unwind and name a capture saved with --save (the process may be gone)'),
+  ).action((file: string, o: SnapshotCliOptions) => {
+    out(render(captureFile().snapshotFromFile(file, toSnapshotOptions(o)), o));
+  });
+
+  addSnapshotOptions(
+    program
+      .command('demo')
+      .description(
+        'start a small Node program (a worker spinning in JS, a worker in Atomics.wait, an idle main thread) and print its snapshot',
+      ),
+  ).action(async (o: SnapshotCliOptions) => {
+    await demo().withDemo(async (d) => {
+      const snap = await snapshot(d.pid, toSnapshotOptions(o));
+      out(render(snap, o));
+    });
+  });
+
+  if (argv === undefined || !isPlainSnapshot(argv)) registerSubcommands(program, out);
   return program;
 }
 
 export async function main(argv: string[] = process.argv): Promise<number> {
-  const program = buildProgram((s) => process.stdout.write(s));
   // -V is what commander and many tools print the version with; -v is what users try first.
   if (argv[2] === '-V') argv = [...argv.slice(0, 2), '--version', ...argv.slice(3)];
+  const program = buildProgram((s) => process.stdout.write(s), argv);
   try {
     await program.parseAsync(argv);
     return EXIT_OK;
