@@ -17,6 +17,7 @@ import type * as CaptureFile from './capture-file';
 import type * as Demo from './demo/run-demo';
 import type * as Explain from './cli/explain';
 import { isPlainSnapshot, registerSubcommands } from './cli/subcommands';
+import { setPersistentCacheEnabled } from './cache/cache-dir';
 import { addCaptureOptions, toSnapshotOptions, type SnapshotCliOptions } from './cli/options';
 import type { Snapshot } from './types';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, REPORTED_FAILURE } from './cli/exit-codes';
@@ -47,7 +48,11 @@ function addSnapshotOptions(cmd: Command): Command {
       '--lines',
       'source file and line of each frame, and inlined calls as extra frames, where the module has debug info (.debug_line, .debug_info)',
     )
-    .option('--no-color', 'no ANSI colors in the text output (default: colors on a terminal)');
+    .option('--no-color', 'no ANSI colors in the text output (default: colors on a terminal)')
+    .option(
+      '--no-cache',
+      'do not read or write the module cache (~/.cache/stackshot, or $STACKSHOT_CACHE_DIR; STACKSHOT_CACHE=off does the same)',
+    );
 }
 
 function useColor(o: SnapshotCliOptions): boolean {
@@ -126,7 +131,10 @@ function rootCommand(): Command {
     })
     .showSuggestionAfterError(true)
     .argument('<pid>', 'process id to inspect (a thread id selects its process)')
-    .addHelpText('after', EXAMPLES);
+    .addHelpText('after', EXAMPLES)
+    .hook('preAction', (_root, command) => {
+      if (command.opts().cache === false) setPersistentCacheEnabled(false);
+    });
 }
 
 /**

@@ -14,6 +14,7 @@ import type { InlineIndex } from '../dwarf/inline-index';
 import type { LineTable } from '../dwarf/line-table';
 import { ByteSource, ElfFile, LoadSegment, SHT_SYMTAB } from '../elf/elf-file';
 import { SymbolSource, symbolSources, SymbolTable } from '../elf/symbols';
+import { symbolTableFor } from '../cache/symbol-cache';
 import type { TargetRoot } from './target-file';
 
 export interface Module {
@@ -128,7 +129,7 @@ export function loadElfModule(
     }
   }
   try {
-    const symbols = new SymbolTable(sources);
+    const symbols = symbolTableFor(sources, elf); // the persistent cache's, if it has them
     const entry = entryFunction(elf, symbols);
     return {
       loads: elf.loads,
