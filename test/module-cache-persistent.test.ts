@@ -9,7 +9,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prune } from '../src/cache/cache-file';
+import { resetCacheDir } from '../src/cache/cache-dir';
 import { symbolsKey } from '../src/cache/symbol-cache';
+import { cachedV8Symbols } from '../src/cache/v8-metadata-cache';
+import { readV8Symbols } from '../src/runtimes/v8/metadata';
 import { ElfFile, FdSource } from '../src/elf/elf-file';
 import { symbolSources } from '../src/elf/symbols';
 import { startTarget, stopAllTargets, type Target } from './helpers/target';
@@ -239,5 +242,39 @@ describe('the cache directory stays under its budget', () => {
     fs.writeFileSync(path.join(cache, 'notes.txt'), Buffer.alloc(5000));
     prune(cache, 3000);
     expect(fs.readdirSync(cache).sort()).toEqual(['notes.txt', names[2], names[3]].sort());
+  });
+});
+
+describe("node's V8 metadata through the cache", () => {
+  it('a filled entry gives what reading the binary gives; a damaged one is read anew', () => {
+    const cache = newCacheDir();
+    const saved = process.env.STACKSHOT_CACHE_DIR;
+    process.env.STACKSHOT_CACHE_DIR = cache;
+    resetCacheDir();
+    const fd = fs.openSync(process.execPath, 'r');
+    try {
+      const elf = new ElfFile(new FdSource(fd));
+      const tables = new Map<string, Buffer>();
+      const direct = readV8Symbols(elf, tables);
+      expect(direct.size).toBeGreaterThan(100); // node carries its post-mortem metadata
+      const read = (): [Map<string, number>, Map<string, Buffer>] => {
+        const t = new Map<string, Buffer>();
+        return [cachedV8Symbols(elf, t), t];
+      };
+      expect(read()).toEqual([direct, tables]); // miss: read and stored
+      const [entry] = fs.readdirSync(cache).filter((f) => f.startsWith('v8meta-'));
+      expect(entry).toBeDefined();
+      expect(read()).toEqual([direct, tables]); // hit
+      const file = path.join(cache, entry!);
+      const original = fs.readFileSync(file, 'utf8');
+      const damaged = original.replace(/"v8dbg_(\w+)",(-?\d+)/, '"v8dbg_$1",7$2'); // one value changed
+      expect(damaged).not.toBe(original);
+      fs.writeFileSync(file, damaged);
+      expect(read()).toEqual([direct, tables]); // checksum fails: read from the binary again
+    } finally {
+      fs.closeSync(fd);
+      process.env.STACKSHOT_CACHE_DIR = saved;
+      resetCacheDir();
+    }
   });
 });

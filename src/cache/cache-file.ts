@@ -15,7 +15,7 @@ export const MAX_CACHE_BYTES = 256 << 20;
 const PRUNE_TO = (MAX_CACHE_BYTES * 3) / 4;
 
 /** Our entry names: `<kind>-<40 hex>.bin`. Nothing else in the directory is touched. */
-const ENTRY_NAME = /^[a-z]+-[0-9a-f]{40}\.bin$/;
+const ENTRY_NAME = /^[a-z][a-z0-9]*-[0-9a-f]{40}\.bin$/;
 
 export function entryName(kind: string, key: string): string {
   return `${kind}-${crypto.createHash('sha1').update(key).digest('hex')}.bin`;

@@ -8,13 +8,13 @@
 // length, a checksum, and every index entry against the string tables it points into; an entry
 // that fails is ignored and written anew.
 import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
 import type { RawSymbolIndex } from '../addon';
 import { readBuildId } from '../elf/build-id';
-import { FdSource, type ElfFile } from '../elf/elf-file';
+import type { ElfFile } from '../elf/elf-file';
 import { stringTableOf, SymbolTable, type PrebuiltSymbols, type SymbolSource } from '../elf/symbols';
 import { cacheDir } from './cache-dir';
 import { entryName, readEntry, writeEntry } from './cache-file';
+import { fileIdentity } from './file-identity';
 
 const MAGIC = Buffer.from('STKSYM01');
 /** Bytes per index entry: size f64, hi, lo, nameOff u32, parent i32, table u16. */
@@ -30,12 +30,6 @@ interface Header {
 
 /** What this process did with the cache (tests and the bench read it). */
 export const symbolCacheStats = { hits: 0, misses: 0, rejected: 0 };
-
-function fileIdentity(elf: ElfFile): string | null {
-  if (!(elf.source instanceof FdSource)) return null;
-  const st = fs.fstatSync(elf.source.fd, { bigint: true });
-  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-}
 
 /**
  * The key of the symbols built from `sources` of the module file `main`, or null when a source
