@@ -50,7 +50,8 @@ export function readEntry(dir: string, name: string): Buffer | null {
   }
 }
 
-/** Writes the entry atomically; a failure (full disk, read-only) leaves the cache as it was. */
+/** Writes the entry atomically; a failure (full disk, read-only) leaves the cache as it was.
+ *  Never throws: the cache only ever saves work. */
 export function writeEntry(dir: string, name: string, chunks: readonly Uint8Array[]): void {
   const total = chunks.reduce((n, c) => n + c.byteLength, 0);
   if (total > MAX_ENTRY_BYTES) return;
@@ -98,7 +99,11 @@ export function prune(dir: string, budget = MAX_CACHE_BYTES): void {
   entries.sort((a, b) => a.mtimeMs - b.mtimeMs);
   for (const e of entries) {
     if (total <= target) break;
-    fs.rmSync(path.join(dir, e.file), { force: true });
+    try {
+      fs.rmSync(path.join(dir, e.file), { force: true });
+    } catch {
+      continue; // not removable (read-only): still counted, the next one may be
+    }
     total -= e.size;
   }
 }

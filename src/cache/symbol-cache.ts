@@ -28,9 +28,6 @@ interface Header {
   sum: string;
 }
 
-/** What this process did with the cache (tests and the bench read it). */
-export const symbolCacheStats = { hits: 0, misses: 0, rejected: 0 };
-
 /**
  * The key of the symbols built from `sources` of the module file `main`, or null when a source
  * has no identity to check (a module read from memory). A source in another in-memory file
@@ -190,12 +187,7 @@ export function symbolTableFor(sources: SymbolSource[], main: ElfFile): SymbolTa
   const name = entryName('sym', key);
   const cached = readEntry(dir, name);
   const prebuilt = cached === null ? null : decodeSymbols(cached, key, sources);
-  if (prebuilt !== null) {
-    symbolCacheStats.hits++;
-    return new SymbolTable(sources, prebuilt);
-  }
-  if (cached !== null) symbolCacheStats.rejected++;
-  symbolCacheStats.misses++;
+  if (prebuilt !== null) return new SymbolTable(sources, prebuilt);
   const table = new SymbolTable(sources);
   writeEntry(dir, name, encodeSymbols(key, table));
   return table;
