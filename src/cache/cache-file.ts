@@ -63,13 +63,19 @@ export function writeEntry(dir: string, name: string, chunks: readonly Uint8Arra
       fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
       0o600,
     );
-    for (const c of chunks) fs.writeSync(fd, c);
+    for (const c of chunks) {
+      for (let done = 0; done < c.byteLength;) done += fs.writeSync(fd, c, done);
+    }
     fs.closeSync(fd);
     fd = undefined;
     fs.renameSync(tmp, path.join(dir, name));
   } catch {
-    if (fd !== undefined) fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
+    try {
+      if (fd !== undefined) fs.closeSync(fd);
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      // the temporary name is ours and private; at worst it stays behind
+    }
     return;
   }
   prune(dir);
