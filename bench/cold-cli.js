@@ -1,4 +1,4 @@
-// Section of `npm run bench`: the one-shot CLI (`node dist/cli.js <pid> --json`) from a fresh
+// Section of `npm run bench`: the one-shot CLI (`node dist/bin.js <pid> --json`, the `stackshot` bin) from a fresh
 // process, with an empty module cache and with one filled by a previous run, next to eu-stack
 // and to `node -e 0` (node's own start-up: the floor no change to stackshot can go below), in
 // interleaved rounds on the 10-thread C target and on an idle and a busy node process.
@@ -11,7 +11,7 @@ const { spawnSync } = require('node:child_process');
 const tools = require('./tools.js');
 const { startCTarget, startGrandchild, sleepMs } = require('./target.js');
 
-const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
+const CLI = path.join(__dirname, '..', 'dist', 'bin.js'); // the package's bin
 
 /** Acceptance (issue 17): CLI wall / eu-stack wall, per target kind and cache state. */
 const LIMITS = {
@@ -83,7 +83,7 @@ async function coldCliSection(ctx) {
     },
   ];
   console.log(
-    `## Cold CLI: \`node dist/cli.js <pid> --json\` from a fresh process, module cache empty and filled by one previous run, against eu-stack and \`node -e 0\` (up to ${rounds} interleaved rounds per target)\n`,
+    `## Cold CLI: \`node dist/bin.js <pid> --json\` from a fresh process, module cache empty and filled by one previous run, against eu-stack and \`node -e 0\` (up to ${rounds} interleaved rounds per target)\n`,
   );
   const out = [];
   const rows = [];

@@ -490,7 +490,7 @@ async function mainSection() {
           dur(max(coldRes.map((x) => x.pauses[target.spinTid]))),
         ],
         [
-          'CLI wall: `node dist/cli.js <pid> --json > /dev/null`',
+          'CLI wall: `node dist/bin.js <pid> --json > /dev/null`',
           dur(med(cli.wall)),
           dur(p90(cli.wall)),
           dur(max(cli.wall)),

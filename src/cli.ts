@@ -225,10 +225,13 @@ export async function exitWhenFlushed(code: number): Promise<never> {
   process.exit(code);
 }
 
-if (require.main === module) {
+/** Runs the command line of this process and exits: what the `stackshot` command does. */
+export function runCommand(): void {
   // `stackshot 1234 | head`: a closed pipe is not an error. Nothing more can be said on a
   // stream that failed, so any error on either ends the run quietly (no trace).
   process.stdout.on('error', (e: NodeJS.ErrnoException) => process.exit(e.code === 'EPIPE' ? EXIT_OK : EXIT_FAILURE));
   process.stderr.on('error', () => process.exit(EXIT_FAILURE));
   void main().then(exitWhenFlushed);
 }
+
+if (require.main === module) runCommand();

@@ -10,7 +10,9 @@ import { startFixture, stopAllTargets, type Target } from './helpers/target';
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
+const BIN = path.join(ROOT, 'dist', 'bin.js');
 const ADDON_BUILT = fs.existsSync(path.join(ROOT, 'build', 'Release', 'stackshot.node'));
+const BUNDLED = fs.existsSync(path.join(ROOT, 'dist', 'cli-bundle.js'));
 const ONLY_FOR_THEIR_COMMAND = [
   'cli/record-command.js',
   'cli/audit-command.js',
@@ -86,3 +88,85 @@ describe.skipIf(!ADDON_BUILT)('modules a cold CLI loads (needs the built addon a
     expect(help.stdout).toMatch(/audit/);
   });
 });
+
+describe.skipIf(!ADDON_BUILT || !BUNDLED)(
+  'the `stackshot` bin: the bundled CLI, code-cached (needs the addon and `npm run build:ts` with rolldown)',
+  () => {
+    let target: Target;
+    let cache: string;
+    const bin = (args: string[]) =>
+      spawnSync(process.execPath, [BIN, ...args], {
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, STACKSHOT_CACHE_DIR: cache, NO_COLOR: '1' },
+      });
+    const codeEntries = () => fs.readdirSync(cache).filter((f) => f.startsWith('code-'));
+    const frames = (out: string) => out.split('\n').slice(1).join('\n'); // the title holds timings
+
+    beforeAll(async () => {
+      target = await startFixture('idle', 'fp');
+      cache = fs.mkdtempSync(path.join(dir, 'cache-'));
+    });
+
+    it('prints what dist/cli.js prints, and keeps a code cache that the next run uses', () => {
+      const plain = spawnSync(process.execPath, [CLI, String(target.pid)], {
+        encoding: 'utf8',
+        env: { ...process.env, STACKSHOT_CACHE: 'off', NO_COLOR: '1' },
+      });
+      const first = bin([String(target.pid)]);
+      expect(first.status, first.stderr).toBe(0);
+      expect(frames(first.stdout)).toBe(frames(plain.stdout));
+      expect(first.stdout).toMatch(/idle_wait/);
+      const [entry] = codeEntries();
+      expect(entry).toBeDefined();
+      const written = fs.statSync(path.join(cache, entry!)).mtimeMs;
+      const second = bin([String(target.pid)]);
+      expect(second.status, second.stderr).toBe(0);
+      expect(frames(second.stdout)).toBe(frames(plain.stdout));
+      expect(codeEntries()).toEqual([entry]);
+      // Read (its mtime refreshed as recently used), not rejected and rewritten: same bytes.
+      expect(fs.statSync(path.join(cache, entry!)).mtimeMs).toBeGreaterThanOrEqual(written);
+    });
+
+    const damages: [string, (b: Buffer) => Buffer][] = [
+      // V8 checks a code cache's header (version, flags) but not its payload in release builds.
+      [
+        'in its payload',
+        (b) =>
+          Buffer.concat([
+            b.subarray(0, b.length - 100),
+            Buffer.from([b[b.length - 100]! ^ 0xff]),
+            b.subarray(b.length - 99),
+          ]),
+      ],
+      [
+        'in the header V8 checks',
+        (b) => Buffer.concat([b.subarray(0, 24), Buffer.from([b[24]! ^ 0xff]), b.subarray(25)]),
+      ],
+      ['by truncation', (b) => b.subarray(0, b.length >> 1)],
+    ];
+    it.each(damages)('a code cache damaged %s is not used; the run succeeds and replaces it', (_what, damage) => {
+      const [entry] = codeEntries();
+      const file = path.join(cache, entry!);
+      const bad = damage(fs.readFileSync(file));
+      fs.writeFileSync(file, bad);
+      const r = bin([String(target.pid)]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/idle_wait/);
+      expect(fs.readFileSync(file).equals(bad)).toBe(false);
+    });
+
+    it('--no-cache writes no code cache either; subcommands and --version work through the bundle', () => {
+      const fresh = fs.mkdtempSync(path.join(dir, 'cache-'));
+      const r = spawnSync(process.execPath, [BIN, String(target.pid), '--no-cache'], {
+        encoding: 'utf8',
+        env: { ...process.env, STACKSHOT_CACHE_DIR: fresh },
+      });
+      expect(r.status, r.stderr).toBe(0);
+      expect(fs.readdirSync(fresh)).toEqual([]);
+      expect(bin(['--version']).stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+      const doctor = bin(['doctor', String(target.pid)]);
+      expect(doctor.stdout).toMatch(/addon/);
+    });
+  },
+);

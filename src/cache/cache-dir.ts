@@ -41,7 +41,15 @@ export function unsafeDirReason(st: fs.Stats, euid: number): string | null {
   return null;
 }
 
+/** Directories warned about in this process: shared with the bundled copy of this module
+ *  that the `stackshot` entry loads (see bin.ts), so the warning comes once. */
+const WARNED = Symbol.for('stackshot.cacheDirWarned');
+
 function warnUnsafe(dir: string, reason: string): void {
+  const g = globalThis as { [WARNED]?: Set<string> };
+  const warned = (g[WARNED] ??= new Set());
+  if (warned.has(dir)) return;
+  warned.add(dir);
   process.emitWarning(
     `stackshot: not using the module cache directory ${dir}: ${reason}. Set STACKSHOT_CACHE_DIR to a directory only you can write, or STACKSHOT_CACHE=off.`,
     { code: 'STACKSHOT_CACHE_DIR_UNSAFE' },
