@@ -1,4 +1,10 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { defineConfig } from 'vitest/config';
+
+// The persistent module cache of every snapshot the tests take (in the test processes and in
+// the CLIs they start) goes to a scratch directory, never the user's ~/.cache/stackshot.
+process.env.STACKSHOT_CACHE_DIR ??= path.join(os.tmpdir(), `stackshot-test-cache-${os.userInfo().uid}`);
 
 // Tests ptrace real processes: forks keep each test file in its own process (ptrace belongs
 // to an OS thread, and a crashed tracer must not take the runner with it).

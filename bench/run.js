@@ -3,7 +3,7 @@
 //
 //   npm run bench                 full run (≈ 2–3 min on a 2-vCPU VM)
 //   BENCH_QUICK=1 npm run bench   smoke run (≈ 30 s)
-//   BENCH_SECTIONS=main,unwinder,scaling,node,sampling   run only some sections
+//   BENCH_SECTIONS=main,unwinder,scaling,node,coldcli,sampling   run only some sections
 //
 // Prints markdown tables; writes bench/results/latest.json. Medians over interleaved rounds
 // (stackshot, eu-stack, gdb, repeat): the machine is noisy, trust ratios and medians.
@@ -14,9 +14,10 @@ const path = require('node:path');
 const { startCTarget, startGrandchild, withTargetWindow, gapsInWindow, sleepMs } = require('./target.js');
 const tools = require('./tools.js');
 const { measureUnwinder } = require('./unwind.js');
+const { coldCliSection, coldCliGoals } = require('./cold-cli.js');
 
 const QUICK = process.env.BENCH_QUICK === '1';
-const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? 'main,unwinder,scaling,node,sampling').split(','));
+const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? 'main,unwinder,scaling,node,coldcli,sampling').split(','));
 const CFG = QUICK
   ? {
       rounds: 5,
@@ -489,7 +490,7 @@ async function mainSection() {
           dur(max(coldRes.map((x) => x.pauses[target.spinTid]))),
         ],
         [
-          'CLI wall: `node dist/cli.js <pid> --json > /dev/null`',
+          'CLI wall: `node dist/bin.js <pid> --json > /dev/null`',
           dur(med(cli.wall)),
           dur(p90(cli.wall)),
           dur(max(cli.wall)),
@@ -1341,6 +1342,14 @@ async function main() {
     ['unwinder', unwinderSection],
     ['scaling', scalingSection],
     ['node', nodeSection],
+    [
+      'coldcli',
+      async () => {
+        const stillTime = () => !pastShare(0.9);
+        const ctx = { table, dur, med, p90, ratio, fmtRatio, rounds: CFG.nodeRounds, stillTime, cut };
+        results.coldCli = await coldCliSection(ctx);
+      },
+    ],
     ['sampling', samplingSection],
   ]) {
     if (!SECTIONS.has(name)) continue;
@@ -1397,6 +1406,7 @@ async function main() {
       n.ratioCliVsEuStack <= 1 ? 'met' : 'not met',
     ]);
   }
+  if (Array.isArray(results.coldCli)) goals.push(...coldCliGoals(results.coldCli, { dur, fmtRatio }));
   const s = results.sampling;
   if (s && !s.error) {
     const r99 = s.modes.rec99;

@@ -8,7 +8,7 @@ const os = require('node:os');
 const path = require('node:path');
 
 const ROOT = path.join(__dirname, '..');
-const CLI = path.join(ROOT, 'dist', 'cli.js');
+const CLI = path.join(ROOT, 'dist', 'bin.js'); // the package's bin: the bundle, code-cached
 const COLD = path.join(__dirname, 'cold.js');
 // Names of a thread's real entry, as each tool prints them.
 const ENTRY = /^(_start|start_thread|clone3?|__clone3?|__GI___clone3?|thread_start)$/;
@@ -84,7 +84,7 @@ function gdb(pid, timeoutMs = 60_000) {
 }
 
 let devNull;
-/** `node dist/cli.js <pid> --json > /dev/null`; retried if the addon is being rebuilt. */
+/** `node dist/bin.js <pid> --json > /dev/null`; retried if the addon is being rebuilt. */
 function stackshotCli(pid, extra = []) {
   devNull ??= fs.openSync('/dev/null', 'w');
   for (let attempt = 0; ; attempt++) {

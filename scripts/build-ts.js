@@ -20,13 +20,35 @@ function files(dir, base = dir) {
   });
 }
 
+/**
+ * dist/cli-bundle.js: the CLI and everything it requires (but the addon) in one file, which
+ * dist/bin.js compiles with V8's code cache (see src/bin.ts). Without rolldown (a dev tree
+ * installed without it) there is no bundle, and bin.js loads dist/cli.js.
+ */
+function bundleCli() {
+  const cli = path.join(ROOT, 'node_modules', 'rolldown', 'bin', 'cli.mjs');
+  if (!fs.existsSync(cli)) {
+    console.error('build-ts: rolldown is not installed: no dist/cli-bundle.js (the CLI starts slower)');
+    return;
+  }
+  const out = path.join(NEXT, 'cli-bundle.js');
+  const args = [cli, path.join(NEXT, 'cli.js'), '--platform', 'node', '--format', 'cjs', '--file', out];
+  const r = spawnSync(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (r.status !== 0) {
+    fs.rmSync(out, { force: true });
+    console.error('build-ts: bundling the CLI failed: no dist/cli-bundle.js (the CLI starts slower)');
+  }
+}
+
 try {
   const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
   const r = spawnSync(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.json'), '--outDir', NEXT], {
     stdio: 'inherit',
   });
   if (r.status !== 0) process.exit(r.status ?? 1);
-  fs.chmodSync(path.join(NEXT, 'cli.js'), 0o755); // the package's bin
+  fs.chmodSync(path.join(NEXT, 'cli.js'), 0o755);
+  fs.chmodSync(path.join(NEXT, 'bin.js'), 0o755); // the package's bin
+  bundleCli();
   const fresh = files(NEXT);
   for (const f of fresh) {
     const to = path.join(DIST, f);

@@ -13,18 +13,24 @@ import { Command, CommanderError } from 'commander';
 import { snapshot } from './snapshot';
 import { StackshotError } from './errors';
 import { formatSnapshotText } from './output/text';
-import { withDemo } from './demo/run-demo';
-import { registerRecordCommand } from './cli/record-command';
-import { captureToFile, snapshotFromFile } from './capture-file';
-import { registerAuditCommand } from './cli/audit-command';
-import { registerDoctorCommand } from './cli/doctor-command';
-import { registerBenchCommand } from './cli/bench-command';
-import { runExplain } from './cli/explain';
+import type * as CaptureFile from './capture-file';
+import type * as Demo from './demo/run-demo';
+import type * as Explain from './cli/explain';
+import { isPlainSnapshot, registerSubcommands } from './cli/subcommands';
+import { setPersistentCacheEnabled } from './cache/cache-dir';
 import { addCaptureOptions, toSnapshotOptions, type SnapshotCliOptions } from './cli/options';
 import type { Snapshot } from './types';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, REPORTED_FAILURE } from './cli/exit-codes';
 
 export { EXIT_OK, EXIT_FAILURE, EXIT_USAGE };
+
+// What only one command uses is required when that command runs: every start pays for what
+// is loaded at the top (see cli/subcommands.ts).
+/* eslint-disable @typescript-eslint/no-require-imports */
+const captureFile = (): typeof CaptureFile => require('./capture-file') as typeof CaptureFile;
+const demo = (): typeof Demo => require('./demo/run-demo') as typeof Demo;
+const explainCommand = (): typeof Explain => require('./cli/explain') as typeof Explain;
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 function packageVersion(): string {
   try {
@@ -42,7 +48,11 @@ function addSnapshotOptions(cmd: Command): Command {
       '--lines',
       'source file and line of each frame, and inlined calls as extra frames, where the module has debug info (.debug_line, .debug_info)',
     )
-    .option('--no-color', 'no ANSI colors in the text output (default: colors on a terminal)');
+    .option('--no-color', 'no ANSI colors in the text output (default: colors on a terminal)')
+    .option(
+      '--no-cache',
+      'do not read or write the module cache (~/.cache/stackshot, or $STACKSHOT_CACHE_DIR; STACKSHOT_CACHE=off does the same)',
+    );
 }
 
 function useColor(o: SnapshotCliOptions): boolean {
@@ -92,9 +102,28 @@ export function reportError(err: unknown, write: (s: string) => void = (s) => pr
   return EXIT_FAILURE;
 }
 
-export function buildProgram(out: (s: string) => void): Command {
-  const program = new Command('stackshot');
-  program
+const EXAMPLES = `
+Examples:
+  stackshot 1234                         all threads of pid 1234, as text
+  stackshot 1234 --json > shot.json      the same as JSON
+  stackshot 1234 --schedule consistent   stop all threads together (consistent cut)
+  stackshot demo                         try it on a bundled Node program
+  stackshot 1234 --save shot.json        snapshot, and keep the capture to unwind again later
+  stackshot unwind shot.json             unwind a saved capture (the process may be gone)
+  stackshot 1234 --save shot.json --embed-modules
+                                         a capture that unwinds on another machine too
+  stackshot 1234 --explain               which threads a frame-pointer-only profiler would cut short, and why
+  stackshot audit 1234                   which modules of pid 1234 have frame pointers, CFI, symbols
+  stackshot doctor 1234                  can pid 1234 be snapshotted? (Yama, CAP_SYS_PTRACE, seccomp, uid, perf map)
+  stackshot record 1234 -o profile.svg   sample for 10 s at 99 Hz, write a flame graph
+  stackshot bench 1234                   what unwinding pid 1234 costs: fp vs hybrid, pauses, naming
+
+JavaScript frames of node and Python frames of CPython 3.11-3.13 are named from the runtime's own
+memory, without flags (see: stackshot doctor <pid>).`;
+
+/** The root command: its settings, the pid argument, the examples. */
+function rootCommand(): Command {
+  return new Command('stackshot')
     .description('Print the call stack of every thread of a running Linux process (native and JIT frames, symbolized).')
     .version(packageVersion(), '-v, --version')
     .helpCommand('help [command]', 'help for a command')
@@ -104,7 +133,19 @@ export function buildProgram(out: (s: string) => void): Command {
       outputError: (str, write) => write(`stackshot: ${str.replace(/^error: /, '')}`),
     })
     .showSuggestionAfterError(true)
-    .argument('<pid>', 'process id to inspect (a thread id selects its process)');
+    .argument('<pid>', 'process id to inspect (a thread id selects its process)')
+    .addHelpText('after', EXAMPLES)
+    .hook('preAction', (_root, command) => {
+      if (command.opts().cache === false) setPersistentCacheEnabled(false);
+    });
+}
+
+/**
+ * The command line. `argv`, when given, is the one about to be parsed: a plain `stackshot <pid>`
+ * then registers no subcommand module (see isPlainSnapshot); without it, every command is there.
+ */
+export function buildProgram(out: (s: string) => void, argv?: readonly string[]): Command {
+  const program = rootCommand();
   addSnapshotOptions(program)
     .option(
       '--save <file>',
@@ -122,13 +163,15 @@ export function buildProgram(out: (s: string) => void): Command {
       if (o.embedModules === true && o.save === undefined)
         program.error("option '--embed-modules' needs '--save <file>'");
       if (o.explain) {
-        await runExplain(pid, o, out);
+        await explainCommand().runExplain(pid, o, out);
         return;
       }
       const opts = toSnapshotOptions(o);
       const snap =
         o.save !== undefined
-          ? await captureToFile(pid as unknown as number, o.save, opts, { embedModules: o.embedModules === true })
+          ? await captureFile().captureToFile(pid as unknown as number, o.save, opts, {
+              embedModules: o.embedModules === true,
+            })
           : await snapshot(pid as unknown as number, opts);
       out(render(snap, o));
     });
@@ -147,7 +190,7 @@ export function buildProgram(out: (s: string) => void): Command {
     )
     .action((file: string, o: SnapshotCliOptions & { allowChangedModules?: boolean }) => {
       const unwind = { allowChangedModules: o.allowChangedModules === true };
-      out(render(snapshotFromFile(file, toSnapshotOptions(o), unwind), o));
+      out(render(captureFile().snapshotFromFile(file, toSnapshotOptions(o), unwind), o));
     });
 
   addSnapshotOptions(
@@ -157,45 +200,20 @@ export function buildProgram(out: (s: string) => void): Command {
         'start a small Node program (a worker spinning in JS, a worker in Atomics.wait, an idle main thread) and print its snapshot',
       ),
   ).action(async (o: SnapshotCliOptions) => {
-    await withDemo(async (demo) => {
-      const snap = await snapshot(demo.pid, toSnapshotOptions(o));
+    await demo().withDemo(async (d) => {
+      const snap = await snapshot(d.pid, toSnapshotOptions(o));
       out(render(snap, o));
     });
   });
 
-  registerRecordCommand(program, out);
-  registerAuditCommand(program, out);
-  registerDoctorCommand(program, out);
-  registerBenchCommand(program, out);
-
-  program.addHelpText(
-    'after',
-    `
-Examples:
-  stackshot 1234                         all threads of pid 1234, as text
-  stackshot 1234 --json > shot.json      the same as JSON
-  stackshot 1234 --schedule consistent   stop all threads together (consistent cut)
-  stackshot demo                         try it on a bundled Node program
-  stackshot 1234 --save shot.json        snapshot, and keep the capture to unwind again later
-  stackshot unwind shot.json             unwind a saved capture (the process may be gone)
-  stackshot 1234 --save shot.json --embed-modules
-                                         a capture that unwinds on another machine too
-  stackshot 1234 --explain               which threads a frame-pointer-only profiler would cut short, and why
-  stackshot audit 1234                   which modules of pid 1234 have frame pointers, CFI, symbols
-  stackshot doctor 1234                  can pid 1234 be snapshotted? (Yama, CAP_SYS_PTRACE, seccomp, uid, perf map)
-  stackshot record 1234 -o profile.svg   sample for 10 s at 99 Hz, write a flame graph
-  stackshot bench 1234                   what unwinding pid 1234 costs: fp vs hybrid, pauses, naming
-
-JavaScript frames of node and Python frames of CPython 3.11-3.13 are named from the runtime's own
-memory, without flags (see: stackshot doctor <pid>).`,
-  );
+  if (argv === undefined || !isPlainSnapshot(argv)) registerSubcommands(program, out);
   return program;
 }
 
 export async function main(argv: string[] = process.argv): Promise<number> {
-  const program = buildProgram((s) => process.stdout.write(s));
   // -V is what commander and many tools print the version with; -v is what users try first.
   if (argv[2] === '-V') argv = [...argv.slice(0, 2), '--version', ...argv.slice(3)];
+  const program = buildProgram((s) => process.stdout.write(s), argv);
   try {
     await program.parseAsync(argv);
     return EXIT_OK;
@@ -226,10 +244,13 @@ export async function exitWhenFlushed(code: number): Promise<never> {
   process.exit(code);
 }
 
-if (require.main === module) {
+/** Runs the command line of this process and exits: what the `stackshot` command does. */
+export function runCommand(): void {
   // `stackshot 1234 | head`: a closed pipe is not an error. Nothing more can be said on a
   // stream that failed, so any error on either ends the run quietly (no trace).
   process.stdout.on('error', (e: NodeJS.ErrnoException) => process.exit(e.code === 'EPIPE' ? EXIT_OK : EXIT_FAILURE));
   process.stderr.on('error', () => process.exit(EXIT_FAILURE));
   void main().then(exitWhenFlushed);
 }
+
+if (require.main === module) runCommand();

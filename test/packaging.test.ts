@@ -147,6 +147,8 @@ describe('npm package', () => {
       'dist/index.js',
       'dist/index.d.ts',
       'dist/cli.js',
+      'dist/bin.js',
+      'dist/cli-bundle.js',
       'dist/record.js',
       'dist/output/flamegraph-svg.js',
       'dist/demo/workload.js',

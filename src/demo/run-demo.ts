@@ -27,12 +27,14 @@ export const DEMO_NODE_FLAGS = [
 
 /**
  * Where workload.js is: next to this file when run from src/ (tests) or when the build copies
- * it into dist/demo/, else in the package's src/demo/ (dist/demo/ → ../../src/demo/).
+ * it into dist/demo/, else in the package's src/demo/ (dist/demo/ → ../../src/demo/); from the
+ * CLI's bundle (dist/cli-bundle.js), __dirname is dist/.
  */
 export function demoWorkloadPath(): string {
   const candidates = [
     path.join(__dirname, 'workload.js'),
     path.join(__dirname, '..', '..', 'src', 'demo', 'workload.js'),
+    path.join(__dirname, 'demo', 'workload.js'),
   ];
   for (const c of candidates) if (fs.existsSync(c)) return c;
   throw new Error(`demo workload not found (looked in ${candidates.join(', ')})`);

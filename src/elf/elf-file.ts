@@ -31,7 +31,7 @@ function checkRange(size: number, offset: number, length: number): void {
 export class FdSource implements ByteSource {
   readonly size: number;
   constructor(
-    private readonly fd: number,
+    readonly fd: number,
     size?: number,
   ) {
     this.size = size ?? fs.fstatSync(fd).size;

@@ -4,7 +4,7 @@
 // the cold path's biggest cost). Addresses are kept as two 32-bit halves in typed arrays so
 // that a warm lookup compares plain Numbers (no BigInt allocation per probe) yet stays exact
 // for the full 64-bit range. Names stay in their string tables, decoded only when asked for.
-import { binding, type RawSymbolSection } from '../addon';
+import { binding, type RawSymbolIndex, type RawSymbolSection } from '../addon';
 import {
   cString,
   ElfFile,
@@ -47,12 +47,27 @@ export interface SymbolHit {
 /** A source's bytes as the native merge takes them (its names stay readable here). */
 type Section = RawSymbolSection & { strs: Buffer };
 
+/** The string table of a symbol source: its section index, or undefined when it has none. */
+export function stringTableOf(src: SymbolSource): number | undefined {
+  const strHeader = src.elf.sections[src.symtab.link];
+  return strHeader === undefined || strHeader.type !== SHT_STRTAB ? undefined : src.symtab.link;
+}
+
+/** A table built before (the persistent module cache): its index, its string tables, and
+ *  which sources they are (see SymbolTable.sourcesUsed). */
+export interface PrebuiltSymbols {
+  index: RawSymbolIndex;
+  strtabs: Buffer[];
+  sourcesUsed: number[];
+}
+
 /** A source's bytes as the native merge takes them; null when the section is unusable. */
 function rawSection(src: SymbolSource): Section | null {
   const { elf, symtab } = src;
   if (symtab.entsize !== SYM_SIZE && symtab.entsize !== 0) return null;
-  const strHeader = elf.sections[symtab.link];
-  if (strHeader === undefined || strHeader.type !== SHT_STRTAB) return null;
+  const link = stringTableOf(src);
+  if (link === undefined) return null;
+  const strHeader = elf.sections[link]!;
   try {
     const exec = new Uint8Array(elf.sections.length);
     elf.sections.forEach((sec, i) => (exec[i] = (sec.flags & SHF_EXECINSTR) === 0 ? 0 : 1));
@@ -73,14 +88,29 @@ export class SymbolTable {
   private readonly parent: Int32Array;
   private readonly strtabs: Buffer[];
   private readonly names = new Map<number, string>();
+  /** Which of the constructor's sources the string tables (column `table`) are, in order. */
+  readonly sourcesUsed: readonly number[];
 
-  /** Merges function symbols from every source; duplicates at one address keep the best name. */
-  constructor(sources: SymbolSource[]) {
-    const raw = sources
-      .map(rawSection)
-      .filter((r): r is Section => r !== null && r.strs.length > 0 && r.syms.length >= SYM_SIZE);
-    const idx = binding.buildSymbolIndex(raw);
-    this.strtabs = raw.map((r) => r.strs);
+  /**
+   * Merges function symbols from every source; duplicates at one address keep the best name.
+   * `prebuilt` (the module cache) skips the merge: its index was built from these sources.
+   */
+  constructor(sources: SymbolSource[], prebuilt?: PrebuiltSymbols) {
+    let idx: RawSymbolIndex;
+    if (prebuilt !== undefined) {
+      idx = prebuilt.index;
+      this.strtabs = prebuilt.strtabs;
+      this.sourcesUsed = prebuilt.sourcesUsed;
+    } else {
+      const raw = sources
+        .map((src, i) => ({ i, r: rawSection(src) }))
+        .filter((x): x is { i: number; r: Section } => {
+          return x.r !== null && x.r.strs.length > 0 && x.r.syms.length >= SYM_SIZE;
+        });
+      idx = binding.buildSymbolIndex(raw.map((x) => x.r));
+      this.strtabs = raw.map((x) => x.r.strs);
+      this.sourcesUsed = raw.map((x) => x.i);
+    }
     this.length = idx.hi.length;
     this.hi = idx.hi;
     this.lo = idx.lo;
@@ -131,6 +161,17 @@ export class SymbolTable {
       k = this.parent[k];
     }
     return false;
+  }
+
+  /** The index columns, as the module cache stores them. */
+  get index(): RawSymbolIndex {
+    const { hi, lo, size, nameOff, table, parent } = this;
+    return { hi, lo, size, nameOff, table, parent };
+  }
+
+  /** The string tables' lengths, in `table` order (the module cache checks them on reuse). */
+  get stringTableLengths(): number[] {
+    return this.strtabs.map((t) => t.length);
   }
 
   /** About how much memory the table holds: its string tables and index columns. */

@@ -17,6 +17,7 @@ import { ByteSource, ElfFile, LoadSegment, SHT_SYMTAB } from '../elf/elf-file';
 import { SymbolSource, symbolSources, SymbolTable } from '../elf/symbols';
 import type { SymbolReason } from '../types';
 import { GoPclntab } from './resolvers/go-pclntab';
+import { symbolTableFor } from '../cache/symbol-cache';
 import type { TargetRoot } from './target-file';
 
 export interface Module {
@@ -177,7 +178,7 @@ export function loadElfModule(
       cfi,
     };
     try {
-      const symbols = new SymbolTable(sources);
+      const symbols = symbolTableFor(sources, elf); // the persistent cache's, if it has them
       return {
         ...common,
         symbols,

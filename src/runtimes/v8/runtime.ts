@@ -8,7 +8,8 @@ import { parseProcStat } from '../../procfs/preflight';
 import { openMappedFile } from '../../symbolize/mapped-file';
 import { V8FrameReader } from './frames';
 import { V8Heap, type ReadMemory } from './heap';
-import { readV8Symbols, v8Layout, type V8Support } from './metadata';
+import { v8Layout, type V8Support } from './metadata';
+import { cachedV8Symbols } from '../../cache/v8-metadata-cache';
 
 export interface V8Runtime {
   /** The mapped file that carries the metadata (its path as the maps show it). */
@@ -69,7 +70,7 @@ export function findV8(pid: number, maps: MapEntry[]): V8Runtime | undefined {
       if (support === undefined) {
         try {
           const tables = new Map<string, Buffer>();
-          support = v8Layout(readV8Symbols(new ElfFile(new FdSource(opened.fd, st.size)), tables), tables);
+          support = v8Layout(cachedV8Symbols(new ElfFile(new FdSource(opened.fd, st.size)), tables), tables);
         } catch (e) {
           support = { supported: false, reason: `unreadable: ${(e as Error).message}` };
         }

@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+// The `stackshot` command's entry: a cold CLI spends more of its time loading its modules than
+// taking the snapshot. The build bundles dist/cli.js into one file (dist/cli-bundle.js: no
+// per-module path resolution), and this entry compiles it with V8's code cache, kept in the
+// module cache directory, so a run after the first one skips compiling it (Node 20 has no
+// module.enableCompileCache). Without the bundle (a tree built by tsc alone), or when the
+// cache is off, it loads dist/cli.js as before. A code cache V8 rejects (another node, other
+// flags, a damaged file) is compiled anew and replaced.
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vm from 'node:vm';
+import Module from 'node:module';
+import { cacheDir } from './cache/cache-dir';
+import { entryName, readEntry, writeEntry } from './cache/cache-file';
+import type * as Cli from './cli';
+
+const BUNDLE = path.join(__dirname, 'cli-bundle.js');
+
+// V8 checks a code cache's version and flags but, in release builds, not that its payload is
+// intact: each entry carries its own SHA-1, and one that does not match is never handed to V8.
+const sha1 = (b: Uint8Array): Buffer => crypto.createHash('sha1').update(b).digest();
+const sealed = (data: Buffer): Buffer[] => [sha1(data), data];
+
+function unsealed(entry: Buffer | null): Buffer | undefined {
+  if (entry === null || entry.length <= 20) return undefined;
+  const data = entry.subarray(20);
+  return sha1(data).equals(entry.subarray(0, 20)) ? data : undefined;
+}
+
+/** The bundle's exports, compiled with the code cache when there is one; null without a bundle. */
+function loadBundle(): typeof Cli | null {
+  let source: string;
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(BUNDLE);
+    source = fs.readFileSync(BUNDLE, 'utf8').replace(/^#!.*/, '');
+  } catch {
+    return null;
+  }
+  // The code cache is only good for this very bundle on this very node.
+  const dir = process.argv.includes('--no-cache') ? null : cacheDir();
+  const name = entryName(
+    'code',
+    `${process.version} ${process.arch} ${BUNDLE} ${st.size} ${st.mtimeMs} ${st.ino} ${process.execArgv.join(' ')}`,
+  );
+  const cachedData = dir === null ? undefined : unsealed(readEntry(dir, name));
+  const script = new vm.Script(Module.wrap(source), { filename: BUNDLE, cachedData });
+  const mod = new Module(BUNDLE, module);
+  mod.filename = BUNDLE;
+  mod.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(__dirname);
+  const req = Object.assign((id: string) => mod.require(id), { main: undefined, cache: require.cache });
+  (script.runInThisContext() as (...args: unknown[]) => void).call(
+    mod.exports,
+    mod.exports,
+    req,
+    mod,
+    BUNDLE,
+    __dirname,
+  );
+  if (dir !== null && (cachedData === undefined || script.cachedDataRejected === true)) {
+    // After the run: the cache then holds the functions this command compiled, not just the top level.
+    process.once('exit', () => writeEntry(dir, name, sealed(script.createCachedData())));
+  }
+  return mod.exports as typeof Cli;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+(loadBundle() ?? (require('./cli') as typeof Cli)).runCommand();

@@ -1,0 +1,115 @@
+// One file of the persistent cache: read only when it is a regular file we own that nobody
+// else may write, capped in size; written whole to a private temporary name and renamed into
+// place, so concurrent writers of one entry each leave a complete file (the last rename wins)
+// and a reader never sees a partial one. The directory is kept under a byte budget by removing
+// the least recently used entries (reads refresh an entry's mtime).
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** Entries larger than this are neither written nor read. */
+export const MAX_ENTRY_BYTES = 64 << 20;
+/** The directory's budget: writing past it removes the oldest entries. */
+export const MAX_CACHE_BYTES = 256 << 20;
+/** What pruning brings the directory down to, so that it does not run on every write. */
+const PRUNE_TO = (MAX_CACHE_BYTES * 3) / 4;
+
+/** Our entry names: `<kind>-<40 hex>.bin`. Nothing else in the directory is touched. */
+const ENTRY_NAME = /^[a-z][a-z0-9]*-[0-9a-f]{40}\.bin$/;
+
+export function entryName(kind: string, key: string): string {
+  return `${kind}-${crypto.createHash('sha1').update(key).digest('hex')}.bin`;
+}
+
+/** The entry's bytes, or null when it is missing, not ours, open to others' writes, or too big. */
+export function readEntry(dir: string, name: string): Buffer | null {
+  let fd: number;
+  try {
+    fd = fs.openSync(path.join(dir, name), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch {
+    return null;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.uid !== process.geteuid?.() || (st.mode & 0o022) !== 0) return null;
+    if (st.size > MAX_ENTRY_BYTES) return null;
+    const buf = Buffer.allocUnsafe(st.size);
+    let done = 0;
+    while (done < st.size) {
+      const n = fs.readSync(fd, buf, done, st.size - done, done);
+      if (n === 0) return null; // shrank while read: another writer's rename is not in place
+      done += n;
+    }
+    const now = new Date();
+    fs.futimesSync(fd, now, now); // recently used: pruned last
+    return buf;
+  } catch {
+    return null;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Writes the entry atomically; a failure (full disk, read-only) leaves the cache as it was.
+ *  Never throws: the cache only ever saves work. */
+export function writeEntry(dir: string, name: string, chunks: readonly Uint8Array[]): void {
+  const total = chunks.reduce((n, c) => n + c.byteLength, 0);
+  if (total > MAX_ENTRY_BYTES) return;
+  const tmp = path.join(dir, `.tmp-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(
+      tmp,
+      fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
+      0o600,
+    );
+    for (const c of chunks) {
+      for (let done = 0; done < c.byteLength;) done += fs.writeSync(fd, c, done);
+    }
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(tmp, path.join(dir, name));
+  } catch {
+    try {
+      if (fd !== undefined) fs.closeSync(fd);
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      // the temporary name is ours and private; at worst it stays behind
+    }
+    return;
+  }
+  prune(dir);
+}
+
+/** Removes least recently used entries while the directory holds more than its budget. */
+export function prune(dir: string, budget = MAX_CACHE_BYTES): void {
+  let entries: { file: string; size: number; mtimeMs: number }[];
+  try {
+    entries = fs
+      .readdirSync(dir)
+      .filter((f) => ENTRY_NAME.test(f))
+      .flatMap((f) => {
+        try {
+          const st = fs.lstatSync(path.join(dir, f));
+          return st.isFile() ? [{ file: f, size: st.size, mtimeMs: st.mtimeMs }] : [];
+        } catch {
+          return []; // removed meanwhile
+        }
+      });
+  } catch {
+    return;
+  }
+  let total = entries.reduce((n, e) => n + e.size, 0);
+  if (total <= budget) return;
+  const target = budget === MAX_CACHE_BYTES ? PRUNE_TO : (budget * 3) / 4;
+  entries.sort((a, b) => a.mtimeMs - b.mtimeMs);
+  for (const e of entries) {
+    if (total <= target) break;
+    try {
+      fs.rmSync(path.join(dir, e.file), { force: true });
+    } catch {
+      continue; // not removable (read-only): still counted, the next one may be
+    }
+    total -= e.size;
+  }
+}

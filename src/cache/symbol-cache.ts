@@ -1,0 +1,194 @@
+// A module's merged symbol index, kept in the persistent cache: the merge (sorting node's 78k
+// symbols) is most of what a cold snapshot spends parsing files, and it gives the same result
+// for the same files every time. The entry holds the index columns only; names stay in the
+// file's own string tables, read from it as before. It is keyed by the identity (device, inode,
+// size, mtime, ctime) of every file the symbols come from, the build-id and the symbol sections'
+// headers, so a file changed in any way (rebuilt in place, even with its mtime put back: ctime
+// moves) is a different key. What is read is checked like anything else from disk: exact
+// length, a checksum, and every index entry against the string tables it points into; an entry
+// that fails is ignored and written anew.
+import * as crypto from 'node:crypto';
+import type { RawSymbolIndex } from '../addon';
+import { readBuildId } from '../elf/build-id';
+import type { ElfFile } from '../elf/elf-file';
+import { stringTableOf, SymbolTable, type PrebuiltSymbols, type SymbolSource } from '../elf/symbols';
+import { cacheDir } from './cache-dir';
+import { entryName, readEntry, writeEntry } from './cache-file';
+import { fileIdentity } from './file-identity';
+
+const MAGIC = Buffer.from('STKSYM01');
+/** Bytes per index entry: size f64, hi, lo, nameOff u32, parent i32, table u16. */
+const ENTRY_BYTES = 8 + 4 + 4 + 4 + 4 + 2;
+
+interface Header {
+  key: string;
+  n: number;
+  sourcesUsed: number[];
+  strtabs: number[];
+  sum: string;
+}
+
+/**
+ * The key of the symbols built from `sources` of the module file `main`, or null when a source
+ * has no identity to check (a module read from memory). A source in another in-memory file
+ * (MiniDebugInfo's embedded ELF) is derived from `main`, whose identity the key holds.
+ */
+export function symbolsKey(sources: readonly SymbolSource[], main: ElfFile): string | null {
+  const mainId = fileIdentity(main);
+  if (mainId === null) return null;
+  const parts = [`v1 main=${mainId} build-id=${readBuildId(main) ?? '-'}`];
+  for (const { elf, symtab } of sources) {
+    const id = elf === main ? 'main' : (fileIdentity(elf) ?? 'derived');
+    parts.push(`${id} ${symtab.type}:${symtab.offset}:${symtab.size}:${symtab.link}:${symtab.entsize}`);
+  }
+  return parts.join('\n');
+}
+
+/** Catches a damaged entry (SHA-1 is native here: a JS loop over node's 2 MB cost more). */
+function checksum(body: Uint8Array): string {
+  return crypto.createHash('sha1').update(body).digest('hex');
+}
+
+const align = (n: number, to: number): number => Math.ceil(n / to) * to;
+
+/** The columns laid out in one buffer (8-aligned f64 first), padded to whole 32-bit words. */
+function columnsLayout(n: number): {
+  size: number;
+  hi: number;
+  lo: number;
+  off: number;
+  parent: number;
+  table: number;
+  end: number;
+} {
+  const size = 0;
+  const hi = size + 8 * n;
+  const lo = hi + 4 * n;
+  const off = lo + 4 * n;
+  const parent = off + 4 * n;
+  const table = parent + 4 * n;
+  return { size, hi, lo, off, parent, table, end: align(table + 2 * n, 4) };
+}
+
+export function encodeSymbols(key: string, table: SymbolTable): Uint8Array[] {
+  const idx = table.index;
+  const n = idx.hi.length;
+  const l = columnsLayout(n);
+  const body = new Uint8Array(l.end);
+  body.set(new Uint8Array(idx.size.buffer, idx.size.byteOffset, 8 * n), l.size);
+  body.set(new Uint8Array(idx.hi.buffer, idx.hi.byteOffset, 4 * n), l.hi);
+  body.set(new Uint8Array(idx.lo.buffer, idx.lo.byteOffset, 4 * n), l.lo);
+  body.set(new Uint8Array(idx.nameOff.buffer, idx.nameOff.byteOffset, 4 * n), l.off);
+  body.set(new Uint8Array(idx.parent.buffer, idx.parent.byteOffset, 4 * n), l.parent);
+  body.set(new Uint8Array(idx.table.buffer, idx.table.byteOffset, 2 * n), l.table);
+  const header: Header = {
+    key,
+    n,
+    sourcesUsed: [...table.sourcesUsed],
+    strtabs: table.stringTableLengths,
+    sum: checksum(body),
+  };
+  const json = Buffer.from(JSON.stringify(header));
+  const head = Buffer.alloc(align(12 + json.length, 8));
+  MAGIC.copy(head, 0);
+  head.writeUInt32LE(json.length, 8);
+  json.copy(head, 12);
+  return [head, body];
+}
+
+function parseHeader(buf: Buffer): { header: Header; bodyAt: number } | null {
+  if (buf.length < 12 || !buf.subarray(0, 8).equals(MAGIC)) return null;
+  const len = buf.readUInt32LE(8);
+  if (12 + len > buf.length) return null;
+  let h: Header;
+  try {
+    h = JSON.parse(buf.toString('utf8', 12, 12 + len)) as Header;
+  } catch {
+    return null;
+  }
+  const ints = (a: unknown): a is number[] => Array.isArray(a) && a.every((x) => Number.isSafeInteger(x) && x >= 0);
+  if (typeof h !== 'object' || h === null || typeof h.key !== 'string') return null;
+  if (!Number.isSafeInteger(h.n) || h.n < 0 || !ints(h.sourcesUsed) || !ints(h.strtabs)) return null;
+  if (h.sourcesUsed.length !== h.strtabs.length || typeof h.sum !== 'string') return null;
+  return { header: h, bodyAt: align(12 + len, 8) };
+}
+
+/**
+ * Every entry points into its string tables and its parent precedes it (a lookup follows
+ * parents: a cycle would never end). What the checksum vouches for beyond that (order, sizes)
+ * can only misname, and only in a file we wrote ourselves.
+ */
+function validIndex(idx: RawSymbolIndex, strtabLengths: readonly number[]): boolean {
+  const { nameOff, table, parent } = idx;
+  for (let k = 0; k < nameOff.length; k++) {
+    const t = table[k];
+    if (t >= strtabLengths.length || nameOff[k] >= strtabLengths[t] || parent[k] < -1 || parent[k] >= k) return false;
+  }
+  return true;
+}
+
+/** The string tables the entry names, read from the files themselves; null when one differs. */
+function stringTables(sources: readonly SymbolSource[], header: Header): Buffer[] | null {
+  const out: Buffer[] = [];
+  for (let i = 0; i < header.sourcesUsed.length; i++) {
+    const src = sources[header.sourcesUsed[i]];
+    const link = src === undefined ? undefined : stringTableOf(src);
+    if (src === undefined || link === undefined) return null;
+    const strs = src.elf.sectionData(src.elf.sections[link]!);
+    if (strs.length !== header.strtabs[i]) return null;
+    out.push(strs);
+  }
+  return out;
+}
+
+/** The index an entry holds, checked against `key` and the sources; null when unusable. */
+export function decodeSymbols(buf: Buffer, key: string, sources: readonly SymbolSource[]): PrebuiltSymbols | null {
+  const parsed = parseHeader(buf);
+  if (parsed === null || parsed.header.key !== key) return null;
+  const { header, bodyAt } = parsed;
+  const l = columnsLayout(header.n);
+  if (buf.length !== bodyAt + l.end || header.n * ENTRY_BYTES > buf.length) return null;
+  // A copy at offset 0 of its own buffer: typed arrays need aligned offsets.
+  const body = new Uint8Array(l.end);
+  body.set(buf.subarray(bodyAt));
+  if (checksum(body) !== header.sum) return null;
+  const n = header.n;
+  const index: RawSymbolIndex = {
+    size: new Float64Array(body.buffer, l.size, n),
+    hi: new Uint32Array(body.buffer, l.hi, n),
+    lo: new Uint32Array(body.buffer, l.lo, n),
+    nameOff: new Uint32Array(body.buffer, l.off, n),
+    parent: new Int32Array(body.buffer, l.parent, n),
+    table: new Uint16Array(body.buffer, l.table, n),
+  };
+  let strtabs: Buffer[] | null;
+  try {
+    strtabs = stringTables(sources, header);
+  } catch {
+    return null; // a section outside the file
+  }
+  if (strtabs === null || !validIndex(index, header.strtabs)) return null;
+  return { index, strtabs, sourcesUsed: header.sourcesUsed };
+}
+
+/**
+ * The module's symbol table: from the persistent cache when it holds this very build of these
+ * files, else merged anew (and stored for the next run). Never throws for the cache's sake.
+ */
+export function symbolTableFor(sources: SymbolSource[], main: ElfFile): SymbolTable {
+  const dir = cacheDir();
+  let key: string | null;
+  try {
+    key = dir === null ? null : symbolsKey(sources, main);
+  } catch {
+    key = null; // fstat failed: no identity to check an entry against
+  }
+  if (dir === null || key === null) return new SymbolTable(sources);
+  const name = entryName('sym', key);
+  const cached = readEntry(dir, name);
+  const prebuilt = cached === null ? null : decodeSymbols(cached, key, sources);
+  if (prebuilt !== null) return new SymbolTable(sources, prebuilt);
+  const table = new SymbolTable(sources);
+  writeEntry(dir, name, encodeSymbols(key, table));
+  return table;
+}
