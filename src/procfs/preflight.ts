@@ -8,6 +8,8 @@ import { parseProcStatus, type ProcStatus } from './proc-status';
 
 /** PF_KTHREAD in the flags field of /proc/<pid>/stat (include/linux/sched.h). */
 export const PF_KTHREAD = 0x00200000;
+/** PF_EXITING: the process is exiting (its memory may already be gone: not a kernel thread). */
+const PF_EXITING = 0x00000004;
 
 /** The fields of /proc/<pid>/stat that stackshot uses. */
 export interface ProcStat {
@@ -150,10 +152,11 @@ function leaderStatus(n: number): ProcStatus {
 
 /** A process stackshot cannot snapshot: a kernel thread, a zombie, another architecture. */
 function refuseUnsupported(tgid: number, status: ProcStatus, stat: ProcStat): void {
-  const kthread =
-    isKernelThreadFlags(stat.flags) ||
-    status.kthread === true ||
-    (stat.state !== 'Z' && stat.state !== 'X' && hasNoUserMemory(tgid));
+  const exiting = (stat.flags & PF_EXITING) !== 0;
+  const noMemory = stat.state !== 'Z' && stat.state !== 'X' && hasNoUserMemory(tgid);
+  // An exiting process drops its memory before it becomes a zombie: gone, not a kernel thread.
+  if (noMemory && exiting && !isKernelThreadFlags(stat.flags)) throw noSuchProcess(tgid);
+  const kthread = isKernelThreadFlags(stat.flags) || status.kthread === true || noMemory;
   const refuse = (code: string, reason: ErrorReason, message: string, hint: string): never => {
     throw new StackshotError({ code, syscall: 'ptrace', reason, message, hint, pid: tgid });
   };
