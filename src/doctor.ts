@@ -13,6 +13,7 @@ import { checkTarget } from './procfs/preflight';
 import { describePythonProbe, probePythonFrames } from './runtimes/cpython/probe';
 import { v8Readability } from './audit/runtime';
 import { NODE_JIT_NAMES_FIX } from './symbolize/jit-hint';
+import { isArch } from './types';
 import { gatherPermissionFacts, readComm, readYamaScope, YAMA_PTRACE_SCOPE_FILE } from './procfs/permissions';
 import { readProcStatus, type ProcStatus } from './procfs/proc-status';
 import {
@@ -103,8 +104,7 @@ function platformCheck(): DoctorCheck {
       fix: 'mount procfs: sudo mount -t proc proc /proc',
     };
   }
-  const arch = process.arch === 'x64' || process.arch === 'arm64';
-  return arch
+  return isArch(process.arch)
     ? { id: 'platform', status: 'ok', detail: `Linux ${process.arch}, node ${process.version}` }
     : {
         id: 'platform',
