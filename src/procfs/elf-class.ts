@@ -4,13 +4,12 @@
 // non-blocking, a regular file only, 20 bytes read.
 import * as fs from 'node:fs';
 
+import { EM_AARCH64, EM_X86_64 } from '../elf/elf-file';
 import type { Arch } from '../types';
 
-/** e_machine values. */
+/** e_machine values of the 32-bit machines it names (the others are elf-file's). */
 const EM_386 = 3;
 const EM_ARM = 40;
-const EM_X86_64 = 62;
-const EM_AARCH64 = 183;
 
 /** The (ELF class, e_machine) each addon architecture unwinds. */
 const NATIVE: Record<Arch, { machine: number; name: string }> = {
