@@ -21,6 +21,7 @@ import {
   CONTAINER_HINT,
   explainPermission,
   hasCapability,
+  SECCOMP_HINT,
   SUDO_HINT,
   yamaVerdict,
   type PermissionFacts,
@@ -166,7 +167,7 @@ function seccompCheck(self: Map<string, string>): DoctorCheck {
     id: 'seccomp',
     status: 'warn',
     detail: `Seccomp: ${mode} (${mode === '2' ? `filter mode${filters ? `, ${filters} filter(s)` : ''}` : 'strict mode'}): a filter may refuse ptrace (snapshots then fail with EPERM) or process_vm_readv (stacks are then read through /proc/<pid>/mem)`,
-    fix: 'docker/podman: --security-opt seccomp=unconfined, or a profile that allows ptrace and process_vm_readv (Docker >= 19.03 allows them with CAP_SYS_PTRACE); Kubernetes: seccompProfile type Unconfined',
+    fix: SECCOMP_HINT,
   };
 }
 
