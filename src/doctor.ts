@@ -13,6 +13,7 @@ import { checkTarget } from './procfs/preflight';
 import { describePythonProbe, probePythonFrames } from './runtimes/cpython/probe';
 import { v8Readability } from './audit/runtime';
 import { NODE_JIT_NAMES_FIX } from './symbolize/jit-hint';
+import { isArch } from './types';
 import { gatherPermissionFacts, readComm, readYamaScope, YAMA_PTRACE_SCOPE_FILE } from './procfs/permissions';
 import { readProcStatus, type ProcStatus } from './procfs/proc-status';
 import {
@@ -20,6 +21,7 @@ import {
   CONTAINER_HINT,
   explainPermission,
   hasCapability,
+  SECCOMP_HINT,
   SUDO_HINT,
   yamaVerdict,
   type PermissionFacts,
@@ -103,8 +105,7 @@ function platformCheck(): DoctorCheck {
       fix: 'mount procfs: sudo mount -t proc proc /proc',
     };
   }
-  const arch = process.arch === 'x64' || process.arch === 'arm64';
-  return arch
+  return isArch(process.arch)
     ? { id: 'platform', status: 'ok', detail: `Linux ${process.arch}, node ${process.version}` }
     : {
         id: 'platform',
@@ -166,7 +167,7 @@ function seccompCheck(self: Map<string, string>): DoctorCheck {
     id: 'seccomp',
     status: 'warn',
     detail: `Seccomp: ${mode} (${mode === '2' ? `filter mode${filters ? `, ${filters} filter(s)` : ''}` : 'strict mode'}): a filter may refuse ptrace (snapshots then fail with EPERM) or process_vm_readv (stacks are then read through /proc/<pid>/mem)`,
-    fix: 'docker/podman: --security-opt seccomp=unconfined, or a profile that allows ptrace and process_vm_readv (Docker >= 19.03 allows them with CAP_SYS_PTRACE); Kubernetes: seccompProfile type Unconfined',
+    fix: SECCOMP_HINT,
   };
 }
 

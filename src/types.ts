@@ -66,8 +66,14 @@ export type EndReason =
 
 export type Schedule = 'rolling' | 'consistent';
 
-/** A machine stackshot unwinds, named as Node's `process.arch` names it. */
-export type Arch = 'x64' | 'arm64';
+/** The machines stackshot unwinds, named as Node's `process.arch` names them. */
+export const ARCHES = ['x64', 'arm64'] as const;
+export type Arch = (typeof ARCHES)[number];
+
+/** Whether a value from outside (a saved capture, `process.arch`) names a machine stackshot unwinds. */
+export function isArch(value: unknown): value is Arch {
+  return (ARCHES as readonly unknown[]).includes(value);
+}
 
 /**
  * How a thread was captured: 'ptrace' (stopped, copied, resumed), 'blocked' (asleep in a

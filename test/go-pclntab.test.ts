@@ -3,7 +3,7 @@
 // symbols (the same code at the same addresses): every function symbol's name, but for the
 // `.abi0` suffix .symtab gives assembly functions and the compiler's `type..` helpers, which the
 // table names as Go's runtime does (`type..eq.[...]T` for `type..eq.[5]T`).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -15,8 +15,9 @@ import { GoPclntab } from '../src/symbolize/resolvers/go-pclntab';
 import { buildCached, FIXTURES_DIR } from './helpers/fixtures';
 import { threadStates } from './helpers/proc';
 import { startTarget, stopAllTargets } from './helpers/target';
+import { have } from './helpers/tools';
 
-const HAVE_GO = spawnSync('sh', ['-c', 'command -v go']).status === 0;
+const HAVE_GO = have('go');
 const SOURCE = path.join(FIXTURES_DIR, 'gostacks.go');
 
 afterEach(async () => {

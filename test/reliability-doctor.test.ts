@@ -10,6 +10,7 @@ import { runDoctor } from '../src/cli/doctor-command';
 import { doctor, doctorError, formatDoctor, type DoctorReport } from '../src/doctor';
 import { compileFixture } from './helpers/fixtures';
 import { startFixture, startNode, startTarget, stopAllTargets } from './helpers/target';
+import { have } from './helpers/tools';
 
 afterEach(async () => {
   await stopAllTargets();
@@ -18,14 +19,7 @@ afterEach(async () => {
 const DIST_DOCTOR = path.resolve(__dirname, '..', 'dist', 'doctor.js');
 const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'];
 const HAVE_SETPRIV = fs.existsSync('/usr/bin/setpriv') && fs.existsSync(DIST_DOCTOR);
-const HAVE_STRACE = (() => {
-  try {
-    execFileSync('strace', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const HAVE_STRACE = have('strace');
 
 const check = (r: DoctorReport, id: string) => {
   const c = r.checks.find((x) => x.id === id);

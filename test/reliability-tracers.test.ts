@@ -3,7 +3,7 @@
 // one pid in one process are serialised, test/snapshot.test.ts; in two processes, below). The
 // refused snapshot must not disturb the debugger's hold, and once gdb detaches, snapshots work
 // and the target runs.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { afterEach, expect, it } from 'vitest';
 
@@ -12,15 +12,9 @@ import { formatSnapshotText } from '../src/output/text';
 import { compileFixture } from './helpers/fixtures';
 import { assertDetached, findThreadByName, threadStates, tracerPid } from './helpers/proc';
 import { startFixture, startTarget, stopAllTargets } from './helpers/target';
+import { have } from './helpers/tools';
 
-const HAVE_GDB = (() => {
-  try {
-    execFileSync('gdb', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const HAVE_GDB = have('gdb');
 
 afterEach(async () => {
   await stopAllTargets();

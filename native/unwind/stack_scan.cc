@@ -61,8 +61,7 @@ bool plausible_target(const AddressSpace& space, const ReadCode& read_code, uint
 }  // namespace
 
 ScanHit scan_for_return_address(const StackView& stack, const AddressSpace& space, const ReadCode& read_code,
-                                uint64_t sp, uint64_t callee_pc, bool exact_pc) {
-  const uint64_t callee_lookup = exact_pc ? callee_pc : callee_pc - 1;
+                                uint64_t sp, uint64_t callee_lookup) {
   for (uint64_t i = 0; i < kScanWords; ++i) {
     const uint64_t slot = sp + i * 8;
     if (!stack.in_mapping(slot + 7)) return ScanHit{ScanStatus::kNotFound};

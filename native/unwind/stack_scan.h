@@ -33,9 +33,9 @@ struct ScanHit {
   uint64_t slot = 0;  // where on the stack it was (the caller's sp is slot + 8), or the first word not copied
 };
 
-// Searches [sp, sp + kScanWords * 8) for the return address of the function running `callee_pc`
-// (a return address itself unless `exact_pc`).
+// Searches [sp, sp + kScanWords * 8) for the return address of the function that holds
+// `callee_lookup` (the callee frame's lookup address: its pc, or pc - 1 for a return address).
 ScanHit scan_for_return_address(const StackView& stack, const AddressSpace& space, const ReadCode& read_code,
-                                uint64_t sp, uint64_t callee_pc, bool exact_pc);
+                                uint64_t sp, uint64_t callee_lookup);
 
 }  // namespace stackshot

@@ -26,6 +26,9 @@ struct FrameState {
   bool exact_pc;         // not a return address: the innermost frame, or one interrupted by a signal
   bool fp_known = true;  // false until a frame restores fp from the stack (partial_regs)
   bool lr_known = true;
+
+  // The address this frame's code is looked up at (CFI, the mapping, the callee of a scan).
+  uint64_t lookup() const { return exact_pc ? pc : pc - 1; }
 };
 
 struct Step {
@@ -109,7 +112,7 @@ class Unwinder {
   // One frame outward from f. `first` marks a frame whose registers are all live (the innermost,
   // or one restored from a signal frame): only there may its caller be in lr or at sp.
   Step step(const FrameState& f, bool first) {
-    const uint64_t lookup = f.exact_pc ? f.pc : f.pc - 1;
+    const uint64_t lookup = f.lookup();
     const Mapping* m = space_.find(lookup);
     bool has_cfi = false;
     if (m != nullptr && m->cfi != 0) {
@@ -143,7 +146,7 @@ class Unwinder {
   }
 
   Step scan_step(const FrameState& f, const Step& fp_end) {
-    const ScanHit hit = scan_for_return_address(stack_, space_, read_code_, f.sp, f.pc, f.exact_pc);
+    const ScanHit hit = scan_for_return_address(stack_, space_, read_code_, f.sp, f.lookup());
     if (hit.status == ScanStatus::kPastCopy) return ended(past_copy(hit.slot, 8));
     if (hit.status != ScanStatus::kFound) return fp_end;
     return to(FrameState{hit.ra, hit.slot + 8, f.fp, 0, false, f.fp_known, !in_.partial_regs}, FrameMethod::kScan);

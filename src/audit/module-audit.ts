@@ -15,6 +15,8 @@
 import * as fs from 'node:fs';
 import { findDebugFile, readBuildId } from '../elf/build-id';
 import {
+  EM_AARCH64,
+  EM_X86_64,
   ElfFile,
   FdSource,
   SHT_DYNSYM,
@@ -26,7 +28,7 @@ import {
   type SectionHeader,
 } from '../elf/elf-file';
 import { framePointerFlag, readGccCommandLine, readProducer } from './dwarf-producer';
-import { classifierFor, EM_AARCH64, EM_X86_64, PROLOGUE_WINDOW, type PrologueKind } from './prologue';
+import { classifierFor, PROLOGUE_WINDOW, type PrologueKind } from './prologue';
 import { FP_WALKABLE_SHARE, type CompilerInfo, type FramePointerStats, type ModuleAudit, type Verdict } from './types';
 
 const SYM_SIZE = 24;

@@ -33,11 +33,9 @@
 // Leading paciasp / pacibsp / bti are plain instructions here. A function that only saves
 // x29/x30 (non-leaf code built with -fomit-frame-pointer) does not count: x29 must be made to
 // point at the record.
+import { EM_AARCH64, EM_X86_64 } from '../elf/elf-file';
 
 export const PROLOGUE_WINDOW = 64;
-
-export const EM_X86_64 = 62;
-export const EM_AARCH64 = 183;
 
 export type PrologueKind = 'entry' | 'later' | 'none';
 

@@ -3,7 +3,7 @@
 // comes in (type, closed set, range, size) before anything uses it, and each failure names the
 // field: a capture that is not exactly what stackshot writes is refused, never half-used.
 import type { RawThreadCapture } from '../addon';
-import type { Arch, CaptureFallback, Schedule } from '../types';
+import { ARCHES, isArch, type Arch, type CaptureFallback, type Schedule } from '../types';
 
 export const CAPTURE_FORMAT = 'stackshot-capture';
 /** 2: module identities (and images) were added; version 1 files have none, and are still read. */
@@ -101,7 +101,6 @@ export const CAPTURE_LIMITS = {
   text: 4096,
 };
 
-const ARCHES: readonly Arch[] = ['x64', 'arm64'];
 const SCHEDULES: readonly Schedule[] = ['rolling', 'consistent'];
 const STATUSES: readonly RawThreadCapture['status'][] = ['captured', 'exited', 'timeout', 'failed'];
 const CAPTURES: readonly RawThreadCapture['capture'][] = ['ptrace', 'blocked', 'perf'];
@@ -236,7 +235,7 @@ export function checkCapture(json: unknown): SavedCapture {
       'version',
       `capture format version ${String(c.version)}; this stackshot reads versions 1 to ${CAPTURE_VERSION}`,
     );
-  if (!ARCHES.includes(c.arch as Arch))
+  if (!isArch(c.arch))
     fail(
       'arch',
       `unknown architecture ${JSON.stringify(c.arch)}: this stackshot unwinds ${ARCHES.join(' and ')} captures`,
@@ -246,7 +245,7 @@ export function checkCapture(json: unknown): SavedCapture {
   return {
     format: CAPTURE_FORMAT,
     version: c.version as number,
-    arch: c.arch as Arch,
+    arch: c.arch,
     pid: int(c.pid, 'pid', 1, 2 ** 31 - 1),
     command: text(c.command, 'command'),
     schedule: oneOf(c.schedule, 'schedule', SCHEDULES),

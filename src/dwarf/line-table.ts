@@ -162,6 +162,160 @@ class Rows {
   }
 }
 
+/** What a unit's header says about how to run its line program. */
+interface ProgramHeader {
+  version: number;
+  addressSize: number;
+  /** Where the program's opcodes begin (past the file table). */
+  programStart: number;
+  minInst: number;
+  lineBase: number;
+  lineRange: number;
+  opcodeBase: number;
+  /** Argument count of each standard opcode, by opcode. */
+  argCounts: number[];
+}
+
+function programHeader(r: DwarfReader, is64: boolean): ProgramHeader {
+  const version = r.u16();
+  if (version < 2 || version > 5) throw new RangeError(`.debug_line version ${version}`);
+  let addressSize = 8;
+  if (version >= 5) {
+    addressSize = r.u8();
+    r.u8(); // segment selector size
+  }
+  const headerLength = r.offset(is64);
+  const programStart = r.pos + headerLength;
+  const minInst = r.u8();
+  if (version >= 4) r.u8(); // maximum operations per instruction (VLIW only)
+  r.u8(); // default is_stmt
+  const lineBase = (r.u8() << 24) >> 24;
+  const lineRange = r.u8();
+  const opcodeBase = r.u8();
+  const argCounts: number[] = [0];
+  for (let i = 1; i < opcodeBase; i++) argCounts.push(r.u8());
+  if (lineRange === 0) throw new RangeError('line_range 0');
+  return { version, addressSize, programStart, minInst, lineBase, lineRange, opcodeBase, argCounts };
+}
+
+/** The unit's file names, in its own numbering's order, each joined to its directory. */
+function fileTable(r: DwarfReader, version: number, is64: boolean, strs: { str?: Buffer; lineStr?: Buffer }): string[] {
+  const files: string[] = [];
+  if (version >= 5) {
+    // Directory 0 is the compilation directory; the others, when relative, are relative to it.
+    const dirs = entries(r, is64, strs).map(([p], i, all) => (i === 0 ? p : joinPath(all[0][0], p)));
+    for (const [name, dir] of entries(r, is64, strs)) files.push(joinPath(dirs[dir] ?? '', name));
+    return files;
+  }
+  const dirs = [''];
+  for (let d = r.cstr(); d !== ''; d = r.cstr()) dirs.push(d);
+  for (let f = r.cstr(); f !== ''; f = r.cstr()) {
+    const dir = r.uleb();
+    r.uleb();
+    r.uleb();
+    files.push(joinPath(dirs[dir] ?? '', f));
+  }
+  return files;
+}
+
+/** The line-number state machine's registers that rows are made of. */
+interface LineState {
+  address: number;
+  file: number;
+  line: number;
+}
+
+/**
+ * Runs a unit's line program into rows. `fileIndex` turns the unit's file number into a global
+ * one; `defineFile` adds a file named by DW_LNE_define_file (DWARF 2-4).
+ */
+function runProgram(
+  r: DwarfReader,
+  h: ProgramHeader,
+  rows: Rows,
+  fileIndex: (n: number) => number,
+  defineFile: (name: string) => void,
+): void {
+  const s: LineState = { address: 0, file: 1, line: 1 };
+  const emit = () => rows.push(s.address, fileIndex(s.file), s.line);
+  let budget = 1 << 24; // bounded work for a hostile program
+  while (r.pos < r.end && budget-- > 0) {
+    const op = r.u8();
+    if (op >= h.opcodeBase) {
+      const adjusted = op - h.opcodeBase;
+      s.address += Math.floor(adjusted / h.lineRange) * h.minInst;
+      s.line += h.lineBase + (adjusted % h.lineRange);
+      emit();
+      continue;
+    }
+    switch (op) {
+      case 0:
+        extendedOp(r, h, rows, s, defineFile);
+        break;
+      case 1:
+        emit();
+        break; // copy
+      case 2:
+        s.address += r.uleb() * h.minInst;
+        break; // advance_pc
+      case 3:
+        s.line += r.sleb();
+        break; // advance_line
+      case 4:
+        s.file = r.uleb();
+        break; // set_file
+      case 5:
+        r.uleb();
+        break; // set_column
+      case 6:
+      case 7:
+      case 10:
+      case 11:
+        break; // negate_stmt, basic_block, prologue_end, epilogue_begin
+      case 8:
+        s.address += Math.floor((255 - h.opcodeBase) / h.lineRange) * h.minInst;
+        break; // const_add_pc
+      case 9:
+        s.address += r.u16();
+        break; // fixed_advance_pc
+      case 12:
+        r.uleb();
+        break; // set_isa
+      default:
+        for (let i = 0; i < h.argCounts[op]; i++) r.uleb(); // an opcode this reader does not know
+    }
+  }
+}
+
+/** One extended opcode (DW_LNS 0): end_sequence, set_address, define_file; others skipped. */
+function extendedOp(
+  r: DwarfReader,
+  h: ProgramHeader,
+  rows: Rows,
+  s: LineState,
+  defineFile: (name: string) => void,
+): void {
+  const len = r.uleb();
+  const next = r.pos + len;
+  const sub = len > 0 ? r.u8() : 0;
+  if (sub === 1) {
+    rows.push(s.address, -1, 0); // end_sequence
+    rows.endSequence();
+    s.address = 0;
+    s.file = 1;
+    s.line = 1;
+  } else if (sub === 2) {
+    s.address = Number(r.address(Math.min(h.addressSize, len - 1)));
+  } else if (sub === 3 && h.version < 5) {
+    const name = r.cstr();
+    r.uleb(); // directory index
+    r.uleb(); // modification time
+    r.uleb(); // length
+    defineFile(name);
+  }
+  r.pos = next;
+}
+
 export class LineTable {
   /** Row start addresses (sorted), each row's file index into `files` and line; 0 line = end of a sequence. */
   private addrs = new Float64Array(0);
@@ -216,6 +370,7 @@ export class LineTable {
     return table;
   }
 
+  /** Reads one unit: its header and file table into this.files, then its program into rows. */
   private unit(
     r: DwarfReader,
     is64: boolean,
@@ -223,124 +378,17 @@ export class LineTable {
     rows: Rows,
     offset: number,
   ): void {
-    const version = r.u16();
-    if (version < 2 || version > 5) throw new RangeError(`.debug_line version ${version}`);
-    let addressSize = 8;
-    if (version >= 5) {
-      addressSize = r.u8();
-      r.u8(); // segment selector size
-    }
-    const headerLength = r.offset(is64);
-    const programStart = r.pos + headerLength;
-    const minInst = r.u8();
-    if (version >= 4) r.u8(); // maximum operations per instruction (VLIW only)
-    r.u8(); // default is_stmt
-    const lineBase = (r.u8() << 24) >> 24;
-    const lineRange = r.u8();
-    const opcodeBase = r.u8();
-    const argCounts: number[] = [0];
-    for (let i = 1; i < opcodeBase; i++) argCounts.push(r.u8());
-    if (lineRange === 0) throw new RangeError('line_range 0');
-
-    // The unit's file table, as global indices into this.files.
-    const fileBase = this.files.length;
-    let fileIndex: (n: number) => number;
-    if (version >= 5) {
-      // Directory 0 is the compilation directory; the others, when relative, are relative to it.
-      const dirs = entries(r, is64, strs).map(([p], i, all) => (i === 0 ? p : joinPath(all[0][0], p)));
-      for (const [name, dir] of entries(r, is64, strs)) this.files.push(joinPath(dirs[dir] ?? '', name));
-      fileIndex = (n) => fileBase + n; // DWARF 5: 0-based
-    } else {
-      const dirs = [''];
-      for (let d = r.cstr(); d !== ''; d = r.cstr()) dirs.push(d);
-      for (let f = r.cstr(); f !== ''; f = r.cstr()) {
-        const dir = r.uleb();
-        r.uleb();
-        r.uleb();
-        this.files.push(joinPath(dirs[dir] ?? '', f));
-      }
-      fileIndex = (n) => fileBase + n - 1; // DWARF 2-4: 1-based
-    }
-    const files = { base: fileBase, end: this.files.length, zeroBased: version >= 5 };
+    const h = programHeader(r, is64);
+    const files = { base: this.files.length, end: 0, zeroBased: h.version >= 5 };
+    this.files.push(...fileTable(r, h.version, is64, strs));
+    files.end = this.files.length;
     this.unitFiles.set(offset, files);
-    r.pos = programStart;
-
-    let address = 0;
-    let file = 1;
-    let line = 1;
-    const emit = (endSequence: boolean) =>
-      rows.push(address, endSequence ? -1 : fileIndex(file), endSequence ? 0 : line);
-    const reset = () => {
-      address = 0;
-      file = 1;
-      line = 1;
-    };
-    let budget = 1 << 24; // bounded work for a hostile program
-    while (r.pos < r.end && budget-- > 0) {
-      const op = r.u8();
-      if (op >= opcodeBase) {
-        const adjusted = op - opcodeBase;
-        address += Math.floor(adjusted / lineRange) * minInst;
-        line += lineBase + (adjusted % lineRange);
-        emit(false);
-        continue;
-      }
-      switch (op) {
-        case 0: {
-          const len = r.uleb();
-          const next = r.pos + len;
-          const sub = len > 0 ? r.u8() : 0;
-          if (sub === 1) {
-            emit(true); // end_sequence
-            rows.endSequence();
-            reset();
-          } else if (sub === 2) {
-            address = Number(r.address(Math.min(addressSize, len - 1)));
-          } else if (sub === 3 && version < 5) {
-            const f = r.cstr();
-            const dir = r.uleb();
-            r.uleb();
-            r.uleb();
-            void dir;
-            this.files.push(f);
-            files.end++;
-          }
-          r.pos = next;
-          break;
-        }
-        case 1:
-          emit(false);
-          break; // copy
-        case 2:
-          address += r.uleb() * minInst;
-          break; // advance_pc
-        case 3:
-          line += r.sleb();
-          break; // advance_line
-        case 4:
-          file = r.uleb();
-          break; // set_file
-        case 5:
-          r.uleb();
-          break; // set_column
-        case 6:
-        case 7:
-        case 10:
-        case 11:
-          break; // negate_stmt, basic_block, prologue_end, epilogue_begin
-        case 8:
-          address += Math.floor((255 - opcodeBase) / lineRange) * minInst;
-          break; // const_add_pc
-        case 9:
-          address += r.u16();
-          break; // fixed_advance_pc
-        case 12:
-          r.uleb();
-          break; // set_isa
-        default:
-          for (let i = 0; i < argCounts[op]; i++) r.uleb(); // an opcode this reader does not know
-      }
-    }
+    r.pos = h.programStart;
+    const fileIndex = (n: number) => files.base + n - (files.zeroBased ? 0 : 1);
+    runProgram(r, h, rows, fileIndex, (name) => {
+      this.files.push(name);
+      files.end++;
+    });
   }
 
   /**

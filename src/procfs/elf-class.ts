@@ -4,14 +4,15 @@
 // non-blocking, a regular file only, 20 bytes read.
 import * as fs from 'node:fs';
 
-/** e_machine values. */
+import { EM_AARCH64, EM_X86_64 } from '../elf/elf-file';
+import type { Arch } from '../types';
+
+/** e_machine values of the 32-bit machines it names (the others are elf-file's). */
 const EM_386 = 3;
 const EM_ARM = 40;
-const EM_X86_64 = 62;
-const EM_AARCH64 = 183;
 
 /** The (ELF class, e_machine) each addon architecture unwinds. */
-const NATIVE: Record<string, { machine: number; name: string }> = {
+const NATIVE: Record<Arch, { machine: number; name: string }> = {
   x64: { machine: EM_X86_64, name: 'x86-64' },
   arm64: { machine: EM_AARCH64, name: 'aarch64' },
 };
@@ -27,9 +28,8 @@ const MACHINE_NAMES: Record<number, string> = {
  * Why pid's executable is not one stackshot (built for `arch`) can unwind ('32-bit i386', ...),
  * or null when it is, or when its header cannot be read (permissions: the kernel decides then).
  */
-export function foreignArchitecture(pid: number, arch: string): string | null {
+export function foreignArchitecture(pid: number, arch: Arch): string | null {
   const want = NATIVE[arch];
-  if (want === undefined) return null;
   let fd: number;
   try {
     fd = fs.openSync(`/proc/${pid}/exe`, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);

@@ -3,6 +3,7 @@
 // (typo in the pid, our own pid, a kernel thread, a zombie) never reach the native side.
 import * as fs from 'node:fs';
 import { StackshotError, type ErrorReason } from '../errors';
+import { isArch } from '../types';
 import { foreignArchitecture } from './elf-class';
 import { parseProcStatus, type ProcStatus } from './proc-status';
 
@@ -177,7 +178,8 @@ function refuseUnsupported(tgid: number, status: ProcStatus, stat: ProcStat): vo
       `a zombie has no threads left to inspect; its parent (pid ${stat.ppid}) must wait() for it`,
     );
   }
-  const foreign = foreignArchitecture(tgid, process.arch);
+  // On a host stackshot does not run on (the addon would not load), there is nothing to compare.
+  const foreign = isArch(process.arch) ? foreignArchitecture(tgid, process.arch) : null;
   if (foreign !== null) {
     refuse(
       'EINVAL',

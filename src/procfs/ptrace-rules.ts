@@ -27,9 +27,11 @@ export const SUDO_HINT =
 /** What to do when the capability is not even in the bounding set (a container). */
 export const CONTAINER_HINT =
   'in a container: docker/podman run --cap-add SYS_PTRACE, Kubernetes securityContext.capabilities.add: ["SYS_PTRACE"]';
+/** What to do when a seccomp filter may refuse ptrace or process_vm_readv. */
+export const SECCOMP_HINT =
+  'docker/podman: --security-opt seccomp=unconfined, or a profile that allows ptrace and process_vm_readv (Docker >= 19.03 allows them with CAP_SYS_PTRACE); Kubernetes: seccompProfile type Unconfined';
 /** What to do when nothing in /proc explains a refusal. */
-export const UNEXPLAINED_HINT =
-  'ptrace may be blocked by seccomp (docker: --security-opt seccomp=unconfined), AppArmor or SELinux, or the process runs in another user namespace; check `dmesg`';
+export const UNEXPLAINED_HINT = `ptrace may be blocked by seccomp (${SECCOMP_HINT}), AppArmor or SELinux, or the process runs in another user namespace; check \`dmesg\``;
 
 /** Everything explainPermission() needs, read from /proc. */
 export interface PermissionFacts {
