@@ -73,6 +73,15 @@ function expectSane(r: BenchmarkReport, rounds: number): void {
     expect(m.walkNsPerStack.median!).toBeGreaterThan(0);
     expect(m.kinds.reduce((n, k) => n + k.stacks, 0)).toBe(m.stacks);
     expect(Object.values(m.ends).reduce((a, b) => a + b, 0)).toBe(m.stacks - m.complete);
+    // Each kind walked in a call of its own, once per capture it was in.
+    for (const k of m.kinds) {
+      expect(k.walkNsPerFrame.n).toBeGreaterThanOrEqual(1);
+      expect(k.walkNsPerFrame.n).toBeLessThanOrEqual(rounds);
+      expect(k.walkNsPerStack.n).toBe(k.walkNsPerFrame.n);
+      expect(k.walkNsPerFrame.median!).toBeGreaterThan(0);
+      // A call's time over its stacks is at least its time over its frames (a stack has ≥ 1 frame).
+      expect(k.walkNsPerStack.median!).toBeGreaterThanOrEqual(k.walkNsPerFrame.median!);
+    }
   }
   expect(hybrid!.kinds.map((k) => k.kind)).toContain('main');
   // fp's incomplete stacks are exactly the ones it lost.

@@ -8,6 +8,7 @@ import { checkTarget } from '../procfs/preflight';
 import { readComm } from '../procfs/permissions';
 import type { SnapshotOptions } from '../types';
 import { counterDeltas, readAllCounters, threadIds } from './kernel-accounting';
+import { walkPerKind } from './kind-walks';
 import { FpLossTally, MethodTally } from './methods';
 import { NamingTally } from './naming';
 import { PathTally } from './paths';
@@ -82,6 +83,8 @@ async function capturePath(pid: number, path: BenchPath, t: Tallies): Promise<vo
   const fp = buildSnapshot(c.raw, { ...c.opts, framePointersOnly: true, symbolize: true }, c.started, c.origin);
   t.methods.hybrid.add(hybrid);
   t.methods.fp.add(fp);
+  t.methods.hybrid.addKindWalks(walkPerKind(c, 'hybrid'));
+  t.methods.fp.addKindWalks(walkPerKind(c, 'fp'));
   t.fpLoss.add(fp, hybrid);
   if (t.rounds === 0) {
     t.naming.first(hybrid, c.walked.loadNs);

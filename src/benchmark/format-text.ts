@@ -46,11 +46,21 @@ function kindsTable(ms: MethodResult[]): string {
       String(h.stacks),
       `${f?.complete ?? 0} / ${num(f?.frames.median)}`,
       `${h.complete} / ${num(h.frames.median)}`,
+      `${dur(f?.walkNsPerFrame.median ?? null)} / ${dur(h.walkNsPerFrame.median)}`,
+      `${dur(f?.walkNsPerStack.median ?? null)} / ${dur(h.walkNsPerStack.median)}`,
       counts(f?.ends ?? {}),
     ];
   });
   return table(
-    ['thread kind', 'stacks', 'fp complete / frames', 'hybrid complete / frames', 'fp incomplete: why'],
+    [
+      'thread kind',
+      'stacks',
+      'fp complete / frames',
+      'hybrid complete / frames',
+      'walk per frame fp / hybrid',
+      'per stack fp / hybrid',
+      'fp incomplete: why',
+    ],
     rows,
   );
 }

@@ -63,6 +63,10 @@ export interface MethodKind {
   frames: Distribution;
   /** Why the incomplete stacks ended. */
   ends: Partial<Record<EndReason, number>>;
+  /** This kind's threads walked in a call of their own, per capture: the call's time over its frames, ns. */
+  walkNsPerFrame: Distribution;
+  /** The same call's time over its stacks, ns. */
+  walkNsPerStack: Distribution;
 }
 
 export interface MethodResult {
@@ -71,7 +75,7 @@ export interface MethodResult {
   complete: number;
   /** Frames per stack. */
   frames: Distribution;
-  /** Walk time per frame, per capture (warm: unwind tables already loaded), ns. */
+  /** Walk time per frame, per capture (all threads in one call; warm: unwind tables already loaded), ns. */
   walkNsPerFrame: Distribution;
   /** Walk time per stack, per capture (all threads' walk over the threads walked), ns. */
   walkNsPerStack: Distribution;
