@@ -237,13 +237,15 @@ const DIST = {
 const COUNTS = { type: 'object', additionalProperties: { type: 'integer', minimum: 0 } };
 const KIND = {
   type: 'object',
-  required: ['kind', 'stacks', 'complete', 'frames', 'ends'],
+  required: ['kind', 'stacks', 'complete', 'frames', 'ends', 'walkNsPerFrame', 'walkNsPerStack'],
   properties: {
     kind: { type: 'string' },
     stacks: { type: 'integer' },
     complete: { type: 'integer' },
     frames: DIST,
     ends: COUNTS,
+    walkNsPerFrame: DIST,
+    walkNsPerStack: DIST,
   },
 };
 /** The documented --json shape (README, "stackshot bench"). */
@@ -363,13 +365,17 @@ const REPORT_SCHEMA = {
       required: [
         'frames',
         'coldNsPerFrame',
+        'coldDiskCacheNsPerFrame',
         'warmNsPerFrame',
         'firstSnapshotNs',
+        'firstSnapshotDiskCache',
         'snapshotNsPerFrame',
         'sources',
         'unnamedReasons',
       ],
       properties: {
+        coldDiskCacheNsPerFrame: { type: ['number', 'null'] },
+        firstSnapshotDiskCache: { type: 'boolean' },
         snapshotNsPerFrame: DIST,
         sources: {
           type: 'object',
@@ -404,6 +410,36 @@ describe('stackshot bench', () => {
     const r = JSON.parse(run.stdout) as BenchmarkReport;
     expect(validateReport(r), JSON.stringify(validateReport.errors)).toBe(true);
     expectSane(r, 2);
+  });
+
+  it('measures cold naming with the module cache off and filled; STACKSHOT_CACHE=off leaves it alone', async () => {
+    const t = await startNode(IDLE_NODE);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-bench-cache-'));
+    try {
+      const entries = () => fs.readdirSync(dir).filter((f) => f.endsWith('.bin'));
+      const off = await runCli(['bench', String(t.pid), '--count', '1', '--json'], {
+        STACKSHOT_CACHE_DIR: dir,
+        STACKSHOT_CACHE: 'off',
+      });
+      expect(off.code, off.stderr).toBe(0);
+      const r = JSON.parse(off.stdout) as BenchmarkReport;
+      expect(r.naming.coldNsPerFrame!).toBeGreaterThan(0);
+      expect(r.naming.coldDiskCacheNsPerFrame).toBeNull();
+      expect(r.naming.firstSnapshotDiskCache).toBe(false);
+      expect(entries()).toEqual([]); // cache off: nothing written, not even by the cold passes
+      const on = await runCli(['bench', String(t.pid), '--count', '1', '--json'], {
+        STACKSHOT_CACHE_DIR: dir,
+        STACKSHOT_CACHE: '',
+      });
+      expect(on.code, on.stderr).toBe(0);
+      const s = JSON.parse(on.stdout) as BenchmarkReport;
+      expect(s.naming.coldDiskCacheNsPerFrame!).toBeGreaterThan(0);
+      expect(s.naming.firstSnapshotDiskCache).toBe(true);
+      // The cold pass with the cache on filled it with node's symbol index, at least.
+      expect(entries().length).toBeGreaterThan(0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('prints the tables and the verdict, and writes the pause chart with -o', async () => {

@@ -8,6 +8,7 @@ import { checkTarget } from '../procfs/preflight';
 import { readComm } from '../procfs/permissions';
 import type { SnapshotOptions } from '../types';
 import { counterDeltas, readAllCounters, threadIds } from './kernel-accounting';
+import { diskCacheInUse, measureColdWarm } from './cold-naming';
 import { walkPerKind } from './kind-walks';
 import { FpLossTally, MethodTally } from './methods';
 import { NamingTally } from './naming';
@@ -87,8 +88,8 @@ async function capturePath(pid: number, path: BenchPath, t: Tallies): Promise<vo
   t.methods.fp.addKindWalks(walkPerKind(c, 'fp'));
   t.fpLoss.add(fp, hybrid);
   if (t.rounds === 0) {
-    t.naming.first(hybrid, c.walked.loadNs);
-    t.naming.measureColdWarm(hybrid, c.raw.maps);
+    t.naming.first(hybrid, c.walked.loadNs, diskCacheInUse());
+    t.naming.coldWarm(measureColdWarm(c));
   }
   t.naming.add(hybrid);
   // The first snapshot of a process parses its module files: references compare with warm ones.

@@ -123,18 +123,27 @@ export interface PathResult {
 }
 
 export interface NamingResult {
-  /** Native frames named per pass. */
+  /** Frames of the snapshot named cold and warm (runtime frames included). */
   frames: number;
-  /** A fresh symbolizer: files opened and parsed (what the first snapshot of a process pays), ns per frame. */
+  /**
+   * Cold, persistent module cache off: one capture walked and named by a symbolizer with a
+   * registry of its own (every module file opened and parsed), `modulesNs + symbolizeNs` per
+   * frame, ns. npm run bench measures the same (bench/cold.js, the same function).
+   */
   coldNsPerFrame: number | null;
-  /** The same frames again, modules cached, ns per frame. */
+  /** The same with the persistent module cache on and filled; null when it is off or unusable. */
+  coldDiskCacheNsPerFrame: number | null;
+  /** The same capture again by the same symbolizer (modules and names cached), ns per frame. */
   warmNsPerFrame: number | null;
   /**
-   * The first snapshot of the run: files parsed (for its walk and its names) plus its naming,
-   * runtime frames included, ns. Cold when this program had named no frames of the process
-   * before (always so from the CLI): `npm run bench` calls it cold symbolization.
+   * The first snapshot of the run: `modulesNs + symbolizeNs` (files parsed for its walk and its
+   * names, plus its naming, runtime frames included), ns. Cold when this program had named no
+   * frames of the process before (always so from the CLI): npm run bench's first snapshot of a
+   * fresh process, counted the same way.
    */
   firstSnapshotNs: number | null;
+  /** Whether the persistent module cache was on for that first snapshot (filled or not). */
+  firstSnapshotDiskCache: boolean;
   /** A whole snapshot's naming (runtime frames included), warm, per frame, ns. */
   snapshotNsPerFrame: Distribution;
   sources: Partial<Record<NameSource, number>>;
