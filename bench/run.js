@@ -15,6 +15,8 @@ const { startCTarget, startGrandchild, withTargetWindow, gapsInWindow, sleepMs }
 const tools = require('./tools.js');
 const { measureUnwinder } = require('./unwind.js');
 const { coldCliSection, coldCliGoals } = require('./cold-cli.js');
+const { NODE_FLAGS, DEBIAN_PYTHON, runtimePrograms } = require('./runtime-targets.js');
+const { coldFigures } = require('./cold-figures.js');
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? 'main,unwinder,scaling,node,coldcli,sampling').split(','));
@@ -938,58 +940,6 @@ async function scalingSection() {
 
 // ------------------------------------------------------------------ section 3: node and python targets
 
-const NODE_FLAGS = ['--perf-basic-prof', '--interpreted-frames-native-stack'];
-const DEBIAN_PYTHON = '/usr/bin/python3.11';
-// Debian's python3 (no frame pointers in libpython): a thread sleeping, one summing, main asleep.
-const PYTHON_CODE = `
-import threading, time
-def sleeper():
-    while True: time.sleep(0.01)
-def busy():
-    while True: sum(range(1000))
-threading.Thread(target=sleeper, daemon=True).start()
-threading.Thread(target=busy, daemon=True).start()
-print("ready", flush=True)
-time.sleep(3600)
-`;
-
-/** The runtime targets: an idle and a busy node, and Debian's python3.11 where installed. */
-function runtimePrograms() {
-  const node = (name, code) => ({ name, command: process.execPath, args: [...NODE_FLAGS, '-e', code] });
-  const programs = [
-    node('node idle (setInterval)', "console.log('ready'); setInterval(() => {}, 1000);"),
-    node('node busy (while(true){})', "console.log('ready'); while (true) {}"),
-  ];
-  if (fs.existsSync(DEBIAN_PYTHON)) {
-    programs.push({ name: 'python3.11 (Debian)', command: DEBIAN_PYTHON, args: ['-c', PYTHON_CODE] });
-  } else cut.push(`${DEBIAN_PYTHON} not installed: no python target`);
-  return programs;
-}
-
-/**
- * Cold, as `stackshot bench` defines it (src/benchmark/cold-naming.ts), from fresh processes
- * (bench/cold.js --naming), with the persistent module cache off and filled: the first snapshot
- * of a fresh process (`modulesNs + symbolizeNs`), and cold naming by a symbolizer of its own.
- */
-function coldFigures(off, filled) {
-  const first = (runs) => med(runs.map((x) => x.cost.modulesNs + x.cost.symbolizeNs));
-  const perFrame = (runs, key) =>
-    med(runs.filter((x) => x.naming?.[key] != null).map((x) => x.naming[key] / x.naming.frames));
-  return {
-    firstSnapshotNs: { cacheOff: first(off), cacheFilled: first(filled) },
-    coldNsPerFrame: perFrame(off, 'coldNs'),
-    coldDiskCacheNsPerFrame: perFrame(filled, 'coldDiskCacheNs'),
-    warmNsPerFrame: perFrame(off, 'warmNs'),
-    loadNs: med(off.map((x) => x.loadNs)),
-    walkNs: med(off.map((x) => x.cost.walkNs)),
-    modulesNs: med(off.map((x) => x.cost.modulesNs)),
-    symbolizeNs: med(off.map((x) => x.cost.symbolizeNs)),
-    pauseNsMax: med(off.map((x) => x.cost.pauseNsMax)),
-    secondTotalNs: med(off.map((x) => x.warmCost.totalNs)),
-    runs: { cacheOff: off.length, cacheFilled: filled.length },
-  };
-}
-
 /** One runtime target's rounds: fresh processes (cache off, filled), the CLI, eu-stack, warm snapshots. */
 function measureRuntime(t, share, name, cacheDir) {
   const acc = { cli: [], euWall: [], warm: [], pause: [], walkPerFrame: [], errs: [], off: [], filled: [] };
@@ -1032,7 +982,8 @@ function measureRuntime(t, share, name, cacheDir) {
 }
 
 async function nodeSection() {
-  const programs = runtimePrograms();
+  const { programs, missing } = runtimePrograms();
+  if (missing !== null) cut.push(missing);
   console.log(
     `## Node and Python targets (node ${process.version} ${NODE_FLAGS.join(' ')}; ${DEBIAN_PYTHON}; ${CFG.nodeRounds} interleaved rounds: stackshot in a fresh process with the module cache off and filled, the CLI, eu-stack, 3 warm in-process snapshots)\n`,
   );
@@ -1065,7 +1016,7 @@ async function nodeSection() {
           `${cs.complete}/${cs.threads}, ${cs.framesMedian}`,
           `${ce.complete}/${ce.threads}, ${ce.framesMedian}`,
         ]);
-        const cold = coldFigures(m.off, m.filled);
+        const cold = coldFigures(m.off, m.filled, med);
         const first = cold.firstSnapshotNs.cacheOff;
         coldRows.push([
           p.name,

@@ -20,9 +20,10 @@ export function nameSource(f: Frame): NameSource {
 
 export class NamingTally {
   private frames = 0;
-  private coldNs: number | null = null;
-  private coldDiskCacheNs: number | null = null;
-  private warmNs: number | null = null;
+  /** Per measured capture, ns per frame. */
+  private readonly cold: number[] = [];
+  private readonly coldDiskCache: number[] = [];
+  private readonly warm: number[] = [];
   private firstNs: number | null = null;
   private firstDiskCache = false;
   private readonly perFrame: number[] = [];
@@ -31,10 +32,11 @@ export class NamingTally {
 
   /** One capture named cold (cache off, cache filled) and warm by fresh symbolizers. */
   coldWarm(m: ColdWarm): void {
+    if (m.frames === 0) return;
     this.frames = m.frames;
-    this.coldNs = m.coldNs;
-    this.coldDiskCacheNs = m.coldDiskCacheNs;
-    this.warmNs = m.warmNs;
+    this.cold.push(m.coldNs / m.frames);
+    if (m.coldDiskCacheNs !== null) this.coldDiskCache.push(m.coldDiskCacheNs / m.frames);
+    this.warm.push(m.warmNs / m.frames);
   }
 
   /** The first snapshot: files its walk parsed (walkLoadNs), and its own parsing and naming. */
@@ -61,12 +63,11 @@ export class NamingTally {
   }
 
   result(): NamingResult {
-    const per = (ns: number | null) => (ns === null || this.frames === 0 ? null : ns / this.frames);
     return {
       frames: this.frames,
-      coldNsPerFrame: per(this.coldNs),
-      coldDiskCacheNsPerFrame: per(this.coldDiskCacheNs),
-      warmNsPerFrame: per(this.warmNs),
+      coldNsPerFrame: distribution(this.cold).median,
+      coldDiskCacheNsPerFrame: distribution(this.coldDiskCache).median,
+      warmNsPerFrame: distribution(this.warm).median,
       firstSnapshotNs: this.firstNs,
       firstSnapshotDiskCache: this.firstDiskCache,
       snapshotNsPerFrame: distribution(this.perFrame),

@@ -128,7 +128,8 @@ export interface NamingResult {
   /**
    * Cold, persistent module cache off: one capture walked and named by a symbolizer with a
    * registry of its own (every module file opened and parsed), `modulesNs + symbolizeNs` per
-   * frame, ns. npm run bench measures the same (bench/cold.js, the same function).
+   * frame, ns; the median over the first 3 rounds' captures. npm run bench measures the same
+   * (bench/cold.js --naming, with the same function).
    */
   coldNsPerFrame: number | null;
   /** The same with the persistent module cache on and filled; null when it is off or unusable. */
