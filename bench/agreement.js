@@ -8,7 +8,7 @@
 //   AGREEMENT_ROUNDS=3 AGREEMENT_TARGETS=fixture,python node bench/agreement.js
 //
 // Targets: fixture (bench/target.c: 8 workers 20 deep, a spinner, main), node-idle, node-busy,
-// python (Debian's python3.11). Writes bench/results/agreement.json.
+// python (Debian's python3.11). Writes bench/results/agreement.json (AGREEMENT_JSON: elsewhere).
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -176,9 +176,9 @@ async function main() {
       .map((x) => x.toFixed(2))
       .join(' ')}: on a busy machine, judge nothing.`,
   );
-  const dir = path.join(__dirname, 'results');
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'agreement.json'), JSON.stringify({ rounds: ROUNDS, results }, null, 2) + '\n');
+  const out = process.env.AGREEMENT_JSON ?? path.join(__dirname, 'results', 'agreement.json');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, JSON.stringify({ rounds: ROUNDS, results }, null, 2) + '\n');
 }
 
 main().catch((err) => {

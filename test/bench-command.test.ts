@@ -204,7 +204,10 @@ interface Run {
 }
 
 function runCli(args: string[], env: NodeJS.ProcessEnv = {}, prefix: string[] = []): Promise<Run> {
-  const cmd = [...prefix, process.execPath, CLI, ...args];
+  return runNode([...prefix, process.execPath, CLI, ...args], env, 55_000);
+}
+
+function runNode(cmd: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Run> {
   const child = spawn(cmd[0]!, cmd.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
     cwd: os.tmpdir(),
@@ -215,7 +218,7 @@ function runCli(args: string[], env: NodeJS.ProcessEnv = {}, prefix: string[] = 
   child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
   child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
   return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 55_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.once('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
@@ -580,5 +583,41 @@ describe('stackshot bench', () => {
       expect(run.stderr).toMatch(/\[EPERM\]\nhint: /);
       expect(run.stdout).toBe('');
     },
+  );
+});
+
+describe('bench/agreement.js', () => {
+  it.skipIf(!HAVE_GCC)(
+    'sets stackshot bench next to npm run bench on the bench fixture: every figure from both, the frame counts equal',
+    async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-agreement-test-'));
+      try {
+        const out = path.join(dir, 'agreement.json');
+        const env = { AGREEMENT_ROUNDS: '1', AGREEMENT_TARGETS: 'fixture', AGREEMENT_JSON: out };
+        const run = await runNode([process.execPath, path.join(ROOT, 'bench', 'agreement.js')], env, 110_000);
+        expect(run.code, run.stderr).toBe(0);
+        const { results } = JSON.parse(fs.readFileSync(out, 'utf8')) as {
+          results: {
+            target: string;
+            error?: string;
+            rows: { figure: string; npmBench: number; stackshotBench: number; unit: string }[];
+          }[];
+        };
+        expect(results).toHaveLength(1);
+        expect(results[0]!.error).toBeUndefined();
+        expect(results[0]!.rows).toHaveLength(8);
+        for (const r of results[0]!.rows) {
+          expect(r.npmBench, r.figure).toBeGreaterThan(0);
+          expect(r.stackshotBench, r.figure).toBeGreaterThan(0);
+        }
+        // The same stacks counted by both: frames per stack match exactly.
+        const frames = results[0]!.rows.find((r) => r.unit === 'count')!;
+        expect(frames.stackshotBench).toBe(frames.npmBench);
+        expect(run.stdout).toMatch(/\d+ of 8 figures within 2×/);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    120_000,
   );
 });
