@@ -15,6 +15,8 @@ const { startCTarget, startGrandchild, withTargetWindow, gapsInWindow, sleepMs }
 const tools = require('./tools.js');
 const { measureUnwinder } = require('./unwind.js');
 const { coldCliSection, coldCliGoals } = require('./cold-cli.js');
+const { NODE_FLAGS, DEBIAN_PYTHON, runtimePrograms } = require('./runtime-targets.js');
+const { coldFigures } = require('./cold-figures.js');
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? 'main,unwinder,scaling,node,coldcli,sampling').split(','));
@@ -936,16 +938,54 @@ async function scalingSection() {
   );
 }
 
-// ------------------------------------------------------------------ section 3: node targets
+// ------------------------------------------------------------------ section 3: node and python targets
+
+/** One runtime target's rounds: fresh processes (cache off, filled), the CLI, eu-stack, warm snapshots. */
+function measureRuntime(t, share, name, cacheDir) {
+  const acc = { cli: [], euWall: [], warm: [], pause: [], walkPerFrame: [], errs: [], off: [], filled: [] };
+  let lastShot = null;
+  let lastEu = null;
+  const cold = (cache, into) => {
+    const k = tools.stackshotCold(t.pid, 'rolling', { cache, naming: true });
+    if (k.ok) into.push(k.result);
+    else
+      acc.errs.push(
+        `fresh process (cache ${cache === 'off' ? 'off' : 'filled'}): ${k.stderr.trim().split('\n').pop()}`,
+      );
+  };
+  tools.stackshotCold(t.pid, 'rolling', { cache: cacheDir }); // fills the cache: not counted
+  for (let r = 0; r < CFG.nodeRounds; r++) {
+    if (r >= 3 && pastShare(share)) {
+      cut.push(`${name}: ${r} of ${CFG.nodeRounds} rounds (time budget)`);
+      break;
+    }
+    cold('off', acc.off);
+    cold(cacheDir, acc.filled);
+    const c = tools.stackshotCli(t.pid);
+    if (c.ok) acc.cli.push(c.wallNs);
+    else acc.errs.push(`CLI: ${c.stderr.trim().split('\n').pop()}`);
+    const e = tools.euStack(t.pid);
+    if (e.ok) {
+      acc.euWall.push(e.wallNs);
+      lastEu = e;
+    } else acc.errs.push(`eu-stack: ${e.stderr.trim().split('\n').pop()}`);
+    for (let k = 0; k < 3; k++) {
+      const t0 = process.hrtime.bigint();
+      lastShot = snap(t.pid, { schedule: 'rolling' });
+      acc.warm.push(Number(process.hrtime.bigint() - t0));
+      for (const th of lastShot.threads) if (!th.failure) acc.pause.push(th.pauseNs);
+      const frames = lastShot.threads.reduce((n, th) => n + th.frames.length, 0);
+      if (frames > 0) acc.walkPerFrame.push(lastShot.cost.walkNs / frames);
+    }
+  }
+  return { ...acc, lastShot, lastEu };
+}
 
 async function nodeSection() {
-  const flags = ['--perf-basic-prof', '--interpreted-frames-native-stack'];
-  const programs = [
-    { name: 'idle (setInterval)', code: "console.log('ready'); setInterval(() => {}, 1000);" },
-    { name: 'busy (while(true){})', code: "console.log('ready'); while (true) {}" },
-  ];
+  const { programs, missing } = runtimePrograms();
+  if (missing !== null) cut.push(missing);
   console.log(
-    `## Node targets (node ${process.version} ${flags.join(' ')}; ${CFG.nodeRounds} interleaved rounds: stackshot in a fresh process, the CLI, eu-stack, 3 warm in-process snapshots)\n`,
+    `## Node and Python targets (node ${process.version} ${NODE_FLAGS.join(' ')}; ${DEBIAN_PYTHON}; ${CFG.nodeRounds} interleaved rounds: stackshot in a fresh process with the module cache off and filled, the CLI, eu-stack, 3 warm in-process snapshots)\n`,
   );
   console.log(
     "No spinner instruments these processes, so the pause here is stackshot's own `pauseNs`; eu-stack's pause is not observable on them.\n",
@@ -953,116 +993,85 @@ async function nodeSection() {
   const rows = [];
   const coldRows = [];
   results.node = [];
-  for (const p of programs) {
-    const t = await startGrandchild(process.execPath, [...flags, '-e', p.code]);
-    try {
-      sleepMs(1000); // let V8 tier up and the process settle
-      const cli = [];
-      const euWall = [];
-      const warm = [];
-      const pause = [];
-      let lastShot = null;
-      let lastEu = null;
-      const errs = [];
-      const cold = [];
-      for (let r = 0; r < CFG.nodeRounds; r++) {
-        if (r >= 3 && pastShare(p === programs[0] ? 0.78 : 0.86)) {
-          cut.push(`node ${p.name}: ${r} of ${CFG.nodeRounds} rounds (time budget)`);
-          break;
-        }
-        const k = tools.stackshotCold(t.pid);
-        if (k.ok) cold.push(k.result);
-        else errs.push(`fresh process: ${k.stderr.trim().split('\n').pop()}`);
-        const c = tools.stackshotCli(t.pid);
-        if (c.ok) cli.push(c.wallNs);
-        else errs.push(`CLI: ${c.stderr.trim().split('\n').pop()}`);
-        const e = tools.euStack(t.pid);
-        if (e.ok) {
-          euWall.push(e.wallNs);
-          lastEu = e;
-        } else errs.push(`eu-stack: ${e.stderr.trim().split('\n').pop()}`);
-        for (let k = 0; k < 3; k++) {
-          const t0 = process.hrtime.bigint();
-          lastShot = snap(t.pid, { schedule: 'rolling' });
-          warm.push(Number(process.hrtime.bigint() - t0));
-          for (const th of lastShot.threads) if (!th.failure) pause.push(th.pauseNs);
-        }
+  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-bench-cache-'));
+  try {
+    for (const [i, p] of programs.entries()) {
+      const t = await startGrandchild(p.command, p.args);
+      try {
+        sleepMs(1000); // let V8 tier up and the process settle
+        const m = measureRuntime(t, 0.74 + 0.06 * i, p.name, cacheDir);
+        const cs = m.lastShot ? completeSummary(fromShot(m.lastShot)) : { threads: 0, complete: 0, framesMedian: NaN };
+        const ce = m.lastEu
+          ? completeSummary(fromNames(m.lastEu.threads))
+          : { threads: 0, complete: 0, framesMedian: NaN };
+        const r = ratio(med(m.cli), med(m.euWall));
+        rows.push([
+          p.name,
+          `${dur(med(m.cli))} (${dur(p90(m.cli))})`,
+          `${dur(med(m.euWall))} (${dur(p90(m.euWall))})`,
+          fmtRatio(r),
+          r <= 1 ? 'met' : 'not met',
+          dur(med(m.warm)),
+          dur(med(m.pause)),
+          `${cs.complete}/${cs.threads}, ${cs.framesMedian}`,
+          `${ce.complete}/${ce.threads}, ${ce.framesMedian}`,
+        ]);
+        const cold = coldFigures(m.off, m.filled, med);
+        const first = cold.firstSnapshotNs.cacheOff;
+        coldRows.push([
+          p.name,
+          dur(cold.loadNs),
+          dur(cold.walkNs),
+          dur(cold.modulesNs),
+          dur(cold.symbolizeNs),
+          `${dur(first)} ${first <= 50e6 ? 'met' : 'not met'}`,
+          dur(cold.firstSnapshotNs.cacheFilled),
+          `${dur(cold.coldNsPerFrame)} / ${dur(cold.coldDiskCacheNsPerFrame)} / ${dur(cold.warmNsPerFrame)}`,
+          dur(cold.pauseNsMax),
+          dur(cold.secondTotalNs),
+        ]);
+        results.node.push({
+          program: p.name,
+          cold,
+          cliWallNs: med(m.cli),
+          euStackWallNs: med(m.euWall),
+          ratioCliVsEuStack: r,
+          warmWallNs: med(m.warm),
+          pauseNs: med(m.pause),
+          walkNsPerFrame: med(m.walkPerFrame),
+          stackshot: cs,
+          euStack: ce,
+          errors: m.errs,
+        });
+        if (m.errs.length) console.log(`(${p.name}: ${m.errs.slice(0, 2).join(' / ')})`);
+      } finally {
+        t.stop();
       }
-      const cs = lastShot ? completeSummary(fromShot(lastShot)) : { threads: 0, complete: 0, framesMedian: NaN };
-      const ce = lastEu ? completeSummary(fromNames(lastEu.threads)) : { threads: 0, complete: 0, framesMedian: NaN };
-      const r = ratio(med(cli), med(euWall));
-      rows.push([
-        p.name,
-        `${dur(med(cli))} (${dur(p90(cli))})`,
-        `${dur(med(euWall))} (${dur(p90(euWall))})`,
-        fmtRatio(r),
-        r <= 1 ? 'met' : 'not met',
-        dur(med(warm)),
-        dur(med(pause)),
-        `${cs.complete}/${cs.threads}, ${cs.framesMedian}`,
-        `${ce.complete}/${ce.threads}, ${ce.framesMedian}`,
-      ]);
-      // Cold symbolization: every module file parsed for the first time (ELF, symbols, unwind
-      // tables: one parse serves both) plus naming the frames.
-      const coldSym = med(cold.map((x) => x.cost.modulesNs + x.cost.symbolizeNs));
-      coldRows.push([
-        p.name,
-        dur(med(cold.map((x) => x.loadNs))),
-        dur(med(cold.map((x) => x.cost.totalNs))),
-        dur(med(cold.map((x) => x.cost.walkNs))),
-        dur(med(cold.map((x) => x.cost.modulesNs))),
-        dur(med(cold.map((x) => x.cost.symbolizeNs))),
-        `${dur(coldSym)} ${coldSym <= 50e6 ? 'met' : 'not met'}`,
-        dur(med(cold.map((x) => x.cost.pauseNsMax))),
-        dur(med(cold.map((x) => x.warmCost.totalNs))),
-        dur(med(cold.map((x) => x.warmCost.walkNs))),
-      ]);
-      results.node.push({
-        program: p.name,
-        cold: {
-          loadNs: med(cold.map((x) => x.loadNs)),
-          totalNs: med(cold.map((x) => x.cost.totalNs)),
-          walkNs: med(cold.map((x) => x.cost.walkNs)),
-          modulesNs: med(cold.map((x) => x.cost.modulesNs)),
-          symbolizeNs: med(cold.map((x) => x.cost.symbolizeNs)),
-          coldSymbolizationNs: coldSym,
-          pauseNsMax: med(cold.map((x) => x.cost.pauseNsMax)),
-        },
-        cliWallNs: med(cli),
-        euStackWallNs: med(euWall),
-        ratioCliVsEuStack: r,
-        warmWallNs: med(warm),
-        pauseNs: med(pause),
-        stackshot: cs,
-        euStack: ce,
-        errors: errs,
-      });
-      if (errs.length) console.log(`(${p.name}: ${errs.slice(0, 2).join(' / ')})`);
-    } finally {
-      t.stop();
     }
+  } finally {
+    fs.rmSync(cacheDir, { recursive: true, force: true });
   }
   console.log(
-    'Where a cold snapshot of node goes: a fresh node process that requires stackshot and takes one snapshot, then a second one (medians; `cost` fields of the snapshots):\n',
+    'Where a cold snapshot goes: a fresh node process that requires stackshot and takes one snapshot, then a second one (medians; `cost` fields of the snapshots; module cache off unless said). Cold naming as `stackshot bench` defines it (src/benchmark/cold-naming.ts, run in that fresh process): one capture walked and named by a symbolizer of its own, `modulesNs + symbolizeNs` per frame:\n',
   );
   table(
     [
-      'node process',
+      'process',
       'require("stackshot")',
-      'first snapshot `totalNs`',
       'first: `walkNs`',
       'first: `modulesNs` (files parsed; inside walk/symbolize)',
       'first: `symbolizeNs`',
-      'cold symbolization = `modulesNs` + `symbolizeNs` (target ≤ 50 ms)',
+      'first snapshot, cold = `modulesNs` + `symbolizeNs`, module cache off (target ≤ 50 ms)',
+      'the same, module cache filled',
+      'cold naming per frame: cache off / filled / warm',
       'first: `pauseNsMax`',
       'second snapshot `totalNs`',
-      'second: `walkNs`',
     ],
     coldRows,
   );
   table(
     [
-      'node process',
+      'process',
       'stackshot CLI cold wall, median (p90)',
       'eu-stack wall, median (p90)',
       'CLI / eu-stack',
@@ -1400,7 +1409,7 @@ async function main() {
   }
   for (const n of results.node && !results.node.error ? results.node : []) {
     goals.push([
-      `cold CLI snapshot of node ${n.program} ≤ 1.0 × eu-stack's wall`,
+      `cold CLI snapshot of ${n.program} ≤ 1.0 × eu-stack's wall`,
       `${dur(n.cliWallNs)} vs ${dur(n.euStackWallNs)}`,
       fmtRatio(n.ratioCliVsEuStack),
       n.ratioCliVsEuStack <= 1 ? 'met' : 'not met',

@@ -94,10 +94,24 @@ function stackshotCli(pid, extra = []) {
   }
 }
 
-/** A fresh node process that requires dist/ and takes ONE snapshot: cold caches. */
-function stackshotCold(pid, schedule = 'rolling') {
+/** The environment for a persistent module cache mode: undefined (as set), 'off', or a directory. */
+function cacheEnv(cache) {
+  if (cache === undefined) return TOOL_ENV;
+  if (cache === 'off') return { ...TOOL_ENV, STACKSHOT_CACHE: 'off' };
+  const env = { ...TOOL_ENV, STACKSHOT_CACHE_DIR: cache };
+  delete env.STACKSHOT_CACHE;
+  return env;
+}
+
+/**
+ * A fresh node process that requires dist/ and takes ONE snapshot: cold caches. `cache`: the
+ * persistent module cache (see cacheEnv); `naming`: also stackshot bench's cold naming figures.
+ */
+function stackshotCold(pid, schedule = 'rolling', { cache, naming = false } = {}) {
   for (let attempt = 0; ; attempt++) {
-    const r = run(process.execPath, [COLD, String(pid), schedule]);
+    const r = run(process.execPath, [COLD, String(pid), schedule, ...(naming ? ['--naming'] : [])], {
+      env: cacheEnv(cache),
+    });
     if (r.status === 0) {
       try {
         return { ...r, ok: true, result: JSON.parse(r.stdout) };
@@ -156,6 +170,7 @@ function toolVersion(cmd) {
 }
 
 module.exports = {
+  cacheEnv,
   euStack,
   gdb,
   perfRecord,

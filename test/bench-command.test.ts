@@ -73,6 +73,15 @@ function expectSane(r: BenchmarkReport, rounds: number): void {
     expect(m.walkNsPerStack.median!).toBeGreaterThan(0);
     expect(m.kinds.reduce((n, k) => n + k.stacks, 0)).toBe(m.stacks);
     expect(Object.values(m.ends).reduce((a, b) => a + b, 0)).toBe(m.stacks - m.complete);
+    // Each kind walked in a call of its own, once per capture it was in.
+    for (const k of m.kinds) {
+      expect(k.walkNsPerFrame.n).toBeGreaterThanOrEqual(1);
+      expect(k.walkNsPerFrame.n).toBeLessThanOrEqual(rounds);
+      expect(k.walkNsPerStack.n).toBe(k.walkNsPerFrame.n);
+      expect(k.walkNsPerFrame.median!).toBeGreaterThan(0);
+      // A call's time over its stacks is at least its time over its frames (a stack has ≥ 1 frame).
+      expect(k.walkNsPerStack.median!).toBeGreaterThanOrEqual(k.walkNsPerFrame.median!);
+    }
   }
   expect(hybrid!.kinds.map((k) => k.kind)).toContain('main');
   // fp's incomplete stacks are exactly the ones it lost.
@@ -195,7 +204,10 @@ interface Run {
 }
 
 function runCli(args: string[], env: NodeJS.ProcessEnv = {}, prefix: string[] = []): Promise<Run> {
-  const cmd = [...prefix, process.execPath, CLI, ...args];
+  return runNode([...prefix, process.execPath, CLI, ...args], env, 55_000);
+}
+
+function runNode(cmd: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Run> {
   const child = spawn(cmd[0]!, cmd.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
     cwd: os.tmpdir(),
@@ -206,7 +218,7 @@ function runCli(args: string[], env: NodeJS.ProcessEnv = {}, prefix: string[] = 
   child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
   child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
   return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 55_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.once('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
@@ -228,13 +240,15 @@ const DIST = {
 const COUNTS = { type: 'object', additionalProperties: { type: 'integer', minimum: 0 } };
 const KIND = {
   type: 'object',
-  required: ['kind', 'stacks', 'complete', 'frames', 'ends'],
+  required: ['kind', 'stacks', 'complete', 'frames', 'ends', 'walkNsPerFrame', 'walkNsPerStack'],
   properties: {
     kind: { type: 'string' },
     stacks: { type: 'integer' },
     complete: { type: 'integer' },
     frames: DIST,
     ends: COUNTS,
+    walkNsPerFrame: DIST,
+    walkNsPerStack: DIST,
   },
 };
 /** The documented --json shape (README, "stackshot bench"). */
@@ -354,13 +368,17 @@ const REPORT_SCHEMA = {
       required: [
         'frames',
         'coldNsPerFrame',
+        'coldDiskCacheNsPerFrame',
         'warmNsPerFrame',
         'firstSnapshotNs',
+        'firstSnapshotDiskCache',
         'snapshotNsPerFrame',
         'sources',
         'unnamedReasons',
       ],
       properties: {
+        coldDiskCacheNsPerFrame: { type: ['number', 'null'] },
+        firstSnapshotDiskCache: { type: 'boolean' },
         snapshotNsPerFrame: DIST,
         sources: {
           type: 'object',
@@ -395,6 +413,36 @@ describe('stackshot bench', () => {
     const r = JSON.parse(run.stdout) as BenchmarkReport;
     expect(validateReport(r), JSON.stringify(validateReport.errors)).toBe(true);
     expectSane(r, 2);
+  });
+
+  it('measures cold naming with the module cache off and filled; STACKSHOT_CACHE=off leaves it alone', async () => {
+    const t = await startNode(IDLE_NODE);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-bench-cache-'));
+    try {
+      const entries = () => fs.readdirSync(dir).filter((f) => f.endsWith('.bin'));
+      const off = await runCli(['bench', String(t.pid), '--count', '1', '--json'], {
+        STACKSHOT_CACHE_DIR: dir,
+        STACKSHOT_CACHE: 'off',
+      });
+      expect(off.code, off.stderr).toBe(0);
+      const r = JSON.parse(off.stdout) as BenchmarkReport;
+      expect(r.naming.coldNsPerFrame!).toBeGreaterThan(0);
+      expect(r.naming.coldDiskCacheNsPerFrame).toBeNull();
+      expect(r.naming.firstSnapshotDiskCache).toBe(false);
+      expect(entries()).toEqual([]); // cache off: nothing written, not even by the cold passes
+      const on = await runCli(['bench', String(t.pid), '--count', '1', '--json'], {
+        STACKSHOT_CACHE_DIR: dir,
+        STACKSHOT_CACHE: '',
+      });
+      expect(on.code, on.stderr).toBe(0);
+      const s = JSON.parse(on.stdout) as BenchmarkReport;
+      expect(s.naming.coldDiskCacheNsPerFrame!).toBeGreaterThan(0);
+      expect(s.naming.firstSnapshotDiskCache).toBe(true);
+      // The cold pass with the cache on filled it with node's symbol index, at least.
+      expect(entries().length).toBeGreaterThan(0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('prints the tables and the verdict, and writes the pause chart with -o', async () => {
@@ -535,5 +583,41 @@ describe('stackshot bench', () => {
       expect(run.stderr).toMatch(/\[EPERM\]\nhint: /);
       expect(run.stdout).toBe('');
     },
+  );
+});
+
+describe('bench/agreement.js', () => {
+  it.skipIf(!HAVE_GCC)(
+    'sets stackshot bench next to npm run bench on the bench fixture: every figure from both, the frame counts equal',
+    async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-agreement-test-'));
+      try {
+        const out = path.join(dir, 'agreement.json');
+        const env = { AGREEMENT_ROUNDS: '1', AGREEMENT_TARGETS: 'fixture', AGREEMENT_JSON: out };
+        const run = await runNode([process.execPath, path.join(ROOT, 'bench', 'agreement.js')], env, 110_000);
+        expect(run.code, run.stderr).toBe(0);
+        const { results } = JSON.parse(fs.readFileSync(out, 'utf8')) as {
+          results: {
+            target: string;
+            error?: string;
+            rows: { figure: string; npmBench: number; stackshotBench: number; unit: string }[];
+          }[];
+        };
+        expect(results).toHaveLength(1);
+        expect(results[0]!.error).toBeUndefined();
+        expect(results[0]!.rows).toHaveLength(8);
+        for (const r of results[0]!.rows) {
+          expect(r.npmBench, r.figure).toBeGreaterThan(0);
+          expect(r.stackshotBench, r.figure).toBeGreaterThan(0);
+        }
+        // The same stacks counted by both: frames per stack match exactly.
+        const frames = results[0]!.rows.find((r) => r.unit === 'count')!;
+        expect(frames.stackshotBench).toBe(frames.npmBench);
+        expect(run.stdout).toMatch(/\d+ of 8 figures within 2×/);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    120_000,
   );
 });

@@ -8,6 +8,8 @@ import { checkTarget } from '../procfs/preflight';
 import { readComm } from '../procfs/permissions';
 import type { SnapshotOptions } from '../types';
 import { counterDeltas, readAllCounters, threadIds } from './kernel-accounting';
+import { diskCacheInUse, measureColdWarm } from './cold-naming';
+import { walkPerKind } from './kind-walks';
 import { FpLossTally, MethodTally } from './methods';
 import { NamingTally } from './naming';
 import { PathTally } from './paths';
@@ -31,6 +33,9 @@ const PATH_OPTIONS: Record<BenchPath, SnapshotOptions> = {
 
 /** A pause between captures, so the target runs between them (and one capture's kernel counters do not carry the last one's). */
 const GAP_MS = 10;
+
+/** Rounds whose capture is also named cold (module cache off and filled) and warm. */
+const COLD_ROUNDS = 3;
 
 /** Everything measured so far. */
 class Tallies {
@@ -82,11 +87,12 @@ async function capturePath(pid: number, path: BenchPath, t: Tallies): Promise<vo
   const fp = buildSnapshot(c.raw, { ...c.opts, framePointersOnly: true, symbolize: true }, c.started, c.origin);
   t.methods.hybrid.add(hybrid);
   t.methods.fp.add(fp);
+  t.methods.hybrid.addKindWalks(walkPerKind(c, 'hybrid'));
+  t.methods.fp.addKindWalks(walkPerKind(c, 'fp'));
   t.fpLoss.add(fp, hybrid);
-  if (t.rounds === 0) {
-    t.naming.first(hybrid, c.walked.loadNs);
-    t.naming.measureColdWarm(hybrid, c.raw.maps);
-  }
+  if (t.rounds === 0) t.naming.first(hybrid, c.walked.loadNs, diskCacheInUse());
+  // Each cold measure parses every module file three times: the first rounds' median will do.
+  if (t.rounds < COLD_ROUNDS) t.naming.coldWarm(measureColdWarm(c));
   t.naming.add(hybrid);
   // The first snapshot of a process parses its module files: references compare with warm ones.
   if (t.rounds > 0) t.snapshotNs.push(captureNs + hybrid.cost.symbolizeNs);

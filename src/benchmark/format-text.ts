@@ -46,11 +46,21 @@ function kindsTable(ms: MethodResult[]): string {
       String(h.stacks),
       `${f?.complete ?? 0} / ${num(f?.frames.median)}`,
       `${h.complete} / ${num(h.frames.median)}`,
+      `${dur(f?.walkNsPerFrame.median ?? null)} / ${dur(h.walkNsPerFrame.median)}`,
+      `${dur(f?.walkNsPerStack.median ?? null)} / ${dur(h.walkNsPerStack.median)}`,
       counts(f?.ends ?? {}),
     ];
   });
   return table(
-    ['thread kind', 'stacks', 'fp complete / frames', 'hybrid complete / frames', 'fp incomplete: why'],
+    [
+      'thread kind',
+      'stacks',
+      'fp complete / frames',
+      'hybrid complete / frames',
+      'walk per frame fp / hybrid',
+      'per stack fp / hybrid',
+      'fp incomplete: why',
+    ],
     rows,
   );
 }
@@ -93,9 +103,11 @@ function fallbackLines(ps: PathResult[]): string {
 function namingBlock(r: BenchmarkReport): string {
   const n = r.naming;
   let s =
-    `naming: ${plural(n.frames, 'native frame')}; cold ${dur(n.coldNsPerFrame)} per frame (files opened and parsed), ` +
-    `warm ${dur(n.warmNsPerFrame)}; a whole snapshot's naming, runtime frames included: ${dur(n.snapshotNsPerFrame.median)} per frame\n` +
-    `  first snapshot of the run: ${dur(n.firstSnapshotNs)} parsing files and naming (cold if nothing named this process before)\n` +
+    `naming: ${plural(n.frames, 'frame')}, files parsed and frames named per frame: cold ${dur(n.coldNsPerFrame)} ` +
+    `(module cache off), ${n.coldDiskCacheNsPerFrame === null ? 'module cache not in use' : `${dur(n.coldDiskCacheNsPerFrame)} (module cache filled)`}, ` +
+    `warm ${dur(n.warmNsPerFrame)}; a whole snapshot's naming, warm: ${dur(n.snapshotNsPerFrame.median)} per frame\n` +
+    `  first snapshot of the run: ${dur(n.firstSnapshotNs)} parsing files and naming, module cache ` +
+    `${n.firstSnapshotDiskCache ? 'on' : 'off'} (cold if nothing named this process before)\n` +
     `  named by (all rounds): ${counts(n.sources)}\n`;
   for (const u of n.unnamedReasons.slice(0, 5)) s += `  unnamed ${u.frames}: ${u.reason}\n`;
   return s;

@@ -4,6 +4,7 @@
 import { compareThread } from '../audit/explain';
 import type { EndReason, Snapshot, ThreadStack } from '../types';
 import { bump, distribution } from './distribution';
+import type { KindWalk } from './kind-walks';
 import type { BenchMethod, FpLoss, MethodKind, MethodResult } from './types';
 
 /** "main" for the main thread; else its name without numbers ("libuv-worker", "python" for "python3.11"). */
@@ -17,7 +18,12 @@ interface KindAcc {
   complete: number;
   frames: number[];
   ends: Partial<Record<EndReason, number>>;
+  /** Per capture: this kind's own walk call over its frames, and over its stacks. */
+  walkPerFrame: number[];
+  walkPerStack: number[];
 }
+
+const newKind = (): KindAcc => ({ stacks: 0, complete: 0, frames: [], ends: {}, walkPerFrame: [], walkPerStack: [] });
 
 /** Collects the walks of one method over the rounds. */
 export class MethodTally {
@@ -35,7 +41,7 @@ export class MethodTally {
       stacks++;
       const kind = threadKind(shot.pid, t);
       let acc = this.kinds.get(kind);
-      if (acc === undefined) this.kinds.set(kind, (acc = { stacks: 0, complete: 0, frames: [], ends: {} }));
+      if (acc === undefined) this.kinds.set(kind, (acc = newKind()));
       acc.stacks++;
       acc.frames.push(t.frames.length);
       frames += t.frames.length;
@@ -46,6 +52,16 @@ export class MethodTally {
     if (stacks > 0) this.walkPerStack.push(shot.cost.walkNs / stacks);
   }
 
+  /** One capture's walks, one call per thread kind (kind-walks.ts). */
+  addKindWalks(walks: Map<string, KindWalk>): void {
+    for (const [kind, w] of walks) {
+      let acc = this.kinds.get(kind);
+      if (acc === undefined) this.kinds.set(kind, (acc = newKind()));
+      if (w.frames > 0) acc.walkPerFrame.push(w.walkNs / w.frames);
+      if (w.stacks > 0) acc.walkPerStack.push(w.walkNs / w.stacks);
+    }
+  }
+
   result(): MethodResult {
     const kinds: MethodKind[] = [...this.kinds]
       .map(([kind, a]) => ({
@@ -54,6 +70,8 @@ export class MethodTally {
         complete: a.complete,
         frames: distribution(a.frames),
         ends: a.ends,
+        walkNsPerFrame: distribution(a.walkPerFrame),
+        walkNsPerStack: distribution(a.walkPerStack),
       }))
       .sort((a, b) => b.stacks - a.stacks || a.kind.localeCompare(b.kind));
     const ends: Partial<Record<EndReason, number>> = {};

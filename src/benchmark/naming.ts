@@ -1,27 +1,13 @@
 // Symbolization cost cold and warm, per frame, and which sources named the frames.
 //
-// Cold: a fresh symbolizer names one capture's native frames, opening and parsing every module
-// file as the first snapshot of a process does. Warm: the same symbolizer names them again.
-// The shared symbolizer that snapshots use is not touched, so running a benchmark does not
-// change what later snapshots in the same program pay.
-import { binding } from '../addon';
-import { Symbolizer, type PcToName } from '../symbolize/symbolizer';
-import type { Frame, Snapshot } from '../types';
+// Cold and warm are measured by cold-naming.ts (the definition npm run bench shares). The
+// shared symbolizer that snapshots use is not touched, so running a benchmark does not change
+// what later snapshots in the same program pay.
+import type { Snapshot } from '../types';
+import type { ColdWarm } from './cold-naming';
 import { bump, distribution } from './distribution';
+import type { Frame } from '../types';
 import type { NameSource, NamingResult } from './types';
-
-/** The native frames' pcs as snapshot() hands them to the symbolizer (see framePcs there). */
-function nativePcs(shot: Snapshot): PcToName[] {
-  const pcs: PcToName[] = [];
-  for (const t of shot.threads) {
-    const frames = t.frames.filter((f) => f.kind !== 'python' && f.inlined !== true);
-    frames.forEach((f, i) => {
-      const exact = i === 0 || f.method === 'signal' || frames[i + 1]?.method === 'signal';
-      pcs.push({ pc: BigInt(f.pc), isReturnAddress: !exact });
-    });
-  }
-  return pcs;
-}
 
 export function nameSource(f: Frame): NameSource {
   if (f.kind === 'js') return 'v8';
@@ -34,31 +20,29 @@ export function nameSource(f: Frame): NameSource {
 
 export class NamingTally {
   private frames = 0;
-  private coldNs: number | null = null;
-  private warmNs: number | null = null;
+  /** Per measured capture, ns per frame. */
+  private readonly cold: number[] = [];
+  private readonly coldDiskCache: number[] = [];
+  private readonly warm: number[] = [];
   private firstNs: number | null = null;
+  private firstDiskCache = false;
   private readonly perFrame: number[] = [];
   private readonly sources: Partial<Record<NameSource, number>> = {};
   private readonly unnamed = new Map<string, number>();
 
-  /** Names one capture's native frames with a fresh symbolizer (cold), then again (warm). */
-  measureColdWarm(shot: Snapshot, maps: string): void {
-    const pcs = nativePcs(shot);
-    if (pcs.length === 0) return;
-    const fresh = new Symbolizer({ demangle: binding.demangle, xzDecompress: binding.xzDecompress });
-    const time = (): number => {
-      const t0 = process.hrtime.bigint();
-      fresh.symbolize(shot.pid, maps, pcs);
-      return Number(process.hrtime.bigint() - t0);
-    };
-    this.coldNs = time();
-    this.warmNs = time();
-    this.frames = pcs.length;
+  /** One capture named cold (cache off, cache filled) and warm by fresh symbolizers. */
+  coldWarm(m: ColdWarm): void {
+    if (m.frames === 0) return;
+    this.frames = m.frames;
+    this.cold.push(m.coldNs / m.frames);
+    if (m.coldDiskCacheNs !== null) this.coldDiskCache.push(m.coldDiskCacheNs / m.frames);
+    this.warm.push(m.warmNs / m.frames);
   }
 
   /** The first snapshot: files its walk parsed (walkLoadNs), and its own parsing and naming. */
-  first(shot: Snapshot, walkLoadNs: number): void {
+  first(shot: Snapshot, walkLoadNs: number, diskCache: boolean): void {
     this.firstNs = walkLoadNs + shot.cost.modulesNs + shot.cost.symbolizeNs;
+    this.firstDiskCache = diskCache;
   }
 
   /** A named snapshot: where its names came from, and its (warm) naming time per frame. */
@@ -79,12 +63,13 @@ export class NamingTally {
   }
 
   result(): NamingResult {
-    const per = (ns: number | null) => (ns === null || this.frames === 0 ? null : ns / this.frames);
     return {
       frames: this.frames,
-      coldNsPerFrame: per(this.coldNs),
-      warmNsPerFrame: per(this.warmNs),
+      coldNsPerFrame: distribution(this.cold).median,
+      coldDiskCacheNsPerFrame: distribution(this.coldDiskCache).median,
+      warmNsPerFrame: distribution(this.warm).median,
       firstSnapshotNs: this.firstNs,
+      firstSnapshotDiskCache: this.firstDiskCache,
       snapshotNsPerFrame: distribution(this.perFrame),
       sources: this.sources,
       unnamedReasons: [...this.unnamed]

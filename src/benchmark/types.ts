@@ -63,6 +63,10 @@ export interface MethodKind {
   frames: Distribution;
   /** Why the incomplete stacks ended. */
   ends: Partial<Record<EndReason, number>>;
+  /** This kind's threads walked in a call of their own, per capture: the call's time over its frames, ns. */
+  walkNsPerFrame: Distribution;
+  /** The same call's time over its stacks, ns. */
+  walkNsPerStack: Distribution;
 }
 
 export interface MethodResult {
@@ -71,7 +75,7 @@ export interface MethodResult {
   complete: number;
   /** Frames per stack. */
   frames: Distribution;
-  /** Walk time per frame, per capture (warm: unwind tables already loaded), ns. */
+  /** Walk time per frame, per capture (all threads in one call; warm: unwind tables already loaded), ns. */
   walkNsPerFrame: Distribution;
   /** Walk time per stack, per capture (all threads' walk over the threads walked), ns. */
   walkNsPerStack: Distribution;
@@ -119,18 +123,28 @@ export interface PathResult {
 }
 
 export interface NamingResult {
-  /** Native frames named per pass. */
+  /** Frames of the snapshot named cold and warm (runtime frames included). */
   frames: number;
-  /** A fresh symbolizer: files opened and parsed (what the first snapshot of a process pays), ns per frame. */
+  /**
+   * Cold, persistent module cache off: one capture walked and named by a symbolizer with a
+   * registry of its own (every module file opened and parsed), `modulesNs + symbolizeNs` per
+   * frame, ns; the median over the first 3 rounds' captures. npm run bench measures the same
+   * (bench/cold.js --naming, with the same function).
+   */
   coldNsPerFrame: number | null;
-  /** The same frames again, modules cached, ns per frame. */
+  /** The same with the persistent module cache on and filled; null when it is off or unusable. */
+  coldDiskCacheNsPerFrame: number | null;
+  /** The same capture again by the same symbolizer (modules and names cached), ns per frame. */
   warmNsPerFrame: number | null;
   /**
-   * The first snapshot of the run: files parsed (for its walk and its names) plus its naming,
-   * runtime frames included, ns. Cold when this program had named no frames of the process
-   * before (always so from the CLI): `npm run bench` calls it cold symbolization.
+   * The first snapshot of the run: `modulesNs + symbolizeNs` (files parsed for its walk and its
+   * names, plus its naming, runtime frames included), ns. Cold when this program had named no
+   * frames of the process before (always so from the CLI): npm run bench's first snapshot of a
+   * fresh process, counted the same way.
    */
   firstSnapshotNs: number | null;
+  /** Whether the persistent module cache was on for that first snapshot (filled or not). */
+  firstSnapshotDiskCache: boolean;
   /** A whole snapshot's naming (runtime frames included), warm, per frame, ns. */
   snapshotNsPerFrame: Distribution;
   sources: Partial<Record<NameSource, number>>;

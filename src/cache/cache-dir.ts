@@ -17,6 +17,11 @@ export function setPersistentCacheEnabled(enabled: boolean): void {
   disabled = !enabled;
 }
 
+/** False once setPersistentCacheEnabled(false) turned the cache off for this process. */
+export function persistentCacheEnabled(): boolean {
+  return !disabled;
+}
+
 /** Forgets the directory checked before (tests change the environment between runs). */
 export function resetCacheDir(): void {
   resolved = undefined;
