@@ -38,7 +38,7 @@ int open_thread_clock(const PerfEventSpec& spec) {
   attr.sample_regs_user = perf_user_regs_mask();
   attr.sample_stack_user = spec.stack_bytes;
   attr.disabled = spec.start_disabled ? 1 : 0;
-  attr.wakeup_events = 1;  // poll() wakes at every sample
+  attr.wakeup_events = spec.wake_each_sample ? 1 : 0;  // 0: at half the ring
   attr.exclude_idle = 1;
   attr.exclude_callchain_kernel = 1;
   attr.exclude_callchain_user = 1;

@@ -17,6 +17,9 @@ struct PerfEventSpec {
   uint64_t freq_hz = 0;
   uint32_t stack_bytes = kMaxSampleStack;
   bool start_disabled = false;  // enable later (PERF_EVENT_IOC_REFRESH / ENABLE)
+  // Wake a poll()er at every sample, or only when the ring is half full (the kernel's default
+  // watermark): each wake-up is an interrupt the target's CPU sends on the target's time.
+  bool wake_each_sample = true;
 };
 
 // Returns an fd (close-on-exec) or -errno. Without privilege (perf_event_paranoid >= 2, no

@@ -20,8 +20,9 @@ namespace stackshot {
 
 namespace {
 
-// Ring data pages per thread (a power of two): room for a few samples of a full stack copy.
-constexpr size_t kRingPages = 64;
+// Ring data pages per thread (a power of two): room for 7 samples of a full stack copy. The
+// reader is woken when half of it is full, not at every sample (see PerfEventSpec).
+constexpr size_t kRingPages = 128;
 constexpr size_t kMinRingPages = 32;
 // Samples kept for JavaScript, all threads together, before new ones are dropped (a consumer
 // that stopped pulling must not grow our memory): a count and the bytes of their stacks.
@@ -84,6 +85,7 @@ bool PerfRecorder::open_event(pid_t tid, int* err) {
   spec.tid = tid;
   spec.period_ns = period_ns_;
   spec.stack_bytes = stack_bytes_;
+  spec.wake_each_sample = false;
   int fd = open_thread_clock(spec);
   if (fd < 0) {
     *err = -fd;
