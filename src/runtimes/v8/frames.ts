@@ -52,10 +52,13 @@ export class V8FrameReader {
     this.calls = new CallNames(heap, this.functions);
   }
 
-  /** Reads the frame whose frame pointer is fp; pcIn says what code its pc is in. */
-  read(fp: bigint, pc: bigint, pcIn: V8Code, stack?: StackCopy): V8Frame {
+  /**
+   * Reads the frame whose frame pointer is fp; `at` is its pc's lookup address (lookupAddress:
+   * pc - 1 for a return address), pcIn says what code it is in.
+   */
+  read(fp: bigint, at: bigint, pcIn: V8Code, stack?: StackCopy): V8Frame {
     try {
-      return this.readFrame(fp, pc, pcIn, stack);
+      return this.readFrame(fp, at, pcIn, stack);
     } catch (e) {
       // Builtins are stubs of many frame layouts, and may not have built their frame yet:
       // one that is not a JavaScript builtin's own frame is no error, just not JavaScript.
@@ -65,7 +68,7 @@ export class V8FrameReader {
     }
   }
 
-  private readFrame(fp: bigint, pc: bigint, pcIn: V8Code, stack?: StackCopy): V8Frame {
+  private readFrame(fp: bigint, at: bigint, pcIn: V8Code, stack?: StackCopy): V8Frame {
     const interpreterPc = pcIn === 'interpreter';
     const L = this.heap.layout;
     const low = Math.min(L.fp.contextOrFrameType, L.fp.function, L.fp.bytecodeArray, L.fp.bytecodeOffset);
@@ -108,7 +111,7 @@ export class V8FrameReader {
       if (typeof at === 'number') position = at;
       else lineReason = at.reason;
     } else if (pcIn === 'jit') {
-      const jit = this.jitPosition(pc, fnHeader.bytes, sfiTagged, bytecode, isBytecode ? bytecodeHeader : undefined);
+      const jit = this.jitPosition(at, fnHeader.bytes, sfiTagged, bytecode, isBytecode ? bytecodeHeader : undefined);
       js.tier = jit.tier;
       position = jit.position;
       inlined = jit.inlined;
@@ -135,7 +138,7 @@ export class V8FrameReader {
    * `bytecodeHeader` is the frame's BytecodeArray, when its slot holds one.
    */
   private jitPosition(
-    pc: bigint,
+    at: bigint,
     fnBytes: Buffer,
     sfiTagged: bigint,
     bytecode: bigint,
@@ -143,10 +146,12 @@ export class V8FrameReader {
   ): { tier: JsTier; position?: number; inlined?: JsFrameName[] } {
     const L = this.heap.layout;
     const code =
-      this.code.runningCode(fnBytes.readBigUInt64LE(L.off.jsFunctionCode), pc) ??
-      this.code.runningCode(this.heap.field(sfiTagged - 1n, L.off.sfiFunctionData), pc);
+      this.code.runningCode(fnBytes.readBigUInt64LE(L.off.jsFunctionCode), at) ??
+      this.code.runningCode(this.heap.field(sfiTagged - 1n, L.off.sfiFunctionData), at);
     const tier: JsTier = code !== undefined ? code.tier : bytecodeHeader !== undefined ? 'baseline' : 'optimized';
     if (code?.tier === 'baseline' && bytecodeHeader !== undefined) {
+      // V8's baseline table maps a pc offset to the bytecode whose code ends at or after it:
+      // the byte at the lookup address belongs to the bytecode that ends after it.
       const at = this.code.baselinePosition(
         code.code,
         code.header,
