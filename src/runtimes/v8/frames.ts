@@ -47,8 +47,8 @@ export class V8FrameReader {
   private readonly calls: CallNames;
 
   constructor(readonly heap: V8Heap) {
-    this.functions = new V8Functions(heap);
     this.code = new CodePositions(heap);
+    this.functions = new V8Functions(heap, this.code);
     this.calls = new CallNames(heap, this.functions);
   }
 
@@ -94,7 +94,8 @@ export class V8FrameReader {
     // A builtin's own JavaScript frame is a builtin function's (no script); V8's nameless
     // closures (promise reactions, async resumption) are not in JavaScript stack traces.
     if (pcIn === 'builtin' && (name === '' || script.source !== 0n)) return { kind: 'internal' };
-    const js: JsFrameName = { name: this.callName(fp, name, stack), tier: 'optimized' };
+    const own = name === '' && script.isEval === true ? 'eval' : name;
+    const js: JsFrameName = { name: this.callName(fp, own, stack), tier: 'optimized' };
     if (script.file !== undefined) js.file = script.file;
 
     const bytecode = slot(L.fp.bytecodeArray);
@@ -189,7 +190,7 @@ export class V8FrameReader {
   /** A function inlined into optimized code, named from its SharedFunctionInfo (tagged). */
   private inlinedFrame(sfiTagged: bigint, position: number, tier: JsTier): JsFrameName {
     const { name, script } = this.functions.sharedInfo(sfiTagged);
-    const js: JsFrameName = { name, tier };
+    const js: JsFrameName = { name: name === '' && script.isEval === true ? 'eval' : name, tier };
     if (script.file !== undefined) js.file = script.file;
     const lc = script.lineEnds === undefined || position < 0 ? undefined : lineAndColumn(script.lineEnds, position);
     if (lc !== undefined) {
