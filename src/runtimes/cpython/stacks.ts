@@ -87,7 +87,7 @@ export class CodeCache {
     let info = decodeCode(mem, rt, address, head);
     // Decoding reads the name, file and line table: a header changed meanwhile means the
     // object was freed (and its address reused) while it was read, so none of it holds.
-    const after = info === null ? head : readCodeHeader(mem, rt, address);
+    const after = info === null ? head : mem.reread(address, head.length);
     if (after === null || !after.equals(head)) info = null;
     this.entries.set(address, { head, info });
     return info;
@@ -120,6 +120,7 @@ function frameOf(
  */
 export function readPythonStack(mem: TargetMemory, rt: PythonRuntime, codes: CodeCache, tstate: bigint): PythonStack {
   const first = readPythonStackOnce(mem, rt, codes, tstate);
+  mem.forget(); // the second read reads the target again, not the pages the first one kept
   const second = readPythonStackOnce(mem, rt, codes, tstate);
   const a = first.runs.flat().reverse();
   const b = second.runs.flat().reverse();
