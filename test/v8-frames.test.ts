@@ -154,7 +154,7 @@ describe('V8 frames, node started without flags', () => {
     ).toBe(true);
   });
 
-  it("eval, nested eval, new Function and node's own JS (node:internal) read as Error().stack writes them", async () => {
+  it("eval, nested eval, new Function, inferred names, node's own JS read as Error().stack writes them", async () => {
     const program = path.join(FIXTURES_DIR, 'v8_eval.js');
     const t = await startTarget(process.execPath, [program], { env: nodeEnv(), ready: /"tag":"eval"/ });
     const line = t.stdout.split('\n').find((l) => l.includes('"tag":"eval"'))!;
@@ -168,6 +168,7 @@ describe('V8 frames, node started without flags', () => {
     expect(ours.slice(1).map((f) => f.column)).toEqual(trace.slice(1).map((f) => f.column));
     expect(trace.some((f) => f.file.startsWith('eval at evalFn (eval at runEval ('))).toBe(true);
     expect(trace.some((f) => f.file === 'node:internal/timers')).toBe(true);
+    expect(trace.some((f) => f.name === 'timers.fire')).toBe(true);
   });
 
   it('with --perf-basic-prof, the perf map names the JIT frames as V8 does', async () => {

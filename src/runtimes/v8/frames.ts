@@ -90,12 +90,12 @@ export class V8FrameReader {
       throw new V8ReadError(`JSFunction expected, instance type ${fnHeader.type} found`);
     }
     const sfiTagged = fnHeader.bytes.readBigUInt64LE(L.off.jsFunctionShared);
-    const { name, startPosition, script } = this.functions.sharedInfo(sfiTagged);
+    const { name, startPosition, script, inferred } = this.functions.sharedInfo(sfiTagged);
     // A builtin's own JavaScript frame is a builtin function's (no script); V8's nameless
     // closures (promise reactions, async resumption) are not in JavaScript stack traces.
     if (pcIn === 'builtin' && (name === '' || script.source !== 0n)) return { kind: 'internal' };
     const own = name === '' && script.isEval === true ? 'eval' : name;
-    const js: JsFrameName = { name: this.callName(fp, own, stack), tier: 'optimized' };
+    const js: JsFrameName = { name: this.callName(fp, own, stack, inferred === true), tier: 'optimized' };
     if (script.file !== undefined) js.file = script.file;
 
     const bytecode = slot(L.fp.bytecodeArray);
@@ -173,7 +173,7 @@ export class V8FrameReader {
   }
 
   /** The frame's name as V8's stack trace writes it: `new F`, `Type.method`, or the name. */
-  private callName(fp: bigint, name: string, stack?: StackCopy): string {
+  private callName(fp: bigint, name: string, stack: StackCopy | undefined, inferred: boolean): string {
     const L = this.heap.layout;
     const word = (addr: bigint): bigint => {
       const off = stack === undefined ? -1n : addr - stack.base;
@@ -184,6 +184,8 @@ export class V8FrameReader {
     // The caller's frame is a construct frame (its marker says so) for `new F()`.
     const marker = word(word(fp) + BigInt(L.fp.contextOrFrameType));
     const construct = isSmi(marker) && marker === BigInt(L.frameType.construct) << 1n;
+    // V8 writes an inferred name as it is (`o.h`), with no receiver type before it.
+    if (inferred && !construct) return name;
     return this.calls.display(name, word(fp + BigInt(L.fp.args)), construct);
   }
 

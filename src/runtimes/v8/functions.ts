@@ -23,6 +23,8 @@ export interface ScriptInfo {
 
 export interface SharedInfo {
   name: string;
+  /** The name is the one V8 inferred from where the function was stored (`o.h = function`). */
+  inferred?: true;
   startPosition?: number;
   script: ScriptInfo;
 }
@@ -44,15 +46,16 @@ export class V8Functions {
     if (header.type !== L.type.sharedFunctionInfo)
       throw new V8ReadError(`SharedFunctionInfo expected, instance type ${header.type} found`);
     return this.shared.get(tagged, header.bytes, () => {
-      const { name, startPosition } = this.functionName(tagged - 1n);
+      const { name, startPosition, inferred } = this.functionName(tagged - 1n);
       const info: SharedInfo = { name, script: this.script(header.bytes.readBigUInt64LE(L.off.sfiScript)) };
+      if (inferred === true) info.inferred = true;
       if (startPosition !== undefined) info.startPosition = startPosition;
       return info;
     });
   }
 
   /** The function's name (SharedFunctionInfo: a String, or a ScopeInfo that holds it) and start. */
-  private functionName(sfi: bigint): { name: string; startPosition?: number } {
+  private functionName(sfi: bigint): { name: string; startPosition?: number; inferred?: true } {
     const L = this.heap.layout;
     const nameOrScope = this.heap.field(sfi, L.off.sfiNameOrScopeInfo);
     if (isSmi(nameOrScope)) return { name: '' }; // kNoSharedNameSentinel
@@ -69,17 +72,29 @@ export class V8Functions {
     const skip = L.scopeInfo.firstVars + (locals < MAX_INLINED_LOCAL_NAMES ? 2 * locals : 1 + locals);
     const SLOTS = 8;
     const rest = this.heap.read(scope + BigInt(8 * skip), 8 * SLOTS);
+    // The function's own name comes first ('' when anonymous), then the name V8 inferred from
+    // where the function was stored (`o.h` for `o.h = function () {}`), used when it has none.
     let name = '';
+    let anonymous = false;
     let prev = 1n;
+    const result = (startPosition?: number): { name: string; startPosition?: number; inferred?: true } => {
+      const r: { name: string; startPosition?: number; inferred?: true } = { name };
+      if (startPosition !== undefined) r.startPosition = startPosition;
+      if (anonymous && name !== '') r.inferred = true;
+      return r;
+    };
     for (let i = 0; i < SLOTS; i++) {
       const w = rest.readBigUInt64LE(8 * i);
-      if (name === '' && isHeapObject(w) && this.heap.isString(w)) name = this.heap.string(w);
+      if (name === '' && isHeapObject(w) && this.heap.isString(w)) {
+        name = this.heap.string(w);
+        if (name === '') anonymous = true;
+      }
       if (isSmi(w) && isSmi(prev) && i > 0 && smiValue(prev) >= 0 && smiValue(prev) < smiValue(w)) {
-        return { name, startPosition: smiValue(prev) };
+        return result(smiValue(prev));
       }
       prev = w;
     }
-    return { name };
+    return result();
   }
 
   /** The script's name and line ends, cached while its source stays the same object. */
