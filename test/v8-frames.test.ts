@@ -40,11 +40,14 @@ interface TraceFrame {
   column: number;
 }
 
-/** `    at Shop.checkout (/x.js:37:12)` / `    at /x.js:3:1` -> its parts. */
+/**
+ * `    at Shop.checkout (/x.js:37:12)` / `    at /x.js:3:1` -> its parts; an eval's file is
+ * `eval at f (/x.js:8:13), <anonymous>` (the name ends at the first parenthesis).
+ */
 function parseTrace(stack: string): TraceFrame[] {
   const out: TraceFrame[] = [];
   for (const l of stack.split('\n').slice(1)) {
-    const m = /^\s+at (?:(.*) \()?(.+):(\d+):(\d+)\)?$/.exec(l);
+    const m = /^\s+at (?:(.*?) \()?(.+):(\d+):(\d+)\)?$/.exec(l);
     if (m === null) continue;
     out.push({ name: m[1] ?? '', file: m[2], line: Number(m[3]), column: Number(m[4]) });
   }
@@ -149,6 +152,23 @@ describe('V8 frames, node started without flags', () => {
     expect(
       frames.slice(frames.indexOf(ours[ours.length - 1])).some((f) => f.symbol === 'Builtins_JSEntryTrampoline'),
     ).toBe(true);
+  });
+
+  it("eval, nested eval, new Function, inferred names, node's own JS read as Error().stack writes them", async () => {
+    const program = path.join(FIXTURES_DIR, 'v8_eval.js');
+    const t = await startTarget(process.execPath, [program], { env: nodeEnv(), ready: /"tag":"eval"/ });
+    const line = t.stdout.split('\n').find((l) => l.includes('"tag":"eval"'))!;
+    const trace = parseTrace((JSON.parse(line) as { stack: string }).stack);
+    const { thread } = await threadWith(t.pid, 'evalFn');
+    const ours = thread.frames.filter((f) => f.kind === 'js');
+    expect(ours.map((f) => `${f.symbol} (${f.file}:${f.line})`)).toEqual(
+      trace.map((f) => `${f.name.replace(/ \[as [^\]]*\]$/, '')} (${f.file}:${f.line})`),
+    );
+    // Columns too, but the innermost frame's: the trace was taken one call before it blocked.
+    expect(ours.slice(1).map((f) => f.column)).toEqual(trace.slice(1).map((f) => f.column));
+    expect(trace.some((f) => f.file.startsWith('eval at evalFn (eval at runEval ('))).toBe(true);
+    expect(trace.some((f) => f.file === 'node:internal/timers')).toBe(true);
+    expect(trace.some((f) => f.name === 'timers.fire')).toBe(true);
   });
 
   it('with --perf-basic-prof, the perf map names the JIT frames as V8 does', async () => {

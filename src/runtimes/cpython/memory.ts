@@ -34,6 +34,17 @@ export class TargetMemory {
     return all.subarray(start, start + length);
   }
 
+  /** The same bytes read again from the target now, past the pages kept (null if unreadable). */
+  reread(address: bigint, length: number): Buffer | null {
+    if (address <= 0n || length <= 0 || address + BigInt(length) > 0xffff_ffff_ffff_ffffn) return null;
+    return this.direct(address, length);
+  }
+
+  /** Drops the pages kept: the next reads see the target as it is now. */
+  forget(): void {
+    this.pages.clear();
+  }
+
   u64(address: bigint): bigint | null {
     return this.read(address, 8)?.readBigUInt64LE(0) ?? null;
   }

@@ -21,6 +21,9 @@ export interface PythonFrame {
   line: number | null;
   /** Set when the frame's code could not be read (name is then null). */
   reason?: PythonReason;
+  /** The frame's address and its code object's: what a second read must find again. */
+  frame: bigint;
+  code: bigint;
 }
 
 /** A thread's Python frames, innermost first, cut per native eval call (innermost call first). */
@@ -81,25 +84,65 @@ export class CodeCache {
     if (head === null) return null;
     const known = this.entries.get(address);
     if (known !== undefined && known.head.equals(head)) return known.info;
-    const info = decodeCode(mem, rt, address, head);
+    let info = decodeCode(mem, rt, address, head);
+    // Decoding reads the name, file and line table: a header changed meanwhile means the
+    // object was freed (and its address reused) while it was read, so none of it holds.
+    const after = info === null ? head : mem.reread(address, head.length);
+    if (after === null || !after.equals(head)) info = null;
     this.entries.set(address, { head, info });
     return info;
   }
 }
 
-function frameOf(mem: TargetMemory, rt: PythonRuntime, codes: CodeCache, code: bigint, instr: bigint): PythonFrame {
+function frameOf(
+  mem: TargetMemory,
+  rt: PythonRuntime,
+  codes: CodeCache,
+  frame: bigint,
+  code: bigint,
+  instr: bigint,
+): PythonFrame {
   const info = codes.get(mem, rt, code);
-  if (info === null) return { name: null, file: null, line: null, reason: 'python-code-invalid' };
+  if (info === null) return { name: null, file: null, line: null, reason: 'python-code-invalid', frame, code };
   // 3.11/3.12 point at the last instruction started; 3.13 at the current one: the same index.
   const delta = instr - info.codeStart;
   const index = delta >= -2n && delta < BigInt(info.units * 2) && delta % 2n === 0n ? Number(delta / 2n) : null;
-  if (index === null || info.linetable === null) return { name: info.name, file: info.file, line: null };
+  if (index === null || info.linetable === null) return { name: info.name, file: info.file, line: null, frame, code };
   const line = lineOfInstruction(info.linetable, info.firstLine, index);
-  return { name: info.name, file: info.file, line };
+  return { name: info.name, file: info.file, line, frame, code };
 }
 
-/** The Python stack of the thread whose state is at `tstate`. */
+/**
+ * The Python stack of the thread whose state is at `tstate`, read twice: the thread runs while
+ * it is read, so a frame popped or a code object freed in between can read as another one. The
+ * frames both reads found the same (the same frame holding the same code, from the outermost
+ * in) are kept; the inner ones that differ are the part that moved, and keep no name.
+ */
 export function readPythonStack(mem: TargetMemory, rt: PythonRuntime, codes: CodeCache, tstate: bigint): PythonStack {
+  const first = readPythonStackOnce(mem, rt, codes, tstate);
+  mem.forget(); // the second read reads the target again, not the pages the first one kept
+  const second = readPythonStackOnce(mem, rt, codes, tstate);
+  const a = first.runs.flat().reverse();
+  const b = second.runs.flat().reverse();
+  let same = 0;
+  while (same < a.length && same < b.length && a[same]!.frame === b[same]!.frame && a[same]!.code === b[same]!.code)
+    same++;
+  // Everything inward of the first frame that differs (outermost first: `same` frames agree).
+  let moved = b.length - same;
+  if (moved === 0) return second;
+  const stack: PythonStack = { runs: second.runs.map((run) => [...run]) };
+  if (second.reason !== undefined) stack.reason = second.reason;
+  for (const run of stack.runs) {
+    for (let i = 0; i < run.length && moved > 0; i++, moved--) {
+      const { frame, code } = run[i]!;
+      run[i] = { name: null, file: null, line: null, reason: 'python-stack-changed', frame, code };
+    }
+    if (moved === 0) break;
+  }
+  return stack;
+}
+
+function readPythonStackOnce(mem: TargetMemory, rt: PythonRuntime, codes: CodeCache, tstate: bigint): PythonStack {
   const L = rt.layout;
   let frame: bigint | null;
   if (L.thread.cframe !== null) {
@@ -127,7 +170,7 @@ export function readPythonStack(mem: TargetMemory, rt: PythonRuntime, codes: Cod
     const shim = L.entry === 'cstack-shim' && raw[L.frame.owner] === FRAME_OWNED_BY_CSTACK;
     const f = shim
       ? null
-      : frameOf(mem, rt, codes, raw.readBigUInt64LE(L.frame.code), raw.readBigUInt64LE(L.frame.instr));
+      : frameOf(mem, rt, codes, frame, raw.readBigUInt64LE(L.frame.code), raw.readBigUInt64LE(L.frame.instr));
     // The shim's own code object ("<interpreter trampoline>" in "<shim>") runs only in shim
     // frames: read while the frame was being set up, its owner byte can lag behind.
     if (shim || (L.entry === 'cstack-shim' && f?.file === '<shim>')) {

@@ -12,8 +12,11 @@ export class CodePositions {
 
   constructor(private readonly heap: V8Heap) {}
 
-  /** The function's current code, if the pc is inside it: its tier and the pc's offset in it. */
-  runningCode(tagged: bigint, pc: bigint): { code: bigint; header: Buffer; tier: JsTier; offset: number } | undefined {
+  /**
+   * The function's current code, if `at` is inside it: its tier and `at`'s offset in it. `at` is
+   * the frame's lookup address (pc - 1 for a return address: the unwinder decides which).
+   */
+  runningCode(tagged: bigint, at: bigint): { code: bigint; header: Buffer; tier: JsTier; offset: number } | undefined {
     const L = this.heap.layout;
     const o = L.off;
     const header = this.heap.header(
@@ -29,8 +32,6 @@ export class CodePositions {
     if (header === undefined || header.type !== L.type.code) return undefined;
     const start = header.bytes.readBigUInt64LE(o.codeInstructionStart);
     const size = header.bytes.readInt32LE(o.codeInstructionSize);
-    // pc is a return address (or, innermost, the next instruction): the call is before it.
-    const at = pc - 1n;
     if (size <= 0 || at < start || at >= start + BigInt(size)) return undefined;
     const flags = header.bytes.readUInt32LE(o.codeFlags);
     const kind = (flags >>> L.code.kindShift) & L.code.kindMask;

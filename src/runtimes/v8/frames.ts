@@ -47,15 +47,18 @@ export class V8FrameReader {
   private readonly calls: CallNames;
 
   constructor(readonly heap: V8Heap) {
-    this.functions = new V8Functions(heap);
     this.code = new CodePositions(heap);
+    this.functions = new V8Functions(heap, this.code);
     this.calls = new CallNames(heap, this.functions);
   }
 
-  /** Reads the frame whose frame pointer is fp; pcIn says what code its pc is in. */
-  read(fp: bigint, pc: bigint, pcIn: V8Code, stack?: StackCopy): V8Frame {
+  /**
+   * Reads the frame whose frame pointer is fp; `at` is its pc's lookup address (lookupAddress:
+   * pc - 1 for a return address), pcIn says what code it is in.
+   */
+  read(fp: bigint, at: bigint, pcIn: V8Code, stack?: StackCopy): V8Frame {
     try {
-      return this.readFrame(fp, pc, pcIn, stack);
+      return this.readFrame(fp, at, pcIn, stack);
     } catch (e) {
       // Builtins are stubs of many frame layouts, and may not have built their frame yet:
       // one that is not a JavaScript builtin's own frame is no error, just not JavaScript.
@@ -65,7 +68,7 @@ export class V8FrameReader {
     }
   }
 
-  private readFrame(fp: bigint, pc: bigint, pcIn: V8Code, stack?: StackCopy): V8Frame {
+  private readFrame(fp: bigint, at: bigint, pcIn: V8Code, stack?: StackCopy): V8Frame {
     const interpreterPc = pcIn === 'interpreter';
     const L = this.heap.layout;
     const low = Math.min(L.fp.contextOrFrameType, L.fp.function, L.fp.bytecodeArray, L.fp.bytecodeOffset);
@@ -87,11 +90,12 @@ export class V8FrameReader {
       throw new V8ReadError(`JSFunction expected, instance type ${fnHeader.type} found`);
     }
     const sfiTagged = fnHeader.bytes.readBigUInt64LE(L.off.jsFunctionShared);
-    const { name, startPosition, script } = this.functions.sharedInfo(sfiTagged);
+    const { name, startPosition, script, inferred } = this.functions.sharedInfo(sfiTagged);
     // A builtin's own JavaScript frame is a builtin function's (no script); V8's nameless
     // closures (promise reactions, async resumption) are not in JavaScript stack traces.
     if (pcIn === 'builtin' && (name === '' || script.source !== 0n)) return { kind: 'internal' };
-    const js: JsFrameName = { name: this.callName(fp, name, stack), tier: 'optimized' };
+    const own = name === '' && script.isEval === true ? 'eval' : name;
+    const js: JsFrameName = { name: this.callName(fp, own, stack, inferred === true), tier: 'optimized' };
     if (script.file !== undefined) js.file = script.file;
 
     const bytecode = slot(L.fp.bytecodeArray);
@@ -108,7 +112,7 @@ export class V8FrameReader {
       if (typeof at === 'number') position = at;
       else lineReason = at.reason;
     } else if (pcIn === 'jit') {
-      const jit = this.jitPosition(pc, fnHeader.bytes, sfiTagged, bytecode, isBytecode ? bytecodeHeader : undefined);
+      const jit = this.jitPosition(at, fnHeader.bytes, sfiTagged, bytecode, isBytecode ? bytecodeHeader : undefined);
       js.tier = jit.tier;
       position = jit.position;
       inlined = jit.inlined;
@@ -135,7 +139,7 @@ export class V8FrameReader {
    * `bytecodeHeader` is the frame's BytecodeArray, when its slot holds one.
    */
   private jitPosition(
-    pc: bigint,
+    at: bigint,
     fnBytes: Buffer,
     sfiTagged: bigint,
     bytecode: bigint,
@@ -143,10 +147,12 @@ export class V8FrameReader {
   ): { tier: JsTier; position?: number; inlined?: JsFrameName[] } {
     const L = this.heap.layout;
     const code =
-      this.code.runningCode(fnBytes.readBigUInt64LE(L.off.jsFunctionCode), pc) ??
-      this.code.runningCode(this.heap.field(sfiTagged - 1n, L.off.sfiFunctionData), pc);
+      this.code.runningCode(fnBytes.readBigUInt64LE(L.off.jsFunctionCode), at) ??
+      this.code.runningCode(this.heap.field(sfiTagged - 1n, L.off.sfiFunctionData), at);
     const tier: JsTier = code !== undefined ? code.tier : bytecodeHeader !== undefined ? 'baseline' : 'optimized';
     if (code?.tier === 'baseline' && bytecodeHeader !== undefined) {
+      // V8's baseline table maps a pc offset to the bytecode whose code ends at or after it:
+      // the byte at the lookup address belongs to the bytecode that ends after it.
       const at = this.code.baselinePosition(
         code.code,
         code.header,
@@ -167,7 +173,7 @@ export class V8FrameReader {
   }
 
   /** The frame's name as V8's stack trace writes it: `new F`, `Type.method`, or the name. */
-  private callName(fp: bigint, name: string, stack?: StackCopy): string {
+  private callName(fp: bigint, name: string, stack: StackCopy | undefined, inferred: boolean): string {
     const L = this.heap.layout;
     const word = (addr: bigint): bigint => {
       const off = stack === undefined ? -1n : addr - stack.base;
@@ -178,13 +184,15 @@ export class V8FrameReader {
     // The caller's frame is a construct frame (its marker says so) for `new F()`.
     const marker = word(word(fp) + BigInt(L.fp.contextOrFrameType));
     const construct = isSmi(marker) && marker === BigInt(L.frameType.construct) << 1n;
+    // V8 writes an inferred name as it is (`o.h`), with no receiver type before it.
+    if (inferred && !construct) return name;
     return this.calls.display(name, word(fp + BigInt(L.fp.args)), construct);
   }
 
   /** A function inlined into optimized code, named from its SharedFunctionInfo (tagged). */
   private inlinedFrame(sfiTagged: bigint, position: number, tier: JsTier): JsFrameName {
     const { name, script } = this.functions.sharedInfo(sfiTagged);
-    const js: JsFrameName = { name, tier };
+    const js: JsFrameName = { name: name === '' && script.isEval === true ? 'eval' : name, tier };
     if (script.file !== undefined) js.file = script.file;
     const lc = script.lineEnds === undefined || position < 0 ? undefined : lineAndColumn(script.lineEnds, position);
     if (lc !== undefined) {

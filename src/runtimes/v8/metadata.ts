@@ -62,6 +62,9 @@ export interface V8Layout {
     scriptName: number;
     scriptSource: number;
     scriptLineEnds: number;
+    /** -1 where this V8 does not export them: eval scripts then have no origin. */
+    scriptEvalFromShared: number;
+    scriptEvalFromPosition: number;
     bytecodeData: number;
     bytecodeSourcePositions: number;
     jsFunctionCode: number;
@@ -248,6 +251,8 @@ function readLayout(get: Get, values: Map<string, number>): V8Layout {
       scriptName: get('class_Script__name__Object'),
       scriptSource: get('class_Script__source__Object'),
       scriptLineEnds: get('class_Script__line_ends__Object', -1),
+      scriptEvalFromShared: get('class_Script__eval_from_shared_or_wrapped_arguments__Object', -1),
+      scriptEvalFromPosition: get('class_Script__eval_from_position__SMI', -1),
       bytecodeData: get('class_BytecodeArray__data__uintptr_t'),
       // Not exported since V8 9.4; unchanged since: length, constant pool, handler table, then it.
       bytecodeSourcePositions:

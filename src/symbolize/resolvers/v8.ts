@@ -5,6 +5,7 @@
 import { binding } from '../../addon';
 import type { JsFrameName, StackCopy, V8Code } from '../../runtimes/v8/frames';
 import { findV8InMaps, v8FrameReader } from '../../runtimes/v8/runtime';
+import { lookupAddress } from '../../stack/lookup-address';
 import type { Frame, SymbolReason } from '../../types';
 
 /** One thread's frames and the frame pointer each ran with (absent for inlined frames). */
@@ -43,7 +44,7 @@ export function resolveV8Frames(pid: number, mapsText: string, threads: FramesWi
         if (!runtime.support.supported && code !== 'builtin') setReason(f, 'v8-unsupported', runtime.support.reason);
         return;
       }
-      const v = reader.read(fp, BigInt(f.pc), code, stack);
+      const v = reader.read(fp, lookupAddress(BigInt(f.pc), f.returnAddress), code, stack);
       if (v.kind === 'unreadable') {
         setReason(f, 'v8-frame-unreadable', v.reason);
         return;
