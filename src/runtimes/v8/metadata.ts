@@ -179,8 +179,8 @@ function unsupportedScheme(get: Get): string | undefined {
 }
 
 /**
- * The layout, field by field, from the v8dbg_* values (`get` records a missing one). A flat
- * table of names, kept whole though it is over 80 lines: split, it would only scatter them.
+ * The layout, field by field, from the v8dbg_* values (`get` records a missing one).
+ * long-function: a flat table of names; split, it would only scatter them.
  */
 function readLayout(get: Get, values: Map<string, number>): V8Layout {
   const fixedArrayLength = get('class_FixedArrayBase__length__SMI');
