@@ -10,11 +10,11 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prune } from '../src/cache/cache-file';
 import { resetCacheDir } from '../src/cache/cache-dir';
-import { symbolsKey } from '../src/cache/symbol-cache';
+import { symbolsKey, symbolTableFor } from '../src/cache/symbol-cache';
 import { cachedV8Symbols } from '../src/cache/v8-metadata-cache';
 import { readV8Symbols } from '../src/runtimes/v8/metadata';
 import { ElfFile, FdSource } from '../src/elf/elf-file';
-import { symbolSources } from '../src/elf/symbols';
+import { symbolSources, SymbolTable } from '../src/elf/symbols';
 import { startTarget, stopAllTargets, type Target } from './helpers/target';
 
 const ROOT = path.join(__dirname, '..');
@@ -271,6 +271,35 @@ describe("node's V8 metadata through the cache", () => {
       expect(damaged).not.toBe(original);
       fs.writeFileSync(file, damaged);
       expect(read()).toEqual([direct, tables]); // checksum fails: read from the binary again
+    } finally {
+      fs.closeSync(fd);
+      process.env.STACKSHOT_CACHE_DIR = saved;
+      resetCacheDir();
+    }
+  });
+
+  it.skipIf(!ADDON_BUILT)('(needs the addon) a hit names from the file lazily, as the binary itself does', () => {
+    const cache = newCacheDir();
+    const saved = process.env.STACKSHOT_CACHE_DIR;
+    process.env.STACKSHOT_CACHE_DIR = cache;
+    resetCacheDir();
+    const fd = fs.openSync(process.execPath, 'r');
+    try {
+      const elf = new ElfFile(new FdSource(fd));
+      const sources = symbolSources(elf);
+      const direct = new SymbolTable(sources);
+      expect(direct.length).toBeGreaterThan(1000);
+      symbolTableFor(sources, elf).close(); // miss: merged and stored
+      const hit = symbolTableFor(sources, elf);
+      // Its names live in the file, not in memory: the index is all it weighs.
+      expect(hit.bytes).toBe(direct.length * 30);
+      expect(hit.bytes).toBeLessThan(direct.bytes);
+      // A few names, read one by one; then every name (the table reads itself whole).
+      const some = [0, 1, direct.length >> 1, direct.length - 1];
+      expect(some.map((k) => hit.name(k))).toEqual(some.map((k) => direct.name(k)));
+      for (let k = 0; k < direct.length; k++)
+        if (hit.name(k) !== direct.name(k)) expect([k, hit.name(k)]).toBe(direct.name(k));
+      hit.close();
     } finally {
       fs.closeSync(fd);
       process.env.STACKSHOT_CACHE_DIR = saved;

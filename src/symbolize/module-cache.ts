@@ -60,10 +60,12 @@ export type ModuleFailure = Extract<
   'module-unreadable' | 'module-changed' | 'module-invalid' | 'vdso-unreadable'
 >;
 
-/** Frees what a module holds natively (its unwind table); the module must not be used after. */
+/** Frees what a module holds natively (its unwind table) and the files its names are read
+ *  from; the module must not be used after. */
 export function releaseModule(mod: Module): void {
   if (mod.cfi !== 0) unloadUnwindTable(mod.cfi);
   mod.cfi = 0;
+  mod.symbols?.close();
 }
 
 /** A module that names nothing, remembering why (unreadable file, not ELF, ...). */
