@@ -15,6 +15,7 @@ import { cachedV8Symbols } from '../src/cache/v8-metadata-cache';
 import { readV8Symbols } from '../src/runtimes/v8/metadata';
 import { ElfFile, FdSource } from '../src/elf/elf-file';
 import { symbolSources, SymbolTable } from '../src/elf/symbols';
+import { binding } from '../src/addon';
 import { startTarget, stopAllTargets, type Target } from './helpers/target';
 
 const ROOT = path.join(__dirname, '..');
@@ -306,4 +307,24 @@ describe("node's V8 metadata through the cache", () => {
       resetCacheDir();
     }
   });
+
+  it.skipIf(!ADDON_BUILT)(
+    '(needs the addon) a stored index pointing outside its strings, or at a later parent, is refused',
+    () => {
+      const index = (nameOff: number[], parent: number[], table = nameOff.map(() => 0)) => ({
+        hi: new Uint32Array(nameOff.length),
+        lo: new Uint32Array(nameOff.length),
+        size: new Float64Array(nameOff.length),
+        nameOff: Uint32Array.from(nameOff),
+        table: Uint16Array.from(table),
+        parent: Int32Array.from(parent),
+      });
+      expect(binding.checkSymbolIndex(index([0, 9], [-1, 0]), [10])).toBe(true);
+      expect(binding.checkSymbolIndex(index([0, 10], [-1, 0]), [10])).toBe(false); // name past its table
+      expect(binding.checkSymbolIndex(index([0, 1], [-1, 0], [0, 1]), [10])).toBe(false); // no table 1
+      expect(binding.checkSymbolIndex(index([0, 1], [1, -1]), [10])).toBe(false); // parent after it
+      expect(binding.checkSymbolIndex(index([0, 1], [-1, 1]), [10])).toBe(false); // its own parent
+      expect(binding.checkSymbolIndex(index([0, 1], [-2, -1]), [10])).toBe(false);
+    },
+  );
 });

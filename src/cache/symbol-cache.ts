@@ -9,7 +9,7 @@
 // that fails is ignored and written anew. On a hit the names are read from the files one by one
 // as frames ask for them (FileStrings), not whole.
 import * as crypto from 'node:crypto';
-import type { RawSymbolIndex } from '../addon';
+import { binding, type RawSymbolIndex } from '../addon';
 import { readBuildId } from '../elf/build-id';
 import { FdSource, type ElfFile } from '../elf/elf-file';
 import { bufferStrings, FileStrings, type StringTable } from '../elf/file-strings';
@@ -116,20 +116,6 @@ function parseHeader(buf: Buffer): { header: Header; bodyAt: number } | null {
 }
 
 /**
- * Every entry points into its string tables and its parent precedes it (a lookup follows
- * parents: a cycle would never end). What the checksum vouches for beyond that (order, sizes)
- * can only misname, and only in a file we wrote ourselves.
- */
-function validIndex(idx: RawSymbolIndex, strtabLengths: readonly number[]): boolean {
-  const { nameOff, table, parent } = idx;
-  for (let k = 0; k < nameOff.length; k++) {
-    const t = table[k];
-    if (t >= strtabLengths.length || nameOff[k] >= strtabLengths[t] || parent[k] < -1 || parent[k] >= k) return false;
-  }
-  return true;
-}
-
-/**
  * A source's string table: read from its file name by name when it lies in one (a snapshot
  * names few frames; node's .strtab is 7.5 MB), else from memory (MiniDebugInfo's ELF).
  */
@@ -185,7 +171,10 @@ export function decodeSymbols(buf: Buffer, key: string, sources: readonly Symbol
     parent: new Int32Array(body.buffer, l.parent, n),
     table: new Uint16Array(body.buffer, l.table, n),
   };
-  if (!validIndex(index, header.strtabs)) return null;
+  // Every entry points into its string tables and its parent precedes it (a lookup follows
+  // parents: a cycle would never end). What the checksum vouches for beyond that (order,
+  // sizes) can only misname, and only in a file we wrote ourselves.
+  if (!binding.checkSymbolIndex(index, header.strtabs)) return null;
   let strtabs: StringTable[] | null;
   try {
     strtabs = stringTables(sources, header);
