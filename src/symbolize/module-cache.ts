@@ -13,7 +13,7 @@ import { miniDebugInfo, type XzDecompress } from '../elf/mini-debuginfo';
 import type { PltStub } from '../elf/plt';
 import type { InlineIndex } from '../dwarf/inline-index';
 import type { LineTable } from '../dwarf/line-table';
-import { ByteSource, ElfFile, FdSource, LoadSegment, SHT_SYMTAB } from '../elf/elf-file';
+import { ByteSource, ElfFile, FdSource, LoadSegment, SHT_NOBITS, SHT_SYMTAB } from '../elf/elf-file';
 import { SymbolSource, symbolSources, SymbolTable } from '../elf/symbols';
 import type { SymbolReason } from '../types';
 import { GoPclntab } from './resolvers/go-pclntab';
@@ -35,6 +35,8 @@ export interface Module {
   debugFile?: string;
   /** Its identity: reopening debugFile must find this very file. */
   debugFileId?: { dev: number; ino: number };
+  /** Whether the debug file was looked for (loadUnwindModule leaves that to addSymbols). */
+  debugSearched?: boolean;
   /** Whether the .symtab embedded in .gnu_debugdata was merged in. */
   miniDebugInfo?: boolean;
   /** The native unwind table's id; 0 when the file has neither .eh_frame nor .debug_frame. */
@@ -186,15 +188,29 @@ function symbolParts(
   }
 }
 
-/** The parts of a module the unwinder needs (its segments, its unwind table), its debug file found. */
+/** Whether the file carries unwind tables of its own (else a debug file's .debug_frame may serve). */
+function hasOwnCfi(elf: ElfFile): boolean {
+  return ['.eh_frame', '.debug_frame'].some((name) => {
+    const s = elf.section(name);
+    return s !== undefined && s.type !== SHT_NOBITS && s.size > 0;
+  });
+}
+
+/**
+ * The parts of a module the unwinder needs (its segments, its unwind table), its debug file
+ * found: always when `debugFor` is 'names', only when the file has no unwind tables of its own
+ * when it is 'cfi' (the search, a CRC over a debuglink's file, then waits for addSymbols).
+ */
 function unwindParts(
   elf: ElfFile,
   modulePath: string,
   debugRoots: readonly (string | TargetRoot)[],
+  debugFor: 'names' | 'cfi',
 ): { mod: Module; sources: SymbolSource[]; debug?: DebugFile } {
   const sources: SymbolSource[] = symbolSources(elf);
   const refused: string[] = [];
-  const debug = addDebugFile(elf, modulePath, debugRoots, sources, refused);
+  const searched = debugFor === 'names' || !hasOwnCfi(elf);
+  const debug = searched ? addDebugFile(elf, modulePath, debugRoots, sources, refused) : undefined;
   try {
     // After the debug file: a module without .debug_frame of its own may find it there.
     const { id: cfi, bytes } = loadUnwindTable(elf, debug?.elf);
@@ -204,6 +220,7 @@ function unwindParts(
       reason: debug === undefined && refused.length > 0 ? refused[0] : undefined,
       debugFile: debug?.path,
       debugFileId: debug?.id,
+      debugSearched: searched,
       cfi,
       bytes,
     };
@@ -232,7 +249,7 @@ export function loadElfModule(
   } catch (e) {
     return failedModule(`ELF: ${(e as Error).message}`, 'module-invalid');
   }
-  const { mod, sources, debug } = unwindParts(elf, modulePath, debugRoots);
+  const { mod, sources, debug } = unwindParts(elf, modulePath, debugRoots, 'names');
   try {
     const parts = symbolParts(elf, sources, mod.reason, xzDecompress);
     return { ...mod, ...parts, bytes: mod.bytes + parts.bytes };
@@ -250,7 +267,7 @@ export function loadUnwindModule(
   modulePath: string,
   debugRoots: readonly (string | TargetRoot)[],
 ): Module {
-  const { mod, debug } = unwindParts(elf, modulePath, debugRoots);
+  const { mod, debug } = unwindParts(elf, modulePath, debugRoots, 'cfi');
   if (debug !== undefined) fs.closeSync(debug.fd);
   mod.symbolsPending = true;
   return mod;
@@ -258,13 +275,25 @@ export function loadUnwindModule(
 
 /**
  * Reads a pending module's symbols from `elf` (its file, opened again and checked by the
- * caller) and its debug file (opened again: it must be the one found before). Returns the
- * bytes the module grew by.
+ * caller) and its debug file (searched now, or opened again: it must be the one found before).
+ * Returns the bytes the module grew by.
  */
-export function addSymbols(mod: Module, elf: ElfFile, xzDecompress?: XzDecompress): number {
+export function addSymbols(
+  mod: Module,
+  elf: ElfFile,
+  modulePath: string,
+  debugRoots: readonly (string | TargetRoot)[],
+  xzDecompress?: XzDecompress,
+): number {
   const sources: SymbolSource[] = symbolSources(elf);
   let debugFd: number | undefined;
-  if (mod.debugFile !== undefined && mod.debugFileId !== undefined) {
+  if (mod.debugSearched !== true) {
+    const refused: string[] = [];
+    const debug = addDebugFile(elf, modulePath, debugRoots, sources, refused);
+    Object.assign(mod, { debugFile: debug?.path, debugFileId: debug?.id, debugSearched: true });
+    if (debug === undefined && refused.length > 0) mod.reason = refused[0];
+    debugFd = debug?.fd;
+  } else if (mod.debugFile !== undefined && mod.debugFileId !== undefined) {
     const opened = reopenTargetFile(mod.debugFile, mod.debugFileId);
     if (!('failure' in opened)) {
       debugFd = opened.fd;

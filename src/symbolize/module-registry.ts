@@ -198,7 +198,7 @@ export class ModuleRegistry {
       if (fileKeyOf(st) !== mod.cacheKey && (build === undefined || build !== mod.buildKey))
         return failedModule(FILE_CHANGED, 'module-changed');
       this.stats.symbolsRead++;
-      this.grew(mod, addSymbols(mod, elf, this.xzDecompress));
+      this.grew(mod, addSymbols(mod, elf, m.path, view.debugRoots, this.xzDecompress));
       return mod;
     } catch (e) {
       return failedModule(`read: ${(e as Error).message}`);
