@@ -1,7 +1,7 @@
 // A string table read where it lies in its file, one name at a time: a snapshot names a few
 // dozen frames, and node's .strtab is 7.5 MB, reading it whole was half of a cached module's
 // cost. The table keeps its own descriptor of the file (reopened from the parser's, so closing
-// that one does not matter) until close(). A table asked for many names (a capture writing all
+// that one does not matter) until close(), and only so many tables at once (MAX_OPEN). A table asked for many names (a capture writing all
 // symbols) reads itself whole once instead: pread per name would then cost more.
 import * as fs from 'node:fs';
 import { cString } from './elf-file';
@@ -25,9 +25,16 @@ const FIRST_READ = 256;
 /** Names read one by one before the whole table is read instead. */
 const PREADS_BEFORE_WHOLE = 256;
 
+/** Descriptors held at once, at most: a long-lived process caches up to 256 modules, and its
+ *  own descriptors matter more. Past this, tables are read whole as before. */
+const MAX_OPEN = 64;
+let openTables = 0;
+
 /** Descriptors of tables dropped without close() (a module never released): closed when collected. */
 const orphans = new FinalizationRegistry<{ fd: number }>((held) => {
-  if (held.fd >= 0) fs.close(held.fd, () => undefined);
+  if (held.fd < 0) return;
+  openTables--;
+  fs.close(held.fd, () => undefined);
 });
 
 export class FileStrings implements StringTable {
@@ -49,6 +56,7 @@ export class FileStrings implements StringTable {
    * long), or null when the file cannot be reopened (then read the table whole).
    */
   static open(fd: number, offset: number, length: number): FileStrings | null {
+    if (openTables >= MAX_OPEN) return null;
     try {
       const own = fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
       const st = fs.fstatSync(own);
@@ -56,6 +64,7 @@ export class FileStrings implements StringTable {
         fs.closeSync(own);
         return null;
       }
+      openTables++;
       return new FileStrings(own, offset, length);
     } catch {
       return null;
@@ -78,7 +87,9 @@ export class FileStrings implements StringTable {
   /** Gives the descriptor back; names read afterwards are ''. */
   close(): void {
     orphans.unregister(this);
-    if (this.held.fd >= 0) fs.closeSync(this.held.fd);
+    if (this.held.fd < 0) return;
+    openTables--;
+    fs.closeSync(this.held.fd);
     this.held.fd = -1;
   }
 
