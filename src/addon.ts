@@ -218,6 +218,11 @@ export interface Binding {
   /** Merges symbol tables (earlier sections win ties) the way perf picks among aliases. */
   buildSymbolIndex(sections: RawSymbolSection[]): RawSymbolIndex;
   /**
+   * Whether a stored index is safe to use: every name inside its string table (lengths in
+   * `table` order), every parent before its entry. False for columns of the wrong types or lengths.
+   */
+  checkSymbolIndex(index: RawSymbolIndex, strtabLengths: number[]): boolean;
+  /**
    * Itanium C++, Rust legacy and Rust v0 names; null when name is not a mangled name. Rust names
    * print as perf, gdb and `nm -C` show them; with verbose, as c++filt does (legacy hash, v0
    * crate disambiguators and constant types).

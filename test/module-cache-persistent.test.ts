@@ -10,11 +10,12 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prune } from '../src/cache/cache-file';
 import { resetCacheDir } from '../src/cache/cache-dir';
-import { symbolsKey } from '../src/cache/symbol-cache';
+import { symbolsKey, symbolTableFor } from '../src/cache/symbol-cache';
 import { cachedV8Symbols } from '../src/cache/v8-metadata-cache';
 import { readV8Symbols } from '../src/runtimes/v8/metadata';
 import { ElfFile, FdSource } from '../src/elf/elf-file';
-import { symbolSources } from '../src/elf/symbols';
+import { symbolSources, SymbolTable } from '../src/elf/symbols';
+import { binding } from '../src/addon';
 import { startTarget, stopAllTargets, type Target } from './helpers/target';
 
 const ROOT = path.join(__dirname, '..');
@@ -277,4 +278,53 @@ describe("node's V8 metadata through the cache", () => {
       resetCacheDir();
     }
   });
+
+  it.skipIf(!ADDON_BUILT)('(needs the addon) a hit names from the file lazily, as the binary itself does', () => {
+    const cache = newCacheDir();
+    const saved = process.env.STACKSHOT_CACHE_DIR;
+    process.env.STACKSHOT_CACHE_DIR = cache;
+    resetCacheDir();
+    const fd = fs.openSync(process.execPath, 'r');
+    try {
+      const elf = new ElfFile(new FdSource(fd));
+      const sources = symbolSources(elf);
+      const direct = new SymbolTable(sources);
+      expect(direct.length).toBeGreaterThan(1000);
+      symbolTableFor(sources, elf).close(); // miss: merged and stored
+      const hit = symbolTableFor(sources, elf);
+      // Its names live in the file, not in memory: the index is all it weighs.
+      expect(hit.bytes).toBe(direct.length * 30);
+      expect(hit.bytes).toBeLessThan(direct.bytes);
+      // A few names, read one by one; then every name (the table reads itself whole).
+      const some = [0, 1, direct.length >> 1, direct.length - 1];
+      expect(some.map((k) => hit.name(k))).toEqual(some.map((k) => direct.name(k)));
+      for (let k = 0; k < direct.length; k++)
+        if (hit.name(k) !== direct.name(k)) expect([k, hit.name(k)]).toBe(direct.name(k));
+      hit.close();
+    } finally {
+      fs.closeSync(fd);
+      process.env.STACKSHOT_CACHE_DIR = saved;
+      resetCacheDir();
+    }
+  });
+
+  it.skipIf(!ADDON_BUILT)(
+    '(needs the addon) a stored index pointing outside its strings, or at a later parent, is refused',
+    () => {
+      const index = (nameOff: number[], parent: number[], table = nameOff.map(() => 0)) => ({
+        hi: new Uint32Array(nameOff.length),
+        lo: new Uint32Array(nameOff.length),
+        size: new Float64Array(nameOff.length),
+        nameOff: Uint32Array.from(nameOff),
+        table: Uint16Array.from(table),
+        parent: Int32Array.from(parent),
+      });
+      expect(binding.checkSymbolIndex(index([0, 9], [-1, 0]), [10])).toBe(true);
+      expect(binding.checkSymbolIndex(index([0, 10], [-1, 0]), [10])).toBe(false); // name past its table
+      expect(binding.checkSymbolIndex(index([0, 1], [-1, 0], [0, 1]), [10])).toBe(false); // no table 1
+      expect(binding.checkSymbolIndex(index([0, 1], [1, -1]), [10])).toBe(false); // parent after it
+      expect(binding.checkSymbolIndex(index([0, 1], [-1, 1]), [10])).toBe(false); // its own parent
+      expect(binding.checkSymbolIndex(index([0, 1], [-2, -1]), [10])).toBe(false);
+    },
+  );
 });

@@ -322,16 +322,21 @@ describe('Symbolizer caching', () => {
     expect(s.modules.stats.modulesParsed).toBe(3);
   });
 
-  it('shares its modules with unwinding: a file parsed for the unwind tables is not parsed again to name', () => {
+  it('shares its modules with unwinding: a file parsed for the unwind tables is not parsed again to name, and only named files read symbols', () => {
     const modules = new ModuleRegistry();
     const maps = mapsOf(pie.pid);
     expect(modules.unwindMappings(pie.pid, maps).some((v, i) => i % 4 === 3 && v > 1n)).toBe(true);
     const parsed = modules.stats.modulesParsed;
     expect(parsed).toBeGreaterThan(2); // every code mapping: the executable, libc, ld.so, the vdso
+    expect(modules.stats.symbolsRead).toBe(0); // unwinding reads no symbols
     const s = new Symbolizer({ modules });
     const pcs = [exact(pie.addr.leaf_alpha), exact(pie.addr.printf)];
     expect(s.symbolize(pie.pid, maps, pcs).map((n) => n.symbol)).toEqual(['leaf_alpha', 'printf']);
     expect(s.modules.stats.modulesParsed).toBe(parsed);
+    // Only the modules with frames (the executable, libc) had their symbols read: not ld.so.
+    expect(s.modules.stats.symbolsRead).toBe(2);
+    s.symbolize(pie.pid, maps, pcs);
+    expect(s.modules.stats.symbolsRead).toBe(2);
     // A symbolizer of its own parses them anew: the count above is what sharing saved.
     const alone = new Symbolizer();
     alone.symbolize(pie.pid, maps, pcs);

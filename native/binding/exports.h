@@ -13,6 +13,7 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info);
 // Every end reason unwind() may report, in the unwinder's order (checked against src/types.ts).
 Napi::Array EndReasonNames(Napi::Env env);
 Napi::Value BuildSymbolIndex(const Napi::CallbackInfo& info);
+Napi::Value CheckSymbolIndex(const Napi::CallbackInfo& info);
 Napi::Value XzDecompress(const Napi::CallbackInfo& info);
 Napi::Value ReadMemory(const Napi::CallbackInfo& info);
 Napi::Value OpenPerfRecorder(const Napi::CallbackInfo& info);

@@ -103,4 +103,13 @@ SymbolIndex build_symbol_index(const std::vector<SymbolSection>& sections) {
   return idx;
 }
 
+bool symbol_index_valid(size_t n, const uint32_t* name_offset, const uint16_t* section, const int32_t* parent,
+                        const std::vector<uint64_t>& strs_lens) {
+  for (size_t k = 0; k < n; k++) {
+    if (section[k] >= strs_lens.size() || name_offset[k] >= strs_lens[section[k]]) return false;
+    if (parent[k] < -1 || (parent[k] >= 0 && static_cast<size_t>(parent[k]) >= k)) return false;
+  }
+  return true;
+}
+
 }  // namespace stackshot

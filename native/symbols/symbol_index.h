@@ -39,4 +39,12 @@ struct SymbolIndex {
  */
 SymbolIndex build_symbol_index(const std::vector<SymbolSection>& sections);
 
+/**
+ * Whether a stored index (the persistent cache's) is safe to use: every name lies inside its
+ * string table (table k of strs_lens) and every parent precedes its entry (a lookup follows
+ * parents: a cycle would never end). Columns of n entries each.
+ */
+bool symbol_index_valid(size_t n, const uint32_t* name_offset, const uint16_t* section, const int32_t* parent,
+                        const std::vector<uint64_t>& strs_lens);
+
 }  // namespace stackshot

@@ -1,16 +1,18 @@
 // A module's merged symbol index, kept in the persistent cache: the merge (sorting node's 78k
 // symbols) is most of what a cold snapshot spends parsing files, and it gives the same result
 // for the same files every time. The entry holds the index columns only; names stay in the
-// file's own string tables, read from it as before. It is keyed by the identity (device, inode,
+// file's own string tables. It is keyed by the identity (device, inode,
 // size, mtime, ctime) of every file the symbols come from, the build-id and the symbol sections'
 // headers, so a file changed in any way (rebuilt in place, even with its mtime put back: ctime
 // moves) is a different key. What is read is checked like anything else from disk: exact
 // length, a checksum, and every index entry against the string tables it points into; an entry
-// that fails is ignored and written anew.
+// that fails is ignored and written anew. On a hit the names are read from the files one by one
+// as frames ask for them (FileStrings), not whole.
 import * as crypto from 'node:crypto';
-import type { RawSymbolIndex } from '../addon';
+import { binding, type RawSymbolIndex } from '../addon';
 import { readBuildId } from '../elf/build-id';
-import type { ElfFile } from '../elf/elf-file';
+import { FdSource, type ElfFile } from '../elf/elf-file';
+import { bufferStrings, FileStrings, type StringTable } from '../elf/file-strings';
 import { stringTableOf, SymbolTable, type PrebuiltSymbols, type SymbolSource } from '../elf/symbols';
 import { cacheDir } from './cache-dir';
 import { entryName, readEntry, writeEntry } from './cache-file';
@@ -114,31 +116,39 @@ function parseHeader(buf: Buffer): { header: Header; bodyAt: number } | null {
 }
 
 /**
- * Every entry points into its string tables and its parent precedes it (a lookup follows
- * parents: a cycle would never end). What the checksum vouches for beyond that (order, sizes)
- * can only misname, and only in a file we wrote ourselves.
+ * A source's string table: read from its file name by name when it lies in one (a snapshot
+ * names few frames; node's .strtab is 7.5 MB), else from memory (MiniDebugInfo's ELF).
  */
-function validIndex(idx: RawSymbolIndex, strtabLengths: readonly number[]): boolean {
-  const { nameOff, table, parent } = idx;
-  for (let k = 0; k < nameOff.length; k++) {
-    const t = table[k];
-    if (t >= strtabLengths.length || nameOff[k] >= strtabLengths[t] || parent[k] < -1 || parent[k] >= k) return false;
+function stringTable(src: SymbolSource, link: number): StringTable {
+  const header = src.elf.sections[link]!;
+  const { source } = src.elf;
+  if (source instanceof FdSource && header.offset + header.size <= source.size) {
+    const lazy = FileStrings.open(source.fd, header.offset, header.size);
+    if (lazy !== null) return lazy;
   }
-  return true;
+  return bufferStrings(src.elf.sectionData(header));
 }
 
-/** The string tables the entry names, read from the files themselves; null when one differs. */
-function stringTables(sources: readonly SymbolSource[], header: Header): Buffer[] | null {
-  const out: Buffer[] = [];
-  for (let i = 0; i < header.sourcesUsed.length; i++) {
-    const src = sources[header.sourcesUsed[i]];
-    const link = src === undefined ? undefined : stringTableOf(src);
-    if (src === undefined || link === undefined) return null;
-    const strs = src.elf.sectionData(src.elf.sections[link]!);
-    if (strs.length !== header.strtabs[i]) return null;
-    out.push(strs);
+/** The string tables the entry names, in the files themselves; null when one differs. */
+function stringTables(sources: readonly SymbolSource[], header: Header): StringTable[] | null {
+  const out: StringTable[] = [];
+  const done = (result: StringTable[] | null): StringTable[] | null => {
+    if (result === null) for (const t of out) if (t instanceof FileStrings) t.close();
+    return result;
+  };
+  try {
+    for (let i = 0; i < header.sourcesUsed.length; i++) {
+      const src = sources[header.sourcesUsed[i]];
+      const link = src === undefined ? undefined : stringTableOf(src);
+      if (src === undefined || link === undefined) return done(null);
+      if (src.elf.sections[link]!.size !== header.strtabs[i]) return done(null);
+      out.push(stringTable(src, link));
+    }
+  } catch (e) {
+    done(null);
+    throw e;
   }
-  return out;
+  return done(out);
 }
 
 /** The index an entry holds, checked against `key` and the sources; null when unusable. */
@@ -161,13 +171,17 @@ export function decodeSymbols(buf: Buffer, key: string, sources: readonly Symbol
     parent: new Int32Array(body.buffer, l.parent, n),
     table: new Uint16Array(body.buffer, l.table, n),
   };
-  let strtabs: Buffer[] | null;
+  // Every entry points into its string tables and its parent precedes it (a lookup follows
+  // parents: a cycle would never end). What the checksum vouches for beyond that (order,
+  // sizes) can only misname, and only in a file we wrote ourselves.
+  if (!binding.checkSymbolIndex(index, header.strtabs)) return null;
+  let strtabs: StringTable[] | null;
   try {
     strtabs = stringTables(sources, header);
   } catch {
     return null; // a section outside the file
   }
-  if (strtabs === null || !validIndex(index, header.strtabs)) return null;
+  if (strtabs === null) return null;
   return { index, strtabs, sourcesUsed: header.sourcesUsed };
 }
 

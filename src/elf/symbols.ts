@@ -5,16 +5,8 @@
 // that a warm lookup compares plain Numbers (no BigInt allocation per probe) yet stays exact
 // for the full 64-bit range. Names stay in their string tables, decoded only when asked for.
 import { binding, type RawSymbolIndex, type RawSymbolSection } from '../addon';
-import {
-  cString,
-  ElfFile,
-  SectionHeader,
-  SHF_EXECINSTR,
-  SHT_DYNSYM,
-  SHT_STRTAB,
-  SHT_SYMTAB,
-  SYM_SIZE,
-} from './elf-file';
+import { ElfFile, SectionHeader, SHF_EXECINSTR, SHT_DYNSYM, SHT_STRTAB, SHT_SYMTAB, SYM_SIZE } from './elf-file';
+import { bufferStrings, FileStrings, type StringTable } from './file-strings';
 
 const TWO_32 = 4294967296;
 
@@ -53,11 +45,11 @@ export function stringTableOf(src: SymbolSource): number | undefined {
   return strHeader === undefined || strHeader.type !== SHT_STRTAB ? undefined : src.symtab.link;
 }
 
-/** A table built before (the persistent module cache): its index, its string tables, and
- *  which sources they are (see SymbolTable.sourcesUsed). */
+/** A table built before (the persistent module cache): its index, its string tables (read
+ *  lazily from their files, see FileStrings), and which sources they are (see SymbolTable.sourcesUsed). */
 export interface PrebuiltSymbols {
   index: RawSymbolIndex;
-  strtabs: Buffer[];
+  strtabs: StringTable[];
   sourcesUsed: number[];
 }
 
@@ -86,7 +78,7 @@ export class SymbolTable {
   private readonly table: Uint16Array;
   /** Index of the nearest earlier symbol whose range encloses this one's start, or -1. */
   private readonly parent: Int32Array;
-  private readonly strtabs: Buffer[];
+  private readonly strtabs: StringTable[];
   private readonly names = new Map<number, string>();
   /** Which of the constructor's sources the string tables (column `table`) are, in order. */
   readonly sourcesUsed: readonly number[];
@@ -108,7 +100,7 @@ export class SymbolTable {
           return x.r !== null && x.r.strs.length > 0 && x.r.syms.length >= SYM_SIZE;
         });
       idx = binding.buildSymbolIndex(raw.map((x) => x.r));
-      this.strtabs = raw.map((x) => x.r.strs);
+      this.strtabs = raw.map((x) => bufferStrings(x.r.strs));
       this.sourcesUsed = raw.map((x) => x.i);
     }
     this.length = idx.hi.length;
@@ -174,15 +166,20 @@ export class SymbolTable {
     return this.strtabs.map((t) => t.length);
   }
 
-  /** About how much memory the table holds: its string tables and index columns. */
+  /** About how much memory the table holds: its string tables (those in memory) and index columns. */
   get bytes(): number {
-    return this.strtabs.reduce((n, t) => n + t.length, 0) + this.length * 30;
+    return this.strtabs.reduce((n, t) => n + (t instanceof FileStrings ? 0 : t.length), 0) + this.length * 30;
+  }
+
+  /** Closes the files names are read from; the table names nothing after. */
+  close(): void {
+    for (const t of this.strtabs) if (t instanceof FileStrings) t.close();
   }
 
   name(index: number): string {
     let s = this.names.get(index);
     if (s === undefined) {
-      s = cString(this.strtabs[this.table[index]], this.nameOff[index]);
+      s = this.strtabs[this.table[index]].cString(this.nameOff[index]);
       // .symtab keeps .symver names literally ('__libc_start_main@@GLIBC_2.34'); the version
       // is linkage detail, not part of the function's name.
       const at = s.indexOf('@');

@@ -12,7 +12,7 @@ import { pltStubs, type PltStub } from '../elf/plt';
 import { readBuildId } from '../elf/build-id';
 import { parseMaps, type MapEntry } from '../procfs/maps';
 import { LruCache } from './lru-cache';
-import { failedModule, loadElfModule, type Module, releaseModule } from './module-cache';
+import { addSymbols, failedModule, loadElfModule, loadUnwindModule, type Module, releaseModule } from './module-cache';
 import { FILE_CHANGED, openMappedFile } from './mapped-file';
 import { reopenTargetFile, targetRoot, type TargetRoot } from './target-file';
 
@@ -62,6 +62,17 @@ export interface ProcessView {
   unwindMappings?: BigUint64Array;
 }
 
+/** A file's identity: the module cache's key. */
+function fileKeyOf(st: fs.Stats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+}
+
+/** The build a file holds (build-id and size), when it has a build-id: the same file under another identity. */
+function buildKeyOf(elf: ElfFile, st: fs.Stats): string | undefined {
+  const id = readBuildId(elf);
+  return id === null ? undefined : `${id}:${st.size}`;
+}
+
 function mappingKey(m: MapEntry): string {
   return `${m.start.toString(16)}-${m.end.toString(16)} ${m.offset.toString(16)} ${m.dev} ${m.inode} ${m.path}`;
 }
@@ -85,8 +96,11 @@ function loadOfMapping(loads: LoadSegment[], m: MapEntry): LoadSegment | undefin
 }
 
 export class ModuleRegistry {
-  /** loadNs: time spent opening and parsing module files (the cold path's cost), cumulative. */
-  readonly stats = { modulesParsed: 0, cacheHits: 0, loadNs: 0 };
+  /**
+   * loadNs: time spent opening and parsing module files (the cold path's cost), cumulative;
+   * symbolsRead: modules parsed for unwinding whose symbols were then read to name a frame.
+   */
+  readonly stats = { modulesParsed: 0, cacheHits: 0, loadNs: 0, symbolsRead: 0 };
   private readonly xzDecompress?: XzDecompress;
   private readonly supplied?: (m: MapEntry) => Module | undefined;
   /** Parsed modules by file identity: dev, inode, size, mtime of the opened file. */
@@ -132,8 +146,27 @@ export class ModuleRegistry {
     return view;
   }
 
-  /** The module a mapping (of the view's entries, hasModule) shows, parsed on first use. */
+  /**
+   * The module a mapping (of the view's entries, hasModule) shows, parsed on first use, with
+   * its symbols: a module the unwinder loaded reads them now (its file opened again through
+   * this mapping). When that fails, a failed module stands for it in this naming only.
+   */
   moduleFor(view: ProcessView, m: MapEntry): Module {
+    const mod = this.unwindModuleFor(view, m);
+    if (mod.symbolsPending !== true) return mod;
+    const t0 = process.hrtime.bigint();
+    const named = this.readSymbols(view, m, mod);
+    this.stats.loadNs += Number(process.hrtime.bigint() - t0);
+    if (named !== mod) {
+      // Not tried again for every frame of this view (the unwinder keeps its table).
+      view.modules.set(mappingKey(m), named);
+      view.byEntry.set(m, named);
+    }
+    return named;
+  }
+
+  /** The module a mapping shows, parsed on first use as far as unwinding needs (symbols may wait). */
+  private unwindModuleFor(view: ProcessView, m: MapEntry): Module {
     const known = view.byEntry.get(m);
     if (known !== undefined) {
       this.stats.cacheHits++;
@@ -153,6 +186,27 @@ export class ModuleRegistry {
     return mod;
   }
 
+  /** Reads a pending module's symbols from the mapped file, which must be the file it was parsed from. */
+  private readSymbols(view: ProcessView, m: MapEntry, mod: Module): Module {
+    const opened = openMappedFile(view.pid, m);
+    if ('failure' in opened)
+      return failedModule(opened.failure, opened.failure === FILE_CHANGED ? 'module-changed' : 'module-unreadable');
+    const { fd, st } = opened;
+    try {
+      const elf = new ElfFile(new FdSource(fd, st.size));
+      const build = buildKeyOf(elf, st);
+      if (fileKeyOf(st) !== mod.cacheKey && (build === undefined || build !== mod.buildKey))
+        return failedModule(FILE_CHANGED, 'module-changed');
+      this.stats.symbolsRead++;
+      this.grew(mod, addSymbols(mod, elf, m.path, view.debugRoots, this.xzDecompress));
+      return mod;
+    } catch (e) {
+      return failedModule(`read: ${(e as Error).message}`);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
   /**
    * Every mapping as the unwinder takes it: [start, end, bias, (cfi << 1) | executable], where
    * an address's link-time address in its module is address − bias. Executable file mappings
@@ -167,7 +221,7 @@ export class ModuleRegistry {
       let bias = 0n;
       let cfi = 0;
       if (executable && hasModule(m)) {
-        const mod = this.moduleFor(view, m);
+        const mod = this.unwindModuleFor(view, m);
         const load = loadOfMapping(mod.loads, m);
         if (load !== undefined && mod.cfi !== 0) {
           // vaddr = (address − m.start + m.offset) − p_offset + p_vaddr
@@ -273,7 +327,7 @@ export class ModuleRegistry {
       return failedModule(opened.failure, opened.failure === FILE_CHANGED ? 'module-changed' : 'module-unreadable');
     const { fd, st } = opened;
     try {
-      const fileKey = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+      const fileKey = fileKeyOf(st);
       const cached = this.files.get(fileKey);
       if (cached !== undefined) {
         this.stats.cacheHits++;
@@ -287,8 +341,7 @@ export class ModuleRegistry {
         this.files.set(fileKey, failed);
         return failed;
       }
-      const id = readBuildId(elf);
-      return this.parse(elf, fileKey, id === null ? undefined : `${id}:${st.size}`, view, m);
+      return this.parse(elf, fileKey, buildKeyOf(elf, st), view, m);
     } catch (e) {
       return failedModule(`read: ${(e as Error).message}`);
     } finally {
@@ -308,8 +361,9 @@ export class ModuleRegistry {
       return twin;
     }
     this.stats.modulesParsed++;
-    const mod = loadElfModule(elf, m.path, view.debugRoots, this.xzDecompress);
+    const mod = loadUnwindModule(elf, m.path, view.debugRoots);
     mod.cacheKey = fileKey;
+    mod.buildKey = buildKey;
     this.files.set(fileKey, mod);
     if (buildKey !== undefined) this.byBuildId.set(buildKey, fileKey);
     return mod;
