@@ -9,6 +9,7 @@
 // Exit codes: 0 success, 1 the snapshot failed (message + hint on stderr), 2 usage error.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as tty from 'node:tty';
 import { Command, CommanderError } from 'commander';
 import { snapshot } from './snapshot';
 import { StackshotError } from './errors';
@@ -55,9 +56,15 @@ function addSnapshotOptions(cmd: Command): Command {
     );
 }
 
+/**
+ * Node's own rule (util.styleText's since 20.18; 20.12 colours unconditionally, so it is asked
+ * here): FORCE_COLOR decides when set, else a terminal whose environment (NO_COLOR,
+ * NODE_DISABLE_COLORS, TERM=dumb) allows colours.
+ */
 function useColor(o: SnapshotCliOptions): boolean {
-  if (o.color === false || process.env.NO_COLOR !== undefined) return false;
-  return process.stdout.isTTY === true;
+  if (o.color === false) return false;
+  if (process.env.FORCE_COLOR === undefined && process.stdout.isTTY !== true) return false;
+  return tty.WriteStream.prototype.hasColors.call(process.stdout, 16); // 16: what styleText asks
 }
 
 function render(snap: Snapshot, o: SnapshotCliOptions): string {
