@@ -49,7 +49,10 @@ function addSnapshotOptions(cmd: Command): Command {
       '--lines',
       'source file and line of each frame, and inlined calls as extra frames, where the module has debug info (.debug_line, .debug_info)',
     )
-    .option('--no-color', 'no ANSI colors in the text output (default: colors on a terminal)')
+    .option(
+      '--no-color',
+      'no ANSI colors in the text output (default: on a terminal, unless NO_COLOR; FORCE_COLOR forces them)',
+    )
     .option(
       '--no-cache',
       'do not read or write the module cache (~/.cache/stackshot, or $STACKSHOT_CACHE_DIR; STACKSHOT_CACHE=off does the same)',
