@@ -49,7 +49,11 @@ try {
   fs.chmodSync(path.join(NEXT, 'cli.js'), 0o755);
   fs.chmodSync(path.join(NEXT, 'bin.js'), 0o755); // the package's bin
   bundleCli();
-  const fresh = files(NEXT);
+  // The entries last (the bin, whose bundle is self-contained, very last): a command started
+  // mid-swap finds every module its entry requires already there.
+  const ENTRIES = ['index.js', 'cli.js', 'cli-bundle.js', 'bin.js'];
+  const rank = (f) => ENTRIES.indexOf(f); // -1 for every other file: first
+  const fresh = files(NEXT).sort((a, b) => rank(a) - rank(b));
   for (const f of fresh) {
     const to = path.join(DIST, f);
     fs.mkdirSync(path.dirname(to), { recursive: true });

@@ -9,6 +9,7 @@
 // Exit codes: 0 success, 1 the snapshot failed (message + hint on stderr), 2 usage error.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as tty from 'node:tty';
 import { Command, CommanderError } from 'commander';
 import { snapshot } from './snapshot';
 import { StackshotError } from './errors';
@@ -48,16 +49,25 @@ function addSnapshotOptions(cmd: Command): Command {
       '--lines',
       'source file and line of each frame, and inlined calls as extra frames, where the module has debug info (.debug_line, .debug_info)',
     )
-    .option('--no-color', 'no ANSI colors in the text output (default: colors on a terminal)')
+    .option(
+      '--no-color',
+      'no ANSI colors in the text output (default: on a terminal, unless NO_COLOR; FORCE_COLOR forces them)',
+    )
     .option(
       '--no-cache',
       'do not read or write the module cache (~/.cache/stackshot, or $STACKSHOT_CACHE_DIR; STACKSHOT_CACHE=off does the same)',
     );
 }
 
+/**
+ * Node's own rule (util.styleText's since 20.18; 20.12 colours unconditionally, so it is asked
+ * here): FORCE_COLOR decides when set, else a terminal whose environment (NO_COLOR,
+ * NODE_DISABLE_COLORS, TERM=dumb) allows colours.
+ */
 function useColor(o: SnapshotCliOptions): boolean {
-  if (o.color === false || process.env.NO_COLOR !== undefined) return false;
-  return process.stdout.isTTY === true;
+  if (o.color === false) return false;
+  if (process.env.FORCE_COLOR === undefined && process.stdout.isTTY !== true) return false;
+  return tty.WriteStream.prototype.hasColors.call(process.stdout, 16); // 16: what styleText asks
 }
 
 function render(snap: Snapshot, o: SnapshotCliOptions): string {

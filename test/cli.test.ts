@@ -480,3 +480,38 @@ describe('stackshot: output paths, files and words users try', () => {
     expect((JSON.parse(r.stdout) as Snapshot).version).toBe(1);
   });
 });
+
+describe('stackshot audit: executes nothing', () => {
+  const debianPython = '/usr/bin/python3.11';
+  const ready = HAVE_STRACE && process.getuid!() === 0 && fs.existsSync(debianPython);
+
+  it.skipIf(!ready)(
+    'of a process run from a user-owned interpreter copy, as root: no exec but node (strace -f), asked or not',
+    async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-userpy-cli-'));
+      try {
+        const copy = path.join(dir, 'python3.11');
+        fs.copyFileSync(debianPython, copy);
+        fs.chmodSync(copy, 0o755);
+        fs.chownSync(copy, 65534, 65534); // a user's own copy (nobody's here)
+        const t = await startTarget(copy, ['-u', '-c', "import time\nprint('ready')\ntime.sleep(60)"]);
+        for (const extra of [[], ['--interpreter']]) {
+          const log = path.join(dir, `execs${extra.length}`);
+          const strace = ['strace', '-f', '-qq', '-e', 'trace=execve,execveat', '-e', 'signal=none', '-o', log];
+          const r = await cli(['audit', String(t.pid), ...extra], strace);
+          expect(r.code, r.stderr).toBe(0);
+          expect(r.stdout).toMatch(/python/i);
+          // strace writes one line per exec: the CLI's own node, and nothing else.
+          const execs = fs
+            .readFileSync(log, 'utf8')
+            .split('\n')
+            .filter((l) => /execve(at)?\(/.test(l));
+          expect(execs).toHaveLength(1);
+          expect(execs[0]).toContain(`execve("${process.execPath}"`);
+        }
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+});

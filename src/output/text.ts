@@ -14,6 +14,7 @@
 //
 // JIT frames named by a runtime's perf map are shown split into name and note (see
 // readableJitName); JSON and the profile formats keep the runtime's own string.
+import { styleText } from 'node:util';
 import { unnamedJitHint } from '../symbolize/jit-hint';
 import { readableJitName, type ReadableJitName } from '../symbolize/perf-map';
 import type { EndReason, Frame, Snapshot, ThreadStack } from '../types';
@@ -84,15 +85,18 @@ interface Painter {
   cyan(s: string): string;
 }
 
+type Style = Parameters<typeof styleText>[0];
+
 function painter(color: boolean): Painter {
-  const wrap = (open: number, close: number) => (s: string) => (color ? `\x1b[${open}m${s}\x1b[${close}m` : s);
+  // The caller decided (the CLI by Node's FORCE_COLOR/NO_COLOR/TTY rule): no second check here.
+  const wrap = (style: Style) => (s: string) => (color ? styleText(style, s, { validateStream: false }) : s);
   return {
-    bold: wrap(1, 22),
-    dim: wrap(2, 22),
-    red: wrap(31, 39),
-    yellow: wrap(33, 39),
-    green: wrap(32, 39),
-    cyan: wrap(36, 39),
+    bold: wrap('bold'),
+    dim: wrap('dim'),
+    red: wrap('red'),
+    yellow: wrap('yellow'),
+    green: wrap('green'),
+    cyan: wrap('cyan'),
   };
 }
 
