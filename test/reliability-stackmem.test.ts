@@ -17,7 +17,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { snapshot, snapshotSync } from '../src/index';
 import type { Schedule, Snapshot, ThreadStack } from '../src/types';
 import { compileFixture } from './helpers/fixtures';
-import { isAlive, threadStates } from './helpers/proc';
+import { findThreadByName, isAlive, threadStates, waitUntil } from './helpers/proc';
 import { startFixture, startTarget, stopAllTargets, type Target } from './helpers/target';
 
 const DEPTH = 96; // x 64 KiB frames: ~6 MiB of stack in use
@@ -28,8 +28,16 @@ afterEach(async () => {
   await stopAllTargets();
 });
 
+/** pause(): its own system call on x86-64; rt_sigsuspend where there is none (aarch64). */
+const PAUSE_SYSCALL = process.arch === 'x64' ? '34' : '133';
+
+/** The fixture, once its deep thread sits in pause() (it says `ready` from inside write()). */
 async function start(mode: 'plain' | 'dropped' | 'uffd' | 'served'): Promise<Target> {
-  return startTarget(compileFixture('rel_stackmem', 'fp'), [mode, String(DEPTH)]);
+  const target = await startTarget(compileFixture('rel_stackmem', 'fp'), [mode, String(DEPTH)]);
+  const tid = findThreadByName(target.pid, 'deep');
+  const syscall = () => fs.readFileSync(`/proc/${target.pid}/task/${tid}/syscall`, 'utf8').split(' ')[0];
+  await waitUntil(() => syscall() === PAUSE_SYSCALL);
+  return target;
 }
 
 function deep(shot: Snapshot): ThreadStack {
