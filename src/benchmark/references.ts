@@ -90,25 +90,17 @@ function perfStacks(text: string): number[] {
     .filter((n) => n > 0);
 }
 
-async function runPerf(perf: string, pid: number, mode: 'fp' | 'dwarf'): Promise<{ ran: Ran; stacks: number[] }> {
+async function runPerf(
+  perf: string,
+  pid: number,
+  tool: 'perf-fp' | 'perf-dwarf',
+): Promise<{ ran: Ran; stacks: number[] }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-bench-perf-'));
   const data = path.join(dir, 'perf.data');
   try {
-    const rec = await run(perf, [
-      'record',
-      '-q',
-      '-o',
-      data,
-      '--call-graph',
-      mode,
-      '-F',
-      '99',
-      '-p',
-      String(pid),
-      '--',
-      'sleep',
-      String(PERF_SECONDS),
-    ]);
+    // The command the report shows (argsOf), quiet and into our own file.
+    const [record, ...rest] = argsOf(tool, pid);
+    const rec = await run(perf, [record!, '-q', '-o', data, ...rest]);
     const script = await run(perf, ['script', '-i', data, '-F', 'tid,ip,sym']);
     return { ran: { stdout: script.stdout, wallNs: rec.wallNs + script.wallNs }, stacks: perfStacks(script.stdout) };
   } finally {
@@ -141,7 +133,7 @@ function argsOf(tool: ReferenceTool, pid: number): string[] {
 
 async function measure(tool: ReferenceTool, file: string, pid: number): Promise<{ wallNs: number; stacks: number[] }> {
   if (tool === 'perf-fp' || tool === 'perf-dwarf') {
-    const p = await runPerf(file, pid, tool === 'perf-fp' ? 'fp' : 'dwarf');
+    const p = await runPerf(file, pid, tool);
     return { wallNs: p.ran.wallNs, stacks: p.stacks };
   }
   const r = await run(file, argsOf(tool, pid));
