@@ -3,21 +3,12 @@
 // libpython) where installed.
 'use strict';
 const fs = require('node:fs');
+const path = require('node:path');
 
 const NODE_FLAGS = ['--perf-basic-prof', '--interpreted-frames-native-stack'];
 const DEBIAN_PYTHON = '/usr/bin/python3.11';
-// A thread sleeping, one summing, the main thread asleep.
-const PYTHON_CODE = `
-import threading, time
-def sleeper():
-    while True: time.sleep(0.01)
-def busy():
-    while True: sum(range(1000))
-threading.Thread(target=sleeper, daemon=True).start()
-threading.Thread(target=busy, daemon=True).start()
-print("ready", flush=True)
-time.sleep(3600)
-`;
+// A thread sleeping, one summing, the main thread asleep (shared with the tests).
+const PYTHON_SCRIPT = path.join(__dirname, '..', 'test', 'fixtures', 'py_threads.py');
 
 /** { programs: [{ name, command, args }], missing: why a target is left out, or null }. */
 function runtimePrograms() {
@@ -27,7 +18,7 @@ function runtimePrograms() {
     node('node busy (while(true){})', "console.log('ready'); while (true) {}"),
   ];
   const python = fs.existsSync(DEBIAN_PYTHON);
-  if (python) programs.push({ name: 'python3.11 (Debian)', command: DEBIAN_PYTHON, args: ['-c', PYTHON_CODE] });
+  if (python) programs.push({ name: 'python3.11 (Debian)', command: DEBIAN_PYTHON, args: [PYTHON_SCRIPT] });
   return { programs, missing: python ? null : `${DEBIAN_PYTHON} not installed: no python target` };
 }
 

@@ -41,17 +41,8 @@ console.log('ready');
 function spin() { let x = 0; for (let i = 0; i < 1e7; i++) x += Math.sqrt(i); return x; }
 for (;;) spin();
 `;
-const PYTHON = `
-import threading, time
-def sleeper():
-    while True: time.sleep(0.01)
-def busy():
-    while True: sum(range(1000))
-threading.Thread(target=sleeper, daemon=True).start()
-threading.Thread(target=busy, daemon=True).start()
-print("ready", flush=True)
-time.sleep(3600)
-`;
+/** Threads sleeping and summing (the bench's Python target too). */
+const PYTHON_SCRIPT = path.join(__dirname, 'fixtures', 'py_threads.py');
 
 /** Every figure present and consistent with the others (values, never timings, compared). */
 function expectSane(r: BenchmarkReport, rounds: number): void {
@@ -162,7 +153,7 @@ describe('benchmark(pid)', () => {
   });
 
   it.skipIf(!HAVE_DEBIAN_PYTHON)(`measures Debian's ${DEBIAN_PYTHON}: Python frames named from CPython`, async () => {
-    const t = await startTarget(DEBIAN_PYTHON, ['-u', '-c', PYTHON]);
+    const t = await startTarget(DEBIAN_PYTHON, ['-u', PYTHON_SCRIPT]);
     const r = await benchmark(t.pid, { count: 2 });
     expectSane(r, 2);
     expect(r.naming.sources.cpython ?? 0).toBeGreaterThan(0);

@@ -63,6 +63,22 @@ function newCacheDir(): string {
   return fs.mkdtempSync(path.join(dir, 'cache-'));
 }
 
+/** Runs `body` on node's own ELF file with STACKSHOT_CACHE_DIR set to a new, empty directory. */
+function withNodeUnderCache(body: (elf: ElfFile, cache: string) => void): void {
+  const cache = newCacheDir();
+  const saved = process.env.STACKSHOT_CACHE_DIR;
+  process.env.STACKSHOT_CACHE_DIR = cache;
+  resetCacheDir();
+  const fd = fs.openSync(process.execPath, 'r');
+  try {
+    body(new ElfFile(new FdSource(fd)), cache);
+  } finally {
+    fs.closeSync(fd);
+    process.env.STACKSHOT_CACHE_DIR = saved;
+    resetCacheDir();
+  }
+}
+
 interface Run {
   status: number | null;
   stdout: string;
@@ -248,13 +264,7 @@ describe('the cache directory stays under its budget', () => {
 
 describe("node's V8 metadata through the cache", () => {
   it('a filled entry gives what reading the binary gives; a damaged one is read anew', () => {
-    const cache = newCacheDir();
-    const saved = process.env.STACKSHOT_CACHE_DIR;
-    process.env.STACKSHOT_CACHE_DIR = cache;
-    resetCacheDir();
-    const fd = fs.openSync(process.execPath, 'r');
-    try {
-      const elf = new ElfFile(new FdSource(fd));
+    withNodeUnderCache((elf, cache) => {
       const tables = new Map<string, Buffer>();
       const direct = readV8Symbols(elf, tables);
       expect(direct.size).toBeGreaterThan(100); // node carries its post-mortem metadata
@@ -272,21 +282,11 @@ describe("node's V8 metadata through the cache", () => {
       expect(damaged).not.toBe(original);
       fs.writeFileSync(file, damaged);
       expect(read()).toEqual([direct, tables]); // checksum fails: read from the binary again
-    } finally {
-      fs.closeSync(fd);
-      process.env.STACKSHOT_CACHE_DIR = saved;
-      resetCacheDir();
-    }
+    });
   });
 
   it.skipIf(!ADDON_BUILT)('(needs the addon) a hit names from the file lazily, as the binary itself does', () => {
-    const cache = newCacheDir();
-    const saved = process.env.STACKSHOT_CACHE_DIR;
-    process.env.STACKSHOT_CACHE_DIR = cache;
-    resetCacheDir();
-    const fd = fs.openSync(process.execPath, 'r');
-    try {
-      const elf = new ElfFile(new FdSource(fd));
+    withNodeUnderCache((elf) => {
       const sources = symbolSources(elf);
       const direct = new SymbolTable(sources);
       expect(direct.length).toBeGreaterThan(1000);
@@ -301,11 +301,7 @@ describe("node's V8 metadata through the cache", () => {
       for (let k = 0; k < direct.length; k++)
         if (hit.name(k) !== direct.name(k)) expect([k, hit.name(k)]).toBe(direct.name(k));
       hit.close();
-    } finally {
-      fs.closeSync(fd);
-      process.env.STACKSHOT_CACHE_DIR = saved;
-      resetCacheDir();
-    }
+    });
   });
 
   it.skipIf(!ADDON_BUILT)(
