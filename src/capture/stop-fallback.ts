@@ -4,17 +4,25 @@
 // - a blocked thread's capture knows only its pc and sp; where the walk needs another register
 //   before a frame restored it from the stack (typically %rbp for a frame-pointer-compiled
 //   caller of a libc wrapper), it ends with 'register-unknown';
-// - a perf sample holds at most just under 64 KiB of stack (the kernel's limit on one record):
-//   a deeper stack must not come out silently cut.
+// - a perf sample holds at most just under 64 KiB of stack (the kernel's limit on one record),
+//   and less where the kernel's copy met a page it could not read without a fault (a page
+//   that is in memory, but not mapped in the page tables right then): a deeper stack must not
+//   come out silently cut, nor a page the stopped copy can read be called unreadable.
 import type { RawCapture, RawCaptureOptions, RawThreadCapture, RawUnwound } from '../addon';
 import type { CaptureFallback } from '../types';
+
+/** A perf sample's walk ended where its copy ended: the sample was short, whatever the reason. */
+const SAMPLE_SHORT: ReadonlySet<RawUnwound['end']> = new Set([
+  'copy-exhausted',
+  'stack-unreadable',
+  'interrupted-stack-unreadable',
+]);
 
 /** Why a stop-free capture's walk needs the thread stopped after all (undefined: it does not). */
 function stopReason(t: RawThreadCapture, u: RawUnwound | undefined): CaptureFallback | undefined {
   if (t.capture === 'ptrace' || u === undefined) return undefined;
   if (u.end === 'register-unknown') return 'register-unknown';
-  if (t.capture === 'perf' && (u.end === 'copy-exhausted' || u.end === 'interrupted-stack-unreadable'))
-    return 'sample-too-short';
+  if (t.capture === 'perf' && SAMPLE_SHORT.has(u.end)) return 'sample-too-short';
   return undefined;
 }
 
