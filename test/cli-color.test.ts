@@ -14,10 +14,14 @@ afterEach(async () => {
   await stopAllTargets();
 });
 
-/** `stackshot <pid> [flags]` with `env` over a clean colour environment, on a pty or a pipe. */
+/**
+ * `stackshot <pid> [flags]` with `env` over a clean colour environment, on a pty or a pipe.
+ * Clean includes no CI: Node gives a terminal no colours under CI=true (as CI runs set it)
+ * unless a CI vendor it knows is named too.
+ */
 function run(t: Target, env: NodeJS.ProcessEnv, onPty: boolean, flags = ''): string {
   const clean: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm-256color' };
-  for (const k of ['NO_COLOR', 'FORCE_COLOR', 'NODE_DISABLE_COLORS']) delete clean[k];
+  for (const k of ['NO_COLOR', 'FORCE_COLOR', 'NODE_DISABLE_COLORS', 'CI', 'TEAMCITY_VERSION']) delete clean[k];
   const cmd = `"${process.execPath}" "${CLI}" ${t.pid} ${flags}`;
   const argv = onPty ? ['script', '-qec', cmd, '/dev/null'] : ['sh', '-c', cmd];
   const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 60_000, env: { ...clean, ...env } });
