@@ -19,8 +19,14 @@ const { runtimePrograms } = require('./runtime-targets.js');
 const { coldFigures } = require('./cold-figures.js');
 const tools = require('./tools.js');
 const lib = require('../dist/index.js');
+const { captureSync } = require('../dist/snapshot.js');
+const { ModuleRegistry } = require('../dist/symbolize/module-registry.js');
+const { throughput } = require('./unwind.js');
 
-const ROUNDS = Number(process.env.AGREEMENT_ROUNDS ?? 5);
+const registry = new ModuleRegistry();
+
+// stackshot bench's own default count: what a user's run medians over.
+const ROUNDS = Number(process.env.AGREEMENT_ROUNDS ?? 10);
 const WANTED = new Set((process.env.AGREEMENT_TARGETS ?? 'fixture,node-idle,node-busy,python').split(','));
 const BIN = path.join(__dirname, '..', 'dist', 'bin.js');
 
@@ -66,16 +72,18 @@ function npmBenchFigures(pid, cacheDir) {
       const k = tools.stackshotCold(pid, 'rolling', { cache, naming: true });
       if (k.ok) into.push(k.result);
     }
+    // Warm as stackshot bench's figures are: the fresh processes above evicted this one's caches.
+    lib.snapshotSync(pid, { capture: 'ptrace', schedule: 'rolling' });
     const shot = lib.snapshotSync(pid, { capture: 'ptrace', schedule: 'rolling' });
     const n = shot.threads.reduce((s, t) => s + t.frames.length, 0);
     for (const t of shot.threads.filter((x) => !x.failure)) {
       pause.push(t.pauseNs);
       frames.push(t.frames.length);
     }
-    if (n > 0) {
-      walk.push(shot.cost.walkNs / n);
-      naming.push(shot.cost.symbolizeNs / n);
-    }
+    if (n > 0) naming.push(shot.cost.symbolizeNs / n);
+    // The walk as npm run bench's unwinder section times it: binding.unwind over copied stacks.
+    const { raw } = captureSync(pid, { capture: 'ptrace', schedule: 'rolling' });
+    walk.push(1e9 / throughput(raw, registry.unwindMappings(raw.pid, raw.maps), true, 0.2));
   }
   return {
     cold: coldFigures(off, filled, med),
@@ -108,7 +116,11 @@ function compare(npm, off, filled) {
       filled.naming.coldDiskCacheNsPerFrame,
     ],
     ["warm naming per frame (a snapshot's symbolizeNs)", npm.naming, off.naming.snapshotNsPerFrame.median],
-    ['hybrid walk per frame (all threads, one call)', npm.walk, hybrid(off).walkNsPerFrame.median],
+    [
+      "hybrid walk per frame (npm: the unwinder section's CPU time per frame)",
+      npm.walk,
+      hybrid(off).walkNsPerFrame.median,
+    ],
     ['ptrace rolling pause per thread (pauseNs)', npm.pause, rolling(off).pauseNs.median],
     ['hybrid frames per stack (a count)', npm.frames, hybrid(off).frames.median, 'count'],
   ];

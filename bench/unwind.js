@@ -17,13 +17,13 @@ const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
  * not wall time: the unwind runs on this thread, and on a busy machine the wall clock would
  * also count the time spent waiting for a CPU.
  */
-function throughput(raw, mappings, live) {
+function throughput(raw, mappings, live, seconds = 1) {
   const threads = raw.threads.filter((t) => t.status === 'captured');
   const input = { arch: binding.arch, pid: live ? raw.pid : 0, maxFrames: 4096, mappings, threads };
   let frames = 0;
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
-  while (process.hrtime.bigint() - t0 < 1_000_000_000n) {
+  while (process.hrtime.bigint() - t0 < BigInt(Math.round(seconds * 1e9))) {
     for (const u of binding.unwind(input)) frames += u.pcs.length;
   }
   const cpu = process.cpuUsage(cpu0);
@@ -75,7 +75,7 @@ async function measureUnwinder(rounds = 200) {
   }
 }
 
-module.exports = { measureUnwinder };
+module.exports = { measureUnwinder, throughput };
 
 if (require.main === module) {
   measureUnwinder().then((rows) => {

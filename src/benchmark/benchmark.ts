@@ -93,8 +93,8 @@ async function capturePath(pid: number, path: BenchPath, t: Tallies): Promise<vo
   if (t.rounds === 0) t.naming.first(hybrid, c.walked.loadNs, diskCacheInUse());
   // Each cold measure parses every module file three times: the first rounds' median will do.
   if (t.rounds < COLD_ROUNDS) t.naming.coldWarm(measureColdWarm(c));
-  t.naming.add(hybrid);
-  // The first snapshot of a process parses its module files: references compare with warm ones.
+  // The first snapshot of a process parses its module files: warm figures start after it.
+  t.naming.add(hybrid, t.rounds > 0);
   if (t.rounds > 0) t.snapshotNs.push(captureNs + hybrid.cost.symbolizeNs);
 }
 

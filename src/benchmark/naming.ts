@@ -45,8 +45,8 @@ export class NamingTally {
     this.firstDiskCache = diskCache;
   }
 
-  /** A named snapshot: where its names came from, and its (warm) naming time per frame. */
-  add(shot: Snapshot): void {
+  /** A named snapshot: where its names came from, and (when warm) its naming time per frame. */
+  add(shot: Snapshot, warm: boolean): void {
     let frames = 0;
     for (const t of shot.threads) {
       for (const f of t.frames) {
@@ -59,7 +59,7 @@ export class NamingTally {
         }
       }
     }
-    if (frames > 0) this.perFrame.push(shot.cost.symbolizeNs / frames);
+    if (warm && frames > 0) this.perFrame.push(shot.cost.symbolizeNs / frames);
   }
 
   result(): NamingResult {

@@ -145,7 +145,7 @@ export interface NamingResult {
   firstSnapshotNs: number | null;
   /** Whether the persistent module cache was on for that first snapshot (filled or not). */
   firstSnapshotDiskCache: boolean;
-  /** A whole snapshot's naming (runtime frames included), warm, per frame, ns. */
+  /** A whole snapshot's naming (runtime frames included), warm (rounds after the first), per frame, ns. */
   snapshotNsPerFrame: Distribution;
   sources: Partial<Record<NameSource, number>>;
   unnamedReasons: { reason: string; frames: number }[];
