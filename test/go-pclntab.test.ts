@@ -10,7 +10,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { BufferSource, ElfFile } from '../src/elf/elf-file';
 import { SymbolTable, symbolSources } from '../src/elf/symbols';
+import { binding, type RawCapture, type RawUnwound } from '../src/addon';
 import { snapshotSync } from '../src/index';
+import { captureSync } from '../src/snapshot';
+import { ModuleRegistry } from '../src/symbolize/module-registry';
+import { unwindSections } from '../src/unwind/unwind-table';
 import { GoPclntab } from '../src/symbolize/resolvers/go-pclntab';
 import { buildCached, FIXTURES_DIR } from './helpers/fixtures';
 import { threadStates } from './helpers/proc';
@@ -24,15 +28,34 @@ afterEach(async () => {
   await stopAllTargets();
 });
 
-function buildGo(stripped: boolean): string {
+function buildGo(stripped: boolean, source = SOURCE): string {
   const version = execFileSync('go', ['version'], { encoding: 'utf8' }).trim();
-  const name = stripped ? 'gostacks-stripped' : 'gostacks';
-  return buildCached(name, [version, name, fs.readFileSync(SOURCE)], (tmp) => {
+  const name = path.basename(source, '.go') + (stripped ? '-stripped' : '');
+  return buildCached(name, [version, name, fs.readFileSync(source)], (tmp) => {
     const env: NodeJS.ProcessEnv = { ...process.env, CGO_ENABLED: '0', GO111MODULE: 'off' };
     delete env.LD_PRELOAD;
     const flags = stripped ? ['-ldflags=-s -w'] : [];
-    execFileSync('go', ['build', ...flags, '-o', tmp, SOURCE], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    execFileSync('go', ['build', ...flags, '-o', tmp, source], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   });
+}
+
+/** The captured threads unwound, with the CFI of `module`'s mappings replaced by table `cfi` if given. */
+function unwindWith(raw: RawCapture, mappings: BigUint64Array, module: string, cfi?: number): RawUnwound[] {
+  const swapped = mappings.slice();
+  if (cfi !== undefined) {
+    raw.maps
+      .split('\n')
+      .filter((l) => l !== '')
+      .forEach((line, i) => {
+        if (line.endsWith(` ${module}`) && swapped[i * 4 + 3] > 1n) swapped[i * 4 + 3] = BigInt(cfi * 2 + 1);
+      });
+  }
+  const threads = raw.threads
+    .filter((t) => t.status === 'captured')
+    .map((t) =>
+      t.capture === 'blocked' ? { ...t, partialRegs: true } : t.capture === 'perf' ? { ...t, sampled: true } : t,
+    );
+  return binding.unwind({ arch: binding.arch, pid: raw.pid, maxFrames: 512, mappings: swapped, threads });
 }
 
 const elfOf = (file: string): ElfFile => new ElfFile(new BufferSource(fs.readFileSync(file)));
@@ -77,7 +100,8 @@ describe.skipIf(!HAVE_GO)('stripped Go binaries (needs go)', () => {
     const hit = { index: 0, offset: 0 };
     let named = 0;
     for (const t of snapshotSync(target.pid).threads) {
-      expect(t.complete, `thread ${t.tid} (${t.end})`).toBe(true);
+      const frames = t.frames.map((f) => `${f.symbol ?? '?'}@${f.pc}`).join(' < ');
+      expect(t.complete, `thread ${t.tid} ${t.state} by ${t.capture} (${t.end}): ${frames}`).toBe(true);
       t.frames.forEach((f, i) => {
         expect(f.module).toBe(binary);
         const vaddr = full.fileOffsetToVaddr(BigInt(f.moduleOffset!))! - (i > 0 ? 1n : 0n);
@@ -88,6 +112,37 @@ describe.skipIf(!HAVE_GO)('stripped Go binaries (needs go)', () => {
       });
     }
     expect(named).toBeGreaterThan(10);
+  });
+
+  it("a stripped binary unwinds as its unstripped twin: .gopclntab's CFI gives Go's own .debug_frame's frames", async () => {
+    const source = path.join(FIXTURES_DIR, 'gochurn.go');
+    const binary = buildGo(true, source);
+    const twin = unwindSections(elfOf(buildGo(false, source)))!;
+    expect(twin.debugFrame).toBeDefined(); // Go's linker's, from the same pcsp tables
+    const twinCfi = binding.loadCfi(twin);
+    const target = await startTarget(binary);
+    const registry = new ModuleRegistry();
+    let stacks = 0;
+    let frames = 0;
+    try {
+      for (let i = 0; i < 150; i++) {
+        const { raw } = captureSync(target.pid);
+        const mappings = registry.unwindMappings(raw.pid, raw.maps);
+        const ours = unwindWith(raw, mappings, binary);
+        const go = unwindWith(raw, mappings, binary, twinCfi);
+        ours.forEach((u, k) => {
+          const hex = (x: RawUnwound): string => `${[...x.pcs].map((pc) => pc.toString(16)).join(' ')} (${x.end})`;
+          expect(hex(u), `capture ${i}, thread ${k}`).toBe(hex(go[k]));
+          frames += u.pcs.length;
+        });
+        stacks += ours.length;
+      }
+    } finally {
+      binding.unloadCfi(twinCfi);
+      registry.clear();
+    }
+    expect(stacks).toBeGreaterThan(300);
+    expect(frames / stacks).toBeGreaterThan(3);
   });
 
   it('a damaged table names nothing wrong: mutated and cut tables give text names or none', () => {
@@ -103,11 +158,20 @@ describe.skipIf(!HAVE_GO)('stripped Go binaries (needs go)', () => {
     };
     for (let round = 0; round < 300; round++) {
       const bytes = Buffer.from(good.subarray(0, round % 3 === 0 ? random(good.length) : good.length));
-      for (let k = 0; k < 8 && bytes.length > 0; k++) bytes[random(Math.min(bytes.length, 4096))] = random(256);
+      // Odd rounds damage anywhere (the pcsp tables too), even ones the header and function table.
+      const reach = round % 2 === 1 ? bytes.length : 4096;
+      for (let k = 0; k < 8 && bytes.length > 0; k++) bytes[random(Math.min(bytes.length, reach))] = random(256);
       const table = GoPclntab.parse(bytes, text);
       for (let p = 0; p < 50 && table !== null; p++) {
         const hit = table.lookup(probes[random(probes.length)]);
         if (hit !== null) expect(hit.name).toMatch(/^[^\p{Cc}\ufffd]+$/u);
+      }
+      if (round % 10 === 1 && table !== null) {
+        for (const f of table.stackSteps()) {
+          f.ends.forEach((end, i) => {
+            expect(end > (i > 0 ? f.ends[i - 1] : 0) && f.deltas[i] >= 0 && f.deltas[i] <= 1 << 24).toBe(true);
+          });
+        }
       }
     }
     // A table of another Go version (1.16's magic) is not misread.

@@ -2,10 +2,12 @@
 // its separate debug file's), handed to the native unwinder once, when the module is parsed (the
 // bytes are copied there; afterwards only the id travels). .debug_frame matters where a module
 // has no .eh_frame at all: Go binaries carry only .debug_frame, and so do some static and
-// embedded builds; eu-stack and gdb unwind them with it.
+// embedded builds; eu-stack and gdb unwind them with it. A Go binary stripped of it gets the one
+// its .gopclntab implies (go-debug-frame.ts).
 import { binding, type CfiSections } from '../addon';
 import type { Arch } from '../types';
 import { sectionBytes } from '../dwarf/sections';
+import { goDebugFrame } from './go-debug-frame';
 import { EM_AARCH64, EM_X86_64, SHT_NOBITS, type ElfFile, type SectionHeader } from '../elf/elf-file';
 
 /** sh_flags bit of a compressed section: loaded sections (.eh_frame) never are. */
@@ -40,7 +42,10 @@ export function unwindSections(elf: ElfFile, debug?: ElfFile): CfiSections | und
   if (arch === null) return undefined;
   const ehFrame = plainSection(elf, '.eh_frame');
   const hdr = ehFrame === undefined ? undefined : plainSection(elf, '.eh_frame_hdr');
-  const debugFrame = debugFrameBytes(elf) ?? (debug?.machine === elf.machine ? debugFrameBytes(debug) : undefined);
+  const debugFrame =
+    debugFrameBytes(elf) ??
+    (debug?.machine === elf.machine ? debugFrameBytes(debug) : undefined) ??
+    (arch === 'x64' && ehFrame === undefined ? goDebugFrame(elf) : undefined);
   if (ehFrame === undefined && debugFrame === undefined) return undefined;
   return {
     arch,

@@ -29,6 +29,22 @@ export interface GoFunction {
   offset: number;
 }
 
+/**
+ * One function's stack-pointer deltas (its pcsp table): from `entry` (a link-time address) on,
+ * step i holds `deltas[i]` bytes below the entry's stack pointer, up to `ends[i]` bytes past
+ * the entry (exclusive).
+ */
+export interface GoStackSteps {
+  entry: bigint;
+  ends: number[];
+  deltas: number[];
+}
+
+/** _func.pcsp's offset in a _func (Go 1.18 and later): entryOff, nameOff, args, deferreturn. */
+const FUNC_PCSP = 16;
+/** No real frame is this large: a delta past it is a damaged table. */
+const MAX_SP_DELTA = 1 << 24;
+
 export class GoPclntab {
   private constructor(
     private readonly table: Buffer,
@@ -37,6 +53,8 @@ export class GoPclntab {
     /** Byte offsets in table: the function table (pairs), and the function names. */
     private readonly functab: number,
     private readonly funcnames: number,
+    /** Byte offset in table of pctab, where each function's pc-value tables (pcsp) are. */
+    private readonly pctab: number,
   ) {}
 
   /** What the parsed table holds in memory (for the module cache's bound). */
@@ -62,14 +80,16 @@ export class GoPclntab {
     const magic = table.readUInt32LE(0);
     if (magic !== MAGIC_GO118 && magic !== MAGIC_GO120) return null;
     if (table[4] !== 0 || table[5] !== 0 || table[7] !== 8) return null; // pads, 8-byte pointers
+    if (table[6] !== 1 && table[6] !== 4) return null; // the pc quantum of x86-64, arm64
     const word = (at: number): number => {
       const v = table.readBigUInt64LE(at);
       return v > BigInt(table.length) ? -1 : Number(v);
     };
     const nfunc = word(8);
     const funcnames = word(32);
+    const pctab = word(56);
     const functab = word(64);
-    if (nfunc <= 0 || funcnames < HEADER_BYTES || functab < HEADER_BYTES) return null;
+    if (nfunc <= 0 || funcnames < HEADER_BYTES || functab < HEADER_BYTES || pctab < HEADER_BYTES) return null;
     // nfunc + 1 pairs: the last entry's entryoff is the end of the last function.
     if (functab + (nfunc + 1) * 8 > table.length) return null;
     let previous = -1;
@@ -80,7 +100,7 @@ export class GoPclntab {
       if (i < nfunc && functab + table.readUInt32LE(functab + i * 8 + 4) + 8 > table.length) return null;
     }
     const textStart = table.readBigUInt64LE(24);
-    return new GoPclntab(table, textStart === 0n ? textAddr : textStart, nfunc, functab, funcnames);
+    return new GoPclntab(table, textStart === 0n ? textAddr : textStart, nfunc, functab, funcnames, pctab);
   }
 
   /** The function at a link-time address, or null when the table covers no function there. */
@@ -104,6 +124,50 @@ export class GoPclntab {
     return name === null ? null : { name, offset: off - this.entry(lo) };
   }
 
+  /**
+   * Every function's stack-pointer deltas, in address order, as Go's linker turns them into
+   * .debug_frame (the same table Go's own traceback unwinds with). A function whose _func or
+   * pcsp table fails a check is left out: the unwinder then has no rule for it.
+   */
+  *stackSteps(): Generator<GoStackSteps> {
+    for (let i = 0; i < this.nfunc; i++) {
+      const entry = this.entry(i);
+      const end = this.entry(i + 1);
+      const func = this.functab + this.table.readUInt32LE(this.functab + i * 8 + 4);
+      if (end <= entry || func + FUNC_PCSP + 4 > this.table.length) continue;
+      if (this.table.readUInt32LE(func) !== entry) continue;
+      const steps: GoStackSteps = { entry: this.textStart + BigInt(entry), ends: [], deltas: [] };
+      if (this.pcValues(this.table.readUInt32LE(func + FUNC_PCSP), end - entry, steps)) yield steps;
+    }
+  }
+
+  /**
+   * A pc-value table (runtime/symtab.go, step): pairs of a zigzag value delta and a pc delta,
+   * from value -1 at the entry, until a zero value delta or the function's `size`, appended to
+   * `into`. False when it runs out of the table, past `size`, or to a value no frame has.
+   */
+  private pcValues(off: number, size: number, into: GoStackSteps): boolean {
+    if (off === 0) return false;
+    const t = this.table;
+    let p = this.pctab + off;
+    let pc = 0;
+    let value = -1;
+    while (pc < size) {
+      const delta = readUvarint(t, p);
+      if (delta < 0) return false;
+      if (delta === 0 && into.ends.length > 0) break; // the end: what follows is padding
+      const step = readUvarint(t, uvarintEnd);
+      if (step <= 0) return false;
+      p = uvarintEnd;
+      value += delta & 1 ? -((delta + 1) / 2) : delta / 2;
+      pc += step * t[6]; // the pc quantum: 1 on x86-64, 4 on arm64
+      if (value < 0 || value > MAX_SP_DELTA || pc > size) return false;
+      into.ends.push(pc);
+      into.deltas.push(value);
+    }
+    return into.ends.length > 0;
+  }
+
   /** A NUL-terminated name in funcnametab, or null when it is out of range, too long or not text. */
   private nameAt(nameOff: number): string | null {
     const at = this.funcnames + nameOff;
@@ -117,4 +181,20 @@ export class GoPclntab {
   private entry(i: number): number {
     return this.table.readUInt32LE(this.functab + i * 8);
   }
+}
+
+/** Where the last readUvarint stopped: its result is the value alone, to allocate nothing. */
+let uvarintEnd = 0;
+
+/** An unsigned LEB128 varint of at most 32 bits at `at` (its end in uvarintEnd), or -1 past the buffer or too long. */
+function readUvarint(b: Buffer, at: number): number {
+  let value = 0;
+  for (let shift = 0, p = at; shift < 35 && p < b.length; shift += 7, p++) {
+    value += (b[p] & 0x7f) * 2 ** shift;
+    if ((b[p] & 0x80) === 0) {
+      uvarintEnd = p + 1;
+      return value > 0xffffffff ? -1 : value;
+    }
+  }
+  return -1;
 }
