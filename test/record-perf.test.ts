@@ -10,7 +10,7 @@ import { binding } from '../src/addon';
 import { record, toSpeedscope, type Snapshot } from '../src/index';
 import { PcNameCache } from '../src/symbolize/pc-name-cache';
 import type { NamedPc, PcToName } from '../src/symbolize/symbolizer';
-import { EXPECTED_STACKS, matchFrames } from './helpers/fixtures';
+import { EXPECTED_STACKS, expectedWorkerStack, matchFrames } from './helpers/fixtures';
 import { assertDetached, findThreadByName, isAlive, threadIds } from './helpers/proc';
 import { startFixture, startNode, stopAllTargets } from './helpers/target';
 
@@ -112,6 +112,30 @@ describe('record on perf events', () => {
       expect(new Set(blocked.map((th) => th.tid)).size).toBe(blocked.length);
     }
     expect(rec.stats.perfSamples).toBe(shots.flatMap((s) => s.threads.filter((th) => th.capture === 'perf')).length);
+    assertDetached(t.pid);
+  }, 30_000);
+
+  it('a thread deeper than the first samples copy: its event grows, and every sample it gives is whole', async (ctx) => {
+    const depth = 1500; // recurse() frames of 16 to 32 bytes: more than the first 16 KiB, less than 64
+    const t = await startFixture('threads', 'fp', ['--workers', '1', '--depth', String(depth)]);
+    const refused = perfRefusal(t.pid);
+    if (refused !== '') ctx.skip(`perf events refused to this process here (${refused})`);
+    const worker = findThreadByName(t.pid, 'worker-0');
+    const rec = record(t.pid, { hz: 199, durationMs: 1500, state: 'running', maxFrames: depth + 100 });
+    const samples = [];
+    for await (const s of rec) samples.push(...s.threads.filter((th) => th.tid === worker));
+    expect(samples.length).toBeGreaterThan(10);
+    for (const th of samples) {
+      expect(th.capture).toBe('perf');
+      expect(th.stackBytes).toBeGreaterThan(16 * 1024);
+      expect(th.complete, th.end).toBe(true);
+      expect(
+        matchFrames(
+          th.frames.map((f) => f.symbol ?? '??'),
+          expectedWorkerStack(depth),
+        ),
+      ).toBeNull();
+    }
     assertDetached(t.pid);
   }, 30_000);
 

@@ -31,6 +31,11 @@ constexpr size_t kMaxQueuedBytes = 32u << 20;
 // New threads are looked for this often.
 constexpr int64_t kRescanNs = 20 * 1000000;
 constexpr int kPollMs = 10;
+// A thread's samples copy this much stack until one is cut short; then its event is opened
+// again with the full size. The kernel reserves a record's whole size in the ring whatever it
+// copies, so small records mean fewer wake-ups of the reader, whose interrupts the target pays
+// for: at 999 Hz the spinner lost 2.8 % of its loop rate with 64 KiB, 2.0 % with 16 KiB.
+constexpr uint32_t kFirstStackBytes = 16 * 1024;
 
 }  // namespace
 
@@ -40,13 +45,19 @@ struct PerfRecorder::Event {
   PerfRing ring;
   uint64_t counted_ns = 0;    // the event's count (the thread's run time) at the last drain
   int64_t unweighted_ns = 0;  // run time counted but not yet given to a sample (< 0: given ahead)
+  uint32_t stack_bytes = 0;   // what each sample copies
+  bool cut = false;           // a sample was cut short at stack_bytes: grow the event
+  uint64_t lost_before = 0;   // samples the rings this event had before lost (see grow)
   ~Event() {
     if (fd >= 0) ::close(fd);
   }
 };
 
 PerfRecorder::PerfRecorder(pid_t pid, uint64_t period_ns, uint32_t stack_bytes)
-    : pid_(pid), period_ns_(period_ns), stack_bytes_(std::min(stack_bytes, kMaxSampleStack) & ~7u) {
+    : pid_(pid),
+      period_ns_(period_ns),
+      stack_bytes_(std::min(stack_bytes, kMaxSampleStack) & ~7u),
+      first_stack_bytes_(std::min(stack_bytes_, kFirstStackBytes)) {
   std::vector<pid_t> tids;
   int err = list_tasks(pid_, &tids);
   if (err != 0)
@@ -80,28 +91,35 @@ void PerfRecorder::close() {
   wake_fd_ = -1;
 }
 
-bool PerfRecorder::open_event(pid_t tid, int* err) {
+std::unique_ptr<PerfRecorder::Event> PerfRecorder::new_event(pid_t tid, uint32_t stack_bytes, int* err) {
   PerfEventSpec spec;
   spec.tid = tid;
   spec.period_ns = period_ns_;
-  spec.stack_bytes = stack_bytes_;
+  spec.stack_bytes = stack_bytes;
   spec.wake_each_sample = false;
   int fd = open_thread_clock(spec);
   if (fd < 0) {
     *err = -fd;
-    return false;
+    return nullptr;
   }
   auto e = std::make_unique<Event>();
   e->tid = tid;
   e->fd = fd;
+  e->stack_bytes = stack_bytes;
   // Without CAP_IPC_LOCK, rings count against perf_event_mlock_kb: halve until one fits (one
   // record of a full stack copy still must).
   int m = EPERM;
   for (size_t pages = kRingPages; pages >= kMinRingPages && m != 0; pages /= 2) m = e->ring.map(fd, pages);
   if (m != 0) {
     *err = m;
-    return false;
+    return nullptr;
   }
+  return e;
+}
+
+bool PerfRecorder::open_event(pid_t tid, int* err) {
+  std::unique_ptr<Event> e = new_event(tid, first_stack_bytes_, err);
+  if (!e) return false;
   TaskStat stat;
   if (read_task_stat(pid_, tid, &stat) == 0) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -110,6 +128,23 @@ bool PerfRecorder::open_event(pid_t tid, int* err) {
   events_.push_back(std::move(e));
   update_covered();
   return true;
+}
+
+// A thread whose stack outgrew its samples: the same event with the full size, once. Samples
+// the old ring took since the last drain are drained first; where the new event cannot be
+// opened, the old one stays.
+void PerfRecorder::grow(Event& e) {
+  e.cut = false;
+  int err = 0;
+  std::unique_ptr<Event> bigger = new_event(e.tid, stack_bytes_, &err);
+  if (!bigger) return;
+  drain(e);
+  e.lost_before += e.ring.lost();
+  std::swap(e.fd, bigger->fd);
+  std::swap(e.ring, bigger->ring);
+  e.stack_bytes = stack_bytes_;
+  e.counted_ns = 0;  // a new count; the old event's closes with `bigger`
+  e.cut = false;
 }
 
 void PerfRecorder::follow_new_threads() {
@@ -145,6 +180,13 @@ void PerfRecorder::drain(Event& e) {
   weigh(e, &got, period_ns_);
   std::lock_guard<std::mutex> lock(mu_);
   for (RecordedSample& r : got) {
+    if (r.stack_cut && e.stack_bytes < stack_bytes_) {
+      // Cut short by the first, smaller size: dropped, its run time given to the thread's next
+      // sample, which the grown event copies whole.
+      e.cut = true;
+      e.unweighted_ns += static_cast<int64_t>(r.weight_ns);
+      continue;
+    }
     if (queue_.size() >= kMaxQueued || queued_bytes_ + r.stack.size() > kMaxQueuedBytes) {
       ++lost_;
       e.unweighted_ns += static_cast<int64_t>(r.weight_ns);  // the next sample of the thread stands for it
@@ -188,7 +230,8 @@ void PerfRecorder::reader_loop() {
     for (size_t i = events_.size(); i-- > 0;) {
       Event& e = *events_[i];
       drain(e);
-      ring_lost += e.ring.lost();
+      if (e.cut) grow(e);
+      ring_lost += e.lost_before + e.ring.lost();
       if ((fds[i + 1].revents & (POLLHUP | POLLERR)) != 0) {
         events_.erase(events_.begin() + i);  // the thread exited
         update_covered();

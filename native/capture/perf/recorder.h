@@ -55,13 +55,16 @@ class PerfRecorder {
   void reader_loop();
   void follow_new_threads();
   bool open_event(pid_t tid, int* err);
+  std::unique_ptr<Event> new_event(pid_t tid, uint32_t stack_bytes, int* err);
+  void grow(Event& e);
   void drain(Event& e);
   static void weigh(Event& e, std::vector<RecordedSample>* got, uint64_t period_ns);
   void update_covered();
 
   const pid_t pid_;
   const uint64_t period_ns_;
-  const uint32_t stack_bytes_;
+  const uint32_t stack_bytes_;                  // the most a sample copies: a thread gets it once it needs it
+  const uint32_t first_stack_bytes_;            // what a thread's samples copy until one is cut short
   std::vector<std::unique_ptr<Event>> events_;  // the reader thread's once it runs
   std::set<pid_t> seen_;
   int wake_fd_ = -1;
