@@ -59,6 +59,8 @@ export interface V8Layout {
     sfiNameOrScopeInfo: number;
     sfiFunctionData: number;
     sfiScript: number;
+    /** SharedFunctionInfo's flags (a 32-bit field); -1 where this V8 does not export it. */
+    sfiFlags: number;
     scriptName: number;
     scriptSource: number;
     scriptLineEnds: number;
@@ -248,6 +250,7 @@ function readLayout(get: Get, values: Map<string, number>): V8Layout {
       sfiNameOrScopeInfo: get('class_SharedFunctionInfo__name_or_scope_info__Object'),
       sfiFunctionData: get('class_SharedFunctionInfo__function_data__Object'),
       sfiScript: get('class_SharedFunctionInfo__script_or_debug_info__HeapObject'),
+      sfiFlags: get('class_SharedFunctionInfo__flags__int', -1),
       scriptName: get('class_Script__name__Object'),
       scriptSource: get('class_Script__source__Object'),
       scriptLineEnds: get('class_Script__line_ends__Object', -1),
