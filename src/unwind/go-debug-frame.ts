@@ -1,25 +1,37 @@
 // A .debug_frame for a Go binary stripped of its DWARF (`-ldflags='-s -w'`), built from
 // .gopclntab's stack-pointer deltas (pcsp), which stripping keeps because Go's own traceback
 // needs them. Go's linker writes an unstripped binary's .debug_frame from the same tables
-// (cmd/link/internal/ld/dwarf.go, writeframes), and this writes the same rules: the CFA is the
-// stack pointer plus the delta plus the return address's 8 bytes, the return address is just
-// below the CFA. Without it, a stripped Go binary is unwound by frame pointers alone, which
-// are wrong in every prologue and epilogue (Go saves %rbp only after its stack check).
-// x86-64 only: on arm64 the return address lives in the link register until the frame exists.
+// (cmd/link/internal/ld/dwarf.go, writeframes), and this writes the same rules:
+// - x86-64: the CFA is the stack pointer plus the delta plus the return address's 8 bytes; the
+//   return address is just below the CFA.
+// - arm64: the CFA is the stack pointer plus the delta; the return address stays in the link
+//   register until the frame exists (delta 0), then is saved at its bottom (CFA - delta); a
+//   TOPFRAME function's return address is undefined (the stack ends there).
+// Without it, a stripped Go binary is unwound by frame pointers alone, which are wrong in every
+// prologue and epilogue (Go saves the frame pointer only after its stack check).
 import type { ElfFile } from '../elf/elf-file';
 import { GoPclntab, type GoStackSteps } from '../symbolize/resolvers/go-pclntab';
+import type { Arch } from '../types';
 
 const DW_CFA_advance_loc = 0x40;
 const DW_CFA_advance_loc1 = 0x02;
 const DW_CFA_advance_loc2 = 0x03;
 const DW_CFA_advance_loc4 = 0x04;
 const DW_CFA_offset_extended = 0x05;
+const DW_CFA_undefined = 0x07;
+const DW_CFA_same_value = 0x08;
 const DW_CFA_def_cfa = 0x0c;
+const DW_CFA_offset_extended_sf = 0x11;
 const DW_CFA_def_cfa_offset_sf = 0x13;
-const REG_RSP = 7;
-const REG_RA = 16;
+const DW_CFA_val_offset = 0x14;
 /** Go's factors: offsets are multiples of 4 (data), addresses of 1 (code). */
 const DATA_ALIGN = -4;
+
+/** The DWARF registers each architecture's rules name, and what a call pushes. */
+const ARCH = {
+  x64: { sp: 7, ra: 16, pushed: 8 },
+  arm64: { sp: 31, ra: 30, pushed: 0 },
+} as const;
 
 /** Bytes appended one by one, growing as needed. */
 class ByteWriter {
@@ -101,42 +113,71 @@ function advance(w: ByteWriter, n: number): void {
   }
 }
 
-function writeFde(w: ByteWriter, f: GoStackSteps): void {
+function writeFde(w: ByteWriter, f: GoStackSteps, arch: Arch): void {
+  const { ra, pushed } = ARCH[arch];
   const last = f.ends.length - 1;
   const start = startEntry(w);
   w.u32(0); // the CIE, at the section's start
   w.u64(f.entry);
   w.u64(BigInt(f.ends[last]));
+  if (arch === 'arm64' && f.topFrame) {
+    w.u8(DW_CFA_undefined);
+    w.uleb(ra);
+  }
   for (let i = 0; i <= last; i++) {
+    const delta = f.deltas[i];
+    if (arch === 'arm64' && f.topFrame) {
+      // as Go's linker: the undefined return address holds all through
+    } else if (arch === 'arm64' && delta > 0) {
+      w.u8(DW_CFA_offset_extended_sf);
+      w.uleb(ra);
+      w.sleb(delta / -DATA_ALIGN); // at CFA - delta
+    } else if (arch === 'arm64') {
+      w.u8(DW_CFA_same_value);
+      w.uleb(ra);
+    }
     w.u8(DW_CFA_def_cfa_offset_sf);
-    w.sleb((f.deltas[i] + 8) / DATA_ALIGN);
+    w.sleb((delta + pushed) / DATA_ALIGN);
     if (i < last) advance(w, f.ends[i] - (i > 0 ? f.ends[i - 1] : 0));
   }
   endEntry(w, start);
 }
 
-/** The .debug_frame Go's linker would have written, from the ELF's .gopclntab; undefined without one. */
-export function goDebugFrame(elf: ElfFile): Buffer | undefined {
-  const table = GoPclntab.read(elf);
-  if (table === null) return undefined;
-  const w = new ByteWriter();
+function writeCie(w: ByteWriter, arch: Arch): void {
+  const { sp, ra, pushed } = ARCH[arch];
   const cie = startEntry(w);
   w.u32(0xffffffff); // a CIE
   w.u8(3); // version
   w.u8(0); // no augmentation
   w.uleb(1); // code alignment
   w.sleb(DATA_ALIGN);
-  w.uleb(REG_RA);
+  w.uleb(ra);
   w.u8(DW_CFA_def_cfa);
-  w.uleb(REG_RSP);
-  w.uleb(8); // at entry: the return address just pushed
-  w.u8(DW_CFA_offset_extended);
-  w.uleb(REG_RA);
-  w.uleb(8 / -DATA_ALIGN); // at CFA - 8
+  w.uleb(sp);
+  w.uleb(pushed); // at entry: the return address just pushed (x86-64), or in the link register
+  if (arch === 'x64') {
+    w.u8(DW_CFA_offset_extended);
+    w.uleb(ra);
+    w.uleb(8 / -DATA_ALIGN); // at CFA - 8
+  } else {
+    w.u8(DW_CFA_same_value);
+    w.uleb(ra);
+    w.u8(DW_CFA_val_offset);
+    w.uleb(sp);
+    w.uleb(0); // the caller's sp is the CFA
+  }
   endEntry(w, cie);
+}
+
+/** The .debug_frame Go's linker would have written, from the ELF's .gopclntab; undefined without one. */
+export function goDebugFrame(elf: ElfFile, arch: Arch): Buffer | undefined {
+  const table = GoPclntab.read(elf);
+  if (table === null) return undefined;
+  const w = new ByteWriter();
+  writeCie(w, arch);
   const cieEnd = w.length;
   for (const f of table.stackSteps()) {
-    if (f.deltas.every((d) => d % 4 === 0)) writeFde(w, f);
+    if (f.deltas.every((d) => d % 4 === 0)) writeFde(w, f, arch);
   }
   return w.length === cieEnd ? undefined : Buffer.from(w.bytes());
 }

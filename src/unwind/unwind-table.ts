@@ -45,7 +45,7 @@ export function unwindSections(elf: ElfFile, debug?: ElfFile): CfiSections | und
   const debugFrame =
     debugFrameBytes(elf) ??
     (debug?.machine === elf.machine ? debugFrameBytes(debug) : undefined) ??
-    (arch === 'x64' && ehFrame === undefined ? goDebugFrame(elf) : undefined);
+    (ehFrame === undefined ? goDebugFrame(elf, arch) : undefined);
   if (ehFrame === undefined && debugFrame === undefined) return undefined;
   return {
     arch,

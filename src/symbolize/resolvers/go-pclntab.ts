@@ -38,12 +38,22 @@ export interface GoStackSteps {
   entry: bigint;
   ends: number[];
   deltas: number[];
+  /** Go's TOPFRAME flag: the outermost frame of a stack (runtime.goexit, runtime.mstart). */
+  topFrame: boolean;
 }
 
 /** _func.pcsp's offset in a _func (Go 1.18 and later): entryOff, nameOff, args, deferreturn. */
 const FUNC_PCSP = 16;
-/** No real frame is this large: a delta past it is a damaged table. */
-const MAX_SP_DELTA = 1 << 24;
+/** _func.flag's offset: after cuOffset and funcID (1.18, 1.19), and startLine (1.20+). */
+const FUNC_FLAG_GO118 = 37;
+const FUNC_FLAG_GO120 = 41;
+const FUNC_FLAG_TOPFRAME = 1;
+/**
+ * The deltas a real table holds: frames up to Go's runtime.call1073741824 (1 GiB), and a few
+ * words above the entry's stack pointer (asyncPreempt pops what the signal handler pushed).
+ */
+const MAX_SP_DELTA = 2 ** 31 - 64;
+const MIN_SP_DELTA = -4096;
 
 export class GoPclntab {
   private constructor(
@@ -134,9 +144,11 @@ export class GoPclntab {
       const entry = this.entry(i);
       const end = this.entry(i + 1);
       const func = this.functab + this.table.readUInt32LE(this.functab + i * 8 + 4);
-      if (end <= entry || func + FUNC_PCSP + 4 > this.table.length) continue;
+      const flagAt = func + (this.table.readUInt32LE(0) === MAGIC_GO120 ? FUNC_FLAG_GO120 : FUNC_FLAG_GO118);
+      if (end <= entry || flagAt >= this.table.length) continue;
       if (this.table.readUInt32LE(func) !== entry) continue;
-      const steps: GoStackSteps = { entry: this.textStart + BigInt(entry), ends: [], deltas: [] };
+      const topFrame = (this.table[flagAt] & FUNC_FLAG_TOPFRAME) !== 0;
+      const steps: GoStackSteps = { entry: this.textStart + BigInt(entry), ends: [], deltas: [], topFrame };
       if (this.pcValues(this.table.readUInt32LE(func + FUNC_PCSP), end - entry, steps)) yield steps;
     }
   }
@@ -161,7 +173,7 @@ export class GoPclntab {
       p = uvarintEnd;
       value += delta & 1 ? -((delta + 1) / 2) : delta / 2;
       pc += step * t[6]; // the pc quantum: 1 on x86-64, 4 on arm64
-      if (value < 0 || value > MAX_SP_DELTA || pc > size) return false;
+      if (value < MIN_SP_DELTA || value > MAX_SP_DELTA || pc > size) return false;
       into.ends.push(pc);
       into.deltas.push(value);
     }
