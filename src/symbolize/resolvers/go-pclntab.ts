@@ -1,5 +1,6 @@
 // Go function names from `.gopclntab`, for Go binaries built without symbols (`go build
 // -ldflags='-s -w'`): Go keeps this table for its own tracebacks, so it survives stripping.
+// Its stack-pointer deltas (pcsp) give such binaries their unwind rules (unwind/go-debug-frame.ts).
 // Layout of Go 1.18 and later (runtime/symtab.go, pcHeader): magic 0xfffffff0 (1.18, 1.19) or
 // 0xfffffff1 (1.20+), then the function table, one (entryoff, funcoff) pair of uint32 per
 // function, entry offsets relative to textStart, and each _func's nameOff into funcnametab.
