@@ -355,7 +355,7 @@ describe.skipIf(!ADDON_BUILT)('stackshot <pid>: snapshots', () => {
             fs.readFileSync('/proc/sys/kernel/yama/ptrace_scope', 'utf8'),
         ) > 0
       ),
-  )('Yama ptrace_scope >= 1, a non-descendant of the same user: yama', async () => {
+  )('Yama ptrace_scope >= 1, a non-descendant of the same user: yama (skipped where ptrace_scope is 0)', async () => {
     const t = await grandchild(['sleep', '60'], NOBODY);
     const line = expectErrorLines(await cli([String(t.pid)], NOBODY), 'EPERM');
     expect(line).toContain('kernel.yama.ptrace_scope is');

@@ -11,7 +11,7 @@ import { expect, it } from 'vitest';
 const ENABLED = process.env.STACKSHOT_ASAN === '1' && process.env.STACKSHOT_ASAN_BUILD !== '1';
 
 it.runIf(ENABLED)(
-  'native-heavy tests pass under AddressSanitizer and UBSan with no report',
+  'native-heavy tests pass under AddressSanitizer and UBSan with no report (with STACKSHOT_ASAN=1, as .ci/run sets)',
   () => {
     const script = path.resolve(__dirname, '..', 'scripts', 'build-asan.sh');
     const r = spawnSync('sh', [script, '--test'], { encoding: 'utf8', maxBuffer: 64 << 20 });

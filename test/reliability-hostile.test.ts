@@ -65,12 +65,15 @@ afterEach(async () => {
 });
 
 // Under scripts/build-asan.sh --test: prove the sanitized addon is the one these tests drive.
-it.runIf(process.env.STACKSHOT_ASAN_BUILD === '1')('runs against the sanitized addon', () => {
-  expect(binding.arch).toBeTruthy();
-  const maps = fs.readFileSync('/proc/self/maps', 'utf8');
-  expect(maps).toContain(path.resolve(__dirname, '..', 'build', 'Release', 'stackshot.node'));
-  expect(maps).toMatch(/libasan/);
-});
+it.runIf(process.env.STACKSHOT_ASAN_BUILD === '1')(
+  'runs against the sanitized addon (only under scripts/build-asan.sh --test)',
+  () => {
+    expect(binding.arch).toBeTruthy();
+    const maps = fs.readFileSync('/proc/self/maps', 'utf8');
+    expect(maps).toContain(path.resolve(__dirname, '..', 'build', 'Release', 'stackshot.node'));
+    expect(maps).toMatch(/libasan/);
+  },
+);
 
 // ---------------------------------------------------------------------------------------
 describe('ELF reader and symbol tables over mutated files', () => {
