@@ -28,27 +28,43 @@ afterEach(async () => {
   await stopAllTargets();
 });
 
-function buildGo(stripped: boolean, source = SOURCE, goarch = 'amd64'): string {
+/** How a Go fixture is built: an executable (Go's default) or position-independent. */
+type GoBuildMode = 'exe' | 'pie';
+
+function buildGo(stripped: boolean, source = SOURCE, goarch = 'amd64', mode: GoBuildMode = 'exe'): string {
   const version = execFileSync('go', ['version'], { encoding: 'utf8' }).trim();
-  const name = path.basename(source, '.go') + (goarch === 'amd64' ? '' : `-${goarch}`) + (stripped ? '-stripped' : '');
+  const variant = [
+    goarch === 'amd64' ? '' : `-${goarch}`,
+    mode === 'exe' ? '' : `-${mode}`,
+    stripped ? '-stripped' : '',
+  ];
+  const name = path.basename(source, '.go') + variant.join('');
   return buildCached(name, [version, name, fs.readFileSync(source)], (tmp) => {
     const env: NodeJS.ProcessEnv = { ...process.env, CGO_ENABLED: '0', GO111MODULE: 'off', GOARCH: goarch };
     delete env.LD_PRELOAD;
-    const flags = stripped ? ['-ldflags=-s -w'] : [];
+    const flags = [`-buildmode=${mode}`, ...(stripped ? ['-ldflags=-s -w'] : [])];
     execFileSync('go', ['build', ...flags, '-o', tmp, source], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   });
 }
 
-/** The captured threads unwound, with the CFI of `module`'s mappings replaced by table `cfi` if given. */
+/**
+ * The captured threads unwound, with the CFI of `module`'s code mappings replaced by table
+ * `cfi` if given. Its code must have a table of its own: else there is nothing to compare.
+ */
 function unwindWith(raw: RawCapture, mappings: BigUint64Array, module: string, cfi?: number): RawUnwound[] {
   const swapped = mappings.slice();
   if (cfi !== undefined) {
+    let code = 0;
     raw.maps
       .split('\n')
       .filter((l) => l !== '')
       .forEach((line, i) => {
-        if (line.endsWith(` ${module}`) && swapped[i * 4 + 3] > 1n) swapped[i * 4 + 3] = BigInt(cfi * 2 + 1);
+        if (!line.endsWith(` ${module}`) || (swapped[i * 4 + 3] & 1n) === 0n) return;
+        expect(swapped[i * 4 + 3] > 1n, `${line}: no unwind table`).toBe(true);
+        swapped[i * 4 + 3] = BigInt(cfi * 2 + 1);
+        code++;
       });
+    expect(code).toBeGreaterThan(0);
   }
   const threads = raw.threads
     .filter((t) => t.status === 'captured')
@@ -72,12 +88,13 @@ function functionSymbols(file: string): { name: string; addr: bigint }[] {
 }
 
 describe.skipIf(!HAVE_GO)('stripped Go binaries (needs go)', () => {
-  it("name every function as the unstripped build's .symtab does", () => {
-    const stripped = elfOf(buildGo(true));
+  // A position-independent build keeps the table in .data.rel.ro.gopclntab.
+  it.each(['exe', 'pie'] as const)("%s: name every function as the unstripped build's .symtab does", (mode) => {
+    const stripped = elfOf(buildGo(true, SOURCE, 'amd64', mode));
     expect(stripped.section('.symtab')).toBeUndefined();
     const table = GoPclntab.read(stripped)!;
     expect(table).not.toBeNull();
-    const symbols = functionSymbols(buildGo(false)).filter((s) => !s.name.startsWith('type..'));
+    const symbols = functionSymbols(buildGo(false, SOURCE, 'amd64', mode)).filter((s) => !s.name.startsWith('type..'));
     expect(symbols.length).toBeGreaterThan(1000);
     const wrong = symbols.filter((s) => {
       const hit = table.lookup(s.addr);
@@ -114,36 +131,39 @@ describe.skipIf(!HAVE_GO)('stripped Go binaries (needs go)', () => {
     expect(named).toBeGreaterThan(10);
   });
 
-  it("a stripped binary unwinds as its unstripped twin: .gopclntab's CFI gives Go's own .debug_frame's frames", async () => {
-    const source = path.join(FIXTURES_DIR, 'gochurn.go');
-    const binary = buildGo(true, source);
-    const twin = unwindSections(elfOf(buildGo(false, source)))!;
-    expect(twin.debugFrame).toBeDefined(); // Go's linker's, from the same pcsp tables
-    const twinCfi = binding.loadCfi(twin);
-    const target = await startTarget(binary);
-    const registry = new ModuleRegistry();
-    let stacks = 0;
-    let frames = 0;
-    try {
-      for (let i = 0; i < 150; i++) {
-        const { raw } = captureSync(target.pid);
-        const mappings = registry.unwindMappings(raw.pid, raw.maps);
-        const ours = unwindWith(raw, mappings, binary);
-        const go = unwindWith(raw, mappings, binary, twinCfi);
-        ours.forEach((u, k) => {
-          const hex = (x: RawUnwound): string => `${[...x.pcs].map((pc) => pc.toString(16)).join(' ')} (${x.end})`;
-          expect(hex(u), `capture ${i}, thread ${k}`).toBe(hex(go[k]));
-          frames += u.pcs.length;
-        });
-        stacks += ours.length;
+  it.each(['exe', 'pie'] as const)(
+    "%s: a stripped binary unwinds as its unstripped twin: .gopclntab's CFI gives Go's own .debug_frame's frames",
+    async (mode) => {
+      const source = path.join(FIXTURES_DIR, 'gochurn.go');
+      const binary = buildGo(true, source, 'amd64', mode);
+      const twin = unwindSections(elfOf(buildGo(false, source, 'amd64', mode)))!;
+      expect(twin.debugFrame).toBeDefined(); // Go's linker's, from the same pcsp tables
+      const twinCfi = binding.loadCfi(twin);
+      const target = await startTarget(binary);
+      const registry = new ModuleRegistry();
+      let stacks = 0;
+      let frames = 0;
+      try {
+        for (let i = 0; i < 150; i++) {
+          const { raw } = captureSync(target.pid);
+          const mappings = registry.unwindMappings(raw.pid, raw.maps);
+          const ours = unwindWith(raw, mappings, binary);
+          const go = unwindWith(raw, mappings, binary, twinCfi);
+          ours.forEach((u, k) => {
+            const hex = (x: RawUnwound): string => `${[...x.pcs].map((pc) => pc.toString(16)).join(' ')} (${x.end})`;
+            expect(hex(u), `capture ${i}, thread ${k}`).toBe(hex(go[k]));
+            frames += u.pcs.length;
+          });
+          stacks += ours.length;
+        }
+      } finally {
+        binding.unloadCfi(twinCfi);
+        registry.clear();
       }
-    } finally {
-      binding.unloadCfi(twinCfi);
-      registry.clear();
-    }
-    expect(stacks).toBeGreaterThan(300);
-    expect(frames / stacks).toBeGreaterThan(3);
-  });
+      expect(stacks).toBeGreaterThan(300);
+      expect(frames / stacks).toBeGreaterThan(3);
+    },
+  );
 
   it("arm64: .gopclntab's CFI takes every function's frame as Go's own .debug_frame does", () => {
     const source = path.join(FIXTURES_DIR, 'gochurn.go');

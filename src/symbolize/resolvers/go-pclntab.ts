@@ -75,7 +75,8 @@ export class GoPclntab {
 
   /** The file's table, or null when it has none this reader knows, or one that fails a check. */
   static read(elf: ElfFile): GoPclntab | null {
-    const section = elf.section('.gopclntab');
+    // A position-independent build (-buildmode=pie) keeps it among the relocated read-only data.
+    const section = elf.section('.gopclntab') ?? elf.section('.data.rel.ro.gopclntab');
     if (section === undefined || section.size < HEADER_BYTES || section.size > MAX_TABLE_BYTES) return null;
     try {
       const text = elf.section('.text')?.addr ?? 0n;
