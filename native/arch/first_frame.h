@@ -28,7 +28,7 @@ struct CodeWindow {
 };
 
 // How many code bytes the analyses want before and after the pc.
-constexpr size_t kCodeBefore = 8;
+constexpr size_t kCodeBefore = 16;
 constexpr size_t kCodeAfter = 32;
 
 // Both architectures are compiled into every build: a capture taken on one machine may be

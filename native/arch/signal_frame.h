@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 
+#include "arch/first_frame.h"
 #include "unwind/stack_view.h"
 
 namespace stackshot {
@@ -16,8 +17,9 @@ struct SignalContext {
 };
 
 namespace x86_64 {
-// True if the code at pc is the rt_sigreturn trampoline: mov $15,%rax; syscall.
-bool is_sigreturn_trampoline(const uint8_t* code, size_t n);
+// True if pc is in the rt_sigreturn trampoline (mov $15,%rax; syscall): at its start, at its
+// syscall, or just after it (a thread inside rt_sigreturn, whose sp is still at the ucontext).
+bool is_sigreturn_trampoline(const CodeWindow& code);
 // Reads the interrupted registers from the ucontext that sits at sp in the trampoline.
 bool read_signal_context(const StackView& stack, uint64_t sp, SignalContext* out);
 }  // namespace x86_64

@@ -34,8 +34,9 @@ class ArchUnwindOps {
   // Whether a frame with neither CFI nor a frame record may be found by scanning the stack
   // (stack_scan.h): only where a return address tells its caller's sp.
   virtual bool can_scan_stack() const = 0;
-  // True if the code at pc is the signal return trampoline.
-  virtual bool is_sigreturn_trampoline(const uint8_t* code, size_t n) const = 0;
+  // True if pc is in the signal return trampoline: at its start, or (a thread caught inside
+  // rt_sigreturn) at or after its system call.
+  virtual bool is_sigreturn_trampoline(const CodeWindow& code) const = 0;
   // The interrupted registers, from the signal frame at sp in the trampoline.
   virtual bool read_signal_context(const StackView& stack, uint64_t sp, SignalContext* out) const = 0;
 };

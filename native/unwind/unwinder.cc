@@ -114,19 +114,19 @@ class Unwinder {
   Step step(const FrameState& f, bool first) {
     const uint64_t lookup = f.lookup();
     const Mapping* m = space_.find(lookup);
-    bool has_cfi = false;
+    CfiLookup hit;
     if (m != nullptr && m->cfi != 0) {
-      if (CfiTable* table = cfi_.get(m->cfi)) {
-        CfiLookup hit = table->lookup(lookup - m->bias);
-        if (hit.status == CfiLookupStatus::kFound) {
-          has_cfi = true;
-          if (hit.rule.signal_frame) {
-            if (MaybeStep s = signal_step(f)) return *s;
-          }
-          if (usable(hit.rule, first)) return cfi_step(f, hit.rule);
-        }
-      }
+      if (CfiTable* table = cfi_.get(m->cfi)) hit = table->lookup(lookup - m->bias);
     }
+    const bool has_cfi = hit.status == CfiLookupStatus::kFound;
+    // A sigreturn trampoline whose CFI does not say so (Go's runtime.sigreturn__sigaction, code
+    // without CFI): a return address to it starts its function, and a live pc (the innermost, or
+    // restored from a signal frame) may be anywhere in it. There the code decides.
+    const bool at_code_start = !has_cfi || hit.fde_end <= f.pc - m->bias || hit.fde_begin == f.pc - m->bias;
+    if ((has_cfi && hit.rule.signal_frame) || at_code_start || first) {
+      if (MaybeStep s = signal_step(f)) return *s;
+    }
+    if (has_cfi && usable(hit.rule, first)) return cfi_step(f, hit.rule);
     if (first) {
       if (MaybeStep s = first_frame_step(f)) return *s;
     } else if (arch_.has_return_sites() && !in_.frame_pointers_only) {
@@ -214,21 +214,21 @@ class Unwinder {
   // The signal trampoline: continue from the registers saved in the ucontext on the stack.
   MaybeStep signal_step(const FrameState& f) {
     CodeBytes code(f.pc, read_code_);
-    if (code.window.at_pc == nullptr || !arch_.is_sigreturn_trampoline(code.window.at_pc, code.window.after)) {
+    if (code.window.at_pc == nullptr || !arch_.is_sigreturn_trampoline(code.window)) {
       return std::nullopt;
     }
     SignalContext ctx;
     if (!arch_.read_signal_context(stack_, f.sp, &ctx)) return ended(past_copy(f.sp, 8));
     if (!code_address(ctx.pc)) return ended(EndReason::kRaNotExecutable);
-    if (!stack_.in_mapping(ctx.sp)) {
-      // The handler ran on an alternate stack (sigaltstack): go on on the interrupted one.
+    // The handler ran on another stack: an alternate one (sigaltstack), which Go's signal stacks
+    // are, in the same mapping as the stacks they interrupt. Go on on the interrupted one.
+    if (!stack_.in_mapping(ctx.sp) || ctx.sp <= f.sp) {
+      if (++stack_switches_ > kMaxStackSwitches) return ended(EndReason::kCfaNotIncreasing);
       StackView interrupted;
       if (!read_interrupted_stack(arch_, in_.read_stack, space_, f.sp, ctx, &interrupted_bytes_, &interrupted)) {
         return ended(EndReason::kInterruptedStackUnreadable);
       }
       stack_ = interrupted;
-    } else if (ctx.sp <= f.sp) {
-      return ended(EndReason::kCfaNotIncreasing);
     }
     return to(FrameState{ctx.pc, ctx.sp, ctx.fp, ctx.lr, true}, FrameMethod::kSignal);
   }
@@ -299,6 +299,9 @@ class Unwinder {
   const ArchUnwindOps& arch_;  // chosen once, from in_.arch
   StackView stack_;            // the copy; replaced by the interrupted stack past a sigaltstack handler
   std::vector<uint8_t> interrupted_bytes_;
+  // Signal frames whose handler ran on another stack, each a switch: a few nest, a loop does not end.
+  static constexpr int kMaxStackSwitches = 8;
+  int stack_switches_ = 0;
   std::vector<uint8_t> extended_bytes_;  // the copy and what was read beyond it (deep stacks)
   const AddressSpace& space_;
   CfiRegistry& cfi_;

@@ -27,7 +27,7 @@ class Ops final : public ArchUnwindOps {
   }
   // After a scan the caller's sp is unknown: x30 may be saved anywhere in the frame.
   bool can_scan_stack() const override { return false; }
-  bool is_sigreturn_trampoline(const uint8_t*, size_t) const override { return false; }
+  bool is_sigreturn_trampoline(const CodeWindow&) const override { return false; }
   bool read_signal_context(const StackView&, uint64_t, SignalContext*) const override { return false; }
 };
 

@@ -5,6 +5,7 @@
 #include "arch/signal_frame.h"
 
 #include <cstring>
+#include <initializer_list>
 
 namespace stackshot {
 namespace x86_64 {
@@ -17,8 +18,12 @@ constexpr uint64_t kRip = kGregs + 16 * 8;
 constexpr uint8_t kTrampoline[] = {0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
 }  // namespace
 
-bool is_sigreturn_trampoline(const uint8_t* code, size_t n) {
-  return n >= sizeof(kTrampoline) && std::memcmp(code, kTrampoline, sizeof(kTrampoline)) == 0;
+bool is_sigreturn_trampoline(const CodeWindow& code) {
+  for (size_t back : {size_t{0}, size_t{7}, size_t{9}}) {
+    if (code.before < back || code.after + back < sizeof(kTrampoline)) continue;
+    if (std::memcmp(code.at_pc - back, kTrampoline, sizeof(kTrampoline)) == 0) return true;
+  }
+  return false;
 }
 
 bool read_signal_context(const StackView& stack, uint64_t sp, SignalContext* out) {

@@ -21,9 +21,7 @@ class Ops final : public ArchUnwindOps {
   bool ra_in_link_register() const override { return false; }
   uint64_t strip_pointer_auth(uint64_t ra, uint64_t) const override { return ra; }
   bool can_scan_stack() const override { return true; }
-  bool is_sigreturn_trampoline(const uint8_t* code, size_t n) const override {
-    return x86_64::is_sigreturn_trampoline(code, n);
-  }
+  bool is_sigreturn_trampoline(const CodeWindow& code) const override { return x86_64::is_sigreturn_trampoline(code); }
   bool read_signal_context(const StackView& stack, uint64_t sp, SignalContext* out) const override {
     return x86_64::read_signal_context(stack, sp, out);
   }
