@@ -26,6 +26,11 @@ const DW_CFA_def_cfa_offset_sf = 0x13;
 const DW_CFA_val_offset = 0x14;
 /** Go's factors: offsets are multiples of 4 (data), addresses of 1 (code). */
 const DATA_ALIGN = -4;
+/**
+ * More than any real binary needs (Go's own 16 MB compiler: 0.7 MB). The table comes from the
+ * target's file: one built to be huge gets no rules, and its frames fall back to frame pointers.
+ */
+const MAX_FRAME_BYTES = 64 << 20;
 
 /** The DWARF registers each architecture's rules name, and what a call pushes. */
 const ARCH = {
@@ -48,10 +53,14 @@ class ByteWriter {
     this.room(1);
     this.buf[this.length++] = v;
   }
-  u32(v: number, at = this.length): void {
-    this.room(at + 4 - this.length);
+  u32(v: number): void {
+    this.room(4);
+    this.buf.writeUInt32LE(v, this.length);
+    this.length += 4;
+  }
+  /** Overwrites 4 bytes already written. */
+  patchU32(at: number, v: number): void {
     this.buf.writeUInt32LE(v, at);
-    if (at === this.length) this.length += 4;
   }
   u64(v: bigint): void {
     this.room(8);
@@ -93,7 +102,7 @@ function startEntry(w: ByteWriter): number {
 /** Pads the entry begun at `start` and writes its length. */
 function endEntry(w: ByteWriter, start: number): void {
   w.pad(start + 4);
-  w.u32(w.length - start - 4, start);
+  w.patchU32(start, w.length - start - 4);
 }
 
 /** Moves the row's address on by n bytes, in the shortest form. */
@@ -178,6 +187,7 @@ export function goDebugFrame(elf: ElfFile, arch: Arch): Buffer | undefined {
   const cieEnd = w.length;
   for (const f of table.stackSteps()) {
     if (f.deltas.every((d) => d % 4 === 0)) writeFde(w, f, arch);
+    if (w.length > MAX_FRAME_BYTES) return undefined;
   }
   return w.length === cieEnd ? undefined : Buffer.from(w.bytes());
 }
