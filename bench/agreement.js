@@ -28,7 +28,6 @@ const registry = new ModuleRegistry();
 // stackshot bench's own default count: what a user's run medians over.
 const ROUNDS = Number(process.env.AGREEMENT_ROUNDS ?? 10);
 const WANTED = new Set((process.env.AGREEMENT_TARGETS ?? 'fixture,node-idle,node-busy,python').split(','));
-const BIN = path.join(__dirname, '..', 'dist', 'bin.js');
 
 function med(values) {
   const v = values.filter(Number.isFinite).sort((a, b) => a - b);
@@ -45,7 +44,7 @@ function dur(ns) {
 
 /** `stackshot bench <pid> --count N --json` through the bin, with the module cache as `cache` says. */
 function stackshotBench(pid, cache) {
-  const r = spawnSync(process.execPath, [BIN, 'bench', String(pid), '--count', String(ROUNDS), '--json'], {
+  const r = spawnSync(tools.BIN, ['bench', String(pid), '--count', String(ROUNDS), '--json'], {
     encoding: 'utf8',
     env: tools.cacheEnv(cache),
     maxBuffer: 64 << 20,

@@ -1,8 +1,8 @@
-// Section of `npm run bench`: the one-shot CLI (`node dist/bin.js <pid> --json`, the `stackshot` bin) from a fresh
-// process, with an empty module cache and with one filled by a previous run, next to eu-stack
-// and to `node -e 0` (node's own start-up: the floor no change to stackshot can go below), in
-// interleaved rounds on the 10-thread C target and on an idle and a busy node process.
-// stackshot's own share is the CLI's wall minus node -e 0's.
+// Section of `npm run bench`: the one-shot CLI (`stackshot <pid> --json`: the package's bin, run by
+// its shebang) from a fresh process, with an empty module cache and with one filled by a previous
+// run, next to eu-stack and to `node -e 0` (node's own start-up: the floor no change to stackshot
+// can go below), in interleaved rounds on the 10-thread C target and on an idle and a busy node
+// process. stackshot's own share is the CLI's wall minus node -e 0's.
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -10,8 +10,6 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const tools = require('./tools.js');
 const { startCTarget, startGrandchild, sleepMs } = require('./target.js');
-
-const CLI = path.join(__dirname, '..', 'dist', 'bin.js'); // the package's bin
 
 /** Acceptance (issue 17): CLI wall / eu-stack wall, per target kind and cache state. */
 const LIMITS = {
@@ -25,6 +23,16 @@ function timed(cmd, args, env) {
   return { wallNs: Number(process.hrtime.bigint() - t0), ok: r.status === 0, stderr: r.stderr ?? '' };
 }
 
+/**
+ * The floor's environment: the one node gets from the launcher (bin/stackshot.js starts node
+ * without NODE_EXTRA_CA_CERTS, whose certificates node 20 parses before anything else).
+ */
+function floorEnv(env) {
+  const out = { ...env };
+  delete out.NODE_EXTRA_CA_CERTS;
+  return out;
+}
+
 function cliEnv(cacheDir) {
   const env = { ...process.env, STACKSHOT_CACHE_DIR: cacheDir, DEBUGINFOD_URLS: '', LC_ALL: 'C' };
   delete env.STACKSHOT_CACHE;
@@ -35,22 +43,26 @@ function cliEnv(cacheDir) {
 /** The rounds on one target: each round runs all four, in an order rotated per round. */
 function measure(pid, rounds, scratch, stillTime) {
   const filled = fs.mkdtempSync(path.join(scratch, 'filled-'));
-  timed(process.execPath, [CLI, String(pid), '--json'], cliEnv(filled)); // fills it
-  const w = { floor: [], eu: [], empty: [], filled: [] };
+  timed(tools.BIN, [String(pid), '--json'], cliEnv(filled)); // fills it
+  const w = { floor: [], eu: [], empty: [], filled: [], floorAsSet: [] };
   const errors = [];
   const runs = {
-    floor: () => timed(process.execPath, ['-e', '0'], cliEnv(filled)),
+    floor: () => timed(process.execPath, ['-e', '0'], floorEnv(cliEnv(filled))),
     eu: () => tools.euStack(pid),
     empty: () => {
       const dir = fs.mkdtempSync(path.join(scratch, 'empty-'));
       try {
-        return timed(process.execPath, [CLI, String(pid), '--json'], cliEnv(dir));
+        return timed(tools.BIN, [String(pid), '--json'], cliEnv(dir));
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }
     },
-    filled: () => timed(process.execPath, [CLI, String(pid), '--json'], cliEnv(filled)),
+    filled: () => timed(tools.BIN, [String(pid), '--json'], cliEnv(filled)),
   };
+  // What node alone costs where the environment names extra certificates (what the launcher saves).
+  if (process.env.NODE_EXTRA_CA_CERTS !== undefined) {
+    runs.floorAsSet = () => timed(process.execPath, ['-e', '0'], cliEnv(filled));
+  }
   const order = Object.keys(runs);
   let done = 0;
   for (let r = 0; r < rounds && (r < 2 || stillTime()); r++, done++) {
@@ -83,7 +95,7 @@ async function coldCliSection(ctx) {
     },
   ];
   console.log(
-    `## Cold CLI: \`node dist/bin.js <pid> --json\` from a fresh process, module cache empty and filled by one previous run, against eu-stack and \`node -e 0\` (up to ${rounds} interleaved rounds per target)\n`,
+    `## Cold CLI: \`stackshot <pid> --json\` (the bin, by its shebang) from a fresh process, module cache empty and filled by one previous run, against eu-stack and \`node -e 0\` (up to ${rounds} interleaved rounds per target)\n`,
   );
   const out = [];
   const rows = [];
@@ -101,6 +113,7 @@ async function coldCliSection(ctx) {
           kind: t.kind,
           rounds: m.rounds,
           nodeFloorNs: floor,
+          nodeAsSetNs: m.w.floorAsSet.length ? med(m.w.floorAsSet) : undefined,
           euStackNs: eu,
           emptyNs: med(m.w.empty),
           filledNs: med(m.w.filled),
@@ -113,9 +126,10 @@ async function coldCliSection(ctx) {
         r.limits = LIMITS[t.kind];
         out.push(r);
         const cell = (v) => `${dur(med(v))} (${dur(p90(v))})`;
+        const asSet = m.w.floorAsSet.length ? `; ${cell(m.w.floorAsSet)} with NODE_EXTRA_CA_CERTS` : '';
         rows.push([
           t.name,
-          cell(m.w.floor),
+          `${cell(m.w.floor)}${asSet}`,
           cell(m.w.eu),
           `${cell(m.w.empty)} = ${fmtRatio(r.ratioEmpty)}`,
           `${cell(m.w.filled)} = ${fmtRatio(r.ratioFilled)}`,

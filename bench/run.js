@@ -491,12 +491,7 @@ async function mainSection() {
           dur(p90(coldRes.map((x) => x.pauses[target.spinTid]))),
           dur(max(coldRes.map((x) => x.pauses[target.spinTid]))),
         ],
-        [
-          'CLI wall: `node dist/bin.js <pid> --json > /dev/null`',
-          dur(med(cli.wall)),
-          dur(p90(cli.wall)),
-          dur(max(cli.wall)),
-        ],
+        ['CLI wall: `stackshot <pid> --json > /dev/null`', dur(med(cli.wall)), dur(p90(cli.wall)), dur(max(cli.wall))],
         [
           'CLI: pause seen by the target (spinner gap)',
           dur(med(cli.spinTarget)),

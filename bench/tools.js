@@ -8,7 +8,8 @@ const os = require('node:os');
 const path = require('node:path');
 
 const ROOT = path.join(__dirname, '..');
-const CLI = path.join(ROOT, 'dist', 'bin.js'); // the package's bin: the bundle, code-cached
+// The package's bin, run by its shebang as npm's bin link runs it (the bundle, code-cached).
+const BIN = path.join(ROOT, 'bin', 'stackshot.js');
 const COLD = path.join(__dirname, 'cold.js');
 // Names of a thread's real entry, as each tool prints them.
 const ENTRY = /^(_start|start_thread|clone3?|__clone3?|__GI___clone3?|thread_start)$/;
@@ -84,11 +85,11 @@ function gdb(pid, timeoutMs = 60_000) {
 }
 
 let devNull;
-/** `node dist/bin.js <pid> --json > /dev/null`; retried if the addon is being rebuilt. */
+/** `stackshot <pid> --json > /dev/null`; retried if the addon is being rebuilt. */
 function stackshotCli(pid, extra = []) {
   devNull ??= fs.openSync('/dev/null', 'w');
   for (let attempt = 0; ; attempt++) {
-    const r = run(process.execPath, [CLI, String(pid), '--json', ...extra], { stdio: ['ignore', devNull, 'pipe'] });
+    const r = run(BIN, [String(pid), '--json', ...extra], { stdio: ['ignore', devNull, 'pipe'] });
     if (r.status === 0 || attempt >= 3) return { ...r, ok: r.status === 0 };
     spawnSync('sleep', ['3']);
   }
@@ -170,6 +171,7 @@ function toolVersion(cmd) {
 }
 
 module.exports = {
+  BIN,
   cacheEnv,
   euStack,
   gdb,

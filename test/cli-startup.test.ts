@@ -10,7 +10,7 @@ import { startFixture, stopAllTargets, type Target } from './helpers/target';
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
-const BIN = path.join(ROOT, 'dist', 'bin.js');
+const BIN = path.join(ROOT, 'bin', 'stackshot.js'); // run by its shebang, as npm's bin link runs it
 const ADDON_BUILT = fs.existsSync(path.join(ROOT, 'build', 'Release', 'stackshot.node'));
 const BUNDLED = fs.existsSync(path.join(ROOT, 'dist', 'cli-bundle.js'));
 const ONLY_FOR_THEIR_COMMAND = [
@@ -95,7 +95,7 @@ describe.skipIf(!ADDON_BUILT || !BUNDLED)(
     let target: Target;
     let cache: string;
     const bin = (args: string[]) =>
-      spawnSync(process.execPath, [BIN, ...args], {
+      spawnSync(BIN, args, {
         encoding: 'utf8',
         timeout: 60_000,
         env: { ...process.env, STACKSHOT_CACHE_DIR: cache, NO_COLOR: '1' },
@@ -158,7 +158,7 @@ describe.skipIf(!ADDON_BUILT || !BUNDLED)(
 
     it('--no-cache writes no code cache either; subcommands and --version work through the bundle', () => {
       const fresh = fs.mkdtempSync(path.join(dir, 'cache-'));
-      const r = spawnSync(process.execPath, [BIN, String(target.pid), '--no-cache'], {
+      const r = spawnSync(BIN, [String(target.pid), '--no-cache'], {
         encoding: 'utf8',
         env: { ...process.env, STACKSHOT_CACHE_DIR: fresh },
       });
