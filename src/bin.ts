@@ -6,26 +6,26 @@
 // module.enableCompileCache). Without the bundle (a tree built by tsc alone), or when the
 // cache is off, it loads dist/cli.js as before. A code cache V8 rejects (another node, other
 // flags, a damaged file) is compiled anew and replaced.
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
 import Module from 'node:module';
 import { cacheDir } from './cache/cache-dir';
 import { entryName, readEntry, writeEntry } from './cache/cache-file';
+import { checksumBytes } from './cache/checksum';
 import type * as Cli from './cli';
 
 const BUNDLE = path.join(__dirname, 'cli-bundle.js');
 
 // V8 checks a code cache's version and flags but, in release builds, not that its payload is
-// intact: each entry carries its own SHA-1, and one that does not match is never handed to V8.
-const sha1 = (b: Uint8Array): Buffer => crypto.createHash('sha1').update(b).digest();
-const sealed = (data: Buffer): Buffer[] => [sha1(data), data];
+// intact: each entry carries its own checksum, and one that does not match is never handed to V8.
+const SEAL_BYTES = 4;
+const sealed = (data: Buffer): Buffer[] => [checksumBytes(data), data];
 
 function unsealed(entry: Buffer | null): Buffer | undefined {
-  if (entry === null || entry.length <= 20) return undefined;
-  const data = entry.subarray(20);
-  return sha1(data).equals(entry.subarray(0, 20)) ? data : undefined;
+  if (entry === null || entry.length <= SEAL_BYTES) return undefined;
+  const data = entry.subarray(SEAL_BYTES);
+  return checksumBytes(data).equals(entry.subarray(0, SEAL_BYTES)) ? data : undefined;
 }
 
 /** The bundle's exports, compiled with the code cache when there is one; null without a bundle. */

@@ -9,7 +9,7 @@
 // Exit codes: 0 success, 1 the snapshot failed (message + hint on stderr), 2 usage error.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as tty from 'node:tty';
+import type * as Tty from 'node:tty';
 import { Command, CommanderError } from 'commander';
 import { snapshot } from './snapshot';
 import { StackshotError } from './errors';
@@ -67,7 +67,10 @@ function addSnapshotOptions(cmd: Command): Command {
 function useColor(o: SnapshotCliOptions): boolean {
   if (o.color === false) return false;
   if (process.env.FORCE_COLOR === undefined && process.stdout.isTTY !== true) return false;
-  return tty.WriteStream.prototype.hasColors.call(process.stdout, 16); // 16: what styleText asks
+  // node:tty loaded here, not at start-up: a run whose output is JSON or a file never needs it.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { WriteStream } = require('node:tty') as typeof Tty;
+  return WriteStream.prototype.hasColors.call(process.stdout, 16); // 16: what styleText asks
 }
 
 function render(snap: Snapshot, o: SnapshotCliOptions): string {

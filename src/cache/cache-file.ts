@@ -3,9 +3,9 @@
 // place, so concurrent writers of one entry each leave a complete file (the last rename wins)
 // and a reader never sees a partial one. The directory is kept under a byte budget by removing
 // the least recently used entries (reads refresh an entry's mtime).
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { nameHash } from './checksum';
 
 /** Entries larger than this are neither written nor read. */
 export const MAX_ENTRY_BYTES = 64 << 20;
@@ -14,12 +14,19 @@ export const MAX_CACHE_BYTES = 256 << 20;
 /** What pruning brings the directory down to, so that it does not run on every write. */
 const PRUNE_TO = (MAX_CACHE_BYTES * 3) / 4;
 
-/** Our entry names: `<kind>-<40 hex>.bin`. Nothing else in the directory is touched. */
-const ENTRY_NAME = /^[a-z][a-z0-9]*-[0-9a-f]{40}\.bin$/;
+/**
+ * Our entry names: `<kind>-<16 hex>.bin`, and `<kind>-<40 hex>.bin` as earlier versions named
+ * them (a SHA-1; pruned like the others). Nothing else in the directory is touched.
+ */
+const ENTRY_NAME = /^[a-z][a-z0-9]*-(?:[0-9a-f]{16}|[0-9a-f]{40})\.bin$/;
 
 export function entryName(kind: string, key: string): string {
-  return `${kind}-${crypto.createHash('sha1').update(key).digest('hex')}.bin`;
+  return `${kind}-${nameHash(key)}.bin`;
 }
+
+/** A temporary name in our own private directory, unique with O_EXCL: unguessable is not needed. */
+let written = 0;
+const temporaryName = (): string => `.tmp-${process.pid}-${Date.now().toString(36)}-${written++}`;
 
 /** The entry's bytes, or null when it is missing, not ours, open to others' writes, or too big. */
 export function readEntry(dir: string, name: string): Buffer | null {
@@ -55,7 +62,7 @@ export function readEntry(dir: string, name: string): Buffer | null {
 export function writeEntry(dir: string, name: string, chunks: readonly Uint8Array[]): void {
   const total = chunks.reduce((n, c) => n + c.byteLength, 0);
   if (total > MAX_ENTRY_BYTES) return;
-  const tmp = path.join(dir, `.tmp-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
+  const tmp = path.join(dir, temporaryName());
   let fd: number | undefined;
   try {
     fd = fs.openSync(

@@ -8,7 +8,6 @@
 // length, a checksum, and every index entry against the string tables it points into; an entry
 // that fails is ignored and written anew. On a hit the names are read from the files one by one
 // as frames ask for them (FileStrings), not whole.
-import * as crypto from 'node:crypto';
 import { binding, type RawSymbolIndex } from '../addon';
 import { readBuildId } from '../elf/build-id';
 import { FdSource, type ElfFile } from '../elf/elf-file';
@@ -16,6 +15,7 @@ import { bufferStrings, FileStrings, type StringTable } from '../elf/file-string
 import { stringTableOf, SymbolTable, type PrebuiltSymbols, type SymbolSource } from '../elf/symbols';
 import { cacheDir } from './cache-dir';
 import { entryName, readEntry, writeEntry } from './cache-file';
+import { checksum } from './checksum';
 import { fileIdentity } from './file-identity';
 
 const MAGIC = Buffer.from('STKSYM01');
@@ -44,11 +44,6 @@ export function symbolsKey(sources: readonly SymbolSource[], main: ElfFile): str
     parts.push(`${id} ${symtab.type}:${symtab.offset}:${symtab.size}:${symtab.link}:${symtab.entsize}`);
   }
   return parts.join('\n');
-}
-
-/** Catches a damaged entry (SHA-1 is native here: a JS loop over node's 2 MB cost more). */
-function checksum(body: Uint8Array): string {
-  return crypto.createHash('sha1').update(body).digest('hex');
 }
 
 const align = (n: number, to: number): number => Math.ceil(n / to) * to;

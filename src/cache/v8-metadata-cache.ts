@@ -2,12 +2,12 @@
 // persistent cache: finding them means reading node's whole .dynsym and its string table, a
 // cold snapshot's next biggest cost after the symbol index. Keyed by the binary's identity
 // and build-id; the entry is a checksummed JSON document whose every value is checked.
-import * as crypto from 'node:crypto';
 import { readBuildId } from '../elf/build-id';
 import type { ElfFile } from '../elf/elf-file';
 import { BYTECODE_SIZES, readV8Symbols } from '../runtimes/v8/metadata';
 import { cacheDir } from './cache-dir';
 import { entryName, readEntry, writeEntry } from './cache-file';
+import { checksum } from './checksum';
 import { fileIdentity } from './file-identity';
 
 const MAGIC = 'STKV8M01';
@@ -20,8 +20,6 @@ interface Payload {
   tables: [string, string][];
 }
 
-const sha1 = (s: string): string => crypto.createHash('sha1').update(s).digest('hex');
-
 function encode(key: string, values: Map<string, number>, tables: Map<string, Buffer>): Buffer {
   const payload: Payload = {
     key,
@@ -29,7 +27,7 @@ function encode(key: string, values: Map<string, number>, tables: Map<string, Bu
     tables: [...tables].map(([n, b]) => [n, b.toString('base64')]),
   };
   const json = JSON.stringify(payload);
-  return Buffer.from(`${MAGIC} ${sha1(json)}\n${json}`);
+  return Buffer.from(`${MAGIC} ${checksum(json)}\n${json}`);
 }
 
 const isInt32 = (v: unknown): v is number =>
@@ -45,7 +43,7 @@ export function decodeV8Metadata(
   const nl = text.indexOf('\n');
   const head = nl < 0 ? '' : text.slice(0, nl);
   const json = text.slice(nl + 1);
-  if (head !== `${MAGIC} ${sha1(json)}`) return null;
+  if (head !== `${MAGIC} ${checksum(json)}`) return null;
   let p: Payload;
   try {
     p = JSON.parse(json) as Payload;
