@@ -47,6 +47,7 @@
         "native/unwind/cfi/eh_frame.cc",
         "native/unwind/cfi/eh_frame_hdr.cc",
         "native/unwind/cfi/fde_index.cc",
+        "native/unwind/cfi/lazy_section.cc",
         "native/arch/x86_64/first_frame.cc",
         "native/arch/x86_64/signal_frame.cc",
         "native/arch/aarch64/first_frame.cc",

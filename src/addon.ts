@@ -129,6 +129,12 @@ export interface RawSystemError extends Error {
   syscall: string;
 }
 
+/** Where a section's bytes are in a file. */
+export interface FileRange {
+  offset: number;
+  size: number;
+}
+
 /** A module's unwind sections, at their link-time addresses. */
 export interface CfiSections {
   arch: Arch;
@@ -136,6 +142,12 @@ export interface CfiSections {
   ehFrameVaddr?: bigint;
   ehFrameHdr?: Buffer;
   ehFrameHdrVaddr?: bigint;
+  /**
+   * Instead of ehFrame and ehFrameHdr's bytes: where they are in the module's open file. The
+   * addon reads them from a descriptor of its own (the caller may close fd), .eh_frame_hdr at
+   * once and .eh_frame as lookups reach it.
+   */
+  file?: { fd: number; ehFrame: FileRange; ehFrameHdr?: FileRange };
   debugFrame?: Buffer;
 }
 

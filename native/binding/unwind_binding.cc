@@ -1,5 +1,6 @@
 // JavaScript <-> native for unwinding: loadCfi() registers a module's unwind sections once;
 // unwind() walks copied stacks against the target's mappings.
+#include <cstdint>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -9,6 +10,7 @@
 #include "binding/exports.h"
 #include "capture/clock.h"
 #include "capture/stack_reader.h"
+#include "unwind/cfi_registry.h"
 #include "unwind/code_pages.h"
 #include "unwind/unwinder.h"
 
@@ -33,6 +35,32 @@ void throw_bad_arch(Napi::Env env) {
 std::vector<uint8_t> bytes_option(const Napi::Object& o, const char* key) {
   auto [data, size] = bytes_of(o.Get(key));
   return std::vector<uint8_t>(data, data + size);
+}
+
+// A section's place in the module's file: { offset, size }; empty when absent or malformed.
+FileRange range_option(const Napi::Object& o, const char* key) {
+  const Napi::Value v = o.Get(key);
+  if (!v.IsObject()) return FileRange{};
+  const Napi::Object r = v.As<Napi::Object>();
+  const int64_t offset = number_option(r, "offset", -1);
+  const int64_t size = number_option(r, "size", -1);
+  if (offset < 0 || size < 0) return FileRange{};
+  return FileRange{static_cast<uint64_t>(offset), static_cast<uint64_t>(size)};
+}
+
+// .eh_frame and .eh_frame_hdr: as bytes, or from `file` ({ fd, ehFrame, ehFrameHdr }). False
+// when the file could not be read.
+bool eh_frame_option(const Napi::Object& o, CfiBytes* bytes) {
+  const Napi::Value file = o.Get("file");
+  if (!file.IsObject()) {
+    bytes->eh_frame = bytes_option(o, "ehFrame");
+    bytes->eh_frame_hdr = bytes_option(o, "ehFrameHdr");
+    return true;
+  }
+  const Napi::Object f = file.As<Napi::Object>();
+  const int64_t fd = number_option(f, "fd", -1);
+  return fd >= 0 && fd <= INT32_MAX &&
+         read_cfi_from_file(static_cast<int>(fd), range_option(f, "ehFrame"), range_option(f, "ehFrameHdr"), bytes);
 }
 
 // Mappings arrive flat: [start, end, bias, (cfi << 1) | executable] per mapping.
@@ -64,9 +92,8 @@ Napi::Value LoadCfi(const Napi::CallbackInfo& info) {
   }
   Napi::Object o = info[0].As<Napi::Object>();
   CfiBytes bytes;
-  bytes.eh_frame = bytes_option(o, "ehFrame");
+  if (!eh_frame_option(o, &bytes)) return Napi::Number::New(env, 0);
   bytes.eh_frame_vaddr = bigint_option(o, "ehFrameVaddr");
-  bytes.eh_frame_hdr = bytes_option(o, "ehFrameHdr");
   bytes.eh_frame_hdr_vaddr = bigint_option(o, "ehFrameHdrVaddr");
   bytes.debug_frame = bytes_option(o, "debugFrame");
   const std::optional<CfiArch> arch = parse_arch(o.Get("arch"));
@@ -74,7 +101,7 @@ Napi::Value LoadCfi(const Napi::CallbackInfo& info) {
     throw_bad_arch(env);
     return env.Null();
   }
-  if (bytes.eh_frame.empty() && bytes.debug_frame.empty()) return Napi::Number::New(env, 0);
+  if (bytes.eh_frame.empty() && !bytes.eh_frame_lazy && bytes.debug_frame.empty()) return Napi::Number::New(env, 0);
   return Napi::Number::New(env, CfiRegistry::instance().add(*arch, std::move(bytes)));
 }
 

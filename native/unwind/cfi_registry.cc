@@ -1,6 +1,39 @@
 #include "unwind/cfi_registry.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 namespace stackshot {
+
+namespace {
+
+bool pread_all(int fd, const FileRange& range, std::vector<uint8_t>* out) {
+  if (range.size > LazySection::kMaxSize) return false;
+  out->resize(range.size);
+  size_t done = 0;
+  while (done < range.size) {
+    const ssize_t n = pread(fd, out->data() + done, range.size - done, static_cast<off_t>(range.offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+bool read_cfi_from_file(int fd, const FileRange& eh_frame, const FileRange& eh_frame_hdr, CfiBytes* out) {
+  if (eh_frame_hdr.size != 0 && !pread_all(fd, eh_frame_hdr, &out->eh_frame_hdr)) return false;
+  if (eh_frame.size == 0) return true;
+  const int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (own >= 0) {
+    out->eh_frame_lazy = LazySection::open(own, eh_frame.offset, eh_frame.size);
+    if (out->eh_frame_lazy) return true;
+  }
+  return pread_all(fd, eh_frame, &out->eh_frame);
+}
 
 CfiRegistry& CfiRegistry::instance() {
   static auto* registry = new CfiRegistry();  // leaked: used until the process exits
@@ -10,7 +43,13 @@ CfiRegistry& CfiRegistry::instance() {
 int32_t CfiRegistry::add(CfiArch arch, CfiBytes bytes) {
   auto owned = std::make_shared<CfiBytes>(std::move(bytes));
   CfiSections sections;
-  sections.eh_frame = CfiSection{owned->eh_frame.data(), owned->eh_frame.size(), owned->eh_frame_vaddr};
+  if (owned->eh_frame_lazy) {
+    LazySection* lazy = owned->eh_frame_lazy.get();
+    sections.eh_frame = CfiSection{lazy->data(), lazy->size(), owned->eh_frame_vaddr};
+    sections.eh_frame_lazy = lazy;
+  } else {
+    sections.eh_frame = CfiSection{owned->eh_frame.data(), owned->eh_frame.size(), owned->eh_frame_vaddr};
+  }
   if (!owned->eh_frame_hdr.empty()) {
     sections.eh_frame_hdr =
         CfiSection{owned->eh_frame_hdr.data(), owned->eh_frame_hdr.size(), owned->eh_frame_hdr_vaddr};

@@ -1,6 +1,8 @@
-// The CFI tables of the modules stackshot has seen, by id. TypeScript reads a module's
-// .eh_frame / .eh_frame_hdr once (it already parses the ELF for symbols), hands the bytes over
-// with loadCfi(), and refers to the table by its id afterwards: a second snapshot builds nothing.
+// The CFI tables of the modules stackshot has seen, by id. TypeScript finds a module's
+// .eh_frame / .eh_frame_hdr (it already parses the ELF for symbols) and hands them over with
+// loadCfi(): as bytes, or as where they are in the module's open file, which is read here
+// (.eh_frame only as lookups reach it). It refers to the table by its id afterwards: a second
+// snapshot builds nothing.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -8,6 +10,7 @@
 #include <vector>
 
 #include "unwind/cfi/cfi_table.h"
+#include "unwind/cfi/lazy_section.h"
 
 namespace stackshot {
 
@@ -17,7 +20,19 @@ struct CfiBytes {
   std::vector<uint8_t> eh_frame_hdr;
   uint64_t eh_frame_hdr_vaddr = 0;
   std::vector<uint8_t> debug_frame;
+  std::unique_ptr<LazySection> eh_frame_lazy;  // instead of eh_frame: read from the file on demand
 };
+
+// Where a section is in a file.
+struct FileRange {
+  uint64_t offset = 0;
+  uint64_t size = 0;
+};
+
+// Fills out->eh_frame_hdr from fd now and out->eh_frame_lazy (on a dup of fd) for later; where
+// no descriptor is left to dup, reads .eh_frame whole instead. False when the file cannot be
+// read as its headers said (it shrank, or fd is not a file).
+bool read_cfi_from_file(int fd, const FileRange& eh_frame, const FileRange& eh_frame_hdr, CfiBytes* out);
 
 class CfiRegistry {
  public:

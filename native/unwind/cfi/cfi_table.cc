@@ -56,7 +56,8 @@ CfaStatus compile_fde_rows(const FrameSection& section, const CieInfo& cie, cons
 
 CfiTable::CfiTable(CfiArch arch, CfiSections sections) : arch_(arch), sections_(std::move(sections)) {
   const CfiSections& s = sections_;
-  eh_ = FrameSection(FrameFormat::kEhFrame, s.eh_frame.data, s.eh_frame.size, s.eh_frame.vaddr, eh_bases(s));
+  eh_ = FrameSection(FrameFormat::kEhFrame, s.eh_frame.data, s.eh_frame.size, s.eh_frame.vaddr, eh_bases(s),
+                     s.eh_frame_lazy);
   debug_ = FrameSection(FrameFormat::kDebugFrame, s.debug_frame.data, s.debug_frame.size, 0);
   // The hdr is only usable if it describes this .eh_frame (its FDE addresses point into it).
   if (!eh_.empty() && hdr_.init(s.eh_frame_hdr.data, s.eh_frame_hdr.size, s.eh_frame_hdr.vaddr) &&

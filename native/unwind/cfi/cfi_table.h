@@ -48,7 +48,8 @@ struct CfiSections {
   uint64_t got_vaddr = 0;
   bool has_text_vaddr = false;
   bool has_got_vaddr = false;
-  std::shared_ptr<const void> owner;  // optional: kept alive as long as the table
+  LazySection* eh_frame_lazy = nullptr;  // set when eh_frame.data is read on demand (it owns them)
+  std::shared_ptr<const void> owner;     // optional: kept alive as long as the table
 };
 
 // One row of an FDE's compiled table: `rule` holds from `pc` to the next row's pc (or the

@@ -18,13 +18,14 @@ const char* cfi_error_name(CfiError error) {
 }
 
 FrameSection::FrameSection(FrameFormat format, const uint8_t* data, size_t size, uint64_t vaddr,
-                           const PointerBases& bases)
-    : format_(format), data_(data), size_(data != nullptr ? size : 0), vaddr_(vaddr), bases_(bases) {
+                           const PointerBases& bases, LazySection* lazy)
+    : format_(format), data_(data), size_(data != nullptr ? size : 0), vaddr_(vaddr), bases_(bases), lazy_(lazy) {
   bases_.section_vaddr = vaddr;
 }
 
 CfiError FrameSection::read_entry(uint64_t offset, FrameEntry* out) const {
   if (offset >= size_) return CfiError::kEnd;
+  if (lazy_ != nullptr) lazy_->ensure(offset, 16);  // the length (4 or 12 bytes) and the id
   ByteCursor c(data_, size_, offset);
   uint64_t length = c.u32();
   bool dwarf64 = false;
@@ -43,6 +44,7 @@ CfiError FrameSection::read_entry(uint64_t offset, FrameEntry* out) const {
   }
   if (length > c.remaining()) return CfiError::kTruncated;
   const uint64_t end = c.pos() + length;
+  if (lazy_ != nullptr) lazy_->ensure(offset, end - offset);
   // The id is 4 bytes in .eh_frame even in the 64-bit format; .debug_frame follows the format.
   const bool wide_id = dwarf64 && format_ == FrameFormat::kDebugFrame;
   const uint64_t id_pos = c.pos();

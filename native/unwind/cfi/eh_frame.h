@@ -4,13 +4,16 @@
 // CIE augmentation vs plain absolute address_size values).
 //
 // A FrameSection is a view: it neither copies nor owns the bytes (see cfi_table.h for who does).
-// Offsets are relative to the start of the section; addresses are link-time vaddrs.
+// Bytes read from the file on demand come with their LazySection, which read_entry() asks for
+// each entry before framing it. Offsets are relative to the start of the section; addresses are
+// link-time vaddrs.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <unordered_map>
 
 #include "unwind/cfi/dwarf_reader.h"
+#include "unwind/cfi/lazy_section.h"
 
 namespace stackshot {
 
@@ -96,7 +99,7 @@ class FrameSection {
   // `bases` supplies textrel/datarel bases for .eh_frame (section_vaddr is set from `vaddr`).
   // .debug_frame ignores vaddr and bases: its addresses are absolute.
   FrameSection(FrameFormat format, const uint8_t* data, size_t size, uint64_t vaddr,
-               const PointerBases& bases = PointerBases());
+               const PointerBases& bases = PointerBases(), LazySection* lazy = nullptr);
 
   FrameFormat format() const { return format_; }
   const uint8_t* data() const { return data_; }
@@ -122,6 +125,7 @@ class FrameSection {
   size_t size_ = 0;
   uint64_t vaddr_ = 0;
   PointerBases bases_;
+  LazySection* lazy_ = nullptr;  // the owner of data_ when it is read on demand
 };
 
 }  // namespace stackshot
