@@ -192,6 +192,23 @@ export interface RawUnwound {
   end: WalkEndReason;
 }
 
+/** Perf map lines as parsePerfMapLines returns them: names are [nameAt, nameAt + nameLen) of names. */
+export interface RawPerfMapLines {
+  start: Float64Array;
+  end: Float64Array;
+  nameAt: Uint32Array;
+  nameLen: Uint16Array;
+  names: Buffer;
+  consumed: number;
+}
+
+/** [start, end) is owned by entry owner. */
+export interface RawPerfMapSegments {
+  start: Float64Array;
+  end: Float64Array;
+  owner: Uint32Array;
+}
+
 /** One ELF symbol table section (Elf64_Sym entries) with its string table. */
 export interface RawSymbolSection {
   syms: Uint8Array;
@@ -240,6 +257,14 @@ export interface Binding {
    * crate disambiguators and constant types).
    */
   demangle(name: string, verbose?: boolean): string | null;
+  /**
+   * Parses every newline-ended line of a perf map chunk (symbols/perf_map.h): starts, ends and
+   * names of the well-formed ones, and the bytes consumed (through the last newline). With
+   * skipFirst, the bytes up to the first newline are the rest of an over-long line.
+   */
+  parsePerfMapLines(bytes: Uint8Array, skipFirst: boolean, maxLine: number, maxName: number): RawPerfMapLines;
+  /** Disjoint sorted segments over entries [from, to), each owned by the newest entry covering it. */
+  perfMapSegments(start: Float64Array, end: Float64Array, from: number, to: number): RawPerfMapSegments;
   /**
    * Decompresses a whole .xz stream (concatenated streams and padding allowed) with the
    * system's liblzma.so.5, loaded on first use. Throws an Error whose `code` is liblzma's

@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { snapshot, snapshotSync, type Snapshot } from '../src/index';
 import { Symbolizer } from '../src/symbolize/symbolizer';
-import { PerfMapCache } from '../src/symbolize/perf-map';
+import { PerfMap, PerfMapCache } from '../src/symbolize/perf-map';
 import { buildCached, compileFixture } from './helpers/fixtures';
 import { startTarget, stopAllTargets } from './helpers/target';
 
@@ -167,6 +167,37 @@ describe('perf maps the target controls', () => {
       typeof parseInChild
     >;
   }
+
+  it('takes a line only when both numbers are hex below 2^53 and the size is not 0', () => {
+    const map = PerfMap.parse(
+      [
+        '0x1000 0X10 prefixed', // 0x prefixes
+        '2000 10 crlf\r', // CRLF files: the \r is not part of the name
+        '3000 10 two  spaces', // the name is everything after the second space
+        '20000000000000 10 too_high', // 2^53
+        '1fffffffffffff 1 ends_past_2^53',
+        '00000000000004000 10 seventeen_digits',
+        '5000 -10 negative',
+        '6000 0 empty',
+        '7000 1g bad_size',
+        ' 8000 10 leading_space',
+        '9000 10', // no name field
+        '', // a blank line
+        'a000 10 last_without_newline',
+      ].join('\n'),
+    );
+    const at = (a: number) => map.lookup(BigInt(a))?.name;
+    expect([0x1000, 0x2000, 0x3000, 0xa000].map(at)).toEqual([
+      'prefixed',
+      'crlf',
+      'two  spaces',
+      'last_without_newline',
+    ]);
+    expect(at(0x2000)).toBe('crlf');
+    for (const a of [0x20000000000000, 0x1fffffffffffff, 0x4000, 0x5000, 0x6000, 0x7000, 0x8000, 0x9000])
+      expect(at(a), a.toString(16)).toBeUndefined();
+    expect(map.entryCount).toBe(4);
+  });
 
   it('cuts long names, skips over-long lines, and reads whole lines of the newest 32 MiB', () => {
     const file = path.join(dir, 'limits.map');

@@ -256,6 +256,20 @@ for (const [name, text] of [
   write('punycode', name, Buffer.concat([u8(64), Buffer.from(text, 'latin1')]));
 }
 
+// ---- perf_map: u8 flags (bit 0 skip first line, bits 1-7 max name), then lines as V8 writes them ----
+{
+  const v8 = [
+    '7f3a5c000040 c0 Builtin:ArgumentsAdaptorTrampoline',
+    '7f3a5c000100 1e0 JS:~ /app/server.js:10:5',
+    '7f3a5c000100 20 JS:*handle /app/server.js:20:3',
+    '0x7f3a5c000400 0X40 Function:~<anonymous> node:internal/main:1:1\r',
+    'garbage',
+    '7f3a5c000500 0 empty',
+  ].join('\n');
+  write('perf_map', 'v8-lines', Buffer.concat([u8(0xfe), Buffer.from(`${v8}\n`)]));
+  write('perf_map', 'skip-first-short-names', Buffer.concat([u8(0x11), Buffer.from(`tail of a long line\n${v8}`)]));
+}
+
 // ---- xz: u24 cap (0: default), then streams as xz(1) writes them ----
 const symtab = sectionBytes(threads, '.symtab');
 const xzOf = (args, input) => execFileSync('xz', ['-c', ...args], { input });
