@@ -59,21 +59,29 @@ describe('capture paths', () => {
   });
 
   // A frame-pointer-compiled caller of a libc wrapper that leaves %rbp alone: the caller's CFA
-  // is %rbp + 16, and %rbp is not in /proc/<pid>/task/<tid>/syscall.
-  it.skipIf(!HAVE_EU_STACK)('a walk that needs %rbp falls back to ptrace, complete and equal to eu-stack', async () => {
-    const target = await startFixture('threads', 'fp', ['--only', 'sleeper,condwait'], PLAIN);
-    const sleeper = findThreadByName(target.pid, 'sleeper');
-    const condwait = findThreadByName(target.pid, 'condwait');
-    const shot = snapshotSync(target.pid);
-    const s = thread(shot.threads, sleeper);
-    expect(s).toMatchObject({ capture: 'ptrace', captureFallback: 'register-unknown', complete: true });
-    expect(s.pauseNs).toBeGreaterThan(0);
-    expect(matchFrames(names(s), EXPECTED_STACKS.sleeper!)).toBeNull();
-    // glibc's futex wait saves %rbp itself (its CFI says where): no register is missing there.
-    expect(thread(shot.threads, condwait)).toMatchObject({ capture: 'blocked', complete: true });
-    expectPcsOfEuStack(shot.threads, target.pid);
-    assertDetached(target.pid);
-  });
+  // is %rbp + 16, and %rbp is not in /proc/<pid>/task/<tid>/syscall. The caller's prologue gives
+  // it (sp + what the prologue pushed and reserved), unless the frame grew after its prologue.
+  it.skipIf(!HAVE_EU_STACK)(
+    'a caller with frame pointers: its %rbp from its prologue, no stop; a frame that grew later: stopped',
+    async () => {
+      const kinds = ['sleeper', 'epoller', 'reader', 'condwait', 'vla'];
+      const target = await startFixture('threads', 'fp', ['--only', kinds.join(',')], PLAIN);
+      const shot = snapshotSync(target.pid);
+      for (const name of ['sleeper', 'epoller', 'reader', 'condwait', 'main']) {
+        const t = thread(shot.threads, name === 'main' ? target.pid : findThreadByName(target.pid, name));
+        expect(t, name).toMatchObject({ capture: 'blocked', pauseNs: 0, complete: true });
+        expect(matchFrames(names(t), EXPECTED_STACKS[name]!), name).toBeNull();
+      }
+      // The variable-length array moved sp after the prologue: the frame record the prologue
+      // points to is not one, and the walk asks for the registers.
+      const vla = thread(shot.threads, findThreadByName(target.pid, 'vla'));
+      expect(vla).toMatchObject({ capture: 'ptrace', captureFallback: 'register-unknown', complete: true });
+      expect(vla.pauseNs).toBeGreaterThan(0);
+      expect(matchFrames(names(vla), EXPECTED_STACKS.vla!)).toBeNull();
+      expectPcsOfEuStack(shot.threads, target.pid);
+      assertDetached(target.pid);
+    },
+  );
 
   it('a thread that runs during the stop-free copy is stopped instead, and its stack is complete', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-paths-'));

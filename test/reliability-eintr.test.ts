@@ -130,61 +130,67 @@ async function settledSwitches(pid: number, tids: number[]): Promise<Map<number,
   return last;
 }
 
-it(`${BLOCKED_SNAPSHOTS} snapshots disturb no blocked call: no stop, no EINTR, no short transfer`, async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-eintr-'));
-  const file = path.join(dir, 'counters');
-  try {
-    // Without the ASan run's preloaded runtime: its interceptors keep frame pointers (their
-    // callers' walks would need %rbp, and those threads would be stopped).
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'LD_PRELOAD'));
-    const target = await startTarget(compileFixture('rel_eintr', 'nofp'), [file, '--strict'], { env });
-    const names = threadNames(target.pid);
-    const parked = [...names].filter(([, name]) => PARKED.includes(name)).map(([tid]) => tid);
-    expect(parked).toHaveLength(PARKED.length);
-    // Measured once the parked threads are settled in their calls (a thread that printed its
-    // readiness may still be on its way into the call).
-    const switchesBefore = await settledSwitches(target.pid, parked);
-    const shots: Snapshot[] = [];
-    let epollTimedStops = 0;
-    for (let i = 0; i < BLOCKED_SNAPSHOTS; i++) {
-      const shot =
-        i % 2 ? snapshotSync(target.pid, { symbolize: false }) : await snapshot(target.pid, { symbolize: false });
-      expect(shot.threads.filter((t) => t.failure !== undefined)).toEqual([]);
-      for (const t of shot.threads) {
-        if (parked.includes(t.tid)) expect(t, `snapshot ${i}`).toMatchObject({ capture: 'blocked', pauseNs: 0 });
-        if (names.get(t.tid) === 'epoll_wait_t' && t.capture === 'ptrace') epollTimedStops++;
+// Built without and with frame pointers: with them, each wrapper's caller finds its CFA from
+// %rbp, which the blocked capture recovers from the caller's prologue (unwinder.cc).
+it.each(['nofp', 'fp'] as const)(
+  `${BLOCKED_SNAPSHOTS} snapshots disturb no blocked call (%s): no stop, no EINTR, no short transfer`,
+  async (variant) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-eintr-'));
+    const file = path.join(dir, 'counters');
+    try {
+      // Without the ASan run's preloaded runtime: its interceptors keep frame pointers (their
+      // callers' walks would need %rbp, and those threads would be stopped).
+      const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'LD_PRELOAD'));
+      const target = await startTarget(compileFixture('rel_eintr', variant), [file, '--strict'], { env });
+      const names = threadNames(target.pid);
+      const parked = [...names].filter(([, name]) => PARKED.includes(name)).map(([tid]) => tid);
+      expect(parked).toHaveLength(PARKED.length);
+      // Measured once the parked threads are settled in their calls (a thread that printed its
+      // readiness may still be on its way into the call).
+      const switchesBefore = await settledSwitches(target.pid, parked);
+      const shots: Snapshot[] = [];
+      let epollTimedStops = 0;
+      for (let i = 0; i < BLOCKED_SNAPSHOTS; i++) {
+        const shot =
+          i % 2 ? snapshotSync(target.pid, { symbolize: false }) : await snapshot(target.pid, { symbolize: false });
+        expect(shot.threads.filter((t) => t.failure !== undefined)).toEqual([]);
+        for (const t of shot.threads) {
+          if (parked.includes(t.tid)) expect(t, `snapshot ${i}`).toMatchObject({ capture: 'blocked', pauseNs: 0 });
+          if (names.get(t.tid) === 'epoll_wait_t' && t.capture === 'ptrace') epollTimedStops++;
+        }
+        if (i % 50 === 0) shots.push(shot);
+        if (!target.running) break;
       }
-      if (i % 50 === 0) shots.push(shot);
-      if (!target.running) break;
-    }
-    const switchesAfter = contextSwitches(target.pid, parked);
-    const status = target.running ? 'running' : await target.exited;
-    const c = counters(file);
-    expect(status, `target exited: ${target.stderr}`).toBe('running');
-    // The kernel's witness: the parked threads never left their calls.
-    expect(switchesAfter).toEqual(switchesBefore);
-    const disturbed = Object.fromEntries(CALLS.filter((k) => k !== 'epoll_wait_t').map((k) => [k, c[k]]));
-    expect(disturbed).toEqual(Object.fromEntries(CALLS.filter((k) => k !== 'epoll_wait_t').map((k) => [k, 0])));
-    // epoll_wait with a 3 ms timeout wakes by itself: when a snapshot finds it awake it is stopped
-    // (capture 'ptrace'), and a stop just as it re-enters epoll_wait makes it return EINTR.
-    expect(c.epoll_wait_t).toBeLessThanOrEqual(epollTimedStops);
-    // Address for address what eu-stack sees (it stops the threads: only after the counts).
-    if (HAVE_EU_STACK) {
-      const oracle = euStackPcs(target.pid);
-      for (const shot of shots) {
-        for (const t of shot.threads.filter((x) => parked.includes(x.tid))) {
-          expect(
-            t.frames.map((f) => f.pc),
-            `thread ${names.get(t.tid)}`,
-          ).toEqual(oracle.get(t.tid));
+      const switchesAfter = contextSwitches(target.pid, parked);
+      const status = target.running ? 'running' : await target.exited;
+      const c = counters(file);
+      expect(status, `target exited: ${target.stderr}`).toBe('running');
+      // The kernel's witness: the parked threads never left their calls.
+      expect(switchesAfter).toEqual(switchesBefore);
+      const disturbed = Object.fromEntries(CALLS.filter((k) => k !== 'epoll_wait_t').map((k) => [k, c[k]]));
+      expect(disturbed).toEqual(Object.fromEntries(CALLS.filter((k) => k !== 'epoll_wait_t').map((k) => [k, 0])));
+      // epoll_wait with a 3 ms timeout wakes by itself: when a snapshot finds it awake it is stopped
+      // (capture 'ptrace'), and a stop just as it re-enters epoll_wait makes it return EINTR.
+      expect(c.epoll_wait_t).toBeLessThanOrEqual(epollTimedStops);
+      // Address for address what eu-stack sees (it stops the threads: only after the counts).
+      if (HAVE_EU_STACK) {
+        const oracle = euStackPcs(target.pid);
+        for (const shot of shots) {
+          for (const t of shot.threads.filter((x) => parked.includes(x.tid))) {
+            expect(
+              t.frames.map((f) => f.pc),
+              `thread ${names.get(t.tid)}`,
+            ).toEqual(oracle.get(t.tid));
+          }
         }
       }
+      assertDetached(target.pid, 200);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
-    assertDetached(target.pid, 200);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}, 120_000);
+  },
+  120_000,
+);
 
 // Job control racing the snapshots: SIGSTOP and SIGCONT sent while captures run (some land
 // while a thread is in our ptrace stop). A stopped process must end up stopped (every thread

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 namespace stackshot {
 
@@ -27,6 +28,15 @@ struct CodeWindow {
   size_t after;
 };
 
+// A function's frame-pointer prologue (find_frame_prologue): `push` of the frame pointer at
+// push_at, the frame pointer set by frame_set_at, and once the prologue ran, sp is depth below
+// it. The caller confirms push_at and frame_set_at against the function's CFI.
+struct FramePrologue {
+  uint32_t push_at;
+  uint32_t frame_set_at;
+  uint64_t depth;
+};
+
 // How many code bytes the analyses want before and after the pc.
 constexpr size_t kCodeBefore = 16;
 constexpr size_t kCodeAfter = 32;
@@ -41,6 +51,10 @@ bool follows_call(const CodeWindow& code);
 // stack and returns (`ret`, `add $n,%rsp; ret`), the caller's return address is at [sp + n]
 // (kAtSp); otherwise kFrameRecord. Python's -X perf trampolines are such code.
 FirstFrameRule analyze_return_site(const CodeWindow& code);
+// In a function's first bytes (code.at_pc is its start; compilers may run checks before it:
+// shrink-wrapping), `push %rbp; mov %rsp,%rbp`, then pushes of registers and `sub $n,%rsp`:
+// depth is 8 per push + n.
+std::optional<FramePrologue> find_frame_prologue(const CodeWindow& code);
 }  // namespace x86_64
 
 namespace aarch64 {

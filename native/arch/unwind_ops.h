@@ -5,6 +5,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "arch/first_frame.h"
 #include "arch/signal_frame.h"
@@ -39,6 +40,9 @@ class ArchUnwindOps {
   virtual bool is_sigreturn_trampoline(const CodeWindow& code) const = 0;
   // The interrupted registers, from the signal frame at sp in the trampoline.
   virtual bool read_signal_context(const StackView& stack, uint64_t sp, SignalContext* out) const = 0;
+  // At a function's first byte: its frame-pointer prologue, and how far below the frame pointer
+  // its sp is once the prologue ran; nullopt where the code does not say (see x86_64's).
+  virtual std::optional<FramePrologue> find_frame_prologue(const CodeWindow& code) const = 0;
 };
 
 namespace x86_64 {

@@ -82,7 +82,7 @@ class Unwinder {
     out.push(f.pc, FrameMethod::kRegs, f.fp, false);
     for (bool innermost = true;; innermost = false) {
       if (out.pcs.size() >= max_frames) {
-        out.end = EndReason::kMaxFrames;
+        out.end = trusted_end(EndReason::kMaxFrames);
         return out;
       }
       Step s = step(f, innermost || f.exact_pc);
@@ -93,7 +93,7 @@ class Unwinder {
       }
       if (s.ended) {
         if (s.keep_next) out.push(s.next.pc, s.method, s.next.fp, !s.next.exact_pc);
-        out.end = s.reason;
+        out.end = trusted_end(s.reason);
         return out;
       }
       if (s.method == FrameMethod::kSignal) out.return_addresses.back() = 0;  // f is the trampoline
@@ -103,6 +103,12 @@ class Unwinder {
   }
 
  private:
+  // An fp read from a prologue is trusted only for a walk that reached a stack's end: any other
+  // end asks for the registers (a stop) instead.
+  EndReason trusted_end(EndReason reason) const {
+    return fp_from_prologue_ && reason != EndReason::kEndOfChain ? EndReason::kRegisterUnknown : reason;
+  }
+
   // Why the stack at addr was not copied: the copy's limit, or a page it could not read.
   EndReason past_copy(uint64_t addr, size_t len) const {
     if (stack_.in_hole(addr, len) || !stack_.limited) return EndReason::kStackUnreadable;
@@ -126,7 +132,10 @@ class Unwinder {
     if ((has_cfi && hit.rule.signal_frame) || at_code_start || first) {
       if (MaybeStep s = signal_step(f)) return *s;
     }
-    if (has_cfi && usable(hit.rule, first)) return cfi_step(f, hit.rule);
+    if (has_cfi && usable(hit.rule, first)) {
+      if (std::optional<FrameState> g = with_fp_from_prologue(f, hit, *m)) return cfi_step(*g, hit.rule);
+      return cfi_step(f, hit.rule);
+    }
     if (first) {
       if (MaybeStep s = first_frame_step(f)) return *s;
     } else if (arch_.has_return_sites() && !in_.frame_pointers_only) {
@@ -135,6 +144,54 @@ class Unwinder {
     Step s = frame_pointer_step(f);
     if (s.ended && !has_cfi && scan_allowed(s.reason)) return scan_step(f, s);
     return s;
+  }
+
+  // A blocked thread's capture has pc and sp only. A frame-pointer-compiled caller of a wrapper
+  // that leaves %rbp alone finds its CFA from %rbp (fp + 16): where its code has the standard
+  // prologue, and its CFI agrees where that prologue pushes and sets fp, its sp at the call is
+  // fp − depth, less any arguments it pushed for the call (a 7th argument, as syscall(2) takes
+  // for futex, and its alignment word). fp is the first of sp + depth + 0..32 that holds a frame
+  // record: a frame pointer above it and a return address that follows a call (the first: its
+  // caller's record may well lie 16 bytes above it). And a walk that used such an fp must end
+  // where a stack ends (trusted_end), or the thread is stopped instead.
+  std::optional<FrameState> with_fp_from_prologue(const FrameState& f, const CfiLookup& hit, const Mapping& m) {
+    const UnwindRule& r = hit.rule;
+    if (!in_.partial_regs || f.fp_known || r.cfa_kind != CfaKind::kFpOffset || r.cfa_offset != 16) return std::nullopt;
+    uint8_t code[64];
+    const size_t got = read_code_(m.bias + hit.fde_begin, code, sizeof code);
+    const std::optional<FramePrologue> p = arch_.find_frame_prologue(CodeWindow{code, 0, got});
+    if (!p || !cfi_confirms(*p, hit, m)) return std::nullopt;
+    std::optional<uint64_t> found;
+    for (uint64_t pushed = 0; pushed <= kMaxPushedArguments && !found; pushed += 8) {
+      if (frame_record_at(f.sp + p->depth + pushed)) found = f.sp + p->depth + pushed;
+    }
+    if (!found) return std::nullopt;
+    fp_from_prologue_ = true;
+    FrameState g = f;
+    g.fp = *found;
+    g.fp_known = true;
+    return g;
+  }
+  static constexpr uint64_t kMaxPushedArguments = 32;
+
+  bool frame_record_at(uint64_t fp) {
+    if (!stack_.copied(fp, 16)) return false;
+    const uint64_t saved_fp = stack_.word(fp);
+    const uint64_t ra = stack_.word(fp + 8);
+    if ((saved_fp != 0 && saved_fp <= fp) || !code_address(ra)) return false;
+    CodeBytes at_ra(ra, read_code_);
+    return at_ra.window.at_pc != nullptr && arch_.follows_call(at_ra.window);
+  }
+
+  // After the push the CFA is sp + 16; from where fp is set, fp + 16.
+  bool cfi_confirms(const FramePrologue& p, const CfiLookup& hit, const Mapping& m) {
+    CfiTable* table = cfi_.get(m.cfi);
+    if (table == nullptr) return false;
+    const CfiLookup pushed = table->lookup(hit.fde_begin + p.push_at + 1);
+    const CfiLookup set = table->lookup(hit.fde_begin + p.frame_set_at);
+    return pushed.status == CfiLookupStatus::kFound && pushed.rule.cfa_kind == CfaKind::kSpOffset &&
+           pushed.rule.cfa_offset == 16 && set.status == CfiLookupStatus::kFound &&
+           set.rule.cfa_kind == CfaKind::kFpOffset && set.rule.cfa_offset == 16;
   }
 
   // Code with neither CFI nor a frame record: search the stack (stack_scan.h). Not where the
@@ -303,6 +360,7 @@ class Unwinder {
   static constexpr int kMaxStackSwitches = 8;
   int stack_switches_ = 0;
   std::vector<uint8_t> extended_bytes_;  // the copy and what was read beyond it (deep stacks)
+  bool fp_from_prologue_ = false;        // a frame's fp came from its prologue (with_fp_from_prologue)
   const AddressSpace& space_;
   CfiRegistry& cfi_;
   const ReadCode& read_code_;

@@ -170,6 +170,7 @@ export const EXPECTED_STACKS: Readonly<Record<string, readonly FrameMatcher[]>> 
   joinee: [/pause$/, 'park_forever', 'joinee_thread_main', ...THREAD_BASE],
   epoller: [/epoll_wait$/, 'wait_epoll', 'epoll_thread_main', ...THREAD_BASE],
   reader: [/^(__GI_)?(__libc_|__)?read$/, 'read_pipe', 'reader_thread_main', ...THREAD_BASE],
+  vla: [...NANOSLEEP, 'sleep_below_vla', 'vla_thread_main', ...THREAD_BASE],
   sigframe: [
     ...NANOSLEEP,
     'blocked_in_handler',

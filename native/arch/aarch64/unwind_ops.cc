@@ -29,6 +29,8 @@ class Ops final : public ArchUnwindOps {
   bool can_scan_stack() const override { return false; }
   bool is_sigreturn_trampoline(const CodeWindow&) const override { return false; }
   bool read_signal_context(const StackView&, uint64_t, SignalContext*) const override { return false; }
+  // Not read from aarch64 code yet: a blocked thread that needs x29 is stopped instead.
+  std::optional<FramePrologue> find_frame_prologue(const CodeWindow&) const override { return std::nullopt; }
 };
 
 }  // namespace

@@ -64,6 +64,37 @@ FirstFrameRule analyze_return_site(const CodeWindow& c) {
   return {};
 }
 
+std::optional<FramePrologue> find_frame_prologue(const CodeWindow& c) {
+  long i = 0;
+  while (has(c, i, 4) && !standard_prologue_at(c, i) &&
+         !(at(c, i) == 0x55 && at(c, i + 1) == 0x48 && at(c, i + 2) == 0x8b && at(c, i + 3) == 0xec)) {
+    ++i;
+  }
+  if (!has(c, i, 4)) return std::nullopt;
+  FramePrologue p{static_cast<uint32_t>(i), static_cast<uint32_t>(i + 4), 0};
+  i += 4;
+  for (;;) {  // push %rax..%rdi but %rsp and %rbp (50-57), push %r8..%r15 (41 50-57)
+    if (has(c, i, 1) && (at(c, i) & 0xf8) == 0x50 && at(c, i) != 0x54 && at(c, i) != 0x55) {
+      i += 1;
+    } else if (has(c, i, 2) && at(c, i) == 0x41 && (at(c, i + 1) & 0xf8) == 0x50) {
+      i += 2;
+    } else {
+      break;
+    }
+    p.depth += 8;
+  }
+  if (has(c, i, 4) && at(c, i) == 0x48 && at(c, i + 1) == 0x83 && at(c, i + 2) == 0xec) {  // sub $imm8,%rsp
+    if (at(c, i + 3) >= 0x80) return std::nullopt;
+    p.depth += at(c, i + 3);
+  } else if (has(c, i, 7) && at(c, i) == 0x48 && at(c, i + 1) == 0x81 && at(c, i + 2) == 0xec) {  // sub $imm32
+    uint32_t n = 0;
+    for (int k = 0; k < 4; ++k) n |= static_cast<uint32_t>(at(c, i + 3 + k)) << (8 * k);
+    if (n >= 0x80000000u) return std::nullopt;
+    p.depth += n;
+  }
+  return p;
+}
+
 bool follows_call(const CodeWindow& c) {
   auto b = [&](long off) { return has(c, off, 1) ? at(c, off) : 0; };
   if (b(-5) == 0xe8) return true;                                               // call rel32

@@ -25,6 +25,9 @@ class Ops final : public ArchUnwindOps {
   bool read_signal_context(const StackView& stack, uint64_t sp, SignalContext* out) const override {
     return x86_64::read_signal_context(stack, sp, out);
   }
+  std::optional<FramePrologue> find_frame_prologue(const CodeWindow& code) const override {
+    return x86_64::find_frame_prologue(code);
+  }
 };
 
 }  // namespace
