@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import type { RawCapture } from './addon';
 import { StackshotError } from './errors';
 import { resolveOptions } from './options';
-import { buildSnapshot, capture, createSymbolizer, OFFLINE, type Origin } from './snapshot';
+import { buildSnapshot, capture, createSymbolizer, fileBoundOrigin, OFFLINE, type Origin } from './snapshot';
 import type { Snapshot, SnapshotOptions } from './types';
 import {
   CAPTURE_FORMAT,
@@ -185,7 +185,7 @@ export async function captureToFile(
   save: SaveOptions = {},
 ): Promise<Snapshot> {
   checkOutputPath(file);
-  const c = await capture(pid, options);
+  const c = await capture(pid, options, undefined, fileBoundOrigin);
   const shot = buildSnapshot(c.raw, c.opts, c.started, c.origin, c.walked);
   const modules = recordModules(c.raw.pid, c.raw.maps, save.embedModules === true);
   try {

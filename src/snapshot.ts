@@ -264,6 +264,15 @@ export function liveOrigin(pid: number, schedule: Schedule, takenAt: string): Or
   return { arch: binding.arch, filesOf: pid, codeOf: pid, schedule, takenAt };
 }
 
+/**
+ * A live capture bound for a file: walked as it will be unwound from the file, without reading
+ * the target's code. A stack only code could finish (a blocked thread's %rbp from its caller's
+ * prologue) then asks for the registers, which the file keeps.
+ */
+export function fileBoundOrigin(pid: number, schedule: Schedule, takenAt: string): Origin {
+  return { ...liveOrigin(pid, schedule, takenAt), codeOf: 0 };
+}
+
 /** The walk of a capture's threads, and what it cost. */
 export interface Walked {
   unwound: RawUnwound[];
@@ -432,11 +441,16 @@ function withSampled(raw: RawCapture, sampled: Sampled | undefined): RawCapture 
  * allowed, the others stopped and resumed (off the JS thread); nothing is unwound yet (but
  * perf-sampled threads, to find any the sample cut short).
  */
-export async function capture(pid: number, options?: SnapshotOptions, sampled?: Sampled): Promise<Captured> {
+export async function capture(
+  pid: number,
+  options?: SnapshotOptions,
+  sampled?: Sampled,
+  originOf: typeof liveOrigin = liveOrigin,
+): Promise<Captured> {
   const { target, opts, started, takenAt } = prepare(pid, options);
   for (let attempt = 0; ; attempt++) {
     try {
-      const origin = liveOrigin(target, opts.schedule, takenAt);
+      const origin = originOf(target, opts.schedule, takenAt);
       const others = await binding.capture(target, {
         ...opts.raw,
         sampledElsewhere: sampled?.covered,

@@ -96,16 +96,19 @@ describe('record on perf events', () => {
         `sample of spin`,
       ).toBeNull();
     }
-    // The sleeper wakes now and then: a perf sample may catch it running outside nanosleep.
-    const sleeper = shots.flatMap((s) => s.threads.filter((th) => th.name === 'sleeper' && th.capture === 'ptrace'));
+    // The sleeper sits in one long nanosleep: read without a stop each time (its caller's %rbp
+    // comes from the caller's prologue), with the stack it has.
+    const sleeper = shots.flatMap((s) => s.threads.filter((th) => th.name === 'sleeper' && th.capture !== 'perf'));
     expect(sleeper.length).toBeGreaterThan(10);
-    for (const th of sleeper)
+    for (const th of sleeper) {
+      expect(th).toMatchObject({ capture: 'blocked', pauseNs: 0 });
       expect(
         matchFrames(
           th.frames.map((f) => f.symbol ?? '??'),
           EXPECTED_STACKS.sleeper,
         ),
       ).toBeNull();
+    }
     // Every snapshot names each blocked thread once; a running one once per perf sample.
     for (const s of shots) {
       const blocked = s.threads.filter((th) => th.capture !== 'perf');

@@ -29,7 +29,7 @@ bool read_cfi_from_file(int fd, const FileRange& eh_frame, const FileRange& eh_f
   if (eh_frame.size == 0) return true;
   const int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (own >= 0) {
-    out->eh_frame_lazy = LazySection::open(own, eh_frame.offset, eh_frame.size);
+    out->eh_frame_lazy = LazySection::create(own, eh_frame.offset, eh_frame.size);
     if (out->eh_frame_lazy) return true;
   }
   return pread_all(fd, eh_frame, &out->eh_frame);

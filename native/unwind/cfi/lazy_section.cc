@@ -8,7 +8,7 @@
 
 namespace stackshot {
 
-std::unique_ptr<LazySection> LazySection::open(int fd, uint64_t file_offset, size_t size) {
+std::unique_ptr<LazySection> LazySection::create(int fd, uint64_t file_offset, size_t size) {
   if (size == 0 || size > kMaxSize) {
     close(fd);
     return nullptr;

@@ -22,7 +22,7 @@ class LazySection {
 
   // Takes ownership of `fd` (a descriptor of its own: it is closed with the section). Null, with
   // fd closed, when the size is 0 or over kMaxSize, or no address space could be reserved.
-  static std::unique_ptr<LazySection> open(int fd, uint64_t file_offset, size_t size);
+  static std::unique_ptr<LazySection> create(int fd, uint64_t file_offset, size_t size);
   ~LazySection();
   LazySection(const LazySection&) = delete;
   LazySection& operator=(const LazySection&) = delete;
