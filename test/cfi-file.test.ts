@@ -2,7 +2,6 @@
 // native/unwind/cfi/lazy_section.h) must unwind exactly as the same bytes handed over whole, for
 // every function of real libraries; and a file that shrinks or changes under the table must not
 // crash the walk (what was not read yet is then zeros or noise, which the parser rejects).
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -10,19 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binding, RAW_METHOD } from '../src/addon';
 import { ElfFile, FdSource } from '../src/elf/elf-file';
 import { loadUnwindTable, unloadUnwindTable, unwindSections } from '../src/unwind/unwind-table';
+import { SYNTHETIC_SP, walkSynthetic } from './helpers/synthetic-walk';
+import { readelfSizedFunctions } from './helpers/readelf';
 
 const LIBS = ['libc.so.6', 'libstdc++.so.6'].map((l) => path.join('/usr/lib/x86_64-linux-gnu', l));
-const SP = 0x7ff000000000n;
-
-/** Function start addresses from readelf (the oracle of what the file holds). */
-function functionStarts(file: string): { addr: bigint; size: number }[] {
-  const out = execFileSync('readelf', ['-sW', file], { encoding: 'utf8', maxBuffer: 1 << 28 });
-  return out
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/))
-    .filter((c) => c[3] === 'FUNC' && c[6] !== 'UND' && Number(c[2]) > 0)
-    .map((c) => ({ addr: BigInt(`0x${c[1]}`), size: Number(c[2]) }));
-}
 
 function openElf(file: string): { elf: ElfFile; fd: number } {
   const fd = fs.openSync(file, 'r');
@@ -34,35 +24,17 @@ function openElf(file: string): { elf: ElfFile; fd: number } {
  * stack's words are return addresses into other functions, so each step names a slot.
  */
 function walker(elf: ElfFile, file: string) {
-  const fns = functionStarts(file);
+  const fns = readelfSizedFunctions(file);
   const text = elf.loads.find((l) => (l.flags & 1) !== 0)!;
   const stack = Buffer.alloc(8192);
   for (let i = 0; i < stack.length / 8; i++) stack.writeBigUInt64LE(fns[(i * 7) % fns.length]!.addr + 1n, i * 8);
   const pcs = fns.flatMap((f) => [f.addr, f.addr + BigInt(f.size >> 1), f.addr + BigInt(f.size - 1)]);
-  const threads = pcs.map((pc) => ({ pc, sp: SP, fp: SP + 64n, lr: 0n, stack }));
+  const threads = pcs.map((pc) => ({ pc, sp: SYNTHETIC_SP, fp: SYNTHETIC_SP + 64n, lr: 0n, stack }));
   const walk = (cfi: number): string[] =>
-    binding
-      .unwind({
-        arch: 'x64',
-        pid: 0,
-        maxFrames: 4,
-        stackScan: false,
-        mappings: new BigUint64Array([
-          text.vaddr,
-          text.vaddr + text.filesz,
-          0n,
-          BigInt(cfi * 2 + 1),
-          SP,
-          SP + 8192n,
-          0n,
-          0n,
-        ]),
-        threads,
-      })
-      .map((u) => {
-        const steps = [...u.pcs].map((pc, k) => `${pc.toString(16)}:${RAW_METHOD[u.methods[k]!]}`);
-        return `${steps.join(' ')} (${u.end})`;
-      });
+    walkSynthetic('x64', text, cfi, threads).map((u) => {
+      const steps = [...u.pcs].map((pc, k) => `${pc.toString(16)}:${RAW_METHOD[u.methods[k]!]}`);
+      return `${steps.join(' ')} (${u.end})`;
+    });
   return { pcs, walk };
 }
 

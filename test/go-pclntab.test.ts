@@ -20,6 +20,8 @@ import { buildCached, FIXTURES_DIR } from './helpers/fixtures';
 import { threadStates } from './helpers/proc';
 import { startTarget, stopAllTargets } from './helpers/target';
 import { have } from './helpers/tools';
+import { SYNTHETIC_SP, walkSynthetic } from './helpers/synthetic-walk';
+import { readelfSizedFunctions } from './helpers/readelf';
 
 const HAVE_GO = have('go');
 const SOURCE = path.join(FIXTURES_DIR, 'gostacks.go');
@@ -77,16 +79,6 @@ function unwindWith(raw: RawCapture, mappings: BigUint64Array, module: string, c
 const elfOf = (file: string): ElfFile => new ElfFile(new BufferSource(fs.readFileSync(file)));
 const withoutAbi = (name: string): string => name.replace(/\.abi0$/, '');
 
-/** Every sized function symbol of a file: name and address (readelf; names cut at a space). */
-function functionSymbols(file: string): { name: string; addr: bigint }[] {
-  const out = execFileSync('readelf', ['-sW', file], { encoding: 'utf8', maxBuffer: 1 << 28 });
-  return out
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/))
-    .filter((c) => c[3] === 'FUNC' && c[6] !== 'UND' && Number(c[2]) > 0)
-    .map((c) => ({ name: c[7], addr: BigInt(`0x${c[1]}`) }));
-}
-
 describe.skipIf(!HAVE_GO)('stripped Go binaries (needs go)', () => {
   // A position-independent build keeps the table in .data.rel.ro.gopclntab.
   it.each(['exe', 'pie'] as const)("%s: name every function as the unstripped build's .symtab does", (mode) => {
@@ -94,7 +86,9 @@ describe.skipIf(!HAVE_GO)('stripped Go binaries (needs go)', () => {
     expect(stripped.section('.symtab')).toBeUndefined();
     const table = GoPclntab.read(stripped)!;
     expect(table).not.toBeNull();
-    const symbols = functionSymbols(buildGo(false, SOURCE, 'amd64', mode)).filter((s) => !s.name.startsWith('type..'));
+    const symbols = readelfSizedFunctions(buildGo(false, SOURCE, 'amd64', mode)).filter(
+      (s) => !s.name.startsWith('type..'),
+    );
     expect(symbols.length).toBeGreaterThan(1000);
     const wrong = symbols.filter((s) => {
       const hit = table.lookup(s.addr);
@@ -176,34 +170,17 @@ describe.skipIf(!HAVE_GO)('stripped Go binaries (needs go)', () => {
     // text, each the entry of another function plus one instruction (so each names its slot).
     const text = stripped.loads.find((l) => (l.flags & 1) !== 0)!;
     const functions = [...GoPclntab.read(stripped)!.stackSteps()];
-    const SP = 0x7ff000000000n;
     const stack = Buffer.alloc(8192);
     for (let i = 0; i < stack.length / 8; i++)
       stack.writeBigUInt64LE(functions[(i * 7) % functions.length].entry + 4n, i * 8);
     const pcs = functions.flatMap((f) =>
       [0, ...f.ends.slice(0, -1), f.ends[f.ends.length - 1] - 4].map((o) => f.entry + BigInt(o)),
     );
-    const threads = pcs.map((pc) => ({ pc, sp: SP, fp: 0n, lr: functions[1].entry + 4n, stack }));
+    const threads = pcs.map((pc) => ({ pc, sp: SYNTHETIC_SP, fp: 0n, lr: functions[1].entry + 4n, stack }));
     const walk = (cfi: number): string[] =>
-      binding
-        .unwind({
-          arch: 'arm64',
-          pid: 0,
-          maxFrames: 4,
-          stackScan: false,
-          mappings: new BigUint64Array([
-            text.vaddr,
-            text.vaddr + text.filesz,
-            0n,
-            BigInt(cfi * 2 + 1),
-            SP,
-            SP + 8192n,
-            0n,
-            0n,
-          ]),
-          threads,
-        })
-        .map((u) => `${[...u.pcs].map((pc) => pc.toString(16)).join(' ')} (${u.end})`);
+      walkSynthetic('arm64', text, cfi, threads).map(
+        (u) => `${[...u.pcs].map((pc) => pc.toString(16)).join(' ')} (${u.end})`,
+      );
     const [oursId, goId] = [binding.loadCfi(ours), binding.loadCfi(go)];
     try {
       const [a, b] = [walk(oursId), walk(goId)];
@@ -223,7 +200,7 @@ describe.skipIf(!HAVE_GO)('stripped Go binaries (needs go)', () => {
     const section = elf.section('.gopclntab')!;
     const good = elf.sectionData(section);
     const text = elf.section('.text')!.addr;
-    const probes = functionSymbols(buildGo(false)).map((s) => s.addr);
+    const probes = readelfSizedFunctions(buildGo(false)).map((s) => s.addr);
     let seed = 14;
     const random = (n: number): number => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;

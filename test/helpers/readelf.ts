@@ -37,6 +37,15 @@ export function readelfFunctions(file: string): ElfFunctions {
   return { addr, names };
 }
 
+/** Every sized, defined function symbol of `file` (all tables, as listed): name, address, size. */
+export function readelfSizedFunctions(file: string): { name: string; addr: bigint; size: number }[] {
+  return readelf('-sW', file)
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((c) => c[3] === 'FUNC' && c[6] !== 'UND' && Number(c[2]) > 0)
+    .map((c) => ({ name: c[7], addr: BigInt(`0x${c[1]}`), size: Number(c[2]) }));
+}
+
 /** Names of the function symbols in .dynsym only. */
 export function readelfDynamicFunctionNames(file: string): Set<string> {
   const out = new Set<string>();
