@@ -9,6 +9,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const tools = require('./tools.js');
+const { DEMO_NODE_FLAGS } = require('../dist/demo/run-demo.js');
 const { startCTarget, startGrandchild, sleepMs } = require('./target.js');
 
 /** Acceptance (issue 17): CLI wall / eu-stack wall, per target kind and cache state. */
@@ -79,7 +80,7 @@ function measure(pid, rounds, scratch, stillTime) {
 async function coldCliSection(ctx) {
   const { table, dur, med, p90, ratio, fmtRatio, rounds, stillTime, cut } = ctx;
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'stackshot-bench-cache-'));
-  const nodeFlags = ['--perf-basic-prof', '--interpreted-frames-native-stack'];
+  const nodeFlags = DEMO_NODE_FLAGS; // JS names in a perf map, V8's logs aside
   const targets = [
     { name: '10-thread C target', kind: 'c', start: () => startCTarget({ workers: 8, depth: 20 }) },
     {

@@ -5,7 +5,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
-const NODE_FLAGS = ['--perf-basic-prof', '--interpreted-frames-native-stack'];
+const { DEMO_NODE_FLAGS: NODE_FLAGS } = require('../dist/demo/run-demo.js'); // JS names, V8's logs aside
 const DEBIAN_PYTHON = '/usr/bin/python3.11';
 // A thread sleeping, one summing, the main thread asleep (shared with the tests).
 const PYTHON_SCRIPT = path.join(__dirname, '..', 'test', 'fixtures', 'py_threads.py');

@@ -15,7 +15,7 @@ import { snapshot } from '../src/snapshot';
 import type { Frame, Snapshot, ThreadStack } from '../src/types';
 import { compileFixture, FIXTURES_DIR } from './helpers/fixtures';
 import { readelf } from './helpers/readelf';
-import { startTarget, stopAllTargets, type Target } from './helpers/target';
+import { startTarget, stopAllTargets, withV8LogAside, type Target } from './helpers/target';
 
 afterEach(async () => {
   await stopAllTargets();
@@ -60,7 +60,7 @@ function sameName(ours: string, trace: string): boolean {
 }
 
 async function startProgram(args: string[] = []): Promise<{ t: Target; traces: Map<string, TraceFrame[]> }> {
-  const t = await startTarget(process.execPath, [...args, PROGRAM], {
+  const t = await startTarget(process.execPath, [...withV8LogAside(args), PROGRAM], {
     env: nodeEnv(),
     ready: /"tag":"main"/,
     timeoutMs: 20_000,

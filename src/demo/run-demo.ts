@@ -14,16 +14,17 @@ import * as path from 'node:path';
 import { startTarget, type Target } from '../launch/grandchild';
 
 /**
- * Node flags for the workload: the first two make V8 write /tmp/perf-<pid>.map with JS function
- * names. With them, Node 20's V8 also writes an isolate-<addr>-<pid>-v8.log file per isolate into
- * the current directory; the last two send that log to an unlinked temporary file instead.
+ * Under its perf flags (--perf-basic-prof, --perf-prof) Node 20's V8 also writes an
+ * isolate-<addr>-<pid>-v8.log file per isolate into the current directory: these send that log
+ * to an unlinked temporary file instead. Whoever starts node with those flags adds them.
  */
-export const DEMO_NODE_FLAGS = [
-  '--perf-basic-prof',
-  '--interpreted-frames-native-stack',
-  '--no-logfile-per-isolate',
-  '--logfile=+',
-] as const;
+export const V8_LOG_ASIDE = ['--no-logfile-per-isolate', '--logfile=+'] as const;
+
+/**
+ * Node flags for the workload: the first two make V8 write /tmp/perf-<pid>.map with JS function
+ * names; V8_LOG_ASIDE keeps the current directory clean of V8's logs.
+ */
+export const DEMO_NODE_FLAGS = ['--perf-basic-prof', '--interpreted-frames-native-stack', ...V8_LOG_ASIDE] as const;
 
 /**
  * Where workload.js is: next to this file when run from src/ (tests) or when the build copies

@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { startTarget, type StartOptions, type Target } from '../../src/launch/grandchild';
+import { V8_LOG_ASIDE } from '../../src/demo/run-demo';
 import { compileFixture, type FrameVariant } from './fixtures';
 
 export {
@@ -46,7 +47,12 @@ function nodeEnv(): NodeJS.ProcessEnv {
  * ['--perf-basic-prof', '--interpreted-frames-native-stack'].
  */
 export function startNode(script: string, nodeArgs: string[] = [], opts: StartOptions = {}): Promise<Target> {
-  return startTarget(process.execPath, [...nodeArgs, '-e', script], { env: nodeEnv(), ...opts });
+  return startTarget(process.execPath, [...withV8LogAside(nodeArgs), '-e', script], { env: nodeEnv(), ...opts });
+}
+
+/** node flags with V8_LOG_ASIDE added where a perf flag would make V8 write logs into the cwd. */
+export function withV8LogAside(nodeArgs: readonly string[]): string[] {
+  return nodeArgs.some((a) => a.startsWith('--perf-')) ? [...nodeArgs, ...V8_LOG_ASIDE] : [...nodeArgs];
 }
 
 let pythonBinary: string | undefined;
