@@ -48,7 +48,6 @@ void LazySection::load(size_t chunk) {
     if (n <= 0) break;  // an error, or the file shrank: the rest stays zero
     done += static_cast<size_t>(n);
   }
-  bytes_read_ += done;
 }
 
 }  // namespace stackshot

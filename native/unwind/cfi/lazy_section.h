@@ -31,8 +31,6 @@ class LazySection {
   size_t size() const { return size_; }
   // Reads whatever of [offset, offset + length) (clamped to the section) was not read yet.
   void ensure(uint64_t offset, uint64_t length);
-  // Bytes read from the file so far.
-  size_t bytes_read() const { return bytes_read_; }
 
  private:
   LazySection(int fd, uint64_t file_offset, uint8_t* base, size_t size);
@@ -43,7 +41,6 @@ class LazySection {
   uint8_t* base_;
   size_t size_;
   std::vector<bool> loaded_;
-  size_t bytes_read_ = 0;
 };
 
 }  // namespace stackshot
