@@ -352,6 +352,7 @@ function unwinderSeed(file, flags) {
 }
 write('unwinder', 'threads-fp-cfi', unwinderSeed(threadsFp, 0));
 write('unwinder', 'threads-fp-only', unwinderSeed(threadsFp, 2));
+write('unwinder', 'threads-fp-partial-regs', unwinderSeed(threadsFp, 4)); // pc and sp only
 
 fs.rmSync(tmp, { recursive: true, force: true });
 let total = 0;

@@ -7,7 +7,8 @@
 //   JIT code at kJitBase + [0, code size) (the same bytes, no CFI)
 //   stack copy at kStackBase + [0, stack size); its mapping runs from kStackBase - 4096 to
 //   the copy's end + slack * 8
-// Input: u8 flags (bit 0: aarch64, bit 1: frame pointers only), u8 max frames, u8 pc region
+// Input: u8 flags (bit 0: aarch64, bit 1: frame pointers only, bit 2: only pc and sp known, as
+//        for a blocked thread: %rbp then comes from a caller's prologue), u8 max frames, u8 pc region
 //        (0 module, 1 JIT, else anywhere), u32 pc offset, u16 fp offset (from kStackBase),
 //        u32 lr offset (into the module), u16 slack, u32 .eh_frame size, u32 .eh_frame_hdr
 //        size, u64 .eh_frame vaddr, u64 .eh_frame_hdr vaddr, u16 code size, then .eh_frame,
@@ -83,6 +84,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   UnwindInput input;
   input.arch = arch;
   input.frame_pointers_only = fp_only;
+  input.partial_regs = (flags & 4) != 0;
   const uint64_t pc_base = pc_region == 0 ? kModuleBase : pc_region == 1 ? kJitBase : 0;
   input.regs = UnwindRegs{pc_base + pc_offset, kStackBase, kStackBase + fp_offset, kModuleBase + lr_offset};
   input.stack = StackView{kStackBase, stack_bytes, stack_len, kStackBase - 4096, stack_end};
