@@ -1,9 +1,6 @@
 #include "unwind/cfi_registry.h"
 
 #include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 
 namespace stackshot {
 
@@ -12,14 +9,7 @@ namespace {
 bool pread_all(int fd, const FileRange& range, std::vector<uint8_t>* out) {
   if (range.size > LazySection::kMaxSize) return false;
   out->resize(range.size);
-  size_t done = 0;
-  while (done < range.size) {
-    const ssize_t n = pread(fd, out->data() + done, range.size - done, static_cast<off_t>(range.offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
+  return read_file_at(fd, range.offset, out->data(), out->size()) == range.size;
 }
 
 }  // namespace

@@ -8,6 +8,17 @@
 
 namespace stackshot {
 
+size_t read_file_at(int fd, uint64_t offset, uint8_t* out, size_t n) {
+  size_t done = 0;
+  while (done < n) {
+    const ssize_t got = pread(fd, out + done, n - done, static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    done += static_cast<size_t>(got);
+  }
+  return done;
+}
+
 std::unique_ptr<LazySection> LazySection::create(int fd, uint64_t file_offset, size_t size) {
   if (size == 0 || size > kMaxSize) {
     close(fd);
@@ -38,16 +49,9 @@ void LazySection::ensure(uint64_t offset, uint64_t length) {
 }
 
 void LazySection::load(size_t chunk) {
-  loaded_[chunk] = true;  // once tried, never again: a failed read leaves zeros
+  loaded_[chunk] = true;  // once tried, never again: what a failed read left out stays zero
   const size_t begin = chunk * kChunk;
-  const size_t want = std::min(kChunk, size_ - begin);
-  size_t done = 0;
-  while (done < want) {
-    const ssize_t n = pread(fd_, base_ + begin + done, want - done, static_cast<off_t>(file_offset_ + begin + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // an error, or the file shrank: the rest stays zero
-    done += static_cast<size_t>(n);
-  }
+  read_file_at(fd_, file_offset_ + begin, base_ + begin, std::min(kChunk, size_ - begin));
 }
 
 }  // namespace stackshot

@@ -15,6 +15,10 @@
 
 namespace stackshot {
 
+// Reads up to n bytes at offset of fd, retrying short reads and EINTR; stops at the file's end or
+// an error. Returns how many bytes it read.
+size_t read_file_at(int fd, uint64_t offset, uint8_t* out, size_t n);
+
 class LazySection {
  public:
   static constexpr size_t kChunk = 16 * 1024;
