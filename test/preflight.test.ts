@@ -5,7 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { StackshotError } from '../src/errors';
-import { checkTarget, isKernelThreadFlags, parseProcStat } from '../src/procfs/preflight';
+import { checkTarget, isKernelThreadFlags, parseProcStat, refuseUnsupported } from '../src/procfs/preflight';
+import { parseProcStatus } from '../src/procfs/proc-status';
 import { waitUntil } from './helpers/proc';
 import { startTarget, stopAllTargets } from './helpers/target';
 
@@ -95,6 +96,18 @@ describe('checkTarget', () => {
     expect(e).toMatchObject({ code: 'ESRCH', reason: 'zombie', pid: zombie });
     expect(e.message).toContain(`is a zombie`);
     expect(e.message).toContain(`(pid ${parent.pid})`);
+  });
+
+  // Under load the process can exit between our read of its stat and of its memory: no memory
+  // then means it is gone, not that it is a kernel thread (seen once in CI as EINVAL).
+  it('a process that exited after its stat was read is gone (ESRCH), not a kernel thread', async () => {
+    const parent = await startTarget('/bin/sh', ['-c', 'sleep 1 & echo "$!"; exec sleep 60'], { ready: /^\d+$/ });
+    const pid = Number(parent.stdout.trim().split('\n')[0]);
+    const status = parseProcStatus(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const alive = parseProcStat(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    expect('RS').toContain(alive.state);
+    await waitUntil(() => parseProcStat(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')).state === 'Z');
+    expect(catchError(() => refuseUnsupported(pid, status, alive))).toMatchObject({ code: 'ESRCH', pid });
   });
 
   it('accepts a live process and returns its pid', async () => {

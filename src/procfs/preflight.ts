@@ -151,13 +151,20 @@ function leaderStatus(n: number): ProcStatus {
   return status.tgid === n ? status : read(status.tgid);
 }
 
-/** A process stackshot cannot snapshot: a kernel thread, a zombie, another architecture. */
-function refuseUnsupported(tgid: number, status: ProcStatus, stat: ProcStat): void {
-  const exiting = (stat.flags & PF_EXITING) !== 0;
-  const noMemory = stat.state !== 'Z' && stat.state !== 'X' && hasNoUserMemory(tgid);
-  // An exiting process drops its memory before it becomes a zombie: gone, not a kernel thread.
-  if (noMemory && exiting && !isKernelThreadFlags(stat.flags)) throw noSuchProcess(tgid);
-  const kthread = isKernelThreadFlags(stat.flags) || status.kthread === true || noMemory;
+const isZombie = (stat: ProcStat): boolean => stat.state === 'Z' || stat.state === 'X';
+
+/**
+ * Refuse a process stackshot cannot snapshot: a kernel thread, a zombie, another architecture.
+ * `status` and `statBefore` were read before; the process may have begun to exit since.
+ */
+export function refuseUnsupported(tgid: number, status: ProcStatus, statBefore: ProcStat): void {
+  const noMemory = !isZombie(statBefore) && hasNoUserMemory(tgid);
+  // The kernel marks an exit (PF_EXITING, then a zombie leader) before it drops the memory, so a
+  // stat read after seeing no memory shows an exit that began after statBefore.
+  const stat = noMemory ? parseProcStat(readProcFile(tgid, 'stat')) : statBefore;
+  const gone = noMemory && !isZombie(stat) && (stat.flags & PF_EXITING) !== 0;
+  if (gone && !isKernelThreadFlags(stat.flags)) throw noSuchProcess(tgid);
+  const kthread = isKernelThreadFlags(stat.flags) || status.kthread === true || (noMemory && !isZombie(stat));
   const refuse = (code: string, reason: ErrorReason, message: string, hint: string): never => {
     throw new StackshotError({ code, syscall: 'ptrace', reason, message, hint, pid: tgid });
   };
@@ -170,7 +177,7 @@ function refuseUnsupported(tgid: number, status: ProcStatus, stat: ProcStat): vo
       'pick a user-space process (kernel threads show in brackets in `ps -e`); for kernel stacks read /proc/<pid>/stack as root',
     );
   }
-  if ((stat.state === 'Z' || stat.state === 'X') && allThreadsZombie(tgid)) {
+  if (isZombie(stat) && allThreadsZombie(tgid)) {
     refuse(
       'ESRCH',
       'zombie',
