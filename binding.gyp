@@ -16,6 +16,7 @@
         "native/capture/capture.cc",
         "native/capture/exec_guard.cc",
         "native/capture/exe_image.cc",
+        "native/capture/held_task_files.cc",
         "native/capture/paths.cc",
         "native/capture/blocked/blocked_capture.cc",
         "native/capture/blocked/task_files.cc",

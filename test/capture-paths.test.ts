@@ -121,6 +121,29 @@ describe('capture paths', () => {
     }
   });
 
+  // The stop-free reads keep each thread's /proc files open from one snapshot to the next
+  // (native/capture/held_task_files.h): bounded, whatever the number of threads.
+  it('holds at most 256 task files open between snapshots of a 151-thread target', async () => {
+    const target = await startFixture('threads', 'fp', ['--workers', '150', '--worker-leaf', 'sleep'], PLAIN);
+    const heldFor = (pid: number) =>
+      fs.readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(`/proc/${pid}/task/`);
+        } catch {
+          return false; // closed since it was listed
+        }
+      }).length;
+    for (let i = 0; i < 2; i++) {
+      const shot = snapshotSync(target.pid);
+      expect(shot.threads.length).toBeGreaterThanOrEqual(151);
+      expect(shot.threads.filter((t) => t.capture === 'blocked').length).toBeGreaterThan(100);
+      const held = heldFor(target.pid);
+      expect(held).toBeGreaterThan(0);
+      expect(held).toBeLessThanOrEqual(256);
+    }
+    assertDetached(target.pid);
+  });
+
   it('capture forces a path; one that cannot serve a thread falls back to ptrace and says why', async () => {
     const target = await startFixture('threads', 'nofp', ['--only', 'spin,sleeper'], PLAIN);
     const spin = findThreadByName(target.pid, 'spin');

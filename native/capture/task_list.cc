@@ -1,13 +1,13 @@
 #include "capture/task_list.h"
 
 #include <dirent.h>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+
+#include "capture/held_task_files.h"
 
 namespace stackshot {
 
@@ -25,29 +25,10 @@ int list_tasks(pid_t pid, std::vector<pid_t>* out) {
   return 0;
 }
 
-std::string task_file_path(pid_t pid, pid_t tid, const char* name) {
-  return "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/" + name;
-}
-
-int read_task_file(pid_t pid, pid_t tid, const char* name, char* buf, size_t size, size_t* len) {
-  int fd = open(task_file_path(pid, tid, name).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd == -1) return errno;
-  ssize_t n;
-  do {
-    n = read(fd, buf, size - 1);
-  } while (n == -1 && errno == EINTR);
-  int err = n == -1 ? errno : 0;
-  close(fd);
-  if (err != 0) return err;
-  buf[n] = '\0';
-  *len = static_cast<size_t>(n);
-  return 0;
-}
-
 int read_task_stat(pid_t pid, pid_t tid, TaskStat* out) {
   char buf[512];
   size_t len;
-  if (int err = read_task_file(pid, tid, "stat", buf, sizeof(buf), &len); err != 0) return err;
+  if (int err = read_task_file(pid, tid, TaskFileKind::kStat, buf, sizeof(buf), &len); err != 0) return err;
   // "tid (comm) S ...": comm may itself hold ')' or spaces, so take the LAST ')'.
   char* open_paren = strchr(buf, '(');
   char* close_paren = strrchr(buf, ')');
@@ -60,7 +41,7 @@ int read_task_stat(pid_t pid, pid_t tid, TaskStat* out) {
 bool read_task_tracer_pid(pid_t pid, pid_t tid, pid_t* tracer) {
   char buf[4096];
   size_t len;
-  if (read_task_file(pid, tid, "status", buf, sizeof(buf), &len) != 0 || len == 0) return false;
+  if (read_task_file(pid, tid, TaskFileKind::kStatus, buf, sizeof(buf), &len) != 0 || len == 0) return false;
   const char* field = strstr(buf, "\nTracerPid:");
   if (field == nullptr) return false;
   *tracer = static_cast<pid_t>(strtol(field + 11, nullptr, 10));

@@ -16,7 +16,8 @@ struct TaskStat {
   char state = '?';  // R, S, D, T, t, Z, ...
 };
 
-// Name and scheduler state of one thread from /proc/<pid>/task/<tid>/stat. Returns 0 or errno.
+// Name and scheduler state of one thread from /proc/<pid>/task/<tid>/stat (read through a held
+// descriptor: capture/held_task_files.h). Returns 0 or errno.
 int read_task_stat(pid_t pid, pid_t tid, TaskStat* out);
 
 // TracerPid of one thread from /proc/<pid>/task/<tid>/status: 0 if untraced or unreadable.
@@ -24,12 +25,5 @@ pid_t read_task_tracer(pid_t pid, pid_t tid);
 
 // The same, telling an unreadable file (false) from an untraced thread (true, *tracer == 0).
 bool read_task_tracer_pid(pid_t pid, pid_t tid, pid_t* tracer);
-
-// "/proc/<pid>/task/<tid>/<name>".
-std::string task_file_path(pid_t pid, pid_t tid, const char* name);
-
-// One read of /proc/<pid>/task/<tid>/<name> into buf (at most size - 1 bytes, NUL-terminated):
-// these files are generated whole by the first read. Returns 0 or errno; *len gets the length.
-int read_task_file(pid_t pid, pid_t tid, const char* name, char* buf, size_t size, size_t* len);
 
 }  // namespace stackshot

@@ -17,9 +17,13 @@ constexpr int kAttempts = 2;
 
 // The syscall file's read takes the target's cred_guard_mutex, which an execve holds while it
 // waits for our dead tracees: read it under an ExecGuard (capture/exec_guard.h).
-bool read_guarded(const TaskFile& f, TaskText* out) {
+bool read_syscall(const ThreadCapture& t, pid_t pid, TaskText* out) {
   ExecGuard guard;
-  return f.read(out);
+  return read_task_text(pid, t.tid, TaskFileKind::kSyscall, out);
+}
+
+bool read_schedstat(const ThreadCapture& t, pid_t pid, TaskText* out) {
+  return read_task_text(pid, t.tid, TaskFileKind::kSchedstat, out);
 }
 
 // The proof, in the order of the reads:
@@ -32,9 +36,9 @@ bool read_guarded(const TaskFile& f, TaskText* out) {
 // timeslices counts switches onto a CPU (also for a thread on a CPU now, whose run time may not
 // be brought up to date yet). Off the CPU at Y1 and never switched in between S1 and S2, the
 // thread ran no instruction from Y1 to S2: the copy and the registers are one moment's state.
-const char* try_once(const PathContext& c, const TaskFile& sched, const TaskFile& sys, ThreadCapture& t) {
+const char* try_once(const PathContext& c, ThreadCapture& t) {
   TaskText s1, y1, y2, s2;
-  if (!sched.read(&s1) || !read_guarded(sys, &y1)) return "unreadable";
+  if (!read_schedstat(t, c.pid, &s1) || !read_syscall(t, c.pid, &y1)) return "unreadable";
   uint64_t timeslices;
   if (!parse_timeslices(s1.text, &timeslices)) return "no-schedstat";
   SyscallState state;
@@ -52,7 +56,7 @@ const char* try_once(const PathContext& c, const TaskFile& sched, const TaskFile
     nanosleep(&delay, nullptr);
   }
 
-  if (!read_guarded(sys, &y2) || !(y2 == y1) || !sched.read(&s2) || !(s2 == s1)) {
+  if (!read_syscall(t, c.pid, &y2) || !(y2 == y1) || !read_schedstat(t, c.pid, &s2) || !(s2 == s1)) {
     drop_stack(c, t);
     t.regs = before;
     return "ran-during-copy";
@@ -70,11 +74,9 @@ const char* capture_blocked(const PathContext& c, ThreadCapture& t) {
   bool traced = false;
   if (!read_traced(c.pid, t.tid, &traced)) return "unreadable";
   if (traced) return "traced";
-  const TaskFile sched(c.pid, t.tid, "schedstat");
-  const TaskFile sys(c.pid, t.tid, "syscall");
   const char* refusal = "ran-during-copy";
   for (int i = 0; i < kAttempts && refusal != nullptr && std::strcmp(refusal, "ran-during-copy") == 0; ++i) {
-    refusal = try_once(c, sched, sys, t);
+    refusal = try_once(c, t);
   }
   return refusal;
 }

@@ -2,9 +2,6 @@
 
 #include "capture/task_list.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -14,24 +11,12 @@
 
 namespace stackshot {
 
-TaskFile::TaskFile(pid_t pid, pid_t tid, const char* name) {
-  fd_ = open(task_file_path(pid, tid, name).c_str(), O_RDONLY | O_CLOEXEC);
-}
-
-TaskFile::~TaskFile() {
-  if (fd_ != -1) close(fd_);
-}
-
-bool TaskFile::read(TaskText* out) const {
-  if (fd_ == -1) return false;
-  ssize_t n;
-  do {
-    n = pread(fd_, out->text, sizeof(out->text) - 1, 0);
-  } while (n == -1 && errno == EINTR);
+bool read_task_text(pid_t pid, pid_t tid, TaskFileKind kind, TaskText* out) {
+  size_t n = 0;
+  if (read_task_file(pid, tid, kind, out->text, sizeof(out->text), &n) != 0) return false;
   // Both files are one short line; a full buffer means something we do not understand.
-  if (n <= 0 || static_cast<size_t>(n) >= sizeof(out->text) - 1) return false;
-  out->size = static_cast<size_t>(n);
-  out->text[out->size] = '\0';
+  if (n >= sizeof(out->text) - 1) return false;
+  out->size = n;
   return true;
 }
 

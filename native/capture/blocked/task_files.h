@@ -3,13 +3,14 @@
 //              checks it is off the CPU before and after reading its saved user registers);
 //              "running" for a thread on a CPU; "-1 sp pc" in the kernel outside a syscall
 //   schedstat  "run_ns wait_ns timeslices": timeslices counts every switch onto a CPU
-// Both are opened once per thread and read again with pread at offset 0 (each read is a
-// fresh report). Reading them passes the same access check as PTRACE_ATTACH.
+// Each read is a fresh report. Reading them passes the same access check as PTRACE_ATTACH.
 #pragma once
 #include <sys/types.h>
 
 #include <cstddef>
 #include <cstdint>
+
+#include "capture/held_task_files.h"
 
 namespace stackshot {
 
@@ -20,20 +21,9 @@ struct TaskText {
   bool operator==(const TaskText& o) const;
 };
 
-class TaskFile {
- public:
-  TaskFile(pid_t pid, pid_t tid, const char* name);
-  ~TaskFile();
-  TaskFile(const TaskFile&) = delete;
-  TaskFile& operator=(const TaskFile&) = delete;
-
-  bool opened() const { return fd_ != -1; }
-  // The whole file as it reads now; false when it cannot be read.
-  bool read(TaskText* out) const;
-
- private:
-  int fd_ = -1;
-};
+// The task's file as it reads now (held open between reads: capture/held_task_files.h);
+// false when it cannot be read or does not fit.
+bool read_task_text(pid_t pid, pid_t tid, TaskFileKind kind, TaskText* out);
 
 struct SyscallState {
   bool running = false;  // on a CPU: nothing was read
