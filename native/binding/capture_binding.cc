@@ -63,29 +63,30 @@ const char* status_name(ThreadStatus s) {
   return "failed";
 }
 
-Napi::Object thread_to_js(Napi::Env env, const ThreadCapture& t, const std::shared_ptr<ArenaLease>& arena) {
+Napi::Object thread_to_js(Napi::Env env, PropertyNames& k, const ThreadCapture& t,
+                          const std::shared_ptr<ArenaLease>& arena) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("tid", t.tid);
-  o.Set("name", t.name);
-  o.Set("state", std::string(1, t.state));
-  o.Set("status", status_name(t.status));
-  o.Set("errno", t.err);
-  o.Set("syscall", t.syscall);
-  o.Set("reinjectedSignal", t.reinjected_signal);
-  o.Set("pauseNs", Napi::Number::New(env, static_cast<double>(t.pause_ns)));
-  o.Set("capture", path_name(t.path));
-  o.Set("captureFallback", t.fallback);
-  set_registers(env, o, t.regs);
-  o.Set("stackBytes", Napi::Number::New(env, static_cast<double>(t.stack_size)));
-  o.Set("stackLimited", Napi::Boolean::New(env, t.stack_limited));
-  o.Set("tracerPid", Napi::Number::New(env, t.tracer_pid));
+  o.Set(k("tid"), t.tid);
+  o.Set(k("name"), t.name);
+  o.Set(k("state"), std::string(1, t.state));
+  o.Set(k("status"), status_name(t.status));
+  o.Set(k("errno"), t.err);
+  o.Set(k("syscall"), t.syscall);
+  o.Set(k("reinjectedSignal"), t.reinjected_signal);
+  o.Set(k("pauseNs"), Napi::Number::New(env, static_cast<double>(t.pause_ns)));
+  o.Set(k("capture"), path_name(t.path));
+  o.Set(k("captureFallback"), t.fallback);
+  set_registers(env, k, o, t.regs);
+  o.Set(k("stackBytes"), Napi::Number::New(env, static_cast<double>(t.stack_size)));
+  o.Set(k("stackLimited"), Napi::Boolean::New(env, t.stack_limited));
+  o.Set(k("tracerPid"), Napi::Number::New(env, t.tracer_pid));
   auto holes = Napi::Uint32Array::New(env, t.holes.size() * 2);
   for (size_t i = 0; i < t.holes.size(); ++i) {
     holes[i * 2] = t.holes[i].offset;
     holes[i * 2 + 1] = t.holes[i].length;
   }
-  o.Set("stackHoles", holes);
-  o.Set("stack",
+  o.Set(k("stackHoles"), holes);
+  o.Set(k("stack"),
         Napi::Buffer<uint8_t>::Copy(env, t.stack_size > 0 ? (*arena)->at(t.stack_offset) : nullptr, t.stack_size));
   return o;
 }
@@ -95,8 +96,9 @@ Napi::Object result_to_js(Napi::Env env, const CaptureResult& r) {
   o.Set("pid", r.pid);
   o.Set("maps", r.maps);
   Napi::Array threads = Napi::Array::New(env, r.threads.size());
+  PropertyNames k(env);
   for (size_t i = 0; i < r.threads.size(); ++i)
-    threads.Set(static_cast<uint32_t>(i), thread_to_js(env, r.threads[i], r.arena));
+    threads.Set(static_cast<uint32_t>(i), thread_to_js(env, k, r.threads[i], r.arena));
   o.Set("threads", threads);
   o.Set("captureNs", Napi::Number::New(env, static_cast<double>(r.capture_ns)));
   o.Set("totalNs", Napi::Number::New(env, static_cast<double>(r.total_ns)));

@@ -16,14 +16,14 @@ namespace stackshot {
 
 namespace {
 
-Napi::Object sample_to_js(Napi::Env env, const RecordedSample& s) {
+Napi::Object sample_to_js(Napi::Env env, PropertyNames& k, const RecordedSample& s) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("tid", s.tid);
-  o.Set("timeNs", Napi::Number::New(env, static_cast<double>(s.time_ns)));
-  o.Set("weightNs", Napi::Number::New(env, static_cast<double>(s.weight_ns)));
-  set_registers(env, o, s.regs);
-  o.Set("stack", Napi::Buffer<uint8_t>::Copy(env, s.stack.data(), s.stack.size()));
-  o.Set("stackCut", s.stack_cut);
+  o.Set(k("tid"), s.tid);
+  o.Set(k("timeNs"), Napi::Number::New(env, static_cast<double>(s.time_ns)));
+  o.Set(k("weightNs"), Napi::Number::New(env, static_cast<double>(s.weight_ns)));
+  set_registers(env, k, o, s.regs);
+  o.Set(k("stack"), Napi::Buffer<uint8_t>::Copy(env, s.stack.data(), s.stack.size()));
+  o.Set(k("stackCut"), s.stack_cut);
   return o;
 }
 
@@ -61,8 +61,9 @@ class RecorderWrap : public Napi::ObjectWrap<RecorderWrap> {
     Napi::Object out = Napi::Object::New(env);
     RecorderBatch b = recorder_ ? recorder_->take() : RecorderBatch{};
     Napi::Array samples = Napi::Array::New(env, b.samples.size());
+    PropertyNames k(env);
     for (size_t i = 0; i < b.samples.size(); ++i)
-      samples.Set(static_cast<uint32_t>(i), sample_to_js(env, b.samples[i]));
+      samples.Set(static_cast<uint32_t>(i), sample_to_js(env, k, b.samples[i]));
     out.Set("samples", samples);
     Napi::Object names = Napi::Object::New(env);
     for (const auto& [tid, name] : b.names) names.Set(std::to_string(tid), name);

@@ -138,7 +138,8 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
 
   // Code is read from the live target (it does not change under a stopped pc); offline, none.
   // (Sized for the longest stack read after the resume: a deep stack's extension, 8 MiB.)
-  std::unique_ptr<StackReader> reader = pid > 0 ? std::make_unique<StackReader>(pid, false, 9u << 20) : nullptr;
+  std::unique_ptr<StackReader> reader =
+      pid > 0 ? std::make_unique<StackReader>(pid, false, 9u << 20, StackReader::Opening::kOnFirstUse) : nullptr;
   CodePages code([&](uint64_t addr, uint8_t* out, size_t n) -> size_t {
     if (!reader) return 0;
     ssize_t got = reader->read(addr, out, n);
@@ -164,21 +165,23 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
 
   Napi::Array threads = in.Get("threads").As<Napi::Array>();
   Napi::Array results = Napi::Array::New(env, threads.Length());
+  PropertyNames k(env);
   CfiRegistry& cfi = CfiRegistry::instance();
   auto lock = cfi.lock();
   for (uint32_t i = 0; i < threads.Length(); ++i) {
     Napi::Object t = threads.Get(i).As<Napi::Object>();
-    UnwindInput input{arch,
-                      {bigint_option(t, "pc"), bigint_option(t, "sp"), bigint_option(t, "fp"), bigint_option(t, "lr")},
-                      {},
-                      fp_only,
-                      read_stack};
-    input.partial_regs = t.Get("partialRegs").ToBoolean().Value();
+    UnwindInput input{
+        arch,
+        {bigint_option(t, k("pc")), bigint_option(t, k("sp")), bigint_option(t, k("fp")), bigint_option(t, k("lr"))},
+        {},
+        fp_only,
+        read_stack};
+    input.partial_regs = t.Get(k("partialRegs")).ToBoolean().Value();
     input.stack_scan = stack_scan;
     input.pac_mask = pac_mask;
     // A perf sample's thread was running: what lies beyond its copy now proves nothing.
-    if (t.Get("sampled").ToBoolean().Value()) input.read_stack = TargetMemory{};
-    Napi::Value stack = t.Get("stack");
+    if (t.Get(k("sampled")).ToBoolean().Value()) input.read_stack = TargetMemory{};
+    Napi::Value stack = t.Get(k("stack"));
     input.stack.base = input.regs.sp;
     if (stack.IsBuffer()) {
       auto b = stack.As<Napi::Buffer<uint8_t>>();
@@ -186,14 +189,14 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
       input.stack.size = b.Length();
     }
     // Absent (older capture files): the copy was cut by its limit, as it then always was said.
-    Napi::Value limited = t.Get("stackLimited");
+    Napi::Value limited = t.Get(k("stackLimited"));
     input.stack.limited = limited.IsBoolean() ? limited.As<Napi::Boolean>().Value() : true;
     // Pages the copy skipped (offset, length pairs): the walk may not read them.
     std::vector<StackHole> holes;
-    Napi::Value hole_pairs = t.Get("stackHoles");
+    Napi::Value hole_pairs = t.Get(k("stackHoles"));
     if (hole_pairs.IsTypedArray() && hole_pairs.As<Napi::TypedArray>().TypedArrayType() == napi_uint32_array) {
       auto pairs = hole_pairs.As<Napi::Uint32Array>();
-      for (size_t k = 0; k + 1 < pairs.ElementLength(); k += 2) holes.push_back(StackHole{pairs[k], pairs[k + 1]});
+      for (size_t h = 0; h + 1 < pairs.ElementLength(); h += 2) holes.push_back(StackHole{pairs[h], pairs[h + 1]});
     }
     input.stack.holes = holes.data();
     input.stack.hole_count = holes.size();
@@ -211,15 +214,15 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
     if (n > 0) std::memcpy(pcs.Data(), walk.pcs.data(), n * sizeof(uint64_t));
     auto methods = Napi::Uint8Array::New(env, n);
     if (n > 0) std::memcpy(methods.Data(), walk.methods.data(), n);
-    r.Set("pcs", pcs);
-    r.Set("methods", methods);
+    r.Set(k("pcs"), pcs);
+    r.Set(k("methods"), methods);
     auto fps = Napi::TypedArrayOf<uint64_t>::New(env, n);
     if (n > 0) std::memcpy(fps.Data(), walk.fps.data(), n * sizeof(uint64_t));
-    r.Set("fps", fps);
+    r.Set(k("fps"), fps);
     auto return_addresses = Napi::Uint8Array::New(env, n);
     if (n > 0) std::memcpy(return_addresses.Data(), walk.return_addresses.data(), n);
-    r.Set("returnAddresses", return_addresses);
-    r.Set("end", end_reason_name(walk.end));
+    r.Set(k("returnAddresses"), return_addresses);
+    r.Set(k("end"), end_reason_name(walk.end));
     results.Set(i, r);
   }
   return results;

@@ -21,11 +21,17 @@ constexpr uint64_t kPagePresent = 1ull << 63;
 constexpr uint64_t kPageSwapped = 1ull << 62;
 }  // namespace
 
-StackReader::StackReader(pid_t pid, bool force_proc_mem, size_t max_bytes)
+StackReader::StackReader(pid_t pid, bool force_proc_mem, size_t max_bytes, Opening opening)
     : pid_(pid), pages_(max_bytes > 0 ? max_bytes / kPage + 2 : 0), vm_readv_works_(!force_proc_mem) {
-  std::string path = "/proc/" + std::to_string(pid) + "/mem";
+  if (opening == Opening::kUpFront) open_files();
+}
+
+void StackReader::open_files() {
+  if (opened_) return;
+  opened_ = true;
+  std::string path = "/proc/" + std::to_string(pid_) + "/mem";
   mem_fd_ = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  path = "/proc/" + std::to_string(pid) + "/pagemap";
+  path = "/proc/" + std::to_string(pid_) + "/pagemap";
   pagemap_fd_ = open(path.c_str(), O_RDONLY | O_CLOEXEC);
 }
 
@@ -35,6 +41,7 @@ StackReader::~StackReader() {
 }
 
 bool StackReader::read_pagemap(uint64_t first_page, size_t count) {
+  open_files();
   if (pagemap_fd_ == -1 || count > pages_.size()) return false;
   size_t done = 0;
   while (done < count) {
@@ -110,6 +117,7 @@ ssize_t StackReader::read_vm(pid_t task, uint64_t addr, uint8_t* dst, size_t len
 }
 
 ssize_t StackReader::read_mem_file(uint64_t addr, uint8_t* dst, size_t len) {
+  open_files();
   if (mem_fd_ == -1) return -EACCES;
   used_proc_mem_ = true;
   size_t done = 0;
