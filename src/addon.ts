@@ -298,10 +298,42 @@ const load = require('node-gyp-build') as (dir: string) => unknown;
 
 let loadError: Error | null = null;
 
+/** unwind()'s native result: every walk in one set of columns (native/binding/unwind_binding.cc). */
+interface RawWalkColumns {
+  pcs: BigUint64Array;
+  fps: BigUint64Array;
+  methods: Uint8Array;
+  returnAddresses: Uint8Array;
+  /** Frames of each walk, in thread order: walk i's are after those of walks 0..i-1. */
+  counts: Uint32Array;
+  /** Each walk's end, an index into endReasons. */
+  ends: Uint8Array;
+}
+
+/** The addon's exports as they are: only unwind() differs from Binding. */
+type NativeBinding = Omit<Binding, 'unwind'> & { unwind(input: RawUnwindInput): RawWalkColumns };
+
+/** Each walk as views of the columns (no copy). */
+function splitWalks(c: RawWalkColumns, endReasons: readonly string[]): RawUnwound[] {
+  const walks: RawUnwound[] = [];
+  for (let i = 0, at = 0; i < c.counts.length; at += c.counts[i++]) {
+    const to = at + c.counts[i];
+    walks.push({
+      pcs: c.pcs.subarray(at, to),
+      methods: c.methods.subarray(at, to),
+      fps: c.fps.subarray(at, to),
+      returnAddresses: c.returnAddresses.subarray(at, to),
+      end: endReasons[c.ends[i]] as WalkEndReason,
+    });
+  }
+  return walks;
+}
+
 /** Loads the addon; where it cannot load, a stand-in whose every member throws why. */
 function loadBinding(): Binding {
   try {
-    return load(path.join(__dirname, '..')) as Binding;
+    const native = load(path.join(__dirname, '..')) as NativeBinding;
+    return { ...native, unwind: (input) => splitWalks(native.unwind(input), native.endReasons) };
   } catch (e) {
     loadError = e instanceof Error ? e : new Error(String(e));
     const failed = loadError;

@@ -75,6 +75,41 @@ std::vector<Mapping> parse_mappings(const Napi::Value& v) {
   return out;
 }
 
+// Every walk in one set of columns, frames of thread i at [sum of counts before i, + counts[i]):
+// a typed array per column, not per thread and column (allocating them cost more than the walk).
+Napi::Object walks_to_js(Napi::Env env, const std::vector<WalkResult>& walks) {
+  size_t total = 0;
+  for (const WalkResult& w : walks) total += w.pcs.size();
+  auto pcs = Napi::TypedArrayOf<uint64_t>::New(env, total);
+  auto fps = Napi::TypedArrayOf<uint64_t>::New(env, total);
+  auto methods = Napi::Uint8Array::New(env, total);
+  auto return_addresses = Napi::Uint8Array::New(env, total);
+  auto counts = Napi::Uint32Array::New(env, walks.size());
+  auto ends = Napi::Uint8Array::New(env, walks.size());
+  size_t at = 0;
+  for (size_t i = 0; i < walks.size(); ++i) {
+    const WalkResult& w = walks[i];
+    const size_t n = w.pcs.size();
+    if (n > 0) {
+      std::memcpy(pcs.Data() + at, w.pcs.data(), n * sizeof(uint64_t));
+      std::memcpy(fps.Data() + at, w.fps.data(), n * sizeof(uint64_t));
+      std::memcpy(methods.Data() + at, w.methods.data(), n);
+      std::memcpy(return_addresses.Data() + at, w.return_addresses.data(), n);
+    }
+    counts[i] = static_cast<uint32_t>(n);
+    ends[i] = static_cast<uint8_t>(w.end);  // an index into endReasons
+    at += n;
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("pcs", pcs);
+  out.Set("fps", fps);
+  out.Set("methods", methods);
+  out.Set("returnAddresses", return_addresses);
+  out.Set("counts", counts);
+  out.Set("ends", ends);
+  return out;
+}
+
 }  // namespace
 
 Napi::Array EndReasonNames(Napi::Env env) {
@@ -164,7 +199,8 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
   }
 
   Napi::Array threads = in.Get("threads").As<Napi::Array>();
-  Napi::Array results = Napi::Array::New(env, threads.Length());
+  std::vector<WalkResult> walks;
+  walks.reserve(threads.Length());
   PropertyNames k(env);
   CfiRegistry& cfi = CfiRegistry::instance();
   auto lock = cfi.lock();
@@ -207,25 +243,9 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
       input.stack.mapping_start = input.stack.base;
       input.stack.mapping_end = input.stack.base + input.stack.size;
     }
-    WalkResult walk = unwind_thread(input, space, cfi, read_code, max_frames);
-    Napi::Object r = Napi::Object::New(env);
-    const size_t n = walk.pcs.size();
-    auto pcs = Napi::TypedArrayOf<uint64_t>::New(env, n);
-    if (n > 0) std::memcpy(pcs.Data(), walk.pcs.data(), n * sizeof(uint64_t));
-    auto methods = Napi::Uint8Array::New(env, n);
-    if (n > 0) std::memcpy(methods.Data(), walk.methods.data(), n);
-    r.Set(k("pcs"), pcs);
-    r.Set(k("methods"), methods);
-    auto fps = Napi::TypedArrayOf<uint64_t>::New(env, n);
-    if (n > 0) std::memcpy(fps.Data(), walk.fps.data(), n * sizeof(uint64_t));
-    r.Set(k("fps"), fps);
-    auto return_addresses = Napi::Uint8Array::New(env, n);
-    if (n > 0) std::memcpy(return_addresses.Data(), walk.return_addresses.data(), n);
-    r.Set(k("returnAddresses"), return_addresses);
-    r.Set(k("end"), end_reason_name(walk.end));
-    results.Set(i, r);
+    walks.push_back(unwind_thread(input, space, cfi, read_code, max_frames));
   }
-  return results;
+  return walks_to_js(env, walks);
 }
 
 }  // namespace stackshot
