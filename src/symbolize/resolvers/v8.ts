@@ -11,7 +11,7 @@ import type { Frame, SymbolReason } from '../../types';
 /** One thread's frames and the frame pointer each ran with (absent for inlined frames). */
 export interface FramesWithFp {
   frames: Frame[];
-  fpOf: Map<Frame, bigint>;
+  fpOf: (frame: Frame) => bigint | undefined;
   /** The stack the capture copied (frame slots are read from it). */
   stack?: StackCopy;
 }
@@ -31,7 +31,7 @@ export function resolveV8Frames(pid: number, mapsText: string, threads: FramesWi
   for (const { frames, fpOf, stack } of threads) {
     const inlinedAt = new Map<Frame, Frame[]>();
     frames.forEach((f, i) => {
-      const fp = fpOf.get(f);
+      const fp = fpOf(f);
       if (fp === undefined || f.inlined === true) return;
       const code = v8Code(f, runtime.module);
       if (code === undefined) return;
@@ -39,7 +39,7 @@ export function resolveV8Frames(pid: number, mapsText: string, threads: FramesWi
       // (a builtin's fast path, a function's prologue): the frame there is the caller's.
       let caller = i + 1;
       while (caller < frames.length && frames[caller].inlined === true) caller++;
-      if (caller < frames.length && fpOf.get(frames[caller]) === fp) return;
+      if (caller < frames.length && fpOf(frames[caller]) === fp) return;
       if (reader === undefined) {
         if (!runtime.support.supported && code !== 'builtin') setReason(f, 'v8-unsupported', runtime.support.reason);
         return;
