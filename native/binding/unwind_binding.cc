@@ -1,5 +1,6 @@
 // JavaScript <-> native for unwinding: loadCfi() registers a module's unwind sections once;
 // unwind() walks copied stacks against the target's mappings.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -73,6 +74,60 @@ std::vector<Mapping> parse_mappings(const Napi::Value& v) {
     out.push_back(Mapping{w[i], w[i + 1], w[i + 2], static_cast<int32_t>(w[i + 3] >> 1), (w[i + 3] & 1) != 0});
   }
   return out;
+}
+
+// One thread's walk input from its RawUnwindThread, on top of what every thread shares; *holes
+// gets the pages its copy skipped (the input points into it).
+UnwindInput thread_input(const Napi::Object& t, PropertyNames& k, const UnwindInput& shared, const AddressSpace& space,
+                         std::vector<StackHole>* holes) {
+  UnwindInput input = shared;
+  input.regs = {bigint_option(t, k("pc")), bigint_option(t, k("sp")), bigint_option(t, k("fp")),
+                bigint_option(t, k("lr"))};
+  input.partial_regs = t.Get(k("partialRegs")).ToBoolean().Value();
+  // A perf sample's thread was running: what lies beyond its copy now proves nothing.
+  if (t.Get(k("sampled")).ToBoolean().Value()) input.read_stack = TargetMemory{};
+  Napi::Value stack = t.Get(k("stack"));
+  input.stack.base = input.regs.sp;
+  if (stack.IsBuffer()) {
+    auto b = stack.As<Napi::Buffer<uint8_t>>();
+    input.stack.bytes = b.Data();
+    input.stack.size = b.Length();
+  }
+  // Absent (older capture files): the copy was cut by its limit, as it then always was said.
+  Napi::Value limited = t.Get(k("stackLimited"));
+  input.stack.limited = limited.IsBoolean() ? limited.As<Napi::Boolean>().Value() : true;
+  // Pages the copy skipped (offset, length pairs): the walk may not read them.
+  Napi::Value hole_pairs = t.Get(k("stackHoles"));
+  if (hole_pairs.IsTypedArray() && hole_pairs.As<Napi::TypedArray>().TypedArrayType() == napi_uint32_array) {
+    auto pairs = hole_pairs.As<Napi::Uint32Array>();
+    for (size_t h = 0; h + 1 < pairs.ElementLength(); h += 2) holes->push_back(StackHole{pairs[h], pairs[h + 1]});
+  }
+  input.stack.holes = holes->data();
+  input.stack.hole_count = holes->size();
+  if (const Mapping* m = space.find(input.regs.sp)) {
+    input.stack.mapping_start = m->start;
+    input.stack.mapping_end = m->end;
+  } else {
+    input.stack.mapping_start = input.stack.base;
+    input.stack.mapping_end = input.stack.base + input.stack.size;
+  }
+  return input;
+}
+
+// Every walk first reads the code at its innermost pc (is it a signal trampoline?): those pages
+// in one vectored read, not a system call each (8 pages: 4.4 against 12.9 us here).
+void prefetch_innermost_code(const std::vector<UnwindInput>& inputs, const AddressSpace& space, StackReader& reader,
+                             CodePages* code) {
+  std::vector<uint64_t> pages;
+  for (const UnwindInput& in : inputs) {
+    const Mapping* m = space.find(in.regs.pc);
+    if (m != nullptr && m->executable) pages.push_back(in.regs.pc & ~(CodePages::kChunk - 1));
+  }
+  std::sort(pages.begin(), pages.end());
+  pages.erase(std::unique(pages.begin(), pages.end()), pages.end());
+  std::vector<uint8_t> bytes(pages.size() * CodePages::kChunk);
+  const size_t got = reader.read_blocks(pages, CodePages::kChunk, bytes.data());
+  for (size_t i = 0; i < got; ++i) code->add(pages[i], bytes.data() + i * CodePages::kChunk);
 }
 
 // Every walk in one set of columns, frames of thread i at [sum of counts before i, + counts[i]):
@@ -199,52 +254,21 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
   }
 
   Napi::Array threads = in.Get("threads").As<Napi::Array>();
-  std::vector<WalkResult> walks;
-  walks.reserve(threads.Length());
+  UnwindInput shared{arch, {}, {}, fp_only, read_stack};
+  shared.stack_scan = stack_scan;
+  shared.pac_mask = pac_mask;
   PropertyNames k(env);
+  std::vector<UnwindInput> inputs;
+  std::vector<std::vector<StackHole>> holes(threads.Length());  // sized once: inputs point into it
+  for (uint32_t i = 0; i < threads.Length(); ++i) {
+    inputs.push_back(thread_input(threads.Get(i).As<Napi::Object>(), k, shared, space, &holes[i]));
+  }
+  if (reader) prefetch_innermost_code(inputs, space, *reader, &code);
+  std::vector<WalkResult> walks;
+  walks.reserve(inputs.size());
   CfiRegistry& cfi = CfiRegistry::instance();
   auto lock = cfi.lock();
-  for (uint32_t i = 0; i < threads.Length(); ++i) {
-    Napi::Object t = threads.Get(i).As<Napi::Object>();
-    UnwindInput input{
-        arch,
-        {bigint_option(t, k("pc")), bigint_option(t, k("sp")), bigint_option(t, k("fp")), bigint_option(t, k("lr"))},
-        {},
-        fp_only,
-        read_stack};
-    input.partial_regs = t.Get(k("partialRegs")).ToBoolean().Value();
-    input.stack_scan = stack_scan;
-    input.pac_mask = pac_mask;
-    // A perf sample's thread was running: what lies beyond its copy now proves nothing.
-    if (t.Get(k("sampled")).ToBoolean().Value()) input.read_stack = TargetMemory{};
-    Napi::Value stack = t.Get(k("stack"));
-    input.stack.base = input.regs.sp;
-    if (stack.IsBuffer()) {
-      auto b = stack.As<Napi::Buffer<uint8_t>>();
-      input.stack.bytes = b.Data();
-      input.stack.size = b.Length();
-    }
-    // Absent (older capture files): the copy was cut by its limit, as it then always was said.
-    Napi::Value limited = t.Get(k("stackLimited"));
-    input.stack.limited = limited.IsBoolean() ? limited.As<Napi::Boolean>().Value() : true;
-    // Pages the copy skipped (offset, length pairs): the walk may not read them.
-    std::vector<StackHole> holes;
-    Napi::Value hole_pairs = t.Get(k("stackHoles"));
-    if (hole_pairs.IsTypedArray() && hole_pairs.As<Napi::TypedArray>().TypedArrayType() == napi_uint32_array) {
-      auto pairs = hole_pairs.As<Napi::Uint32Array>();
-      for (size_t h = 0; h + 1 < pairs.ElementLength(); h += 2) holes.push_back(StackHole{pairs[h], pairs[h + 1]});
-    }
-    input.stack.holes = holes.data();
-    input.stack.hole_count = holes.size();
-    if (const Mapping* m = space.find(input.regs.sp)) {
-      input.stack.mapping_start = m->start;
-      input.stack.mapping_end = m->end;
-    } else {
-      input.stack.mapping_start = input.stack.base;
-      input.stack.mapping_end = input.stack.base + input.stack.size;
-    }
-    walks.push_back(unwind_thread(input, space, cfi, read_code, max_frames));
-  }
+  for (const UnwindInput& input : inputs) walks.push_back(unwind_thread(input, space, cfi, read_code, max_frames));
   return walks_to_js(env, walks);
 }
 

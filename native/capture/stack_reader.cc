@@ -91,6 +91,24 @@ ssize_t StackReader::read_as(pid_t task, uint64_t addr, uint8_t* dst, size_t len
   return read_mem_file(addr, dst, len);
 }
 
+size_t StackReader::read_blocks(const std::vector<uint64_t>& bases, size_t page, uint8_t* dst) {
+  size_t done = 0;
+  while (vm_readv_works_ && done < bases.size()) {
+    const size_t count = std::min(bases.size() - done, kMaxIov);
+    iovec local{dst + done * page, count * page};
+    iovec remote[kMaxIov];
+    for (size_t i = 0; i < count; ++i) remote[i] = iovec{reinterpret_cast<void*>(bases[done + i]), page};
+    ssize_t n;
+    do {
+      n = process_vm_readv(pid_, &local, 1, remote, count, 0);
+    } while (n == -1 && errno == EINTR);
+    if (n <= 0) break;
+    done += static_cast<size_t>(n) / page;
+    if (static_cast<size_t>(n) < count * page) break;  // an unreadable block ends the read
+  }
+  return done;
+}
+
 ssize_t StackReader::read_vm(pid_t task, uint64_t addr, uint8_t* dst, size_t len) {
   size_t done = 0;
   while (done < len) {

@@ -38,6 +38,11 @@ class StackReader {
   // copied (holes included; a page that cannot be read ends the copy), or -errno.
   ssize_t read_resident(pid_t task, uint64_t addr, uint8_t* dst, size_t len, std::vector<StackHole>* holes);
 
+  // Reads the `page`-byte blocks at each of bases into dst, one after another, in as few system
+  // calls as it takes (one per 1024). Returns how many blocks were read whole, in order: a read
+  // ends at the first block that cannot be (process_vm_readv only; 0 where that is refused).
+  size_t read_blocks(const std::vector<uint64_t>& bases, size_t page, uint8_t* dst);
+
   bool used_proc_mem() const { return used_proc_mem_; }
   pid_t pid() const { return pid_; }
 

@@ -18,6 +18,14 @@ class CodePages {
  public:
   explicit CodePages(ReadCode raw) : raw_(std::move(raw)) {}
 
+  static constexpr uint64_t kChunk = 4096;  // a page on x86-64; within one on 16/64 KiB pages
+
+  // A chunk read elsewhere (several in one vectored read): served as if read here.
+  void add(uint64_t base, const uint8_t* bytes) {
+    if (chunks_.size() >= kMaxChunks) return;
+    chunks_.emplace(base, std::vector<uint8_t>(bytes, bytes + kChunk));
+  }
+
   // Same contract as ReadCode: copies up to n bytes at addr, returns how many (0 if unreadable).
   size_t read(uint64_t addr, uint8_t* out, size_t n) {
     size_t done = 0;
@@ -34,7 +42,6 @@ class CodePages {
   }
 
  private:
-  static constexpr uint64_t kChunk = 4096;  // a page on x86-64; within one on 16/64 KiB pages
   // A table this size holds every code page of a large process's stacks many times over.
   static constexpr size_t kMaxChunks = 1024;
 
