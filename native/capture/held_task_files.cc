@@ -48,14 +48,6 @@ class HeldTasks {
     }
   }
 
-  size_t count() const {
-    size_t n = 0;
-    for (const HeldTask& t : tasks_) {
-      for (int fd : t.fds) n += fd != -1;
-    }
-    return n;
-  }
-
  private:
   static std::string path(pid_t pid, pid_t tid, TaskFileKind kind) {
     return "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/" + kNames[static_cast<size_t>(kind)];
@@ -114,7 +106,5 @@ int read_task_file(pid_t pid, pid_t tid, TaskFileKind kind, char* buf, size_t si
   if (err != 0) held.drop(pid, tid, kind);  // nothing held for a file that cannot be read
   return err;
 }
-
-size_t held_task_file_count() { return held.count(); }
 
 }  // namespace stackshot

@@ -4,9 +4,9 @@
 // A descriptor names one task for good: once that thread has exited its reads fail, and a
 // thread that reuses the tid is another task. So a failed read drops the descriptor and tries
 // once more with a fresh open, and what a read returns is always the task the path names now.
-// Each OS thread holds its own (the tracer thread, a recorder's thread): no locking. At most
-// kHeldTasks tasks' files are held, the least recently read going first, so what the caller's
-// process holds stays bounded; a thread's exit closes them.
+// Each OS thread that reads them holds its own (the tracer thread; a recorder's threads): no
+// locking. A thread holds the files of at most 64 tasks (256 descriptors), the least recently
+// read going first, so what the caller's process holds stays bounded; its exit closes them.
 #pragma once
 #include <sys/types.h>
 
@@ -20,8 +20,5 @@ enum class TaskFileKind : uint8_t { kStat, kStatus, kSchedstat, kSyscall };
 // One read of the file into buf (at most size - 1 bytes, NUL-terminated): these files are
 // generated whole by each read from offset 0. Returns 0 or errno; *len gets the length.
 int read_task_file(pid_t pid, pid_t tid, TaskFileKind kind, char* buf, size_t size, size_t* len);
-
-// How many descriptors the calling thread holds (for tests and the bound).
-size_t held_task_file_count();
 
 }  // namespace stackshot
