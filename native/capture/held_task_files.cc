@@ -22,6 +22,7 @@ struct HeldTask {
   pid_t tid = 0;
   uint64_t last_read = 0;
   std::array<int, kKinds> fds{-1, -1, -1, -1};
+  uint64_t untraced_at = 0;  // note_untraced(); 0: nothing known
 };
 
 class HeldTasks {
@@ -40,12 +41,19 @@ class HeldTasks {
   }
 
   void drop(pid_t pid, pid_t tid, TaskFileKind kind) {
-    for (HeldTask& t : tasks_) {
-      if (t.pid != pid || t.tid != tid) continue;
-      int& fd = t.fds[static_cast<size_t>(kind)];
+    if (HeldTask* t = find(pid, tid)) {
+      int& fd = t->fds[static_cast<size_t>(kind)];
       if (fd != -1) close(fd);
       fd = -1;
+      t->untraced_at = 0;
     }
+  }
+
+  HeldTask* find(pid_t pid, pid_t tid) {
+    for (HeldTask& t : tasks_) {
+      if (t.pid == pid && t.tid == tid) return &t;
+    }
+    return nullptr;
   }
 
  private:
@@ -62,9 +70,7 @@ class HeldTasks {
 
   // The task's entry; a new one takes the place of the least recently read when all are taken.
   HeldTask& task(pid_t pid, pid_t tid) {
-    for (HeldTask& t : tasks_) {
-      if (t.pid == pid && t.tid == tid) return t;
-    }
+    if (HeldTask* t = find(pid, tid)) return *t;
     if (tasks_.size() < kHeldTasks) return tasks_.emplace_back(HeldTask{pid, tid});
     HeldTask* oldest = &tasks_.front();
     for (HeldTask& t : tasks_) {
@@ -96,6 +102,15 @@ int read_once(pid_t pid, pid_t tid, TaskFileKind kind, char* buf, size_t size, s
 }
 
 }  // namespace
+
+void note_untraced(pid_t pid, pid_t tid, uint64_t timeslices) {
+  if (HeldTask* t = held.find(pid, tid)) t->untraced_at = timeslices;
+}
+
+bool untraced_at(pid_t pid, pid_t tid, uint64_t timeslices) {
+  const HeldTask* t = held.find(pid, tid);
+  return t != nullptr && timeslices != 0 && t->untraced_at == timeslices;
+}
 
 int read_task_file(pid_t pid, pid_t tid, TaskFileKind kind, char* buf, size_t size, size_t* len) {
   int err = read_once(pid, tid, kind, buf, size, len);

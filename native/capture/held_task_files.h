@@ -21,4 +21,10 @@ enum class TaskFileKind : uint8_t { kStat, kStatus, kSchedstat, kSyscall };
 // generated whole by each read from offset 0. Returns 0 or errno; *len gets the length.
 int read_task_file(pid_t pid, pid_t tid, TaskFileKind kind, char* buf, size_t size, size_t* len);
 
+// What the calling thread last found of a task's tracer: none, while the task had been switched
+// onto a CPU `timeslices` times (its schedstat count, never 0). Forgotten with the task's files
+// (a read that failed, an eviction), so it never answers for a thread that reuses the tid.
+void note_untraced(pid_t pid, pid_t tid, uint64_t timeslices);
+bool untraced_at(pid_t pid, pid_t tid, uint64_t timeslices);
+
 }  // namespace stackshot
