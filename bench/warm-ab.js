@@ -7,8 +7,8 @@
 //
 // <rev> is exported with `git archive` into os.tmpdir()/stackshot-warm-ab/<commit>/ (no
 // worktree is registered), its node_modules linked to this tree's, and built there once
-// (`npm run build`). Each round then takes one snapshotSync with each tree, the order
-// alternating, after 30 warm-up rounds. Prints medians of the wall around the call and of each
+// (`npm run build`). After 30 warm-up rounds, the trees take turns, BLOCK snapshotSync calls
+// each (after SETTLE uncounted ones). Prints medians of the wall around the call and of each
 // snapshot's own cost.walkNs and cost.symbolizeNs, and this tree's capture: 'ptrace' too.
 'use strict';
 const { execFileSync } = require('node:child_process');
@@ -18,6 +18,9 @@ const path = require('node:path');
 const { startCTarget } = require('./target');
 
 const ROOT = path.join(__dirname, '..');
+// Snapshots per tree in a row, after SETTLE more that are not counted.
+const BLOCK = 40;
+const SETTLE = 5;
 
 /** The revision's tree, built; reused when built before. */
 function builtTree(rev) {
@@ -65,17 +68,22 @@ async function main() {
     ];
     const seen = runs.map(() => ({ wall: [], walk: [], symbolize: [] }));
     for (let r = 0; r < 30; r++) for (const [, take] of runs) take();
-    for (let r = 0; r < rounds; r++) {
+    // In blocks, not snapshot by snapshot: a tree that stops the target's threads wakes them,
+    // and a stop-free capture re-reads what it proved of a thread that has run since.
+    for (let block = 0; block * BLOCK < rounds; block++) {
       for (let k = 0; k < runs.length; k++) {
-        const i = (r + k) % runs.length;
-        const t0 = process.hrtime.bigint();
-        const shot = runs[i][1]();
-        seen[i].wall.push(Number(process.hrtime.bigint() - t0));
-        seen[i].walk.push(shot.cost.walkNs);
-        seen[i].symbolize.push(shot.cost.symbolizeNs);
+        const i = (block + k) % runs.length;
+        for (let r = 0; r < SETTLE; r++) runs[i][1]();
+        for (let r = 0; r < BLOCK; r++) {
+          const t0 = process.hrtime.bigint();
+          const shot = runs[i][1]();
+          seen[i].wall.push(Number(process.hrtime.bigint() - t0));
+          seen[i].walk.push(shot.cost.walkNs);
+          seen[i].symbolize.push(shot.cost.symbolizeNs);
+        }
       }
     }
-    console.log(`| tree (${rounds} interleaved rounds) | wall | walkNs | symbolizeNs |`);
+    console.log(`| tree (${rounds} snapshots each, in blocks of ${BLOCK}) | wall | walkNs | symbolizeNs |`);
     console.log('| --- | --- | --- | --- |');
     runs.forEach(([name], i) => {
       const s = seen[i];
