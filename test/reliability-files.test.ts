@@ -95,6 +95,27 @@ describe('perf maps the target controls', () => {
     }
   });
 
+  // node never removes its map: /tmp/perf-<pid>.map may be an earlier process's with the pid.
+  it('refuses a map last written before the process started, and says so', async () => {
+    const t = await startWaiter();
+    const map = PerfMapCache.pathFor(t.pid);
+    fs.writeFileSync(map, '7f0000000000 100 earlier_process_code\n');
+    try {
+      const hourAgo = new Date(Date.now() - 3_600_000);
+      fs.utimesSync(map, hourAgo, hourAgo);
+      expect(jitName(t.pid)).toEqual({
+        symbol: null,
+        reason: 'perf-map-refused',
+        detail: expect.stringMatching(/perf map .* refused: last written before the process started/),
+      });
+      // Written since the process started (node truncates it when it starts writing): its own.
+      fs.writeFileSync(map, '7f0000000000 100 jit_code\n');
+      expect(jitName(t.pid).symbol).toBe('jit_code');
+    } finally {
+      fs.rmSync(map);
+    }
+  });
+
   it.skipIf(!IS_ROOT)(
     'never reads, as root, a file the target user could not read (symlink to a root-only file)',
     async () => {

@@ -14,6 +14,7 @@
 // native (symbols/perf_map.h): interpreted, a fresh CLI spent 20 ms on a busy node's 2,700 lines.
 import * as fs from 'node:fs';
 import { binding, type RawPerfMapLines } from '../addon';
+import { startedAtMs, startTicks } from '../procfs/process-start';
 import { LruCache } from './lru-cache';
 import { openTargetFile, targetRoot, type TargetRoot } from './target-file';
 
@@ -268,7 +269,15 @@ export class PerfMap {
     return new PerfMap(new Entries(), []).appender();
   }
 }
+/**
+ * How much older than its process a map may look and still be its own: the start time is
+ * reckoned from /proc/uptime, which the kernel rounds to 10 ms, and file times may be coarse.
+ */
+const START_SLACK_MS = 1000;
+
 interface CachedPerfMap {
+  /** The process the map was read for (its start time): a pid reused by another is another. */
+  startTicks: string | undefined;
   dev: number;
   ino: number;
   size: number;
@@ -343,7 +352,15 @@ export class PerfMapCache {
     this.failures.delete(pid);
     const { fd, st } = opened;
     try {
-      const old = this.byPid.get(pid);
+      // node never removes its map: one last written before this process started was left by
+      // an earlier process with the same pid, and would name this one's frames after another's.
+      const ticks = startTicks(pid);
+      if (ticks !== undefined && st.mtimeMs < startedAtMs(ticks) - START_SLACK_MS) {
+        this.fail(pid, `perf map ${file} refused: last written before the process started (an earlier process's)`);
+        return null;
+      }
+      const cached = this.byPid.get(pid);
+      const old = cached?.startTicks === ticks ? cached : undefined;
       const same = old !== undefined && old.dev === st.dev && old.ino === st.ino;
       if (same && old.size === st.size && old.mtimeMs === st.mtimeMs) return old.map;
       // Same file, longer: the writer appended; parse only what follows the last read (unless
@@ -366,6 +383,7 @@ export class PerfMapCache {
       this.parses++;
       const map = appender.map();
       this.byPid.set(pid, {
+        startTicks: ticks,
         dev: st.dev,
         ino: st.ino,
         size: st.size,
