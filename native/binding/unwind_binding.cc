@@ -125,6 +125,7 @@ void prefetch_innermost_code(const std::vector<UnwindInput>& inputs, const Addre
   }
   std::sort(pages.begin(), pages.end());
   pages.erase(std::unique(pages.begin(), pages.end()), pages.end());
+  if (pages.size() > CodePages::kMaxChunks) pages.resize(CodePages::kMaxChunks);  // what it keeps
   std::vector<uint8_t> bytes(pages.size() * CodePages::kChunk);
   const size_t got = reader.read_blocks(pages, CodePages::kChunk, bytes.data());
   for (size_t i = 0; i < got; ++i) code->add(pages[i], bytes.data() + i * CodePages::kChunk);

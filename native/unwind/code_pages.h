@@ -19,6 +19,8 @@ class CodePages {
   explicit CodePages(ReadCode raw) : raw_(std::move(raw)) {}
 
   static constexpr uint64_t kChunk = 4096;  // a page on x86-64; within one on 16/64 KiB pages
+  // A table this size holds every code page of a large process's stacks many times over.
+  static constexpr size_t kMaxChunks = 1024;
 
   // A chunk read elsewhere (several in one vectored read): served as if read here.
   void add(uint64_t base, const uint8_t* bytes) {
@@ -42,9 +44,6 @@ class CodePages {
   }
 
  private:
-  // A table this size holds every code page of a large process's stacks many times over.
-  static constexpr size_t kMaxChunks = 1024;
-
   const std::vector<uint8_t>& chunk_at(uint64_t base) {
     auto it = chunks_.find(base);
     if (it != chunks_.end()) return it->second;

@@ -17,16 +17,14 @@ constexpr int kAttempts = 2;
 
 // The syscall file's read takes the target's cred_guard_mutex, which an execve holds while it
 // waits for our dead tracees: read it under an ExecGuard (capture/exec_guard.h).
-bool read_syscall(const ThreadCapture& t, pid_t pid, TaskText* out) {
+bool read_syscall(pid_t pid, pid_t tid, TaskText* out) {
   ExecGuard guard;
-  return read_task_text(pid, t.tid, TaskFileKind::kSyscall, out);
+  return read_task_text(pid, tid, TaskFileKind::kSyscall, out);
 }
 
-bool read_schedstat_of(pid_t pid, pid_t tid, TaskText* out) {
+bool read_schedstat(pid_t pid, pid_t tid, TaskText* out) {
   return read_task_text(pid, tid, TaskFileKind::kSchedstat, out);
 }
-
-bool read_schedstat(const ThreadCapture& t, pid_t pid, TaskText* out) { return read_schedstat_of(pid, t.tid, out); }
 
 // The proof, in the order of the reads:
 //   S1  schedstat        timeslices = k
@@ -40,7 +38,7 @@ bool read_schedstat(const ThreadCapture& t, pid_t pid, TaskText* out) { return r
 // thread ran no instruction from Y1 to S2: the copy and the registers are one moment's state.
 const char* try_once(const PathContext& c, ThreadCapture& t) {
   TaskText s1, y1, y2, s2;
-  if (!read_schedstat(t, c.pid, &s1) || !read_syscall(t, c.pid, &y1)) return "unreadable";
+  if (!read_schedstat(c.pid, t.tid, &s1) || !read_syscall(c.pid, t.tid, &y1)) return "unreadable";
   uint64_t timeslices;
   if (!parse_timeslices(s1.text, &timeslices)) return "no-schedstat";
   SyscallState state;
@@ -58,7 +56,7 @@ const char* try_once(const PathContext& c, ThreadCapture& t) {
     nanosleep(&delay, nullptr);
   }
 
-  if (!read_syscall(t, c.pid, &y2) || !(y2 == y1) || !read_schedstat(t, c.pid, &s2) || !(s2 == s1)) {
+  if (!read_syscall(c.pid, t.tid, &y2) || !(y2 == y1) || !read_schedstat(c.pid, t.tid, &s2) || !(s2 == s1)) {
     drop_stack(c, t);
     t.regs = before;
     return "ran-during-copy";
@@ -76,7 +74,7 @@ const char* try_once(const PathContext& c, ThreadCapture& t) {
 const char* tracer_refusal(pid_t pid, pid_t tid) {
   TaskText sched;
   uint64_t timeslices = 0;
-  const bool counted = read_schedstat_of(pid, tid, &sched) && parse_timeslices(sched.text, &timeslices);
+  const bool counted = read_schedstat(pid, tid, &sched) && parse_timeslices(sched.text, &timeslices);
   if (counted && untraced_at(pid, tid, timeslices)) return nullptr;
   bool traced = false;
   if (!read_traced(pid, tid, &traced)) return "unreadable";
