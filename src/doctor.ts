@@ -13,6 +13,7 @@ import { checkTarget } from './procfs/preflight';
 import { describePythonProbe, probePythonFrames } from './runtimes/cpython/probe';
 import { v8Readability } from './audit/runtime';
 import { NODE_JIT_NAMES_FIX } from './symbolize/jit-hint';
+import { leftByEarlierProcess } from './symbolize/perf-map';
 import { isArch } from './types';
 import { gatherPermissionFacts, readComm, readYamaScope, YAMA_PTRACE_SCOPE_FILE } from './procfs/permissions';
 import { readProcStatus, type ProcStatus } from './procfs/proc-status';
@@ -205,7 +206,8 @@ function perfMapCheck(pid: number, target: Map<string, string>): DoctorCheck {
   if (inner !== pid) candidates.push(`/proc/${pid}/root/tmp/perf-${inner}.map`);
   const found = candidates.find((f) => {
     try {
-      return fs.statSync(f).isFile();
+      const st = fs.statSync(f);
+      return st.isFile() && !leftByEarlierProcess(pid, st.mtimeMs);
     } catch {
       return false;
     }

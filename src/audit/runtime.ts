@@ -19,6 +19,7 @@ import { probePythonFrames } from '../runtimes/cpython/probe';
 import { parseMaps } from '../procfs/maps';
 import { findV8 } from '../runtimes/v8/runtime';
 import { NODE_PERF_MAP_FLAGS } from '../symbolize/jit-hint';
+import { leftByEarlierProcess } from '../symbolize/perf-map';
 import type { NodeRuntime, PythonRuntime, V8Readability } from './types';
 
 const PYTHON_EXE = /^python[0-9.]*[a-z]*$/;
@@ -72,7 +73,8 @@ export function findPerfMap(pid: number): string | null {
     : [`/proc/${pid}/root/tmp/perf-${nsPid}.map`, `/tmp/perf-${pid}.map`];
   for (const c of candidates) {
     try {
-      if (fs.statSync(c).isFile()) return c;
+      const st = fs.statSync(c);
+      if (st.isFile() && !leftByEarlierProcess(pid, st.mtimeMs)) return c;
     } catch {
       // not there
     }

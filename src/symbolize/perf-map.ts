@@ -275,6 +275,19 @@ export class PerfMap {
  */
 const START_SLACK_MS = 1000;
 
+function writtenBefore(ticks: string, mtimeMs: number): boolean {
+  return mtimeMs < startedAtMs(ticks) - START_SLACK_MS;
+}
+
+/**
+ * Whether a perf map file (its mtime) was last written before process pid started: node never
+ * removes its map, so such a file is an earlier process's with the same pid, not this one's.
+ */
+export function leftByEarlierProcess(pid: number, mtimeMs: number): boolean {
+  const ticks = startTicks(pid);
+  return ticks !== undefined && writtenBefore(ticks, mtimeMs);
+}
+
 interface CachedPerfMap {
   /** The process the map was read for (its start time): a pid reused by another is another. */
   startTicks: string | undefined;
@@ -355,7 +368,7 @@ export class PerfMapCache {
       // node never removes its map: one last written before this process started was left by
       // an earlier process with the same pid, and would name this one's frames after another's.
       const ticks = startTicks(pid);
-      if (ticks !== undefined && st.mtimeMs < startedAtMs(ticks) - START_SLACK_MS) {
+      if (ticks !== undefined && writtenBefore(ticks, st.mtimeMs)) {
         this.fail(pid, `perf map ${file} refused: last written before the process started (an earlier process's)`);
         return null;
       }
