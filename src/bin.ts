@@ -6,6 +6,7 @@
 // module.enableCompileCache). Without the bundle (a tree built by tsc alone), or when the
 // cache is off, it loads dist/cli.js as before. A code cache V8 rejects (another node, other
 // flags, a damaged file) is compiled anew and replaced.
+import { isAscii } from 'node:buffer';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
@@ -28,13 +29,23 @@ function unsealed(entry: Buffer | null): Buffer | undefined {
   return checksumBytes(data).equals(entry.subarray(0, SEAL_BYTES)) ? data : undefined;
 }
 
+/**
+ * The bundle's text without its #! line. The build writes it in ASCII (non-ASCII characters
+ * escaped), which node turns into a string at memcpy speed: decoding 800 KB as UTF-8 took 2 ms.
+ */
+function sourceText(bytes: Buffer): string {
+  const lineEnd = bytes[0] === 0x23 && bytes[1] === 0x21 ? bytes.indexOf(0x0a) : 0; // #!: keep its \n
+  const text = bytes.subarray(lineEnd < 0 ? bytes.length : lineEnd);
+  return isAscii(text) ? text.toString('latin1') : text.toString('utf8');
+}
+
 /** The bundle's exports, compiled with the code cache when there is one; null without a bundle. */
 function loadBundle(): typeof Cli | null {
   let source: string;
   let st: fs.Stats;
   try {
     st = fs.statSync(BUNDLE);
-    source = fs.readFileSync(BUNDLE, 'utf8').replace(/^#!.*/, '');
+    source = sourceText(fs.readFileSync(BUNDLE));
   } catch {
     return null;
   }
