@@ -89,23 +89,41 @@ describe.skipIf(!ADDON_BUILT)('modules a cold CLI loads (needs the built addon a
   });
 });
 
+/**
+ * A copy of the package in `into` (bin/ and dist/ copied, the rest linked): its bundle has
+ * another path, so the code cache the build shipped with dist/ is not this copy's.
+ */
+function copyPackage(into: string): string {
+  for (const d of ['bin', 'dist'])
+    fs.cpSync(path.join(ROOT, d), path.join(into, d), { recursive: true, preserveTimestamps: true });
+  fs.rmSync(path.join(into, 'dist', 'code-cache'), { recursive: true, force: true });
+  fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(into, 'package.json'));
+  for (const d of ['node_modules', 'build', 'prebuilds']) {
+    if (fs.existsSync(path.join(ROOT, d))) fs.symlinkSync(path.join(ROOT, d), path.join(into, d));
+  }
+  return path.join(into, 'bin', 'stackshot.js');
+}
+
 describe.skipIf(!ADDON_BUILT || !BUNDLED)(
   'the `stackshot` bin: the bundled CLI, code-cached (needs the addon and `npm run build:ts` with rolldown)',
   () => {
     let target: Target;
     let cache: string;
-    const bin = (args: string[]) =>
-      spawnSync(BIN, args, {
+    let copyBin: string;
+    const run = (binPath: string, args: string[], cacheDir = cache) =>
+      spawnSync(binPath, args, {
         encoding: 'utf8',
         timeout: 60_000,
-        env: { ...process.env, STACKSHOT_CACHE_DIR: cache, NO_COLOR: '1' },
+        env: { ...process.env, STACKSHOT_CACHE_DIR: cacheDir, NO_COLOR: '1' },
       });
-    const codeEntries = () => fs.readdirSync(cache).filter((f) => f.startsWith('code-'));
+    const bin = (args: string[]) => run(copyBin, args);
+    const codeEntries = (dir = cache) => fs.readdirSync(dir).filter((f) => f.startsWith('code-'));
     const frames = (out: string) => out.split('\n').slice(1).join('\n'); // the title holds timings
 
     beforeAll(async () => {
       target = await startFixture('idle', 'fp');
       cache = fs.mkdtempSync(path.join(dir, 'cache-'));
+      copyBin = copyPackage(fs.mkdtempSync(path.join(dir, 'package-')));
     });
 
     it('prints what dist/cli.js prints, and keeps a code cache that the next run uses', () => {
@@ -156,9 +174,39 @@ describe.skipIf(!ADDON_BUILT || !BUNDLED)(
       expect(fs.readFileSync(file).equals(bad)).toBe(false);
     });
 
+    it('a shipped code cache serves a first run, which writes none; a damaged one is not used', () => {
+      const [entry] = codeEntries();
+      const good = fs.readFileSync(path.join(cache, entry!));
+      const shipped = path.join(path.dirname(copyBin), '..', 'dist', 'code-cache');
+      fs.mkdirSync(shipped, { recursive: true });
+      fs.writeFileSync(path.join(shipped, entry!), good);
+      const empty = fs.mkdtempSync(path.join(dir, 'cache-'));
+      const first = run(copyBin, [String(target.pid)], empty);
+      expect(first.status, first.stderr).toBe(0);
+      expect(first.stdout).toMatch(/idle_wait/);
+      expect(codeEntries(empty)).toEqual([]); // the shipped one was accepted
+      const [, damageInPayload] = damages[0]!;
+      fs.writeFileSync(path.join(shipped, entry!), damageInPayload(good));
+      const damaged = run(copyBin, [String(target.pid)], empty);
+      expect(damaged.status, damaged.stderr).toBe(0);
+      expect(damaged.stdout).toMatch(/idle_wait/);
+      expect(codeEntries(empty)).toEqual([entry]); // compiled, and the user's own written
+    });
+
+    it.skipIf(!fs.existsSync(path.join(ROOT, 'dist', 'code-cache')))(
+      "the build's shipped code cache is this bundle's: a run of the package's bin with an empty cache writes none",
+      () => {
+        const empty = fs.mkdtempSync(path.join(dir, 'cache-'));
+        const r = run(BIN, [String(target.pid)], empty);
+        expect(r.status, r.stderr).toBe(0);
+        expect(r.stdout).toMatch(/idle_wait/);
+        expect(codeEntries(empty)).toEqual([]);
+      },
+    );
+
     it('--no-cache writes no code cache either; subcommands and --version work through the bundle', () => {
       const fresh = fs.mkdtempSync(path.join(dir, 'cache-'));
-      const r = spawnSync(BIN, [String(target.pid), '--no-cache'], {
+      const r = spawnSync(copyBin, [String(target.pid), '--no-cache'], {
         encoding: 'utf8',
         env: { ...process.env, STACKSHOT_CACHE_DIR: fresh },
       });
