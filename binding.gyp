@@ -38,6 +38,7 @@
         "native/demangle/rust_legacy.cc",
         "native/demangle/rust_v0.cc",
         "native/symbols/perf_map.cc",
+        "native/symbols/prefixed_symbols.cc",
         "native/symbols/symbol_index.cc",
         "native/unwind/unwinder.cc",
         "native/unwind/interrupted_stack.cc",

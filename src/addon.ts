@@ -217,6 +217,14 @@ export interface RawSymbolSection {
   exec: Uint8Array;
 }
 
+/** Entries of one ELF symbol table, in table order: values and sizes as the file has them. */
+export interface RawPrefixedSymbols {
+  /** Where each name starts in the table's string table. */
+  nameOff: Uint32Array;
+  value: BigUint64Array;
+  size: BigUint64Array;
+}
+
 /** A module's merged function symbols, one entry per distinct start address, sorted. */
 export interface RawSymbolIndex {
   /** Start address as two 32-bit halves. */
@@ -251,6 +259,8 @@ export interface Binding {
    * `table` order), every parent before its entry. False for columns of the wrong types or lengths.
    */
   checkSymbolIndex(index: RawSymbolIndex, strtabLengths: number[]): boolean;
+  /** The entries of one ELF symbol table whose names start with one of `prefixes` (node's v8dbg_*). */
+  symbolsWithPrefix(syms: Uint8Array, strs: Uint8Array, prefixes: readonly string[]): RawPrefixedSymbols;
   /**
    * Itanium C++, Rust legacy and Rust v0 names; null when name is not a mangled name. Rust names
    * print as perf, gdb and `nm -C` show them; with verbose, as c++filt does (legacy hash, v0

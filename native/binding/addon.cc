@@ -16,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("endReasons", EndReasonNames(env));
   exports.Set("buildSymbolIndex", Napi::Function::New(env, BuildSymbolIndex, "buildSymbolIndex"));
   exports.Set("checkSymbolIndex", Napi::Function::New(env, CheckSymbolIndex, "checkSymbolIndex"));
+  exports.Set("symbolsWithPrefix", Napi::Function::New(env, SymbolsWithPrefix, "symbolsWithPrefix"));
   exports.Set("parsePerfMapLines", Napi::Function::New(env, ParsePerfMapLines, "parsePerfMapLines"));
   exports.Set("perfMapSegments", Napi::Function::New(env, PerfMapSegments, "perfMapSegments"));
   exports.Set("xzDecompress", Napi::Function::New(env, XzDecompress, "xzDecompress"));

@@ -14,6 +14,7 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info);
 Napi::Array EndReasonNames(Napi::Env env);
 Napi::Value BuildSymbolIndex(const Napi::CallbackInfo& info);
 Napi::Value CheckSymbolIndex(const Napi::CallbackInfo& info);
+Napi::Value SymbolsWithPrefix(const Napi::CallbackInfo& info);
 Napi::Value ParsePerfMapLines(const Napi::CallbackInfo& info);
 Napi::Value PerfMapSegments(const Napi::CallbackInfo& info);
 Napi::Value XzDecompress(const Napi::CallbackInfo& info);

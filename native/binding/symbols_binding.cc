@@ -1,7 +1,9 @@
 // buildSymbolIndex(sections): the merged, address-sorted function-symbol index of a module as
-// typed-array columns (see symbols/symbol_index.h and src/elf/symbols.ts).
+// typed-array columns (see symbols/symbol_index.h and src/elf/symbols.ts); symbolsWithPrefix:
+// the entries of one table whose names start with given prefixes (symbols/prefixed_symbols.h).
 #include "binding/convert.h"
 #include "binding/exports.h"
+#include "symbols/prefixed_symbols.h"
 #include "symbols/symbol_index.h"
 
 namespace stackshot {
@@ -87,6 +89,38 @@ Napi::Value CheckSymbolIndex(const Napi::CallbackInfo& info) {
     strs_lens.push_back(d > 0 ? static_cast<uint64_t>(d) : 0);
   }
   return Napi::Boolean::New(env, symbol_index_valid(n, o.Data(), t.Data(), p.Data(), strs_lens));
+}
+
+// symbolsWithPrefix(syms, strs, prefixes): { nameOff, value, size } columns of the entries of one
+// symbol table whose names start with one of the prefixes.
+Napi::Value SymbolsWithPrefix(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[2].IsArray()) {
+    Napi::TypeError::New(env, "symbolsWithPrefix(syms, strs, prefixes)").ThrowAsJavaScriptException();
+    return env.Null();
+  }
+  auto [syms, syms_len] = bytes_of(info[0]);
+  auto [strs, strs_len] = bytes_of(info[1]);
+  std::vector<std::string> prefixes;
+  Napi::Array in = info[2].As<Napi::Array>();
+  for (uint32_t i = 0; i < in.Length(); i++) {
+    Napi::Value p = in.Get(i);
+    if (p.IsString()) prefixes.push_back(p.As<Napi::String>().Utf8Value());
+  }
+  const std::vector<PrefixedSymbol> found = symbols_with_prefix({syms, syms_len, strs, strs_len, nullptr, 0}, prefixes);
+  Napi::Uint32Array name_off = Napi::Uint32Array::New(env, found.size());
+  Napi::BigUint64Array value = Napi::BigUint64Array::New(env, found.size());
+  Napi::BigUint64Array size = Napi::BigUint64Array::New(env, found.size());
+  for (size_t k = 0; k < found.size(); k++) {
+    name_off[k] = found[k].name_offset;
+    value[k] = found[k].value;
+    size[k] = found[k].size;
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("nameOff", name_off);
+  out.Set("value", value);
+  out.Set("size", size);
+  return out;
 }
 
 }  // namespace stackshot

@@ -1,11 +1,12 @@
 // The symbol index over ELF symbol tables the target's files supply (.symtab/.dynsym with
-// their string tables and the executable-section map).
+// their string tables and the executable-section map), and the prefix search over each table.
 //
 // Input: u8 section count (1-4), then per section u32 symbols size, u32 strings size,
 //        u16 exec map size; then, per section, its symbols, strings and exec map bytes.
 #include <vector>
 
 #include "fuzz_input.h"
+#include "symbols/prefixed_symbols.h"
 #include "symbols/symbol_index.h"
 
 using namespace stackshot;
@@ -26,6 +27,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     sec.strs = in.take_bytes(s.strs, &sec.strs_len);
     sec.exec = in.take_bytes(s.exec, &sec.exec_len);
     sections.push_back(sec);
+  }
+  for (const SymbolSection& s : sections) {
+    for (const PrefixedSymbol& p : symbols_with_prefix(s, {"v8dbg_", "_Z"})) {
+      FUZZ_CHECK(p.name_offset < s.strs_len);  // JS decodes the name from there
+      FUZZ_CHECK(s.strs[p.name_offset] == 'v' || s.strs[p.name_offset] == '_');
+    }
   }
   const SymbolIndex idx = build_symbol_index(sections);
   const size_t n = idx.start.size();
