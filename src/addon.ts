@@ -169,8 +169,16 @@ export interface RawUnwindInput {
   /** The live target, for reading code (at the innermost pc, at return sites); 0 offline. */
   pid: number;
   maxFrames: number;
-  /** Every mapping: [start, end, bias, (cfiId << 1) | executable], with vaddr = address − bias. */
+  /**
+   * Every mapping: [start, end, bias, (cfiId << 2) | (pending << 1) | executable], with vaddr =
+   * address − bias. A pending mapping's bias and table are not known yet: see loadMapping.
+   */
   mappings: BigUint64Array;
+  /**
+   * Called (synchronously, once) when a walk first needs the table of pending mapping `row`:
+   * fills that row of `mappings`, pending no more. Without it, pending mappings have no table.
+   */
+  loadMapping?: (row: number) => void;
   /** Walk as a frame-pointer-only profiler would: no return-site analysis of caller frames. */
   framePointersOnly?: boolean;
   /** Search the stack where a frame has neither CFI nor a frame record (default true). */

@@ -110,8 +110,7 @@ const NOT_UNWOUND: RawUnwound = {
  */
 function unwindAll(raw: RawCapture, opts: ResolvedOptions, origin: Origin): RawUnwound[] {
   const captured = raw.threads.filter((t) => t.status === 'captured');
-  let mappings = symbolizerOf(origin).modules.unwindMappings(origin.filesOf, raw.maps);
-  if (opts.framePointersOnly) mappings = withoutCfi(mappings);
+  const mappings = symbolizerOf(origin).modules.unwindMappings(origin.filesOf, raw.maps);
   // A stop-free capture of a blocked thread knows only pc and sp.
   // A blocked thread's capture knows pc and sp only; a perf sample's stack is never read on from
   // the live target (the thread was running: it is captured again instead, stop-fallback.ts).
@@ -122,7 +121,8 @@ function unwindAll(raw: RawCapture, opts: ResolvedOptions, origin: Origin): RawU
     arch: origin.arch,
     pid: origin.codeOf,
     maxFrames: opts.maxFrames,
-    mappings,
+    mappings: opts.framePointersOnly ? withoutCfi(mappings.rows) : mappings.rows,
+    loadMapping: mappings.load,
     framePointersOnly: opts.framePointersOnly,
     stackScan: opts.stackScan,
     // One mask for the whole process: threads read without a stop have none of their own.
@@ -134,7 +134,7 @@ function unwindAll(raw: RawCapture, opts: ResolvedOptions, origin: Origin): RawU
   return raw.threads.map((t) => byThread.get(t) ?? NOT_UNWOUND);
 }
 
-/** The same mappings with no unwind tables: the unwinder then follows frame pointers only. */
+/** The same mappings with no unwind tables (none pending): the unwinder then follows frame pointers only. */
 function withoutCfi(mappings: BigUint64Array): BigUint64Array {
   const copy = mappings.slice();
   for (let i = 3; i < copy.length; i += 4) copy[i] &= 1n;

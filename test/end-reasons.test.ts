@@ -72,7 +72,7 @@ function walk(cfaOffset: number): { pcs: bigint[]; end: string } {
     const stack = Buffer.alloc(STACK);
     if (cfaOffset <= STACK) stack.writeBigUInt64LE(CODE + 0x80n, cfaOffset - 8);
     const mappings = BigUint64Array.from([
-      ...[CODE, CODE + 0x1000n, CODE - 0x1000n, (BigInt(cfi) << 1n) | 1n],
+      ...[CODE, CODE + 0x1000n, CODE - 0x1000n, (BigInt(cfi) << 2n) | 1n],
       ...[SP, SP + BigInt(STACK), 0n, 0n],
     ]);
     const [u] = binding.unwind({

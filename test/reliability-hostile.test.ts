@@ -250,7 +250,7 @@ describe('native CFI parser and unwinder over mutated .eh_frame / .eh_frame_hdr'
         BIAS,
         BIAS + BigInt(file.length) + 0x10000n,
         BIAS,
-        (BigInt(id) << 1n) | 1n,
+        (BigInt(id) << 2n) | 1n,
       ]);
       const out = binding.unwind({ arch: 'x64', pid: 0, maxFrames: 128, mappings, threads });
       for (const u of out) {

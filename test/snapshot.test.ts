@@ -8,6 +8,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { binding, type RawCapture } from '../src/addon';
 import { ModuleRegistry } from '../src/symbolize/module-registry';
+import { buildSnapshot, capture, createSymbolizer, liveOrigin } from '../src/snapshot';
+import { parseMaps } from '../src/procfs/maps';
+import type { Schedule } from '../src/types';
 import { snapshot, snapshotSync, type Snapshot, type ThreadStack } from '../src/index';
 import { compileFixture, EXPECTED_STACKS, SPIN_DEPTH_FRAMES, matchFrames } from './helpers/fixtures';
 import { assertDetached, findThreadByName, threadStates } from './helpers/proc';
@@ -160,14 +163,17 @@ describe('capture mechanics', () => {
     const target = await startFixture('threads', 'fp', ['--only', 'spin']);
     const tid = findThreadByName(target.pid, 'spin');
     const opts = { tids: [tid], consistent: false, stackBytes: 512 * 1024, stopTimeoutMs: 1000 };
-    const unwound = (raw: RawCapture) =>
-      binding.unwind({
+    const unwound = (raw: RawCapture) => {
+      const mappings = new ModuleRegistry().unwindMappings(raw.pid, raw.maps);
+      return binding.unwind({
         arch: binding.arch,
         pid: raw.pid,
         maxFrames: 64,
-        mappings: new ModuleRegistry().unwindMappings(raw.pid, raw.maps),
+        mappings: mappings.rows,
+        loadMapping: mappings.load,
         threads: raw.threads,
       })[0];
+    };
     const viaVm = unwound(binding.captureSync(target.pid, opts));
     const viaMemRaw = binding.captureSync(target.pid, { ...opts, forceProcMem: true });
     expect(viaMemRaw.threads[0].status).toBe('captured');
@@ -243,6 +249,24 @@ describe('capture mechanics', () => {
     expect(first.modulesNs).toBeGreaterThan(0);
     expect(first.modulesNs).toBeLessThanOrEqual(first.walkNs + first.symbolizeNs);
     expect(snapshotSync(target.pid).cost.modulesNs).toBe(0);
+  });
+
+  it('parses only the modules its stacks pass through, not even the unwind tables of the others', async () => {
+    const target = await startFixture('threads', 'fp');
+    const registry = new ModuleRegistry();
+    const symbolizer = createSymbolizer({ modules: registry });
+    const origin = (pid: number, schedule: Schedule, takenAt: string) => ({
+      ...liveOrigin(pid, schedule, takenAt),
+      symbolizer,
+    });
+    const c = await capture(target.pid, {}, undefined, origin);
+    const shot = buildSnapshot(c.raw, c.opts, c.started, c.origin, c.walked);
+    const files = (paths: (string | null | undefined)[]) => new Set(paths.filter((p) => p?.startsWith('/') === true));
+    const withFrames = files(shot.threads.flatMap((t) => t.frames.map((f) => f.module)));
+    const code = files(parseMaps(c.raw.maps).map((m) => (m.perms[2] === 'x' ? m.path : undefined)));
+    expect(withFrames.size).toBeGreaterThan(1); // the fixture and libc
+    expect(code.size).toBeGreaterThan(withFrames.size); // ld.so has no frame
+    expect(registry.stats.modulesParsed).toBe(withFrames.size);
   });
 
   it('reports threads that exit mid-capture as exited, never failing the snapshot', async () => {

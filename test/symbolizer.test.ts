@@ -325,7 +325,14 @@ describe('Symbolizer caching', () => {
   it('shares its modules with unwinding: a file parsed for the unwind tables is not parsed again to name, and only named files read symbols', () => {
     const modules = new ModuleRegistry();
     const maps = mapsOf(pie.pid);
-    expect(modules.unwindMappings(pie.pid, maps).some((v, i) => i % 4 === 3 && v > 1n)).toBe(true);
+    const { rows, load } = modules.unwindMappings(pie.pid, maps);
+    // Nothing is parsed until a walk needs a module's table: every code mapping comes pending.
+    const pending = [...rows.keys()].filter((i) => i % 4 === 3 && (rows[i] & 2n) !== 0n).map((i) => (i - 3) / 4);
+    expect(pending.length).toBeGreaterThan(2);
+    expect(modules.stats.modulesParsed).toBe(0);
+    for (const row of pending) load(row); // as a walk through every module would
+    expect(pending.every((row) => (rows[row * 4 + 3] & 2n) === 0n)).toBe(true);
+    expect(pending.some((row) => rows[row * 4 + 3] >> 2n > 0n)).toBe(true); // tables registered
     const parsed = modules.stats.modulesParsed;
     expect(parsed).toBeGreaterThan(2); // every code mapping: the executable, libc, ld.so, the vdso
     expect(modules.stats.symbolsRead).toBe(0); // unwinding reads no symbols
@@ -363,8 +370,11 @@ describe('Symbolizer caching', () => {
 
   it('stays within its memory budget: modules pushed out are parsed again when needed, and still name and unwind', () => {
     const s = new Symbolizer({ maxCacheBytes: 1 }); // room for one module at a time
-    const cfiIds = (pid: number): bigint[] =>
-      [...s.modules.unwindMappings(pid, mapsOf(pid))].filter((_, i) => i % 4 === 3 && _ > 1n).map((v) => v >> 1n);
+    const cfiIds = (pid: number): bigint[] => {
+      const { rows, load } = s.modules.unwindMappings(pid, mapsOf(pid));
+      for (let row = 0; row < rows.length / 4; row++) if ((rows[row * 4 + 3] & 2n) !== 0n) load(row); // pending
+      return [...rows].filter((v, i) => i % 4 === 3 && v >> 2n > 0n).map((v) => v >> 2n);
+    };
     const first = cfiIds(pie.pid);
     expect(first.length).toBeGreaterThan(0);
     for (let round = 0; round < 3; round++) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -64,16 +65,48 @@ bool eh_frame_option(const Napi::Object& o, CfiBytes* bytes) {
          read_cfi_from_file(static_cast<int>(fd), range_option(f, "ehFrame"), range_option(f, "ehFrameHdr"), bytes);
 }
 
-// Mappings arrive flat: [start, end, bias, (cfi << 1) | executable] per mapping.
+// Mappings arrive flat: [start, end, bias, (cfi << 2) | (pending << 1) | executable] per mapping.
+Mapping mapping_of(const uint64_t* w, uint32_t row) {
+  const uint64_t flags = w[3];
+  return Mapping{w[0], w[1], w[2], static_cast<int32_t>(flags >> 2), (flags & 1) != 0, (flags & 2) != 0, row};
+}
+
+bool is_u64_array(const Napi::Value& v) {
+  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_biguint64_array;
+}
+
 std::vector<Mapping> parse_mappings(const Napi::Value& v) {
   std::vector<Mapping> out;
-  if (!v.IsTypedArray()) return out;
-  auto a = v.As<Napi::TypedArrayOf<uint64_t>>();
-  const uint64_t* w = a.Data();
-  for (size_t i = 0; i + 3 < a.ElementLength(); i += 4) {
-    out.push_back(Mapping{w[i], w[i + 1], w[i + 2], static_cast<int32_t>(w[i + 3] >> 1), (w[i + 3] & 1) != 0});
-  }
+  if (!is_u64_array(v)) return out;
+  auto a = v.As<Napi::BigUint64Array>();
+  for (size_t i = 0; i + 3 < a.ElementLength(); i += 4) out.push_back(mapping_of(a.Data() + i, i / 4));
   return out;
+}
+
+// input.loadMapping(row), when a walk first needs a pending mapping's unwind table: it loads
+// the module and fills the row (bias, cfi) in input.mappings, read again here. It registers
+// tables, so the registry's lock is let go meanwhile; a loader that throws leaves the mapping
+// without a table.
+LoadMapping mapping_loader(Napi::Env env, const Napi::Object& in, std::unique_lock<std::mutex>& lock) {
+  const Napi::Value fn = in.Get("loadMapping");
+  if (!fn.IsFunction()) return nullptr;
+  return [env, in, fn, &lock](Mapping& m) {
+    lock.unlock();
+    fn.As<Napi::Function>().Call({Napi::Number::New(env, m.row)});
+    lock.lock();
+    if (env.IsExceptionPending()) {
+      env.GetAndClearPendingException();
+      return;
+    }
+    const Napi::Value v = in.Get("mappings");
+    if (!is_u64_array(v)) return;
+    auto a = v.As<Napi::BigUint64Array>();
+    if (size_t{m.row} * 4 + 3 >= a.ElementLength()) return;
+    const Mapping filled = mapping_of(a.Data() + size_t{m.row} * 4, m.row);
+    if (filled.start != m.start || filled.end != m.end || filled.pending) return;
+    m.bias = filled.bias;
+    m.cfi = filled.cfi;
+  };
 }
 
 // One thread's walk input from its RawUnwindThread, on top of what every thread shares; *holes
@@ -225,7 +258,9 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
   const bool stack_scan = !scan.IsBoolean() || scan.As<Napi::Boolean>().Value();
   const uint64_t pac_mask = bigint_option(in, "pacMask");
   const pid_t pid = static_cast<pid_t>(number_option(in, "pid", 0));
-  const AddressSpace space(parse_mappings(in.Get("mappings")));
+  CfiRegistry& cfi = CfiRegistry::instance();
+  auto lock = cfi.lock();
+  const AddressSpace space(parse_mappings(in.Get("mappings")), mapping_loader(env, in, lock));
 
   // Code is read from the live target (it does not change under a stopped pc); offline, none.
   // (Sized for the longest stack read after the resume: a deep stack's extension, 8 MiB.)
@@ -267,8 +302,6 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
   if (reader) prefetch_innermost_code(inputs, space, *reader, &code);
   std::vector<WalkResult> walks;
   walks.reserve(inputs.size());
-  CfiRegistry& cfi = CfiRegistry::instance();
-  auto lock = cfi.lock();
   for (const UnwindInput& input : inputs) walks.push_back(unwind_thread(input, space, cfi, read_code, max_frames));
   return walks_to_js(env, walks);
 }

@@ -119,7 +119,7 @@ class Unwinder {
   // or one restored from a signal frame): only there may its caller be in lr or at sp.
   Step step(const FrameState& f, bool first) {
     const uint64_t lookup = f.lookup();
-    const Mapping* m = space_.find(lookup);
+    const Mapping* m = space_.find_loaded(lookup);
     CfiLookup hit;
     if (m != nullptr && m->cfi != 0) {
       if (CfiTable* table = cfi_.get(m->cfi)) hit = table->lookup(lookup - m->bias);

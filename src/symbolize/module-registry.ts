@@ -59,7 +59,29 @@ export interface ProcessView {
   /** The roots under which debug files are searched for this process. */
   debugRoots: TargetRoot[];
   /** What the native unwinder needs of these mappings, built on first use. */
-  unwindMappings?: BigUint64Array;
+  unwindMappings?: UnwindMappings;
+}
+
+/**
+ * The mappings as the native unwinder takes them (RawUnwindInput.mappings), with the loader of
+ * the pending ones (RawUnwindInput.loadMapping), which fills their rows in place.
+ */
+export interface UnwindMappings {
+  rows: BigUint64Array;
+  load(row: number): void;
+}
+
+/** The flags of an executable mapping whose module is not loaded yet (see RawUnwindInput). */
+const PENDING_EXECUTABLE = 0b11n;
+
+/** Row i of the unwinder's mappings for executable mapping m of module mod: its bias and table. */
+function fillRow(rows: BigUint64Array, i: number, m: MapEntry, mod: Module): void {
+  const load = loadOfMapping(mod.loads, m);
+  const cfi = load !== undefined ? mod.cfi : 0;
+  // vaddr = (address − m.start + m.offset) − p_offset + p_vaddr
+  rows[i * 4 + 2] =
+    load !== undefined && cfi !== 0 ? BigInt.asUintN(64, m.start - m.offset + load.offset - load.vaddr) : 0n;
+  rows[i * 4 + 3] = BigInt(cfi * 4 + 1);
 }
 
 /** A file's identity: the module cache's key. */
@@ -167,20 +189,27 @@ export class ModuleRegistry {
 
   /** The module a mapping shows, parsed on first use as far as unwinding needs (symbols may wait). */
   private unwindModuleFor(view: ProcessView, m: MapEntry): Module {
+    const known = this.knownModuleFor(view, m);
+    if (known !== undefined) return known;
+    const t0 = process.hrtime.bigint();
+    const mod = this.supplied?.(m) ?? (m.path === '[vdso]' ? this.loadVdso(view.pid, m) : this.loadFile(view, m));
+    this.stats.loadNs += Number(process.hrtime.bigint() - t0);
+    view.modules.set(mappingKey(m), mod);
+    view.byEntry.set(m, mod);
+    return mod;
+  }
+
+  /** The module of a mapping this view (or the one before it) has met already: no file is read. */
+  private knownModuleFor(view: ProcessView, m: MapEntry): Module | undefined {
     const known = view.byEntry.get(m);
     if (known !== undefined) {
       this.stats.cacheHits++;
       return known;
     }
     const key = mappingKey(m);
-    let mod = view.modules.get(key) ?? view.previous?.get(key);
-    if (mod !== undefined) {
-      this.stats.cacheHits++;
-    } else {
-      const t0 = process.hrtime.bigint();
-      mod = this.supplied?.(m) ?? (m.path === '[vdso]' ? this.loadVdso(view.pid, m) : this.loadFile(view, m));
-      this.stats.loadNs += Number(process.hrtime.bigint() - t0);
-    }
+    const mod = view.modules.get(key) ?? view.previous?.get(key);
+    if (mod === undefined) return undefined;
+    this.stats.cacheHits++;
     view.modules.set(key, mod);
     view.byEntry.set(m, mod);
     return mod;
@@ -208,34 +237,33 @@ export class ModuleRegistry {
   }
 
   /**
-   * Every mapping as the unwinder takes it: [start, end, bias, (cfi << 1) | executable], where
-   * an address's link-time address in its module is address − bias. Executable file mappings
-   * load their module (the same one that names the frames) for its unwind table.
+   * Every mapping as the unwinder takes it: [start, end, bias, (cfi << 2) | (pending << 1) |
+   * executable], where an address's link-time address in its module is address − bias. An
+   * executable file mapping whose module the view has not met comes pending: the unwinder has it
+   * loaded (the same module that names the frames) when a walk first needs its table, so a module
+   * no stack passes through is never parsed.
    */
-  unwindMappings(pid: number, maps: string): BigUint64Array {
+  unwindMappings(pid: number, maps: string): UnwindMappings {
     const view = this.view(pid, maps);
     if (view.unwindMappings !== undefined) return view.unwindMappings;
-    const out = new BigUint64Array(view.entries.length * 4);
+    const rows = new BigUint64Array(view.entries.length * 4);
     view.entries.forEach((m, i) => {
       const executable = m.perms[2] === 'x';
-      let bias = 0n;
-      let cfi = 0;
-      if (executable && hasModule(m)) {
-        const mod = this.unwindModuleFor(view, m);
-        const load = loadOfMapping(mod.loads, m);
-        if (load !== undefined && mod.cfi !== 0) {
-          // vaddr = (address − m.start + m.offset) − p_offset + p_vaddr
-          bias = BigInt.asUintN(64, m.start - m.offset + load.offset - load.vaddr);
-          cfi = mod.cfi;
-        }
-      }
-      out[i * 4] = m.start;
-      out[i * 4 + 1] = m.end;
-      out[i * 4 + 2] = bias;
-      out[i * 4 + 3] = BigInt(cfi * 2 + (executable ? 1 : 0));
+      rows[i * 4] = m.start;
+      rows[i * 4 + 1] = m.end;
+      rows[i * 4 + 3] = executable ? 1n : 0n;
+      if (!executable || !hasModule(m)) return;
+      const mod = this.knownModuleFor(view, m);
+      if (mod === undefined) rows[i * 4 + 3] = PENDING_EXECUTABLE;
+      else fillRow(rows, i, m, mod);
     });
-    view.unwindMappings = out;
-    return out;
+    const load = (row: number): void => {
+      const m = view.entries[row];
+      if (m !== undefined && rows[row * 4 + 3] === PENDING_EXECUTABLE)
+        fillRow(rows, row, m, this.unwindModuleFor(view, m));
+    };
+    view.unwindMappings = { rows, load };
+    return view.unwindMappings;
   }
 
   /**

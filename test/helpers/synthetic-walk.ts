@@ -25,7 +25,7 @@ export function walkSynthetic(
       text.vaddr,
       text.vaddr + text.filesz,
       0n,
-      BigInt(cfi * 2 + 1),
+      BigInt(cfi * 4 + 1),
       SYNTHETIC_SP,
       stackEnd,
       0n,
