@@ -267,6 +267,11 @@ export interface Binding {
    * `table` order), every parent before its entry. False for columns of the wrong types or lengths.
    */
   checkSymbolIndex(index: RawSymbolIndex, strtabLengths: number[]): boolean;
+  /**
+   * `length` bytes of file fd at `offset` (fewer at its end or on an error), in memory the kernel
+   * may back with huge pages: for large reads (native/binding/file_read_binding.cc).
+   */
+  readFileRange(fd: number, offset: number, length: number): Buffer;
   /** The entries of one ELF symbol table whose names start with one of `prefixes` (node's v8dbg_*). */
   symbolsWithPrefix(syms: Uint8Array, strs: Uint8Array, prefixes: readonly string[]): RawPrefixedSymbols;
   /**

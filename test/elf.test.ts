@@ -197,6 +197,32 @@ afterAll(() => {
   if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
 });
 
+describe('FdSource', () => {
+  it('reads large ranges (huge-page memory) and small ones byte for byte; a file cut short is an ElfError', () => {
+    const file = path.join(dir, 'bytes.bin');
+    const bytes = Buffer.alloc(3 << 20);
+    for (let i = 0; i < bytes.length; i += 4) bytes.writeUInt32LE((i * 2654435761) >>> 0, i);
+    fs.writeFileSync(file, bytes);
+    const fd = fs.openSync(file, 'r');
+    try {
+      const source = new FdSource(fd);
+      for (const [offset, length] of [
+        [0, bytes.length],
+        [12345, 2 << 20],
+        [(1 << 20) + 7, 1 << 20],
+        [100, 4096],
+      ]) {
+        expect(source.read(offset, length).equals(bytes.subarray(offset, offset + length))).toBe(true);
+      }
+      fs.truncateSync(file, 1 << 20); // shorter than the size the source was opened with
+      expect(() => source.read(0, 2 << 20)).toThrow(ElfError);
+      expect(() => source.read(1 << 19, 1 << 20)).toThrow(ElfError);
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+});
+
 describe('ElfFile', () => {
   it('reads the PT_LOAD segments readelf reports, and translates file offsets through them', () => {
     const libc = fs.realpathSync('/lib/x86_64-linux-gnu/libc.so.6');
