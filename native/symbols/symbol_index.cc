@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 namespace stackshot {
 namespace {
@@ -65,6 +66,29 @@ void collect(const SymbolSection& s, uint16_t section, std::vector<SortKey>& key
   }
 }
 
+/**
+ * Orders keys by (start, rank, seq): a stable LSD radix sort, by rank, then by start, a byte at a
+ * time, skipping bytes every key shares. Keys arrive in seq order, which stability keeps. Node's
+ * 110k symbols: std::sort took half of the index's build (~4 ms).
+ */
+void sort_keys(std::vector<SortKey>& keys) {
+  std::vector<SortKey> scratch(keys.size());
+  auto pass = [&](auto byte_of) {
+    size_t count[256] = {};
+    for (const SortKey& k : keys) count[byte_of(k)]++;
+    for (size_t c : count) {
+      if (c == keys.size()) return;  // every key has this byte: the order stands
+    }
+    size_t at = 0;
+    for (size_t& c : count) at += std::exchange(c, at);
+    for (const SortKey& k : keys) scratch[count[byte_of(k)]++] = k;
+    keys.swap(scratch);
+  };
+  for (unsigned shift = 0; shift < 32; shift += 8) pass([shift](const SortKey& k) { return (k.rank >> shift) & 0xff; });
+  for (unsigned shift = 0; shift < 64; shift += 8)
+    pass([shift](const SortKey& k) { return (k.start >> shift) & 0xff; });
+}
+
 }  // namespace
 
 SymbolIndex build_symbol_index(const std::vector<SymbolSection>& sections) {
@@ -75,11 +99,7 @@ SymbolIndex build_symbol_index(const std::vector<SymbolSection>& sections) {
   keys.reserve(total);
   payloads.reserve(total);
   for (size_t i = 0; i < sections.size(); i++) collect(sections[i], static_cast<uint16_t>(i), keys, payloads);
-  std::sort(keys.begin(), keys.end(), [](const SortKey& a, const SortKey& b) {
-    if (a.start != b.start) return a.start < b.start;
-    if (a.rank != b.rank) return a.rank < b.rank;
-    return a.seq < b.seq;
-  });
+  sort_keys(keys);
 
   SymbolIndex idx;
   for (size_t k = 0; k < keys.size(); k++) {
