@@ -21,7 +21,7 @@ const tools = require('./tools.js');
 const lib = require('../dist/index.js');
 const { captureSync } = require('../dist/snapshot.js');
 const { ModuleRegistry } = require('../dist/symbolize/module-registry.js');
-const { throughput } = require('./unwind.js');
+const { loadedRows, throughput } = require('./unwind.js');
 
 const registry = new ModuleRegistry();
 
@@ -82,7 +82,7 @@ function npmBenchFigures(pid, cacheDir) {
     if (n > 0) naming.push(shot.cost.symbolizeNs / n);
     // The walk as npm run bench's unwinder section times it: binding.unwind over copied stacks.
     const { raw } = captureSync(pid, { capture: 'ptrace', schedule: 'rolling' });
-    walk.push(1e9 / throughput(raw, registry.unwindMappings(raw.pid, raw.maps), true, 0.2));
+    walk.push(1e9 / throughput(raw, loadedRows(registry.unwindMappings(raw.pid, raw.maps)), true, 0.2));
   }
   return {
     cold: coldFigures(off, filled, med),

@@ -1440,7 +1440,8 @@ async function main() {
       s.proportionsMaxDiffPoints <= 5 ? 'met' : 'not met',
     ]);
   }
-  for (const u of results.unwinder ?? []) if (u.target !== '') goals.push([u.measure, u.value, u.detail, u.target]);
+  for (const u of Array.isArray(results.unwinder) ? results.unwinder : [])
+    if (u.target !== '') goals.push([u.measure, u.value, u.detail, u.target]);
   console.log('## Targets (reported, not asserted)\n');
   table(['target', 'measured', 'ratio', 'status'], goals);
   results.goals = goals.map(([target, measured, r, status]) => ({ target, measured, ratio: r, status }));
