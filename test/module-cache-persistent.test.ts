@@ -188,6 +188,33 @@ describe.skipIf(!ADDON_BUILT || !HAVE_GCC)('the persistent module cache (needs t
     });
   });
 
+  it('--lines: a line table is read from its entry the next time, with the same lines; a damaged one is written anew', async () => {
+    await withTarget((t) => {
+      const cache = newCacheDir();
+      const strip = (s: string) => s.split('\n').slice(1).join('\n'); // the title holds timings
+      // Compared with Buffer.equals: libc's entry is 5.7 MB, too big for toEqual's walk.
+      const lineEntries = () => [...entries(cache)].filter(([name]) => name.startsWith('lines-'));
+      const same = (a: [string, Buffer][], b: [string, Buffer][]) =>
+        a.length === b.length && a.every(([name, bytes], i) => b[i]![0] === name && b[i]![1].equals(bytes));
+      const first = cli(t.pid, cache, ['--lines']);
+      expect(first.status, first.stderr).toBe(0);
+      expect(first.stdout).toMatch(/_inner\.c:\d+/); // the library's frame, from its .debug_line
+      const good = lineEntries();
+      expect(good.length).toBeGreaterThan(0);
+      const again = cli(t.pid, cache, ['--lines']);
+      expect(strip(again.stdout)).toBe(strip(first.stdout));
+      expect(same(lineEntries(), good)).toBe(true);
+      for (const [name, bytes] of good) {
+        const flipped = Buffer.from(bytes);
+        flipped[flipped.length - 5] ^= 0x5a; // in the rows, past the header
+        fs.writeFileSync(path.join(cache, name), flipped);
+      }
+      const damaged = cli(t.pid, cache, ['--lines']);
+      expect(strip(damaged.stdout)).toBe(strip(first.stdout));
+      expect(same(lineEntries(), good)).toBe(true);
+    });
+  });
+
   it('two CLIs filling the same entries at once leave valid, complete entries', async () => {
     await withTarget(async (t) => {
       const reference = newCacheDir();

@@ -316,14 +316,53 @@ function extendedOp(
   r.pos = next;
 }
 
+/** A unit's file table: its .debug_line offset, its slice [base, end) of the files, and its numbering. */
+export type LineUnit = [offset: number, base: number, end: number, zeroBased: boolean];
+
+/** A LineTable's contents: rows sorted by address, the file names they point into, the units. */
+export interface LineTableParts {
+  addrs: Float64Array;
+  fileIdx: Int32Array;
+  lines: Int32Array;
+  files: readonly string[];
+  units: LineUnit[];
+}
+
 export class LineTable {
   /** Row start addresses (sorted), each row's file index into `files` and line; 0 line = end of a sequence. */
-  private addrs = new Float64Array(0);
-  private fileIdx = new Int32Array(0);
-  private lines = new Int32Array(0);
+  private addrs: Float64Array = new Float64Array(0);
+  private fileIdx: Int32Array = new Int32Array(0);
+  private lines: Int32Array = new Int32Array(0);
   private readonly files: string[] = [];
   /** Each unit's file table by its .debug_line offset (DW_AT_stmt_list): a slice of `files`. */
   private readonly unitFiles = new Map<number, { base: number; end: number; zeroBased: boolean }>();
+
+  /** What the table holds, as the persistent cache stores it (src/cache/line-cache.ts). */
+  parts(): LineTableParts {
+    const units = [...this.unitFiles].map(([offset, u]): LineUnit => [offset, u.base, u.end, u.zeroBased]);
+    return { addrs: this.addrs, fileIdx: this.fileIdx, lines: this.lines, files: this.files, units };
+  }
+
+  /**
+   * A table from parts(); null when they do not hold together: columns of one length, rows in
+   * address order, units inside the files. A row's file index may point nowhere (so may one
+   * built from odd DWARF): lookup() then gives no line.
+   */
+  static fromParts(p: LineTableParts): LineTable | null {
+    const n = p.addrs.length;
+    if (p.fileIdx.length !== n || p.lines.length !== n) return null;
+    for (let k = 1; k < n; k++) if (!(p.addrs[k] >= p.addrs[k - 1])) return null;
+    const table = new LineTable();
+    for (const [offset, base, end, zeroBased] of p.units) {
+      if (!(base >= 0 && base <= end && end <= p.files.length)) return null;
+      table.unitFiles.set(offset, { base, end, zeroBased });
+    }
+    table.addrs = p.addrs;
+    table.fileIdx = p.fileIdx;
+    table.lines = p.lines;
+    table.files.push(...p.files);
+    return table;
+  }
 
   /** About how much memory the table holds (rows and file names). */
   get bytes(): number {

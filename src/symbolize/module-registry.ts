@@ -6,7 +6,8 @@
 import * as fs from 'node:fs';
 import { BufferSource, ElfFile, FdSource, type LoadSegment } from '../elf/elf-file';
 import { InlineIndex } from '../dwarf/inline-index';
-import { LineTable } from '../dwarf/line-table';
+import type { LineTable } from '../dwarf/line-table';
+import { lineTableFor } from '../cache/line-cache';
 import type { XzDecompress } from '../elf/mini-debuginfo';
 import { pltStubs, type PltStub } from '../elf/plt';
 import { readBuildId } from '../elf/build-id';
@@ -283,7 +284,7 @@ export class ModuleRegistry {
     try {
       const elf = new ElfFile(new FdSource(opened.fd, fs.fstatSync(opened.fd).size));
       try {
-        mod.lineTable = LineTable.build(elf);
+        mod.lineTable = lineTableFor(elf);
       } catch {
         // corrupt .debug_line: no lines, but inlined calls may still be named
       }
