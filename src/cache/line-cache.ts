@@ -10,6 +10,7 @@ import { LineTable, type LineTableParts, type LineUnit } from '../dwarf/line-tab
 import { cacheDir } from './cache-dir';
 import { entryName, readEntry, writeEntry } from './cache-file';
 import { checksum } from './checksum';
+import { framed, unframed } from './entry-frame';
 import { fileIdentity } from './file-identity';
 
 const MAGIC = Buffer.from('STKLIN01');
@@ -22,8 +23,6 @@ interface Header {
   sum: string;
 }
 
-const align = (n: number, to: number): number => Math.ceil(n / to) * to;
-
 /** Rows as columns in one buffer: addresses (f64), then file indexes and lines (i32). */
 const bodyBytes = (rows: number): number => rows * (8 + 4 + 4);
 
@@ -34,47 +33,34 @@ function encode(key: string, p: LineTableParts): Uint8Array[] {
   body.set(new Uint8Array(p.fileIdx.buffer, p.fileIdx.byteOffset, 4 * rows), 8 * rows);
   body.set(new Uint8Array(p.lines.buffer, p.lines.byteOffset, 4 * rows), 12 * rows);
   const header: Header = { key, rows, files: [...p.files], units: p.units, sum: checksum(body) };
-  const json = Buffer.from(JSON.stringify(header));
-  const head = Buffer.alloc(align(12 + json.length, 8));
-  MAGIC.copy(head, 0);
-  head.writeUInt32LE(json.length, 8);
-  json.copy(head, 12);
-  return [head, body];
+  return framed(MAGIC, header, body);
 }
 
-function parseHeader(buf: Buffer): { header: Header; bodyAt: number } | null {
-  if (buf.length < 12 || !buf.subarray(0, 8).equals(MAGIC)) return null;
-  const len = buf.readUInt32LE(8);
-  if (12 + len > buf.length) return null;
-  let h: Header;
-  try {
-    h = JSON.parse(buf.toString('utf8', 12, 12 + len)) as Header;
-  } catch {
-    return null;
-  }
+const isUnit = (u: unknown): u is LineUnit =>
+  Array.isArray(u) &&
+  u.length === 4 &&
+  u.slice(0, 3).every((x) => Number.isSafeInteger(x) && (x as number) >= 0) &&
+  typeof u[3] === 'boolean';
+
+/** The entry's header, checked for shape, and its body; null when it is not a line entry. */
+function parseEntry(buf: Buffer): { header: Header; body: Uint8Array } | null {
+  const entry = unframed(buf, MAGIC);
+  if (entry === null) return null;
+  const h = entry.header as Header;
   if (typeof h !== 'object' || h === null || typeof h.key !== 'string' || typeof h.sum !== 'string') return null;
   if (!Number.isSafeInteger(h.rows) || h.rows < 0) return null;
   if (!Array.isArray(h.files) || !h.files.every((f) => typeof f === 'string')) return null;
-  const unit = (u: unknown): u is LineUnit =>
-    Array.isArray(u) &&
-    u.length === 4 &&
-    u.slice(0, 3).every((x) => Number.isSafeInteger(x) && (x as number) >= 0) &&
-    typeof u[3] === 'boolean';
-  if (!Array.isArray(h.units) || !h.units.every(unit)) return null;
-  return { header: h, bodyAt: align(12 + len, 8) };
+  if (!Array.isArray(h.units) || !h.units.every(isUnit)) return null;
+  return { header: h, body: entry.body };
 }
 
 /** The table an entry holds, checked against `key`; null when unusable. */
 export function decodeLines(buf: Buffer, key: string): LineTable | null {
-  const parsed = parseHeader(buf);
+  const parsed = parseEntry(buf);
   if (parsed === null || parsed.header.key !== key) return null;
-  const { header, bodyAt } = parsed;
+  const { header, body } = parsed;
   const rows = header.rows;
-  if (buf.length !== bodyAt + bodyBytes(rows)) return null;
-  // A copy at offset 0 of its own buffer: typed arrays need aligned offsets.
-  const body = new Uint8Array(bodyBytes(rows));
-  body.set(buf.subarray(bodyAt));
-  if (checksum(body) !== header.sum) return null;
+  if (body.length !== bodyBytes(rows) || checksum(body) !== header.sum) return null;
   return LineTable.fromParts({
     addrs: new Float64Array(body.buffer, 0, rows),
     fileIdx: new Int32Array(body.buffer, 8 * rows, rows),

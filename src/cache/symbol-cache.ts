@@ -16,6 +16,7 @@ import { stringTableOf, SymbolTable, type PrebuiltSymbols, type SymbolSource } f
 import { cacheDir } from './cache-dir';
 import { entryName, readEntry, writeEntry } from './cache-file';
 import { checksum } from './checksum';
+import { framed, unframed } from './entry-frame';
 import { fileIdentity } from './file-identity';
 
 const MAGIC = Buffer.from('STKSYM01');
@@ -85,29 +86,19 @@ export function encodeSymbols(key: string, table: SymbolTable): Uint8Array[] {
     strtabs: table.stringTableLengths,
     sum: checksum(body),
   };
-  const json = Buffer.from(JSON.stringify(header));
-  const head = Buffer.alloc(align(12 + json.length, 8));
-  MAGIC.copy(head, 0);
-  head.writeUInt32LE(json.length, 8);
-  json.copy(head, 12);
-  return [head, body];
+  return framed(MAGIC, header, body);
 }
 
-function parseHeader(buf: Buffer): { header: Header; bodyAt: number } | null {
-  if (buf.length < 12 || !buf.subarray(0, 8).equals(MAGIC)) return null;
-  const len = buf.readUInt32LE(8);
-  if (12 + len > buf.length) return null;
-  let h: Header;
-  try {
-    h = JSON.parse(buf.toString('utf8', 12, 12 + len)) as Header;
-  } catch {
-    return null;
-  }
+/** The entry's header, checked for shape, and its body; null when it is not a symbol entry. */
+function parseEntry(buf: Buffer): { header: Header; body: Uint8Array } | null {
+  const entry = unframed(buf, MAGIC);
+  if (entry === null) return null;
+  const h = entry.header as Header;
   const ints = (a: unknown): a is number[] => Array.isArray(a) && a.every((x) => Number.isSafeInteger(x) && x >= 0);
   if (typeof h !== 'object' || h === null || typeof h.key !== 'string') return null;
   if (!Number.isSafeInteger(h.n) || h.n < 0 || !ints(h.sourcesUsed) || !ints(h.strtabs)) return null;
   if (h.sourcesUsed.length !== h.strtabs.length || typeof h.sum !== 'string') return null;
-  return { header: h, bodyAt: align(12 + len, 8) };
+  return { header: h, body: entry.body };
 }
 
 /**
@@ -148,14 +139,11 @@ function stringTables(sources: readonly SymbolSource[], header: Header): StringT
 
 /** The index an entry holds, checked against `key` and the sources; null when unusable. */
 export function decodeSymbols(buf: Buffer, key: string, sources: readonly SymbolSource[]): PrebuiltSymbols | null {
-  const parsed = parseHeader(buf);
+  const parsed = parseEntry(buf);
   if (parsed === null || parsed.header.key !== key) return null;
-  const { header, bodyAt } = parsed;
+  const { header, body } = parsed;
   const l = columnsLayout(header.n);
-  if (buf.length !== bodyAt + l.end || header.n * ENTRY_BYTES > buf.length) return null;
-  // A copy at offset 0 of its own buffer: typed arrays need aligned offsets.
-  const body = new Uint8Array(l.end);
-  body.set(buf.subarray(bodyAt));
+  if (body.length !== l.end || header.n * ENTRY_BYTES > buf.length) return null;
   if (checksum(body) !== header.sum) return null;
   const n = header.n;
   const index: RawSymbolIndex = {
