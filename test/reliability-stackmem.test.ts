@@ -11,7 +11,10 @@
 // - consistent on 1,000 threads with 64 MiB: copies sized to what the stacks use.
 // - userfaultfd: no snapshot waits for a fault that is never served (it used to hang with the
 //   thread stopped), and the target's handler never serves a fault we caused (it served ~1,000).
+//   The same for a code page (rel_codemem): the unwinder reads the code at a thread's pc.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { snapshot, snapshotSync } from '../src/index';
@@ -23,6 +26,7 @@ import { startFixture, startTarget, stopAllTargets, type Target } from './helper
 const DEPTH = 96; // x 64 KiB frames: ~6 MiB of stack in use
 const STOP_TIMEOUT_MS = 1000;
 const SCHEDULES: Schedule[] = ['rolling', 'consistent'];
+const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
 
 afterEach(async () => {
   await stopAllTargets();
@@ -132,6 +136,26 @@ describe('pages not in memory are never read', () => {
     expect(inMemory(target.pid, droppedPage(target))).toBe(false);
     expect(isAlive(target.pid)).toBe(true);
   });
+
+  it.skipIf(process.arch !== 'x64')(
+    "userfaultfd on the code at a thread's pc (x86-64 machine code): the walk does not wait for it",
+    async () => {
+      const target = await startTarget(compileFixture('rel_codemem', 'fp'), []);
+      const page = droppedPage(target);
+      // In a process of its own, bounded: a read that waited would hang whoever walks.
+      const r = spawnSync(process.execPath, [CLI, String(target.pid), '--json'], {
+        encoding: 'utf8',
+        timeout: 30_000,
+        killSignal: 'SIGKILL',
+      });
+      expect(r.status, r.stderr).toBe(0);
+      const jit = (JSON.parse(r.stdout) as Snapshot).threads.find((t) => t.name === 'jit');
+      expect(jit?.frames[0]?.pc).toBe(`0x${(page + 7n).toString(16)}`); // after the syscall instruction
+      expect(inMemory(target.pid, page)).toBe(false);
+      expect(noThreadStopped(target.pid)).toEqual([]);
+      expect(isAlive(target.pid)).toBe(true);
+    },
+  );
 
   it('userfaultfd with a handler: the target serves no fault for us, in either schedule', async () => {
     const target = await start('served');

@@ -266,27 +266,26 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
   // (Sized for the longest stack read after the resume: a deep stack's extension, 8 MiB.)
   std::unique_ptr<StackReader> reader =
       pid > 0 ? std::make_unique<StackReader>(pid, false, 9u << 20, StackReader::Opening::kOnFirstUse) : nullptr;
+  // The target ran since its copy was taken: its stack is read afresh (no page cache), and so is
+  // code. Either only as far as pages are in memory: reading one that is not would populate it
+  // for the target, or wait for its userfaultfd handler (StackReader::read_resident). A target
+  // can drop and register a code page a thread has a frame in as well as a stack page.
+  auto resident = [](void* ctx, uint64_t addr, uint8_t* out, size_t n) -> size_t {
+    auto* r = static_cast<StackReader*>(ctx);
+    std::vector<StackHole> holes;
+    const ssize_t got = r->read_resident(r->pid(), addr, out, n, &holes);
+    size_t usable = got > 0 ? static_cast<size_t>(got) : 0;
+    if (!holes.empty()) usable = std::min<size_t>(usable, holes.front().offset);
+    return usable;
+  };
   CodePages code([&](uint64_t addr, uint8_t* out, size_t n) -> size_t {
-    if (!reader) return 0;
-    ssize_t got = reader->read(addr, out, n);
-    return got > 0 ? static_cast<size_t>(got) : 0;
+    return reader ? resident(reader.get(), addr, out, n) : 0;
   });
   ReadCode read_code = [&](uint64_t addr, uint8_t* out, size_t n) { return code.read(addr, out, n); };
-
-  // Stacks are read afresh (no page cache): the target ran since its copy was taken. Only pages
-  // in memory, up to the first that is not: reading one would populate it for the target, or
-  // wait for its userfaultfd handler (StackReader::read_resident).
   TargetMemory read_stack;
   if (reader) {
     read_stack.ctx = reader.get();
-    read_stack.fn = [](void* ctx, uint64_t addr, uint8_t* out, size_t n) -> size_t {
-      auto* r = static_cast<StackReader*>(ctx);
-      std::vector<StackHole> holes;
-      const ssize_t got = r->read_resident(r->pid(), addr, out, n, &holes);
-      size_t usable = got > 0 ? static_cast<size_t>(got) : 0;
-      if (!holes.empty()) usable = std::min<size_t>(usable, holes.front().offset);
-      return usable;
-    };
+    read_stack.fn = resident;
   }
 
   Napi::Array threads = in.Get("threads").As<Napi::Array>();

@@ -91,10 +91,17 @@ ssize_t StackReader::read_as(pid_t task, uint64_t addr, uint8_t* dst, size_t len
   return read_mem_file(addr, dst, len);
 }
 
+bool StackReader::in_memory(uint64_t addr) {
+  return !read_pagemap(addr / kPage, 1) || (pages_[0] & (kPagePresent | kPageSwapped)) != 0;
+}
+
 size_t StackReader::read_blocks(const std::vector<uint64_t>& bases, size_t page, uint8_t* dst) {
+  // A block not in memory ends the read, as an unreadable one does (see read_resident).
+  size_t resident = 0;
+  while (resident < bases.size() && in_memory(bases[resident])) ++resident;
   size_t done = 0;
-  while (vm_readv_works_ && done < bases.size()) {
-    const size_t count = std::min(bases.size() - done, kMaxIov);
+  while (vm_readv_works_ && done < resident) {
+    const size_t count = std::min(resident - done, kMaxIov);
     iovec local{dst + done * page, count * page};
     iovec remote[kMaxIov];
     for (size_t i = 0; i < count; ++i) remote[i] = iovec{reinterpret_cast<void*>(bases[done + i]), page};

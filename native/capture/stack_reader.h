@@ -40,13 +40,16 @@ class StackReader {
 
   // Reads the `page`-byte blocks at each of bases into dst, one after another, in as few system
   // calls as it takes (one per 1024). Returns how many blocks were read whole, in order: a read
-  // ends at the first block that cannot be (process_vm_readv only; 0 where that is refused).
+  // ends at the first block that cannot be, or that is not in memory (pagemap, as read_resident
+  // reads; a block is one page or less), through process_vm_readv only (0 where it is refused).
   size_t read_blocks(const std::vector<uint64_t>& bases, size_t page, uint8_t* dst);
 
   bool used_proc_mem() const { return used_proc_mem_; }
   pid_t pid() const { return pid_; }
 
  private:
+  // Whether the page holding addr is in memory (true where pagemap cannot say).
+  bool in_memory(uint64_t addr);
   // pagemap entries of [first_page, first_page + count) into pages_. False if unreadable.
   bool read_pagemap(uint64_t first_page, size_t count);
   ssize_t read_vm(pid_t task, uint64_t addr, uint8_t* dst, size_t len);
