@@ -92,8 +92,10 @@ class Unwinder {
         s = step(f, innermost || f.exact_pc);
       }
       if (s.ended) {
-        if (s.keep_next) out.push(s.next.pc, s.method, s.next.fp, !s.next.exact_pc);
         out.end = trusted_end(s.reason);
+        // A frame kept with its end (code that is gone) stands only where that end does: a walk
+        // on a prologue's fp that ends elsewhere is done again from the registers.
+        if (s.keep_next && out.end == s.reason) out.push(s.next.pc, s.method, s.next.fp, !s.next.exact_pc);
         return out;
       }
       if (s.method == FrameMethod::kSignal) out.return_addresses.back() = 0;  // f is the trampoline
