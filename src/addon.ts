@@ -53,6 +53,17 @@ export interface RawPerfBatch {
   covered: number[];
 }
 
+/** A live process's memory, opened by openMemory. */
+export interface RawProcessMemory {
+  /**
+   * Up to length bytes (at most 1 MiB) at address: cut at the first page that is not in memory
+   * or cannot be read; empty when the first one is, and once closed.
+   */
+  read(address: bigint, length: number): Buffer;
+  /** Closes its files; reads then return nothing. */
+  close(): void;
+}
+
 /** A per-thread perf sampling of a whole process, drained by a native reader thread. */
 export interface RawPerfRecorder {
   /** What was sampled since the last take. */
@@ -296,10 +307,11 @@ export interface Binding {
    */
   xzDecompress(compressed: Buffer, maxOutput?: number): Buffer;
   /**
-   * Reads up to length bytes (at most 1 MiB) of a live process's memory at address, after its
-   * threads run again (runtime metadata). Cut at the first unreadable page; empty when none is.
+   * Opens pid's memory for reads after its threads run again (runtime metadata): through
+   * /proc/<pid>/mem, bound to the process it was opened on, and only where pagemap shows a page
+   * in memory (native/binding/memory_binding.cc).
    */
-  readMemory(pid: number, address: bigint, length: number): Buffer;
+  openMemory(pid: number): RawProcessMemory;
   /**
    * Starts sampling every thread of pid (and threads born later) every periodNs of its own run
    * time, copying up to stackBytes (< 64 KiB) of stack per sample. Throws a RawSystemError

@@ -12,6 +12,7 @@
 // - userfaultfd: no snapshot waits for a fault that is never served (it used to hang with the
 //   thread stopped), and the target's handler never serves a fault we caused (it served ~1,000).
 //   The same for a code page (rel_codemem): the unwinder reads the code at a thread's pc.
+//   And for the reads that name runtime frames (V8 heap objects, CPython frames), made later.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -27,6 +28,7 @@ const DEPTH = 96; // x 64 KiB frames: ~6 MiB of stack in use
 const STOP_TIMEOUT_MS = 1000;
 const SCHEDULES: Schedule[] = ['rolling', 'consistent'];
 const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
+const ADDON = path.join(__dirname, '..', 'dist', 'addon.js');
 
 afterEach(async () => {
   await stopAllTargets();
@@ -156,6 +158,27 @@ describe('pages not in memory are never read', () => {
       expect(isAlive(target.pid)).toBe(true);
     },
   );
+
+  it('userfaultfd under the runtime reads (V8 heap, CPython frames): a page not in memory is not read', async () => {
+    const target = await start('uffd');
+    const page = droppedPage(target);
+    // A page of the stack in memory, and one that is not (it was never touched) right above it.
+    let kept = page + 4096n;
+    while (!(inMemory(target.pid, kept) && !inMemory(target.pid, kept + 4096n))) kept += 4096n;
+    // In a process of its own, bounded: a read that waited would hang this test's worker.
+    const read = `const m = require(${JSON.stringify(ADDON)}).binding.openMemory(${target.pid});
+      const len = (a, n) => m.read(a, n).length;
+      console.log(JSON.stringify([len(${page}n, 8), len(${kept}n, 8), len(${kept + 4088n}n, 16)]));
+      m.close();
+      console.log(len(${kept}n, 8));`;
+    const r = spawnSync(process.execPath, ['-e', read], { encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL' });
+    expect(r.status, r.stderr).toBe(0);
+    // Dropped: nothing. In memory: all. From it across into one not: the bytes before. Closed: nothing.
+    expect(r.stdout).toBe('[0,8,8]\n0\n');
+    expect(inMemory(target.pid, kept + 4096n)).toBe(false);
+    expect(inMemory(target.pid, page)).toBe(false);
+    expect(isAlive(target.pid)).toBe(true);
+  });
 
   it('userfaultfd with a handler: the target serves no fault for us, in either schedule', async () => {
     const target = await start('served');

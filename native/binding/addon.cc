@@ -20,7 +20,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("parsePerfMapLines", Napi::Function::New(env, ParsePerfMapLines, "parsePerfMapLines"));
   exports.Set("perfMapSegments", Napi::Function::New(env, PerfMapSegments, "perfMapSegments"));
   exports.Set("xzDecompress", Napi::Function::New(env, XzDecompress, "xzDecompress"));
-  exports.Set("readMemory", Napi::Function::New(env, ReadMemory, "readMemory"));
+  exports.Set("openMemory", Napi::Function::New(env, OpenMemory, "openMemory"));
   exports.Set("readFileRange", Napi::Function::New(env, ReadFileRange, "readFileRange"));
   exports.Set("openPerfRecorder", Napi::Function::New(env, OpenPerfRecorder, "openPerfRecorder"));
   exports.Set("probePerf", Napi::Function::New(env, ProbePerf, "probePerf"));

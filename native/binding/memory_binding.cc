@@ -1,57 +1,77 @@
-// JavaScript <-> native for readMemory(): a bounded read of a live target's memory, made after
-// its threads run again (runtime metadata: V8 heap objects, CPython frames). Never a write.
-#include <sys/uio.h>
-
+// JavaScript <-> native for openMemory(): bounded reads of a live target's memory, made after its
+// threads run again (runtime metadata: V8 heap objects, CPython frames). Never a write.
+//
+// A handle reads through /proc/<pid>/mem and checks /proc/<pid>/pagemap first, both opened when
+// the handle is: they stay bound to the process they were opened on (a pid reused meanwhile
+// reads nothing), and a page that is not in memory is never read. Reading one would make the
+// kernel fault it in for us: populate the target's memory, or -- where the target registered it
+// with userfaultfd -- wait for its fault handler, for ever if it never serves the fault.
 #include <algorithm>
-#include <cerrno>
-#include <cstdint>
+#include <memory>
 #include <vector>
 
-#include "binding/convert.h"
 #include "binding/exports.h"
+#include "capture/stack_reader.h"
 
 namespace stackshot {
 
 namespace {
-constexpr uint64_t kPage = 4096;
+
 // One read is a heap object or a frame record, never a bulk copy.
 constexpr size_t kMaxRead = 1 << 20;
-}  // namespace
 
-// readMemory(pid, address: bigint, length): Buffer of the bytes readable from address on (cut
-// at the first unreadable page; empty when none is readable).
-Napi::Value ReadMemory(const Napi::CallbackInfo& info) {
+struct MemoryHandle {
+  std::unique_ptr<StackReader> reader;
+};
+
+// read(address: bigint, length): the bytes from address on, cut at the first page that is not
+// in memory or cannot be read (empty when the first one is; empty once closed).
+Napi::Value Read(const Napi::CallbackInfo& info, MemoryHandle& h) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsBigInt() || !info[2].IsNumber()) {
-    Napi::TypeError::New(env, "readMemory(pid: number, address: bigint, length: number)").ThrowAsJavaScriptException();
+  if (info.Length() < 2 || !info[0].IsBigInt() || !info[1].IsNumber()) {
+    Napi::TypeError::New(env, "read(address: bigint, length: number)").ThrowAsJavaScriptException();
     return env.Null();
   }
-  const pid_t pid = info[0].As<Napi::Number>().Int32Value();
   bool lossless = true;
-  const uint64_t addr = info[1].As<Napi::BigInt>().Uint64Value(&lossless);
-  const double asked = info[2].As<Napi::Number>().DoubleValue();
+  const uint64_t addr = info[0].As<Napi::BigInt>().Uint64Value(&lossless);
+  const double asked = info[1].As<Napi::Number>().DoubleValue();
   if (!lossless || !(asked >= 0) || asked > kMaxRead || addr + static_cast<uint64_t>(asked) < addr) {
-    Napi::RangeError::New(env, "readMemory: address or length out of range").ThrowAsJavaScriptException();
+    Napi::RangeError::New(env, "read: address or length out of range").ThrowAsJavaScriptException();
     return env.Null();
   }
   const size_t len = static_cast<size_t>(asked);
+  if (!h.reader || len == 0) return Napi::Buffer<uint8_t>::New(env, 0);
   std::vector<uint8_t> out(len);
-  // Remote iovecs cut at page boundaries: a fault part-way returns what precedes it.
-  std::vector<iovec> remote;
-  for (uint64_t at = addr; at < addr + len;) {
-    const uint64_t next = std::min<uint64_t>(addr + len, (at & ~(kPage - 1)) + kPage);
-    remote.push_back(iovec{reinterpret_cast<void*>(at), static_cast<size_t>(next - at)});
-    at = next;
+  std::vector<StackHole> holes;
+  const ssize_t got = h.reader->read_resident(h.reader->pid(), addr, out.data(), len, &holes);
+  size_t usable = got > 0 ? static_cast<size_t>(got) : 0;
+  if (!holes.empty()) usable = std::min<size_t>(usable, holes.front().offset);
+  return Napi::Buffer<uint8_t>::Copy(env, out.data(), usable);
+}
+
+}  // namespace
+
+// openMemory(pid): { read(address, length), close() } (see above).
+Napi::Value OpenMemory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "openMemory(pid: number)").ThrowAsJavaScriptException();
+    return env.Null();
   }
-  iovec local{out.data(), len};
-  ssize_t n = 0;
-  if (len > 0) {
-    do {
-      n = process_vm_readv(pid, &local, 1, remote.data(), remote.size(), 0);
-    } while (n == -1 && errno == EINTR);
-  }
-  if (n < 0) n = 0;
-  return Napi::Buffer<uint8_t>::Copy(env, out.data(), static_cast<size_t>(n));
+  const pid_t pid = info[0].As<Napi::Number>().Int32Value();
+  auto handle = std::make_shared<MemoryHandle>();
+  handle->reader = std::make_unique<StackReader>(pid, true, kMaxRead, StackReader::Opening::kUpFront);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("read", Napi::Function::New(
+                    env, [handle](const Napi::CallbackInfo& i) { return Read(i, *handle); }, "read"));
+  o.Set("close", Napi::Function::New(
+                     env,
+                     [handle](const Napi::CallbackInfo& i) -> Napi::Value {
+                       handle->reader.reset();
+                       return i.Env().Undefined();
+                     },
+                     "close"));
+  return o;
 }
 
 }  // namespace stackshot

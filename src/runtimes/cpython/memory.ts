@@ -1,8 +1,8 @@
 // Bounded reads of a live target's memory (after its threads run again): every read either
 // returns the whole range asked for or nothing. Reads go through whole pages kept for the
 // life of one TargetMemory (one snapshot): frames sit together in the interpreter's data
-// stack, objects share pages, and one process_vm_readv costs as much as a page of bytes.
-import { binding } from '../../addon';
+// stack, objects share pages, and one read of the target costs as much as a page of bytes.
+import { ProcessMemory } from '../../procfs/process-memory';
 
 const PAGE = 4096n;
 /** Reads longer than this bypass the page cache. */
@@ -11,11 +11,20 @@ const DIRECT = 16384;
 const MAX_PAGES = 4096;
 
 export class TargetMemory {
-  /** process_vm_readv calls made, for costs and tests. */
+  /** Reads of the target made, for costs and tests. */
   reads = 0;
   private readonly pages = new Map<bigint, Buffer | null>();
 
-  constructor(readonly pid: number) {}
+  private readonly memory: ProcessMemory;
+
+  constructor(readonly pid: number) {
+    this.memory = new ProcessMemory(pid);
+  }
+
+  /** Closes the target's files (the pages kept stay readable). */
+  close(): void {
+    this.memory.close();
+  }
 
   /** `length` bytes at `address`, or null when any of them is unreadable. */
   read(address: bigint, length: number): Buffer | null {
@@ -63,7 +72,7 @@ export class TargetMemory {
     this.reads++;
     let buf: Buffer;
     try {
-      buf = binding.readMemory(this.pid, address, length);
+      buf = this.memory.read(address, length);
     } catch {
       return null;
     }

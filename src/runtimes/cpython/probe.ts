@@ -1,7 +1,7 @@
 // Whether a process's Python frames can be read: its interpreter found, its version known and
 // supported, its thread states reachable. For `audit` and `doctor`; reads memory, never stops.
 import * as fs from 'node:fs';
-import { parseMaps } from '../../procfs/maps';
+import { type MapEntry, parseMaps } from '../../procfs/maps';
 import { findPythonRuntime, isInterpreterPath, type VersionSource } from './interpreter';
 import { TargetMemory } from './memory';
 import type { PythonReason } from './reasons';
@@ -34,7 +34,15 @@ export function probePythonFrames(pid: number): PythonFramesProbe | null {
   const entries = parseMaps(maps);
   if (!entries.some((m) => isInterpreterPath(m.path))) return null;
   const mem = new TargetMemory(pid);
-  const found = findPythonRuntime(pid, entries, mem);
+  try {
+    return probeWith(mem, entries);
+  } finally {
+    mem.close();
+  }
+}
+
+function probeWith(mem: TargetMemory, entries: MapEntry[]): PythonFramesProbe {
+  const found = findPythonRuntime(mem.pid, entries, mem);
   if (!found.ok) {
     const m = found.module;
     return {

@@ -45,8 +45,13 @@ export class V8Heap {
 
   constructor(
     readonly layout: V8Layout,
-    private readonly readMemory: ReadMemory,
+    private readMemory: ReadMemory,
   ) {}
+
+  /** Reads through this from now on: a heap's caches outlive the pass that opened the memory. */
+  use(readMemory: ReadMemory): void {
+    this.readMemory = readMemory;
+  }
 
   /** Exactly `length` bytes at addr, or a V8ReadError. */
   read(addr: bigint, length: number): Buffer {

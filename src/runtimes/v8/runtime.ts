@@ -85,7 +85,10 @@ export function findV8(pid: number, maps: MapEntry[]): V8Runtime | undefined {
   return unsupported;
 }
 
-/** The frame reader for this process (its map-type and script caches survive between snapshots). */
+/**
+ * The frame reader for this process, reading through readMemory (its map-type and script caches
+ * survive between snapshots).
+ */
 export function v8FrameReader(pid: number, runtime: V8Runtime, readMemory: ReadMemory): V8FrameReader | undefined {
   if (!runtime.support.supported) return undefined;
   let start: string;
@@ -101,5 +104,6 @@ export function v8FrameReader(pid: number, runtime: V8Runtime, readMemory: ReadM
     reader = new V8FrameReader(new V8Heap(runtime.support.layout, readMemory));
     readers.set(key, reader);
   }
+  reader.heap.use(readMemory);
   return reader;
 }

@@ -129,6 +129,15 @@ export function addPythonFrames(pid: number, maps: string, threads: ThreadStack[
   const withEval = threads.filter((t) => t.frames.some(isEvalFrame));
   if (withEval.length === 0) return;
   const mem = new TargetMemory(pid);
+  try {
+    addWith(mem, maps, withEval);
+  } finally {
+    mem.close();
+  }
+}
+
+function addWith(mem: TargetMemory, maps: string, withEval: ThreadStack[]): void {
+  const pid = mem.pid;
   const py = pythonOf(pid, parseMaps(maps), mem);
   if (!py.result.ok) {
     for (const t of withEval) markEval(t.frames, py.result.reason);

@@ -2,9 +2,9 @@
 // function each runs, read from the target's memory after it resumed (frames.ts). Frames it
 // cannot read keep their native name and say why; frames V8 marks as its own (entry, exit,
 // stub frames) keep their native name.
-import { binding } from '../../addon';
-import type { JsFrameName, StackCopy, V8Code } from '../../runtimes/v8/frames';
-import { findV8InMaps, v8FrameReader } from '../../runtimes/v8/runtime';
+import { ProcessMemory } from '../../procfs/process-memory';
+import type { JsFrameName, StackCopy, V8Code, V8FrameReader } from '../../runtimes/v8/frames';
+import { findV8InMaps, v8FrameReader, type V8Runtime } from '../../runtimes/v8/runtime';
 import { lookupAddress } from '../../stack/lookup-address';
 import type { Frame, SymbolReason } from '../../types';
 
@@ -27,7 +27,19 @@ function v8Code(f: Frame, v8Module: string): V8Code | undefined {
 export function resolveV8Frames(pid: number, mapsText: string, threads: FramesWithFp[]): void {
   const runtime = findV8InMaps(pid, mapsText);
   if (runtime === undefined) return;
-  const reader = v8FrameReader(pid, runtime, (address, length) => binding.readMemory(pid, address, length));
+  const memory = new ProcessMemory(pid);
+  try {
+    nameJsFrames(
+      runtime,
+      v8FrameReader(pid, runtime, (address, length) => memory.read(address, length)),
+      threads,
+    );
+  } finally {
+    memory.close();
+  }
+}
+
+function nameJsFrames(runtime: V8Runtime, reader: V8FrameReader | undefined, threads: FramesWithFp[]): void {
   for (const { frames, fpOf, stack } of threads) {
     const inlinedAt = new Map<Frame, Frame[]>();
     frames.forEach((f, i) => {
