@@ -6,6 +6,7 @@
         "native/binding/addon.cc",
         "native/binding/capture_binding.cc",
         "native/binding/demangle_binding.cc",
+        "native/binding/file_map_binding.cc",
         "native/binding/file_read_binding.cc",
         "native/binding/memory_binding.cc",
         "native/binding/perf_map_binding.cc",

@@ -283,6 +283,11 @@ export interface Binding {
    * may back with huge pages: for large reads (native/binding/file_read_binding.cc).
    */
   readFileRange(fd: number, offset: number, length: number): Buffer;
+  /**
+   * The first `length` bytes of file fd mapped into memory (private: writes stay ours); null when
+   * it cannot be mapped. Only for the module cache's own entries (native/binding/file_map_binding.cc).
+   */
+  mapFile(fd: number, length: number): Buffer | null;
   /** The entries of one ELF symbol table whose names start with one of `prefixes` (node's v8dbg_*). */
   symbolsWithPrefix(syms: Uint8Array, strs: Uint8Array, prefixes: readonly string[]): RawPrefixedSymbols;
   /**

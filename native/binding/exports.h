@@ -19,6 +19,7 @@ Napi::Value ParsePerfMapLines(const Napi::CallbackInfo& info);
 Napi::Value PerfMapSegments(const Napi::CallbackInfo& info);
 Napi::Value XzDecompress(const Napi::CallbackInfo& info);
 Napi::Value ReadFileRange(const Napi::CallbackInfo& info);
+Napi::Value MapFile(const Napi::CallbackInfo& info);
 Napi::Value OpenMemory(const Napi::CallbackInfo& info);
 Napi::Value OpenPerfRecorder(const Napi::CallbackInfo& info);
 Napi::Value ProbePerf(const Napi::CallbackInfo& info);

@@ -28,8 +28,15 @@ export function entryName(kind: string, key: string): string {
 let written = 0;
 const temporaryName = (): string => `.tmp-${process.pid}-${Date.now().toString(36)}-${written++}`;
 
-/** The entry's bytes, or null when it is missing, not ours, open to others' writes, or too big. */
-export function readEntry(dir: string, name: string): Buffer | null {
+/** Maps a file's first `length` bytes into memory (the addon's mapFile); null when it cannot. */
+export type MapFile = (fd: number, length: number) => Buffer | null;
+
+/**
+ * The entry's bytes, or null when it is missing, not ours, open to others' writes, or too big.
+ * With `map`, an entry is mapped, not read: our entries are replaced by rename, never cut short
+ * in place, so a mapping of one stays whole.
+ */
+export function readEntry(dir: string, name: string, map?: MapFile): Buffer | null {
   let fd: number;
   try {
     fd = fs.openSync(path.join(dir, name), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
@@ -40,13 +47,7 @@ export function readEntry(dir: string, name: string): Buffer | null {
     const st = fs.fstatSync(fd);
     if (!st.isFile() || st.uid !== process.geteuid?.() || (st.mode & 0o022) !== 0) return null;
     if (st.size > MAX_ENTRY_BYTES) return null;
-    const buf = Buffer.allocUnsafe(st.size);
-    let done = 0;
-    while (done < st.size) {
-      const n = fs.readSync(fd, buf, done, st.size - done, done);
-      if (n === 0) return null; // shrank while read: another writer's rename is not in place
-      done += n;
-    }
+    const buf = (st.size > 0 ? map?.(fd, st.size) : null) ?? readWhole(fd, st.size);
     const now = new Date();
     fs.futimesSync(fd, now, now); // recently used: pruned last
     return buf;
@@ -55,6 +56,18 @@ export function readEntry(dir: string, name: string): Buffer | null {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** The file's `size` bytes; null when it is shorter. */
+function readWhole(fd: number, size: number): Buffer | null {
+  const buf = Buffer.allocUnsafe(size);
+  let done = 0;
+  while (done < size) {
+    const n = fs.readSync(fd, buf, done, size - done, done);
+    if (n === 0) return null; // shrank while read: another writer's rename is not in place
+    done += n;
+  }
+  return buf;
 }
 
 /** Writes the entry atomically; a failure (full disk, read-only) leaves the cache as it was.

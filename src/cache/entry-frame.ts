@@ -14,9 +14,9 @@ export function framed(magic: Buffer, header: object, body: Uint8Array): Uint8Ar
 }
 
 /**
- * The header (parsed JSON, unchecked) and the body of an entry with this magic, the body copied
- * to offset 0 of a buffer of its own (typed arrays need aligned offsets); null when the entry is
- * not one.
+ * The header (parsed JSON, unchecked) and the body of an entry with this magic; null when the
+ * entry is not one. The body is a view of `buf` where it starts 8-aligned in its ArrayBuffer (a
+ * mapped entry, a read one), else a copy at offset 0 (typed arrays need aligned offsets).
  */
 export function unframed(buf: Buffer, magic: Buffer): { header: unknown; body: Uint8Array } | null {
   if (buf.length < 12 || !buf.subarray(0, 8).equals(magic)) return null;
@@ -30,7 +30,6 @@ export function unframed(buf: Buffer, magic: Buffer): { header: unknown; body: U
   }
   const at = align8(12 + len);
   if (at > buf.length) return null;
-  const body = new Uint8Array(buf.length - at);
-  body.set(buf.subarray(at));
-  return { header, body };
+  if ((buf.byteOffset + at) % 8 === 0) return { header, body: buf.subarray(at) };
+  return { header, body: new Uint8Array(buf.subarray(at)) };
 }

@@ -4,6 +4,7 @@
 // file-identity.ts) and its build-id, so a file changed in any way is another key. What is read
 // is checked like anything else from disk: exact length, a checksum, columns of one length, rows
 // in address order, units inside the file list; an entry that fails is ignored and written anew.
+import { binding } from '../addon';
 import { readBuildId } from '../elf/build-id';
 import type { ElfFile } from '../elf/elf-file';
 import { LineTable, type LineTableParts, type LineUnit } from '../dwarf/line-table';
@@ -62,9 +63,9 @@ export function decodeLines(buf: Buffer, key: string): LineTable | null {
   const rows = header.rows;
   if (body.length !== bodyBytes(rows) || checksum(body) !== header.sum) return null;
   return LineTable.fromParts({
-    addrs: new Float64Array(body.buffer, 0, rows),
-    fileIdx: new Int32Array(body.buffer, 8 * rows, rows),
-    lines: new Int32Array(body.buffer, 12 * rows, rows),
+    addrs: new Float64Array(body.buffer, body.byteOffset, rows),
+    fileIdx: new Int32Array(body.buffer, body.byteOffset + 8 * rows, rows),
+    lines: new Int32Array(body.buffer, body.byteOffset + 12 * rows, rows),
     files: header.files,
     units: header.units,
   });
@@ -86,7 +87,7 @@ export function lineTableFor(elf: ElfFile): LineTable | null {
   }
   if (dir === null || key === null) return LineTable.build(elf);
   const name = entryName('lines', key);
-  const cached = readEntry(dir, name);
+  const cached = readEntry(dir, name, binding.mapFile);
   const hit = cached === null ? null : decodeLines(cached, key);
   if (hit !== null) return hit;
   const table = LineTable.build(elf);

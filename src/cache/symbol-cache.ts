@@ -146,13 +146,14 @@ export function decodeSymbols(buf: Buffer, key: string, sources: readonly Symbol
   if (body.length !== l.end || header.n * ENTRY_BYTES > buf.length) return null;
   if (checksum(body) !== header.sum) return null;
   const n = header.n;
+  const at = body.byteOffset;
   const index: RawSymbolIndex = {
-    size: new Float64Array(body.buffer, l.size, n),
-    hi: new Uint32Array(body.buffer, l.hi, n),
-    lo: new Uint32Array(body.buffer, l.lo, n),
-    nameOff: new Uint32Array(body.buffer, l.off, n),
-    parent: new Int32Array(body.buffer, l.parent, n),
-    table: new Uint16Array(body.buffer, l.table, n),
+    size: new Float64Array(body.buffer, at + l.size, n),
+    hi: new Uint32Array(body.buffer, at + l.hi, n),
+    lo: new Uint32Array(body.buffer, at + l.lo, n),
+    nameOff: new Uint32Array(body.buffer, at + l.off, n),
+    parent: new Int32Array(body.buffer, at + l.parent, n),
+    table: new Uint16Array(body.buffer, at + l.table, n),
   };
   // Every entry points into its string tables and its parent precedes it (a lookup follows
   // parents: a cycle would never end). What the checksum vouches for beyond that (order,
@@ -182,7 +183,7 @@ export function symbolTableFor(sources: SymbolSource[], main: ElfFile): SymbolTa
   }
   if (dir === null || key === null) return new SymbolTable(sources);
   const name = entryName('sym', key);
-  const cached = readEntry(dir, name);
+  const cached = readEntry(dir, name, binding.mapFile);
   const prebuilt = cached === null ? null : decodeSymbols(cached, key, sources);
   if (prebuilt !== null) return new SymbolTable(sources, prebuilt);
   const table = new SymbolTable(sources);
