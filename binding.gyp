@@ -62,7 +62,7 @@
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
-      "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-Wall", "-Wextra", "-fno-omit-frame-pointer"],
+      "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-Wall", "-Wextra", "-fno-omit-frame-pointer", "-fvisibility=hidden"],
       "cflags_cc!": ["-fno-exceptions"],
       "conditions": [
         ["target_arch=='x64'", { "sources": ["native/arch/x86_64/registers.cc", "native/capture/perf/x86_64/sample_regs.cc"]  }],
