@@ -288,6 +288,10 @@ export interface Binding {
    * it cannot be mapped. Only for the module cache's own entries (native/binding/file_map_binding.cc).
    */
   mapFile(fd: number, length: number): Buffer | null;
+  /** zlib's CRC-32 of the bytes (native/binding/crc32_binding.cc). */
+  crc32(data: Uint8Array): number;
+  /** Whether fd is a terminal (isatty(3)), without node:tty. */
+  isatty(fd: number): boolean;
   /** The entries of one ELF symbol table whose names start with one of `prefixes` (node's v8dbg_*). */
   symbolsWithPrefix(syms: Uint8Array, strs: Uint8Array, prefixes: readonly string[]): RawPrefixedSymbols;
   /**

@@ -12,8 +12,8 @@ import * as path from 'node:path';
 import * as vm from 'node:vm';
 import Module from 'node:module';
 import { cacheDir } from './cache/cache-dir';
+import type * as Zlib from 'node:zlib';
 import { entryName, readEntry, writeEntry } from './cache/cache-file';
-import { checksumBytes } from './cache/checksum';
 import type * as Cli from './cli';
 
 const BUNDLE = path.join(__dirname, 'cli-bundle.js');
@@ -25,14 +25,38 @@ const BUNDLE = path.join(__dirname, 'cli-bundle.js');
 const SHIPPED = path.join(__dirname, 'code-cache');
 
 // V8 checks a code cache's version and flags but, in release builds, not that its payload is
-// intact: each entry carries its own checksum, and one that does not match is never handed to V8.
+// intact: each entry carries its own CRC-32, and one that does not match is never handed to V8.
 const SEAL_BYTES = 4;
-const sealed = (data: Buffer): Buffer[] => [checksumBytes(data), data];
+
+/**
+ * zlib's CRC-32, for the seal: the addon's, where a source build leaves it (build/Release, which
+ * node-gyp-build, loading it for the bundle, looks in first: require loads it once for both),
+ * else node:zlib's. node:zlib costs a cold CLI 1.3 ms to load; the addon is loaded anyway.
+ */
+function crc32(): (data: Uint8Array) => number {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const built = require(path.join(__dirname, '..', 'build', 'Release', 'stackshot.node')) as {
+      crc32?: (data: Uint8Array) => number;
+    };
+    if (typeof built.crc32 === 'function') return built.crc32;
+  } catch {
+    // a prebuilt addon, or none: node-gyp-build knows where it is
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('node:zlib') as typeof Zlib).crc32;
+}
+
+function seal(data: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(SEAL_BYTES);
+  out.writeUInt32BE(crc32()(data));
+  return out;
+}
 
 function unsealed(entry: Buffer | null): Buffer | undefined {
   if (entry === null || entry.length <= SEAL_BYTES) return undefined;
   const data = entry.subarray(SEAL_BYTES);
-  return checksumBytes(data).equals(entry.subarray(0, SEAL_BYTES)) ? data : undefined;
+  return seal(data).equals(entry.subarray(0, SEAL_BYTES)) ? data : undefined;
 }
 
 /**
@@ -74,7 +98,10 @@ function loadBundle(): typeof Cli | null {
   );
   if (dir !== null && (cachedData === undefined || script.cachedDataRejected === true)) {
     // After the run: the cache then holds the functions this command compiled, not just the top level.
-    process.once('exit', () => writeEntry(dir, name, sealed(script.createCachedData())));
+    process.once('exit', () => {
+      const data = script.createCachedData();
+      writeEntry(dir, name, [seal(data), data]);
+    });
   }
   return mod.exports as typeof Cli;
 }

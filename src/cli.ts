@@ -22,6 +22,7 @@ import { setPersistentCacheEnabled } from './cache/cache-dir';
 import { addCaptureOptions, toSnapshotOptions, type SnapshotCliOptions } from './cli/options';
 import type { Snapshot } from './types';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, REPORTED_FAILURE } from './cli/exit-codes';
+import { openedStdStreams, stdoutIsTerminal, watchStdStreams, writeOut } from './cli/std-output';
 
 export { EXIT_OK, EXIT_FAILURE, EXIT_USAGE };
 
@@ -66,11 +67,12 @@ function addSnapshotOptions(cmd: Command): Command {
  */
 function useColor(o: SnapshotCliOptions): boolean {
   if (o.color === false) return false;
-  if (process.env.FORCE_COLOR === undefined && process.stdout.isTTY !== true) return false;
+  if (process.env.FORCE_COLOR === undefined && !stdoutIsTerminal()) return false;
   // node:tty loaded here, not at start-up: a run whose output is JSON or a file never needs it.
+  // hasColors reads the environment only (no stream is opened for it).
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { WriteStream } = require('node:tty') as typeof Tty;
-  return WriteStream.prototype.hasColors.call(process.stdout, 16); // 16: what styleText asks
+  return WriteStream.prototype.hasColors.call(WriteStream.prototype, 16); // 16: what styleText asks
 }
 
 function render(snap: Snapshot, o: SnapshotCliOptions): string {
@@ -228,7 +230,7 @@ export function buildProgram(out: (s: string) => void, argv?: readonly string[])
 export async function main(argv: string[] = process.argv): Promise<number> {
   // -V is what commander and many tools print the version with; -v is what users try first.
   if (argv[2] === '-V') argv = [...argv.slice(0, 2), '--version', ...argv.slice(3)];
-  const program = buildProgram((s) => process.stdout.write(s), argv);
+  const program = buildProgram(writeOut, argv);
   try {
     await program.parseAsync(argv);
     return EXIT_OK;
@@ -251,20 +253,17 @@ function flushed(stream: NodeJS.WriteStream): Promise<void> {
 }
 
 /**
- * Exits with `code` once stdout and stderr are flushed. Pipe writes are asynchronous on
- * Linux once the pipe is full (64 KiB): process.exit() right after writing cut the output.
+ * Exits with `code` once the standard streams opened are flushed. Pipe writes are asynchronous
+ * on Linux once the pipe is full (64 KiB): process.exit() right after writing cut the output.
  */
 export async function exitWhenFlushed(code: number): Promise<never> {
-  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  await Promise.all(openedStdStreams().map(flushed));
   process.exit(code);
 }
 
 /** Runs the command line of this process and exits: what the `stackshot` command does. */
 export function runCommand(): void {
-  // `stackshot 1234 | head`: a closed pipe is not an error. Nothing more can be said on a
-  // stream that failed, so any error on either ends the run quietly (no trace).
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => process.exit(e.code === 'EPIPE' ? EXIT_OK : EXIT_FAILURE));
-  process.stderr.on('error', () => process.exit(EXIT_FAILURE));
+  watchStdStreams();
   void main().then(exitWhenFlushed);
 }
 

@@ -23,6 +23,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openMemory", Napi::Function::New(env, OpenMemory, "openMemory"));
   exports.Set("readFileRange", Napi::Function::New(env, ReadFileRange, "readFileRange"));
   exports.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
+  exports.Set("crc32", Napi::Function::New(env, Crc32, "crc32"));
+  exports.Set("isatty", Napi::Function::New(env, IsATty, "isatty"));
   exports.Set("openPerfRecorder", Napi::Function::New(env, OpenPerfRecorder, "openPerfRecorder"));
   exports.Set("probePerf", Napi::Function::New(env, ProbePerf, "probePerf"));
   exports.Set("arch", Napi::String::New(env, arch_name()));

@@ -20,6 +20,8 @@ Napi::Value PerfMapSegments(const Napi::CallbackInfo& info);
 Napi::Value XzDecompress(const Napi::CallbackInfo& info);
 Napi::Value ReadFileRange(const Napi::CallbackInfo& info);
 Napi::Value MapFile(const Napi::CallbackInfo& info);
+Napi::Value Crc32(const Napi::CallbackInfo& info);
+Napi::Value IsATty(const Napi::CallbackInfo& info);
 Napi::Value OpenMemory(const Napi::CallbackInfo& info);
 Napi::Value OpenPerfRecorder(const Napi::CallbackInfo& info);
 Napi::Value ProbePerf(const Napi::CallbackInfo& info);
