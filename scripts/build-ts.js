@@ -75,40 +75,9 @@ function lazyCommanderChildProcess(text) {
   return text;
 }
 
-/**
- * dist/code-cache/: V8's code cache for the bundle, filled by one `stackshot demo` (a snapshot of
- * a node process: capture, walk, native and JS naming, text output) with a cache directory of
- * its own, of which only the code entry is kept. bin.ts reads it when the user's cache has none,
- * so the first run on a machine does not compile the bundle either. Its entry name holds the
- * bundle's path, size, mtime and inode, node's version and flags: it never serves another build.
- * Without ptrace rights the demo fails, and there is none (the first run then compiles).
- */
+/** dist/code-cache/ (scripts/ship-code-cache.js: it runs the CLI, so dist/ must be in place). */
 function shipCodeCache() {
-  const shipped = path.join(DIST, 'code-cache');
-  fs.rmSync(shipped, { recursive: true, force: true });
-  if (!fs.existsSync(path.join(DIST, 'cli-bundle.js'))) return;
-  const scratch = fs.mkdtempSync(path.join(ROOT, '.code-cache-'));
-  try {
-    const env = { ...process.env, STACKSHOT_CACHE_DIR: scratch, DEBUGINFOD_URLS: '' };
-    delete env.STACKSHOT_CACHE;
-    delete env.NODE_OPTIONS; // flags there would key the cache to them
-    const r = spawnSync(process.execPath, [path.join(DIST, 'bin.js'), 'demo'], {
-      env,
-      stdio: ['ignore', 'ignore', 'pipe'],
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
-    const entries = fs.readdirSync(scratch).filter((f) => f.startsWith('code-'));
-    if (r.status !== 0 || entries.length !== 1) {
-      const why = (r.stderr ?? '').trim().split('\n')[0] || `status ${r.status ?? r.signal}`;
-      console.error(`build-ts: no shipped code cache (\`stackshot demo\`: ${why}): a first run compiles the CLI`);
-      return;
-    }
-    fs.mkdirSync(shipped);
-    fs.renameSync(path.join(scratch, entries[0]), path.join(shipped, entries[0]));
-  } finally {
-    fs.rmSync(scratch, { recursive: true, force: true });
-  }
+  spawnSync(process.execPath, [path.join(__dirname, 'ship-code-cache.js')], { stdio: 'inherit' });
 }
 
 try {
