@@ -10,7 +10,7 @@ import { isAscii } from 'node:buffer';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
-import Module from 'node:module';
+import { Module } from 'node:module';
 import { cacheDir } from './cache/cache-dir';
 import type * as Zlib from 'node:zlib';
 import { entryName, readEntry, writeEntry } from './cache/cache-file';
