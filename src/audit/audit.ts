@@ -27,7 +27,7 @@ function noProcess(pid: number, what: string): StackshotError {
 }
 
 /** The executable file-backed mappings, one per file (the first mapping of each). */
-export function executableModules(maps: MapEntry[]): MapEntry[] {
+export function executableModules(maps: readonly MapEntry[]): MapEntry[] {
   const seen = new Set<string>();
   const out: MapEntry[] = [];
   for (const m of maps) {

@@ -69,8 +69,19 @@ export function parseMapsLine(line: string): MapEntry | undefined {
   };
 }
 
-/** Parses the whole text of /proc/<pid>/maps; malformed lines are skipped. Sorted by start. */
-export function parseMaps(text: string): MapEntry[] {
+/** The last text parseMaps parsed, and its entries: a snapshot parses the same text two or three times. */
+let last: { text: string; entries: readonly MapEntry[] } | undefined;
+
+/**
+ * Parses the whole text of /proc/<pid>/maps; malformed lines are skipped. Sorted by start. The
+ * array is shared with every caller that passes the same text, and frozen.
+ */
+export function parseMaps(text: string): readonly MapEntry[] {
+  if (last?.text !== text) last = { text, entries: Object.freeze(parseMapsText(text)) };
+  return last.entries;
+}
+
+function parseMapsText(text: string): MapEntry[] {
   const out: MapEntry[] = [];
   let sorted = true;
   for (const line of text.split('\n')) {
@@ -94,7 +105,7 @@ export function placeInMapping(m: MapEntry, pc: bigint): { module: string; modul
 }
 
 /** The mapping containing addr (start <= addr < end), by binary search over sorted maps. */
-export function findMapping(maps: MapEntry[], addr: bigint): MapEntry | undefined {
+export function findMapping(maps: readonly MapEntry[], addr: bigint): MapEntry | undefined {
   let lo = 0;
   let hi = maps.length - 1;
   let found = -1;

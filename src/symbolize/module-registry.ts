@@ -51,7 +51,7 @@ const PF_X = 1;
 export interface ProcessView {
   pid: number;
   mapsText: string;
-  entries: MapEntry[];
+  entries: readonly MapEntry[];
   modules: Map<string, Module>;
   /** The same, by entry object: the warm path, without building a key string per pc. */
   byEntry: Map<MapEntry, Module>;

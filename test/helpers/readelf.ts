@@ -79,7 +79,7 @@ export function vaddrOfFileOffset(loads: Load[], fileOffset: bigint): bigint | u
 }
 
 /** Where a link-time address of `file` sits in a process, from readelf's PT_LOADs and the maps. */
-export function runtimeAddress(maps: MapEntry[], file: string, vaddr: bigint): bigint {
+export function runtimeAddress(maps: readonly MapEntry[], file: string, vaddr: bigint): bigint {
   for (const l of readelfLoads(file)) {
     if (vaddr < l.vaddr || vaddr >= l.vaddr + l.filesz) continue;
     const fileOff = vaddr - l.vaddr + l.offset;

@@ -65,7 +65,7 @@ export function isInterpreterPath(p: string): boolean {
 }
 
 /** The load bias of the file mapped by `entries` (its mapping at file offset 0 and first PT_LOAD). */
-function loadBias(entries: MapEntry[], loads: LoadSegment[]): bigint | null {
+function loadBias(entries: readonly MapEntry[], loads: LoadSegment[]): bigint | null {
   const first = entries.find((m) => m.offset === 0n);
   const load = loads.find((l) => l.offset === 0n) ?? loads[0];
   if (first === undefined || load === undefined) return null;
@@ -91,7 +91,7 @@ function readPyVersion(elf: ElfFile, value: bigint): number | null {
  * process's mappings; modules are tried libpython first (a shared build's executable has no
  * _PyRuntime of its own).
  */
-export function findPythonRuntime(pid: number, entries: MapEntry[], mem: TargetMemory): PythonRuntimeResult {
+export function findPythonRuntime(pid: number, entries: readonly MapEntry[], mem: TargetMemory): PythonRuntimeResult {
   const byPath = new Map<string, MapEntry[]>();
   for (const m of entries) {
     if (m.path.startsWith('/') && isInterpreterPath(m.path)) byPath.set(m.path, [...(byPath.get(m.path) ?? []), m]);
@@ -108,7 +108,7 @@ export function findPythonRuntime(pid: number, entries: MapEntry[], mem: TargetM
   return firstFailure ?? { ok: false, reason: 'python-runtime-not-found', module: null };
 }
 
-function readModule(pid: number, p: string, maps: MapEntry[], mem: TargetMemory): PythonRuntimeResult {
+function readModule(pid: number, p: string, maps: readonly MapEntry[], mem: TargetMemory): PythonRuntimeResult {
   const opened = openMappedFile(pid, maps.find((m) => m.offset === 0n) ?? maps[0]);
   if ('failure' in opened) return { ok: false, reason: 'python-runtime-not-found', module: null };
   let elf: ElfFile;

@@ -41,7 +41,7 @@ export function probePythonFrames(pid: number): PythonFramesProbe | null {
   }
 }
 
-function probeWith(mem: TargetMemory, entries: MapEntry[]): PythonFramesProbe {
+function probeWith(mem: TargetMemory, entries: readonly MapEntry[]): PythonFramesProbe {
   const found = findPythonRuntime(mem.pid, entries, mem);
   if (!found.ok) {
     const m = found.module;

@@ -24,7 +24,7 @@ const readers = new Map<string, V8FrameReader>();
 const MAX_READERS = 64;
 
 /** Files that may carry V8: the executable and any libnode. */
-function candidates(pid: number, maps: MapEntry[]): MapEntry[] {
+function candidates(pid: number, maps: readonly MapEntry[]): MapEntry[] {
   let exe = '';
   try {
     exe = fs.readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, '');
@@ -58,7 +58,7 @@ export function findV8InMaps(pid: number, mapsText: string): V8Runtime | undefin
 }
 
 /** The V8 in process pid, if one of its files carries V8 metadata; undefined when none does. */
-export function findV8(pid: number, maps: MapEntry[]): V8Runtime | undefined {
+export function findV8(pid: number, maps: readonly MapEntry[]): V8Runtime | undefined {
   let unsupported: V8Runtime | undefined;
   for (const m of candidates(pid, maps)) {
     const opened = openMappedFile(pid, m);

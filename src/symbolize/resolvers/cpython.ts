@@ -30,7 +30,7 @@ function isEvalFrame(f: Frame): boolean {
 }
 
 /** The interpreter of pid, found again only when its modules' mappings changed. */
-function pythonOf(pid: number, entries: MapEntry[], mem: TargetMemory): ProcessPython {
+function pythonOf(pid: number, entries: readonly MapEntry[], mem: TargetMemory): ProcessPython {
   const key = entries
     .filter((m) => isInterpreterPath(m.path))
     .map((m) => `${m.start.toString(16)} ${m.offset.toString(16)} ${m.inode} ${m.path}`)
