@@ -11,8 +11,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
 import { Module } from 'node:module';
-import { cacheDir } from './cache/cache-dir';
 import type * as Zlib from 'node:zlib';
+import { cacheDir } from './cache/cache-dir';
 import { entryName, readEntry, writeEntry } from './cache/cache-file';
 import type * as Cli from './cli';
 
