@@ -2,6 +2,7 @@
 // src/ imports from here and never touches the raw binding.
 import * as path from 'node:path';
 
+import { builtAddon } from './addon-file';
 import type { Arch, CaptureChoice, CaptureFallback, CapturePath, WalkEndReason } from './types';
 
 /** Options the native capture takes; every field is required at this boundary. */
@@ -336,9 +337,13 @@ export interface Binding {
   arch: Arch;
 }
 
-// node-gyp-build looks in prebuilds/<platform>-<arch>/ first, then build/Release/.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const load = require('node-gyp-build') as (dir: string) => unknown;
+/** The addon as node-gyp-build finds it: build/Release/ first, then prebuilds/ (src/addon-file.ts). */
+function load(): unknown {
+  const built = builtAddon();
+  if (built !== undefined) return built;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('node-gyp-build') as (dir: string) => unknown)(path.join(__dirname, '..'));
+}
 
 let loadError: Error | null = null;
 
@@ -376,7 +381,7 @@ function splitWalks(c: RawWalkColumns, endReasons: readonly string[]): RawUnwoun
 /** Loads the addon; where it cannot load, a stand-in whose every member throws why. */
 function loadBinding(): Binding {
   try {
-    const native = load(path.join(__dirname, '..')) as NativeBinding;
+    const native = load() as NativeBinding;
     return { ...native, unwind: (input) => splitWalks(native.unwind(input), native.endReasons) };
   } catch (e) {
     loadError = e instanceof Error ? e : new Error(String(e));

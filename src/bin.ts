@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import * as vm from 'node:vm';
 import { Module } from 'node:module';
 import type * as Zlib from 'node:zlib';
+import { builtAddon } from './addon-file';
 import { cacheDir } from './cache/cache-dir';
 import { entryName, readEntry, writeEntry } from './cache/cache-file';
 import type * as Cli from './cli';
@@ -29,19 +30,15 @@ const SHIPPED = path.join(__dirname, 'code-cache');
 const SEAL_BYTES = 4;
 
 /**
- * zlib's CRC-32, for the seal: the addon's, where a source build leaves it (build/Release, which
- * node-gyp-build, loading it for the bundle, looks in first: require loads it once for both),
+ * zlib's CRC-32, for the seal: the addon's, where a source build leaves it (src/addon-file.ts),
  * else node:zlib's. node:zlib costs a cold CLI 1.3 ms to load; the addon is loaded anyway.
  */
 function crc32(): (data: Uint8Array) => number {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const built = require(path.join(__dirname, '..', 'build', 'Release', 'stackshot.node')) as {
-      crc32?: (data: Uint8Array) => number;
-    };
-    if (typeof built.crc32 === 'function') return built.crc32;
+    const built = builtAddon() as { crc32?: (data: Uint8Array) => number } | undefined;
+    if (typeof built?.crc32 === 'function') return built.crc32;
   } catch {
-    // a prebuilt addon, or none: node-gyp-build knows where it is
+    // it fails to load: the bundle will say so, through node-gyp-build
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return (require('node:zlib') as typeof Zlib).crc32;
