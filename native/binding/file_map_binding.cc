@@ -8,20 +8,9 @@
 #include <cstdint>
 
 #include "binding/exports.h"
+#include "binding/mapped_buffer.h"
 
 namespace stackshot {
-
-namespace {
-struct Mapped {
-  void* base;
-  size_t size;
-};
-
-void unmap(Napi::Env, uint8_t*, Mapped* m) {
-  munmap(m->base, m->size);
-  delete m;
-}
-}  // namespace
 
 // The file's first `length` bytes (the caller's fstat size), or null when it cannot be mapped.
 // Private and writable: a write through a view stays in our copy, never in the file or a fault.
@@ -40,7 +29,7 @@ Napi::Value MapFile(const Napi::CallbackInfo& info) {
   const auto size = static_cast<size_t>(length);
   void* base = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
   if (base == MAP_FAILED) return env.Null();
-  return Napi::Buffer<uint8_t>::New(env, static_cast<uint8_t*>(base), size, unmap, new Mapped{base, size});
+  return buffer_over_mapping(env, base, size, static_cast<uint8_t*>(base), size);
 }
 
 }  // namespace stackshot

@@ -10,6 +10,7 @@
 
 #include "binding/convert.h"
 #include "binding/exports.h"
+#include "binding/mapped_buffer.h"
 
 namespace stackshot {
 
@@ -20,11 +21,6 @@ struct Region {
   void* base;
   size_t size;
 };
-
-void unmap(Napi::Env, uint8_t*, Region* r) {
-  munmap(r->base, r->size);
-  delete r;
-}
 
 // Anonymous memory of at least `length` bytes starting on a huge page boundary, advised to use
 // huge pages; {nullptr, 0} when the kernel refuses.
@@ -69,7 +65,7 @@ Napi::Value ReadFileRange(const Napi::CallbackInfo& info) {
     done += static_cast<size_t>(n);
   }
   // The bytes read (fewer at the file's end or on an error: the caller checks the length).
-  return Napi::Buffer<uint8_t>::New(env, start, done, unmap, new Region(region));
+  return buffer_over_mapping(env, region.base, region.size, start, done);
 }
 
 }  // namespace stackshot
