@@ -55,12 +55,23 @@ bool EhFrameHdr::init(const uint8_t* data, size_t size, uint64_t vaddr) {
   return true;
 }
 
+// Only for a sorted table: on an unsorted one (hostile), the bucket search and the plain binary
+// search give different wrong answers, and a lookup's answer must not change with the number of
+// lookups made before it.
+template <typename LocAt>
+void EhFrameHdr::build_buckets_sorted(LocAt loc_at) {
+  for (size_t i = 1; i < count_; i++) {
+    if (loc_at(i) < loc_at(i - 1)) return;
+  }
+  buckets_.build(count_, loc_at);
+}
+
 void EhFrameHdr::build_buckets() {
   // The common encoding decoded inline: through location_at, node's index took 1 ms.
   if (fast_) {
-    buckets_.build(count_, [this](size_t i) { return fast_location_at(i); });
+    build_buckets_sorted([this](size_t i) { return fast_location_at(i); });
   } else {
-    buckets_.build(count_, [this](size_t i) { return location_at(i); });
+    build_buckets_sorted([this](size_t i) { return location_at(i); });
   }
 }
 

@@ -23,7 +23,8 @@ class EhFrameHdr {
 
   // The table entry with the greatest initial location <= pc. The FDE there may still end
   // before pc (a gap between functions): the caller checks its range. A binary search at first;
-  // after kLookupsBeforeBuckets lookups, through a bucket index built then.
+  // after kLookupsBeforeBuckets lookups, through a bucket index built then (a sorted table's:
+  // both give the same answer there).
   bool find(uint64_t pc, size_t* index, uint64_t* initial_loc, uint64_t* fde_vaddr);
   bool entry(size_t index, uint64_t* initial_loc, uint64_t* fde_vaddr) const;
 
@@ -34,6 +35,8 @@ class EhFrameHdr {
   static constexpr uint32_t kLookupsBeforeBuckets = 256;
 
   void build_buckets();
+  template <typename LocAt>
+  void build_buckets_sorted(LocAt loc_at);
   uint64_t location_at(size_t index) const;
   // location_at for datarel|sdata4 (fast_): 4-byte values, 8-byte entries.
   inline uint64_t fast_location_at(size_t index) const;
