@@ -70,12 +70,23 @@ function cli(args: string[]): { status: number | null; signal: string | null; st
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * The perf map path of pid, with nothing there: a map found there was left by an earlier process
+ * with this pid (pids are reused; node never removes its map, nor does a killed one), never by
+ * the waiters, which write none.
+ */
+function emptyPerfMapPath(pid: number): string {
+  const map = PerfMapCache.pathFor(pid);
+  fs.rmSync(map, { force: true });
+  return map;
+}
+
 describe('perf maps the target controls', () => {
   it('refuses a FIFO as perf map without blocking, and says so', async () => {
     const t = await startWaiter();
     const fifo = path.join(dir, 'perf.fifo');
     execFileSync('mkfifo', [fifo]);
-    const map = PerfMapCache.pathFor(t.pid);
+    const map = emptyPerfMapPath(t.pid);
     fs.symlinkSync(fifo, map);
     try {
       expect(jitName(t.pid)).toEqual({
@@ -98,7 +109,7 @@ describe('perf maps the target controls', () => {
   // node never removes its map: /tmp/perf-<pid>.map may be an earlier process's with the pid.
   it('refuses a map last written before the process started, and says so', async () => {
     const t = await startWaiter();
-    const map = PerfMapCache.pathFor(t.pid);
+    const map = emptyPerfMapPath(t.pid);
     fs.writeFileSync(map, '7f0000000000 100 earlier_process_code\n');
     try {
       const hourAgo = new Date(Date.now() - 3_600_000);
@@ -125,7 +136,7 @@ describe('perf maps the target controls', () => {
       fs.chmodSync(secretDir, 0o755);
       const secret = path.join(secretDir, 'secret.map');
       fs.writeFileSync(secret, '0 7fffffffffff TOP-SECRET-ROOT-ONLY-CONTENT\n', { mode: 0o600 });
-      const map = PerfMapCache.pathFor(t.pid);
+      const map = emptyPerfMapPath(t.pid);
       fs.symlinkSync(secret, map);
       fs.lchownSync(map, NOBODY, NOBODY);
       try {
@@ -299,7 +310,7 @@ describe('perf maps the target controls', () => {
 
   it('reads only the appended bytes of a growing map; newest entry wins; a replaced map is re-read', async () => {
     const t = await startWaiter();
-    const file = PerfMapCache.pathFor(t.pid);
+    const file = emptyPerfMapPath(t.pid);
     const base = FULL ? 500_000 : 50_000;
     const batch: string[] = [];
     for (let i = 0; i < base; i++) batch.push(`${(0x7f0000000000 + i * 0x40).toString(16)} 40 fn_${i}\n`);
