@@ -6,7 +6,6 @@
 // reads nothing), and a page that is not in memory is never read. Reading one would make the
 // kernel fault it in for us: populate the target's memory, or -- where the target registered it
 // with userfaultfd -- wait for its fault handler, for ever if it never serves the fault.
-#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -42,10 +41,7 @@ Napi::Value Read(const Napi::CallbackInfo& info, MemoryHandle& h) {
   const size_t len = static_cast<size_t>(asked);
   if (!h.reader || len == 0) return Napi::Buffer<uint8_t>::New(env, 0);
   std::vector<uint8_t> out(len);
-  std::vector<StackHole> holes;
-  const ssize_t got = h.reader->read_resident(h.reader->pid(), addr, out.data(), len, &holes);
-  size_t usable = got > 0 ? static_cast<size_t>(got) : 0;
-  if (!holes.empty()) usable = std::min<size_t>(usable, holes.front().offset);
+  const size_t usable = h.reader->read_in_memory(addr, out.data(), len);
   return Napi::Buffer<uint8_t>::Copy(env, out.data(), usable);
 }
 

@@ -271,12 +271,7 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
   // for the target, or wait for its userfaultfd handler (StackReader::read_resident). A target
   // can drop and register a code page a thread has a frame in as well as a stack page.
   auto resident = [](void* ctx, uint64_t addr, uint8_t* out, size_t n) -> size_t {
-    auto* r = static_cast<StackReader*>(ctx);
-    std::vector<StackHole> holes;
-    const ssize_t got = r->read_resident(r->pid(), addr, out, n, &holes);
-    size_t usable = got > 0 ? static_cast<size_t>(got) : 0;
-    if (!holes.empty()) usable = std::min<size_t>(usable, holes.front().offset);
-    return usable;
+    return static_cast<StackReader*>(ctx)->read_in_memory(addr, out, n);
   };
   CodePages code([&](uint64_t addr, uint8_t* out, size_t n) -> size_t {
     return reader ? resident(reader.get(), addr, out, n) : 0;

@@ -91,6 +91,14 @@ ssize_t StackReader::read_as(pid_t task, uint64_t addr, uint8_t* dst, size_t len
   return read_mem_file(addr, dst, len);
 }
 
+size_t StackReader::read_in_memory(uint64_t addr, uint8_t* dst, size_t len) {
+  std::vector<StackHole> holes;
+  const ssize_t got = read_resident(pid_, addr, dst, len, &holes);
+  size_t usable = got > 0 ? static_cast<size_t>(got) : 0;
+  if (!holes.empty()) usable = std::min<size_t>(usable, holes.front().offset);
+  return usable;
+}
+
 bool StackReader::in_memory(uint64_t addr) {
   return !read_pagemap(addr / kPage, 1) || (pages_[0] & (kPagePresent | kPageSwapped)) != 0;
 }

@@ -37,6 +37,9 @@ class StackReader {
   // ever if that handler is stopped too. Without pagemap, copies everything. Returns the bytes
   // copied (holes included; a page that cannot be read ends the copy), or -errno.
   ssize_t read_resident(pid_t task, uint64_t addr, uint8_t* dst, size_t len, std::vector<StackHole>* holes);
+  // read_resident's bytes before its first hole: the target's memory from addr on, as far as it
+  // is in memory and readable (what is read after the threads run again: code, stacks, heap).
+  size_t read_in_memory(uint64_t addr, uint8_t* dst, size_t len);
 
   // Reads the `page`-byte blocks at each of bases into dst, one after another, in as few system
   // calls as it takes (one per 1024). Returns how many blocks were read whole, in order: a read
