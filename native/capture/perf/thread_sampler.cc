@@ -31,6 +31,11 @@ constexpr int64_t kStateCheckNs = 2 * 1000000;
 // for (its sample gap: median 38 -> 29 µs measured on the shared VM, bench/perf-phases.c).
 constexpr int64_t kFirstNapNs = 20 * 1000;
 constexpr int64_t kLongestNapNs = 1000 * 1000;
+// The stack a sample copies at most: 1 KiB under 64 KiB, so that the record with its header and
+// registers (and a notice ahead of it) fits a ring of 16 pages. The full 65528 bytes would need
+// 32: the ring is allocated, zeroed and unmapped for every sample, and half of it saves ~15 µs
+// of a running thread's ~100. A stack deeper than the copy is captured again (stop-fallback.ts).
+constexpr uint32_t kSampleStack = 64 * 1024 - 1024;
 
 class Fd {
  public:
@@ -80,7 +85,7 @@ PerfOutcome sample_running_thread(pid_t pid, ThreadCapture* t, size_t stack_byte
   PerfEventSpec spec;
   spec.tid = t->tid;
   spec.period_ns = kPeriodNs;
-  spec.stack_bytes = static_cast<uint32_t>(std::min<size_t>(stack_bytes, kMaxSampleStack)) & ~7u;
+  spec.stack_bytes = static_cast<uint32_t>(std::min<size_t>(stack_bytes, kSampleStack)) & ~7u;
   spec.start_disabled = true;
   Fd fd(open_thread_clock(spec));
   if (fd.get() < 0) {

@@ -19,7 +19,7 @@ enum class PerfOutcome {
 };
 
 // t: the thread (tid and state already filled). Waits at most until deadline_ns (monotonic).
-// stack_bytes caps the copy (at most kMaxSampleStack, just under 64 KiB).
+// stack_bytes caps the copy (at most 63 KiB).
 PerfOutcome sample_running_thread(pid_t pid, ThreadCapture* t, size_t stack_bytes, int64_t deadline_ns, Arena* arena,
                                   int* err);
 
