@@ -36,9 +36,15 @@ bool read_schedstat(pid_t pid, pid_t tid, TaskText* out) {
 // timeslices counts switches onto a CPU (also for a thread on a CPU now, whose run time may not
 // be brought up to date yet). Off the CPU at Y1 and never switched in between S1 and S2, the
 // thread ran no instruction from Y1 to S2: the copy and the registers are one moment's state.
-const char* try_once(const PathContext& c, ThreadCapture& t) {
+// s1: S1 when read already (the tracer look's schedstat: the proof then spans a little more).
+const char* try_once(const PathContext& c, ThreadCapture& t, const TaskText* read_s1) {
   TaskText s1, y1, y2, s2;
-  if (!read_schedstat(c.pid, t.tid, &s1) || !read_syscall(c.pid, t.tid, &y1)) return "unreadable";
+  if (read_s1 != nullptr) {
+    s1 = *read_s1;
+  } else if (!read_schedstat(c.pid, t.tid, &s1)) {
+    return "unreadable";
+  }
+  if (!read_syscall(c.pid, t.tid, &y1)) return "unreadable";
   uint64_t timeslices;
   if (!parse_timeslices(s1.text, &timeslices)) return "no-schedstat";
   SyscallState state;
@@ -71,10 +77,11 @@ const char* try_once(const PathContext& c, ThreadCapture& t) {
 // tracer can stop a thread, and so change its registers or memory through ptrace, only once the
 // thread runs again; while its count of switches onto a CPU stands where it stood when the
 // last look found no tracer, no tracer can have acted on it since, and the look is not taken.
-const char* tracer_refusal(pid_t pid, pid_t tid) {
-  TaskText sched;
+// sched: the thread's schedstat, read here (empty if it could not be).
+const char* tracer_refusal(pid_t pid, pid_t tid, TaskText* sched) {
   uint64_t timeslices = 0;
-  const bool counted = read_schedstat(pid, tid, &sched) && parse_timeslices(sched.text, &timeslices);
+  const bool counted = read_schedstat(pid, tid, sched) && parse_timeslices(sched->text, &timeslices);
+  if (!counted) sched->size = 0;
   if (counted && untraced_at(pid, tid, timeslices)) return nullptr;
   bool traced = false;
   if (!read_traced(pid, tid, &traced)) return "unreadable";
@@ -88,10 +95,12 @@ const char* tracer_refusal(pid_t pid, pid_t tid) {
 const char* capture_blocked(const PathContext& c, ThreadCapture& t) {
   if (t.state == 'R') return "running";  // cheap early answers; Y1 would say so too
   if (t.state == 't') return "traced";   // in a ptrace stop
-  if (const char* why = tracer_refusal(c.pid, t.tid)) return why;
+  TaskText sched;
+  if (const char* why = tracer_refusal(c.pid, t.tid, &sched)) return why;
   const char* refusal = "ran-during-copy";
   for (int i = 0; i < kAttempts && refusal != nullptr && std::strcmp(refusal, "ran-during-copy") == 0; ++i) {
-    refusal = try_once(c, t);
+    // The first try starts from the tracer look's count; a thread that ran since reads it anew.
+    refusal = try_once(c, t, i == 0 && sched.size > 0 ? &sched : nullptr);
   }
   return refusal;
 }
