@@ -42,7 +42,9 @@ class Capturer {
 
   CaptureResult run() {
     const int64_t t0 = now_ns();
-    if (exe_image(pid_) == ExeImage::kForeign) {
+    // Read before the maps: an execve after it shows as another identity at the end.
+    std::string image = image_identity(pid_);
+    if (exe_image(pid_, image) == ExeImage::kForeign) {
       throw CaptureError(
           EINVAL, "ptrace",
           "pid " + std::to_string(pid_) + " runs a program of another architecture (not 64-bit " + arch_name() + ")");
@@ -52,8 +54,8 @@ class Capturer {
     ExecReaperArm reaper(pid_);
     for (int attempt = 0;; ++attempt) {
       // Everything that costs time is done before the first stop: maps, buffers, /proc/<pid>/mem.
+      if (attempt > 0) image = image_identity(pid_);
       read_maps();
-      const std::string image = image_identity(pid_);
       const uint64_t reaps = exec_guard_reaps();
       const int64_t first_stop = now_ns();
       capture_all();

@@ -29,4 +29,16 @@ ExeImage exe_image(pid_t pid) {
   return native ? ExeImage::kNative : ExeImage::kForeign;
 }
 
+ExeImage exe_image(pid_t pid, const std::string& identity) {
+  thread_local pid_t native_pid = 0;
+  thread_local std::string native_identity;
+  if (pid == native_pid && !identity.empty() && identity == native_identity) return ExeImage::kNative;
+  const ExeImage image = exe_image(pid);
+  if (image == ExeImage::kNative && !identity.empty()) {
+    native_pid = pid;
+    native_identity = identity;
+  }
+  return image;
+}
+
 }  // namespace stackshot

@@ -6,6 +6,8 @@
 #pragma once
 #include <sys/types.h>
 
+#include <string>
+
 namespace stackshot {
 
 enum class ExeImage { kNative, kForeign, kUnknown };
@@ -13,5 +15,10 @@ enum class ExeImage { kNative, kForeign, kUnknown };
 // Reads 20 bytes of /proc/<pid>/exe (non-blocking, regular files only). kUnknown when it cannot
 // be read (then the ptrace path's own register-size check still stands).
 ExeImage exe_image(pid_t pid);
+
+// The same, answered kNative without a read when this thread found pid's image native at its
+// last look and `identity` (image_identity: its auxv) reads the same. A new image comes with a
+// new auxv: another entry, program headers, random bytes; a 32-bit one's is 32-bit words.
+ExeImage exe_image(pid_t pid, const std::string& identity);
 
 }  // namespace stackshot
