@@ -25,6 +25,7 @@
         "native/capture/blocked/blocked_capture.cc",
         "native/capture/blocked/task_files.cc",
         "native/capture/proc_maps.cc",
+        "native/capture/mem_files.cc",
         "native/capture/stack_reader.cc",
         "native/capture/task_list.cc",
         "native/capture/tracee.cc",

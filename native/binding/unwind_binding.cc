@@ -265,7 +265,7 @@ Napi::Value UnwindThreads(const Napi::CallbackInfo& info) {
   // Code is read from the live target (it does not change under a stopped pc); offline, none.
   // (Sized for the longest stack read after the resume: a deep stack's extension, 8 MiB.)
   std::unique_ptr<StackReader> reader =
-      pid > 0 ? std::make_unique<StackReader>(pid, false, 9u << 20, StackReader::Opening::kOnFirstUse) : nullptr;
+      pid > 0 ? std::make_unique<StackReader>(pid, false, 9u << 20, StackReader::Opening::kHeld) : nullptr;
   // The target ran since its copy was taken: its stack is read afresh (no page cache), and so is
   // code. Either only as far as pages are in memory: reading one that is not would populate it
   // for the target, or wait for its userfaultfd handler (StackReader::read_resident). A target

@@ -38,7 +38,9 @@ constexpr size_t kCopyBudget = 1u << 30;
 class Capturer {
  public:
   Capturer(pid_t pid, const CaptureOptions& options)
-      : pid_(pid), options_(options), reader_(pid, options.force_proc_mem, options.stack_bytes) {}
+      : pid_(pid),
+        options_(options),
+        reader_(pid, options.force_proc_mem, options.stack_bytes, StackReader::Opening::kHeld) {}
 
   CaptureResult run() {
     const int64_t t0 = now_ns();

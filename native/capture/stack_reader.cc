@@ -1,13 +1,11 @@
 #include "capture/stack_reader.h"
 
-#include <fcntl.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <string>
 
 namespace stackshot {
 
@@ -22,31 +20,17 @@ constexpr uint64_t kPageSwapped = 1ull << 62;
 }  // namespace
 
 StackReader::StackReader(pid_t pid, bool force_proc_mem, size_t max_bytes, Opening opening)
-    : pid_(pid), pages_(max_bytes > 0 ? max_bytes / kPage + 2 : 0), vm_readv_works_(!force_proc_mem) {
-  if (opening == Opening::kUpFront) open_files();
-}
-
-void StackReader::open_files() {
-  if (opened_) return;
-  opened_ = true;
-  std::string path = "/proc/" + std::to_string(pid_) + "/mem";
-  mem_fd_ = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  path = "/proc/" + std::to_string(pid_) + "/pagemap";
-  pagemap_fd_ = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-}
-
-StackReader::~StackReader() {
-  if (mem_fd_ != -1) close(mem_fd_);
-  if (pagemap_fd_ != -1) close(pagemap_fd_);
-}
+    : pid_(pid),
+      files_(opening == Opening::kHeld ? held_mem_files(pid) : open_mem_files(pid)),
+      pages_(max_bytes > 0 ? max_bytes / kPage + 2 : 0),
+      vm_readv_works_(!force_proc_mem) {}
 
 bool StackReader::read_pagemap(uint64_t first_page, size_t count) {
-  open_files();
-  if (pagemap_fd_ == -1 || count > pages_.size()) return false;
+  if (files_->pagemap == -1 || count > pages_.size()) return false;
   size_t done = 0;
   while (done < count) {
     const off_t at = static_cast<off_t>((first_page + done) * 8);
-    ssize_t n = pread(pagemap_fd_, pages_.data() + done, (count - done) * 8, at);
+    ssize_t n = pread(files_->pagemap, pages_.data() + done, (count - done) * 8, at);
     if (n == -1 && errno == EINTR) continue;
     if (n <= 0 || n % 8 != 0) return false;
     done += static_cast<size_t>(n) / 8;
@@ -150,12 +134,11 @@ ssize_t StackReader::read_vm(pid_t task, uint64_t addr, uint8_t* dst, size_t len
 }
 
 ssize_t StackReader::read_mem_file(uint64_t addr, uint8_t* dst, size_t len) {
-  open_files();
-  if (mem_fd_ == -1) return -EACCES;
+  if (files_->mem == -1) return -EACCES;
   used_proc_mem_ = true;
   size_t done = 0;
   while (done < len) {
-    ssize_t n = pread(mem_fd_, dst + done, len - done, static_cast<off_t>(addr + done));
+    ssize_t n = pread(files_->mem, dst + done, len - done, static_cast<off_t>(addr + done));
     if (n == -1 && errno == EINTR) continue;
     if (n <= 0) break;  // EIO at the first unmapped page ends the copy
     done += static_cast<size_t>(n);

@@ -5,8 +5,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "capture/mem_files.h"
 #include "unwind/stack_view.h"
 
 namespace stackshot {
@@ -14,12 +16,12 @@ namespace stackshot {
 class StackReader {
  public:
   // kUpFront: /proc/<pid>/mem and pagemap are opened now, before any stop, so no read costs an
-  // open() in a pause. kOnFirstUse (a walk, which reads after the resume and often not at
-  // all): when a read first needs them.
-  enum class Opening { kUpFront, kOnFirstUse };
+  // open() in a pause; they read the process they were opened on or nothing (mem_files.h).
+  // kHeld: the same, but the pair held for the pid from one reader to the next, which follows
+  // the pid (a capture, a walk: they read by pid through process_vm_readv anyway).
+  enum class Opening { kUpFront, kHeld };
   // max_bytes: the longest copy read_resident() will be asked for.
   StackReader(pid_t pid, bool force_proc_mem, size_t max_bytes = 0, Opening opening = Opening::kUpFront);
-  ~StackReader();
   StackReader(const StackReader&) = delete;
   StackReader& operator=(const StackReader&) = delete;
 
@@ -57,12 +59,9 @@ class StackReader {
   bool read_pagemap(uint64_t first_page, size_t count);
   ssize_t read_vm(pid_t task, uint64_t addr, uint8_t* dst, size_t len);
   ssize_t read_mem_file(uint64_t addr, uint8_t* dst, size_t len);
-  void open_files();
 
   pid_t pid_;
-  int mem_fd_ = -1;
-  int pagemap_fd_ = -1;
-  bool opened_ = false;
+  std::shared_ptr<const MemFiles> files_;
   std::vector<uint64_t> pages_;  // sized before the first stop: no allocation inside a pause
   bool vm_readv_works_;
   bool used_proc_mem_ = false;
