@@ -132,6 +132,10 @@ export interface RawCapture {
   execDuringCapture: boolean;
   /** errno name of a refused perf_event_open ('' when perf events worked or were not tried). */
   perfRefused: string;
+  /** Start time (clock ticks after boot) of the thread whose tid is the pid, when it was listed. */
+  leaderStartTime?: string;
+  /** Threads listed that were neither gone nor zombies (also those a record left out). */
+  liveThreads?: number;
 }
 
 /** An error thrown by the native side: a failing syscall for the whole process. */

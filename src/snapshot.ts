@@ -8,7 +8,7 @@ import { toStackshotError } from './capture/capture-error';
 import { errnoName, type StackshotError } from './errors';
 import { resolveOptions, InvalidOptionError, type ResolvedOptions } from './options';
 import { readComm } from './procfs/permissions';
-import { checkTarget } from './procfs/preflight';
+import { checkTarget, confirmTarget, forgetTarget, trustedTarget, type TrustedTarget } from './procfs/preflight';
 import { finishStack } from './stack/thread-entry';
 import { ModuleRegistry } from './symbolize/module-registry';
 import { lookupAddress } from './stack/lookup-address';
@@ -78,16 +78,44 @@ function checkThreads(pid: number, tids: number[]): void {
   }
 }
 
-function prepare(
-  pid: unknown,
-  options: SnapshotOptions | undefined,
-): { target: number; opts: ResolvedOptions; started: bigint; takenAt: string } {
+interface Prepared {
+  target: number;
+  opts: ResolvedOptions;
+  started: bigint;
+  takenAt: string;
+  /** Set when the target was taken on trust: its capture must confirm it (see confirmed). */
+  trusted?: TrustedTarget;
+}
+
+function prepare(pid: unknown, options: SnapshotOptions | undefined): Prepared {
   const started = process.hrtime.bigint();
   const opts = resolveOptions(options);
-  const target = checkTarget(pid);
+  // A capture of every thread lists the leader, whose start time confirms a trusted target.
+  const trusted = opts.raw.tids.length === 0 ? trustedTarget(pid) : undefined;
+  const target = trusted?.tgid ?? checkTarget(pid);
   checkThreads(target, opts.raw.tids);
-  return { target, opts, started, takenAt: new Date().toISOString() };
+  return { target, opts, started, takenAt: new Date().toISOString(), trusted };
 }
+
+/**
+ * The capture, if it is of the process prepare() meant; undefined when the target was taken on
+ * trust and the capture failed or showed another process. The caller then starts again, and
+ * checkTarget checks the pid whole (and explains a failure as it would have before).
+ */
+function confirmed(p: Prepared, raw: RawCapture | Error): RawCapture | undefined {
+  if (p.trusted === undefined) {
+    if (raw instanceof Error) throw raw;
+    return raw;
+  }
+  if (raw instanceof Error) {
+    forgetTarget(p.trusted);
+    return undefined;
+  }
+  return confirmTarget(p.trusted, raw.leaderStartTime, (raw.liveThreads ?? 0) > 0) ? raw : undefined;
+}
+
+/** What a capture call threw, as an Error (the addon throws Errors; anything else is wrapped). */
+const thrown = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
 const FAILURES: Record<RawThreadCapture['status'], ThreadFailure | undefined> = {
   captured: undefined,
@@ -455,15 +483,14 @@ export async function capture(
   sampled?: Sampled,
   originOf: typeof liveOrigin = liveOrigin,
 ): Promise<Captured> {
-  const { target, opts, started, takenAt } = prepare(pid, options);
+  const prepared = prepare(pid, options);
+  const { target, opts, started, takenAt } = prepared;
   for (let attempt = 0; ; attempt++) {
     try {
       const origin = originOf(target, opts.schedule, takenAt);
-      const others = await binding.capture(target, {
-        ...opts.raw,
-        sampledElsewhere: sampled?.covered,
-        onlyRunning: sampled?.sampledOnly,
-      });
+      const asked = { ...opts.raw, sampledElsewhere: sampled?.covered, onlyRunning: sampled?.sampledOnly };
+      const others = confirmed(prepared, await binding.capture(target, asked).catch(thrown));
+      if (others === undefined) return capture(pid, options, sampled, originOf);
       const c = firstWalk({ raw: withSampled(others, sampled), opts, started, origin });
       const redo = threadsNeedingStop(c.raw, c.walked.unwound);
       if (redo.size === 0) return c;
@@ -481,15 +508,19 @@ export async function capture(
 }
 
 export function captureSync(pid: number, options?: SnapshotOptions): Captured {
-  const { target, opts, started, takenAt } = prepare(pid, options);
+  const prepared = prepare(pid, options);
+  const { target, opts, started, takenAt } = prepared;
   for (let attempt = 0; ; attempt++) {
     try {
-      const c = firstWalk({
-        raw: binding.captureSync(target, opts.raw),
-        opts,
-        started,
-        origin: liveOrigin(target, opts.schedule, takenAt),
-      });
+      let taken: RawCapture | Error;
+      try {
+        taken = binding.captureSync(target, opts.raw);
+      } catch (err) {
+        taken = thrown(err);
+      }
+      const raw = confirmed(prepared, taken);
+      if (raw === undefined) return captureSync(pid, options);
+      const c = firstWalk({ raw, opts, started, origin: liveOrigin(target, opts.schedule, takenAt) });
       const redo = threadsNeedingStop(c.raw, c.walked.unwound);
       if (redo.size === 0) return c;
       try {

@@ -4,14 +4,16 @@
 // NT_PRSTATUS is the smaller i386 set). eu-stack unwinds it: the process is a real i386 one.
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { binding } from '../src/addon';
 import { doctor } from '../src/doctor';
-import { snapshot, StackshotError } from '../src/index';
+import { snapshot, snapshotSync, StackshotError } from '../src/index';
 import { resolveOptions } from '../src/options';
 import { buildCached, fixtureSource } from './helpers/fixtures';
-import { tracerPid } from './helpers/proc';
+import { tracerPid, waitUntil } from './helpers/proc';
 import { euStack, HAVE_EU_STACK } from './helpers/stack-oracles';
 import { startTarget, stopAllTargets } from './helpers/target';
 
@@ -61,6 +63,26 @@ describe('a 32-bit (i386) process', () => {
     );
     expect(spawnSync('kill', ['-0', String(target.pid)]).status).toBe(0); // left running
     expect(tracerPid(target.pid)).toBe(0);
+  });
+
+  // The second snapshot takes the pid on trust (preflight.ts trustedTarget): the capture itself
+  // sees the new image (its auxv) and reads the executable again, and the refusal is the same.
+  it.skipIf(I386 === null)('a process snapshotted before that then execs one is refused the same', async () => {
+    const go = path.join(os.tmpdir(), `stackshot-i386-exec-${process.pid}-${Date.now()}`);
+    const script = `echo ready; while [ ! -e '${go}' ]; do sleep 0.01; done; exec '${I386}'`;
+    const target = await startTarget('/bin/sh', ['-c', script]);
+    try {
+      expect(snapshotSync(target.pid).pid).toBe(target.pid);
+      fs.writeFileSync(go, '');
+      await waitUntil(() => fs.readlinkSync(`/proc/${target.pid}/exe`) === I386);
+      for (const take of [() => snapshot(target.pid), async () => snapshotSync(target.pid)]) {
+        const err = await take().catch((e: unknown) => e);
+        expect(err).toMatchObject({ code: 'EINVAL', reason: 'unsupported-architecture', pid: target.pid });
+      }
+      expect(tracerPid(target.pid)).toBe(0);
+    } finally {
+      fs.rmSync(go, { force: true });
+    }
   });
 
   it.skipIf(I386 === null || !HAVE_EU_STACK)(

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { StackshotError } from '../src/errors';
+import { snapshot, snapshotSync } from '../src/index';
 import { checkTarget, isKernelThreadFlags, parseProcStat, refuseUnsupported } from '../src/procfs/preflight';
 import { parseProcStatus } from '../src/procfs/proc-status';
 import { waitUntil } from './helpers/proc';
@@ -108,6 +109,20 @@ describe('checkTarget', () => {
     expect('RS').toContain(alive.state);
     await waitUntil(() => parseProcStat(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')).state === 'Z');
     expect(catchError(() => refuseUnsupported(pid, status, alive))).toMatchObject({ code: 'ESRCH', pid });
+  });
+
+  // A pid snapshotted before is taken on trust by the next snapshot, which its capture confirms
+  // (the leader's start time, a live thread); what it does not confirm is checked afresh.
+  it('a process snapshotted before, then a zombie, then reaped: refused as at first contact', async () => {
+    const parent = await startTarget('/bin/sh', ['-c', 'sleep 1 & echo "$!"; exec sleep 60'], { ready: /^\d+$/ });
+    const pid = Number(parent.stdout.trim().split('\n')[0]);
+    expect(snapshotSync(pid).pid).toBe(pid);
+    await waitUntil(() => parseProcStat(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')).state === 'Z');
+    expect(catchError(() => snapshotSync(pid))).toMatchObject({ code: 'ESRCH', reason: 'zombie', pid });
+    expect(await snapshot(pid).catch((e: unknown) => e)).toMatchObject({ code: 'ESRCH', reason: 'zombie', pid });
+    process.kill(parent.pid, 'SIGKILL'); // its parent ends: init reaps it
+    await waitUntil(() => !fs.existsSync(`/proc/${pid}`));
+    expect(catchError(() => snapshotSync(pid))).toMatchObject({ code: 'ESRCH', reason: 'no-such-process', pid });
   });
 
   it('accepts a live process and returns its pid', async () => {

@@ -105,6 +105,8 @@ Napi::Object result_to_js(Napi::Env env, const CaptureResult& r) {
   o.Set("bytesCopied", Napi::Number::New(env, static_cast<double>(r.bytes_copied)));
   o.Set("execDuringCapture", Napi::Boolean::New(env, r.exec_during_capture));
   o.Set("perfRefused", r.perf_refused == 0 ? "" : errno_name(r.perf_refused));
+  if (r.leader_start_time != 0) o.Set("leaderStartTime", std::to_string(r.leader_start_time));
+  o.Set("liveThreads", Napi::Number::New(env, r.live_threads));
   return o;
 }
 

@@ -74,6 +74,7 @@ class Capturer {
       // runs again here; take the capture again, against the new image.
       result_.threads.clear();
       result_.bytes_copied = 0;
+      result_.live_threads = 0;
       seen_.clear();
       (*arena_)->reset();
     }
@@ -139,11 +140,13 @@ class Capturer {
     if (read_task_stat(pid_, tid, &stat) == 0) {
       t.name = std::move(stat.name);
       t.state = stat.state;
+      if (tid == pid_) result_.leader_start_time = stat.start_time;
     } else {
       t.status = ThreadStatus::kExited;  // gone before we got to it
     }
     // A zombie (e.g. a leader that called pthread_exit) has no stack and cannot be seized.
     if (t.state == 'Z' || t.state == 'X') t.status = ThreadStatus::kExited;
+    if (t.status != ThreadStatus::kExited) ++result_.live_threads;
     return t;
   }
 

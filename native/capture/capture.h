@@ -70,6 +70,8 @@ struct CaptureResult {
   uint64_t bytes_copied = 0;
   bool exec_during_capture = false;  // the process exec'd during every attempt (capture.cc)
   int perf_refused = 0;              // errno of a refused perf_event_open (0: allowed, or not tried)
+  uint64_t leader_start_time = 0;    // TaskStat::start_time of the thread pid (0: not read)
+  uint32_t live_threads = 0;         // threads listed that were neither gone nor zombies
 };
 
 // A failure of the whole capture (no such process, permission refused for every thread).

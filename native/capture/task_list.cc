@@ -35,6 +35,10 @@ int read_task_stat(pid_t pid, pid_t tid, TaskStat* out) {
   if (open_paren == nullptr || close_paren == nullptr || close_paren < open_paren) return EIO;
   out->name.assign(open_paren + 1, close_paren);
   out->state = close_paren[1] == ' ' && close_paren[2] != '\0' ? close_paren[2] : '?';
+  // close_paren[1] is the space before field 3 (the state); 19 spaces on is the one before 22.
+  const char* field = close_paren + 1;
+  for (int k = 0; k < 19 && field != nullptr; ++k) field = strchr(field + 1, ' ');
+  out->start_time = field != nullptr ? strtoull(field + 1, nullptr, 10) : 0;
   return 0;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,9 @@ int list_tasks(pid_t pid, std::vector<pid_t>* out);
 struct TaskStat {
   std::string name;  // comm
   char state = '?';  // R, S, D, T, t, Z, ...
+  // Field 22: clock ticks from boot to the thread's start (0 if unreadable); with the pid of
+  // a leader, it names one process.
+  uint64_t start_time = 0;
 };
 
 // Name and scheduler state of one thread from /proc/<pid>/task/<tid>/stat (read through a held

@@ -105,6 +105,40 @@ function allThreadsZombie(pid: number): boolean {
 const checked = new Map<number, { startTime: string; tgid: number }>();
 const CHECKED_MAX = 1024;
 
+/** A process checkTarget passed before, which a caller may take on trust (trustedTarget). */
+export interface TrustedTarget {
+  tgid: number;
+  /** Its start time when checked: the leader's start time a capture reads must equal it. */
+  startTime: string;
+}
+
+/**
+ * A pid checkTarget passed before as a process (not a thread id), taken without the /proc read
+ * that checkTarget makes to see it still names that process: the caller's capture reads the
+ * leader's start time anyway and confirms it (confirmTarget), or forgets it and checks afresh.
+ */
+export function trustedTarget(pid: unknown): TrustedTarget | undefined {
+  if (typeof pid !== 'number' || pid === process.pid) return undefined;
+  const known = checked.get(pid);
+  return known?.tgid === pid ? { tgid: pid, startTime: known.startTime } : undefined;
+}
+
+/**
+ * Whether a capture of a trusted target was of the process checked: its leader had the same
+ * start time, and a thread was live (a process of zombies is checkTarget's to refuse). If not,
+ * the target is forgotten, and the next checkTarget checks it whole.
+ */
+export function confirmTarget(t: TrustedTarget, leaderStartTime: string | undefined, anyLive: boolean): boolean {
+  if (leaderStartTime === t.startTime && anyLive) return true;
+  forgetTarget(t);
+  return false;
+}
+
+/** After a failed capture of a trusted target: the next checkTarget checks it whole. */
+export function forgetTarget(t: TrustedTarget): void {
+  checked.delete(t.tgid);
+}
+
 /** The pid as a positive safe integer, or EINVAL 'not-integer'. */
 function pidNumber(pid: unknown): number {
   let n: number;
