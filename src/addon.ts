@@ -174,10 +174,12 @@ export interface RawUnwindThread {
   fp: bigint;
   lr: bigint;
   stack: Buffer;
-  /** Only pc and sp are known: a step needing fp or lr ends the walk with 'register-unknown'. */
-  partialRegs?: boolean;
-  /** A perf sample of a running thread: its stack is never read on from the live target. */
-  sampled?: boolean;
+  /**
+   * How it was captured (default 'ptrace': every register). 'blocked': only pc and sp are known,
+   * and a step needing fp or lr ends the walk with 'register-unknown'. 'perf': a sample of a
+   * running thread, whose stack is never read on from the live target.
+   */
+  capture?: RawThreadCapture['capture'];
 }
 
 export interface RawUnwindInput {

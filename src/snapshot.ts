@@ -140,12 +140,6 @@ const NOT_UNWOUND: RawUnwound = {
 function unwindAll(raw: RawCapture, opts: ResolvedOptions, origin: Origin): RawUnwound[] {
   const captured = raw.threads.filter((t) => t.status === 'captured');
   const mappings = symbolizerOf(origin).modules.unwindMappings(origin.filesOf, raw.maps);
-  // A stop-free capture of a blocked thread knows only pc and sp.
-  // A blocked thread's capture knows pc and sp only; a perf sample's stack is never read on from
-  // the live target (the thread was running: it is captured again instead, stop-fallback.ts).
-  const threads = captured.map((t) =>
-    t.capture === 'blocked' ? { ...t, partialRegs: true } : t.capture === 'perf' ? { ...t, sampled: true } : t,
-  );
   const unwound = binding.unwind({
     arch: origin.arch,
     pid: origin.codeOf,
@@ -156,7 +150,8 @@ function unwindAll(raw: RawCapture, opts: ResolvedOptions, origin: Origin): RawU
     stackScan: opts.stackScan,
     // One mask for the whole process: threads read without a stop have none of their own.
     pacMask: captured.find((t) => t.pacMask !== undefined)?.pacMask,
-    threads,
+    // Each thread's `capture` says what its walk may use (RawUnwindThread).
+    threads: captured,
   });
   const byThread = new Map<RawThreadCapture, RawUnwound>();
   captured.forEach((t, i) => byThread.set(t, unwound[i]));

@@ -116,9 +116,12 @@ UnwindInput thread_input(const Napi::Object& t, PropertyNames& k, const UnwindIn
   UnwindInput input = shared;
   input.regs = {bigint_option(t, k("pc")), bigint_option(t, k("sp")), bigint_option(t, k("fp")),
                 bigint_option(t, k("lr"))};
-  input.partial_regs = t.Get(k("partialRegs")).ToBoolean().Value();
-  // A perf sample's thread was running: what lies beyond its copy now proves nothing.
-  if (t.Get(k("sampled")).ToBoolean().Value()) input.read_stack = TargetMemory{};
+  // How it was captured: a blocked thread's capture knows pc and sp only; a perf sample's thread
+  // was running, so what lies beyond its copy now proves nothing (it is captured again instead).
+  const Napi::Value how = t.Get(k("capture"));
+  const std::string path = how.IsString() ? how.As<Napi::String>().Utf8Value() : std::string();
+  input.partial_regs = path == "blocked";
+  if (path == "perf") input.read_stack = TargetMemory{};
   Napi::Value stack = t.Get(k("stack"));
   input.stack.base = input.regs.sp;
   if (stack.IsBuffer()) {
