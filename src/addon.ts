@@ -278,6 +278,9 @@ export interface Binding {
   unwind(input: RawUnwindInput): RawUnwound[];
   /** Every end reason unwind() may report, in the unwinder's order: WALK_END_REASONS. */
   readonly endReasons: readonly string[];
+  /** RawThreadCapture's status and capture values, in the order the native capture numbers them. */
+  readonly captureStatuses: readonly RawThreadCapture['status'][];
+  readonly capturePaths: readonly CapturePath[];
   /** Merges symbol tables (earlier sections win ties) the way perf picks among aliases. */
   buildSymbolIndex(sections: RawSymbolSection[]): RawSymbolIndex;
   /**
@@ -365,8 +368,82 @@ interface RawWalkColumns {
   ends: Uint8Array;
 }
 
-/** The addon's exports as they are: only unwind() differs from Binding. */
-type NativeBinding = Omit<Binding, 'unwind'> & { unwind(input: RawUnwindInput): RawWalkColumns };
+/** capture()'s native threads: one column each, in thread order (native/binding/capture_binding.cc). */
+interface RawThreadColumns {
+  tid: Int32Array;
+  name: string[];
+  /** One state letter per thread. */
+  state: string;
+  /** Indexes into captureStatuses and capturePaths. */
+  status: Uint8Array;
+  capture: Uint8Array;
+  errno: Int32Array;
+  syscall: string[];
+  tracerPid: Int32Array;
+  reinjectedSignal: Int32Array;
+  pauseNs: Float64Array;
+  captureFallback: string[];
+  /** REGISTER_COLUMNS per thread: pc, sp, fp, lr and the PAC mask (0: none). */
+  regs: BigUint64Array;
+  /** Each thread's NT_PRSTATUS words, back to back: rawRegCounts[i] of them for thread i. */
+  rawRegCounts: Uint32Array;
+  rawRegs: BigUint64Array;
+  /** Each thread's stack copy, back to back in stacks: stackBytes[i] bytes for thread i. */
+  stackBytes: Float64Array;
+  stacks: Buffer;
+  stackLimited: Uint8Array;
+  /** Each thread's holes, (offset, length) pairs back to back: holeCounts[i] pairs for thread i. */
+  holeCounts: Uint32Array;
+  holes: Uint32Array;
+}
+
+type RawCaptureColumns = Omit<RawCapture, 'threads'> & { threads: RawThreadColumns };
+
+const REGISTER_COLUMNS = 5;
+
+/** The addon's exports as they are: unwind() and the captures differ from Binding. */
+type NativeBinding = Omit<Binding, 'unwind' | 'captureSync' | 'capture'> & {
+  unwind(input: RawUnwindInput): RawWalkColumns;
+  captureSync(pid: number, options: RawCaptureOptions): RawCaptureColumns;
+  capture(pid: number, options: RawCaptureOptions): Promise<RawCaptureColumns>;
+};
+
+/** Each thread of a capture as its own object, its arrays views of the columns (no copy). */
+function threadsOf(c: RawThreadColumns, native: NativeBinding): RawThreadCapture[] {
+  const threads: RawThreadCapture[] = [];
+  for (let i = 0, raw = 0, hole = 0, stack = 0; i < c.tid.length; i++) {
+    const r = i * REGISTER_COLUMNS;
+    const t: RawThreadCapture = {
+      tid: c.tid[i],
+      name: c.name[i],
+      state: c.state[i],
+      status: native.captureStatuses[c.status[i]],
+      errno: c.errno[i],
+      syscall: c.syscall[i],
+      tracerPid: c.tracerPid[i],
+      reinjectedSignal: c.reinjectedSignal[i],
+      pauseNs: c.pauseNs[i],
+      capture: native.capturePaths[c.capture[i]],
+      captureFallback: c.captureFallback[i] as CaptureFallback | '',
+      pc: c.regs[r],
+      sp: c.regs[r + 1],
+      fp: c.regs[r + 2],
+      lr: c.regs[r + 3],
+      regs: c.rawRegs.subarray(raw, (raw += c.rawRegCounts[i])),
+      stackBytes: c.stackBytes[i],
+      stackLimited: c.stackLimited[i] === 1,
+      stackHoles: c.holes.subarray(hole, (hole += 2 * c.holeCounts[i])),
+      stack: c.stacks.subarray(stack, (stack += c.stackBytes[i])),
+    };
+    if (c.regs[r + 4] !== 0n) t.pacMask = c.regs[r + 4];
+    threads.push(t);
+  }
+  return threads;
+}
+
+function captureOf(c: RawCaptureColumns, native: NativeBinding): RawCapture {
+  return { ...c, threads: threadsOf(c.threads, native) };
+}
 
 /** Each walk as views of the columns (no copy). */
 function splitWalks(c: RawWalkColumns, endReasons: readonly string[]): RawUnwound[] {
@@ -388,7 +465,12 @@ function splitWalks(c: RawWalkColumns, endReasons: readonly string[]): RawUnwoun
 function loadBinding(): Binding {
   try {
     const native = load() as NativeBinding;
-    return { ...native, unwind: (input) => splitWalks(native.unwind(input), native.endReasons) };
+    return {
+      ...native,
+      unwind: (input) => splitWalks(native.unwind(input), native.endReasons),
+      captureSync: (pid, options) => captureOf(native.captureSync(pid, options), native),
+      capture: (pid, options) => native.capture(pid, options).then((c) => captureOf(c, native)),
+    };
   } catch (e) {
     loadError = e instanceof Error ? e : new Error(String(e));
     const failed = loadError;

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { binding, type RawCaptureOptions } from '../src/addon';
 import { captureToFile, snapshotFromFile } from '../src/capture-file';
+import { CAPTURES, STATUSES } from '../src/capture/capture-schema';
 import { snapshotSync, type ThreadStack } from '../src/index';
 import { resolveOptions } from '../src/options';
 import { buildSnapshot, liveOrigin } from '../src/snapshot';
@@ -24,6 +25,15 @@ afterEach(async () => {
 });
 
 const names = (t: ThreadStack) => t.frames.map((f) => f.symbol ?? '??');
+
+// The capture hands its threads over as columns whose status and path are numbers: the names the
+// addon gives them must be the closed sets the capture file schema (and RawThreadCapture) use.
+describe('capture columns', () => {
+  it('number statuses and paths as the TypeScript sets name them', () => {
+    expect([...binding.captureStatuses].sort()).toEqual([...STATUSES].sort());
+    expect([...binding.capturePaths].sort()).toEqual([...CAPTURES].sort());
+  });
+});
 
 // Targets run without the sanitizer runtime the ASan run preloads into node: its interceptors
 // (read, epoll_wait, ...) keep frame pointers, so their callers' walks would need %rbp and the

@@ -14,6 +14,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("unloadCfi", Napi::Function::New(env, UnloadCfi, "unloadCfi"));
   exports.Set("unwind", Napi::Function::New(env, UnwindThreads, "unwind"));
   exports.Set("endReasons", EndReasonNames(env));
+  exports.Set("captureStatuses", CaptureStatusNames(env));
+  exports.Set("capturePaths", CapturePathNames(env));
   exports.Set("buildSymbolIndex", Napi::Function::New(env, BuildSymbolIndex, "buildSymbolIndex"));
   exports.Set("checkSymbolIndex", Napi::Function::New(env, CheckSymbolIndex, "checkSymbolIndex"));
   exports.Set("symbolsWithPrefix", Napi::Function::New(env, SymbolsWithPrefix, "symbolsWithPrefix"));

@@ -14,7 +14,7 @@ namespace stackshot {
 
 // Property names made once per conversion. A Get or Set by `const char*` makes the name (an
 // internalized string: a string-table lookup) again on every call, which cost more than the
-// access itself when each of a capture's threads sets twenty fields. Names are the callers'
+// access itself when each of many objects gets or sets a dozen fields. Names are the callers'
 // string literals, told apart by address.
 class PropertyNames {
  public:

@@ -12,6 +12,9 @@ Napi::Value UnloadCfi(const Napi::CallbackInfo& info);
 Napi::Value UnwindThreads(const Napi::CallbackInfo& info);
 // Every end reason unwind() may report, in the unwinder's order (checked against src/types.ts).
 Napi::Array EndReasonNames(Napi::Env env);
+// The names of ThreadStatus and CapturePath, in the order capture() numbers them.
+Napi::Array CaptureStatusNames(Napi::Env env);
+Napi::Array CapturePathNames(Napi::Env env);
 Napi::Value BuildSymbolIndex(const Napi::CallbackInfo& info);
 Napi::Value CheckSymbolIndex(const Napi::CallbackInfo& info);
 Napi::Value SymbolsWithPrefix(const Napi::CallbackInfo& info);

@@ -102,8 +102,9 @@ export const CAPTURE_LIMITS = {
 };
 
 const SCHEDULES: readonly Schedule[] = ['rolling', 'consistent'];
-const STATUSES: readonly RawThreadCapture['status'][] = ['captured', 'exited', 'timeout', 'failed'];
-const CAPTURES: readonly RawThreadCapture['capture'][] = ['ptrace', 'blocked', 'perf'];
+/** Closed sets of RawThreadCapture fields (the addon numbers them the same: test/capture-paths.test.ts). */
+export const STATUSES: readonly RawThreadCapture['status'][] = ['captured', 'exited', 'timeout', 'failed'];
+export const CAPTURES: readonly RawThreadCapture['capture'][] = ['ptrace', 'blocked', 'perf'];
 const FALLBACKS: readonly (CaptureFallback | '')[] = [
   '',
   'running',
