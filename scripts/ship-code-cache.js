@@ -36,7 +36,8 @@ async function main() {
     await withDemo(async (demo) => {
       for (const run of ['fills the module cache', 'writes the code entry']) {
         for (const f of codeEntries()) fs.rmSync(path.join(scratch, f));
-        const r = spawnSync(process.execPath, [path.join(DIST, 'bin.js'), String(demo.pid)], {
+        // The command itself, by its shebang: the entry is keyed by the node flags it starts with.
+        const r = spawnSync(path.join(ROOT, 'bin', 'stackshot.js'), [String(demo.pid)], {
           env,
           stdio: ['ignore', 'ignore', 'pipe'],
           encoding: 'utf8',
