@@ -260,7 +260,6 @@ class Capturer {
 
   void capture_alone(pid_t tid) {
     ThreadCapture& t = add_thread(tid);
-    (*arena_)->reserve_more(options_.stack_bytes);  // page faults now, not inside the pause
     if (t.status == ThreadStatus::kExited) return;
     const bool elsewhere = std::find(options_.sampled_elsewhere.begin(), options_.sampled_elsewhere.end(), tid) !=
                            options_.sampled_elsewhere.end();
@@ -270,6 +269,7 @@ class Capturer {
       return;
     }
     if (capture_without_stop(t)) return;
+    (*arena_)->reserve_more(options_.stack_bytes);  // page faults now, not inside the pause
     Tracee tracee(tid);
     if (!seize(tracee, t)) return;  // the wait for another tracer is no pause of this thread
     const int64_t start = now_ns();
