@@ -143,14 +143,38 @@ export function cString(table: Buffer, off: number, maxLength = 65536): string {
   return table.toString('utf8', off, end);
 }
 
-export class ElfFile {
+/** What ElfFile parses when it is made: the ELF header's fields, program and section headers. */
+export interface ElfHeaders {
   readonly type: number;
   readonly machine: number;
   /** e_entry: the link-time address where the process starts (0 when the file has none). */
   readonly entry: bigint;
+  readonly loads: LoadSegment[];
+  readonly notes: NoteSegment[];
+  readonly sections: SectionHeader[];
+}
+
+export class ElfFile implements ElfHeaders {
+  readonly type: number;
+  readonly machine: number;
+  readonly entry: bigint;
   readonly loads: LoadSegment[] = [];
   readonly notes: NoteSegment[] = [];
   readonly sections: SectionHeader[] = [];
+
+  /**
+   * The file of `headers` again, over `source`: a file opened anew whose identity the caller
+   * checked (the same bytes), whose headers need no second read and parse.
+   */
+  static reopened(headers: ElfHeaders, source: ByteSource): ElfFile {
+    const elf: ElfFile = Object.create(ElfFile.prototype);
+    return Object.assign(elf, { source, ...ElfFile.headersOf(headers) });
+  }
+
+  /** The parsed headers alone, without the source (which may be closed after). */
+  static headersOf(h: ElfHeaders): ElfHeaders {
+    return { type: h.type, machine: h.machine, entry: h.entry, loads: h.loads, notes: h.notes, sections: h.sections };
+  }
 
   constructor(readonly source: ByteSource) {
     if (source.size < EHDR_SIZE) throw new ElfError('too small for an ELF header');

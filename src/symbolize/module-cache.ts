@@ -13,7 +13,7 @@ import { miniDebugInfo, type XzDecompress } from '../elf/mini-debuginfo';
 import type { PltStub } from '../elf/plt';
 import type { InlineIndex } from '../dwarf/inline-index';
 import type { LineTable } from '../dwarf/line-table';
-import { ByteSource, ElfFile, FdSource, LoadSegment, SHT_NOBITS, SHT_SYMTAB } from '../elf/elf-file';
+import { ByteSource, ElfFile, type ElfHeaders, FdSource, LoadSegment, SHT_NOBITS, SHT_SYMTAB } from '../elf/elf-file';
 import { SymbolSource, symbolSources, SymbolTable } from '../elf/symbols';
 import type { SymbolReason } from '../types';
 import { GoPclntab } from './resolvers/go-pclntab';
@@ -27,6 +27,8 @@ export interface Module {
   symbols: SymbolTable | null;
   /** Symbols not read yet (loadUnwindModule): the registry reads them when a frame is named. */
   symbolsPending?: boolean;
+  /** While symbols are pending: the file's ELF headers, for its file opened again (ElfFile.reopened). */
+  headers?: ElfHeaders;
   /** Why symbols is null, or why some were not available (an unusable MiniDebugInfo). */
   reason?: string;
   /** When symbols is null: the frames' SymbolReason (reason gives the detail). */
@@ -270,6 +272,7 @@ export function loadUnwindModule(
   const { mod, debug } = unwindParts(elf, modulePath, debugRoots, 'cfi');
   if (debug !== undefined) fs.closeSync(debug.fd);
   mod.symbolsPending = true;
+  mod.headers = ElfFile.headersOf(elf);
   return mod;
 }
 

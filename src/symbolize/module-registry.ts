@@ -223,12 +223,18 @@ export class ModuleRegistry {
       return failedModule(opened.failure, opened.failure === FILE_CHANGED ? 'module-changed' : 'module-unreadable');
     const { fd, st } = opened;
     try {
-      const elf = new ElfFile(new FdSource(fd, st.size));
-      const build = buildKeyOf(elf, st);
-      if (fileKeyOf(st) !== mod.cacheKey && (build === undefined || build !== mod.buildKey))
-        return failedModule(FILE_CHANGED, 'module-changed');
+      // The very file parsed for unwinding (same identity): its headers are not parsed again.
+      const sameFile = fileKeyOf(st) === mod.cacheKey;
+      const source = new FdSource(fd, st.size);
+      const headers = sameFile ? mod.headers : undefined;
+      const elf = headers !== undefined ? ElfFile.reopened(headers, source) : new ElfFile(source);
+      if (!sameFile) {
+        const build = buildKeyOf(elf, st);
+        if (build === undefined || build !== mod.buildKey) return failedModule(FILE_CHANGED, 'module-changed');
+      }
       this.stats.symbolsRead++;
       this.grew(mod, addSymbols(mod, elf, m.path, view.debugRoots, this.xzDecompress));
+      mod.headers = undefined;
       return mod;
     } catch (e) {
       return failedModule(`read: ${(e as Error).message}`);
