@@ -42,6 +42,16 @@ function perfRefusal(pid: number): string {
   }
 }
 
+/**
+ * Time the hypervisor stole from every CPU so far, ms (/proc/stat's steal column, USER_HZ ticks):
+ * the run time a perf task-clock counts includes it, a thread's schedstat does not
+ * (CONFIG_PARAVIRT_TIME_ACCOUNTING), so a loaded VM's samples weigh more than schedstat's run time.
+ */
+function stolenMs(): number {
+  const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+  return (Number(cpu[8] ?? 0) * 1000) / 100;
+}
+
 function runTimeNs(pid: number, tid: number): number {
   return Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
 }
@@ -148,6 +158,7 @@ describe('record on perf events', () => {
     if (refused !== '') ctx.skip(`perf events refused to this process here (${refused})`);
     const spin = findThreadByName(t.pid, 'spin');
     const hz = 5000;
+    const stolen0 = stolenMs();
     const cpu0 = runTimeNs(t.pid, spin);
     // A sample count, not a duration, ends it: however long the wait below takes on a loaded
     // machine, the samples it left behind are taken by the next slot.
@@ -165,6 +176,8 @@ describe('record on perf events', () => {
         await waitFor('the spinner to run 1.2 s', () => runTimeNs(t.pid, spin) - atLast > 1.2e9, 30_000);
     }
     const cpu1 = runTimeNs(t.pid, spin);
+    // Up to one tick (10 ms) of steal at each end counts in the ticks read, or not.
+    const stolen = stolenMs() - stolen0 + 20;
     const st = rec.stats;
     const why = `stats ${JSON.stringify(st)}`;
     expect(st.onCpu, why).toBe('perf');
@@ -174,9 +187,11 @@ describe('record on perf events', () => {
     // The weights add up to the run time of the samples taken: between the run time at the
     // snapshot before the last and at the end (samples after the last take are not in it).
     const weightMs = samples.reduce((a, th) => a + th.weightNs!, 0) / 1e6;
-    const range = `spinner ran ${((beforeLast - cpu0) / 1e6).toFixed(0)}..${((cpu1 - cpu0) / 1e6).toFixed(0)} ms; weights ${weightMs.toFixed(0)} ms; ${samples.length} samples; ${why}`;
+    const range = `spinner ran ${((beforeLast - cpu0) / 1e6).toFixed(0)}..${((cpu1 - cpu0) / 1e6).toFixed(0)} ms; weights ${weightMs.toFixed(0)} ms; ${samples.length} samples; steal ≤ ${stolen} ms; ${why}`;
     expect(weightMs, range).toBeGreaterThan((0.9 * (beforeLast - cpu0)) / 1e6);
-    expect(weightMs, range).toBeLessThan((1.02 * (cpu1 - cpu0)) / 1e6);
+    // Above it by the steal, and by what else the two clocks count apart: in full `npm test` runs
+    // on the 2-vCPU VM the weights were 2.2 % and 3.0 % over schedstat's run time, twice in six.
+    expect(weightMs, range).toBeLessThan((1.05 * (cpu1 - cpu0)) / 1e6 + stolen);
     // Samples / hz would be far short of it.
     expect((samples.length / hz) * 1000, range).toBeLessThan(0.8 * weightMs);
     // The formats carry the weights: speedscope's profile of the spinner adds up to them.
