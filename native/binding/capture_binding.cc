@@ -1,7 +1,6 @@
 // JavaScript <-> native for capture(): option parsing, result conversion, errors shaped like
 // Node's SystemError, and the async variant that runs off the JS thread.
 #include <cstring>
-#include <iterator>
 #include <string>
 
 #include "binding/exports.h"
@@ -69,6 +68,14 @@ constexpr ThreadStatus kStatuses[] = {ThreadStatus::kCaptured, ThreadStatus::kEx
 constexpr CapturePath kPaths[] = {CapturePath::kPtrace, CapturePath::kBlocked, CapturePath::kPerf};
 // The registers every thread has a column of (then the raw NT_PRSTATUS words, per thread).
 constexpr size_t kRegisterColumns = 5;  // pc, sp, fp, lr, pac_mask
+
+// The names of a closed set's members, by the index capture() gives them (index_of).
+template <typename T, size_t N>
+Napi::Array names_of(Napi::Env env, const T (&set)[N], const char* (*name)(T)) {
+  Napi::Array names = Napi::Array::New(env, N);
+  for (size_t i = 0; i < N; ++i) names.Set(static_cast<uint32_t>(i), name(set[i]));
+  return names;
+}
 
 template <typename T, size_t N>
 uint8_t index_of(const T (&set)[N], T value) {
@@ -233,17 +240,9 @@ class CaptureWorker : public Napi::AsyncWorker {
 
 }  // namespace
 
-Napi::Array CaptureStatusNames(Napi::Env env) {
-  Napi::Array names = Napi::Array::New(env, std::size(kStatuses));
-  for (size_t i = 0; i < std::size(kStatuses); ++i) names.Set(static_cast<uint32_t>(i), status_name(kStatuses[i]));
-  return names;
-}
+Napi::Array CaptureStatusNames(Napi::Env env) { return names_of(env, kStatuses, status_name); }
 
-Napi::Array CapturePathNames(Napi::Env env) {
-  Napi::Array names = Napi::Array::New(env, std::size(kPaths));
-  for (size_t i = 0; i < std::size(kPaths); ++i) names.Set(static_cast<uint32_t>(i), path_name(kPaths[i]));
-  return names;
-}
+Napi::Array CapturePathNames(Napi::Env env) { return names_of(env, kPaths, path_name); }
 
 Napi::Value CaptureSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
