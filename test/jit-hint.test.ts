@@ -5,6 +5,7 @@ import { snapshot, type Snapshot } from '../src/index';
 import { formatSnapshotText } from '../src/output/text';
 import { NODE_JIT_NAMES_FIX } from '../src/symbolize/jit-hint';
 import type { Frame, ThreadStack } from '../src/types';
+import { emptyPerfMapPath } from './helpers/proc';
 import { startNode, stopAllTargets } from './helpers/target';
 
 afterEach(async () => {
@@ -21,6 +22,7 @@ describe('text output: JIT frames without names', () => {
        console.log('ready');
        setTimeout(burn, 10);`,
     );
+    emptyPerfMapPath(t.pid); // it writes none: one there is stale, and says perf-map-refused instead
     // The loop runs in optimized code in [anon] nearly always; a sample may land in a builtin.
     let shot: Snapshot | undefined;
     for (let i = 0; i < 50 && shot === undefined; i++) {

@@ -17,6 +17,7 @@ import { snapshot, snapshotSync, type Snapshot } from '../src/index';
 import { Symbolizer } from '../src/symbolize/symbolizer';
 import { PerfMap, PerfMapCache } from '../src/symbolize/perf-map';
 import { buildCached, compileFixture } from './helpers/fixtures';
+import { emptyPerfMapPath } from './helpers/proc';
 import { startTarget, stopAllTargets } from './helpers/target';
 
 const FULL = process.env.STACKSHOT_RELIABILITY_FULL === '1';
@@ -68,17 +69,6 @@ function staticWaiter(): string {
 function cli(args: string[]): { status: number | null; signal: string | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000, maxBuffer: 64 << 20 });
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
-}
-
-/**
- * The perf map path of pid, with nothing there: a map found there was left by an earlier process
- * with this pid (pids are reused; node never removes its map, nor does a killed one), never by
- * the waiters, which write none.
- */
-function emptyPerfMapPath(pid: number): string {
-  const map = PerfMapCache.pathFor(pid);
-  fs.rmSync(map, { force: true });
-  return map;
 }
 
 describe('perf maps the target controls', () => {

@@ -2,6 +2,7 @@
 // walk /proc/<pid>/task skip threads that vanish between listing and reading.
 
 import * as fs from 'node:fs';
+import { PerfMapCache } from '../../src/symbolize/perf-map';
 
 function readOrNull(path: string): string | null {
   try {
@@ -177,4 +178,15 @@ export async function waitUntil(cond: () => boolean, timeoutMs = 10_000): Promis
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${cond.toString()}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/**
+ * The perf map path of pid, with nothing there, for a target that writes none: a map found there
+ * was left by an earlier process with this pid (pids are reused; node never removes its map, nor
+ * does a killed one), and would be refused as stale, not missing.
+ */
+export function emptyPerfMapPath(pid: number): string {
+  const map = PerfMapCache.pathFor(pid);
+  fs.rmSync(map, { force: true });
+  return map;
 }
