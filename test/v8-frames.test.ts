@@ -15,7 +15,7 @@ import { snapshot } from '../src/snapshot';
 import type { Frame, Snapshot, ThreadStack } from '../src/types';
 import { compileFixture, FIXTURES_DIR } from './helpers/fixtures';
 import { readelf } from './helpers/readelf';
-import { startTarget, stopAllTargets, withV8LogAside, type Target } from './helpers/target';
+import { startNodeWith, stopAllTargets, type Target } from './helpers/target';
 
 afterEach(async () => {
   await stopAllTargets();
@@ -26,12 +26,6 @@ const PROGRAM = path.join(FIXTURES_DIR, 'v8_frames.js');
 const SNAPSHOTS = Number(
   process.env.STACKSHOT_V8_SNAPSHOTS ?? (process.env.STACKSHOT_RELIABILITY_FULL === '1' ? 2000 : 200),
 );
-
-function nodeEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  delete env.NODE_OPTIONS;
-  return env;
-}
 
 interface TraceFrame {
   name: string;
@@ -60,8 +54,7 @@ function sameName(ours: string, trace: string): boolean {
 }
 
 async function startProgram(args: string[] = []): Promise<{ t: Target; traces: Map<string, TraceFrame[]> }> {
-  const t = await startTarget(process.execPath, [...withV8LogAside(args), PROGRAM], {
-    env: nodeEnv(),
+  const t = await startNodeWith(args, [PROGRAM], {
     ready: /"tag":"main"/,
     timeoutMs: 20_000,
   });
@@ -156,7 +149,7 @@ describe('V8 frames, node started without flags', () => {
 
   it("eval, nested eval, new Function, inferred names, node's own JS read as Error().stack writes them", async () => {
     const program = path.join(FIXTURES_DIR, 'v8_eval.js');
-    const t = await startTarget(process.execPath, [program], { env: nodeEnv(), ready: /"tag":"eval"/ });
+    const t = await startNodeWith([], [program], { ready: /"tag":"eval"/ });
     const line = t.stdout.split('\n').find((l) => l.includes('"tag":"eval"'))!;
     const trace = parseTrace((JSON.parse(line) as { stack: string }).stack);
     const { thread } = await threadWith(t.pid, 'evalFn');
@@ -205,7 +198,7 @@ describe('V8 frames against a moving heap', () => {
       'function churn() { for (let i = 0; i < 20000; i++) keep[i % 5000] = make(i); gc(); setImmediate(churn); }',
       "console.log('ready'); churn();",
     ].join('\n');
-    const t = await startTarget(process.execPath, ['--expose-gc', '-e', churn], { env: nodeEnv() });
+    const t = await startNodeWith(['--expose-gc'], ['-e', churn]);
     let js = 0;
     let unreadable = 0;
     for (let i = 0; i < SNAPSHOTS; i++) {

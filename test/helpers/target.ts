@@ -2,7 +2,8 @@
 // src/launch/grandchild.ts (the launcher `stackshot demo` uses too).
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { startTarget, type StartOptions, type Target } from '../../src/launch/grandchild';
+import { startTarget, stopAllTargets as stopAll, type StartOptions, type Target } from '../../src/launch/grandchild';
+import { PerfMapCache } from '../../src/symbolize/perf-map';
 import { V8_LOG_ASIDE } from '../../src/demo/run-demo';
 import { compileFixture, type FrameVariant } from './fixtures';
 
@@ -10,10 +11,23 @@ export {
   INTERMEDIATE_SCRIPT,
   liveTargetCount,
   startTarget,
-  stopAllTargets,
   type StartOptions,
   type Target,
 } from '../../src/launch/grandchild';
+
+/** Nodes started with a perf flag: V8 writes /tmp/perf-<pid>.map, and node never removes it. */
+const perfMapWriters = new Set<number>();
+
+/**
+ * Stops every target this process started, and removes the perf maps of the nodes among them:
+ * a map left at a pid is a later process's stale map (refused as such, and an EEXIST for a test
+ * that puts one there), and this machine's /tmp held hundreds from earlier runs.
+ */
+export async function stopAllTargets(): Promise<void> {
+  await stopAll();
+  for (const pid of perfMapWriters) fs.rmSync(PerfMapCache.pathFor(pid), { force: true });
+  perfMapWriters.clear();
+}
 
 /** Signal number of SIGRTMIN with glibc on Linux (`kill -l SIGRTMIN`); the kernel's 32 and
  *  33 are reserved by glibc. The threads fixture prints `sigrtmin=<n>` to confirm. */
@@ -42,17 +56,29 @@ function nodeEnv(): NodeJS.ProcessEnv {
 }
 
 /**
- * Start a real `node` (this process's binary) running `script` (JS source, passed with -e)
- * as a grandchild; ready when it prints a line `ready`. `nodeArgs` go before `-e`, e.g.
- * ['--perf-basic-prof', '--interpreted-frames-native-stack'].
+ * Start a real `node` (this process's binary) with `nodeArgs` (node's flags), then `args` (a
+ * script, or -e and its source), as a grandchild, without the runner's NODE_OPTIONS. A node
+ * started with a perf flag has its perf map removed by stopAllTargets.
+ */
+export async function startNodeWith(nodeArgs: string[], args: string[], opts: StartOptions = {}): Promise<Target> {
+  const t = await startTarget(process.execPath, [...withV8LogAside(nodeArgs), ...args], { env: nodeEnv(), ...opts });
+  if (perfFlagged(nodeArgs)) perfMapWriters.add(t.pid);
+  return t;
+}
+
+/**
+ * Start a real `node` running `script` (JS source, passed with -e); ready when it prints a line
+ * `ready`. `nodeArgs` go before `-e`, e.g. ['--perf-basic-prof', '--interpreted-frames-native-stack'].
  */
 export function startNode(script: string, nodeArgs: string[] = [], opts: StartOptions = {}): Promise<Target> {
-  return startTarget(process.execPath, [...withV8LogAside(nodeArgs), '-e', script], { env: nodeEnv(), ...opts });
+  return startNodeWith(nodeArgs, ['-e', script], opts);
 }
+
+const perfFlagged = (nodeArgs: readonly string[]): boolean => nodeArgs.some((a) => a.startsWith('--perf-'));
 
 /** node flags with V8_LOG_ASIDE added where a perf flag would make V8 write logs into the cwd. */
 export function withV8LogAside(nodeArgs: readonly string[]): string[] {
-  return nodeArgs.some((a) => a.startsWith('--perf-')) ? [...nodeArgs, ...V8_LOG_ASIDE] : [...nodeArgs];
+  return perfFlagged(nodeArgs) ? [...nodeArgs, ...V8_LOG_ASIDE] : [...nodeArgs];
 }
 
 let pythonBinary: string | undefined;
