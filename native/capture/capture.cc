@@ -56,7 +56,10 @@ class Capturer {
     ExecReaperArm reaper(pid_);
     for (int attempt = 0;; ++attempt) {
       // Everything that costs time is done before the first stop: maps, buffers, /proc/<pid>/mem.
-      if (attempt > 0) image = image_identity(pid_);
+      if (attempt > 0) {
+        image = image_identity(pid_);
+        reader_.rebind();  // the execve replaced the address space its files were bound to
+      }
       read_maps();
       const uint64_t reaps = exec_guard_reaps();
       const int64_t first_stop = now_ns();

@@ -21,9 +21,14 @@ constexpr uint64_t kPageSwapped = 1ull << 62;
 
 StackReader::StackReader(pid_t pid, bool force_proc_mem, size_t max_bytes, Opening opening)
     : pid_(pid),
+      opening_(opening),
       files_(opening == Opening::kHeld ? held_mem_files(pid) : open_mem_files(pid)),
       pages_(max_bytes > 0 ? max_bytes / kPage + 2 : 0),
       vm_readv_works_(!force_proc_mem) {}
+
+void StackReader::rebind() {
+  if (opening_ == Opening::kHeld) files_ = held_mem_files(pid_);
+}
 
 bool StackReader::read_pagemap(uint64_t first_page, size_t count) {
   if (files_->pagemap == -1 || count > pages_.size()) return false;

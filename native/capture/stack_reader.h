@@ -51,6 +51,9 @@ class StackReader {
 
   bool used_proc_mem() const { return used_proc_mem_; }
   pid_t pid() const { return pid_; }
+  // A kHeld reader's files again, for the pid's current address space: after an execve, the
+  // pair it holds reads nothing, and reads would go on without pagemap's residency check.
+  void rebind();
 
  private:
   // Whether the page holding addr is in memory (true where pagemap cannot say).
@@ -61,6 +64,7 @@ class StackReader {
   ssize_t read_mem_file(uint64_t addr, uint8_t* dst, size_t len);
 
   pid_t pid_;
+  Opening opening_;
   std::shared_ptr<const MemFiles> files_;
   std::vector<uint64_t> pages_;  // sized before the first stop: no allocation inside a pause
   bool vm_readv_works_;
